@@ -1,0 +1,342 @@
+"""The ZeroMQ bus: the trainer's side (PUB + ROUTER) and the clients' side.
+
+Reliable pub/sub follows the ZeroMQ guide's *Clone* pattern. The trainer applies each event
+to its state and publishes it with a per-run sequence number, under one lock, so a snapshot
+(state + sequence) always matches the stream. A subscriber subscribes first, then fetches a
+snapshot, drops buffered events at or below its sequence, and fetches a new snapshot when it
+sees a gap, a heartbeat ahead of it, another run id, or silence past three heartbeats.
+
+Requests follow *Lazy Pirate*: each try uses a fresh socket, waits a bounded time, and the
+caller gets a clear ``TrainerUnreachable`` after the last one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import zmq
+import zmq.asyncio
+
+from realm import protocol
+from realm.protocol import (
+    Envelope,
+    ErrorReply,
+    Event,
+    Heartbeat,
+    ProtocolError,
+    RealmState,
+    Reply,
+    Request,
+    Snapshot,
+    SnapshotRequest,
+)
+from realm.state import apply
+
+log = logging.getLogger(__name__)
+
+MISSED_HEARTBEATS = 3  # silence for this many heartbeat periods means the trainer is gone
+
+
+class TrainerUnreachable(ConnectionError):
+    """Nothing answered at the endpoint within the tries allowed."""
+
+
+class RequestFailed(RuntimeError):
+    """The trainer answered, and the answer was an error."""
+
+
+def prepare_endpoint(endpoint: str) -> None:
+    """For an ipc endpoint, make its folder private (0700) before binding."""
+    if endpoint.startswith("ipc://"):
+        folder = Path(endpoint[len("ipc://") :]).parent
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o700)
+
+
+def _bind(sock: zmq.Socket, endpoint: str) -> None:
+    prepare_endpoint(endpoint)
+    try:
+        sock.bind(endpoint)
+    except zmq.ZMQError as exc:
+        sock.close(linger=0)
+        raise OSError(f"cannot bind {endpoint}: {exc}") from None
+
+
+# --------------------------------------------------------------------------- trainer side
+
+
+class Publisher:
+    """The trainer's PUB socket and the state it publishes, kept consistent by one lock.
+
+    ``emit`` may be called from any thread; the socket is only ever used under the lock.
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        run: str,
+        state: RealmState | None = None,
+        *,
+        context: zmq.Context | None = None,
+        sndhwm: int = 100_000,
+    ) -> None:
+        self.run = run
+        self.seq = 0
+        self.state = state if state is not None else RealmState(run=run)
+        self.last_sent = 0.0
+        self._lock = threading.Lock()
+        self._sock = (context or zmq.Context.instance()).socket(zmq.PUB)
+        self._sock.setsockopt(zmq.SNDHWM, sndhwm)
+        self._sock.setsockopt(zmq.LINGER, 0)
+        _bind(self._sock, endpoint)
+
+    def emit(self, event: Event) -> Envelope:
+        with self._lock:
+            self.seq += 1
+            now = time.time()
+            self.state = apply(self.state, event, now)
+            envelope = Envelope(run=self.run, seq=self.seq, time=now, event=event)
+            self._send(envelope, now)
+            return envelope
+
+    def heartbeat(self) -> None:
+        with self._lock:
+            now = time.time()
+            self._send(Heartbeat(run=self.run, seq=self.seq, time=now, status=self.state.battle.status), now)
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            return Snapshot(run=self.run, seq=self.seq, state=self.state)
+
+    def _send(self, message, now: float) -> None:
+        try:
+            self._sock.send(protocol.encode(message), zmq.NOBLOCK)
+        except zmq.Again:  # a PUB socket drops at its high-water mark; subscribers heal gaps
+            pass
+        self.last_sent = now
+
+    def close(self) -> None:
+        with self._lock:
+            self._sock.close(linger=0)
+
+
+class ControlServer:
+    """A ROUTER socket served by a background thread, which also sends the heartbeats.
+
+    ``handler`` turns a decoded request into a reply. A frame that does not decode, or a
+    handler that raises, gets an ``ErrorReply``: the server never dies of bad input.
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        handler: Callable[[Request], Reply],
+        publisher: Publisher | None = None,
+        *,
+        heartbeat_s: float = 1.0,
+        max_message_bytes: int = protocol.MAX_MESSAGE_BYTES,
+        context: zmq.Context | None = None,
+    ) -> None:
+        self.handler = handler
+        self.publisher = publisher
+        self.heartbeat_s = heartbeat_s
+        self.max_message_bytes = max_message_bytes
+        self.bad_requests = 0
+        self._sock = (context or zmq.Context.instance()).socket(zmq.ROUTER)
+        self._sock.setsockopt(zmq.LINGER, 0)
+        self._sock.setsockopt(zmq.MAXMSGSIZE, max_message_bytes + 1024)
+        _bind(self._sock, endpoint)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="realm-control", daemon=True)
+
+    def start(self) -> "ControlServer":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        self._sock.close(linger=0)
+
+    def _serve(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self._sock, zmq.POLLIN)
+        tick_ms = max(10, int(self.heartbeat_s * 1000 / 4))
+        while not self._stop.is_set():
+            if poller.poll(tick_ms):
+                self._answer(self._sock.recv_multipart())
+            if self.publisher and time.time() - self.publisher.last_sent >= self.heartbeat_s:
+                self.publisher.heartbeat()
+
+    def _answer(self, frames: list[bytes]) -> None:
+        if len(frames) < 2:
+            self.bad_requests += 1
+            return
+        identity, payload = frames[0], frames[-1]
+        try:
+            reply = self.handler(protocol.decode_request(payload, self.max_message_bytes))
+        except ProtocolError as exc:
+            self.bad_requests += 1
+            log.warning("rejected a request: %s", exc)
+            reply = ErrorReply(message=str(exc))
+        except Exception as exc:  # a bug in a handler must not take the trainer down
+            log.exception("request handler failed")
+            reply = ErrorReply(message=f"{type(exc).__name__}: {exc}")
+        self._sock.send_multipart([identity, b"", protocol.encode(reply)])
+
+
+# --------------------------------------------------------------------------- client side
+
+
+class RealmClient:
+    """Blocking requests for the CLI, Lazy Pirate style."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        timeout_s: float = 2.0,
+        retries: int = 2,
+        context: zmq.Context | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self._context = context or zmq.Context.instance()
+
+    def request(self, request: Request) -> Reply:
+        frame = protocol.encode(request)
+        for _ in range(self.retries + 1):
+            sock = self._context.socket(zmq.REQ)
+            sock.setsockopt(zmq.LINGER, 0)
+            try:
+                sock.connect(self.endpoint)
+                sock.send(frame)
+                if sock.poll(int(self.timeout_s * 1000), zmq.POLLIN):
+                    reply = protocol.decode_reply(sock.recv())
+                    if isinstance(reply, ErrorReply):
+                        raise RequestFailed(reply.message)
+                    return reply
+            finally:
+                sock.close(linger=0)
+        waited = (self.retries + 1) * self.timeout_s
+        raise TrainerUnreachable(
+            f"no trainer answered at {self.endpoint} ({self.retries + 1} tries, {waited:.0f}s); "
+            "is `realm trainer` running with the same --home/--config?"
+        )
+
+    def snapshot(self) -> Snapshot:
+        reply = self.request(SnapshotRequest())
+        if not isinstance(reply, Snapshot):
+            raise RequestFailed(f"expected a snapshot, got {type(reply).__name__}")
+        return reply
+
+
+async def request_async(
+    context: zmq.asyncio.Context, endpoint: str, request: Request, timeout_s: float = 2.0
+) -> Reply | None:
+    """One try of a request from asyncio code; None when nothing answered in time."""
+    sock = context.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    try:
+        sock.connect(endpoint)
+        await sock.send_multipart([b"", protocol.encode(request)])
+        if await sock.poll(int(timeout_s * 1000), zmq.POLLIN):
+            frames = await sock.recv_multipart()
+            return protocol.decode_reply(frames[-1])
+        return None
+    finally:
+        sock.close(linger=0)
+
+
+class StateMirror:
+    """A live copy of the trainer's state for the TUI: the Clone pattern's client.
+
+    ``run()`` is a coroutine that never returns on its own. It keeps ``state``, ``seq`` and
+    ``connected`` current and appends each applied envelope to ``recent`` (bounded), which a
+    UI drains on its own repaint tick; it never calls back into the UI.
+    """
+
+    def __init__(
+        self,
+        pub_endpoint: str,
+        control_endpoint: str,
+        *,
+        heartbeat_s: float = 1.0,
+        request_timeout_s: float = 1.0,
+        rcvhwm: int = 100_000,
+        context: zmq.asyncio.Context | None = None,
+        recent_limit: int = 1000,
+    ) -> None:
+        self.pub_endpoint = pub_endpoint
+        self.control_endpoint = control_endpoint
+        self.heartbeat_s = heartbeat_s
+        self.request_timeout_s = request_timeout_s
+        self.rcvhwm = rcvhwm
+        self.context = context or zmq.asyncio.Context.instance()
+        self.state = RealmState()
+        self.seq = 0
+        self.connected = False
+        self.snapshots = 0  # how many snapshots were fetched: 1 + resyncs
+        self.bad_messages = 0
+        self.last_heard = 0.0
+        self.recent: collections.deque[Envelope] = collections.deque(maxlen=recent_limit)
+
+    async def run(self) -> None:
+        while True:
+            sub = self.context.socket(zmq.SUB)
+            sub.setsockopt(zmq.LINGER, 0)
+            sub.setsockopt(zmq.RCVHWM, self.rcvhwm)
+            sub.setsockopt(zmq.SUBSCRIBE, b"")
+            sub.connect(self.pub_endpoint)
+            try:
+                while await self._sync(sub):
+                    pass
+            finally:
+                sub.close(linger=0)
+            self.connected = False
+
+    async def _sync(self, sub: zmq.asyncio.Socket) -> bool:
+        """Fetch a snapshot, then follow the stream until it breaks; False means reconnect."""
+        snapshot = await request_async(
+            self.context, self.control_endpoint, SnapshotRequest(), self.request_timeout_s
+        )
+        if not isinstance(snapshot, Snapshot):
+            self.connected = False
+            return False
+        self.snapshots += 1
+        self.state, self.seq = snapshot.state, snapshot.seq
+        self.connected = True
+        self.last_heard = time.monotonic()
+        silence_ms = int(self.heartbeat_s * MISSED_HEARTBEATS * 1000)
+        while True:
+            if not await sub.poll(silence_ms, zmq.POLLIN):
+                self.connected = False
+                return False
+            self.last_heard = time.monotonic()
+            try:
+                message = protocol.decode_published(await sub.recv())
+            except ProtocolError as exc:
+                self.bad_messages += 1
+                log.warning("ignored a bad message on the bus: %s", exc)
+                continue
+            if message.run != snapshot.run:
+                return True  # the trainer restarted: a new run, a new snapshot
+            if isinstance(message, Heartbeat):
+                if message.seq > self.seq:
+                    return True  # events were lost while it was quiet
+                continue
+            if message.seq <= self.seq:
+                continue  # already in the snapshot
+            if message.seq != self.seq + 1:
+                return True  # a gap
+            self.state = apply(self.state, message.event, message.time)
+            self.seq = message.seq
+            self.recent.append(message)

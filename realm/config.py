@@ -1,0 +1,143 @@
+"""The realm's configuration: YAML on disk, msgspec Structs in memory.
+
+A file may set any subset of keys; the rest keep the defaults written here (and mirrored,
+with comments, in ``configs/realm.yaml``). A wrong key, a wrong type or a missing file raises
+``ConfigError`` naming the file, the key path and what was expected.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+import yaml
+
+DEFAULT_HOME = "realm-home"
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be used; the message says where and why."""
+
+
+class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    pass
+
+
+class ModelConfig(_Section):
+    name: str = "builtin:dio-nano"  # builtin:dio-nano, an HF id (Qwen/Qwen3-0.6B) or a local path
+    tokenizer: str | None = None  # defaults to the model's own
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+
+
+class TrainConfig(_Section):
+    lr: float = 3e-3
+    warmup_steps: int = 20
+    weight_decay: float = 0.0
+    batch_size: int = 16
+    grad_accum: int = 1
+    max_length: int = 256
+    max_grad_norm: float = 1.0
+    seed: int = 0
+    checkpoint_every: int = 200
+    val_every: int = 50
+    val_examples: int = 32
+    threads: int = 0  # torch CPU threads; 0 keeps torch's choice
+
+    def __post_init__(self) -> None:
+        for key in ("batch_size", "grad_accum", "max_length", "checkpoint_every", "val_every"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"`{key}` must be at least 1")
+        if self.lr <= 0:
+            raise ValueError("`lr` must be positive")
+
+
+class IdleConfig(_Section):
+    enabled: bool = True  # make a quest when the queue is empty, so DIO never idles
+    examples: int = 256
+
+
+class GameConfig(_Section):
+    steps_per_level: int = 1000
+
+
+class BusConfig(_Section):
+    pub: str = "auto"  # auto: ipc socket in {home}/run; or e.g. tcp://127.0.0.1:5555
+    control: str = "auto"
+    heartbeat_s: float = 1.0
+    max_message_bytes: int = 4 * 1024 * 1024
+    timeout_s: float = 2.0  # a CLI request's wait for each try
+    retries: int = 2
+
+
+class RealmConfig(_Section):
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    idle: IdleConfig = IdleConfig()
+    game: GameConfig = GameConfig()
+    bus: BusConfig = BusConfig()
+
+
+def load_config(path: str | os.PathLike | None) -> RealmConfig:
+    """Load ``path`` over the defaults; ``None`` gives the defaults."""
+    if path is None:
+        return RealmConfig()
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if raw is None:
+        raw = {}
+    try:
+        return msgspec.convert(raw, RealmConfig)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{path}: {_explain(exc)}") from None
+
+
+def _explain(exc: msgspec.ValidationError) -> str:
+    # msgspec says e.g. "Expected `int`, got `str` - at `$.train.batch_size`"; the YAML user
+    # thinks in dotted keys, so say "train.batch_size: expected `int`, got `str`".
+    message = str(exc)
+    if " - at `$" in message:
+        what, where = message.rsplit(" - at `$", 1)
+        key = where.rstrip("`").lstrip(".") or "(top level)"
+        return f"{key}: {what[0].lower()}{what[1:]}"
+    if message.startswith("Expected `object`"):
+        return f"(top level): {message[0].lower()}{message[1:]} (a mapping of sections)"
+    return message
+
+
+def resolve_home(home: str | os.PathLike | None) -> Path:
+    """``--home``, else ``$REALM_HOME``, else ``./realm-home``."""
+    chosen = home or os.environ.get("REALM_HOME") or DEFAULT_HOME
+    return Path(chosen).expanduser().resolve()
+
+
+def resolve_config_path(config: str | os.PathLike | None, home: Path) -> Path | None:
+    """``--config``, else ``$REALM_CONFIG``, else ``{home}/realm.yaml`` when it exists."""
+    chosen = config or os.environ.get("REALM_CONFIG")
+    if chosen:
+        return Path(chosen).expanduser()
+    candidate = home / "realm.yaml"
+    return candidate if candidate.exists() else None
+
+
+def run_dir(home: Path) -> Path:
+    """Where the local ipc sockets live: private to this user (0700)."""
+    return home / "run"
+
+
+def endpoints(config: RealmConfig, home: Path) -> tuple[str, str]:
+    """The trainer's (pub, control) endpoints."""
+    pub = config.bus.pub if config.bus.pub != "auto" else f"ipc://{run_dir(home) / 'trainer-pub'}"
+    control = config.bus.control if config.bus.control != "auto" else f"ipc://{run_dir(home) / 'trainer-ctl'}"
+    return pub, control

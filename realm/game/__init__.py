@@ -1,0 +1,1 @@
+"""Game rules: pure functions over the realm state."""

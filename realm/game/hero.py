@@ -1,0 +1,51 @@
+"""DIO's stats, derived from the state: nothing here is stored, everything is computed."""
+
+from __future__ import annotations
+
+import msgspec
+
+from realm.protocol import RealmState
+
+GOLD_PER_QUEST = 100
+
+
+class HeroStats(msgspec.Struct, frozen=True):
+    level: int
+    xp: int
+    xp_into_level: int
+    xp_for_level: int
+    atk: float | None
+    defense: float | None
+    gold: int
+
+
+def level(steps: int, steps_per_level: int = 1000) -> int:
+    return 1 + steps // steps_per_level
+
+
+def attack(loss_ema: float | None) -> float | None:
+    """ATK = 1 / smoothed train loss (None until DIO has fought)."""
+    return None if loss_ema is None else 1.0 / max(loss_ema, 1e-6)
+
+
+def defense(val_loss: float | None) -> float | None:
+    """DEF = 1 / last validation loss."""
+    return None if val_loss is None else 1.0 / max(val_loss, 1e-6)
+
+
+def gold(quests_completed: int) -> int:
+    return GOLD_PER_QUEST * quests_completed
+
+
+def hero_stats(state: RealmState) -> HeroStats:
+    per_level = state.trainer.steps_per_level if state.trainer else 1000
+    steps = state.hero.steps
+    return HeroStats(
+        level=level(steps, per_level),
+        xp=steps,
+        xp_into_level=steps % per_level,
+        xp_for_level=per_level,
+        atk=attack(state.hero.loss_ema),
+        defense=defense(state.hero.val_loss),
+        gold=gold(state.hero.quests_completed),
+    )
