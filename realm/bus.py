@@ -90,6 +90,7 @@ class Publisher:
         self.seq = 0
         self.state = state if state is not None else RealmState(run=run)
         self.last_sent = 0.0
+        self._closed = False
         self._lock = threading.Lock()
         self._sock = (context or zmq.Context.instance()).socket(zmq.PUB)
         self._sock.setsockopt(zmq.SNDHWM, sndhwm)
@@ -115,6 +116,8 @@ class Publisher:
             return Snapshot(run=self.run, seq=self.seq, state=self.state)
 
     def _send(self, message, now: float) -> None:
+        if self._closed:  # e.g. a ControlServer's heartbeat racing the trainer's shutdown
+            return
         try:
             self._sock.send(protocol.encode(message), zmq.NOBLOCK)
         except zmq.Again:  # a PUB socket drops at its high-water mark; subscribers heal gaps
@@ -123,6 +126,7 @@ class Publisher:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             self._sock.close(linger=0)
 
 
@@ -182,14 +186,15 @@ class ControlServer:
         identity, payload = frames[0], frames[-1]
         try:
             reply = self.handler(protocol.decode_request(payload, self.max_message_bytes))
+            frame = protocol.encode(reply)  # a handler returning junk is a handler bug too
         except ProtocolError as exc:
             self.bad_requests += 1
             log.warning("rejected a request: %s", exc)
-            reply = ErrorReply(message=str(exc))
+            frame = protocol.encode(ErrorReply(message=str(exc)))
         except Exception as exc:  # a bug in a handler must not take the trainer down
             log.exception("request handler failed")
-            reply = ErrorReply(message=f"{type(exc).__name__}: {exc}")
-        self._sock.send_multipart([identity, b"", protocol.encode(reply)])
+            frame = protocol.encode(ErrorReply(message=f"{type(exc).__name__}: {exc}"))
+        self._sock.send_multipart([identity, b"", frame])
 
 
 # --------------------------------------------------------------------------- client side
@@ -228,7 +233,7 @@ class RealmClient:
                 sock.close(linger=0)
         waited = (self.retries + 1) * self.timeout_s
         raise TrainerUnreachable(
-            f"no trainer answered at {self.endpoint} ({self.retries + 1} tries, {waited:.0f}s); "
+            f"no trainer answered at {self.endpoint} ({self.retries + 1} tries, {waited:g}s); "
             "is `realm trainer` running with the same --home/--config?"
         )
 
@@ -274,12 +279,14 @@ class StateMirror:
         rcvhwm: int = 100_000,
         context: zmq.asyncio.Context | None = None,
         recent_limit: int = 1000,
+        batch: int = 500,
     ) -> None:
         self.pub_endpoint = pub_endpoint
         self.control_endpoint = control_endpoint
         self.heartbeat_s = heartbeat_s
         self.request_timeout_s = request_timeout_s
         self.rcvhwm = rcvhwm
+        self.batch = batch  # most messages applied per turn of the event loop
         self.context = context or zmq.asyncio.Context.instance()
         self.state = RealmState()
         self.seq = 0
@@ -305,38 +312,57 @@ class StateMirror:
 
     async def _sync(self, sub: zmq.asyncio.Socket) -> bool:
         """Fetch a snapshot, then follow the stream until it breaks; False means reconnect."""
-        snapshot = await request_async(
-            self.context, self.control_endpoint, SnapshotRequest(), self.request_timeout_s
-        )
+        try:
+            snapshot = await request_async(
+                self.context, self.control_endpoint, SnapshotRequest(), self.request_timeout_s
+            )
+            answered = snapshot is not None
+        except ProtocolError as exc:  # something answered, but not with a reply we can read
+            self.bad_messages += 1
+            log.warning("ignored a bad snapshot reply: %s", exc)
+            snapshot, answered = None, True
         if not isinstance(snapshot, Snapshot):
             self.connected = False
+            if answered:  # an error came back at once: wait before asking again, don't spin
+                await asyncio.sleep(self.request_timeout_s)
             return False
         self.snapshots += 1
         self.state, self.seq = snapshot.state, snapshot.seq
         self.connected = True
         self.last_heard = time.monotonic()
         silence_ms = int(self.heartbeat_s * MISSED_HEARTBEATS * 1000)
+        # Read what is already queued through a plain (blocking-API) view of the same socket:
+        # a trip through the event loop per message costs ~10x the reducer. A batch is
+        # bounded so the UI sharing this loop still gets a turn under a flood.
+        queued = zmq.Socket.shadow(sub.underlying)
         while True:
             if not await sub.poll(silence_ms, zmq.POLLIN):
                 self.connected = False
                 return False
             self.last_heard = time.monotonic()
-            try:
-                message = protocol.decode_published(await sub.recv())
-            except ProtocolError as exc:
-                self.bad_messages += 1
-                log.warning("ignored a bad message on the bus: %s", exc)
-                continue
-            if message.run != snapshot.run:
-                return True  # the trainer restarted: a new run, a new snapshot
-            if isinstance(message, Heartbeat):
-                if message.seq > self.seq:
-                    return True  # events were lost while it was quiet
-                continue
-            if message.seq <= self.seq:
-                continue  # already in the snapshot
-            if message.seq != self.seq + 1:
-                return True  # a gap
-            self.state = apply(self.state, message.event, message.time)
-            self.seq = message.seq
-            self.recent.append(message)
+            for _ in range(self.batch):
+                try:
+                    frame = queued.recv(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                try:
+                    message = protocol.decode_published(frame)
+                except ProtocolError as exc:
+                    self.bad_messages += 1
+                    log.warning("ignored a bad message on the bus: %s", exc)
+                    continue
+                if message.run != snapshot.run:
+                    return True  # the trainer restarted: a new run, a new snapshot
+                if isinstance(message, Heartbeat):
+                    if message.seq > self.seq:
+                        return True  # events were lost while it was quiet
+                    continue
+                if message.seq <= self.seq:
+                    continue  # already in the snapshot
+                if message.seq != self.seq + 1:
+                    return True  # a gap
+                self.state = apply(self.state, message.event, message.time)
+                self.seq = message.seq
+                self.recent.append(message)
+            else:
+                await asyncio.sleep(0)  # a full batch: let the UI have its turn before the next

@@ -7,7 +7,9 @@ with comments, in ``configs/realm.yaml``). A wrong key, a wrong type or a missin
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -58,9 +60,17 @@ class IdleConfig(_Section):
     enabled: bool = True  # make a quest when the queue is empty, so DIO never idles
     examples: int = 256
 
+    def __post_init__(self) -> None:
+        if self.examples < 1:
+            raise ValueError("`examples` must be at least 1")
+
 
 class GameConfig(_Section):
     steps_per_level: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.steps_per_level < 1:
+            raise ValueError("`steps_per_level` must be at least 1")
 
 
 class BusConfig(_Section):
@@ -70,6 +80,15 @@ class BusConfig(_Section):
     max_message_bytes: int = 4 * 1024 * 1024
     timeout_s: float = 2.0  # a CLI request's wait for each try
     retries: int = 2
+
+    def __post_init__(self) -> None:
+        for key in ("heartbeat_s", "timeout_s"):
+            if getattr(self, key) <= 0:
+                raise ValueError(f"`{key}` must be positive")
+        if self.max_message_bytes < 1:
+            raise ValueError("`max_message_bytes` must be at least 1")
+        if self.retries < 0:
+            raise ValueError("`retries` must be at least 0")
 
 
 class RealmConfig(_Section):
@@ -92,9 +111,12 @@ def load_config(path: str | os.PathLike | None) -> RealmConfig:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read config file: {exc}") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
     if raw is None:
         raw = {}
     try:
@@ -103,13 +125,56 @@ def load_config(path: str | os.PathLike | None) -> RealmConfig:
         raise ConfigError(f"{path}: {_explain(exc)}") from None
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 reads ``1e-4`` (no dot) as a string; a learning rate is written that way."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+_UNKNOWN = re.compile(r"^Object contains unknown field `(?P<field>[^`]*)`$")
+_FIELD_RULE = re.compile(r"^`(?P<field>[^`]+)` (?P<rule>.*)$")
+
+
+def _section_type(key: str) -> type | None:
+    struct: type = RealmConfig
+    for part in filter(None, key.split(".")):
+        hints = {f.name: f.type for f in msgspec.structs.fields(struct)}
+        struct = hints.get(part)
+        if not (isinstance(struct, type) and issubclass(struct, msgspec.Struct)):
+            return None
+    return struct
+
+
 def _explain(exc: msgspec.ValidationError) -> str:
     # msgspec says e.g. "Expected `int`, got `str` - at `$.train.batch_size`"; the YAML user
     # thinks in dotted keys, so say "train.batch_size: expected `int`, got `str`".
     message = str(exc)
+    key = ""
+    what = message
     if " - at `$" in message:
         what, where = message.rsplit(" - at `$", 1)
-        key = where.rstrip("`").lstrip(".") or "(top level)"
+        key = where.rstrip("`").lstrip(".")
+    unknown = _UNKNOWN.match(what)
+    if unknown:  # name the full path of the stray key and what would have been valid
+        field = unknown["field"]
+        struct = _section_type(key)
+        valid = [f.name for f in msgspec.structs.fields(struct)] if struct else []
+        kind = "key" if key else "section"
+        text = f"{key + '.' if key else ''}{field}: unknown {kind}"
+        close = difflib.get_close_matches(field, valid, n=1)
+        if close:
+            text += f" (did you mean `{close[0]}`?)"
+        if valid:
+            text += f"; valid {kind}s{' in `' + key + '`' if key else ''}: {', '.join(valid)}"
+        return text
+    rule = _FIELD_RULE.match(what)
+    if rule:  # a __post_init__ constraint: "`batch_size` must be at least 1" at `$.train`
+        return f"{key + '.' if key else ''}{rule['field']}: {rule['rule']}"
+    if key:
         return f"{key}: {what[0].lower()}{what[1:]}"
     if message.startswith("Expected `object`"):
         return f"(top level): {message[0].lower()}{message[1:]} (a mapping of sections)"

@@ -280,6 +280,8 @@ def _decode(family: str, frame: bytes, limit: int):
         return _decoders[family].decode(frame)
     except msgspec.DecodeError as exc:  # ValidationError is a subclass
         raise ProtocolError(f"invalid {family} message: {exc}") from None
+    except UnicodeDecodeError as exc:  # msgspec lets a bad UTF-8 string through as this
+        raise ProtocolError(f"invalid {family} message: a string is not UTF-8 ({exc.reason})") from None
 
 
 def decode_published(frame: bytes, limit: int = MAX_MESSAGE_BYTES) -> Envelope | Heartbeat:

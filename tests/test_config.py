@@ -1,0 +1,295 @@
+"""The configuration: defaults, merging, and errors that say where and why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+import pytest
+import yaml
+
+from realm.config import (
+    DEFAULT_HOME,
+    BusConfig,
+    ConfigError,
+    GameConfig,
+    RealmConfig,
+    TrainConfig,
+    endpoints,
+    load_config,
+    resolve_config_path,
+    resolve_home,
+    run_dir,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULTS_FILE = ROOT / "configs" / "realm.yaml"
+
+
+def write(tmp_path: Path, text: str, name: str = "realm.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def fail(tmp_path: Path, text: str) -> str:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: "), message  # every error names the file first
+    return message
+
+
+# --------------------------------------------------------------------------- the defaults file
+
+
+def test_defaults_file_equals_code_defaults():
+    assert load_config(DEFAULTS_FILE) == RealmConfig()
+
+
+def _keys(struct: type[msgspec.Struct], prefix: str = "") -> set[str]:
+    keys = set()
+    for field in msgspec.structs.fields(struct):
+        if isinstance(field.type, type) and issubclass(field.type, msgspec.Struct):
+            keys |= _keys(field.type, f"{prefix}{field.name}.")
+        else:
+            keys.add(prefix + field.name)
+    return keys
+
+
+def _yaml_keys(node: dict, prefix: str = "") -> set[str]:
+    keys = set()
+    for key, value in node.items():
+        if isinstance(value, dict):
+            keys |= _yaml_keys(value, f"{prefix}{key}.")
+        else:
+            keys.add(prefix + key)
+    return keys
+
+
+def test_defaults_file_spells_out_every_key():
+    # Equality alone would pass for an empty file; the file must *document* every key.
+    raw = yaml.safe_load(DEFAULTS_FILE.read_text(encoding="utf-8"))
+    assert _yaml_keys(raw) == _keys(RealmConfig)
+    assert list(raw) == ["model", "train", "idle", "game", "bus"]
+
+
+def test_defaults_file_comments_every_key():
+    for line in DEFAULTS_FILE.read_text(encoding="utf-8").splitlines():
+        if line.startswith("  ") and ":" in line:
+            assert "#" in line, f"undocumented key in configs/realm.yaml: {line.strip()}"
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def test_none_gives_defaults():
+    config = load_config(None)
+    assert config == RealmConfig()
+    assert config.model.name == "builtin:dio-nano"
+    assert config.train.batch_size == 16
+    assert config.game.steps_per_level == 1000
+    assert config.bus.pub == "auto" and config.bus.control == "auto"
+
+
+def test_empty_file_gives_defaults(tmp_path):
+    assert load_config(write(tmp_path, "")) == RealmConfig()
+    assert load_config(write(tmp_path, "# only a comment\n")) == RealmConfig()
+
+
+def test_partial_file_merges_over_defaults(tmp_path):
+    config = load_config(write(tmp_path, "train:\n  lr: 0.01\n  batch_size: 4\ngame:\n  steps_per_level: 50\n"))
+    assert config.train.lr == 0.01
+    assert config.train.batch_size == 4
+    assert config.train.warmup_steps == TrainConfig().warmup_steps  # untouched keys keep defaults
+    assert config.game.steps_per_level == 50
+    assert config.model == RealmConfig().model
+    assert config.bus == RealmConfig().bus
+
+
+def test_empty_section_keeps_section_defaults(tmp_path):
+    assert load_config(write(tmp_path, "train: {}\nbus: {}\n")) == RealmConfig()
+
+
+def test_scientific_notation_without_dot_is_a_float(tmp_path):
+    # YAML 1.1 reads `1e-4` as a string; a learning rate is usually written that way.
+    config = load_config(write(tmp_path, "train:\n  lr: 1e-4\n  max_grad_norm: 5E-1\n"))
+    assert config.train.lr == pytest.approx(1e-4)
+    assert config.train.max_grad_norm == pytest.approx(0.5)
+
+
+def test_utf8_bom_is_accepted(tmp_path):
+    path = tmp_path / "bom.yaml"
+    path.write_bytes(b"\xef\xbb\xbfgame:\n  steps_per_level: 7\n")
+    assert load_config(path).game.steps_per_level == 7
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_unknown_key_names_file_and_dotted_path(tmp_path):
+    message = fail(tmp_path, "train:\n  lrr: 0.1\n")
+    assert "train.lrr: unknown key" in message
+    assert "did you mean `lr`?" in message
+    assert "batch_size" in message  # the valid keys are listed
+
+
+def test_unknown_section_names_it(tmp_path):
+    message = fail(tmp_path, "trian:\n  lr: 0.1\n")
+    assert "trian: unknown section" in message
+    assert "did you mean `train`?" in message
+    assert "model, train, idle, game, bus" in message
+
+
+def test_wrong_type_names_key_and_expected_type(tmp_path):
+    message = fail(tmp_path, "train:\n  batch_size: sixteen\n")
+    assert "train.batch_size: expected `int`, got `str`" in message
+
+
+def test_wrong_type_for_a_section(tmp_path):
+    message = fail(tmp_path, "game: 3\n")
+    assert "game: expected `object`, got `int`" in message
+
+
+def test_bool_is_not_an_int(tmp_path):
+    message = fail(tmp_path, "train:\n  seed: true\n")
+    assert "train.seed: expected `int`, got `bool`" in message
+
+
+def test_invalid_enum_value_names_key(tmp_path):
+    message = fail(tmp_path, "model:\n  dtype: fp8\n")
+    assert "model.dtype" in message and "fp8" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("train:\n  batch_size: 0\n", "train.batch_size: must be at least 1"),
+        ("train:\n  grad_accum: -1\n", "train.grad_accum: must be at least 1"),
+        ("train:\n  lr: 0\n", "train.lr: must be positive"),
+        ("game:\n  steps_per_level: 0\n", "game.steps_per_level: must be at least 1"),
+        ("bus:\n  heartbeat_s: 0\n", "bus.heartbeat_s: must be positive"),
+        ("bus:\n  timeout_s: -1.0\n", "bus.timeout_s: must be positive"),
+        ("bus:\n  retries: -1\n", "bus.retries: must be at least 0"),
+        ("bus:\n  max_message_bytes: 0\n", "bus.max_message_bytes: must be at least 1"),
+    ],
+)
+def test_value_constraints_name_the_key(tmp_path, text, expected):
+    assert expected in fail(tmp_path, text)
+
+
+def test_constraints_hold_in_code_too():
+    with pytest.raises(ValueError, match="batch_size"):
+        TrainConfig(batch_size=0)
+    with pytest.raises(ValueError, match="steps_per_level"):
+        GameConfig(steps_per_level=0)
+    with pytest.raises(ValueError, match="heartbeat_s"):
+        BusConfig(heartbeat_s=0.0)
+
+
+def test_missing_file(tmp_path):
+    path = tmp_path / "nope.yaml"
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == f"{path}: config file not found"
+
+
+def test_directory_is_not_a_file(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_config(tmp_path)
+
+
+def test_undecodable_bytes(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(b"train:\n  lr: \xff\xfe\n")
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_config(path)
+
+
+def test_invalid_yaml_names_the_line(tmp_path):
+    message = fail(tmp_path, "train:\n  lr: 0.1\n  batch_size: [1, 2\n")
+    assert "not valid YAML at line 4" in message  # the unclosed list runs to the end
+
+
+def test_invalid_yaml_mapping_in_value(tmp_path):
+    message = fail(tmp_path, "model:\n  name: a: b\n")
+    assert "not valid YAML at line 2, column 10: mapping values are not allowed here" in message
+
+
+def test_top_level_list(tmp_path):
+    message = fail(tmp_path, "- model\n- train\n")
+    assert "(top level): expected `object`, got `array` (a mapping of sections)" in message
+
+
+def test_top_level_scalar(tmp_path):
+    message = fail(tmp_path, "just words\n")
+    assert "(top level): expected `object`, got `str`" in message
+
+
+def test_config_error_is_a_value_error():
+    assert issubclass(ConfigError, ValueError)
+
+
+# --------------------------------------------------------------------------- home and paths
+
+
+def test_resolve_home_argument_wins(tmp_path, monkeypatch):
+    monkeypatch.setenv("REALM_HOME", str(tmp_path / "env"))
+    assert resolve_home(tmp_path / "arg") == (tmp_path / "arg").resolve()
+    assert resolve_home(str(tmp_path / "arg")) == (tmp_path / "arg").resolve()
+
+
+def test_resolve_home_env_next(tmp_path, monkeypatch):
+    monkeypatch.setenv("REALM_HOME", str(tmp_path / "env"))
+    assert resolve_home(None) == (tmp_path / "env").resolve()
+
+
+def test_resolve_home_default_is_cwd_realm_home(tmp_path, monkeypatch):
+    monkeypatch.delenv("REALM_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert resolve_home(None) == (tmp_path / DEFAULT_HOME).resolve()
+    monkeypatch.setenv("REALM_HOME", "")  # empty counts as unset
+    assert resolve_home(None) == (tmp_path / DEFAULT_HOME).resolve()
+
+
+def test_resolve_home_expands_user(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert resolve_home("~/realm") == (tmp_path / "realm").resolve()
+
+
+def test_resolve_home_is_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    home = resolve_home("relative-home")
+    assert home.is_absolute() and home == (tmp_path / "relative-home").resolve()
+
+
+def test_resolve_config_path_precedence(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.delenv("REALM_CONFIG", raising=False)
+    assert resolve_config_path(None, home) is None  # nothing given, nothing in home
+    (home / "realm.yaml").write_text("")
+    assert resolve_config_path(None, home) == home / "realm.yaml"
+    monkeypatch.setenv("REALM_CONFIG", str(tmp_path / "env.yaml"))
+    assert resolve_config_path(None, home) == tmp_path / "env.yaml"
+    assert resolve_config_path(tmp_path / "arg.yaml", home) == tmp_path / "arg.yaml"
+    # a path that was asked for is returned even if it is missing: load_config says so
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(resolve_config_path(None, home))
+
+
+def test_endpoints_auto_are_ipc_under_home_run(tmp_path):
+    home = tmp_path / "home"
+    pub, control = endpoints(RealmConfig(), home)
+    assert run_dir(home) == home / "run"
+    assert pub == f"ipc://{home / 'run' / 'trainer-pub'}"
+    assert control == f"ipc://{home / 'run' / 'trainer-ctl'}"
+    assert pub != control
+
+
+def test_endpoints_explicit_are_kept(tmp_path):
+    config = load_config(write(tmp_path, "bus:\n  pub: tcp://127.0.0.1:5555\n"))
+    pub, control = endpoints(config, tmp_path)
+    assert pub == "tcp://127.0.0.1:5555"
+    assert control == f"ipc://{tmp_path / 'run' / 'trainer-ctl'}"
