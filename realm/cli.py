@@ -1,0 +1,241 @@
+"""``realm``: the command line. The commands and options here are a contract (see README)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import msgspec
+
+from realm.errors import RealmError
+from realm.config import ConfigError, RealmConfig, endpoints, load_config, resolve_config_path, resolve_home
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+STOP_WAIT_S = 120  # a stop checkpoints first; a big model needs a while to save
+
+
+class CommandError(RealmError):
+    """A failure to report as ``realm: message`` with a non-zero exit."""
+
+
+# --------------------------------------------------------------------------- shared plumbing
+
+
+def _common(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--home", metavar="DIR", help="data root (default: $REALM_HOME or ./realm-home)")
+    parser.add_argument("--config", metavar="FILE", help="config file (default: $REALM_CONFIG or HOME/realm.yaml)")
+    return parser
+
+
+def _context(args) -> tuple[Path, RealmConfig, Path | None]:
+    home = resolve_home(args.home)
+    config_path = resolve_config_path(args.config, home)
+    return home, load_config(config_path), config_path
+
+
+def _client(args):
+    from realm.bus import RealmClient
+
+    home, config, _ = _context(args)
+    _, control = endpoints(config, home)
+    return RealmClient(control, timeout_s=config.bus.timeout_s, retries=config.bus.retries)
+
+
+def _derived_pub(control: str) -> str:
+    """The pub endpoint beside a control endpoint: ipc sibling ``trainer-pub``, or tcp port + 1."""
+    if control.startswith("ipc://"):
+        return f"ipc://{Path(control[len('ipc://'):]).with_name('trainer-pub')}"
+    head, _, port = control.rpartition(":")
+    if not port.isdigit():
+        raise CommandError(f"cannot tell the event endpoint from {control!r}; pass --pub ENDPOINT")
+    return f"{head}:{int(port) + 1}"
+
+
+def _setup_logging(stream=sys.stderr) -> None:
+    logging.basicConfig(
+        level=logging.INFO, stream=stream, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_trainer(args) -> int:
+    from trainer.daemon import Daemon
+
+    home, config, config_path = _context(args)
+    _setup_logging()
+    logging.getLogger("realm.trainer").info("config: %s", config_path or "built-in defaults")
+    return Daemon(config, home, max_steps=args.max_steps).run()
+
+
+def cmd_play(args) -> int:
+    home, config, config_path = _context(args)
+    if args.headless:
+        return cmd_trainer(args)
+    from realm.tui.app import run_tui
+
+    pub, control = endpoints(config, home)
+    (home / "logs").mkdir(parents=True, exist_ok=True)
+    log_path = home / "logs" / "trainer.log"
+    command = [sys.executable, "-m", "realm.cli", "trainer", "--home", str(home)]
+    if config_path:
+        command += ["--config", str(config_path)]
+    if args.max_steps is not None:
+        command += ["--max-steps", str(args.max_steps)]
+    with open(log_path, "ab") as log_file:
+        trainer = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        run_tui(pub, control, heartbeat_s=config.bus.heartbeat_s)
+    finally:
+        _stop_trainer(trainer, args)
+    print(f"DIO rests. Trainer log: {log_path}")
+    return EXIT_OK
+
+
+def _stop_trainer(trainer: subprocess.Popen, args) -> None:
+    from realm.bus import TrainerUnreachable
+    from realm.protocol import StopRequest
+
+    if trainer.poll() is None:
+        print("Stopping the trainer (saving a checkpoint)...", flush=True)
+        try:
+            _client(args).request(StopRequest())
+        except TrainerUnreachable:
+            trainer.terminate()  # SIGTERM also checkpoints, then exits
+        try:
+            trainer.wait(timeout=STOP_WAIT_S)
+        except subprocess.TimeoutExpired:
+            trainer.kill()
+            trainer.wait()
+
+
+def cmd_tui(args) -> int:
+    from realm.tui.app import run_tui
+
+    home, config, _ = _context(args)
+    pub, control = endpoints(config, home)
+    if args.connect:
+        control = args.connect
+        pub = args.pub or _derived_pub(control)
+    run_tui(pub, control, heartbeat_s=config.bus.heartbeat_s, readonly=args.readonly)
+    return EXIT_OK
+
+
+def cmd_status(args) -> int:
+    snapshot = _client(args).snapshot()
+    if args.json:
+        sys.stdout.write(msgspec.json.encode(snapshot).decode() + "\n")
+    else:
+        print(format_status(snapshot))
+    return EXIT_OK
+
+
+def format_status(snapshot) -> str:
+    from realm.game.hero import hero_stats
+
+    state = snapshot.state
+    stats = hero_stats(state)
+    battle = state.battle
+
+    def num(value, fmt="{:.3f}"):
+        return "-" if value is None else fmt.format(value)
+
+    lines = [
+        f"DIO  Lv {stats.level}  XP {stats.xp} ({stats.xp_into_level}/{stats.xp_for_level})  "
+        f"ATK {num(stats.atk)}  DEF {num(stats.defense)}  Gold {stats.gold}",
+    ]
+    quest = f"{battle.quest.name} {battle.quest_step}/{battle.quest_total}" if battle.quest else "none"
+    lines.append(
+        f"battle: {battle.status}  quest: {quest}  loss {num(battle.loss)}  {battle.tokens_per_s:,.0f} tok/s"
+    )
+    lines.append(f"queue: {len(state.board.queued)} quest(s) waiting")
+    checkpoints = state.vault.checkpoints
+    latest = checkpoints[-1].name if checkpoints else "none"
+    lines.append(f"vault: {len(checkpoints)} checkpoint(s), latest {latest}")
+    if state.trainer:
+        t = state.trainer
+        lines.append(f"trainer: {t.model} on {t.device}, {t.parameters / 1e6:.2f}M params, pid {t.pid}, run {snapshot.run}")
+    return "\n".join(lines)
+
+
+def _control_command(request_type):
+    def run(args) -> int:
+        reply = _client(args).request(request_type())
+        print(getattr(reply, "message", "") or "ok")
+        return EXIT_OK
+
+    return run
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from realm.protocol import PauseRequest, ResumeRequest, StopRequest
+
+    parser = argparse.ArgumentParser(
+        prog="realm",
+        description="Realm of Training: an idle RPG whose hero, DIO, is a language model in real training.",
+        epilog="Start with `realm play`. Every command takes --home DIR and --config FILE.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    play = _common(sub.add_parser("play", help="trainer + TUI on this machine, embedded defaults"))
+    play.add_argument("--headless", action="store_true", help="no TUI: train in the foreground")
+    play.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimizer steps (with a checkpoint)")
+    play.set_defaults(func=cmd_play)
+
+    trainer = _common(sub.add_parser("trainer", help="the headless trainer (what systemd runs)"))
+    trainer.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimizer steps (with a checkpoint)")
+    trainer.set_defaults(func=cmd_trainer)
+
+    tui = _common(sub.add_parser("tui", help="the Textual app, connected to a trainer"))
+    tui.add_argument("--connect", metavar="ENDPOINT", help="the trainer's control endpoint (e.g. tcp://host:5555)")
+    tui.add_argument("--pub", metavar="ENDPOINT", help="its event endpoint (default: beside --connect)")
+    tui.add_argument("--readonly", action="store_true", help="show everything, send no command")
+    tui.set_defaults(func=cmd_tui)
+
+    status = _common(sub.add_parser("status", help="one snapshot of the realm, from the trainer"))
+    status.add_argument("--json", action="store_true", help="one JSON document, stable for scripts")
+    status.set_defaults(func=cmd_status)
+
+    for name, request, text in (
+        ("pause", PauseRequest, "pause training after the current step"),
+        ("resume", ResumeRequest, "resume training"),
+        ("stop", StopRequest, "checkpoint, then stop the trainer"),
+    ):
+        _common(sub.add_parser(name, help=text)).set_defaults(func=_control_command(request))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return _run(args)
+
+
+def tui_main(argv: list[str] | None = None) -> int:
+    """``realm-tui``: the same as ``realm tui``."""
+    return main(["tui", *(sys.argv[1:] if argv is None else argv)])
+
+
+def _run(args) -> int:
+    from realm.bus import RequestFailed, TrainerUnreachable
+
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"realm: bad config: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (TrainerUnreachable, RequestFailed, RealmError) as exc:
+        print(f"realm: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""The layout of the data root (``realm_home``) on the trainer's side."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PRIORITIES = ("high", "normal", "low")
+
+
+class Home:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.inbox = root / "inbox"
+        self.quests = root / "quests"
+        self.active = self.quests / "active"
+        self.done = self.quests / "done"
+        self.failed = self.quests / "failed"
+        self.vault = root / "vault"
+        self.checkpoints = self.vault / "checkpoints"
+        self.db = self.vault / "realm.db"
+        self.run = root / "run"
+        self.logs = root / "logs"
+
+    def queued(self, priority: str) -> Path:
+        return self.quests / "queued" / priority
+
+    def ensure(self) -> "Home":
+        folders = [self.inbox, self.active, self.done, self.failed, self.checkpoints, self.logs]
+        folders += [self.queued(priority) for priority in PRIORITIES]
+        for folder in folders:
+            folder.mkdir(parents=True, exist_ok=True)
+        self.run.mkdir(parents=True, exist_ok=True)
+        self.run.chmod(0o700)
+        return self

@@ -1,0 +1,89 @@
+"""The checkpoint ledger: stats at save time, in SQLite (WAL), reconciled with the folders.
+
+The folders are the truth for what exists; the ledger is the index with the stats. At
+start-up ``reconcile`` registers folders the ledger lacks (from their sidecars) and marks
+rows whose folder is gone as missing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from realm.protocol import CheckpointInfo
+from realm.vault.checkpoints import complete_checkpoints, read_sidecar
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS checkpoints (
+    step        INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL,
+    path        TEXT NOT NULL,
+    time        REAL NOT NULL,
+    train_loss  REAL,
+    val_loss    REAL,
+    quest       TEXT,
+    sha256      TEXT,
+    status      TEXT NOT NULL DEFAULT 'present'
+);
+"""
+
+
+class Ledger:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def record(self, folder: Path, sidecar: dict) -> CheckpointInfo:
+        info = _info_from_sidecar(sidecar)
+        self._db.execute(
+            "INSERT OR REPLACE INTO checkpoints"
+            " (step, name, path, time, train_loss, val_loss, quest, sha256, status)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'present')",
+            (info.step, info.name, str(folder), info.time, info.train_loss, info.val_loss, info.quest,
+             sidecar.get("sha256")),
+        )
+        return info
+
+    def present(self) -> list[CheckpointInfo]:
+        rows = self._db.execute(
+            "SELECT step, name, time, train_loss, val_loss, quest FROM checkpoints"
+            " WHERE status = 'present' ORDER BY step"
+        ).fetchall()
+        return [CheckpointInfo(*row) for row in rows]
+
+    def path_of(self, step: int) -> Path | None:
+        row = self._db.execute(
+            "SELECT path FROM checkpoints WHERE step = ? AND status = 'present'", (step,)
+        ).fetchone()
+        return Path(row[0]) if row else None
+
+    def reconcile(self, checkpoints_dir: Path) -> tuple[int, int]:
+        """Register orphan folders, mark vanished ones; return (registered, marked_missing)."""
+        on_disk = {int(sidecar["step"]): (folder, sidecar) for folder in complete_checkpoints(checkpoints_dir)
+                   if (sidecar := read_sidecar(folder)) is not None}
+        known = dict(self._db.execute("SELECT step, path FROM checkpoints WHERE status = 'present'").fetchall())
+        registered = 0
+        for step, (folder, sidecar) in on_disk.items():
+            if known.get(step) != str(folder):
+                self.record(folder, sidecar)
+                registered += 1
+        missing = [step for step in known if step not in on_disk]
+        self._db.executemany("UPDATE checkpoints SET status = 'missing' WHERE step = ?", [(s,) for s in missing])
+        return registered, len(missing)
+
+
+def _info_from_sidecar(sidecar: dict) -> CheckpointInfo:
+    return CheckpointInfo(
+        step=int(sidecar["step"]),
+        name=str(sidecar["name"]),
+        time=float(sidecar.get("time", 0.0)),
+        train_loss=sidecar.get("train_loss"),
+        val_loss=sidecar.get("val_loss"),
+        quest=sidecar.get("quest"),
+    )

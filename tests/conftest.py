@@ -1,0 +1,103 @@
+"""Shared fixtures: a fast training config and a real trainer running in a thread."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from realm.bus import RealmClient
+from realm.config import RealmConfig, TrainConfig, endpoints
+
+
+def wait_for(condition, timeout: float = 30.0, interval: float = 0.02, what: str = "condition"):
+    """Poll ``condition`` until it returns something truthy; fail the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def fast_config(**train) -> RealmConfig:
+    """Small batches and a short warmup: real training steps in tens of milliseconds."""
+    options = dict(batch_size=4, max_length=64, warmup_steps=5, checkpoint_every=1000, val_every=10, threads=2)
+    options.update(train)
+    return RealmConfig(train=TrainConfig(**options))
+
+
+def write_chat_quest(path: Path, n: int = 64) -> Path:
+    """A learnable quest: the assistant repeats the user's word backwards."""
+    words = ["apple", "river", "stone", "cloud", "ember", "frost", "grove", "haven"]
+    lines = []
+    for i in range(n):
+        word = words[i % len(words)]
+        chat = [{"role": "user", "content": f"reverse {word}"}, {"role": "assistant", "content": word[::-1]}]
+        lines.append(json.dumps({"messages": chat}))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+class TrainerThread:
+    """A real ``Daemon`` in a background thread, with a client on its control endpoint."""
+
+    def __init__(self, home: Path, config: RealmConfig, max_steps: int | None = None) -> None:
+        from trainer.daemon import Daemon
+
+        self.home = home
+        self.config = config
+        self.daemon = Daemon(config, home, max_steps=max_steps)
+        self.pub, self.control = endpoints(config, home)
+        self.client = RealmClient(self.control, timeout_s=2.0, retries=2)
+        self.exit_code: int | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.exit_code = self.daemon.run()
+        except BaseException as exc:  # surfaced by join()
+            self.error = exc
+
+    def start(self) -> "TrainerThread":
+        self._thread.start()
+        wait_for(lambda: self.daemon.publisher is not None or self.error, what="the trainer to come up")
+        if self.error:
+            raise self.error
+        return self
+
+    @property
+    def state(self):
+        return self.daemon.publisher.state
+
+    def stop(self) -> None:
+        self.daemon._request_stop()
+        self.join()
+
+    def join(self, timeout: float = 60.0) -> int | None:
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), "trainer did not stop"
+        if self.error:
+            raise self.error
+        return self.exit_code
+
+
+@pytest.fixture
+def trainer_factory(tmp_path):
+    started: list[TrainerThread] = []
+
+    def make(config: RealmConfig | None = None, max_steps: int | None = None, home: Path | None = None):
+        trainer = TrainerThread(home or tmp_path / "home", config or fast_config(), max_steps)
+        started.append(trainer)
+        return trainer
+
+    yield make
+    for trainer in started:
+        if trainer._thread.is_alive():
+            trainer.stop()

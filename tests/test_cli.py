@@ -1,0 +1,106 @@
+"""The command line as a user (or a script) meets it: real processes, real files, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import yaml
+
+from conftest import wait_for
+from realm.vault.checkpoints import complete_checkpoints, read_sidecar
+
+FAST_TRAIN = {"batch_size": 4, "max_length": 64, "warmup_steps": 5, "threads": 2}
+
+
+def realm(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "realm.cli", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def write_config(path, **sections):
+    path.write_text(yaml.safe_dump(sections), encoding="utf-8")
+    return path
+
+
+def test_help_lists_the_commands():
+    result = realm("--help")
+    assert result.returncode == 0
+    for command in ("play", "trainer", "tui", "status", "pause", "resume", "stop"):
+        assert command in result.stdout
+
+
+def test_status_without_a_trainer_fails_fast_with_a_clear_message(tmp_path):
+    started = time.monotonic()
+    result = realm("status", "--home", str(tmp_path / "nowhere"))
+    elapsed = time.monotonic() - started
+    assert result.returncode == 1
+    assert "no trainer answered at ipc://" in result.stderr
+    assert "realm trainer" in result.stderr  # it says what to do
+    assert elapsed < 15
+
+
+def test_bad_config_names_the_file_and_the_key(tmp_path):
+    config = write_config(tmp_path / "bad.yaml", train={"batch_size": "lots"})
+    result = realm("status", "--home", str(tmp_path), "--config", str(config))
+    assert result.returncode == 2
+    assert "bad.yaml" in result.stderr and "train.batch_size" in result.stderr
+
+    missing = realm("pause", "--home", str(tmp_path), "--config", str(tmp_path / "missing.yaml"))
+    assert missing.returncode == 2 and "not found" in missing.stderr
+
+
+def test_headless_play_trains_checkpoints_and_resumes(tmp_path):
+    home = tmp_path / "home"
+    config = write_config(tmp_path / "fast.yaml", train=FAST_TRAIN)
+    first = realm("play", "--headless", "--max-steps", "8", "--home", str(home), "--config", str(config))
+    assert first.returncode == 0, first.stderr
+    [checkpoint] = complete_checkpoints(home / "vault" / "checkpoints")
+    assert checkpoint.name.startswith("checkpoint-8-")
+    assert (checkpoint / "model.safetensors").exists() and read_sidecar(checkpoint)["step"] == 8
+    assert (home / "vault" / "realm.db").exists()
+
+    second = realm("play", "--headless", "--max-steps", "4", "--home", str(home), "--config", str(config))
+    assert second.returncode == 0, second.stderr
+    steps = [c.name.split("-")[1] for c in complete_checkpoints(home / "vault" / "checkpoints")]
+    assert steps == ["8", "12"]  # resumed at 8, not from scratch
+
+
+def test_status_pause_resume_stop_against_a_running_trainer(tmp_path):
+    home = tmp_path / "home"
+    config = write_config(tmp_path / "fast.yaml", train=FAST_TRAIN, bus={"timeout_s": 5.0})
+    common = ("--home", str(home), "--config", str(config))
+    trainer = subprocess.Popen(
+        [sys.executable, "-m", "realm.cli", "trainer", *common],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+
+        def status():
+            result = realm("status", "--json", *common)
+            return json.loads(result.stdout) if result.returncode == 0 else None
+
+        first = wait_for(lambda: (s := status()) and s["state"]["hero"]["steps"] > 0 and s, timeout=60,
+                         what="the trainer to train")
+        assert first["state"]["trainer"]["model"] == "builtin:dio-nano"
+        assert first["run"] and first["seq"] > 0
+
+        assert realm("pause", *common).returncode == 0
+        wait_for(lambda: status()["state"]["battle"]["status"] == "paused", what="paused")
+        human = realm("status", *common)
+        assert human.returncode == 0 and "battle: paused" in human.stdout and "DIO  Lv 1" in human.stdout
+
+        assert realm("resume", *common).returncode == 0
+        wait_for(lambda: status()["state"]["battle"]["status"] == "training", what="training again")
+
+        assert realm("stop", *common).returncode == 0
+        assert trainer.wait(timeout=60) == 0
+    finally:
+        if trainer.poll() is None:
+            trainer.kill()
+    assert complete_checkpoints(home / "vault" / "checkpoints"), "a stop leaves a checkpoint"

@@ -1,0 +1,124 @@
+"""The trainer for real: DIO-nano trains real steps, pauses, stops, resumes, survives bad quests."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import fast_config, wait_for, write_chat_quest
+from realm.bus import TrainerUnreachable
+from realm.protocol import Ack, PauseRequest, ResumeRequest, StopRequest
+from realm.vault.checkpoints import complete_checkpoints, parse_step, read_sidecar
+from realm.vault.ledger import Ledger
+from trainer.daemon import TrainerBusy
+
+
+def test_trains_a_quest_and_loss_goes_down(trainer_factory, tmp_path):
+    home = tmp_path / "home"
+    write_chat_quest(home / "quests" / "queued" / "normal" / "reverse.jsonl", n=200)
+    trainer = trainer_factory(fast_config(lr=3e-3, batch_size=8), max_steps=60, home=home)
+    assert trainer.start().join() == 0
+
+    losses = [loss for _, loss in trainer.state.battle.losses]
+    assert len(losses) == 60
+    assert statistics.mean(losses[-10:]) < 0.5 * statistics.mean(losses[:10])
+    assert trainer.state.hero.steps == 60
+    assert trainer.state.hero.val_loss is not None
+    assert trainer.state.battle.status == "stopped"
+
+
+def test_pause_takes_effect_within_one_step_and_resume_continues(trainer_factory):
+    trainer = trainer_factory().start()
+    wait_for(lambda: trainer.state.hero.steps >= 3, what="a few training steps")
+
+    reply = trainer.client.request(PauseRequest())
+    asked_at = trainer.state.hero.steps
+    assert isinstance(reply, Ack)
+    wait_for(lambda: trainer.state.battle.status == "paused", what="the paused status")
+    paused_at = trainer.state.hero.steps
+    assert paused_at <= asked_at + 1
+    time.sleep(0.5)  # several step-times: a trainer that ignored the pause would move on
+    assert trainer.state.hero.steps == paused_at, "a paused trainer took a step"
+    assert trainer.state.battle.status == "paused"
+
+    trainer.client.request(ResumeRequest())
+    wait_for(lambda: trainer.state.hero.steps > paused_at + 2, what="training to resume")
+    assert trainer.state.battle.status == "training"
+
+    trainer.client.request(StopRequest())
+    assert trainer.join() == 0
+
+
+def test_stop_saves_a_checkpoint_and_a_restart_resumes_from_it(trainer_factory, tmp_path):
+    home = tmp_path / "home"
+    first = trainer_factory(max_steps=12, home=home).start()
+    assert first.join() == 0
+
+    checkpoints = complete_checkpoints(home / "vault" / "checkpoints")
+    assert [parse_step(c.name) for c in checkpoints] == [12]
+    folder = checkpoints[0]
+    assert (folder / "model.safetensors").exists()
+    sidecar = read_sidecar(folder)
+    assert sidecar["step"] == 12 and len(sidecar["sha256"]) == 64 and sidecar["train_loss"] > 0
+    ledger = Ledger(home / "vault" / "realm.db")
+    assert [c.step for c in ledger.present()] == [12]
+    ledger.close()
+
+    second = trainer_factory(max_steps=5, home=home).start()
+    wait_for(lambda: second.state.trainer is not None, what="TrainerStarted")
+    assert second.join() == 0
+    assert second.daemon._start_step == 12
+    assert second.state.hero.steps == 17
+    assert [c.step for c in second.state.vault.checkpoints] == [12, 17]
+
+
+def test_bad_quest_is_moved_aside_with_a_reason_and_training_goes_on(trainer_factory, tmp_path):
+    home = tmp_path / "home"
+    inbox = home / "inbox"
+    inbox.mkdir(parents=True)
+    (inbox / "broken.jsonl").write_text('{"messages": [{"role": "user", "content": "hi"}]}\nnot json\n')
+    (inbox / "array.jsonl").write_text('[{"messages": []}]\n')
+    write_chat_quest(inbox / "good.jsonl", n=40)
+    old = time.time() - 10  # older than the inbox's settle time
+    for path in inbox.iterdir():
+        os.utime(path, (old, old))
+
+    trainer = trainer_factory(fast_config(), max_steps=15, home=home).start()
+    assert trainer.join() == 0
+
+    failed = home / "quests" / "failed"
+    assert sorted(p.name for p in failed.glob("*.jsonl")) == ["array.jsonl", "broken.jsonl"]
+    reason = (failed / "broken.jsonl.reason.txt").read_text()
+    assert "line 1" in reason and "assistant" in reason
+    assert "JSONL" in (failed / "array.jsonl.reason.txt").read_text()
+    outcomes = {r.name: r.outcome for r in trainer.state.board.recent}
+    assert outcomes["broken.jsonl"] == "failed" and outcomes["array.jsonl"] == "failed"
+    assert outcomes.get("good.jsonl") == "done"
+    assert trainer.state.hero.steps == 15  # training went on
+    assert trainer.state.hero.quests_completed >= 1
+
+
+def test_a_second_trainer_on_the_same_home_is_refused(trainer_factory, tmp_path):
+    home = tmp_path / "home"
+    trainer_factory(home=home).start()
+    second = trainer_factory(home=home)
+    with pytest.raises(TrainerBusy, match="already runs"):
+        second.daemon.run()
+
+
+def test_requests_to_a_stopped_trainer_fail_fast(trainer_factory):
+    trainer = trainer_factory(max_steps=1).start()
+    trainer.join()
+    trainer.client.timeout_s, trainer.client.retries = 0.2, 1
+    with pytest.raises(TrainerUnreachable, match="trainer-ctl"):
+        trainer.client.request(PauseRequest())
+
+
+def test_the_trainer_never_imports_textual():
+    code = "import sys, trainer.daemon, trainer.engine, realm.cli; assert 'textual' not in sys.modules, 'textual'"
+    subprocess.run([sys.executable, "-c", code], check=True)
