@@ -8,6 +8,19 @@ from realm.protocol import RealmState
 
 GOLD_PER_QUEST = 100
 
+TITLES = (  # (first level, title), highest first
+    (50, "Legend of the Realm"),
+    (20, "Warlord of Weights"),
+    (10, "Paladin of Perplexity"),
+    (5, "Knight of the Loss"),
+    (2, "Squire of Gradients"),
+    (1, "Novice of Noise"),
+)
+
+
+def title(level: int) -> str:
+    return next(name for first, name in TITLES if level >= first)
+
 
 class HeroStats(msgspec.Struct, frozen=True):
     level: int

@@ -1,0 +1,1 @@
+"""The Textual front end: renders a live mirror of the trainer's state and sends it commands."""

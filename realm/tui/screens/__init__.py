@@ -1,0 +1,1 @@
+"""One module a screen; each draws a ``RealmView`` it is handed by the app."""

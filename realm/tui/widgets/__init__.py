@@ -1,0 +1,1 @@
+"""Widgets shared by the screens; each draws from plain values it is handed, never the bus."""

@@ -1,0 +1,69 @@
+"""The Hero screen: DIO's portrait, title, level, XP, stats, gear and the chronicle."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.widgets import Static
+
+from realm.game.hero import HeroStats, hero_stats, title
+from realm.protocol import TrainerInfo
+from realm.tui import format as fmt
+from realm.tui.screens.base import RealmScreen
+from realm.tui.view import RealmView
+from realm.tui.widgets.log_view import LogView
+from realm.tui.widgets.meter import Meter
+from realm.tui.widgets.portrait import Portrait
+
+# (first level, title), highest first
+class HeroScreen(RealmScreen):
+    SCREEN_NAME = "1 Hero"
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="hero-top"):
+            yield Portrait(id="hero-portrait")
+            with Vertical(id="hero-sheet"):
+                yield Static(id="hero-name")
+                yield Static(id="hero-level")
+                yield Meter(id="hero-xp")
+                yield Static(id="hero-stats")
+                yield Static(id="hero-model")
+        yield LogView(id="hero-log")
+
+    def on_mount(self) -> None:
+        self.query_one("#hero-portrait").border_title = "DIO"
+        self.query_one("#hero-log").border_title = "Chronicle"
+
+    def show_body(self, view: RealmView) -> None:
+        stats = hero_stats(view.state)
+        self.query_one(Portrait).show_level(stats.level)
+        self.set_row("#hero-name", Content.assemble(("DIO", "bold $accent"), ", ", (title(stats.level), "italic")))
+        self.set_row("#hero-level", Content.styled(f"Level {stats.level}", "bold"))
+        self.query_one("#hero-xp", Meter).set(*xp_meter(stats))
+        self.set_row("#hero-stats", stats_line(stats, view.state.hero.quests_completed))
+        self.set_row("#hero-model", model_line(view.state.trainer))
+        self.query_one(LogView).set_lines(view.state.log)
+
+
+def xp_meter(stats: HeroStats) -> tuple[float, str, str]:
+    fraction = stats.xp_into_level / stats.xp_for_level
+    suffix = f" {stats.xp_into_level:,}/{stats.xp_for_level:,} to Lv {stats.level + 1}"
+    return fraction, f"XP {fmt.count(stats.xp)} ", suffix
+
+
+def stats_line(stats: HeroStats, quests_completed: int) -> Content:
+    return Content.assemble(
+        ("ATK ", "bold $error"), f"{fmt.stat(stats.atk)}   ",
+        ("DEF ", "bold $primary"), f"{fmt.stat(stats.defense)}   ",
+        ("Gold ", "bold $warning"), f"{fmt.count(stats.gold)}   ",
+        ("Quests ", "bold"), fmt.count(quests_completed),
+    )  # fmt: skip
+
+
+def model_line(trainer: TrainerInfo | None) -> Content:
+    if trainer is None:
+        return Content.styled("model —", "$text-muted")
+    return Content.styled(
+        f"{trainer.model} · {trainer.device} · {fmt.params(trainer.parameters)} params", "$text-muted"
+    )

@@ -1,0 +1,141 @@
+"""A scripted trainer built from the real bus classes, and helpers to read the app's screen."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import pytest
+from textual.pilot import Pilot
+
+from realm.bus import ControlServer, Publisher
+from realm.protocol import (
+    Ack,
+    BattleChanged,
+    ErrorReply,
+    PauseRequest,
+    QuestInfo,
+    QuestStarted,
+    Reply,
+    Request,
+    ResumeRequest,
+    SnapshotRequest,
+    StepMetrics,
+    TrainerInfo,
+    TrainerStarted,
+)
+
+HEARTBEAT_S = 0.2
+STEPS_PER_LEVEL = 100
+
+
+@dataclass
+class Endpoints:
+    pub: str
+    control: str
+
+
+@dataclass
+class ScriptedTrainer:
+    """A Publisher plus a ControlServer whose handler pauses and resumes like the real one."""
+
+    endpoints: Endpoints
+    run: str = "r1"
+    publisher: Publisher | None = None
+    server: ControlServer | None = None
+    requests: list[Request] = field(default_factory=list)
+
+    def start(self) -> "ScriptedTrainer":
+        self.publisher = Publisher(self.endpoints.pub, run=self.run)
+        self.server = ControlServer(self.endpoints.control, self.handle, self.publisher, heartbeat_s=HEARTBEAT_S)
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+        if self.publisher is not None:
+            self.publisher.close()
+            self.publisher = None
+
+    def handle(self, request: Request) -> Reply:
+        self.requests.append(request)
+        assert self.publisher is not None
+        if isinstance(request, SnapshotRequest):
+            return self.publisher.snapshot()
+        if isinstance(request, PauseRequest):
+            self.publisher.emit(BattleChanged(status="paused"))
+            return Ack(message="paused")
+        if isinstance(request, ResumeRequest):
+            self.publisher.emit(BattleChanged(status="training"))
+            return Ack(message="resumed")
+        return ErrorReply(message=f"unsupported: {type(request).__name__}")
+
+    def control_requests(self) -> list[Request]:
+        return [r for r in self.requests if not isinstance(r, SnapshotRequest)]
+
+    # -------------------------------------------------------------- scripted events
+
+    def begin(self, quest: str = "arith-l1", total_steps: int = 400) -> None:
+        assert self.publisher is not None
+        info = TrainerInfo(
+            model="builtin:dio-nano",
+            device="cpu",
+            parameters=412_000,
+            pid=1,
+            started=time.time(),
+            steps_per_level=STEPS_PER_LEVEL,
+        )
+        self.publisher.emit(TrainerStarted(trainer=info, step=0))
+        self.publisher.emit(QuestStarted(quest=QuestInfo(name=quest, examples=256), total_steps=total_steps))
+
+    def steps(self, first: int, last: int, quest_total: int = 400) -> None:
+        assert self.publisher is not None
+        for step in range(first, last + 1):
+            self.publisher.emit(step_metrics(step, quest_total))
+
+
+def step_metrics(step: int, quest_total: int = 400) -> StepMetrics:
+    return StepMetrics(
+        step=step,
+        loss=3.0 / (1 + step / 50),
+        lr=3e-3,
+        grad_norm=0.5,
+        tokens=4096,
+        tokens_per_s=12_345.0,
+        examples_per_s=45.0,
+        quest_step=min(step, quest_total),
+        quest_total=quest_total,
+    )
+
+
+@pytest.fixture
+def endpoints(tmp_path) -> Endpoints:
+    return Endpoints(pub=f"ipc://{tmp_path}/run/pub", control=f"ipc://{tmp_path}/run/ctl")
+
+
+@pytest.fixture
+def trainer(endpoints) -> Iterator[ScriptedTrainer]:
+    """A scripted trainer, not yet started: call ``.start()`` when the test wants it up."""
+    scripted = ScriptedTrainer(endpoints)
+    try:
+        yield scripted
+    finally:
+        scripted.stop()
+
+
+def text_of(widget) -> str:
+    """The plain text a widget draws (our widgets render Content)."""
+    rendered = widget.render()
+    return getattr(rendered, "plain", str(rendered))
+
+
+async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
+    """Poll ``condition`` while the app runs, failing after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
+        await pilot.pause(0.05)

@@ -1,0 +1,50 @@
+"""The pure drawing helpers behind the widgets: chart, bar, portrait, titles, numbers."""
+
+from __future__ import annotations
+
+from realm.tui import format as fmt
+from realm.game.hero import title
+from realm.tui.widgets.loss_chart import render_chart
+from realm.tui.widgets.meter import bar
+from realm.tui.widgets.portrait import PIXELS, portrait, tier
+
+
+def test_chart_fills_its_box_with_axis_labels():
+    train = [(step, 4.0 - step / 100) for step in range(1, 301)]
+    val = [(50, 3.6), (100, 3.1)]
+    lines = render_chart(train, val, width=60, height=10).plain.split("\n")
+    assert len(lines) == 10
+    assert all(len(line) == 60 for line in lines[:-1])
+    top, bottom = (float(line.split("┤")[0]) for line in (lines[0], lines[-2]))
+    assert top >= 4.0 - 1 / 100 and bottom <= 1.0  # the axis spans the data
+    assert lines[-1].strip().startswith("└1") and lines[-1].rstrip().endswith("300")
+    plot = "".join(line[7:] for line in lines[:-1])
+    assert any(ord(ch) > 0x2800 for ch in plot), "no dots were drawn"
+
+
+def test_chart_copes_with_one_point_and_flat_lines():
+    assert len(render_chart([(5, 1.0)], [], width=20, height=4).plain.split("\n")) == 4
+    assert len(render_chart([(1, 2.0), (2, 2.0)], [], width=20, height=4).plain.split("\n")) == 4
+    assert len(render_chart([(10, 2.0), (3, 1.0)], [], width=20, height=4).plain.split("\n")) == 4
+
+
+def test_bar_is_exactly_its_width():
+    assert bar(0.0, 10) == " " * 10
+    assert bar(1.0, 10) == "█" * 10
+    assert bar(0.5, 10) == "█" * 5 + " " * 5
+    assert len(bar(0.33, 7)) == 7
+
+
+def test_portrait_is_half_blocks_and_tiers_grow():
+    assert len(portrait(0).plain.split("\n")) == len(PIXELS) // 2
+    assert [tier(level) for level in (1, 4, 5, 10, 20, 99)] == [0, 0, 1, 2, 3, 3]
+    assert title(1) != title(5) != title(50)
+
+
+def test_number_formats():
+    assert fmt.params(412_000) == "0.4M"
+    assert fmt.params(596_049_920) == "596M"
+    assert fmt.params(1_500_000_000) == "1.5B"
+    assert fmt.count(5000) == "5,000"
+    assert fmt.loss(None) == fmt.MISSING
+    assert fmt.rate(12_345.0) == "12.3k"
