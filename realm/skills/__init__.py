@@ -1,0 +1,1 @@
+"""Skills: procedurally generated, verifiable task families with levels (SY, BIN, ...)."""
