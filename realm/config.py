@@ -47,9 +47,15 @@ class TrainConfig(_Section):
     val_every: int = 50
     val_examples: int = 32
     threads: int = 0  # torch CPU threads; 0 keeps torch's choice
+    # --- engine (issue 3)
+    schedule: Literal["constant", "cosine"] = "constant"  # after warmup
+    cosine_steps: int = 10000  # cosine: steps from the end of warmup down to min_lr_ratio * lr
+    min_lr_ratio: float = 0.1
+    peak_flops: float = 0.0  # the device's dense matmul FLOP/s for the MFU estimate; 0 measures it at start
+    metrics_log: bool = True  # append every step's metrics to {home}/logs/metrics.jsonl
 
     def __post_init__(self) -> None:
-        for key in ("batch_size", "grad_accum", "max_length", "checkpoint_every", "val_every"):
+        for key in ("batch_size", "grad_accum", "max_length", "checkpoint_every", "val_every", "cosine_steps"):
             if getattr(self, key) < 1:
                 raise ValueError(f"`{key}` must be at least 1")
         if self.lr <= 0:
@@ -91,12 +97,30 @@ class BusConfig(_Section):
             raise ValueError("`retries` must be at least 0")
 
 
+class VaultConfig(_Section):
+    """Checkpoint retention (issue 3): what survives when a new checkpoint is saved."""
+
+    keep_last: int = 5  # the newest K checkpoints
+    keep_best: int = 3  # and the best M by best_metric
+    best_metric: Literal["val_loss", "train_loss"] = "val_loss"  # lower is better
+    pinned: tuple[int, ...] = ()  # steps never deleted (the champion never is either)
+    min_free_mb: int = 0  # free disk below this before a save: retention runs first
+
+    def __post_init__(self) -> None:
+        if self.keep_last < 1:
+            raise ValueError("`keep_last` must be at least 1")
+        for key in ("keep_best", "min_free_mb"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"`{key}` must be at least 0")
+
+
 class RealmConfig(_Section):
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
     idle: IdleConfig = IdleConfig()
     game: GameConfig = GameConfig()
     bus: BusConfig = BusConfig()
+    vault: VaultConfig = VaultConfig()
 
 
 def load_config(path: str | os.PathLike | None) -> RealmConfig:

@@ -100,6 +100,8 @@ class BattleState(_Wire):
     examples_per_s: float = 0.0
     losses: tuple[tuple[int, float], ...] = ()  # (step, loss), the last LOSS_HISTORY points
     val_losses: tuple[tuple[int, float], ...] = ()
+    mfu: float = 0.0  # issue 3: model FLOPs utilisation of the last step
+    gpu_memory_mb: float | None = None  # issue 3
 
 
 class BoardState(_Wire):
@@ -159,11 +161,17 @@ class StepMetrics(_Event, tag="step"):
     examples_per_s: float
     quest_step: int
     quest_total: int
+    # --- engine (issue 3): additive, with defaults
+    flops_per_s: float = 0.0  # model FLOPs (6N per token + attention) per second
+    mfu: float = 0.0  # flops_per_s as a share of the device's matmul peak; 0 when unknown
+    gpu_memory_mb: float | None = None  # device memory in use (pynvml or torch); None on CPU
+    micro_batch: int = 0  # examples per micro-batch (halved on out-of-memory)
 
 
 class ValMetrics(_Event, tag="val"):
     step: int
     val_loss: float
+    fixed_val_loss: float | None = None  # on the fixed validation set (issue 3), when evaluated
 
 
 class QuestFinished(_Event, tag="quest_finished"):
@@ -172,6 +180,13 @@ class QuestFinished(_Event, tag="quest_finished"):
 
 class CheckpointSaved(_Event, tag="checkpoint_saved"):
     checkpoint: CheckpointInfo
+
+
+class CheckpointsPruned(_Event, tag="checkpoints_pruned"):
+    """Issue 3: retention deleted these checkpoints (``reason``: retention or disk full)."""
+
+    steps: tuple[int, ...]
+    reason: str = "retention"
 
 
 class Notice(_Event, tag="notice"):
@@ -189,6 +204,7 @@ Event = Union[
     QuestFinished,
     CheckpointSaved,
     Notice,
+    CheckpointsPruned,
 ]
 
 

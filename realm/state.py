@@ -14,6 +14,7 @@ from realm.protocol import (
     BattleState,
     BoardState,
     CheckpointSaved,
+    CheckpointsPruned,
     Event,
     LogLine,
     Notice,
@@ -95,6 +96,8 @@ def _step(state: RealmState, ev: StepMetrics, time: float) -> RealmState:
         grad_norm=ev.grad_norm,
         tokens_per_s=ev.tokens_per_s,
         examples_per_s=ev.examples_per_s,
+        mfu=ev.mfu,
+        gpu_memory_mb=ev.gpu_memory_mb,
         losses=(*state.battle.losses, (ev.step, ev.loss))[-LOSS_HISTORY:],
     )
     return replace(state, hero=hero, battle=battle)
@@ -131,6 +134,13 @@ def _checkpoint_saved(state: RealmState, ev: CheckpointSaved, time: float) -> Re
     return replace(state, vault=vault, log=_log(state, time, "info", f"vault: saved {ev.checkpoint.name}"))
 
 
+def _checkpoints_pruned(state: RealmState, ev: CheckpointsPruned, time: float) -> RealmState:
+    gone = set(ev.steps)
+    vault = VaultState(checkpoints=tuple(c for c in state.vault.checkpoints if c.step not in gone))
+    text = f"vault: removed {len(gone)} checkpoint(s) ({ev.reason}): steps {', '.join(map(str, ev.steps))}"
+    return replace(state, vault=vault, log=_log(state, time, "info", text))
+
+
 def _notice(state: RealmState, ev: Notice, time: float) -> RealmState:
     return replace(state, log=_log(state, time, ev.level, ev.text))
 
@@ -145,6 +155,7 @@ _HANDLERS = {
     QuestFinished: _quest_finished,
     CheckpointSaved: _checkpoint_saved,
     Notice: _notice,
+    CheckpointsPruned: _checkpoints_pruned,
 }
 
 assert set(_HANDLERS) == set(Event.__args__), "every event needs a handler"  # type: ignore[attr-defined]

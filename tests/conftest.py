@@ -26,7 +26,7 @@ def wait_for(condition, timeout: float = 30.0, interval: float = 0.02, what: str
 
 def fast_config(**train) -> RealmConfig:
     """Small batches and a short warmup: real training steps in tens of milliseconds."""
-    options = dict(batch_size=4, max_length=64, warmup_steps=5, checkpoint_every=1000, val_every=10, threads=2)
+    options = dict(batch_size=4, max_length=64, warmup_steps=5, checkpoint_every=1000, val_every=10, threads=1)
     options.update(train)
     return RealmConfig(train=TrainConfig(**options))
 

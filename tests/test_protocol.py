@@ -70,6 +70,13 @@ EVENTS: list = [
     CheckpointSaved(checkpoint=CKPT),
     CheckpointSaved(checkpoint=CheckpointInfo(step=1, name="c", time=0.0)),
     Notice(level="warning", text="disk at 90 % — ünïcødé ok"),
+    # issue 3
+    protocol.CheckpointsPruned(steps=(200, 400), reason="retention"),
+    StepMetrics(
+        step=14, loss=2.0, lr=3e-3, grad_norm=0.5, tokens=4096, tokens_per_s=1.0, examples_per_s=1.0,
+        quest_step=2, quest_total=40, flops_per_s=1e9, mfu=0.25, gpu_memory_mb=1024.5, micro_batch=8,
+    ),
+    ValMetrics(step=60, val_loss=1.5, fixed_val_loss=1.75),
 ]
 
 FULL_STATE = RealmState(

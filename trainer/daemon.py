@@ -8,15 +8,19 @@ The trainer never imports Textual.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import os
+import shutil
 import signal
 import threading
 import time
 import uuid
 from datetime import datetime
 from pathlib import Path
+
+import msgspec
 
 from realm.bus import ControlServer, Publisher
 from realm.config import RealmConfig, endpoints
@@ -26,6 +30,7 @@ from realm.protocol import (
     Ack,
     BattleChanged,
     CheckpointSaved,
+    CheckpointsPruned,
     Notice,
     PauseRequest,
     QuestFinished,
@@ -44,15 +49,23 @@ from realm.protocol import (
     TrainerStarted,
     ValMetrics,
 )
-from realm.vault.checkpoints import complete_checkpoints, read_sidecar, remove_partials, write_checkpoint
+from realm.vault.checkpoints import complete_checkpoints, parse_step, read_sidecar, remove_partials, write_checkpoint
 from realm.vault.ledger import Ledger
+from realm.vault.retention import prune
 from trainer.data import QuestFormatError, read_messages_jsonl
-from trainer.idle import write_idle_quest
+from trainer.idle import idle_examples, write_idle_quest
 from trainer.queue import QuestQueue
+from trainer.sdnotify import Notifier
+from trainer.telemetry import GpuMemory, MetricsLog, matmul_peak_flops
 
 log = logging.getLogger("realm.trainer")
 
 POLL_S = 0.2  # how often an idle or paused trainer looks at its inbox and flags
+FIXED_VAL_SEED = 1_000_003  # the fixed validation set: the same examples for every run
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+# Test hook: seconds to sleep inside a checkpoint save (weights written, not yet published), so
+# a test can SIGKILL the trainer mid-save deterministically. Unset in normal use.
+SAVE_PAUSE_ENV = "REALM_TEST_SAVE_PAUSE_S"
 
 
 class TrainerBusy(RealmError):
@@ -66,8 +79,10 @@ class Controls:
         self.pause = threading.Event()
         self.stop = threading.Event()
         self.wake = threading.Event()
+        self.on_wait = lambda: None  # the systemd watchdog ping: waiting in the loop is alive
 
     def wait(self, seconds: float) -> None:
+        self.on_wait()
         self.wake.wait(seconds)
         self.wake.clear()
 
@@ -87,6 +102,9 @@ class Daemon:
         self._lock_file = None
         self._start_step = 0
         self._saved_step = -1
+        self.notifier = Notifier()
+        self.metrics_log = MetricsLog(None)
+        self._progress: dict[str, int] = {}  # quest name -> optimizer steps of it already trained
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -125,6 +143,7 @@ class Daemon:
         self.engine = Engine(self.config, checkpoint=latest)
         self._start_step = self.engine.step
         self._saved_step = self.engine.step if latest else -1
+        self._start_engine_extras()
         requeued = self.queue.requeue_active()
 
         pub, control = endpoints(self.config, self.home.root)
@@ -158,8 +177,23 @@ class Daemon:
         for text in _startup_notes(removed, registered, missing, requeued):
             self.publisher.emit(Notice(level="warning", text=text))
         log.info("trainer up: step %d, control at %s, events at %s", self.engine.step, control, pub)
+        self.notifier.ready(f"step {self.engine.step}")
+
+    def _start_engine_extras(self) -> None:
+        """Issue 3: resume position, telemetry, the fixed validation set, the watchdog."""
+        self._progress = dict((self.engine.progress or {}).get("quests", {}))
+        train = self.config.train
+        self._peak_flops = train.peak_flops or matmul_peak_flops(self.engine.device, seconds=0.1)
+        self._gpu_memory = GpuMemory(self.engine.device)
+        if train.metrics_log and self.engine.is_main:
+            self.metrics_log = MetricsLog(self.home.root / "logs" / "metrics.jsonl")
+        self._fixed_val = self.engine.encode(
+            [ex["messages"] for ex in idle_examples(train.val_examples, seed=FIXED_VAL_SEED)]
+        )
+        self.controls.on_wait = self.notifier.ping
 
     def _shutdown(self) -> None:
+        self.notifier.stopping()
         try:
             if self.engine is not None and self.publisher is not None:
                 self.publisher.emit(BattleChanged(status="stopping"))
@@ -173,6 +207,7 @@ class Daemon:
                 self.publisher.close()
             if self.ledger:
                 self.ledger.close()
+            self.metrics_log.close()
             if self._lock_file:
                 self._lock_file.close()
 
@@ -263,57 +298,138 @@ class Daemon:
         source = "idle" if active.name.startswith("idle-") else "inbox"
         quest = QuestInfo(name=active.name, examples=len(examples), priority=priority, source=source)
         self.publisher.emit(QuestStarted(quest=quest, total_steps=len(batches)))
+        done = min(self._progress.get(active.name, 0), len(batches))  # trained before a restart
+        if done:
+            text = f"quest {active.name} continues where it stopped: step {done} of {len(batches)} already trained"
+            self.publisher.emit(Notice(level="info", text=text))
         for index, batch in enumerate(batches, start=1):
+            if index <= done:
+                continue
             if not self._may_continue():
-                self.queue.enqueue(active, priority)  # not finished: back to the queue
-                return
+                return  # left in active/: a restart continues it first, from its checkpointed position
             self._train_one(batch, index, len(batches), active.name)
             if val and self.engine.step % self.config.train.val_every == 0:
-                self.publisher.emit(ValMetrics(step=self.engine.step, val_loss=self.engine.evaluate(val)))
+                self._validate(val)
         if val:
-            self.publisher.emit(ValMetrics(step=self.engine.step, val_loss=self.engine.evaluate(val)))
-        if source == "inbox":
+            self._validate(val)
+        if source == "inbox" and self.engine.step != self._saved_step:
             self._save_checkpoint(quest=active.name)
         self.queue.finish(active, "done")
+        self._progress.pop(active.name, None)
         result = QuestResult(name=active.name, outcome="done", steps=len(batches), time=time.time())
         self.publisher.emit(QuestFinished(result=result))
 
     def _train_one(self, batch, index: int, total: int, quest: str) -> None:
+        micro_before = self.engine.micro_batch
         result = self.engine.train_step(batch)
-        seconds = max(result.seconds, 1e-9)
-        self.publisher.emit(
-            StepMetrics(
-                step=self.engine.step,
-                loss=result.loss,
-                lr=result.lr,
-                grad_norm=result.grad_norm,
-                tokens=result.tokens,
-                tokens_per_s=result.tokens / seconds,
-                examples_per_s=result.examples / seconds,
-                quest_step=index,
-                quest_total=total,
+        self._progress[quest] = index
+        if result.oom_retries:
+            text = (
+                f"out of memory: micro-batch {micro_before} -> {result.micro_batch} examples; the step was redone "
+                "with more accumulation, so the effective batch is unchanged"
             )
+            log.warning(text)
+            self.publisher.emit(Notice(level="warning", text=text))
+        seconds = max(result.seconds, 1e-9)
+        flops_per_s = result.flops / seconds
+        metrics = StepMetrics(
+            step=self.engine.step,
+            loss=result.loss,
+            lr=result.lr,
+            grad_norm=result.grad_norm,
+            tokens=result.tokens,
+            tokens_per_s=result.tokens / seconds,
+            examples_per_s=result.examples / seconds,
+            quest_step=index,
+            quest_total=total,
+            flops_per_s=flops_per_s,
+            mfu=flops_per_s / self._peak_flops if self._peak_flops else 0.0,
+            gpu_memory_mb=self._gpu_memory.used_mb(),
+            micro_batch=result.micro_batch,
         )
+        self.publisher.emit(metrics)
+        self.metrics_log.write({"kind": "step", "quest": quest, "time": time.time(), **msgspec.structs.asdict(metrics)})
+        self.notifier.ping()
         if self.engine.step % self.config.train.checkpoint_every == 0:
             self._save_checkpoint(quest=quest)
 
+    def _validate(self, val) -> None:
+        """Loss on the quest's held-out slice and on the fixed validation set."""
+        event = ValMetrics(
+            step=self.engine.step, val_loss=self.engine.evaluate(val), fixed_val_loss=self.engine.evaluate(self._fixed_val)
+        )
+        self.publisher.emit(event)
+        self.metrics_log.write({"kind": "val", "time": time.time(), **msgspec.structs.asdict(event)})
+
     def _save_checkpoint(self, quest: str | None) -> None:
+        """Save, record, prune. A full disk: retention frees room and the save is retried; if it
+        still fails, training pauses with the reason in the status (nothing is lost but the steps
+        since the last checkpoint, and only if the trainer is then killed)."""
+        if not self.engine.is_main:
+            return
         state = self.publisher.state
+        self.engine.progress = {"quests": dict(self._progress), "active": quest}
         sidecar = {
             "time": time.time(),
             "train_loss": state.battle.loss,
             "val_loss": state.hero.val_loss,
             "lr": state.battle.lr,
             "quest": quest,
+            "skill": None,  # set once skills train (issue for skills)
             "model": self.config.model.name,
         }
-        folder = write_checkpoint(
-            self.home.checkpoints, self.engine.step, datetime.now(), self.engine.save, sidecar
-        )
+        self._make_room()
+        try:
+            folder = self._write_checkpoint(sidecar)
+        except OSError as exc:
+            if exc.errno not in DISK_FULL:
+                raise
+            freed = self._prune(everything_allowed=True)
+            try:
+                folder = self._write_checkpoint(sidecar)
+            except OSError as again:
+                if again.errno not in DISK_FULL:
+                    raise
+                self._disk_full(again, freed)
+                return
         info = self.ledger.record(folder, read_sidecar(folder))
         self._saved_step = self.engine.step
         log.info("saved %s", folder.name)
         self.publisher.emit(CheckpointSaved(checkpoint=info))
+        self._prune()
+
+    def _write_checkpoint(self, sidecar: dict) -> Path:
+        def save(folder: Path) -> None:
+            self.engine.save(folder)
+            pause = os.environ.get(SAVE_PAUSE_ENV)
+            if pause:
+                time.sleep(float(pause))
+
+        return write_checkpoint(self.home.checkpoints, self.engine.step, datetime.now(), save, sidecar)
+
+    def _prune(self, everything_allowed: bool = False) -> list[str]:
+        removed = prune(self.ledger, self.config.vault, champion=None, everything_allowed=everything_allowed)
+        if removed:
+            steps = tuple(parse_step(name) for name in removed)
+            self.publisher.emit(CheckpointsPruned(steps=steps, reason="disk full" if everything_allowed else "retention"))
+        return removed
+
+    def _make_room(self) -> None:
+        floor = self.config.vault.min_free_mb
+        if floor and shutil.disk_usage(self.home.checkpoints).free < floor * 2**20:
+            self._prune(everything_allowed=True)
+
+    def _disk_full(self, exc: OSError, freed: list[str]) -> None:
+        reason = (
+            f"disk full: checkpoint at step {self.engine.step} not saved ({exc.strerror or exc}); "
+            f"retention freed {len(freed)} checkpoint(s), not enough. Free space in "
+            f"{self.home.checkpoints}, then resume"
+        )
+        log.error(reason)
+        self.publisher.emit(Notice(level="error", text=reason))
+        if not self.controls.stop.is_set():
+            self.publisher.emit(BattleChanged(status="paused", reason=reason))
+            self.controls.pause.set()
 
 
 def _startup_notes(removed: list[Path], registered: int, missing: int, requeued: list[Path]) -> list[str]:

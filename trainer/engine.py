@@ -7,18 +7,22 @@ everything a resume needs (weights, optimizer, scheduler, step, RNG).
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import math
 import random
 import time
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
 import torch
 import transformers
 
 from realm.config import RealmConfig
-from trainer.data import EncodedExample, collate, encode_chat
-from trainer.model import count_parameters, load_model
+from trainer.data import IGNORE_INDEX, EncodedExample, encode_chat
+from trainer.model import count_parameters, load_model, resolve_device
+from trainer.packing import PackedBatch, attention_kwargs, flash_attention_available, pack, register, shifted_targets
 
 TRAINING_STATE = "training_state.pt"
 
@@ -27,9 +31,12 @@ class StepResult(NamedTuple):
     loss: float
     lr: float
     grad_norm: float
-    tokens: int  # non-pad tokens seen
+    tokens: int  # real (non-pad) tokens seen
     examples: int
     seconds: float
+    flops: float = 0.0  # estimated model FLOPs of the step (6N per token + attention)
+    micro_batch: int = 0  # examples per micro-batch the step ran with
+    oom_retries: int = 0  # times the step hit out-of-memory and halved its micro-batch
 
 
 class Engine:
@@ -39,11 +46,16 @@ class Engine:
         transformers.utils.logging.disable_progress_bar()  # the daemon's log is not a terminal
         if train.threads:
             torch.set_num_threads(train.threads)
+        self.accelerator = make_accelerator(config)
         torch.manual_seed(train.seed)
         self.model, self.tokenizer = load_model(config.model, checkpoint=checkpoint, seed=train.seed)
+        self.attention = choose_attention(self.model)
         self.device = next(self.model.parameters()).device
         self.parameters = count_parameters(self.model)
+        self._flop_shape = _attention_shape(self.model.config)
         self.step = 0
+        self.micro_batch = train.batch_size  # halved on out-of-memory, for the rest of the run
+        self.progress: dict | None = None  # the daemon's data position, restored from a checkpoint
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(),
             lr=train.lr,
@@ -51,16 +63,23 @@ class Engine:
             foreach=self.device.type == "cpu" or None,
             fused=self.device.type == "cuda" or None,
         )
-        warmup = max(1, train.warmup_steps)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda step: min(1.0, (step + 1) / warmup)  # warmup, then constant
-        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_schedule(train))
+        self.model, self.optimizer = self.accelerator.prepare(self.model, self.optimizer)
         if checkpoint is not None and (checkpoint / TRAINING_STATE).exists():
             self._restore(checkpoint / TRAINING_STATE)
 
     @property
     def pad_id(self) -> int:
         return self.tokenizer.pad_token_id
+
+    @property
+    def is_main(self) -> bool:
+        """Only the main process publishes and writes files."""
+        return self.accelerator.is_main_process
+
+    @property
+    def unwrapped(self) -> torch.nn.Module:
+        return self.accelerator.unwrap_model(self.model)
 
     def encode(self, examples: list[list[dict]]) -> list[EncodedExample]:
         max_length = self.config.train.max_length
@@ -77,77 +96,219 @@ class Engine:
         per_step = self.config.train.batch_size * self.config.train.grad_accum
         return [[examples[i] for i in order[start : start + per_step]] for start in range(0, len(order), per_step)]
 
+    # ------------------------------------------------------------------ training
+
     def train_step(self, batch: list[EncodedExample]) -> StepResult:
+        """One optimizer step over ``batch``: packed micro-batches, gradients accumulated.
+
+        On out-of-memory the step's gradients are dropped, the micro-batch is halved (the
+        optimizer step still covers the whole ``batch``: more micro-batches accumulate) and
+        the step starts over; ``oom_retries`` says how often that happened.
+        """
         started = time.perf_counter()
         self.model.train()
-        micro = self.config.train.batch_size
-        chunks = [batch[i : i + micro] for i in range(0, len(batch), micro)]
-        target_tokens = sum(_loss_tokens(ex) for ex in batch) or 1
-        total_loss = 0.0
-        for chunk in chunks:
-            inputs = self._to_device(collate(chunk, self.pad_id))
-            loss = self._summed_loss(inputs)
-            (loss / target_tokens).backward()
-            total_loss += loss.item()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.train.max_grad_norm)
+        mine = self._my_share(batch)
+        retries = 0
+        while True:
+            try:
+                total_loss, target_tokens = self._accumulate(mine)
+                break
+            except torch.OutOfMemoryError:
+                self.optimizer.zero_grad(set_to_none=True)
+                _free_memory(self.device)
+                if self.micro_batch == 1:
+                    raise
+                self.micro_batch = max(1, self.micro_batch // 2)
+                retries += 1
+        grad_norm = self.accelerator.clip_grad_norm_(self.model.parameters(), self.config.train.max_grad_norm)
         lr = self.scheduler.get_last_lr()[0]
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
+        tokens = sum(min(len(ex.input_ids), self.config.train.max_length) for ex in batch)
         return StepResult(
             loss=total_loss / target_tokens,
             lr=lr,
             grad_norm=float(grad_norm),
-            tokens=sum(len(ex.input_ids) for ex in batch),
+            tokens=tokens,
             examples=len(batch),
             seconds=time.perf_counter() - started,
+            flops=self.step_flops(batch),
+            micro_batch=self.micro_batch,
+            oom_retries=retries,
         )
+
+    def _my_share(self, batch: list[EncodedExample]) -> list[EncodedExample]:
+        """This process's examples of the step (all of them on one process)."""
+        world, rank = self.accelerator.num_processes, self.accelerator.process_index
+        return batch[rank::world] if world > 1 else batch
+
+    def _accumulate(self, examples: list[EncodedExample]) -> tuple[float, int]:
+        """Forward and backward over ``examples`` in packed micro-batches; (summed loss, targets).
+
+        The loss is summed over target tokens and divided by the step's target count (across
+        all processes), so every token weighs the same however the step is split.
+        """
+        micro = self.micro_batch
+        chunks = [examples[i : i + micro] for i in range(0, len(examples), micro)] or [[]]
+        packed = [pack(chunk, self.config.train.max_length) if chunk else None for chunk in chunks]
+        local_targets = sum(p.target_tokens for p in packed if p is not None)
+        target_tokens = self._global_sum(local_targets) or 1
+        scale = self.accelerator.num_processes / target_tokens  # DDP averages gradients over processes
+        total_loss = 0.0
+        for index, batch in enumerate(packed):
+            if batch is None:
+                continue
+            last = index == len(packed) - 1
+            context = contextlib.nullcontext() if last else self.accelerator.no_sync(self.model)
+            with context:
+                loss = self._summed_loss(batch)
+                self.accelerator.backward(loss * scale)
+            total_loss += loss.item()
+        return self._global_sum(total_loss), target_tokens
+
+    def _global_sum(self, value: float) -> float:
+        if self.accelerator.num_processes == 1:
+            return value
+        tensor = torch.tensor([float(value)], device=self.device)
+        return float(self.accelerator.reduce(tensor, reduction="sum").item())
 
     @torch.no_grad()
     def evaluate(self, examples: list[EncodedExample]) -> float:
         """Mean loss per target token over ``examples``."""
         self.model.eval()
-        micro = self.config.train.batch_size
+        micro = self.micro_batch
         total, count = 0.0, 0
         for start in range(0, len(examples), micro):
-            chunk = examples[start : start + micro]
-            total += self._summed_loss(self._to_device(collate(chunk, self.pad_id))).item()
-            count += sum(_loss_tokens(ex) for ex in chunk)
+            batch = pack(examples[start : start + micro], self.config.train.max_length)
+            total += self._summed_loss(batch).item()
+            count += batch.target_tokens
         return total / max(count, 1)
 
-    def _summed_loss(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Cross-entropy summed over target tokens, so accumulation weights every token alike."""
-        labels = inputs.pop("labels")
-        logits = self.model(**inputs).logits[:, :-1].float()
-        targets = labels[:, 1:]
-        return torch.nn.functional.cross_entropy(
-            logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100, reduction="sum"
-        )
+    @torch.no_grad()
+    def example_losses(self, examples: list[EncodedExample]) -> list[float]:
+        """Each example's summed loss, from one packed forward (the packing test compares it)."""
+        self.model.eval()
+        batch = pack(examples, self.config.train.max_length)
+        token_losses, targets = self._token_losses(batch)
+        owners = batch.example_ids[0][targets].to(self.device)
+        per_example = torch.zeros(len(examples), device=self.device, dtype=token_losses.dtype)
+        return per_example.index_add_(0, owners, token_losses).tolist()
 
-    def _to_device(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {key: value.to(self.device, non_blocking=True) for key, value in inputs.items()}
+    def _summed_loss(self, batch: PackedBatch) -> torch.Tensor:
+        """Cross-entropy summed over target tokens, so accumulation weights every token alike."""
+        token_losses, _ = self._token_losses(batch)
+        return token_losses.sum()
+
+    def _token_losses(self, batch: PackedBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-target-token losses; the LM head runs only where there is a target."""
+        targets = shifted_targets(batch.labels)[0]
+        keep = (targets != IGNORE_INDEX).nonzero().squeeze(1)
+        logits = self.model(
+            input_ids=batch.input_ids.to(self.device),
+            position_ids=batch.position_ids.to(self.device),
+            logits_to_keep=keep.to(self.device),
+            use_cache=False,
+            **attention_kwargs(batch, self.device),
+        ).logits[0].float()
+        losses = torch.nn.functional.cross_entropy(logits, targets[keep].to(self.device), reduction="none")
+        return losses, keep
+
+    def step_flops(self, batch: list[EncodedExample]) -> float:
+        """Model FLOPs of a training step: 6N per token plus causal attention per example."""
+        layers, width = self._flop_shape
+        max_length = self.config.train.max_length
+        lengths = [min(len(ex.input_ids), max_length) for ex in batch]
+        dense = 6.0 * self.parameters * sum(lengths)
+        attention = 6.0 * layers * width * sum(n * n for n in lengths)  # QK and AV, causal half, fwd + 2x bwd
+        return dense + attention
+
+    # ------------------------------------------------------------------ checkpoints
 
     def save(self, folder: Path) -> None:
-        self.model.save_pretrained(folder, safe_serialization=True)
+        """Weights, tokenizer and the training state (optimizer, scheduler, RNG, data position)."""
+        self.unwrapped.save_pretrained(folder, safe_serialization=True)
         self.tokenizer.save_pretrained(folder)
         torch.save(
             {
                 "step": self.step,
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
-                "rng": {"torch": torch.get_rng_state(), "python": random.getstate()},
+                "rng": _rng_state(),
+                "micro_batch": self.micro_batch,
+                "progress": self.progress,
             },
             folder / TRAINING_STATE,
         )
 
     def _restore(self, path: Path) -> None:
-        state = torch.load(path, map_location=self.device, weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=False)  # our own file: numpy RNG inside
         self.step = int(state["step"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"]["torch"].cpu())
-        random.setstate(state["rng"]["python"])
+        _set_rng_state(state["rng"])
+        self.micro_batch = int(state.get("micro_batch") or self.micro_batch)
+        self.progress = state.get("progress")
+
+
+def lr_schedule(train):
+    """Linear warmup, then constant (continual training) or cosine down to ``min_lr_ratio``."""
+    warmup = max(1, train.warmup_steps)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        if train.schedule == "cosine":
+            progress = min(1.0, (step - warmup) / max(1, train.cosine_steps))
+            return train.min_lr_ratio + (1 - train.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+        return 1.0
+
+    return factor
+
+
+def make_accelerator(config: RealmConfig):
+    """accelerate for the process group (one process, or ``accelerate launch`` over several)."""
+    from accelerate import Accelerator
+
+    device = resolve_device(config.model.device)
+    return Accelerator(cpu=device.type == "cpu", device_placement=False)
+
+
+def choose_attention(model: torch.nn.Module) -> str:
+    """FlashAttention's varlen kernel on CUDA when installed, else attention per example."""
+    device = next(model.parameters()).device
+    name = "flash_attention_2" if flash_attention_available(device) else register()
+    model.set_attn_implementation(name)
+    return name
+
+
+def _attention_shape(model_config) -> tuple[int, int]:
+    heads = getattr(model_config, "num_attention_heads", 1)
+    head_dim = getattr(model_config, "head_dim", None) or model_config.hidden_size // heads
+    return model_config.num_hidden_layers, heads * head_dim
+
+
+def _free_memory(device: torch.device) -> None:
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def _rng_state() -> dict:
+    state = {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"].cpu())
+    random.setstate(state["python"])
+    if "numpy" in state:
+        np.random.set_state(state["numpy"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def _loss_tokens(example: EncodedExample) -> int:

@@ -63,6 +63,34 @@ class Ledger:
         ).fetchone()
         return Path(row[0]) if row else None
 
+    # --- queries (issue 3) ---------------------------------------------------------------
+
+    def latest(self) -> CheckpointInfo | None:
+        present = self.present()
+        return present[-1] if present else None
+
+    def best(self, metric: str = "val_loss", n: int = 1) -> list[CheckpointInfo]:
+        """The ``n`` present checkpoints with the lowest ``metric`` (val_loss or train_loss)."""
+        if metric not in _METRICS:
+            raise ValueError(f"unknown metric {metric!r}: use {' or '.join(_METRICS)}")
+        rows = self._db.execute(
+            f"SELECT step, name, time, train_loss, val_loss, quest FROM checkpoints"
+            f" WHERE status = 'present' AND {metric} IS NOT NULL ORDER BY {metric}, step DESC LIMIT ?",
+            (n,),
+        ).fetchall()
+        return [CheckpointInfo(*row) for row in rows]
+
+    def list_checkpoints(self, include_missing: bool = False) -> list[tuple[CheckpointInfo, str]]:
+        """Every row as (info, status), oldest step first."""
+        where = "" if include_missing else " WHERE status = 'present'"
+        rows = self._db.execute(
+            "SELECT step, name, time, train_loss, val_loss, quest, status FROM checkpoints" + where + " ORDER BY step"
+        ).fetchall()
+        return [(CheckpointInfo(*row[:6]), row[6]) for row in rows]
+
+    def mark_deleted(self, step: int) -> None:
+        self._db.execute("UPDATE checkpoints SET status = 'deleted' WHERE step = ?", (step,))
+
     def reconcile(self, checkpoints_dir: Path) -> tuple[int, int]:
         """Register orphan folders, mark vanished ones; return (registered, marked_missing)."""
         on_disk = {int(sidecar["step"]): (folder, sidecar) for folder in complete_checkpoints(checkpoints_dir)
@@ -76,6 +104,9 @@ class Ledger:
         missing = [step for step in known if step not in on_disk]
         self._db.executemany("UPDATE checkpoints SET status = 'missing' WHERE step = ?", [(s,) for s in missing])
         return registered, len(missing)
+
+
+_METRICS = ("val_loss", "train_loss")
 
 
 def _info_from_sidecar(sidecar: dict) -> CheckpointInfo:

@@ -1,0 +1,89 @@
+"""What a training step reports beyond its loss: the device's matmul peak (for MFU), GPU
+memory, and a JSONL log of every step that outlives the process."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+
+
+def matmul_peak_flops(device: torch.device, dtype: torch.dtype = torch.float32, seconds: float = 0.2) -> float:
+    """Dense matmul FLOP/s measured here and now: the denominator of the MFU estimate."""
+    n = 1024 if device.type == "cpu" else 4096
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    torch.matmul(a, b)  # warm up
+    _sync(device)
+    runs, started = 0, time.perf_counter()
+    while True:
+        torch.matmul(a, b)
+        runs += 1
+        _sync(device)
+        elapsed = time.perf_counter() - started
+        if elapsed >= seconds and runs >= 2:
+            return 2.0 * n**3 * runs / elapsed
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class GpuMemory:
+    """Memory in use on the training GPU, through pynvml when present, else torch's counter."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self._handle = None
+        if device.type != "cuda":
+            return
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            self._handle = pynvml.nvmlDeviceGetHandleByIndex(device.index or 0)
+            self._pynvml = pynvml
+        except Exception:  # no driver library, no permission: fall back to torch's numbers
+            self._handle = None
+
+    def used_mb(self) -> float | None:
+        if self.device.type != "cuda":
+            return None
+        if self._handle is not None:
+            return self._pynvml.nvmlDeviceGetMemoryInfo(self._handle).used / 2**20
+        return torch.cuda.memory_reserved(self.device) / 2**20
+
+
+class MetricsLog:
+    """One JSON line per step (and per validation), appended and flushed as they happen."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._file = None
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(path, "a", encoding="utf-8")
+
+    def write(self, record: dict) -> None:
+        if self._file is None:
+            return
+        self._file.write(json.dumps(record, sort_keys=True) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def read_metrics(path: Path) -> list[dict]:
+    """The records of a metrics log; a torn last line (a crash mid-write) is skipped."""
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue
+    return records
