@@ -40,6 +40,15 @@ from realm.protocol import (
     StepMetrics,
     StopRequest,
     TrainerInfo,
+    QuestAddRequest,
+    QuestEntry,
+    QuestList,
+    QuestListRequest,
+    QuestMoveRequest,
+    QuestRemoveRequest,
+    QuestRetryRequest,
+    QueueChanged,
+    SkipRequest,
     TrainerStarted,
     ValMetrics,
     VaultState,
@@ -70,6 +79,7 @@ EVENTS: list = [
     CheckpointSaved(checkpoint=CKPT),
     CheckpointSaved(checkpoint=CheckpointInfo(step=1, name="c", time=0.0)),
     Notice(level="warning", text="disk at 90 % — ünïcødé ok"),
+    QueueChanged(queued=(QUEST, QuestInfo(name="b.jsonl", format="sharegpt", quarantined=2))),
 ]
 
 FULL_STATE = RealmState(
@@ -86,13 +96,26 @@ FULL_STATE = RealmState(
     log=(LogLine(time=1.0, level="info", text="hello"),),
 )
 
-REQUESTS: list = [SnapshotRequest(), PauseRequest(), ResumeRequest(), StopRequest()]
+REQUESTS: list = [
+    SnapshotRequest(),
+    PauseRequest(),
+    ResumeRequest(),
+    StopRequest(),
+    QuestAddRequest(name="q.jsonl", content=b'{"text": "\xc3\xa9"}\n', priority="high", request_id="r1"),
+    QuestListRequest(),
+    QuestRetryRequest(name="q.jsonl"),
+    QuestRemoveRequest(name="q.jsonl"),
+    QuestMoveRequest(name="q.jsonl", priority="low", position=0),
+    SkipRequest(),
+]
 REPLIES: list = [
     Snapshot(run="run-1", seq=99, state=FULL_STATE),
     Snapshot(run="", seq=0, state=RealmState()),
     Ack(),
     Ack(message="paused"),
     ErrorReply(message="no such checkpoint"),
+    QuestList(quests=(QuestEntry(name="q.jsonl", state="queued", priority="high", bytes=10),
+                      QuestEntry(name="f.jsonl", state="failed", reason="line 3: not valid JSON"))),
 ]
 
 
