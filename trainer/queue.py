@@ -233,7 +233,7 @@ def _entry(home: Home, path: Path, state: str, priority: str | None = None, posi
     reason = ""
     if state in ("failed", "skipped") and reason_file.exists():
         reason = reason_file.read_text(encoding="utf-8", errors="replace").strip()
-    quarantine = home.quarantine / f"{path.name}.jsonl"
+    quarantine = home.quarantine / f"{path.name}.quarantine.jsonl"  # see trainer.validate
     return QuestEntry(
         name=path.name,
         state=state,

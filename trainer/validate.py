@@ -238,8 +238,15 @@ def clip_example(example, chars: int):
 # --------------------------------------------------------------------------- the quarantine
 
 
+QUARANTINE_SUFFIX = ".quarantine.jsonl"
+
+
+def quarantine_path(folder: Path, name: str) -> Path:
+    return folder / f"{name}{QUARANTINE_SUFFIX}"
+
+
 def write_quarantine(folder: Path, name: str, verdict: Verdict) -> Path | None:
-    """``folder/name.jsonl``: one record per rejected (or truncated) line, written atomically.
+    """``folder/NAME.quarantine.jsonl``: one record per rejected (or truncated) line, written atomically.
 
     The quest file itself is never rewritten; this is a copy of its bad lines with the reasons.
     Returns None (and writes nothing) when every line was fine.
@@ -265,8 +272,8 @@ def write_quarantine(folder: Path, name: str, verdict: Verdict) -> Path | None:
         return None
     records.sort(key=lambda record: record["line"])
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.jsonl"
-    tmp = folder / f".{name}.jsonl.tmp"
+    path = quarantine_path(folder, name)
+    tmp = folder / f".{path.name}.tmp"
     with open(tmp, "w", encoding="utf-8") as handle:
         for record in records:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
