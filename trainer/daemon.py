@@ -25,8 +25,8 @@ from realm.home import Home
 from realm.protocol import (
     Ack,
     BattleChanged,
-    ErrorReply,
     CheckpointSaved,
+    ErrorReply,
     Notice,
     PauseRequest,
     QuestFinished,
@@ -241,8 +241,8 @@ class Daemon:
         if self.controls.pause.is_set() and not self.controls.stop.is_set():
             status = self.publisher.state.battle.status
             self._set_status("paused")
-            while self.controls.pause.is_set() and not self.controls.stop.is_set():
-                self.controls.wait(POLL_S)
+            while self.controls.pause.is_set() and not self.controls.stop.is_set() and not self._skip_pending():
+                self.controls.wait(POLL_S)  # a skip ends the quest now; the next call pauses again
             self._set_status(status if status != "paused" else "training")
         return not self.controls.stop.is_set()
 
@@ -262,6 +262,10 @@ class Daemon:
         self._skip_name = quest.name
         self.controls.wake.set()
         return Ack(message=f"skipping {quest.name}: it ends after the current step")
+
+    def _skip_pending(self) -> bool:
+        quest = self.publisher.state.battle.quest
+        return quest is not None and quest.name == self._skip_name
 
     def _between_steps(self, active: Path, done_steps: int, total: int) -> bool:
         """Quest business between two optimizer steps; False when the quest ends here (skip)."""

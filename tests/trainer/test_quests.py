@@ -27,6 +27,7 @@ from realm.protocol import (
     QuestMoveRequest,
     QuestRemoveRequest,
     QuestRetryRequest,
+    ResumeRequest,
     SkipRequest,
 )
 
@@ -206,20 +207,36 @@ def test_quest_requests_over_the_bus(trainer_factory, tmp_path):
 def test_skip_ends_the_active_quest_between_steps_and_training_goes_on(trainer_factory, tmp_path):
     home = tmp_path / "home"
     trainer = trainer_factory(quiet_config(batch_size=2), home=home).start()
+    client = trainer.client
     with pytest.raises(RequestFailed, match="nothing to skip"):
-        trainer.client.request(SkipRequest())
+        client.request(SkipRequest())
 
-    trainer.client.request(QuestAddRequest(name="long.jsonl", content=jsonl(chat(i) for i in range(200))))
-    trainer.client.request(QuestAddRequest(name="next.jsonl", content=jsonl(chat(i) for i in range(4))))
-    wait_for(lambda: trainer.state.battle.quest and trainer.state.battle.quest_step >= 1, what="the first step")
-    reply = trainer.client.request(SkipRequest())
-    assert reply.message == "skipping long.jsonl: it ends after the current step"
+    for name, n in [("long.jsonl", 200), ("paused.jsonl", 200), ("next.jsonl", 4)]:
+        client.request(QuestAddRequest(name=name, content=jsonl(chat(i) for i in range(n))))
+    in_battle = lambda name: lambda: (q := trainer.state.battle.quest) and q.name == name and trainer.state.battle.quest_step >= 1  # noqa: E731
+    finished = lambda name: lambda: any(r.name == name for r in trainer.state.board.recent)  # noqa: E731
 
-    wait_for(lambda: any(r.name == "next.jsonl" for r in trainer.state.board.recent), what="the next quest")
+    wait_for(in_battle("long.jsonl"), what="a step of long.jsonl")
+    assert client.request(SkipRequest()).message == "skipping long.jsonl: it ends after the current step"
+    wait_for(finished("long.jsonl"), what="long.jsonl to end")
+
+    wait_for(in_battle("paused.jsonl"), what="a step of paused.jsonl")
+    client.request(PauseRequest())
+    wait_for(lambda: trainer.state.battle.status == "paused", what="the pause")
+    steps = trainer.state.hero.steps
+    client.request(SkipRequest())  # a skip while paused ends the quest now, and the pause holds
+    wait_for(finished("paused.jsonl"), what="paused.jsonl to end")
+    wait_for(lambda: trainer.state.battle.status == "paused", what="the pause to hold")
+    assert trainer.state.hero.steps == steps
+    assert (home / "quests" / "queued" / "normal" / "next.jsonl").exists()
+
+    client.request(ResumeRequest())
+    wait_for(finished("next.jsonl"), what="the next quest")
     trainer.stop()
-    skipped = next(r for r in trainer.state.board.recent if r.name == "long.jsonl")
-    assert skipped.outcome == "skipped" and 1 <= skipped.steps < 90
-    assert (home / "quests" / "skipped" / "long.jsonl").exists()
-    assert "skipped by request after" in (home / "quests" / "skipped" / "long.jsonl.reason.txt").read_text()
-    assert next(r for r in trainer.state.board.recent if r.name == "next.jsonl").outcome == "done"
+    results = {r.name: r for r in trainer.state.board.recent}
+    for name in ("long.jsonl", "paused.jsonl"):
+        assert results[name].outcome == "skipped" and 1 <= results[name].steps < 90
+        assert (home / "quests" / "skipped" / name).exists()
+        assert "skipped by request after" in (home / "quests" / "skipped" / f"{name}.reason.txt").read_text()
+    assert results["next.jsonl"].outcome == "done"
     assert trainer.state.hero.quests_completed == 1  # a skipped quest earns no gold

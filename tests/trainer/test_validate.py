@@ -286,3 +286,18 @@ def test_every_line_is_accounted_for_in_the_quarantine(tmp_path, tokenizer):
     assert len(trained) + len(quarantined) + quest.blank_lines == quest.total_lines == 20
     assert not trained & quarantined
     assert write_quarantine(tmp_path / "quarantine", "clean.jsonl", check_intake(_write(tmp_path, _jsonl({"text": "t"})), RULES)) is None
+
+
+def test_the_readme_examples_read_as_the_formats_they_claim(tmp_path):
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Quest formats"):readme.index("### Validation")]
+    rows = re.findall(r"^\| ([^|]+) \| `(\{.*\})` \|", section, re.M)
+    claimed = {"OpenAI messages": "messages", "ShareGPT": "sharegpt", "Alpaca": "alpaca",
+               "prompt/completion": "completion", "raw text": "text"}
+    assert [title for title, _ in rows] == list(claimed)
+    for title, line in rows:
+        verdict = check_intake(_write(tmp_path, line + "\n"), RULES)
+        assert verdict.quest.format == claimed[title] and len(verdict.examples) == 1
