@@ -69,6 +69,9 @@ class QuestDesk:
         """
         with self._lock:
             name = self.queue.unique_name(path.name)
+            while name != path.name:  # take the quest's name in the inbox first, so every message uses it
+                path = self.queue.rename_in_inbox(path, name)
+                name = self.queue.unique_name(path.name)
             try:
                 verdict = check_intake(path, self.config.quests)
             except QuestFormatError as exc:

@@ -67,8 +67,19 @@ class QuestQueue:
             _write_reason(target, reason)
             return target
 
+    def rename_in_inbox(self, path: Path, name: str) -> Path:
+        with self.lock:
+            target = _free_name(self.home.inbox, name)
+            os.replace(path, target)
+            return target
+
     def unique_name(self, name: str) -> str:
-        """``name``, or ``stem-2.ext`` etc. when any quest folder already holds that name."""
+        """``name``, or ``stem-2.ext`` etc. when any quest folder already holds that name.
+
+        A file name that is not valid UTF-8 (bytes the filesystem allows) gets ``_`` for the
+        bad bytes: names travel on the bus, which carries text only.
+        """
+        name = _utf8_name(name)
         stem, suffix = Path(name).stem, Path(name).suffix
         candidate, n = name, 2
         while self._taken(candidate):
@@ -244,6 +255,14 @@ def _entry(home: Home, path: Path, state: str, priority: str | None = None, posi
         reason=reason,
         quarantine=str(quarantine.relative_to(home.root)) if quarantine.exists() else "",
     )
+
+
+def _utf8_name(name: str) -> str:
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:  # os.listdir's surrogate escapes for undecodable bytes
+        return os.fsencode(name).decode("utf-8", errors="replace").replace("\ufffd", "_")
 
 
 def _quest_files(folder: Path) -> list[Path]:

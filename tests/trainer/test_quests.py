@@ -240,3 +240,16 @@ def test_skip_ends_the_active_quest_between_steps_and_training_goes_on(trainer_f
         assert "skipped by request after" in (home / "quests" / "skipped" / f"{name}.reason.txt").read_text()
     assert results["next.jsonl"].outcome == "done"
     assert trainer.state.hero.quests_completed == 1  # a skipped quest earns no gold
+
+
+def test_a_quest_named_in_bytes_that_are_not_utf8_is_refused_by_a_readable_name(trainer_factory, tmp_path):
+    home = tmp_path / "home"
+    inbox = home / "inbox"
+    inbox.mkdir(parents=True)
+    (inbox / os.fsdecode(b"caf\xe9.jsonl")).write_bytes(b"")
+    settled(inbox)
+    trainer = trainer_factory(quiet_config(), home=home).start()
+    wait_for(lambda: quest_is_settled(trainer), what="the quest to be refused")
+    trainer.stop()
+    assert [(r.name, r.outcome) for r in trainer.state.board.recent] == [("caf_.jsonl", "failed")]
+    assert "caf_.jsonl: file is empty" in reason_of(home, "caf_.jsonl")

@@ -125,3 +125,16 @@ def test_the_listing_shows_every_quest_where_it_is(queue):
     assert entries["n"].quarantine == "quests/quarantine/n.quarantine.jsonl"
     assert entries["n"].bytes == len('{"text": "t"}\n')
     assert queue.completed_count() == 1
+
+
+def test_a_file_name_that_is_not_utf8_gets_a_name_the_bus_can_carry(queue):
+    import msgspec
+
+    from realm.protocol import QuestInfo
+
+    path = queue.home.inbox / os.fsdecode(b"caf\xe9.jsonl")
+    path.write_text('{"text": "t"}\n')
+    queued = queue.admit(path)
+    assert queued.name == "caf_.jsonl"
+    assert msgspec.msgpack.encode(QuestInfo(name=queued.name))
+    assert [entry.name for entry in queue.listing()] == ["caf_.jsonl"]
