@@ -171,11 +171,95 @@ def _control_command(request_type):
     return run
 
 
+# --------------------------------------------------------------------------- quests
+
+
+def cmd_quest_add(args) -> int:
+    import uuid
+
+    from realm.protocol import QuestAddRequest, encode
+
+    path = Path(args.file)
+    try:
+        content = path.read_bytes()
+    except FileNotFoundError:
+        raise CommandError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise CommandError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    request = QuestAddRequest(name=path.name, content=content, priority=args.priority, request_id=uuid.uuid4().hex)
+    _, config, _ = _context(args)
+    limit = config.bus.max_message_bytes
+    if len(encode(request)) > limit:
+        raise CommandError(
+            f"{path} is {len(content):,} bytes; one bus message carries at most {limit:,} "
+            "(bus.max_message_bytes): copy the file into the trainer's HOME/inbox/ instead"
+        )
+    print(_client(args).request(request).message)
+    return EXIT_OK
+
+
+def cmd_quest_list(args) -> int:
+    from realm.protocol import QuestListRequest
+
+    reply = _client(args).request(QuestListRequest())
+    if args.json:
+        sys.stdout.write(msgspec.json.encode({"quests": reply.quests}).decode() + "\n")
+    else:
+        print(format_quest_list(reply.quests))
+    return EXIT_OK
+
+
+def format_quest_list(quests) -> str:
+    lines = []
+    for state in ("queued", "active", "done", "skipped", "failed", "removed"):
+        group = [quest for quest in quests if quest.state == state]
+        if not group and state not in ("queued", "active"):
+            continue
+        lines.append(f"{state} ({len(group)})" + (":" if group else ""))
+        for quest in group:
+            head = f"{quest.position + 1:>3}. {quest.priority:<6} " if state == "queued" else "     "
+            line = f"  {head}{quest.name}  {quest.bytes:,} B"
+            if quest.quarantine:
+                line += f"  quarantine: {quest.quarantine}"
+            lines.append(line)
+            if quest.reason:
+                lines.append(f"         {quest.reason}")
+    return "\n".join(lines)
+
+
+def _quest_command(make_request):
+    def run(args) -> int:
+        print(_client(args).request(make_request(args)).message)
+        return EXIT_OK
+
+    return run
+
+
+def _add_quest_parser(sub) -> None:
+    from realm.protocol import QuestRemoveRequest, QuestRetryRequest
+
+    quest = sub.add_parser("quest", help="the quest queue: add, list, retry, remove")
+    actions = quest.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add = _common(actions.add_parser("add", help="send a quest file to the trainer (validated at once)"))
+    add.add_argument("file", metavar="FILE", help="a JSONL quest (messages, conversations, alpaca, prompt/completion, text)")
+    add.add_argument("--priority", choices=("high", "normal", "low"), default="normal")
+    add.set_defaults(func=cmd_quest_add)
+    listing = _common(actions.add_parser("list", help="every quest: queued, active, done, skipped, failed, removed"))
+    listing.add_argument("--json", action="store_true", help="one JSON document, stable for scripts")
+    listing.set_defaults(func=cmd_quest_list)
+    retry = _common(actions.add_parser("retry", help="put a failed or skipped quest back in the queue"))
+    retry.add_argument("name", metavar="NAME")
+    retry.set_defaults(func=_quest_command(lambda args: QuestRetryRequest(name=args.name)))
+    remove = _common(actions.add_parser("remove", help="take a queued quest off the queue (kept in quests/removed/)"))
+    remove.add_argument("name", metavar="NAME")
+    remove.set_defaults(func=_quest_command(lambda args: QuestRemoveRequest(name=args.name)))
+
+
 # --------------------------------------------------------------------------- parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from realm.protocol import PauseRequest, ResumeRequest, StopRequest
+    from realm.protocol import PauseRequest, ResumeRequest, SkipRequest, StopRequest
 
     parser = argparse.ArgumentParser(
         prog="realm",
@@ -207,8 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
         ("pause", PauseRequest, "pause training after the current step"),
         ("resume", ResumeRequest, "resume training"),
         ("stop", StopRequest, "checkpoint, then stop the trainer"),
+        ("skip", SkipRequest, "end the current quest as skipped after this step"),
     ):
         _common(sub.add_parser(name, help=text)).set_defaults(func=_control_command(request))
+    _add_quest_parser(sub)
     return parser
 
 

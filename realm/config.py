@@ -112,6 +112,18 @@ class VaultConfig(_Section):
         for key in ("keep_best", "min_free_mb"):
             if getattr(self, key) < 0:
                 raise ValueError(f"`{key}` must be at least 0")
+class QuestsConfig(_Section):
+    max_bad_share: float = 0.10  # a file whose share of bad lines exceeds this fails whole
+    too_long: Literal["drop", "truncate"] = "drop"  # examples longer than train.max_length
+    duplicates: Literal["keep", "drop"] = "keep"  # exact duplicate examples: trained on (reported) or dropped
+    answer_leak: bool = True  # DEEP check: reject examples whose answer appears in the prompt
+    leak_min_chars: int = 8  # shorter answers ("4", "yes") are not checked for leakage
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.max_bad_share <= 1.0:
+            raise ValueError("`max_bad_share` must be between 0 and 1")
+        if self.leak_min_chars < 1:
+            raise ValueError("`leak_min_chars` must be at least 1")
 
 
 class RealmConfig(_Section):
@@ -121,6 +133,7 @@ class RealmConfig(_Section):
     game: GameConfig = GameConfig()
     bus: BusConfig = BusConfig()
     vault: VaultConfig = VaultConfig()
+    quests: QuestsConfig = QuestsConfig()
 
 
 def load_config(path: str | os.PathLike | None) -> RealmConfig:

@@ -15,6 +15,10 @@ class Home:
         self.active = self.quests / "active"
         self.done = self.quests / "done"
         self.failed = self.quests / "failed"
+        self.skipped = self.quests / "skipped"  # quests ended by `realm skip`
+        self.removed = self.quests / "removed"  # quests taken off the queue by `realm quest remove`
+        self.quarantine = self.quests / "quarantine"  # the rejected lines of each quest, with reasons
+        self.progress = self.quests / "progress"  # how far each unfinished quest got
         self.vault = root / "vault"
         self.checkpoints = self.vault / "checkpoints"
         self.db = self.vault / "realm.db"
@@ -26,6 +30,7 @@ class Home:
 
     def ensure(self) -> "Home":
         folders = [self.inbox, self.active, self.done, self.failed, self.checkpoints, self.logs]
+        folders += [self.skipped, self.removed, self.quarantine, self.progress]
         folders += [self.queued(priority) for priority in PRIORITIES]
         for folder in folders:
             folder.mkdir(parents=True, exist_ok=True)

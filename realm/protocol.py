@@ -46,6 +46,8 @@ class QuestInfo(_Wire):
     examples: int = 0
     priority: Priority = "normal"
     source: str = "inbox"  # "inbox" for dropped files, "idle" for quests the trainer made
+    format: str = ""  # messages | sharegpt | alpaca | completion | text (trainer.data.FORMATS)
+    quarantined: int = 0  # lines set aside by validation (see quests/quarantine/NAME.jsonl)
 
 
 class QuestResult(_Wire):
@@ -194,6 +196,14 @@ class Notice(_Event, tag="notice"):
     text: str
 
 
+# --- quests: the queue as the board sees it
+
+class QueueChanged(_Event, tag="queue_changed"):
+    """The whole queue in training order, after a remove, a reorder or a reprioritisation."""
+
+    queued: tuple[QuestInfo, ...]
+
+
 Event = Union[
     TrainerStarted,
     BattleChanged,
@@ -205,6 +215,7 @@ Event = Union[
     CheckpointSaved,
     Notice,
     CheckpointsPruned,
+    QueueChanged,
 ]
 
 
@@ -251,7 +262,63 @@ class StopRequest(_Request, tag="stop"):
     pass
 
 
-Request = Union[SnapshotRequest, PauseRequest, ResumeRequest, StopRequest]
+# --- quests: intake, the queue, skip
+
+QuestState = Literal["queued", "active", "done", "skipped", "failed", "removed"]
+
+
+class QuestAddRequest(_Request, tag="quest_add"):
+    """A quest file sent over the bus (the CLI may run on another host). The trainer writes it
+    into its inbox atomically and validates it at once; ``request_id`` makes a retried send
+    (Lazy Pirate) land once."""
+
+    name: str
+    content: bytes
+    priority: Priority = "normal"
+    request_id: str = ""
+
+
+class QuestListRequest(_Request, tag="quest_list"):
+    pass
+
+
+class QuestRetryRequest(_Request, tag="quest_retry"):
+    """A failed or skipped quest goes back to the queue."""
+
+    name: str
+    priority: Priority = "normal"
+
+
+class QuestRemoveRequest(_Request, tag="quest_remove"):
+    """A queued quest moves to quests/removed/ (never deleted)."""
+
+    name: str
+
+
+class QuestMoveRequest(_Request, tag="quest_move"):
+    """Reprioritise (``priority``) and/or reorder (``position``: 0 is the front of its priority)."""
+
+    name: str
+    priority: Priority | None = None
+    position: int | None = None
+
+
+class SkipRequest(_Request, tag="skip"):
+    """The active quest ends as skipped after the current optimizer step."""
+
+
+Request = Union[
+    SnapshotRequest,
+    PauseRequest,
+    ResumeRequest,
+    StopRequest,
+    QuestAddRequest,
+    QuestListRequest,
+    QuestRetryRequest,
+    QuestRemoveRequest,
+    QuestMoveRequest,
+    SkipRequest,
+]
 
 
 class _Reply(_Wire, tag_field="type"):
@@ -272,7 +339,24 @@ class ErrorReply(_Reply, tag="error"):
     message: str
 
 
-Reply = Union[Snapshot, Ack, ErrorReply]
+class QuestEntry(_Wire):
+    """One quest file on the trainer's disk, wherever it is in its life."""
+
+    name: str
+    state: QuestState
+    priority: Priority | None = None  # for queued quests
+    position: int = 0  # 0-based place in the training order, for queued quests
+    bytes: int = 0
+    time: float = 0.0  # when it entered its current folder
+    reason: str = ""  # why it failed or was skipped
+    quarantine: str = ""  # path of its quarantine file, relative to the data root, if any
+
+
+class QuestList(_Reply, tag="quest_list"):
+    quests: tuple[QuestEntry, ...]
+
+
+Reply = Union[Snapshot, Ack, ErrorReply, QuestList]
 
 
 # --------------------------------------------------------------------------- codec

@@ -21,6 +21,7 @@ from realm.protocol import (
     QuestFinished,
     QuestQueued,
     QuestStarted,
+    QueueChanged,
     RealmState,
     StepMetrics,
     TrainerStarted,
@@ -67,8 +68,20 @@ def _battle_changed(state: RealmState, ev: BattleChanged, time: float) -> RealmS
 
 
 def _quest_queued(state: RealmState, ev: QuestQueued, time: float) -> RealmState:
-    queued = tuple(q for q in state.board.queued if q.name != ev.quest.name) + (ev.quest,)
+    # The queue trains high before normal before low, FIFO within each: a newcomer goes after
+    # the last quest of its own or a higher priority.
+    others = [q for q in state.board.queued if q.name != ev.quest.name]
+    rank = _PRIORITY_RANK[ev.quest.priority]
+    place = sum(1 for q in others if _PRIORITY_RANK[q.priority] <= rank)
+    queued = (*others[:place], ev.quest, *others[place:])
     return replace(state, board=replace(state.board, queued=queued))
+
+
+_PRIORITY_RANK = {"high": 0, "normal": 1, "low": 2}
+
+
+def _queue_changed(state: RealmState, ev: QueueChanged, time: float) -> RealmState:
+    return replace(state, board=replace(state.board, queued=ev.queued))
 
 
 def _quest_started(state: RealmState, ev: QuestStarted, time: float) -> RealmState:
@@ -156,6 +169,7 @@ _HANDLERS = {
     CheckpointSaved: _checkpoint_saved,
     Notice: _notice,
     CheckpointsPruned: _checkpoints_pruned,
+    QueueChanged: _queue_changed,
 }
 
 assert set(_HANDLERS) == set(Event.__args__), "every event needs a handler"  # type: ignore[attr-defined]

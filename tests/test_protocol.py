@@ -40,6 +40,15 @@ from realm.protocol import (
     StepMetrics,
     StopRequest,
     TrainerInfo,
+    QuestAddRequest,
+    QuestEntry,
+    QuestList,
+    QuestListRequest,
+    QuestMoveRequest,
+    QuestRemoveRequest,
+    QuestRetryRequest,
+    QueueChanged,
+    SkipRequest,
     TrainerStarted,
     ValMetrics,
     VaultState,
@@ -77,6 +86,7 @@ EVENTS: list = [
         quest_step=2, quest_total=40, flops_per_s=1e9, mfu=0.25, gpu_memory_mb=1024.5, micro_batch=8,
     ),
     ValMetrics(step=60, val_loss=1.5, fixed_val_loss=1.75),
+    QueueChanged(queued=(QUEST, QuestInfo(name="b.jsonl", format="sharegpt", quarantined=2))),
 ]
 
 FULL_STATE = RealmState(
@@ -93,13 +103,26 @@ FULL_STATE = RealmState(
     log=(LogLine(time=1.0, level="info", text="hello"),),
 )
 
-REQUESTS: list = [SnapshotRequest(), PauseRequest(), ResumeRequest(), StopRequest()]
+REQUESTS: list = [
+    SnapshotRequest(),
+    PauseRequest(),
+    ResumeRequest(),
+    StopRequest(),
+    QuestAddRequest(name="q.jsonl", content=b'{"text": "\xc3\xa9"}\n', priority="high", request_id="r1"),
+    QuestListRequest(),
+    QuestRetryRequest(name="q.jsonl"),
+    QuestRemoveRequest(name="q.jsonl"),
+    QuestMoveRequest(name="q.jsonl", priority="low", position=0),
+    SkipRequest(),
+]
 REPLIES: list = [
     Snapshot(run="run-1", seq=99, state=FULL_STATE),
     Snapshot(run="", seq=0, state=RealmState()),
     Ack(),
     Ack(message="paused"),
     ErrorReply(message="no such checkpoint"),
+    QuestList(quests=(QuestEntry(name="q.jsonl", state="queued", priority="high", bytes=10),
+                      QuestEntry(name="f.jsonl", state="failed", reason="line 3: not valid JSON"))),
 ]
 
 

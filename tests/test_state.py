@@ -21,6 +21,7 @@ from realm.protocol import (
     QuestQueued,
     QuestResult,
     QuestStarted,
+    QueueChanged,
     RealmState,
     Snapshot,
     StepMetrics,
@@ -90,10 +91,23 @@ def test_battle_changed():
     assert state.log[-1].text == "battle idle"
 
 
+def test_quest_queued_keeps_the_training_order_of_priorities():
+    state = run_all([QuestQueued(quest=quest(name, priority=p)) for name, p in
+                     [("n1", "normal"), ("l1", "low"), ("n2", "normal"), ("h1", "high"), ("l2", "low"), ("h2", "high")]])
+    assert [q.name for q in state.board.queued] == ["h1", "h2", "n1", "n2", "l1", "l2"]
+
+
+def test_queue_changed_replaces_the_queue_as_sent():
+    state = run_all([QuestQueued(quest=quest("a")), QuestQueued(quest=quest("b"))])
+    state = apply(state, QueueChanged(queued=(quest("b", priority="high"), quest("c"))))
+    assert [(q.name, q.priority) for q in state.board.queued] == [("b", "high"), ("c", "normal")]
+    assert state.log == ()
+
+
 def test_quest_queued_appends_and_dedupes_by_name():
     state = run_all([QuestQueued(quest=quest("a")), QuestQueued(quest=quest("b"))])
     assert [q.name for q in state.board.queued] == ["a", "b"]
-    state = apply(state, QuestQueued(quest=quest("a", examples=99, priority="high")))
+    state = apply(state, QuestQueued(quest=quest("a", examples=99)))
     assert [q.name for q in state.board.queued] == ["b", "a"]  # re-queued: moved to the back, updated
     assert state.board.queued[-1].examples == 99
     assert state.log == ()  # queueing is board news, not a log line

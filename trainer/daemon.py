@@ -31,6 +31,7 @@ from realm.protocol import (
     BattleChanged,
     CheckpointSaved,
     CheckpointsPruned,
+    ErrorReply,
     Notice,
     PauseRequest,
     QuestFinished,
@@ -42,6 +43,7 @@ from realm.protocol import (
     Reply,
     Request,
     ResumeRequest,
+    SkipRequest,
     SnapshotRequest,
     StepMetrics,
     StopRequest,
@@ -52,9 +54,10 @@ from realm.protocol import (
 from realm.vault.checkpoints import complete_checkpoints, parse_step, read_sidecar, remove_partials, write_checkpoint
 from realm.vault.ledger import Ledger
 from realm.vault.retention import prune
-from trainer.data import QuestFormatError, read_messages_jsonl
+from trainer.data import QuestFormatError
+from trainer.desk import QUEST_REQUESTS, QuestDesk
 from trainer.idle import idle_examples, write_idle_quest
-from trainer.queue import QuestQueue
+from trainer.queue import QuestGone, QuestQueue
 from trainer.sdnotify import Notifier
 from trainer.telemetry import GpuMemory, MetricsLog, matmul_peak_flops
 
@@ -66,6 +69,7 @@ DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 # Test hook: seconds to sleep inside a checkpoint save (weights written, not yet published), so
 # a test can SIGKILL the trainer mid-save deterministically. Unset in normal use.
 SAVE_PAUSE_ENV = "REALM_TEST_SAVE_PAUSE_S"
+INBOX_EVERY_S = 2.0  # how often a battle looks at the inbox between its steps
 
 
 class TrainerBusy(RealmError):
@@ -105,6 +109,9 @@ class Daemon:
         self.notifier = Notifier()
         self.metrics_log = MetricsLog(None)
         self._progress: dict[str, int] = {}  # quest name -> optimizer steps of it already trained
+        self.desk: QuestDesk | None = None
+        self._skip_name: str | None = None  # the active quest a skip request asked to end
+        self._inbox_checked = 0.0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -148,6 +155,7 @@ class Daemon:
 
         pub, control = endpoints(self.config, self.home.root)
         self.publisher = Publisher(pub, self.run_id, RealmState(run=self.run_id))
+        self.desk = QuestDesk(self.config, self.home, self.queue, self.publisher)
         self.server = ControlServer(
             control,
             self._handle,
@@ -237,6 +245,10 @@ class Daemon:
         if isinstance(request, StopRequest):
             self._request_stop()
             return Ack(message="stopping: DIO saves a checkpoint, then the trainer exits")
+        if isinstance(request, QUEST_REQUESTS):
+            return self.desk.handle(request)
+        if isinstance(request, SkipRequest):
+            return self._request_skip()
         raise ValueError(f"unsupported request {type(request).__name__}")
 
     # ------------------------------------------------------------------ the loop
@@ -247,7 +259,10 @@ class Daemon:
             queued = self.queue.queued()
             if queued:
                 priority, path = queued[0]
-                self._battle(path, priority)
+                try:
+                    self._battle(path, priority)
+                except QuestGone:  # a request moved or removed it as it was picked
+                    continue
             elif self.config.idle.enabled:
                 write_idle_quest(self.home.queued("low"), self.config.idle.examples, seed=self.engine.step)
             else:
@@ -261,8 +276,8 @@ class Daemon:
         if self.controls.pause.is_set() and not self.controls.stop.is_set():
             status = self.publisher.state.battle.status
             self._set_status("paused")
-            while self.controls.pause.is_set() and not self.controls.stop.is_set():
-                self.controls.wait(POLL_S)
+            while self.controls.pause.is_set() and not self.controls.stop.is_set() and not self._skip_pending():
+                self.controls.wait(POLL_S)  # a skip ends the quest now; the next call pauses again
             self._set_status(status if status != "paused" else "training")
         return not self.controls.stop.is_set()
 
@@ -271,14 +286,35 @@ class Daemon:
             self.publisher.emit(BattleChanged(status=status, reason=reason))
 
     def _intake(self) -> None:
-        for path in self.queue.inbox_files():
-            try:
-                examples = read_messages_jsonl(path)
-            except QuestFormatError as exc:
-                self._fail_quest(self.queue.activate(path), str(exc))
-                continue
-            queued = self.queue.enqueue(path, "normal")
-            self.publisher.emit(QuestQueued(quest=QuestInfo(name=queued.name, examples=len(examples))))
+        """Inbox files -> the queue (QUICK validation) or failed/ (with the reason)."""
+        self._inbox_checked = time.monotonic()
+        self.desk.take_inbox()
+
+    def _request_skip(self) -> Reply:
+        quest = self.publisher.state.battle.quest
+        if quest is None:
+            return ErrorReply(message="no quest is being trained, so there is nothing to skip")
+        self._skip_name = quest.name
+        self.controls.wake.set()
+        return Ack(message=f"skipping {quest.name}: it ends after the current step")
+
+    def _skip_pending(self) -> bool:
+        quest = self.publisher.state.battle.quest
+        return quest is not None and quest.name == self._skip_name
+
+    def _between_steps(self, active: Path, done_steps: int, total: int) -> bool:
+        """Quest business between two optimizer steps; False when the quest ends here (skip)."""
+        if time.monotonic() - self._inbox_checked >= INBOX_EVERY_S:
+            self._intake()
+        if self._skip_name != active.name:
+            return True
+        self._skip_name = None
+        reason = f"skipped by request after {done_steps} of {total} steps"
+        self.queue.finish(active, "skipped", reason)
+        log.info("quest %s %s", active.name, reason)
+        result = QuestResult(name=active.name, outcome="skipped", steps=done_steps, reason=reason, time=time.time())
+        self.publisher.emit(QuestFinished(result=result))
+        return False
 
     def _fail_quest(self, active: Path, reason: str) -> None:
         self.queue.finish(active, "failed", reason)
@@ -288,7 +324,7 @@ class Daemon:
     def _battle(self, path: Path, priority: str) -> None:
         active = self.queue.activate(path)
         try:
-            examples = self.engine.encode(read_messages_jsonl(active))
+            examples = self.engine.encode(self.desk.prepare(active, self.engine.tokenizer))
         except QuestFormatError as exc:
             self._fail_quest(active, str(exc))
             return
@@ -307,6 +343,8 @@ class Daemon:
                 continue
             if not self._may_continue():
                 return  # left in active/: a restart continues it first, from its checkpointed position
+            if not self._between_steps(active, index - 1, len(batches)):
+                return
             self._train_one(batch, index, len(batches), active.name)
             if val and self.engine.step % self.config.train.val_every == 0:
                 self._validate(val)

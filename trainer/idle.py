@@ -12,13 +12,13 @@ from pathlib import Path
 
 def idle_examples(n: int, seed: int) -> list[dict]:
     rng = random.Random(seed)
-    examples = []
-    for _ in range(n):
-        a, b = rng.randint(0, 49), rng.randint(0, 49)
-        examples.append(
-            {"messages": [{"role": "user", "content": f"{a}+{b}="}, {"role": "assistant", "content": str(a + b)}]}
-        )
-    return examples
+    pairs = [(a, b) for a in range(50) for b in range(50)]
+    # distinct pairs where there are enough: validation reports exact duplicates
+    chosen = rng.sample(pairs, n) if n <= len(pairs) else [rng.choice(pairs) for _ in range(n)]
+    return [
+        {"messages": [{"role": "user", "content": f"{a}+{b}="}, {"role": "assistant", "content": str(a + b)}]}
+        for a, b in chosen
+    ]
 
 
 def write_idle_quest(folder: Path, n: int, seed: int) -> Path:

@@ -1,74 +1,297 @@
-"""The quest queue on disk: inbox -> queued/{high,normal,low} -> active -> done | failed.
+"""The quest queue on disk: inbox -> queued/{high,normal,low} -> active -> done | skipped | failed.
 
 Every move is one ``os.replace`` within the data root, so a quest is always in exactly one
-folder; nothing is ever deleted. A failed quest gets a ``.reason.txt`` beside it.
+folder; nothing is ever deleted (a removed quest goes to ``removed/``). A failed or skipped
+quest gets a ``.reason.txt`` beside it. Within a priority the order is FIFO by the time of
+queueing (the file's mtime), which is also how a reorder is written down.
+
+A quest's name is unique across all these folders from the moment it is admitted, so one
+name means one quest in every request, in the quarantine and in its progress record.
+
+The training thread and the control thread both move quests; multi-step changes hold a lock,
+and a quest picked for training that a request moved meanwhile raises ``QuestGone``.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import threading
 import time
 from pathlib import Path
 
 from realm.home import PRIORITIES, Home
-from realm.protocol import QuestInfo
+from realm.protocol import QuestEntry, QuestInfo
 
 SETTLE_S = 1.0  # a file modified more recently than this may still be being copied in
 REASON_SUFFIX = ".reason.txt"
+MAX_NAME = 200
+
+
+class QuestGone(LookupError):
+    """The quest is no longer where it was (a request moved or removed it)."""
 
 
 class QuestQueue:
     def __init__(self, home: Home) -> None:
         self.home = home
+        self.lock = threading.RLock()
+
+    # ------------------------------------------------------------------ intake
 
     def inbox_files(self) -> list[Path]:
         """Inbox files old enough to be complete, oldest first."""
         now = time.time()
-        files = [
-            path
-            for path in self.home.inbox.iterdir()
-            if path.is_file() and not path.name.startswith(".") and now - path.stat().st_mtime >= SETTLE_S
-        ]
-        return sorted(files, key=lambda path: (path.stat().st_mtime_ns, path.name))
+        files = []
+        for path in self.home.inbox.iterdir():
+            try:
+                if path.is_file() and not path.name.startswith(".") and now - path.stat().st_mtime >= SETTLE_S:
+                    files.append(path)
+            except FileNotFoundError:  # taken by the other thread meanwhile
+                continue
+        return sorted(files, key=_age_key)
+
+    def admit(self, path: Path, priority: str = "normal") -> Path:
+        """Inbox -> queued, under a name no other quest has."""
+        with self.lock:
+            target = self.home.queued(priority) / self.unique_name(path.name)
+            os.replace(path, target)
+            os.utime(target)  # FIFO within a priority follows the time of queueing
+            return target
+
+    def reject(self, path: Path, reason: str) -> Path:
+        """Inbox -> failed, with the reason beside it."""
+        with self.lock:
+            target = self.home.failed / self.unique_name(path.name)
+            os.replace(path, target)
+            _write_reason(target, reason)
+            return target
+
+    def rename_in_inbox(self, path: Path, name: str) -> Path:
+        with self.lock:
+            target = _free_name(self.home.inbox, name)
+            os.replace(path, target)
+            return target
+
+    def unique_name(self, name: str) -> str:
+        """``name``, or ``stem-2.ext`` etc. when any quest folder already holds that name.
+
+        A file name that is not valid UTF-8 (bytes the filesystem allows) gets ``_`` for the
+        bad bytes: names travel on the bus, which carries text only.
+        """
+        name = _utf8_name(name)
+        stem, suffix = Path(name).stem, Path(name).suffix
+        candidate, n = name, 2
+        while self._taken(candidate):
+            candidate = f"{stem}-{n}{suffix}"
+            n += 1
+        return candidate
+
+    def _taken(self, name: str) -> bool:
+        return any((folder / name).exists() for folder in self._quest_folders())
+
+    def _quest_folders(self) -> list[Path]:
+        home = self.home
+        return [*(home.queued(p) for p in PRIORITIES), home.active, home.done, home.skipped, home.failed, home.removed]
+
+    # ------------------------------------------------------------------ the queue
 
     def enqueue(self, path: Path, priority: str = "normal") -> Path:
-        target = _free_name(self.home.queued(priority), path.name)
-        os.replace(path, target)
-        os.utime(target)  # FIFO within a priority follows the time of queueing
-        return target
+        with self.lock:
+            target = _free_name(self.home.queued(priority), path.name)
+            os.replace(path, target)
+            os.utime(target)  # FIFO within a priority follows the time of queueing
+            return target
 
     def queued(self) -> list[tuple[str, Path]]:
         """(priority, path) in training order: high first, FIFO within a priority."""
         order = []
         for priority in PRIORITIES:
-            folder = self.home.queued(priority)
-            files = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
-            files.sort(key=lambda path: (path.stat().st_mtime_ns, path.name))
-            order += [(priority, path) for path in files]
+            order += [(priority, path) for path in self._queued_in(priority)]
         return order
+
+    def _queued_in(self, priority: str) -> list[Path]:
+        folder = self.home.queued(priority)
+        return sorted(_quest_files(folder), key=_age_key)
 
     def queued_infos(self) -> list[QuestInfo]:
         return [QuestInfo(name=path.name, priority=priority, source=_source(path)) for priority, path in self.queued()]
 
+    def find_queued(self, name: str) -> tuple[str, Path] | None:
+        return next(((p, path) for p, path in self.queued() if path.name == name), None)
+
+    def remove(self, name: str) -> Path:
+        """A queued quest -> removed/ (never deleted)."""
+        with self.lock:
+            found = self.find_queued(name)
+            if found is None:
+                raise QuestGone(self._not_queued(name))
+            target = _free_name(self.home.removed, name)
+            os.replace(found[1], target)
+            return target
+
+    def move(self, name: str, priority: str | None = None, position: int | None = None) -> tuple[str, int]:
+        """Reprioritise and/or reorder a queued quest; returns its (priority, position)."""
+        with self.lock:
+            found = self.find_queued(name)
+            if found is None:
+                raise QuestGone(self._not_queued(name))
+            current, path = found
+            priority = priority or current
+            others = [p for p in self._queued_in(priority) if p != path]
+            if priority != current:
+                target = self.home.queued(priority) / name
+                os.replace(path, target)
+                path = target
+            place = len(others) if position is None else max(0, min(position, len(others)))
+            _retime([*others[:place], path, *others[place:]])
+            return priority, place
+
+    def retry(self, name: str, priority: str = "normal") -> Path:
+        """A failed or skipped quest -> the back of the queue at ``priority``."""
+        with self.lock:
+            for folder in (self.home.failed, self.home.skipped):
+                path = folder / name
+                if path.is_file():
+                    target = self.home.queued(priority) / name
+                    os.replace(path, target)
+                    os.utime(target)
+                    return target
+            raise QuestGone(f"no failed or skipped quest named {name!r}; `realm quest list` shows them")
+
+    def _not_queued(self, name: str) -> str:
+        if (self.home.active / name).exists():
+            return f"quest {name!r} is being trained; `realm skip` ends it"
+        return f"no queued quest named {name!r}; `realm quest list` shows the queue"
+
+    # ------------------------------------------------------------------ a battle's life
+
     def activate(self, path: Path) -> Path:
-        target = _free_name(self.home.active, path.name)
-        os.replace(path, target)
-        return target
+        with self.lock:
+            target = _free_name(self.home.active, path.name)
+            try:
+                os.replace(path, target)
+            except FileNotFoundError:
+                raise QuestGone(f"quest {path.name} left {path.parent.name}/ before it could start") from None
+            return target
 
     def finish(self, active: Path, outcome: str, reason: str = "") -> Path:
-        folder = self.home.done if outcome in ("done", "skipped") else self.home.failed
-        target = _free_name(folder, active.name)
-        os.replace(active, target)
-        if reason:
-            target.with_name(target.name + REASON_SUFFIX).write_text(reason + "\n", encoding="utf-8")
-        return target
+        folder = {"done": self.home.done, "skipped": self.home.skipped}.get(outcome, self.home.failed)
+        with self.lock:
+            target = _free_name(folder, active.name)
+            os.replace(active, target)
+            if reason:
+                _write_reason(target, reason)
+            self.clear_progress(active.name)
+            return target
 
     def requeue_active(self, priority: str = "high") -> list[Path]:
         """Quests left active by a stop or a crash go back to the front of the queue."""
         return [self.enqueue(path, priority) for path in sorted(self.home.active.iterdir()) if path.is_file()]
 
     def completed_count(self) -> int:
-        return sum(1 for path in self.home.done.iterdir() if path.is_file() and not path.name.endswith(REASON_SUFFIX))
+        return sum(1 for _ in _quest_files(self.home.done))
+
+    # ------------------------------------------------------------------ progress records
+
+    def save_progress(self, name: str, record: dict) -> Path:
+        """Remember how far quest ``name`` got (any JSON object), atomically."""
+        path = self.home.progress / f"{name}.json"
+        tmp = path.with_name(f".{path.name}.tmp")
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(record, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        return path
+
+    def load_progress(self, name: str) -> dict | None:
+        try:
+            return json.loads((self.home.progress / f"{name}.json").read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def clear_progress(self, name: str) -> None:
+        (self.home.progress / f"{name}.json").unlink(missing_ok=True)
+
+    # ------------------------------------------------------------------ the listing
+
+    def listing(self) -> list[QuestEntry]:
+        """Every quest on disk: queued in training order, then active, done, skipped, failed, removed."""
+        entries = [
+            _entry(self.home, path, "queued", priority=priority, position=index)
+            for index, (priority, path) in enumerate(self.queued())
+        ]
+        for state, folder in (
+            ("active", self.home.active),
+            ("done", self.home.done),
+            ("skipped", self.home.skipped),
+            ("failed", self.home.failed),
+            ("removed", self.home.removed),
+        ):
+            entries += [_entry(self.home, path, state) for path in sorted(_quest_files(folder), key=_age_key)]
+        return entries
+
+
+def _entry(home: Home, path: Path, state: str, priority: str | None = None, position: int = 0) -> QuestEntry:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        size, mtime = 0, 0.0
+    else:
+        size, mtime = stat.st_size, stat.st_mtime
+    reason_file = path.with_name(path.name + REASON_SUFFIX)
+    reason = ""
+    if state in ("failed", "skipped") and reason_file.exists():
+        reason = reason_file.read_text(encoding="utf-8", errors="replace").strip()
+    quarantine = home.quarantine / f"{path.name}.quarantine.jsonl"  # see trainer.validate
+    return QuestEntry(
+        name=path.name,
+        state=state,
+        priority=priority,
+        position=position,
+        bytes=size,
+        time=mtime,
+        reason=reason,
+        quarantine=str(quarantine.relative_to(home.root)) if quarantine.exists() else "",
+    )
+
+
+def _utf8_name(name: str) -> str:
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:  # os.listdir's surrogate escapes for undecodable bytes
+        return os.fsencode(name).decode("utf-8", errors="replace").replace("\ufffd", "_")
+
+
+def _quest_files(folder: Path) -> list[Path]:
+    return [
+        path
+        for path in folder.iterdir()
+        if path.is_file() and not path.name.startswith(".") and not path.name.endswith(REASON_SUFFIX)
+    ]
+
+
+def _age_key(path: Path) -> tuple[int, str]:
+    try:
+        return path.stat().st_mtime_ns, path.name
+    except FileNotFoundError:
+        return 0, path.name
+
+
+def _retime(paths: list[Path]) -> None:
+    """Give ``paths`` increasing mtimes in this order, so FIFO order reads them back so."""
+    if not paths:
+        return
+    base = min(_age_key(path)[0] for path in paths)
+    for index, path in enumerate(paths):
+        stamp = base + index * 1000  # 1 µs apart: distinct on every filesystem that keeps ns
+        os.utime(path, ns=(stamp, stamp))
+
+
+def _write_reason(target: Path, reason: str) -> None:
+    target.with_name(target.name + REASON_SUFFIX).write_text(reason + "\n", encoding="utf-8")
 
 
 def _source(path: Path) -> str:

@@ -94,8 +94,10 @@ def test_bad_quest_is_moved_aside_with_a_reason_and_training_goes_on(trainer_fac
     failed = home / "quests" / "failed"
     assert sorted(p.name for p in failed.glob("*.jsonl")) == ["array.jsonl", "broken.jsonl"]
     reason = (failed / "broken.jsonl.reason.txt").read_text()
-    assert "line 1" in reason and "assistant" in reason
-    assert "JSONL" in (failed / "array.jsonl.reason.txt").read_text()
+    assert "line 2: not valid JSON" in reason and "1 of 2 lines (50%) are bad" in reason
+    quarantined = (home / "quests" / "quarantine" / "broken.jsonl.quarantine.jsonl").read_text()
+    assert '"line": 2' in quarantined and '"raw": "not json"' in quarantined
+    assert "one JSON object per line" in (failed / "array.jsonl.reason.txt").read_text()
     outcomes = {r.name: r.outcome for r in trainer.state.board.recent}
     assert outcomes["broken.jsonl"] == "failed" and outcomes["array.jsonl"] == "failed"
     assert outcomes.get("good.jsonl") == "done"
