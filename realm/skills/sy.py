@@ -13,14 +13,16 @@ level's params (``configs/skills/sy.yaml``) set six dimensions:
   2: category, example, hypernym; 3: antonym, domain, morphology; 4: pattern ("starts with
   X, n letters"). A kind a word lacks falls back to another of its tier, then weaker tiers.
 
-Every puzzle is checked by ``count_solutions`` to have exactly one answer list (else it is
-drawn again). What counts as a solution, exactly: an answer per clue, each a word of the
-solver word list (~114k words: lexicon lemmas, CMU words, inflections) spelled by as many
-tiles as the clue's syllable count, together using each tile at most once and leaving exactly
-the herring count unused. A pattern clue admits any word with its first letter and length.
-Any other clue is taken to admit every word except the other clues' answers (their hints
-describe their own answers and never name another one), so the check is conservative: a
-tile bank that spells any other word set is rejected, whatever the hints say.
+Every puzzle is checked by ``solve`` to have exactly one answer list; while it has more, one
+answer the other solution puts in doubt is redrawn. What counts as a solution, exactly: an
+answer per clue, each a word of the solver word list (~74k words: WordNet lemmas, their
+inflections, common CMU words; see ``lexicon_build.solver_vocabulary``) spelled by as many
+tiles as the clue's syllable count, together using each tile at most once (the tiles left
+over are then the herrings). Which words a clue admits is ``Clue.admits``: a pattern clue any
+word with its first letter and length; a morphology clue any word with its ending; a category
+clue any word not known to be of another category; a specific clue (definition, synonym,
+example, hypernym, antonym, domain) its answer, forms of it and its synonyms. No clue but a
+pattern admits another clue's answer (hints never name another answer: they are redrawn).
 
 The answer is ``{"answers": [...]}`` in clue order, upper case; the grader is exact on the
 words and tolerant of whitespace and code fences around the JSON.
@@ -88,6 +90,7 @@ class Lexicon:
             by_count.setdefault(len(entry.tiles), []).append(entry)
         self.by_count = {k: sorted(v, key=lambda e: (e.zipf, e.word)) for k, v in sorted(by_count.items())}
         self._zipfs = {k: [e.zipf for e in v] for k, v in self.by_count.items()}
+        self._windows: dict[tuple[int, float, float], list[Entry]] = {}
         self.by_word = {e.word: e for e in self.entries}
         # word or proper prefix -> the letters that can follow it, led by "$" for a word
         self.trie: dict[str, str] = data["solver_trie"]
@@ -99,10 +102,13 @@ class Lexicon:
         return self.trie.get(word, "").startswith("$")
 
     def window(self, count: int, lo: float, hi: float) -> list[Entry]:
-        """Entries of ``count`` syllables with Zipf frequency in [lo, hi], rarest first."""
-        zipfs = self._zipfs.get(count, [])
-        entries = self.by_count.get(count, [])
-        return entries[bisect.bisect_left(zipfs, lo) : bisect.bisect_right(zipfs, hi)]
+        """Entries of ``count`` syllables with Zipf frequency in [lo, hi], rarest first (don't change it)."""
+        key = (count, lo, hi)
+        if key not in self._windows:
+            zipfs = self._zipfs.get(count, [])
+            entries = self.by_count.get(count, [])
+            self._windows[key] = entries[bisect.bisect_left(zipfs, lo) : bisect.bisect_right(zipfs, hi)]
+        return self._windows[key]
 
 
 @cache
@@ -115,17 +121,26 @@ def lexicon() -> Lexicon:
 
 
 def level_params(level: int, path: Path = CONFIG_PATH) -> dict[str, Any]:
-    """Level ``level``'s params from sy.yaml: listed keys replace, unlisted levels inherit."""
+    """Level ``level``'s params from sy.yaml: listed keys replace, unlisted levels inherit.
+
+    The skills registry reads the same table for the game; this is for tests and benches.
+    """
+    table = _level_table(path)
+    if not 1 <= level <= len(table):
+        raise ValueError(f"sy has levels 1..{len(table)}, not {level}")
+    return json.loads(json.dumps(table[level - 1]))  # a deep copy the caller may change
+
+
+@cache
+def _level_table(path: Path) -> list[dict[str, Any]]:
     import yaml
 
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    max_level = int(raw["max_level"])
-    if not 1 <= level <= max_level:
-        raise ValueError(f"sy has levels 1..{max_level}, not {level}")
-    params: dict[str, Any] = {}
-    for lv in range(1, level + 1):
-        params.update(raw["levels"].get(lv, {}))
-    return params
+    table, params = [], {}
+    for level in range(1, int(raw["max_level"]) + 1):
+        params = {**params, **raw["levels"].get(level, {})}
+        table.append(params)
+    return table
 
 
 def check_params(params: Mapping[str, Any]) -> None:
@@ -169,14 +184,23 @@ def check_params(params: Mapping[str, Any]) -> None:
 # ----------------------------------------------------------------------------- clues
 
 
+_WORDS = re.compile(r"[a-z]+")
+
+
+def _stem(word: str) -> str:
+    return word[: max(4, len(word) - 3)] if len(word) > 4 else word
+
+
 def _mentions(text: str, word: str) -> bool:
-    """Whether ``text`` names ``word`` or a form of it (its first letters as a word start)."""
-    stem = word[: max(4, len(word) - 3)] if len(word) > 4 else word
-    return re.search(rf"\b{re.escape(stem)}", text, re.I) is not None
+    """Whether ``text`` names ``word`` or a form of it (a word of it starts with its stem)."""
+    stem = _stem(word)
+    return any(token.startswith(stem) for token in _WORDS.findall(text.lower()))
 
 
 def _blank_example(example: str, word: str) -> str | None:
-    stem = word[: max(4, len(word) - 3)] if len(word) > 4 else word
+    if not _mentions(example, word):
+        return None
+    stem = _stem(word)
     blanked, hits = re.subn(rf"\b{re.escape(stem)}[a-z]*", "___", example, flags=re.I)
     return f"as in “{blanked}”" if hits else None
 
@@ -225,10 +249,9 @@ def _fallback_order(kind: str, rng: random.Random) -> list[str]:
 def choose_hint(entry: Entry, hints: Mapping[str, float], others: Sequence[str], rng: random.Random) -> tuple[str, str]:
     kinds = list(hints)
     kind = rng.choices(kinds, weights=[float(hints[k]) for k in kinds])[0]
-    naming_others = re.compile(rf"\b({'|'.join(others)})\b", re.I) if others else None
     for candidate in _fallback_order(kind, rng):
         text = hint_text(entry, candidate)
-        if text and not (naming_others and naming_others.search(text)):
+        if text and not set(_WORDS.findall(text.lower())).intersection(others):
             return candidate, text
     return "pattern", hint_text(entry, "pattern") or ""
 
@@ -256,7 +279,7 @@ class Clue:
                    entry.pos, entry.category, entry.tiles[-1])
 
     def prefixes(self) -> list[tuple[str, int, int]]:
-        """(prefix, most letters, most tiles) that every word this clue admits fits; ("", 99, 99): any."""
+        """(prefix, most letters, tiles) that every word this clue admits fits; ("", 99, 99): any."""
         k = self.syllables
         if self.kind == "pattern":
             return [(self.answer[0], len(self.answer), k)]
@@ -296,45 +319,54 @@ class Solutions:
 
 def solve(tiles: Sequence[str], clues: Sequence[Clue], limit: int = 2, budget: int = SOLVER_BUDGET) -> Solutions:
     """Answer lists the ``tiles`` allow for ``clues`` (see the module doc), up to ``limit``."""
-    trie = lexicon().trie
-    have = Counter(t.lower() for t in tiles)
+    trie_get = lexicon().trie.get
+    have = dict(Counter(t.lower() for t in tiles))
     by_letter: dict[str, list[str]] = {}
     for tile in sorted(have):
         by_letter.setdefault(tile[0], []).append(tile)
+    groups = list(by_letter.items())
     deepest = max(c.syllables for c in clues)
     wanted = {c.syllables for c in clues}
     spelled: dict[int, dict[str, set[tuple[str, ...]]]] = {k: {} for k in wanted}
     path: list[str] = []
     Filters = list[tuple[str, int, int]]
 
-    def narrow(filters: Filters, word: str, depth: int) -> Filters:
-        n = len(word)
-        return [f for f in filters if n <= f[1] and depth <= f[2] and (word.startswith(f[0]) or f[0].startswith(word))]
-
     def walk(prefix: str, following: str, filters: Filters) -> None:
-        for letter in following:
-            for tile in by_letter.get(letter, ()):
-                if have[tile] == 0:
+        depth = len(path) + 1
+        if len(following) > len(groups):
+            firsts = [group for letter, group in groups if letter in following]
+        else:
+            firsts = [by_letter[letter] for letter in following if letter in by_letter]
+        for group in firsts:
+            for tile in group:
+                if not have[tile]:
                     continue
                 word = prefix + tile
-                after = trie.get(word)
+                after = trie_get(word)
                 if after is None:
                     continue
-                left = narrow(filters, word, len(path) + 1) if filters else filters
-                if filters and not left:
-                    continue
+                if filters:
+                    # (prefix, most letters, tiles): the word must agree with the prefix, and
+                    # the letters left must leave one at least for every tile still to come
+                    n = len(word)
+                    left = [f for f in filters if depth <= f[2] and f[1] - n >= f[2] - depth
+                            and (word.startswith(f[0]) or f[0].startswith(word))]
+                    if not left:
+                        continue
+                else:
+                    left = filters
                 have[tile] -= 1
                 path.append(tile)
-                if after[0] == "$" and len(path) in wanted:
-                    spelled[len(path)].setdefault(word, set()).add(tuple(sorted(path)))
-                if len(path) < deepest:
+                if after[0] == "$" and depth in wanted:
+                    spelled[depth].setdefault(word, set()).add(tuple(sorted(path)))
+                if depth < deepest:
                     walk(word, after, left)
                 path.pop()
                 have[tile] += 1
 
     # Only words some clue could admit are spelled out: their prefixes and lengths prune the walk.
     filters = sorted({f for c in clues for f in c.prefixes()})
-    walk("", trie[""], [] if ("", 99, 99) in filters else filters)
+    walk("", trie_get(""), [] if ("", 99, 99) in filters else filters)
     answers = {c.answer for c in clues}
     options: list[list[tuple[str, tuple[tuple[str, int], ...]]]] = []
     for clue in clues:
