@@ -423,7 +423,7 @@ def _draw_word(params: Mapping[str, Any], chosen: Sequence[Entry], rng: random.R
     lo, hi = params["zipf"]
     tiles_so_far = {t for e in chosen for t in e.tiles}
     taken = {w for e in chosen for w in (e.word, *e.synonyms)}
-    while True:
+    for _ in range(10_000):
         pool = lex.window(rng.randint(smin, smax), lo, hi)
         entry = rng.choice(pool)
         if chosen and rng.random() < float(params["overlap"]):
@@ -434,6 +434,7 @@ def _draw_word(params: Mapping[str, Any], chosen: Sequence[Entry], rng: random.R
                 entry = rng.choice(pool)
         if entry.word not in taken and not taken.intersection(entry.synonyms):
             return entry
+    raise RuntimeError(f"sy: no further word fits params {dict(params)} (the Zipf window is too narrow)")
 
 
 def _draw_herrings(count: int, words: Sequence[Entry], params: Mapping[str, Any], rng: random.Random) -> list[str]:
@@ -443,24 +444,27 @@ def _draw_herrings(count: int, words: Sequence[Entry], params: Mapping[str, Any]
     smin, smax = params["syllables"]
     used = {t for e in words for t in e.tiles}
     herrings: list[str] = []
-    while len(herrings) < count:
+    for _ in range(10_000):
+        if len(herrings) == count:
+            return herrings
         donor = rng.choice(lex.window(rng.randint(smin, smax), lo, hi))
         tile = rng.choice(donor.tiles)
         if tile not in used and tile not in herrings:
             herrings.append(tile)
-    return herrings
+    if len(herrings) == count:
+        return herrings
+    raise RuntimeError(f"sy: found no {count} red-herring tiles for params {dict(params)}")
 
 
 def _prompt(tiles: Sequence[str], clues: Sequence[tuple[int, str]], herrings: int) -> str:
-    rule = "Every tile is used exactly once"
+    rule = "use every tile once"
     if herrings:
-        rule += f", except {herrings} red herring{'s' if herrings > 1 else ''} that fit{'s' if herrings == 1 else ''} no answer"
+        rule += f", except {herrings} red herring{'s' if herrings > 1 else ''}"
     lines = [
-        "Word Weaving (syllacrostic). Join the syllable tiles into the answers to the clues. " + rule + ".",
+        f"Syllacrostic: join the syllable tiles into the answers to the clues; {rule}.",
         "Tiles: " + " ".join(tiles),
-        "Clues:",
         *(f"{i}. ({n} syllables) {text}" for i, (n, text) in enumerate(clues, 1)),
-        'Answer with JSON {"answers": [...]}: one upper-case word per clue, in clue order.',
+        'Answer as JSON {"answers": [...]}, upper case, in clue order.',
     ]
     return "\n".join(lines)
 
