@@ -321,8 +321,8 @@ def main(argv: list[str] | None = None) -> None:
     lexicon = build(args.wordnet)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     data = json.dumps(lexicon, ensure_ascii=False, separators=(",", ":")).encode()
-    # mtime=0: the same build gives the same bytes
-    with gzip.GzipFile(args.out, "wb", compresslevel=9, mtime=0) as fh:
+    # no name and mtime=0 in the gzip header: the same build gives the same bytes
+    with open(args.out, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=9, mtime=0) as fh:
         fh.write(data)
     print(json.dumps(lexicon["stats"]), f"-> {args.out} ({args.out.stat().st_size} bytes)")
 

@@ -345,3 +345,49 @@ def test_build_helpers_read_wordnet_lines_and_split_words(tmp_path):
     assert not splits_into_tiles("car", {"car", "pet"}, 3)
     trie = letter_trie({"car", "cart"})
     assert trie[""] == "c" and trie["car"] == "$t" and trie["cart"] == "$"
+
+
+def test_the_readme_shows_a_real_level_one_puzzle():
+    sample = make(1, 0)
+    readme = (ROOT / "README.md").read_text()
+    assert sample.prompt in readme, "README's SY example is stale: paste make(1, 0).prompt"
+    assert ", ".join(f'"{a}"' for a in answers_of(sample)) in readme.replace("\n", " ")
+
+
+def brute_force_solutions(tiles: list[str], clues: list[sy.Clue]) -> set[tuple[str, ...]]:
+    """Every answer list, by trying every ordered choice of tiles for every clue: no pruning."""
+    from itertools import permutations
+
+    lex = sy.lexicon()
+    answers = {c.answer for c in clues}
+    bank = [t.lower() for t in tiles]
+    found: set[tuple[str, ...]] = set()
+
+    def fill(i: int, free: list[int], chosen: list[str]) -> None:
+        if i == len(clues):
+            found.add(tuple(chosen))
+            return
+        for pick in permutations(free, clues[i].syllables):
+            word = "".join(bank[j] for j in pick)
+            if lex.is_word(word) and clues[i].admits(word, answers):
+                fill(i + 1, [j for j in free if j not in pick], [*chosen, word])
+
+    fill(0, list(range(len(bank))), [])
+    return found
+
+
+@pytest.mark.parametrize("hints", [{"definition": 1}, {"pattern": 1}, {"morphology": 1}, {"category": 1},
+                                   {"example": 1, "synonym": 1, "antonym": 1}])
+def test_the_solver_agrees_with_brute_force_on_small_puzzles(hints):
+    params = {"words": 4, "syllables": [2, 3], "zipf": [3.0, 5.0], "overlap": 0.5, "herrings": 2, "hints": hints}
+    extra = ["er", "ing", "ed", "re", "un"]  # common tiles: with them more answer lists fit
+    counts = []
+    for seed in range(3):
+        sample = FAMILY.generate(params, random.Random(seed))
+        clues = clues_of(sample)
+        for tiles in (sample.meta["tiles"], sample.meta["tiles"] + extra):
+            expected = brute_force_solutions(tiles, clues)
+            result = sy.solve(tiles, clues, limit=10**6, budget=10**7)
+            assert not result.exhausted and set(result.found) == expected
+            counts.append(len(expected))
+    assert counts[::2] == [1, 1, 1] and max(counts) > 1
