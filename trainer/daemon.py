@@ -87,6 +87,7 @@ class Daemon:
         self._lock_file = None
         self._start_step = 0
         self._saved_step = -1
+        self.skill_runner = None  # trainer.skills.SkillRunner when skills are enabled
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -153,11 +154,27 @@ class Daemon:
                 quests_completed=self.queue.completed_count(),
             )
         )
+        self._start_skills()
         for quest in self.queue.queued_infos():
             self.publisher.emit(QuestQueued(quest=quest))
         for text in _startup_notes(removed, registered, missing, requeued):
             self.publisher.emit(Notice(level="warning", text=text))
         log.info("trainer up: step %d, control at %s, events at %s", self.engine.step, control, pub)
+
+    def _start_skills(self) -> None:
+        if not self.config.skills.enabled:
+            return
+        from trainer.skills import SkillRunner
+
+        runner = SkillRunner(self.config, self.home, self.engine, self.publisher.emit)
+        try:
+            runner.start()
+        except ValueError as exc:  # a bad skill YAML or mix: say so, train on without skills
+            runner.close()
+            log.error("skills disabled: %s", exc)
+            self.publisher.emit(Notice(level="error", text=f"skills disabled: {exc}"))
+            return
+        self.skill_runner = runner
 
     def _shutdown(self) -> None:
         try:
@@ -173,6 +190,8 @@ class Daemon:
                 self.publisher.close()
             if self.ledger:
                 self.ledger.close()
+            if self.skill_runner:
+                self.skill_runner.close()
             if self._lock_file:
                 self._lock_file.close()
 
@@ -213,6 +232,8 @@ class Daemon:
             if queued:
                 priority, path = queued[0]
                 self._battle(path, priority)
+            elif self.config.idle.enabled and self.skill_runner:
+                self.skill_runner.write_idle_quest(self.home.queued("low"), self.config.idle.examples)
             elif self.config.idle.enabled:
                 write_idle_quest(self.home.queued("low"), self.config.idle.examples, seed=self.engine.step)
             else:
@@ -260,7 +281,7 @@ class Daemon:
         n_val = min(self.config.train.val_examples, len(examples) // 10)
         train, val = examples[n_val:], examples[:n_val]
         batches = self.engine.batches(train, order_seed=f"{self.config.train.seed}:{active.name}")
-        source = "idle" if active.name.startswith("idle-") else "inbox"
+        source = "idle" if active.name.startswith(("idle-", "correction-")) else "inbox"
         quest = QuestInfo(name=active.name, examples=len(examples), priority=priority, source=source)
         self.publisher.emit(QuestStarted(quest=quest, total_steps=len(batches)))
         for index, batch in enumerate(batches, start=1):
@@ -296,6 +317,8 @@ class Daemon:
         )
         if self.engine.step % self.config.train.checkpoint_every == 0:
             self._save_checkpoint(quest=quest)
+        if self.skill_runner:
+            self.skill_runner.after_step(result.seconds)
 
     def _save_checkpoint(self, quest: str | None) -> None:
         state = self.publisher.state

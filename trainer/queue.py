@@ -72,7 +72,7 @@ class QuestQueue:
 
 
 def _source(path: Path) -> str:
-    return "idle" if path.name.startswith("idle-") else "inbox"
+    return "idle" if path.name.startswith(("idle-", "correction-")) else "inbox"
 
 
 def _free_name(folder: Path, name: str) -> Path:
