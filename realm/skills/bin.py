@@ -131,6 +131,20 @@ class BinFamily:
         """The problem itself, whatever its notation and tier: what eval exclusion compares."""
         return sample.meta["key"]
 
+    def perturb(self, sample: Sample, rng: random.Random) -> str:
+        """A near-miss wrong answer (for discrimination quests): one bit flipped, a number off
+        by a little, or another verdict."""
+        meta = sample.meta
+        final = _last_line(sample.answer)
+        if meta["kind"] == "bits":
+            i = rng.randrange(len(final))
+            flipped = meta["one"] if final[i] == meta["zero"] else meta["zero"]
+            return final[:i] + flipped + final[i + 1 :]
+        if meta["kind"] == "decimal":
+            return str(int(final) + rng.choice((-3, -2, -1, 1, 2, 3)))
+        choices = ("<", "=", ">") if meta["op"] == "cmp" else ("yes", "no")
+        return rng.choice([c for c in choices if c != final])
+
     # -------------------------------------------------------------- grading
 
     def grade(self, sample: Sample, response: str) -> Grade:

@@ -189,9 +189,7 @@ def load_skill(path: str | os.PathLike) -> SkillConfig:
 
 def _explain(exc: msgspec.ValidationError) -> str:
     message = str(exc)
-    if " - at `$" not in message:
-        return message
-    what, where = message.rsplit(" - at `$", 1)
+    what, where = message.rsplit(" - at `$", 1) if " - at `$" in message else (message, "")
     key = where.rstrip("`").lstrip(".")
     key = re.sub(r"\[(\d+)\]", r".\1", key)
     unknown = re.match(r"^Object contains unknown field `(?P<field>[^`]*)`$", what)
