@@ -184,6 +184,11 @@ class SkillRunner:
         train_seconds, self._train_seconds = self._train_seconds, 0.0
         self._last_eval_step = step
         for event, level_up in results:
+            log.info("skill %s L%d at step %d: eval %.0f%%, probe %s, next L%d %s (%.1fs; next round at step %d)",
+                     event.skill, event.level, event.step, 100 * event.accuracy,
+                     "-" if event.probe is None else f"{100 * event.probe:.0f}%", event.level + 1,
+                     "-" if event.next_accuracy is None else f"{100 * event.next_accuracy:.0f}%",
+                     seconds, self.next_eval_step)
             event = _replace(event, next_eval_step=self.next_eval_step, seconds=seconds / len(results),
                              train_seconds=train_seconds / len(results))
             self.emit(event)

@@ -8,9 +8,12 @@ The per-level parameters come from ``configs/skills/bin.yaml``:
 * ``symbol_share``: the share of samples written in a random symbol language instead of
   circled digits: the prompt starts with a key (``key: ▲=0 ●=1``) and every operand and
   binary answer uses those two symbols, so DIO learns the structure, not the glyphs.
-* ``tiers``: output tiers drawn uniformly: ``brief`` (the answer alone), ``work`` (the
+* ``tiers``: output tiers drawn uniformly: ``brief`` (the answer alone), ``columns`` (for
+  add and the bitwise ops: one line per column, rightmost first, ``a+b+carry=carry bit``,
+  then the answer; other ops answer brief), ``work`` (the
   decimal steps, then the answer) and ``trace`` (each operand in decimal, every step,
-  then the answer). The prompt asks for the tier: nothing, ``(show work)``, ``(full trace)``.
+  then the answer). The prompt asks for the tier: nothing, ``(columns)``, ``(show work)``,
+  ``(full trace)``.
 
 Canonical form (what the grader accepts, exactly):
 
@@ -51,8 +54,9 @@ OPS = (
     "cmp", "min", "max", "wrap", "mul",
     "sadd", "ssub", "neg", "overflow",
 )
-TIERS = ("brief", "work", "trace")
-_TIER_SUFFIX = {"brief": "", "work": " (show work)", "trace": " (full trace)"}
+TIERS = ("brief", "columns", "work", "trace")
+_TIER_SUFFIX = {"brief": "", "columns": " (columns)", "work": " (show work)", "trace": " (full trace)"}
+_COLUMN_OPS = {"add": "+", "and": "&", "or": "|", "xor": "^"}
 _INFIX = {"add": "+", "sub": "-", "and": "AND", "or": "OR", "xor": "XOR", "mul": "*"}
 
 
@@ -106,6 +110,8 @@ class BinFamily:
         prompt += _TIER_SUFFIX[tier]
         final = bits(value, rwidth) if kind == "bits" else str(value)
         lines: list[str] = []
+        if tier == "columns" and problem.op in _COLUMN_OPS:
+            lines += _columns(problem, zero, one)
         if tier == "trace":
             lines += [f"{bits(v, w)} = {v}" for v, w in problem.operands]
         if tier in ("work", "trace"):
@@ -153,6 +159,24 @@ class BinFamily:
         if got == expected:
             return Grade(score=1.0, correct=True)
         return Grade(score=0.0, correct=False, explanation=_explain(sample, expected, got))
+
+
+def _columns(problem: "_Problem", zero: str, one: str) -> list[str]:
+    """Column by column, rightmost first: ``a+b+carry=carry,bit`` for add, ``a&b=r`` etc."""
+    (a, width), (b, _) = problem.operands
+    glyph = (zero, one)
+    symbol = _COLUMN_OPS[problem.op]
+    lines, carry = [], 0
+    for i in range(width):
+        x, y = (a >> i) & 1, (b >> i) & 1
+        if problem.op == "add":
+            total = x + y + carry
+            lines.append(f"{glyph[x]}+{glyph[y]}+{glyph[carry]}={glyph[total >> 1]}{glyph[total & 1]}")
+            carry = total >> 1
+        else:
+            r = {"and": x & y, "or": x | y, "xor": x ^ y}[problem.op]
+            lines.append(f"{glyph[x]}{symbol}{glyph[y]}={glyph[r]}")
+    return lines
 
 
 def _last_line(text: str) -> str:

@@ -144,3 +144,20 @@ def test_check_params_names_the_problem():
         BIN.check_params({"width": 1, "ops": ["add"]})
     with pytest.raises(ValueError, match="tiers"):
         BIN.check_params({"width": 4, "ops": ["add"], "tiers": ["verbose"]})
+
+
+def test_the_columns_tier_adds_column_by_column_with_carries():
+    rng = random.Random(0)
+    for _ in range(50):
+        s = BIN.generate({"width": 4, "ops": ["add"], "tiers": ["columns"]}, rng)
+        *columns, final = s.answer.splitlines()
+        assert s.prompt.endswith("(columns)") and len(columns) == 4
+        carry = ZERO
+        bits = []
+        for line in columns:
+            a, b, c, out = line[0], line[2], line[4], line[6:]
+            assert line[1] == line[3] == "+" and line[5] == "=" and c == carry
+            total = sum(ch == ONE for ch in (a, b, c))
+            assert out == (ONE if total >= 2 else ZERO) + (ONE if total % 2 else ZERO)
+            carry, bits = out[0], [out[1], *bits]
+        assert final == carry + "".join(bits) and BIN.grade(s, s.answer).correct
