@@ -295,7 +295,14 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         _common(sub.add_parser(name, help=text)).set_defaults(func=_control_command(request))
     _add_quest_parser(sub)
+    _add_skills_parser(sub)
     return parser
+
+
+def _add_skills_parser(sub) -> None:
+    from realm.skills.cli import add_parser
+
+    add_parser(sub, _common)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -124,6 +124,35 @@ class QuestsConfig(_Section):
             raise ValueError("`max_bad_share` must be between 0 and 1")
         if self.leak_min_chars < 1:
             raise ValueError("`leak_min_chars` must be at least 1")
+class SkillsConfig(_Section):
+    """Skills (issue 4): evals, level-ups and idle quests; see configs/skills/_template.yaml."""
+
+    enabled: bool = True  # skill evals and skill idle quests; false: the skeleton's placeholder idle quest
+    folder: str | None = None  # skill YAML folder; None: the shipped configs/skills
+    mix: list[str] = msgspec.field(default_factory=lambda: ["bin"])  # "id" or "id:weight"; the first is the active skill (ACC)
+    eval_every: int = 50  # optimizer steps between eval rounds (stretched by max_eval_share)
+    max_eval_share: float = 0.1  # evals may take at most this share of training time; 0 disables the stretch
+    eval_next_level: bool = True  # also score the next level's frozen set (a preview)
+    eval_batch_size: int = 64  # prompts per batched generation
+    corrections: bool = True  # wrong probe items become a high-priority correction quest
+
+    def __post_init__(self) -> None:
+        if self.eval_every < 1 or self.eval_batch_size < 1:
+            raise ValueError("`eval_every` and `eval_batch_size` must be at least 1")
+        if not 0.0 <= self.max_eval_share < 1.0:
+            raise ValueError("`max_eval_share` must be in [0, 1)")
+        for entry in self.mix:
+            skill, _, weight = entry.partition(":")
+            try:
+                ok = bool(skill) and (not weight or float(weight) >= 0)
+            except ValueError:
+                ok = False
+            if not ok:
+                raise ValueError(f"`mix` entries are `id` or `id:weight` (weight >= 0), not {entry!r}")
+
+    def weights(self) -> dict[str, float]:
+        """The mix as {skill id: weight}, in the written order."""
+        return {e.partition(":")[0]: float(e.partition(":")[2] or 1.0) for e in self.mix}
 
 
 class RealmConfig(_Section):
@@ -134,6 +163,7 @@ class RealmConfig(_Section):
     bus: BusConfig = BusConfig()
     vault: VaultConfig = VaultConfig()
     quests: QuestsConfig = QuestsConfig()
+    skills: SkillsConfig = SkillsConfig()
 
 
 def load_config(path: str | os.PathLike | None) -> RealmConfig:

@@ -115,6 +115,52 @@ class VaultState(_Wire):
     checkpoints: tuple[CheckpointInfo, ...] = ()  # newest last
 
 
+# --------------------------------------------------------------------------- skills (issue 4)
+
+
+class SkillEvalItem(_Wire):
+    prompt: str
+    expected: str
+    response: str
+    correct: bool
+    explanation: str = ""
+
+
+class SkillEvalPoint(_Wire):
+    level: int  # the level whose eval set was scored
+    step: int
+    accuracy: float
+    probe: float | None = None  # fresh-probe accuracy (rounds at the skill's own level)
+
+
+class SkillState(_Wire):
+    id: str
+    name: str = ""
+    short_name: str = ""
+    icon: str = ""
+    color: str = "#FFFFFF"
+    level: int = 1
+    max_level: int = 1
+    accuracy: float | None = None  # the latest eval accuracy at the current level
+    history: tuple[SkillEvalPoint, ...] = ()  # the last SKILL_HISTORY rounds, every level
+    last_items: tuple[SkillEvalItem, ...] = ()  # the latest round's frozen items at the current level
+    next_eval_step: int = 0
+
+
+class LineageCount(_Wire):
+    generator: str  # "bin@1.0.0", "self_correction", ...
+    validator: str  # "" counts generated examples; else rejections by that validator
+    count: int
+
+
+class SkillsState(_Wire):
+    active: str = ""  # the skill behind the hero's ACC
+    skills: tuple[SkillState, ...] = ()
+    lineage: tuple[LineageCount, ...] = ()
+    eval_seconds: float = 0.0  # time spent evaluating skills since the trainer started
+    train_seconds: float = 0.0  # optimizer-step time since the trainer started (counted at each eval)
+
+
 class RealmState(_Wire):
     run: str = ""
     trainer: TrainerInfo | None = None
@@ -123,6 +169,7 @@ class RealmState(_Wire):
     board: BoardState = BoardState()
     vault: VaultState = VaultState()
     log: tuple[LogLine, ...] = ()
+    skills: SkillsState = SkillsState()
 
 
 # --------------------------------------------------------------------------- events
@@ -202,6 +249,36 @@ class QueueChanged(_Event, tag="queue_changed"):
     """The whole queue in training order, after a remove, a reorder or a reprioritisation."""
 
     queued: tuple[QuestInfo, ...]
+# skills (issue 4)
+
+
+class SkillsLoaded(_Event, tag="skills_loaded"):
+    skills: SkillsState
+
+
+class SkillEvaluated(_Event, tag="skill_evaluated"):
+    skill: str
+    level: int  # the skill's level during the round
+    step: int
+    accuracy: float  # frozen eval set at ``level``
+    probe: float | None = None  # fresh probe at ``level``
+    next_accuracy: float | None = None  # frozen eval set at ``level + 1`` (a preview)
+    items: tuple[SkillEvalItem, ...] = ()
+    next_eval_step: int = 0
+    seconds: float = 0.0  # this round's generation + grading time
+    train_seconds: float = 0.0  # optimizer-step time since the previous round
+    corrections: int = 0  # wrong probe items turned into a correction quest
+
+
+class SkillLevelUp(_Event, tag="skill_level_up"):
+    skill: str
+    level: int  # the new level
+    step: int
+    reason: str = ""
+
+
+class LineageCounted(_Event, tag="lineage_counted"):
+    counts: tuple[LineageCount, ...]  # increments to add
 
 
 Event = Union[
@@ -216,6 +293,10 @@ Event = Union[
     Notice,
     CheckpointsPruned,
     QueueChanged,
+    SkillsLoaded,
+    SkillEvaluated,
+    SkillLevelUp,
+    LineageCounted,
 ]
 
 

@@ -22,7 +22,14 @@ from realm.protocol import (
     QuestQueued,
     QuestStarted,
     QueueChanged,
+    LineageCount,
+    LineageCounted,
     RealmState,
+    SkillEvalPoint,
+    SkillEvaluated,
+    SkillLevelUp,
+    SkillsLoaded,
+    SkillState,
     StepMetrics,
     TrainerStarted,
     ValMetrics,
@@ -35,6 +42,7 @@ LOSS_HISTORY = 300
 LOG_LINES = 200
 RECENT_QUESTS = 20
 EMA_WEIGHT = 0.1  # weight of the newest loss in the smoothed loss behind ATK
+SKILL_HISTORY = 60  # eval rounds kept per skill in the state
 
 
 def apply(state: RealmState, event: Event, time: float = 0.0) -> RealmState:
@@ -158,6 +166,61 @@ def _notice(state: RealmState, ev: Notice, time: float) -> RealmState:
     return replace(state, log=_log(state, time, ev.level, ev.text))
 
 
+# --------------------------------------------------------------------------- skills (issue 4)
+
+
+def _skills_loaded(state: RealmState, ev: SkillsLoaded, time: float) -> RealmState:
+    names = ", ".join(f"{s.short_name or s.id} L{s.level}" for s in ev.skills.skills)
+    return replace(state, skills=ev.skills, log=_log(state, time, "info", f"skills: {names or 'none'}"))
+
+
+def _with_skill(state: RealmState, skill_id: str, change) -> RealmState:
+    skills = state.skills.skills
+    if not any(s.id == skill_id for s in skills):
+        skills = (*skills, SkillState(id=skill_id))
+    skills = tuple(change(s) if s.id == skill_id else s for s in skills)
+    return replace(state, skills=replace(state.skills, skills=skills))
+
+
+def _skill_evaluated(state: RealmState, ev: SkillEvaluated, time: float) -> RealmState:
+    points = [SkillEvalPoint(level=ev.level, step=ev.step, accuracy=ev.accuracy, probe=ev.probe)]
+    if ev.next_accuracy is not None:
+        points.append(SkillEvalPoint(level=ev.level + 1, step=ev.step, accuracy=ev.next_accuracy))
+
+    def change(skill: SkillState) -> SkillState:
+        return replace(
+            skill,
+            accuracy=ev.accuracy,
+            history=(*skill.history, *points)[-SKILL_HISTORY:],
+            last_items=ev.items,
+            next_eval_step=ev.next_eval_step,
+        )
+
+    state = _with_skill(state, ev.skill, change)
+    skills = replace(
+        state.skills,
+        eval_seconds=state.skills.eval_seconds + ev.seconds,
+        train_seconds=state.skills.train_seconds + ev.train_seconds,
+    )
+    probe = "" if ev.probe is None else f", probe {ev.probe:.0%}"
+    text = f"skill {ev.skill} L{ev.level}: eval {ev.accuracy:.0%}{probe} at step {ev.step}"
+    return replace(state, skills=skills, log=_log(state, time, "info", text))
+
+
+def _skill_level_up(state: RealmState, ev: SkillLevelUp, time: float) -> RealmState:
+    state = _with_skill(state, ev.skill, lambda s: replace(s, level=ev.level, accuracy=None, last_items=()))
+    text = f"skill {ev.skill} rises to L{ev.level}" + (f" ({ev.reason})" if ev.reason else "")
+    return replace(state, log=_log(state, time, "info", text))
+
+
+def _lineage_counted(state: RealmState, ev: LineageCounted, time: float) -> RealmState:
+    totals = {(c.generator, c.validator): c.count for c in state.skills.lineage}
+    for c in ev.counts:
+        totals[(c.generator, c.validator)] = totals.get((c.generator, c.validator), 0) + c.count
+    lineage = tuple(LineageCount(generator=g, validator=v, count=n) for (g, v), n in sorted(totals.items()))
+    return replace(state, skills=replace(state.skills, lineage=lineage))
+
+
 _HANDLERS = {
     TrainerStarted: _trainer_started,
     BattleChanged: _battle_changed,
@@ -170,6 +233,10 @@ _HANDLERS = {
     Notice: _notice,
     CheckpointsPruned: _checkpoints_pruned,
     QueueChanged: _queue_changed,
+    SkillsLoaded: _skills_loaded,
+    SkillEvaluated: _skill_evaluated,
+    SkillLevelUp: _skill_level_up,
+    LineageCounted: _lineage_counted,
 }
 
 assert set(_HANDLERS) == set(Event.__args__), "every event needs a handler"  # type: ignore[attr-defined]

@@ -112,6 +112,7 @@ class Daemon:
         self.desk: QuestDesk | None = None
         self._skip_name: str | None = None  # the active quest a skip request asked to end
         self._inbox_checked = 0.0
+        self.skill_runner = None  # trainer.skills.SkillRunner when skills are enabled
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -180,6 +181,7 @@ class Daemon:
                 quests_completed=self.queue.completed_count(),
             )
         )
+        self._start_skills()
         for quest in self.queue.queued_infos():
             self.publisher.emit(QuestQueued(quest=quest))
         for text in _startup_notes(removed, registered, missing, requeued):
@@ -200,6 +202,21 @@ class Daemon:
         )
         self.controls.on_wait = self.notifier.ping
 
+    def _start_skills(self) -> None:
+        if not self.config.skills.enabled:
+            return
+        from trainer.skills import SkillRunner
+
+        runner = SkillRunner(self.config, self.home, self.engine, self.publisher.emit)
+        try:
+            runner.start()
+        except ValueError as exc:  # a bad skill YAML or mix: say so, train on without skills
+            runner.close()
+            log.error("skills disabled: %s", exc)
+            self.publisher.emit(Notice(level="error", text=f"skills disabled: {exc}"))
+            return
+        self.skill_runner = runner
+
     def _shutdown(self) -> None:
         self.notifier.stopping()
         try:
@@ -216,6 +233,8 @@ class Daemon:
             if self.ledger:
                 self.ledger.close()
             self.metrics_log.close()
+            if self.skill_runner:
+                self.skill_runner.close()
             if self._lock_file:
                 self._lock_file.close()
 
@@ -263,6 +282,8 @@ class Daemon:
                     self._battle(path, priority)
                 except QuestGone:  # a request moved or removed it as it was picked
                     continue
+            elif self.config.idle.enabled and self.skill_runner:
+                self.skill_runner.write_idle_quest(self.home.queued("low"), self.config.idle.examples)
             elif self.config.idle.enabled:
                 write_idle_quest(self.home.queued("low"), self.config.idle.examples, seed=self.engine.step)
             else:
@@ -331,7 +352,7 @@ class Daemon:
         n_val = min(self.config.train.val_examples, len(examples) // 10)
         train, val = examples[n_val:], examples[:n_val]
         batches = self.engine.batches(train, order_seed=f"{self.config.train.seed}:{active.name}")
-        source = "idle" if active.name.startswith("idle-") else "inbox"
+        source = "idle" if active.name.startswith(("idle-", "correction-")) else "inbox"
         quest = QuestInfo(name=active.name, examples=len(examples), priority=priority, source=source)
         self.publisher.emit(QuestStarted(quest=quest, total_steps=len(batches)))
         done = min(self._progress.get(active.name, 0), len(batches))  # trained before a restart
@@ -390,6 +411,8 @@ class Daemon:
         self.notifier.ping()
         if self.engine.step % self.config.train.checkpoint_every == 0:
             self._save_checkpoint(quest=quest)
+        if self.skill_runner:
+            self.skill_runner.after_step(result.seconds)
 
     def _validate(self, val) -> None:
         """Loss on the quest's held-out slice and on the fixed validation set."""

@@ -295,7 +295,7 @@ def _write_reason(target: Path, reason: str) -> None:
 
 
 def _source(path: Path) -> str:
-    return "idle" if path.name.startswith("idle-") else "inbox"
+    return "idle" if path.name.startswith(("idle-", "correction-")) else "inbox"
 
 
 def _free_name(folder: Path, name: str) -> Path:

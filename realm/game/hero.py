@@ -30,6 +30,7 @@ class HeroStats(msgspec.Struct, frozen=True):
     atk: float | None
     defense: float | None
     gold: int
+    acc: float | None = None  # the latest eval accuracy at the active skill's level (issue 4)
 
 
 def level(steps: int, steps_per_level: int = 1000) -> int:
@@ -61,4 +62,12 @@ def hero_stats(state: RealmState) -> HeroStats:
         atk=attack(state.hero.loss_ema),
         defense=defense(state.hero.val_loss),
         gold=gold(state.hero.quests_completed),
+        acc=accuracy(state),
     )
+
+
+def accuracy(state: RealmState) -> float | None:
+    """ACC: the latest eval accuracy at the active skill's current level (None before any)."""
+    skills = state.skills
+    active = next((s for s in skills.skills if s.id == skills.active), None)
+    return active.accuracy if active else None

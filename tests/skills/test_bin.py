@@ -1,0 +1,163 @@
+"""BIN, property tests over many seeds and every level."""
+
+from __future__ import annotations
+
+import random
+import unicodedata
+
+import pytest
+
+from realm.skills.bin import BIN, SYMBOLS, ZERO, ONE
+from realm.skills.registry import get_skill
+
+SKILL = get_skill("bin")
+LEVELS = range(1, SKILL.max_level + 1)
+SEEDS = range(40)
+
+
+def samples(level: int, seeds=SEEDS):
+    params = SKILL.params(level)
+    params.pop("train", None)
+    return [BIN.generate(params, random.Random(f"{level}:{seed}")) for seed in seeds]
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_a_samples_own_answer_grades_one_and_perturbed_answers_fail(level):
+    rng = random.Random(level)
+    for sample in samples(level):
+        assert BIN.grade(sample, sample.answer).score == 1.0
+        assert BIN.grade(sample, "  " + sample.answer + "\n").correct  # surrounding whitespace is fine
+        wrong = BIN.perturb(sample, rng)
+        grade = BIN.grade(sample, wrong)
+        assert not grade.correct and grade.score == 0.0 and grade.explanation
+        assert not BIN.grade(sample, "").correct
+
+
+@pytest.mark.parametrize("level", [1, 8, 16, 30])
+def test_the_same_seed_gives_the_same_sample(level):
+    assert samples(level) == samples(level)
+    assert samples(level, [1]) != samples(level, [2]) or level == 1  # L1 is tiny: collisions happen
+
+
+def test_difficulty_rises_with_level_by_measurable_proxies():
+    def mean(values):
+        return sum(values) / len(values)
+
+    width = [SKILL.params(level)["width"] for level in LEVELS]
+    ops = [len(SKILL.params(level)["ops"]) for level in LEVELS]
+    chain = [SKILL.params(level).get("chain", [1, 1])[1] for level in LEVELS]
+    assert width[0] == 2 and width[-1] == 32 and all(b == a + 1 for a, b in zip(width[:-2], width[1:-1]))
+    assert all(b >= a for a, b in zip(ops, ops[1:])) and ops[0] == 1 and ops[-1] == 19
+    assert all(b >= a for a, b in zip(chain, chain[1:])) and chain[0] == 1 and chain[-1] == 5
+    prompt_length = [mean([len(s.prompt) for s in samples(level)]) for level in (1, 5, 10, 16, 21, 26, 30)]
+    assert all(b > a for a, b in zip(prompt_length, prompt_length[1:])), prompt_length
+    symbols = [mean([s.meta["language"] == "symbols" for s in samples(level)]) for level in (1, 7, 8, 20)]
+    assert symbols[0] == symbols[1] == 0 and symbols[2] > 0.5 and symbols[3] > 0.5
+
+
+def test_canonical_form_rules_are_enforced_and_explained():
+    params = {"width": 4, "ops": ["add"]}
+    sample = BIN.generate(params, random.Random(3))
+    answer = sample.answer
+    assert len(answer) == 5  # add: width + 1, leading zeros kept
+    plain = unicodedata.normalize("NFKC", answer)
+    assert set(plain) <= {"0", "1"}
+    grade = BIN.grade(sample, plain)
+    assert not grade.correct and "notation" in grade.explanation
+    short = answer.lstrip(ZERO) or ZERO
+    if short != answer:
+        grade = BIN.grade(sample, short)
+        assert not grade.correct and "width" in grade.explanation
+    grade = BIN.grade(sample, answer[:-1] + "x")
+    assert not grade.correct and "other characters" in grade.explanation
+    # only the last line counts: work lines before it are free
+    assert BIN.grade(sample, "I add the columns\n" + answer).correct
+    # NFC: a decomposed form of the same text still matches (circled digits have none, but
+    # the grader normalises before comparing)
+    assert BIN.grade(sample, unicodedata.normalize("NFD", answer)).correct
+
+
+def test_symbol_languages_are_nfkc_stable_and_distinct():
+    assert len(set(SYMBOLS)) == len(SYMBOLS)
+    for ch in SYMBOLS + ZERO + ONE:
+        if ch in (ZERO, ONE):
+            continue
+        assert unicodedata.normalize("NFKC", ch) == ch
+        assert not ch.isdigit()
+    level8 = [s for s in samples(8) if s.meta["language"] == "symbols"]
+    assert level8
+    for s in level8:
+        key = s.prompt.splitlines()[0]
+        assert key == f"key: {s.meta['zero']}=0 {s.meta['one']}=1"
+        assert ZERO not in s.prompt and ONE not in s.prompt
+        assert set(s.answer.splitlines()[-1]) <= {s.meta["zero"], s.meta["one"]} or s.meta["kind"] != "bits"
+
+
+@pytest.mark.parametrize("op", ["add", "and", "or", "xor", "to_dec", "from_dec", "sub", "not", "shl", "shr", "cmp",
+                                "min", "max", "wrap", "mul", "sadd", "ssub", "neg", "overflow"])
+def test_each_operation_computes_what_it_says(op):
+    rng = random.Random(op)
+    for _ in range(30):
+        s = BIN.generate({"width": 6, "ops": [op]}, rng)
+        m = s.meta
+        final = s.answer.splitlines()[-1]
+        operands = [int(tok.replace(ZERO, "0").replace(ONE, "1"), 2)
+                    for tok in s.prompt.replace("(", " ").replace(")", " ").replace(",", " ").split()
+                    if tok and set(tok) <= {ZERO, ONE}]
+        signed = [v - 64 if v >= 32 else v for v in operands]
+        expected = {
+            "add": lambda: sum(operands), "and": lambda: operands[0] & operands[1],
+            "or": lambda: operands[0] | operands[1], "xor": lambda: operands[0] ^ operands[1],
+            "to_dec": lambda: operands[0], "from_dec": lambda: int(s.prompt.split()[0]),
+            "sub": lambda: operands[0] - operands[1], "not": lambda: 63 - operands[0],
+            "shl": lambda: (operands[0] << int(s.prompt.split()[2])) & 63,
+            "shr": lambda: operands[0] >> int(s.prompt.split()[2]),
+            "cmp": lambda: "<" if operands[0] < operands[1] else ">" if operands[0] > operands[1] else "=",
+            "min": lambda: min(operands), "max": lambda: max(operands),
+            "wrap": lambda: sum(operands) % 64, "mul": lambda: operands[0] * operands[1],
+            "sadd": lambda: signed[0] + signed[1], "ssub": lambda: signed[0] - signed[1],
+            "neg": lambda: (-operands[0]) % 64,
+            "overflow": lambda: "no" if -32 <= signed[0] + signed[1] < 32 else "yes",
+        }[op]()
+        assert m["value"] == expected, (s.prompt, s.answer)
+        if m["kind"] == "bits":
+            assert int(final.replace(ZERO, "0").replace(ONE, "1"), 2) == expected
+            assert len(final) == m["result_width"]
+        else:
+            assert final == str(expected)
+
+
+def test_chains_wrap_at_the_width_and_show_every_step_in_the_trace():
+    params = {"width": 8, "ops": ["add"], "chain": [4, 5], "tiers": ["trace"]}
+    for seed in range(20):
+        s = BIN.generate(params, random.Random(seed))
+        lines = s.answer.splitlines()
+        assert s.meta["chain"] in (4, 5) and s.meta["op"] == f"chain{s.meta['chain']}"
+        assert len(lines) == (s.meta["chain"] + 1) + s.meta["chain"] + 1  # operands, steps, answer
+        assert 0 <= s.meta["value"] < 256 and len(lines[-1]) == 8
+
+
+def test_check_params_names_the_problem():
+    with pytest.raises(ValueError, match="ops: unknown operation 'pow'"):
+        BIN.check_params({"width": 4, "ops": ["pow"]})
+    with pytest.raises(ValueError, match="width"):
+        BIN.check_params({"width": 1, "ops": ["add"]})
+    with pytest.raises(ValueError, match="tiers"):
+        BIN.check_params({"width": 4, "ops": ["add"], "tiers": ["verbose"]})
+
+
+def test_the_columns_tier_adds_column_by_column_with_carries():
+    rng = random.Random(0)
+    for _ in range(50):
+        s = BIN.generate({"width": 4, "ops": ["add"], "tiers": ["columns"]}, rng)
+        *columns, final = s.answer.splitlines()
+        assert s.prompt.endswith("(columns)") and len(columns) == 4
+        carry = ZERO
+        bits = []
+        for line in columns:
+            a, b, c, out = line[0], line[2], line[4], line[6:]
+            assert line[1] == line[3] == "+" and line[5] == "=" and c == carry
+            total = sum(ch == ONE for ch in (a, b, c))
+            assert out == (ONE if total >= 2 else ZERO) + (ONE if total % 2 else ZERO)
+            carry, bits = out[0], [out[1], *bits]
+        assert final == carry + "".join(bits) and BIN.grade(s, s.answer).correct

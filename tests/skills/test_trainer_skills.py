@@ -1,0 +1,139 @@
+"""Skills in the real trainer: eval rounds, idle quests with lineage, level-ups, restarts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import msgspec
+import yaml
+
+from conftest import fast_config
+from realm.config import RealmConfig, SkillsConfig
+from realm.game.hero import hero_stats
+from realm.skills import curriculum
+from realm.skills.registry import SKILLS_DIR, get_skill
+from realm.skills.store import EvalRow, SkillStore
+
+
+def skill_folder(tmp_path: Path, **progression) -> Path:
+    """The shipped bin.yaml with a small probe and short answers, so evals of an untrained
+    DIO-nano stay quick; ``progression`` overrides the rule."""
+    folder = tmp_path / "skills"
+    folder.mkdir(exist_ok=True)
+    raw = yaml.safe_load((SKILLS_DIR / "bin.yaml").read_text(encoding="utf-8"))
+    raw["eval"].update(probe_size=6, max_new_tokens=6)
+    raw["progression"].update(progression)
+    (folder / "bin.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return folder
+
+
+def skills_config(folder: Path, **skills) -> RealmConfig:
+    config = fast_config(max_length=256)  # skill prompts are longer than the default fast 64
+    options = dict(folder=str(folder), eval_every=5, max_eval_share=0.0, eval_batch_size=32)
+    options.update(skills)
+    return msgspec.structs.replace(
+        config, skills=SkillsConfig(**options), idle=msgspec.structs.replace(config.idle, examples=24)
+    )
+
+
+def test_idle_quests_come_from_the_skill_with_lineage_and_evals_run(trainer_factory, tmp_path):
+    trainer = trainer_factory(skills_config(skill_folder(tmp_path)), max_steps=10).start()
+    assert trainer.join() == 0
+    state = trainer.state
+    assert len(state.skills.skills) == 1, [line.text for line in state.log]
+    [skill] = state.skills.skills
+    assert skill.id == "bin" and skill.level == 1 and skill.max_level == 30
+    assert state.skills.active == "bin"
+    rounds = [p for p in skill.history if p.level == 1]
+    assert [p.step for p in rounds] == [5, 10]
+    assert all(p.probe is not None for p in rounds)
+    assert [p.level for p in skill.history] == [1, 2, 1, 2]  # the next level's frozen set as a preview
+    assert len(skill.last_items) == 5 and all(i.prompt and i.expected for i in skill.last_items)
+    assert hero_stats(state).acc == skill.accuracy is not None
+    assert state.skills.eval_seconds > 0 and state.skills.train_seconds > 0
+    home = tmp_path / "home"
+    meta = json.loads(sorted((home / "quests" / "lineage").glob("idle-bin-L1-*.meta.json"))[0].read_text())
+    assert meta["skills"]["bin"]["generator"] == "bin" and meta["skills"]["bin"]["level"] == 1
+    assert meta["examples"] == 24 and meta["seed"]
+    counts = {(c.generator, c.validator): c.count for c in state.skills.lineage}
+    assert counts[("bin@1.0.0", "")] >= 24
+    # an untrained DIO gets probe items wrong: they come back as a high-priority correction quest
+    corrections = list((home / "quests").rglob("correction-bin-L1-*.jsonl"))
+    assert corrections
+    correction_meta = json.loads((home / "quests" / "lineage" / f"{corrections[0].name}.meta.json").read_text())
+    assert correction_meta["generator"] == "self_correction" and correction_meta["source_generator"] == "bin"
+    store = SkillStore(home / "vault" / "realm.db")
+    assert [r.step for r in store.rounds_at("bin", 1)] == [5, 10]
+    store.close()
+
+
+def test_eval_items_never_reach_a_training_quest(trainer_factory, tmp_path):
+    skill = get_skill("bin")
+    trainer = trainer_factory(skills_config(skill_folder(tmp_path), eval_every=1000), max_steps=4).start()
+    trainer.join()
+    frozen = {curriculum.canonical_key(skill, s) for level in (1, 2) for s in curriculum.eval_set(skill, level)}
+    quests = list((tmp_path / "home" / "quests").rglob("idle-*.jsonl"))
+    assert quests
+    # L1 has only 16 distinct problems, so this would fail at once if eval items leaked
+    prompts = {json.loads(line)["messages"][0]["content"] for q in quests for line in q.read_text().splitlines()}
+    eval_prompts = {s.prompt for level in (1, 2) for s in curriculum.eval_set(skill, level)}
+    assert len(prompts) >= 8 and not prompts & eval_prompts
+    assert frozen  # keys, not just prompts, are what the drawer excludes (tested in test_curriculum)
+
+
+def _seed_rounds(db: Path, accuracies: list[float]) -> None:
+    store = SkillStore(db)
+    for i, acc in enumerate(accuracies):
+        store.record(EvalRow("bin", 1, 1, i, 0.0, acc, 1.0, {"add": 1.0}, []))
+    store.close()
+
+
+def _clear_queue(home: Path) -> None:
+    """Empty the queue and the interrupted quest a restart would otherwise continue first."""
+    for folder in [*(home / "quests" / "queued").iterdir(), home / "quests" / "active"]:
+        shutil.rmtree(folder)
+        folder.mkdir()
+
+
+def test_level_up_after_the_window_across_a_restart(trainer_factory, tmp_path):
+    """Two passing rounds are on record from a run that stopped; the third, taken by this
+    trainer, completes the window. The rule is set to pass any score so the real trainer can
+    show the transition without first learning BIN (the rule itself is tested in
+    test_progression)."""
+    home = tmp_path / "home"
+    (home / "vault").mkdir(parents=True)
+    _seed_rounds(home / "vault" / "realm.db", [1.0, 1.0])
+    folder = skill_folder(tmp_path, threshold=0.0, probe_threshold=0.0, stratum_floor=0.0)
+    trainer = trainer_factory(skills_config(folder, eval_every=3, corrections=False), max_steps=3, home=home).start()
+    trainer.join()
+    [skill] = trainer.state.skills.skills
+    assert skill.level == 2
+    assert any("rises to L2" in line.text for line in trainer.state.log)
+    _clear_queue(home)
+    again = trainer_factory(skills_config(folder, eval_every=1000), max_steps=1, home=home).start()
+    again.join()
+    assert again.state.skills.skills[0].level == 2  # the level survived the restart
+    assert sorted((home / "quests" / "lineage").glob("idle-bin-L2-*.meta.json"))  # idle follows it
+
+
+def test_no_level_up_while_the_rule_fails(trainer_factory, tmp_path):
+    home = tmp_path / "home"
+    (home / "vault").mkdir(parents=True)
+    _seed_rounds(home / "vault" / "realm.db", [1.0, 1.0])  # the untrained DIO fails the third
+    trainer = trainer_factory(skills_config(skill_folder(tmp_path), eval_every=3), max_steps=3, home=home).start()
+    trainer.join()
+    assert trainer.state.skills.skills[0].level == 1
+    assert SkillStore(home / "vault" / "realm.db").level("bin") == (1, 0)
+
+
+def test_a_bad_skill_yaml_disables_skills_with_a_notice_and_training_goes_on(trainer_factory, tmp_path):
+    folder = tmp_path / "skills"
+    folder.mkdir()
+    (folder / "bin.yaml").write_text("id: bin\nname: B\ngenerator: bin\nmax_level: two\nlevels: {1: {}}\n")
+    trainer = trainer_factory(skills_config(folder), max_steps=2).start()
+    assert trainer.join() == 0
+    errors = [line.text for line in trainer.state.log if line.level == "error"]
+    assert any("bin.yaml: max_level" in text for text in errors), errors
+    assert trainer.state.hero.steps == 2  # the placeholder idle quest kept DIO training

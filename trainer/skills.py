@@ -1,0 +1,329 @@
+"""The trainer's side of skills: eval rounds, level-ups, idle quests, corrections, lineage.
+
+The daemon calls ``SkillRunner`` between optimizer steps: ``after_step`` runs an eval round
+when one is due, ``write_idle_quest`` makes the quest an empty queue trains on. Everything the
+runner learns goes out as events through ``emit`` (the daemon's publisher), and into SQLite
+(``realm.skills.store``) so progress survives restarts.
+
+When a round is due: every ``skills.eval_every`` steps, postponed whenever evals would take
+more than ``skills.max_eval_share`` of the time (eval seconds / train seconds, measured).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from realm.config import RealmConfig
+from realm.protocol import (
+    LineageCount,
+    LineageCounted,
+    Notice,
+    SkillEvalItem,
+    SkillEvalPoint,
+    SkillEvaluated,
+    SkillLevelUp,
+    SkillsLoaded,
+    SkillsState,
+    SkillState,
+)
+from realm.skills import curriculum
+from realm.skills.base import Sample
+from realm.skills.profiles import ProtocolError, strip_protocol
+from realm.skills.registry import SkillConfig, load_skills
+from realm.skills.store import EvalRow, SkillStore
+from trainer.generate import generate
+
+log = logging.getLogger("realm.trainer.skills")
+
+CORRECTION_GENERATOR = "self_correction"
+CORRECTION_REPEATS = 4  # each wrong probe item appears this many times in its correction quest
+LINEAGE_DIR = "lineage"  # under quests/: one NAME.meta.json per generated quest
+
+
+class Verdict:
+    __slots__ = ("sample", "response", "correct", "explanation")
+
+    def __init__(self, sample: Sample, response: str, correct: bool, explanation: str) -> None:
+        self.sample, self.response, self.correct, self.explanation = sample, response, correct, explanation
+
+
+def grade(skill: SkillConfig, sample: Sample, response: str) -> Verdict:
+    """Grade ``response``, unwrapping the emoji-think protocol first (malformed: wrong)."""
+    try:
+        text = strip_protocol(response)
+    except ProtocolError as exc:
+        return Verdict(sample, response, False, f"protocol: {exc}")
+    result = skill.family.grade(sample, text)
+    return Verdict(sample, response, result.correct, result.explanation)
+
+
+def evaluate(skill: SkillConfig, model, tokenizer, samples: list[Sample], batch_size: int = 64) -> list[Verdict]:
+    prompts = [curriculum.prompt_messages(skill, s) for s in samples]
+    outputs = generate(model, tokenizer, prompts, max_new_tokens=skill.eval.max_new_tokens, batch_size=batch_size)
+    return [grade(skill, s, o) for s, o in zip(samples, outputs)]
+
+
+def accuracy(verdicts: list[Verdict]) -> float:
+    return sum(v.correct for v in verdicts) / len(verdicts) if verdicts else 0.0
+
+
+def strata(skill: SkillConfig, verdicts: list[Verdict]) -> dict[str, float]:
+    groups: dict[str, list[Verdict]] = defaultdict(list)
+    for v in verdicts:
+        groups[str(v.sample.meta.get(skill.eval.stratify))].append(v)
+    return {name: accuracy(group) for name, group in sorted(groups.items())}
+
+
+def should_level_up(skill: SkillConfig, rounds: list[EvalRow]) -> tuple[bool, str]:
+    """The progression rule (see _template.yaml) over the rounds at the current level, oldest first."""
+    rule = skill.progression
+    window = rounds[-rule.window :]
+    if len(window) < rule.window:
+        return False, f"{len(window)}/{rule.window} rounds at this level"
+    low = [r.accuracy for r in window if r.accuracy < rule.threshold]
+    if low:
+        return False, f"eval below {rule.threshold:.0%} in the last {rule.window} rounds"
+    last = window[-1]
+    if last.probe is not None:
+        if last.probe < rule.probe_threshold:
+            return False, f"probe {last.probe:.0%} < {rule.probe_threshold:.0%}"
+        weak = [name for name, acc in last.strata.items() if acc < rule.stratum_floor]
+        if weak:
+            return False, f"probe stratum {weak[0]} below {rule.stratum_floor:.0%}"
+    return True, f"{rule.window} evals >= {rule.threshold:.0%}" + (
+        f", probe {last.probe:.0%}" if last.probe is not None else ""
+    )
+
+
+class SkillRunner:
+    def __init__(self, config: RealmConfig, home, engine, emit) -> None:
+        self.config = config.skills
+        self.home = home
+        self.engine = engine
+        self.emit = emit
+        self.skills: dict[str, SkillConfig] = {}
+        self.mix: dict[str, float] = {}
+        self.store = SkillStore(home.db)
+        self.drawers: dict[str, curriculum.Drawer] = {}
+        self.next_eval_step = 0
+        self._train_seconds = 0.0
+        self._last_eval_step = 0
+
+    # ------------------------------------------------------------------ start-up
+
+    def start(self) -> None:
+        self.skills = load_skills(self.config.folder)
+        weights = self.config.weights()
+        unknown = [s for s in weights if s not in self.skills]
+        if unknown:
+            raise ValueError(f"skills.mix names {unknown[0]!r}, not a skill in {self.config.folder or 'configs/skills'}")
+        self.mix = {s: w for s, w in weights.items() if w > 0}
+        self.drawers = {s: curriculum.Drawer(self.skills[s]) for s in self.mix}
+        self.next_eval_step = self.engine.step + self.config.eval_every
+        self._last_eval_step = self.engine.step
+        self.emit(SkillsLoaded(skills=self._loaded_state()))
+
+    @property
+    def active(self) -> str:
+        return next(iter(self.mix), "")
+
+    def _loaded_state(self) -> SkillsState:
+        states = []
+        for skill_id in self.mix:
+            skill = self.skills[skill_id]
+            level, _ = self.store.level(skill_id)
+            history = self.store.history(skill_id)
+            current = [r for r in history if r.level == level and r.at_level == level]
+            states.append(
+                SkillState(
+                    id=skill.id,
+                    name=skill.name,
+                    short_name=skill.short_name,
+                    icon=skill.icon,
+                    color=skill.color,
+                    level=level,
+                    max_level=skill.max_level,
+                    accuracy=current[-1].accuracy if current else None,
+                    history=tuple(SkillEvalPoint(level=r.level, step=r.step, accuracy=r.accuracy, probe=r.probe)
+                                  for r in history),
+                    last_items=tuple(SkillEvalItem(**item) for item in (current[-1].items if current else [])),
+                    next_eval_step=self.next_eval_step,
+                )
+            )
+        lineage = tuple(LineageCount(generator=g, validator=v, count=n) for g, v, n in self.store.lineage())
+        return SkillsState(active=self.active, skills=tuple(states), lineage=lineage)
+
+    def close(self) -> None:
+        self.store.close()
+
+    # ------------------------------------------------------------------ eval rounds
+
+    def after_step(self, seconds: float) -> None:
+        self._train_seconds += seconds
+        if self.mix and self.engine.step >= self.next_eval_step:
+            try:
+                self.eval_round()
+            except Exception as exc:  # an eval must never take the trainer down
+                log.exception("skill eval failed")
+                self.next_eval_step = self.engine.step + self.config.eval_every
+                self.notice(f"skill eval failed at step {self.engine.step}: {exc}")
+
+    def eval_round(self) -> None:
+        step = self.engine.step
+        started = time.perf_counter()
+        results = [self._eval_skill(self.skills[s], step) for s in self.mix]
+        seconds = time.perf_counter() - started
+        self.next_eval_step = step + self._eval_interval(seconds, step)
+        train_seconds, self._train_seconds = self._train_seconds, 0.0
+        self._last_eval_step = step
+        for event, level_up in results:
+            log.info("skill %s L%d at step %d: eval %.0f%%, probe %s, next L%d %s (%.1fs; next round at step %d)",
+                     event.skill, event.level, event.step, 100 * event.accuracy,
+                     "-" if event.probe is None else f"{100 * event.probe:.0f}%", event.level + 1,
+                     "-" if event.next_accuracy is None else f"{100 * event.next_accuracy:.0f}%",
+                     seconds, self.next_eval_step)
+            event = _replace(event, next_eval_step=self.next_eval_step, seconds=seconds / len(results),
+                             train_seconds=train_seconds / len(results))
+            self.emit(event)
+            if level_up is not None:
+                self.emit(level_up)
+
+    def _eval_interval(self, seconds: float, step: int) -> int:
+        """``eval_every``, stretched so evals stay under ``max_eval_share`` of the time."""
+        every = self.config.eval_every
+        per_step = self._train_seconds / max(1, step - self._last_eval_step)
+        if per_step <= 0 or self.config.max_eval_share <= 0:
+            return every
+        needed = math.ceil(seconds / (self.config.max_eval_share * per_step))
+        return max(every, min(needed, every * 20))
+
+    def _eval_skill(self, skill: SkillConfig, step: int):
+        level, _ = self.store.level(skill.id)
+        frozen = curriculum.eval_set(skill, level)
+        preview = curriculum.eval_set(skill, level + 1) if self.config.eval_next_level and level < skill.max_level else []
+        probe = curriculum.probe(skill, level, skill.eval.probe_size, seed=step)
+        verdicts = evaluate(skill, self.engine.model, self.engine.tokenizer, frozen + preview + probe,
+                            batch_size=self.config.eval_batch_size)
+        at, nxt, fresh = verdicts[: len(frozen)], verdicts[len(frozen) : len(frozen) + len(preview)], verdicts[len(frozen) + len(preview) :]
+        items = [_item(v) for v in at]
+        row = EvalRow(skill.id, level, level, step, time.time(), accuracy(at),
+                      accuracy(fresh) if fresh else None, strata(skill, fresh), [msgspec_to_dict(i) for i in items])
+        self.store.record(row)
+        if nxt:
+            self.store.record(EvalRow(skill.id, level + 1, level, step, time.time(), accuracy(nxt), None, {},
+                                      [msgspec_to_dict(_item(v)) for v in nxt]))
+        corrections = self._correction_quest(skill, level, step, [v for v in fresh if not v.correct])
+        event = SkillEvaluated(
+            skill=skill.id, level=level, step=step, accuracy=row.accuracy, probe=row.probe,
+            next_accuracy=accuracy(nxt) if nxt else None, items=tuple(items), corrections=corrections,
+        )
+        up, reason = should_level_up(skill, self.store.rounds_at(skill.id, level))
+        level_up = None
+        if up and level < skill.max_level:
+            self.store.set_level(skill.id, level + 1, step)
+            level_up = SkillLevelUp(skill=skill.id, level=level + 1, step=step, reason=reason)
+            log.info("skill %s: L%d -> L%d at step %d (%s)", skill.id, level, level + 1, step, reason)
+        return event, level_up
+
+    # ------------------------------------------------------------------ quests
+
+    def write_idle_quest(self, folder: Path, n: int) -> Path:
+        """An idle quest drawn from the mix at each skill's level, with its lineage sidecar."""
+        step = self.engine.step
+        rng = random.Random(f"idle:{step}")
+        skill_ids = list(self.mix)
+        counts_per_skill: Counter[str] = Counter(rng.choices(skill_ids, weights=[self.mix[s] for s in skill_ids], k=n))
+        examples: list[dict] = []
+        meta_skills = {}
+        lineage: list[LineageCount] = []
+        for skill_id, count in sorted(counts_per_skill.items()):
+            skill = self.skills[skill_id]
+            level, _ = self.store.level(skill_id)
+            batch = curriculum.training_examples(skill, level, count, seed=f"{step}", drawer=self.drawers[skill_id])
+            examples += batch.examples
+            generator = f"{skill.generator}@{skill.family.version}"
+            meta_skills[skill_id] = {"level": level, "generator": skill.generator,
+                                     "generator_version": skill.family.version, "counts": batch.counts}
+            lineage.append(LineageCount(generator=generator, validator="", count=count))
+            for key, value in batch.counts.items():
+                if key.startswith("rejected_"):
+                    lineage.append(LineageCount(generator=generator, validator=key[len("rejected_"):], count=value))
+        random.Random(f"idle-order:{step}").shuffle(examples)
+        top = max(counts_per_skill, key=counts_per_skill.get)
+        name = f"idle-{top}-L{meta_skills[top]['level']}-{step:08d}.jsonl"
+        meta = {"kind": "idle", "seed": f"idle:{step}", "step": step, "examples": len(examples), "skills": meta_skills}
+        path = self._write_quest(folder, name, examples, meta)
+        self._count_lineage(lineage)
+        return path
+
+    def _correction_quest(self, skill: SkillConfig, level: int, step: int, wrong: list[Verdict]) -> int:
+        if not wrong or not self.config.corrections:
+            return 0
+        examples = [{"messages": curriculum.chat(skill, v.sample, v.sample.answer)} for v in wrong] * CORRECTION_REPEATS
+        random.Random(f"correction:{skill.id}:{step}").shuffle(examples)
+        name = f"correction-{skill.id}-L{level}-{step:08d}.jsonl"
+        meta = {
+            "kind": "correction",
+            "generator": CORRECTION_GENERATOR,
+            "source_generator": skill.generator,
+            "source_generator_version": skill.family.version,
+            "skill": skill.id,
+            "level": level,
+            "step": step,
+            "seed": f"probe:{skill.id}:{level}:{step}",
+            "examples": len(examples),
+            "wrong_items": len(wrong),
+            "repeats": CORRECTION_REPEATS,
+        }
+        self._write_quest(self.home.queued("high"), name, examples, meta)
+        self._count_lineage([LineageCount(generator=CORRECTION_GENERATOR, validator="", count=len(examples))])
+        return len(wrong)
+
+    def _write_quest(self, folder: Path, name: str, examples: list[dict], meta: dict) -> Path:
+        lineage_dir = self.home.quests / LINEAGE_DIR
+        lineage_dir.mkdir(parents=True, exist_ok=True)
+        _atomic_write(lineage_dir / f"{name}.meta.json", json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+        path = folder / name
+        _atomic_write(path, "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in examples))
+        return path
+
+    def _count_lineage(self, counts: list[LineageCount]) -> None:
+        for c in counts:
+            self.store.count(c.generator, c.validator, c.count)
+        if counts:
+            self.emit(LineageCounted(counts=tuple(counts)))
+
+    def notice(self, text: str) -> None:
+        self.emit(Notice(level="warning", text=text))
+
+
+def _item(v: Verdict) -> SkillEvalItem:
+    return SkillEvalItem(prompt=v.sample.prompt, expected=v.sample.answer, response=v.response,
+                         correct=v.correct, explanation=v.explanation)
+
+
+def msgspec_to_dict(item: SkillEvalItem) -> dict:
+    return {"prompt": item.prompt, "expected": item.expected, "response": item.response,
+            "correct": item.correct, "explanation": item.explanation}
+
+
+def _replace(event, **changes):
+    from msgspec.structs import replace
+
+    return replace(event, **changes)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
