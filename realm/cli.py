@@ -73,7 +73,17 @@ def cmd_trainer(args) -> int:
 
 
 def cmd_play(args) -> int:
+    from realm.oracle.commands import start_oracle, stop_oracle
+
     home, config, config_path = _context(args)
+    oracle = start_oracle(home, config_path)  # the inference worker beside the trainer
+    try:
+        return _play(args, home, config, config_path)
+    finally:
+        stop_oracle(oracle)
+
+
+def _play(args, home, config, config_path) -> int:
     if args.headless:
         return cmd_trainer(args)
     from realm.tui.app import run_tui
@@ -209,6 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
         ("stop", StopRequest, "checkpoint, then stop the trainer"),
     ):
         _common(sub.add_parser(name, help=text)).set_defaults(func=_control_command(request))
+
+    from realm.oracle.commands import add_commands as add_oracle_commands
+
+    add_oracle_commands(sub, _common)  # oracle, chat, vault
     return parser
 
 

@@ -46,6 +46,7 @@ from realm.protocol import (
 )
 from realm.vault.checkpoints import complete_checkpoints, read_sidecar, remove_partials, write_checkpoint
 from realm.vault.ledger import Ledger
+from realm.vault.service import VAULT_REQUESTS, VaultService
 from trainer.data import QuestFormatError, read_messages_jsonl
 from trainer.idle import write_idle_quest
 from trainer.queue import QuestQueue
@@ -87,6 +88,8 @@ class Daemon:
         self._lock_file = None
         self._start_step = 0
         self._saved_step = -1
+        self._vault: VaultService | None = None
+        self._champion_step: int | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -202,6 +205,8 @@ class Daemon:
         if isinstance(request, StopRequest):
             self._request_stop()
             return Ack(message="stopping: DIO saves a checkpoint, then the trainer exits")
+        if isinstance(request, VAULT_REQUESTS):
+            return self._vault_service().handle(request)
         raise ValueError(f"unsupported request {type(request).__name__}")
 
     # ------------------------------------------------------------------ the loop
@@ -314,6 +319,33 @@ class Daemon:
         self._saved_step = self.engine.step
         log.info("saved %s", folder.name)
         self.publisher.emit(CheckpointSaved(checkpoint=info))
+        self._maybe_auto_promote()
+
+    # ------------------------------------------------------------------ vault and oracle
+
+    def _vault_service(self) -> VaultService:
+        if self._vault is None:
+            self._vault = VaultService(self.config, self.home.root, self.ledger, self.publisher)
+        return self._vault
+
+    def _maybe_auto_promote(self) -> None:
+        """The deployment orchestrator: with ``oracle.auto_promote``, send each new champion."""
+        if not self.config.oracle.auto_promote:
+            return
+        from realm.vault.champion import champion
+
+        best = champion(self.ledger, self.config.champion)
+        if best is None or best.step == self._champion_step:
+            return
+        self._champion_step = best.step
+        service = self._vault_service()
+
+        def send() -> None:
+            reply = service.promote(str(best.step))
+            level = "warning" if reply.__class__.__name__ == "ErrorReply" else "info"
+            self.publisher.emit(Notice(level=level, text=f"auto-promote {best.name}: {reply.message}"))
+
+        threading.Thread(target=send, name="realm-auto-promote", daemon=True).start()
 
 
 def _startup_notes(removed: list[Path], registered: int, missing: int, requeued: list[Path]) -> list[str]:

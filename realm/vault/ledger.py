@@ -63,6 +63,10 @@ class Ledger:
         ).fetchone()
         return Path(row[0]) if row else None
 
+    def mark_deleted(self, step: int) -> None:
+        """The folder was deleted on purpose (``realm vault delete``): keep the row, stats and all."""
+        self._db.execute("UPDATE checkpoints SET status = 'deleted' WHERE step = ?", (step,))
+
     def reconcile(self, checkpoints_dir: Path) -> tuple[int, int]:
         """Register orphan folders, mark vanished ones; return (registered, marked_missing)."""
         on_disk = {int(sidecar["step"]): (folder, sidecar) for folder in complete_checkpoints(checkpoints_dir)
