@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
+
+# pytest names the test package tests/trainer `trainer` (prepend import mode), which shadows the
+# project's own `trainer` package: `trainer.daemon` then resolved through the installed copy,
+# which in a shared editable venv may be another checkout. Import the project's package first
+# and let the test modules live beside it under the same name.
+_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(_ROOT))
+import trainer  # noqa: E402
+
+if str(_ROOT / "tests" / "trainer") not in trainer.__path__:
+    trainer.__path__.append(str(_ROOT / "tests" / "trainer"))
 
 from realm.bus import RealmClient
 from realm.config import RealmConfig, TrainConfig, endpoints

@@ -1,0 +1,92 @@
+"""Promotion: a hot swap under load, a failed load that changes nothing, promote via the trainer."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import zmq
+
+from conftest import fast_config, wait_for
+from realm import protocol
+from realm.oracle.client import OracleRefused
+from realm.protocol import Ack, ChatDelta, ChatEnd, ChatRequest, PauseRequest, PromoteRequest, Sampling
+from tests.oracle.conftest import add_checkpoint, oracle_config
+from tests.oracle.reference import fresh_process_answers
+from tests.oracle.test_worker import PROMPTS
+
+HELLO = ({"role": "user", "content": "hello DIO"},)
+
+
+def test_hot_swap_finishes_in_flight_chats_on_the_old_model_and_matches_a_fresh_process(tmp_path, oracle_factory):
+    home = tmp_path / "home"
+    old = add_checkpoint(home, 1, val_loss=2.0)
+    new = add_checkpoint(home, 2, val_loss=3.0)
+    oracle = oracle_factory(oracle_config(load_on_start="1"), home=home)
+    oracle.wait_serving(1)
+
+    with zmq.Context.instance().socket(zmq.DEALER) as sock:
+        sock.connect(oracle.control)
+        long_chat = ChatRequest(id="in-flight", messages=HELLO, sampling=Sampling(max_new_tokens=120))
+        sock.send_multipart([b"", protocol.encode(long_chat)])
+        assert isinstance(protocol.decode_oracle_reply(sock.recv_multipart()[-1]), ChatDelta)
+
+        loaded = oracle.client.promote("2")  # loads while the old model keeps answering
+
+        assert loaded.serving.step == 2 and loaded.serving.load_seconds > 0
+        while True:
+            assert sock.poll(30_000)
+            reply = protocol.decode_oracle_reply(sock.recv_multipart()[-1])
+            if isinstance(reply, ChatEnd):
+                break
+    assert reply.checkpoint == old.name, "the in-flight chat was not finished by the model it started on"
+    assert reply.reason == "length" and reply.tokens == 120
+
+    answers = [oracle.client.chat([{"role": "user", "content": p}], Sampling(max_new_tokens=16)) for p in PROMPTS]
+    assert {end.checkpoint for _, end in answers} == {new.name}
+    assert [text for text, _ in answers] == fresh_process_answers(new, PROMPTS, 16)
+    assert oracle.state.serving.step == 2 and oracle.state.loading is None
+
+
+def test_a_failed_load_keeps_the_old_model_serving_and_says_why(tmp_path, oracle_factory):
+    home = tmp_path / "home"
+    add_checkpoint(home, 1)
+    broken = add_checkpoint(home, 2)
+    oracle = oracle_factory(oracle_config(load_on_start="1"), home=home)
+    oracle.wait_serving(1)
+    (broken / "model.safetensors").write_bytes(b"not a safetensors file")
+
+    with pytest.raises(OracleRefused, match="could not load 2: .*the previous model keeps serving"):
+        oracle.client.promote("2")
+    with pytest.raises(OracleRefused, match="no checkpoint 77"):
+        oracle.client.promote("77")
+    assert oracle.state.serving.step == 1
+    assert "no checkpoint 77" in oracle.state.last_error
+    text, end = oracle.client.chat(list(HELLO), Sampling(max_new_tokens=5))
+    assert end.checkpoint.startswith("checkpoint-1-") and end.tokens == 5
+    assert any("could not load 2" in line.text for line in oracle.worker.publisher.state.log)
+
+
+def test_promoting_the_served_checkpoint_again_is_a_no_op(tmp_path, oracle_factory):
+    home = tmp_path / "home"
+    add_checkpoint(home, 1)
+    oracle = oracle_factory(home=home)
+    first = oracle.wait_serving(1)
+    again = oracle.client.promote("latest").serving
+    assert again.step == 1 and again.loaded_at > first.loaded_at
+
+
+def test_the_trainer_forwards_promote_and_resolves_the_champion(tmp_path, oracle_factory, trainer_factory):
+    home = tmp_path / "home"
+    add_checkpoint(home, 1, val_loss=1.0)  # the champion: lowest validation loss
+    add_checkpoint(home, 2, val_loss=2.5)
+    oracle = oracle_factory(oracle_config(load_on_start="latest"), home=home)
+    oracle.wait_serving(2)
+    trainer = trainer_factory(fast_config(), home=home).start()
+    trainer.client.request(PauseRequest())
+
+    reply = trainer.client.request(PromoteRequest(ref="champion"))
+    assert isinstance(reply, Ack) and "loading 1" in reply.message
+    oracle.wait_serving(1)
+    with pytest.raises(Exception, match="no checkpoint 55"):
+        trainer.client.request(PromoteRequest(ref="55"))
