@@ -64,7 +64,8 @@ class CheckpointCache:
             return None
         if recorded.get("weights_sha256") != manifest.weights_sha256:
             return None
-        os.utime(marker)  # the LRU clock
+        recorded["used"] = time.time_ns()  # the LRU clock (file mtimes can be too coarse)
+        marker.write_text(json.dumps(recorded), encoding="utf-8")
         return folder
 
     def entries(self) -> list[tuple[float, int, Path]]:
@@ -73,7 +74,11 @@ class CheckpointCache:
         for folder in self.root.iterdir():
             marker = folder / COMPLETE
             if folder.is_dir() and marker.is_file():
-                found.append((marker.stat().st_mtime, _tree_bytes(folder), folder))
+                try:
+                    used = int(json.loads(marker.read_text(encoding="utf-8")).get("used", 0))
+                except (OSError, ValueError, TypeError):
+                    used = 0
+                found.append((used, _tree_bytes(folder), folder))
         return sorted(found)
 
     def used_bytes(self) -> int:
@@ -174,7 +179,8 @@ class Fetcher:
                 f"{name}: the weights' digest {digest[:12]}... does not match the ledger's "
                 f"{manifest.weights_sha256[:12]}...; the files were discarded"
             )
-        marker = {"weights_sha256": manifest.weights_sha256, "step": manifest.checkpoint.step, "fetched": time.time()}
+        marker = {"weights_sha256": manifest.weights_sha256, "step": manifest.checkpoint.step,
+                  "fetched": time.time(), "used": time.time_ns()}
         (incoming / COMPLETE).write_text(json.dumps(marker), encoding="utf-8")
         if final.exists():
             shutil.rmtree(final)
