@@ -146,6 +146,7 @@ class OracleWorker:
                 for push in self._pushes:
                     push.close(linger=0)
             self.publisher.close()
+            log.info("oracle stopped")
         return 0
 
     def stop(self) -> None:

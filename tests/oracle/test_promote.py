@@ -90,3 +90,39 @@ def test_the_trainer_forwards_promote_and_resolves_the_champion(tmp_path, oracle
     oracle.wait_serving(1)
     with pytest.raises(Exception, match="no checkpoint 55"):
         trainer.client.request(PromoteRequest(ref="55"))
+
+
+def test_promote_and_chat_from_the_command_line_and_the_served_checkpoint_is_kept(tmp_path, oracle_factory):
+    import json
+    import subprocess
+    import sys
+
+    from realm.vault.ledger import Ledger
+    from realm.vault.service import DeleteRefused, delete_checkpoint
+
+    home = tmp_path / "home"
+    for step in (1, 2, 3):
+        add_checkpoint(home, step)
+    oracle = oracle_factory(oracle_config(load_on_start="3"), home=home)
+    oracle.wait_serving(3)
+
+    def realm(*args):
+        return subprocess.run([sys.executable, "-m", "realm.cli", *args, "--home", str(home)],
+                              capture_output=True, text=True, timeout=120)
+
+    promoted = realm("vault", "promote", "1", "--json")
+    assert promoted.returncode == 0, promoted.stderr
+    assert json.loads(promoted.stdout)["step"] == 1 and oracle.state.serving.step == 1
+
+    chat = realm("chat", "--max-new-tokens", "8", "hello there")
+    assert chat.returncode == 0, chat.stderr
+    assert chat.stdout.strip() and "checkpoint-1-" in chat.stderr and "8 tokens" in chat.stderr
+    bad = realm("chat", "--temperature", "9", "hello")
+    assert bad.returncode == 1 and "temperature must be between 0" in bad.stderr
+
+    ledger = Ledger(home / "vault" / "realm.db")
+    try:
+        with pytest.raises(DeleteRefused, match="being served by the oracle"):
+            delete_checkpoint(fast_config(), home, ledger, 1)
+    finally:
+        ledger.close()
