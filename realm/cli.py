@@ -39,9 +39,11 @@ def _context(args) -> tuple[Path, RealmConfig, Path | None]:
 def _client(args):
     from realm.bus import RealmClient
 
+    from realm.hosts import connect_trainer
+
     home, config, _ = _context(args)
-    _, control = endpoints(config, home)
-    return RealmClient(control, timeout_s=config.bus.timeout_s, retries=config.bus.retries)
+    _, control, setup = connect_trainer(config, home)  # the host registry, and CURVE when it lists a key
+    return RealmClient(control, timeout_s=config.bus.timeout_s, retries=config.bus.retries, socket_setup=setup)
 
 
 def _derived_pub(control: str) -> str:

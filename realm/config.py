@@ -106,7 +106,7 @@ class OracleConfig(_Section):
     telemetry_s: float = 1.0  # seconds between telemetry events (tokens/s, queue, GPU)
     cache_dir: str = "auto"  # fetched checkpoints; auto: {home}/oracle-cache
     cache_limit_mb: int = 8192  # the cache's size limit; least recently used checkpoints go first
-    chunk_bytes: int = 262144  # transfer chunk size
+    chunk_bytes: int = 1048576  # transfer chunk size
     credit: int = 8  # transfer chunks in flight
     auto_promote: bool = False  # the trainer sends each new champion to the oracle
 
@@ -125,6 +125,12 @@ class ChampionConfig(_Section):
     val_loss_weight: float = 1.0  # weight of the validation loss (subtracted: lower is better)
 
 
+class SecurityConfig(_Section):
+    insecure: bool = False  # allow listening beyond loopback without CURVE (a trusted network only)
+    keys_dir: str = "auto"  # CURVE key pairs from `realm keys init`; auto: {home}/keys
+    hosts: str = "auto"  # the host registry; auto: {home}/hosts.yaml, else configs/hosts.yaml
+
+
 class RealmConfig(_Section):
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
@@ -133,6 +139,7 @@ class RealmConfig(_Section):
     bus: BusConfig = BusConfig()
     oracle: OracleConfig = OracleConfig()
     champion: ChampionConfig = ChampionConfig()
+    security: SecurityConfig = SecurityConfig()
 
 
 def load_config(path: str | os.PathLike | None) -> RealmConfig:

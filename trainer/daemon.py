@@ -22,6 +22,7 @@ from realm.bus import ControlServer, Publisher
 from realm.config import RealmConfig, endpoints
 from realm.errors import RealmError
 from realm.home import Home
+from realm.hosts import serve_setup
 from realm.protocol import (
     Ack,
     BattleChanged,
@@ -131,13 +132,15 @@ class Daemon:
         requeued = self.queue.requeue_active()
 
         pub, control = endpoints(self.config, self.home.root)
-        self.publisher = Publisher(pub, self.run_id, RealmState(run=self.run_id))
+        secure = serve_setup(self.config, self.home.root, [pub, control])  # CURVE beyond loopback
+        self.publisher = Publisher(pub, self.run_id, RealmState(run=self.run_id), socket_setup=secure)
         self.server = ControlServer(
             control,
             self._handle,
             self.publisher,
             heartbeat_s=self.config.bus.heartbeat_s,
             max_message_bytes=self.config.bus.max_message_bytes,
+            socket_setup=secure,
         ).start()
         self._install_signal_handlers()
 

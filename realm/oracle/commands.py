@@ -15,7 +15,6 @@ from pathlib import Path
 
 import msgspec
 
-from realm.config import endpoints, oracle_endpoints
 from realm.errors import RealmError
 
 
@@ -28,9 +27,12 @@ def _context(args):
 def _oracle_client(args, *, timeout_s: float | None = None):
     from realm.oracle.client import OracleClient
 
+    from realm.hosts import connect_oracle
+
     home, config, _ = _context(args)
-    _, control = oracle_endpoints(config, home)
-    return OracleClient(control, timeout_s=timeout_s or config.bus.timeout_s, retries=config.bus.retries)
+    _, control, setup = connect_oracle(config, home, getattr(args, "oracle", None))
+    return OracleClient(control, timeout_s=timeout_s or config.bus.timeout_s, retries=config.bus.retries,
+                        socket_setup=setup)
 
 
 def _open_ledger(home: Path):
@@ -162,9 +164,11 @@ def cmd_vault_delete(args) -> int:
     ledger = _open_ledger(home)
     try:
         info, _ = resolve(ledger, args.step, config.champion)
-        _, control = endpoints(config, home)
+        from realm.hosts import connect_trainer
+
+        _, control, setup = connect_trainer(config, home)
         try:
-            reply = RealmClient(control, timeout_s=min(config.bus.timeout_s, 1.0), retries=0).request(
+            reply = RealmClient(control, timeout_s=min(config.bus.timeout_s, 1.0), retries=0, socket_setup=setup).request(
                 DeleteCheckpointRequest(step=info.step)
             )
             print(reply.message)
@@ -181,6 +185,33 @@ def cmd_vault_delete(args) -> int:
         return 0
     finally:
         ledger.close()
+
+
+# --------------------------------------------------------------------------- realm keys, realm doctor
+
+
+def cmd_keys_init(args) -> int:
+    from realm.security import init_keys, keys_dir
+
+    home, config, _ = _context(args)
+    folder = keys_dir(config, home)
+    public = init_keys(folder, force=args.force)
+    print(f"CURVE key pairs in {folder} (secret files mode 0600)")
+    print(f"  node public key:   {public['node']}    -> this node's public_key in the host registry")
+    print(f"  client public key: {public['client']}    -> the registry's clients (the allowlist)")
+    return 0
+
+
+def cmd_doctor(args) -> int:
+    from realm.doctor import format_table, run_checks
+
+    home, config, config_path = _context(args)
+    checks = run_checks(config, home, config_path)
+    if args.json:
+        sys.stdout.write(json.dumps([c._asdict() for c in checks]) + "\n")
+    else:
+        print(format_table(checks))
+    return 0 if all(c.ok for c in checks) else 1
 
 
 # --------------------------------------------------------------------------- realm play's oracle
@@ -226,6 +257,7 @@ def add_commands(sub, common) -> None:
     chat.add_argument("--top-p", type=float, default=1.0)
     chat.add_argument("--max-new-tokens", type=int, default=128)
     chat.add_argument("--seed", type=int, help="seed for sampling, for a repeatable answer")
+    chat.add_argument("--oracle", metavar="NODE", help="the oracle node in the host registry (default: oracle.node)")
     chat.set_defaults(func=cmd_chat)
 
     vault = sub.add_parser("vault", help="checkpoints: list (the champion board), promote, export, delete")
@@ -236,6 +268,7 @@ def add_commands(sub, common) -> None:
     promote = common(actions.add_parser("promote", help="the oracle serves STEP (hot swap)"))
     promote.add_argument("step", metavar="STEP", help="a step, canonical name, latest or champion")
     promote.add_argument("--json", action="store_true", help="one JSON document, stable for scripts")
+    promote.add_argument("--oracle", metavar="NODE", help="the oracle node in the host registry (default: oracle.node)")
     promote.set_defaults(func=cmd_vault_promote)
     export = common(actions.add_parser("export", help="copy checkpoint STEP into DIR"))
     export.add_argument("step", metavar="STEP")
@@ -244,3 +277,13 @@ def add_commands(sub, common) -> None:
     delete = common(actions.add_parser("delete", help="delete checkpoint STEP (never the champion or the served one)"))
     delete.add_argument("step", metavar="STEP")
     delete.set_defaults(func=cmd_vault_delete)
+
+    keys = sub.add_parser("keys", help="CURVE key pairs for encrypted, authenticated links between hosts")
+    key_actions = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    init = common(key_actions.add_parser("init", help="create this machine's node and client key pairs"))
+    init.add_argument("--force", action="store_true", help="replace existing key pairs")
+    init.set_defaults(func=cmd_keys_init)
+
+    doctor = common(sub.add_parser("doctor", help="check config, keys, nodes, disk, GPUs; say what to fix"))
+    doctor.add_argument("--json", action="store_true", help="one JSON document, stable for scripts")
+    doctor.set_defaults(func=cmd_doctor)

@@ -30,7 +30,7 @@ import zmq
 
 from realm import protocol
 from realm.bus import Publisher, prepare_endpoint
-from realm.config import RealmConfig, endpoints, oracle_endpoints
+from realm.config import RealmConfig, oracle_endpoints
 from realm.oracle.generation import Batcher, Served, Session, SamplingError, check_sampling
 from realm.oracle.gpu import gpu_stats
 from realm.oracle.store import ModelStore, NotServing
@@ -70,22 +70,25 @@ ROLES = ("system", "user", "assistant")
 
 
 class OracleWorker:
-    def __init__(self, config: RealmConfig, home: Path, *, socket_setup=None) -> None:
+    def __init__(self, config: RealmConfig, home: Path) -> None:
+        from realm.hosts import connect_trainer
+
+
         self.config = config
         self.home = home
         self.run_id = uuid.uuid4().hex[:12]
         self.pub_endpoint, self.control_endpoint = oracle_endpoints(config, home)
         oracle = config.oracle
         cache_root = Path(oracle.cache_dir) if oracle.cache_dir != "auto" else home / "oracle-cache"
-        _, trainer_control = endpoints(config, home)
+        _, trainer_control, trainer_setup = connect_trainer(config, home)
         self.fetcher = Fetcher(
             trainer_control,
             CheckpointCache(cache_root, oracle.cache_limit_mb * 2**20),
-            chunk_bytes=oracle.chunk_bytes,
+            chunk_bytes=min(oracle.chunk_bytes, config.bus.max_message_bytes - 4096),
             credit=oracle.credit,
             timeout_s=max(config.bus.timeout_s, 2.0),
             retries=config.bus.retries,
-            socket_setup=socket_setup,
+            socket_setup=trainer_setup,
         )
         self.store = ModelStore(config, home, self.fetcher)
         self.batcher = Batcher(oracle.max_batch)
@@ -97,7 +100,6 @@ class OracleWorker:
         self._outbox = f"inproc://oracle-out-{self.run_id}"
         self._local = threading.local()
         self._context = zmq.Context.instance()
-        self._socket_setup = socket_setup
         self._pushes: list[zmq.Socket] = []
         self._pushes_lock = threading.Lock()
 
@@ -109,12 +111,15 @@ class OracleWorker:
             import torch
 
             torch.set_num_threads(oracle.threads)
-        self.publisher = Publisher(self.pub_endpoint, self.run_id, RealmState(run=self.run_id))
+        from realm.hosts import serve_setup
+
+        secure = serve_setup(self.config, self.home, [self.pub_endpoint, self.control_endpoint])
+        self.publisher = Publisher(self.pub_endpoint, self.run_id, RealmState(run=self.run_id), socket_setup=secure)
         router = self._context.socket(zmq.ROUTER)
         router.setsockopt(zmq.LINGER, 0)
         router.setsockopt(zmq.MAXMSGSIZE, self.config.bus.max_message_bytes + 1024)
-        if self._socket_setup:
-            self._socket_setup(router, server=True)
+        if secure:
+            secure(router)
         prepare_endpoint(self.control_endpoint)
         try:
             router.bind(self.control_endpoint)

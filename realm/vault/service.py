@@ -14,7 +14,8 @@ import shutil
 import time
 from pathlib import Path
 
-from realm.config import RealmConfig, oracle_endpoints
+from realm.config import RealmConfig
+from realm.hosts import connect_oracle
 from realm.errors import RealmError
 from realm.protocol import (
     PROTOCOL_VERSION,
@@ -135,8 +136,8 @@ class VaultService:
             info, _ = champion.resolve(self.ledger, ref, self.config.champion)
         except champion.UnknownCheckpoint as exc:
             return ErrorReply(message=str(exc))
-        _, control = oracle_endpoints(self.config, self.home)
-        client = OracleClient(control, timeout_s=min(self.config.bus.timeout_s, 1.0), retries=0)
+        _, control, setup = connect_oracle(self.config, self.home)
+        client = OracleClient(control, timeout_s=min(self.config.bus.timeout_s, 1.0), retries=0, socket_setup=setup)
         try:
             reply = client.request(PromoteRequest(ref=str(info.step)))
         except (OracleUnreachable, OracleRefused) as exc:
@@ -148,9 +149,9 @@ def served_step(config: RealmConfig, home: Path) -> tuple[int | None, str]:
     """The step the oracle serves, and a note when that cannot be told."""
     from realm.oracle.client import OracleClient, OracleRefused, OracleUnreachable
 
-    _, control = oracle_endpoints(config, home)
+    _, control, setup = connect_oracle(config, home)
     try:
-        snapshot = OracleClient(control, timeout_s=0.5, retries=0).snapshot()
+        snapshot = OracleClient(control, timeout_s=0.5, retries=0, socket_setup=setup).snapshot()
     except (OracleUnreachable, OracleRefused):
         return None, f"no oracle answered at {control}"
     serving = snapshot.state.oracle.serving
