@@ -67,6 +67,7 @@ from realm.protocol import (
 log = logging.getLogger("realm.oracle")
 
 ROLES = ("system", "user", "assistant")
+RETRY_START_LOAD_S = 5.0  # while nothing is served, how often the start-up load is tried again
 
 
 class OracleWorker:
@@ -95,6 +96,7 @@ class OracleWorker:
         self.stop_event = threading.Event()
         self.publisher: Publisher | None = None
         self.bad_requests = 0
+        self._unloaded = False
         self.ready = threading.Event()
         self._loader = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="realm-oracle-load")
         self._outbox = f"inproc://oracle-out-{self.run_id}"
@@ -134,7 +136,7 @@ class OracleWorker:
         self._install_signal_handlers()
         self.publisher.emit(OracleStarted(info=self._info()))
         if oracle.load_on_start:
-            self._schedule_load(oracle.load_on_start, quiet_if_empty=True)
+            self._schedule_load(oracle.load_on_start, quiet=True)
         log.info("oracle up: control at %s, events at %s", self.control_endpoint, self.pub_endpoint)
         self.ready.set()
         try:
@@ -182,6 +184,7 @@ class OracleWorker:
         heartbeat_s = self.config.bus.heartbeat_s
         telemetry_s = self.config.oracle.telemetry_s
         next_telemetry = 0.0
+        next_retry = time.time() + RETRY_START_LOAD_S
         while not self.stop_event.is_set():
             ready = dict(poller.poll(50))
             if outbox in ready:
@@ -197,6 +200,10 @@ class OracleWorker:
             if now >= next_telemetry:
                 self._telemetry()
                 next_telemetry = now + telemetry_s
+            if now >= next_retry:  # nothing served yet (e.g. a fresh vault): try the start-up load again
+                next_retry = now + RETRY_START_LOAD_S
+                if self.config.oracle.load_on_start and self.store.serving is None and not self._unloaded:
+                    self._schedule_load(self.config.oracle.load_on_start, quiet=True)
             if now - self.publisher.last_sent >= heartbeat_s:
                 self.publisher.heartbeat()
 
@@ -253,6 +260,7 @@ class OracleWorker:
             self._schedule_load(request.ref, notify=identity)
             return Ack(message=f"loading {request.ref}; the current model serves until it is ready")
         if isinstance(request, UnloadRequest):
+            self._unloaded = True  # an explicit unload: no automatic start-up load after it
             old = self.store.unload()
             if old is None:
                 return Ack(message="nothing was loaded")
@@ -270,19 +278,25 @@ class OracleWorker:
 
     # ------------------------------------------------------------------ loading
 
-    def _schedule_load(self, ref: str, quiet_if_empty: bool = False, notify: bytes | None = None) -> None:
+    def _schedule_load(self, ref: str, quiet: bool = False, notify: bytes | None = None) -> None:
         """Load on the loader thread; ``notify`` (a client identity) gets a second reply when done."""
         asked = time.perf_counter()
-        self._loader.submit(self._load, ref, asked, quiet_if_empty, notify)
+        self._loader.submit(self._load, ref, asked, quiet, notify)
 
-    def _load(self, ref: str, asked: float, quiet_if_empty: bool, notify: bytes | None = None) -> None:
-        self.publisher.emit(OracleLoading(ref=ref))
+    def _load(self, ref: str, asked: float, quiet: bool, notify: bytes | None = None) -> None:
+        """``quiet``: the start-up load and its retries, which only speak when something changes."""
+        if quiet and self.store.serving is not None:
+            return
+        if not quiet:
+            self.publisher.emit(OracleLoading(ref=ref))
         try:
             served, old = self.store.promote(ref)
         except Exception as exc:
             reason = str(exc) or type(exc).__name__
-            if quiet_if_empty and "vault is empty" in reason:
+            if quiet and "vault is empty" in reason:
                 reason = "nothing to serve yet: the vault is empty"
+            if quiet and reason == self.publisher.state.oracle.last_error:
+                return
             log.warning("could not load %s: %s", ref, reason)
             self.publisher.emit(OracleLoadFailed(ref=ref, reason=reason))
             if notify is not None:

@@ -188,3 +188,25 @@ def test_garbage_frames_get_errors_not_a_crash(tmp_path, oracle_factory):
             assert isinstance(reply, ErrorReply) and "invalid oracle request" in reply.message
     assert oracle.worker.bad_requests == 3
     assert ask(oracle.client, "fine?", 3)[1].tokens == 3
+
+
+def test_an_oracle_on_an_empty_vault_serves_the_first_checkpoint_when_it_appears(tmp_path, oracle_factory):
+    home = tmp_path / "home"
+    add_checkpoint(home, 1)  # the ledger exists: the same home as the trainer
+    from realm.vault.ledger import Ledger
+    from realm.home import Home
+
+    ledger = Ledger(Home(home).db)
+    ledger.mark_deleted(1)
+    ledger.close()
+    oracle = oracle_factory(home=home)
+    wait_for(lambda: "vault is empty" in oracle.state.last_error, what="the empty-vault note")
+    add_checkpoint(home, 2)
+    oracle.wait_serving(2)
+
+    from realm.protocol import UnloadRequest
+
+    assert "unloaded" in oracle.client.request(UnloadRequest()).message
+    with pytest.raises(OracleRefused, match="promote one first"):
+        ask(oracle.client, "hello")
+    assert oracle.client.promote("2").serving.step == 2
