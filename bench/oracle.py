@@ -53,32 +53,31 @@ def make_checkpoint(home: Path, step: int, config: RealmConfig) -> Path:
     return folder
 
 
-def baseline_generate(folder: Path, tokens: int, runs: int) -> tuple[float, float]:
-    """(tokens/s of one generate call, aggregate tokens/s of ``runs`` calls in turn)."""
-    model, tok = load_model(ModelConfig(device="cpu"), checkpoint=folder)
-    model.eval()
-    ids = tok.apply_chat_template([{"role": "user", "content": PROMPT}], tokenize=True, add_generation_prompt=True)
-    ids = torch.tensor([list(ids["input_ids"] if hasattr(ids, "keys") else ids)])
-    kwargs = dict(max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False, pad_token_id=tok.pad_token_id)
-    with torch.inference_mode():
-        model.generate(ids, **kwargs)  # warm-up
-        started = time.perf_counter()
-        model.generate(ids, **kwargs)
-        one = tokens / (time.perf_counter() - started)
+class Baseline:
+    """What a user would otherwise write: ``model.generate`` on the same checkpoint, in turn."""
+
+    def __init__(self, folder: Path, tokens: int) -> None:
+        self.model, tok = load_model(ModelConfig(device="cpu"), checkpoint=folder)
+        self.model.eval()
+        ids = tok.apply_chat_template([{"role": "user", "content": PROMPT}], tokenize=True, add_generation_prompt=True)
+        self.ids = torch.tensor([list(ids["input_ids"] if hasattr(ids, "keys") else ids)])
+        self.tokens = tokens
+        self.kwargs = dict(max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False, pad_token_id=tok.pad_token_id)
+        self.rate(1)  # warm-up
+
+    @torch.inference_mode()
+    def rate(self, runs: int) -> float:
+        """Aggregate tokens/s of ``runs`` generate calls one after another."""
         started = time.perf_counter()
         for _ in range(runs):
-            model.generate(ids, **kwargs)
-        many = runs * tokens / (time.perf_counter() - started)
-    return one, many
+            self.model.generate(self.ids, **self.kwargs)
+        return runs * self.tokens / (time.perf_counter() - started)
 
 
-def oracle_rates(client: OracleClient, control: str, tokens: int, sessions: int) -> tuple[float, float]:
+def oracle_rate(control: str, tokens: int, sessions: int) -> float:
+    """Aggregate streamed tokens/s of ``sessions`` chats sent at once."""
     messages = [{"role": "user", "content": PROMPT}]
     sampling = Sampling(max_new_tokens=tokens)
-    client.chat(messages, sampling)  # warm-up
-    started = time.perf_counter()
-    _, end = client.chat(messages, sampling)
-    one = end.tokens / (time.perf_counter() - started)
     counts: list[int] = []
 
     def run() -> None:
@@ -90,8 +89,7 @@ def oracle_rates(client: OracleClient, control: str, tokens: int, sessions: int)
         thread.start()
     for thread in threads:
         thread.join()
-    many = sum(counts) / (time.perf_counter() - started)
-    return one, many
+    return sum(counts) / (time.perf_counter() - started)
 
 
 def promote_times(client: OracleClient, steps: list[int], rounds: int) -> tuple[list[float], list[float]]:
@@ -147,6 +145,7 @@ def main() -> int:
     parser.add_argument("--sessions", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--promotes", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are printed")
     parser.add_argument("--transfer-mb", type=int, default=64)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -159,7 +158,7 @@ def main() -> int:
         home = root / "home"
         folders = [make_checkpoint(home, step, config) for step in (1, 2)]
 
-        base_one, base_many = baseline_generate(folders[0], args.tokens, args.sessions)
+        baseline = Baseline(folders[0], args.tokens)
 
         worker = OracleWorker(config, home)
         thread = threading.Thread(target=worker.run, daemon=True)
@@ -169,7 +168,16 @@ def main() -> int:
         client = OracleClient(control, timeout_s=5)
         while worker.publisher.state.oracle.serving is None:
             time.sleep(0.05)
-        oracle_one, oracle_many = oracle_rates(client, control, args.tokens, args.sessions)
+        oracle_rate(control, args.tokens, 1)  # warm-up
+        rates: dict[str, list[float]] = {"base_one": [], "oracle_one": [], "base_many": [], "oracle_many": []}
+        for _ in range(args.rounds):  # interleaved, so a busy machine slows both sides alike
+            rates["base_one"].append(baseline.rate(1))
+            rates["oracle_one"].append(oracle_rate(control, args.tokens, 1))
+            rates["base_many"].append(baseline.rate(args.sessions))
+            rates["oracle_many"].append(oracle_rate(control, args.tokens, args.sessions))
+        base_one, oracle_one, base_many, oracle_many = (
+            statistics.median(rates[k]) for k in ("base_one", "oracle_one", "base_many", "oracle_many")
+        )
         served, wall = promote_times(client, [2, 1], args.promotes)
         worker.stop()
         thread.join(30)
@@ -178,7 +186,8 @@ def main() -> int:
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
-    print(f"DIO-nano on CPU, {args.threads} torch thread(s), {args.tokens} new tokens a request")
+    print(f"DIO-nano on CPU, {args.threads} torch thread(s), {args.tokens} new tokens a request, "
+          f"median of {args.rounds} interleaved rounds")
     print(f"{'measure':<44}{'oracle':>12}{'baseline':>12}{'ratio':>8}")
     print(f"{'tokens/s, one streamed chat vs generate':<44}{oracle_one:>12.0f}{base_one:>12.0f}{oracle_one / base_one:>7.2f}x")
     print(f"{f'tokens/s, {args.sessions} concurrent chats vs {args.sessions} generates':<44}"

@@ -198,7 +198,7 @@ class Fetcher:
         attempts = 0
         while True:
             try:
-                self._pull(manifest.checkpoint.step, entry, partial, on_chunk)
+                digest = self._pull(manifest.checkpoint.step, entry, partial, on_chunk)
                 break
             except _NoAnswer:
                 attempts += 1
@@ -208,18 +208,19 @@ class Fetcher:
                         f"{partial.stat().st_size if partial.exists() else 0} of {entry.size} bytes are kept "
                         "and the next load resumes from there"
                     ) from None
-        digest = _file_sha256(partial)
         if digest != entry.sha256:
             partial.unlink()
             raise TransferError(f"{entry.name}: sha256 mismatch after transfer; the partial file was discarded")
         os.rename(partial, target)
 
-    def _pull(self, step: int, entry, partial: Path, on_chunk) -> None:
-        """Fill ``partial`` up to the file's size, ``credit`` chunk requests in flight."""
+    def _pull(self, step: int, entry, partial: Path, on_chunk) -> str:
+        """Fill ``partial`` up to the file's size, ``credit`` chunk requests in flight; return
+        the sha256 of the whole file (what a cut left behind is hashed first)."""
         offset = partial.stat().st_size if partial.exists() else 0
         if offset > entry.size:
             partial.unlink()
             offset = 0
+        digest = _file_sha256(partial, raw=True) if offset else hashlib.sha256()
         with self._socket() as sock, open(partial, "ab") as out:
             next_offset = offset
             in_flight = 0
@@ -239,6 +240,7 @@ class Fetcher:
                 if not reply.data:
                     raise TransferError(f"{entry.name} is shorter on the trainer than its manifest says")
                 out.write(reply.data)
+                digest.update(reply.data)
                 offset += len(reply.data)
                 self.chunks_received += 1
                 self.bytes_received += len(reply.data)
@@ -246,6 +248,7 @@ class Fetcher:
                     on_chunk(reply)
             out.flush()
             os.fsync(out.fileno())
+        return digest.hexdigest()
 
     # ------------------------------------------------------------------ sockets
 
@@ -275,9 +278,9 @@ class _NoAnswer(Exception):
     pass
 
 
-def _file_sha256(path: Path) -> str:
+def _file_sha256(path: Path, raw: bool = False):
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    return digest.hexdigest()
+    return digest if raw else digest.hexdigest()
