@@ -14,6 +14,7 @@ import argparse
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -31,7 +32,6 @@ from realm.config import ModelConfig, OracleConfig, RealmConfig, TrainConfig, or
 from realm.home import Home  # noqa: E402
 from realm.oracle.client import OracleClient  # noqa: E402
 from realm.oracle.transfer import CheckpointCache, Fetcher  # noqa: E402
-from realm.oracle.worker import OracleWorker  # noqa: E402
 from realm.protocol import Sampling  # noqa: E402
 from realm.vault.checkpoints import read_sidecar, write_checkpoint  # noqa: E402
 from realm.vault.ledger import Ledger  # noqa: E402
@@ -160,14 +160,20 @@ def main() -> int:
 
         baseline = Baseline(folders[0], args.tokens)
 
-        worker = OracleWorker(config, home)
-        thread = threading.Thread(target=worker.run, daemon=True)
-        thread.start()
-        worker.ready.wait(60)
+        # the oracle as users run it: its own process (`realm oracle`), the client here
+        config_file = root / "bench.yaml"
+        config_file.write_text(
+            f"train:\n  threads: {args.threads}\noracle:\n  threads: {args.threads}\n"
+            f"  max_batch: {args.sessions}\n  load_on_start: '1'\n"
+        )
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "realm.cli", "oracle", "--home", str(home), "--config", str(config_file)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=Path(__file__).resolve().parents[1],
+        )
         _, control = oracle_endpoints(config, home)
-        client = OracleClient(control, timeout_s=5)
-        while worker.publisher.state.oracle.serving is None:
-            time.sleep(0.05)
+        client = OracleClient(control, timeout_s=5, retries=20)
+        while client.snapshot().state.oracle.serving is None:
+            time.sleep(0.1)
         oracle_rate(control, args.tokens, 1)  # warm-up
         rates: dict[str, list[float]] = {"base_one": [], "oracle_one": [], "base_many": [], "oracle_many": []}
         for _ in range(args.rounds):  # interleaved, so a busy machine slows both sides alike
@@ -179,8 +185,8 @@ def main() -> int:
             statistics.median(rates[k]) for k in ("base_one", "oracle_one", "base_many", "oracle_many")
         )
         served, wall = promote_times(client, [2, 1], args.promotes)
-        worker.stop()
-        thread.join(30)
+        worker.terminate()
+        worker.wait(30)
 
         fetch_mbs, copy_mbs = transfer_rates(root, args.transfer_mb, oracle_cfg.chunk_bytes, oracle_cfg.credit)
     finally:

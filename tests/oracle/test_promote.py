@@ -126,3 +126,19 @@ def test_promote_and_chat_from_the_command_line_and_the_served_checkpoint_is_kep
             delete_checkpoint(fast_config(), home, ledger, 1)
     finally:
         ledger.close()
+
+
+def test_auto_promote_sends_each_new_champion_to_the_oracle(tmp_path, oracle_factory, trainer_factory):
+    import msgspec
+
+    from realm.config import OracleConfig
+
+    home = tmp_path / "home"
+    add_checkpoint(home, 1)  # no validation loss: unranked, so any scored checkpoint beats it
+    oracle = oracle_factory(oracle_config(load_on_start="1"), home=home)
+    oracle.wait_serving(1)
+    config = msgspec.structs.replace(fast_config(checkpoint_every=12), oracle=OracleConfig(auto_promote=True))
+    trainer = trainer_factory(config, max_steps=12, home=home).start()
+    assert trainer.join(timeout=300) == 0
+    serving = oracle.wait_serving(13)  # resumed at step 1, trained 12 steps, saved, promoted
+    assert serving.source == "shared"
