@@ -85,6 +85,7 @@ class Publisher:
         *,
         context: zmq.Context | None = None,
         sndhwm: int = 100_000,
+        socket_setup: Callable[[zmq.Socket], None] | None = None,
     ) -> None:
         self.run = run
         self.seq = 0
@@ -95,6 +96,8 @@ class Publisher:
         self._sock = (context or zmq.Context.instance()).socket(zmq.PUB)
         self._sock.setsockopt(zmq.SNDHWM, sndhwm)
         self._sock.setsockopt(zmq.LINGER, 0)
+        if socket_setup:  # e.g. CURVE server keys (realm.security)
+            socket_setup(self._sock)
         _bind(self._sock, endpoint)
 
     def emit(self, event: Event) -> Envelope:
@@ -146,6 +149,7 @@ class ControlServer:
         heartbeat_s: float = 1.0,
         max_message_bytes: int = protocol.MAX_MESSAGE_BYTES,
         context: zmq.Context | None = None,
+        socket_setup: Callable[[zmq.Socket], None] | None = None,
     ) -> None:
         self.handler = handler
         self.publisher = publisher
@@ -155,6 +159,8 @@ class ControlServer:
         self._sock = (context or zmq.Context.instance()).socket(zmq.ROUTER)
         self._sock.setsockopt(zmq.LINGER, 0)
         self._sock.setsockopt(zmq.MAXMSGSIZE, max_message_bytes + 1024)
+        if socket_setup:
+            socket_setup(self._sock)
         _bind(self._sock, endpoint)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="realm-control", daemon=True)
@@ -210,17 +216,21 @@ class RealmClient:
         timeout_s: float = 2.0,
         retries: int = 2,
         context: zmq.Context | None = None,
+        socket_setup: Callable[[zmq.Socket], None] | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.timeout_s = timeout_s
         self.retries = retries
         self._context = context or zmq.Context.instance()
+        self._socket_setup = socket_setup  # e.g. CURVE client keys
 
     def request(self, request: Request) -> Reply:
         frame = protocol.encode(request)
         for _ in range(self.retries + 1):
             sock = self._context.socket(zmq.REQ)
             sock.setsockopt(zmq.LINGER, 0)
+            if self._socket_setup:
+                self._socket_setup(sock)
             try:
                 sock.connect(self.endpoint)
                 sock.send(frame)

@@ -39,9 +39,11 @@ def _context(args) -> tuple[Path, RealmConfig, Path | None]:
 def _client(args):
     from realm.bus import RealmClient
 
+    from realm.hosts import connect_trainer
+
     home, config, _ = _context(args)
-    _, control = endpoints(config, home)
-    return RealmClient(control, timeout_s=config.bus.timeout_s, retries=config.bus.retries)
+    _, control, setup = connect_trainer(config, home)  # the host registry, and CURVE when it lists a key
+    return RealmClient(control, timeout_s=config.bus.timeout_s, retries=config.bus.retries, socket_setup=setup)
 
 
 def _derived_pub(control: str) -> str:
@@ -73,7 +75,17 @@ def cmd_trainer(args) -> int:
 
 
 def cmd_play(args) -> int:
+    from realm.oracle.commands import start_oracle, stop_oracle
+
     home, config, config_path = _context(args)
+    oracle = start_oracle(home, config_path)  # the inference worker beside the trainer
+    try:
+        return _play(args, home, config, config_path)
+    finally:
+        stop_oracle(oracle)
+
+
+def _play(args, home, config, config_path) -> int:
     if args.headless:
         return cmd_trainer(args)
     from realm.tui.app import run_tui
@@ -296,6 +308,10 @@ def build_parser() -> argparse.ArgumentParser:
         _common(sub.add_parser(name, help=text)).set_defaults(func=_control_command(request))
     _add_quest_parser(sub)
     _add_skills_parser(sub)
+
+    from realm.oracle.commands import add_commands as add_oracle_commands
+
+    add_oracle_commands(sub, _common)  # oracle, chat, vault
     return parser
 
 

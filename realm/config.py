@@ -153,6 +153,44 @@ class SkillsConfig(_Section):
     def weights(self) -> dict[str, float]:
         """The mix as {skill id: weight}, in the written order."""
         return {e.partition(":")[0]: float(e.partition(":")[2] or 1.0) for e in self.mix}
+class OracleConfig(_Section):
+    node: str = "local"  # this oracle's name in the host registry
+    pub: str = "auto"  # auto: an ipc socket in {home}/run; or e.g. tcp://0.0.0.0:5557
+    control: str = "auto"
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    threads: int = 0  # torch CPU threads; 0 keeps torch's choice
+    load_on_start: str = "latest"  # a ledger reference to serve at start ("" for none)
+    max_batch: int = 8  # sessions decoded together in one batched step
+    max_new_tokens: int = 512  # the most tokens one request may ask for
+    max_prompt_tokens: int = 1024  # longer prompts are refused
+    guest_models: int = 1  # checkpoints kept loaded beside the served one for `chat --checkpoint`
+    telemetry_s: float = 1.0  # seconds between telemetry events (tokens/s, queue, GPU)
+    cache_dir: str = "auto"  # fetched checkpoints; auto: {home}/oracle-cache
+    cache_limit_mb: int = 8192  # the cache's size limit; least recently used checkpoints go first
+    chunk_bytes: int = 1048576  # transfer chunk size
+    credit: int = 8  # transfer chunks in flight
+    auto_promote: bool = False  # the trainer sends each new champion to the oracle
+
+    def __post_init__(self) -> None:
+        for key in ("max_batch", "max_new_tokens", "max_prompt_tokens", "cache_limit_mb", "chunk_bytes", "credit"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"`{key}` must be at least 1")
+        if self.guest_models < 0:
+            raise ValueError("`guest_models` must be at least 0")
+        if self.telemetry_s <= 0:
+            raise ValueError("`telemetry_s` must be positive")
+
+
+class ChampionConfig(_Section):
+    skill_weight: float = 1.0  # weight of the level-weighted skill accuracy (0..1)
+    val_loss_weight: float = 1.0  # weight of the validation loss (subtracted: lower is better)
+
+
+class SecurityConfig(_Section):
+    insecure: bool = False  # allow listening beyond loopback without CURVE (a trusted network only)
+    keys_dir: str = "auto"  # CURVE key pairs from `realm keys init`; auto: {home}/keys
+    hosts: str = "auto"  # the host registry; auto: {home}/hosts.yaml, else configs/hosts.yaml
 
 
 class RealmConfig(_Section):
@@ -164,6 +202,9 @@ class RealmConfig(_Section):
     vault: VaultConfig = VaultConfig()
     quests: QuestsConfig = QuestsConfig()
     skills: SkillsConfig = SkillsConfig()
+    oracle: OracleConfig = OracleConfig()
+    champion: ChampionConfig = ChampionConfig()
+    security: SecurityConfig = SecurityConfig()
 
 
 def load_config(path: str | os.PathLike | None) -> RealmConfig:
@@ -272,4 +313,12 @@ def endpoints(config: RealmConfig, home: Path) -> tuple[str, str]:
     """The trainer's (pub, control) endpoints."""
     pub = config.bus.pub if config.bus.pub != "auto" else f"ipc://{run_dir(home) / 'trainer-pub'}"
     control = config.bus.control if config.bus.control != "auto" else f"ipc://{run_dir(home) / 'trainer-ctl'}"
+    return pub, control
+
+
+def oracle_endpoints(config: RealmConfig, home: Path) -> tuple[str, str]:
+    """The local oracle's (pub, control) endpoints."""
+    oracle = config.oracle
+    pub = oracle.pub if oracle.pub != "auto" else f"ipc://{run_dir(home) / 'oracle-pub'}"
+    control = oracle.control if oracle.control != "auto" else f"ipc://{run_dir(home) / 'oracle-ctl'}"
     return pub, control

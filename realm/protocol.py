@@ -159,6 +159,44 @@ class SkillsState(_Wire):
     lineage: tuple[LineageCount, ...] = ()
     eval_seconds: float = 0.0  # time spent evaluating skills since the trainer started
     train_seconds: float = 0.0  # optimizer-step time since the trainer started (counted at each eval)
+# --------------------------------------------------------------------------- oracle state types
+
+
+class GpuInfo(_Wire):
+    index: int
+    name: str
+    utilization: float  # percent
+    memory_used_mb: float
+    memory_total_mb: float
+
+
+class OracleInfo(_Wire):
+    node: str
+    device: str
+    pid: int
+    started: float
+    version: int = PROTOCOL_VERSION
+
+
+class OracleServing(_Wire):
+    step: int
+    name: str
+    source: str  # "shared" (the trainer's disk), "cache" or "fetched" (over the bus)
+    loaded_at: float
+    load_seconds: float  # from the load/promote request to serving
+
+
+class OracleState(_Wire):
+    info: OracleInfo | None = None
+    serving: OracleServing | None = None
+    loading: str | None = None  # the reference being loaded while the old model serves
+    last_error: str = ""
+    tokens_per_s: float = 0.0
+    active: int = 0  # sessions generating now
+    queued: int = 0  # sessions waiting for a slot
+    served: int = 0  # requests finished since start
+    gpus: tuple[GpuInfo, ...] = ()
+    gpu_note: str = ""  # e.g. "no NVIDIA GPU"
 
 
 class RealmState(_Wire):
@@ -170,6 +208,7 @@ class RealmState(_Wire):
     vault: VaultState = VaultState()
     log: tuple[LogLine, ...] = ()
     skills: SkillsState = SkillsState()
+    oracle: OracleState = OracleState()  # filled on an oracle's own PUB socket
 
 
 # --------------------------------------------------------------------------- events
@@ -279,6 +318,42 @@ class SkillLevelUp(_Event, tag="skill_level_up"):
 
 class LineageCounted(_Event, tag="lineage_counted"):
     counts: tuple[LineageCount, ...]  # increments to add
+# --- oracle and vault events (the oracle publishes the Oracle* ones on its own PUB socket)
+
+
+class OracleStarted(_Event, tag="oracle_started"):
+    info: OracleInfo
+
+
+class OracleLoading(_Event, tag="oracle_loading"):
+    ref: str
+
+
+class OracleLoaded(_Event, tag="oracle_loaded"):
+    serving: OracleServing
+
+
+class OracleLoadFailed(_Event, tag="oracle_load_failed"):
+    ref: str
+    reason: str
+
+
+class OracleUnloaded(_Event, tag="oracle_unloaded"):
+    pass
+
+
+class OracleTelemetry(_Event, tag="oracle_telemetry"):
+    tokens_per_s: float
+    active: int
+    queued: int
+    served: int
+    gpus: tuple[GpuInfo, ...] = ()
+    gpu_note: str = ""
+
+
+class CheckpointDeleted(_Event, tag="checkpoint_deleted"):
+    step: int
+    name: str
 
 
 Event = Union[
@@ -297,6 +372,13 @@ Event = Union[
     SkillEvaluated,
     SkillLevelUp,
     LineageCounted,
+    OracleStarted,
+    OracleLoading,
+    OracleLoaded,
+    OracleLoadFailed,
+    OracleUnloaded,
+    OracleTelemetry,
+    CheckpointDeleted,
 ]
 
 
@@ -386,6 +468,30 @@ class QuestMoveRequest(_Request, tag="quest_move"):
 
 class SkipRequest(_Request, tag="skip"):
     """The active quest ends as skipped after the current optimizer step."""
+# --- vault and oracle requests the trainer answers (realm/vault/service.py)
+
+
+class PingRequest(_Request, tag="ping"):
+    pass
+
+
+class PromoteRequest(_Request, tag="promote"):
+    ref: str  # a ledger reference: a step, a canonical name, "latest" or "champion"
+
+
+class ManifestRequest(_Request, tag="manifest"):
+    ref: str
+
+
+class ChunkRequest(_Request, tag="chunk"):
+    step: int
+    file: str  # a name from that checkpoint's manifest, nothing else
+    offset: int
+    size: int
+
+
+class DeleteCheckpointRequest(_Request, tag="delete_checkpoint"):
+    step: int
 
 
 Request = Union[
@@ -399,6 +505,11 @@ Request = Union[
     QuestRemoveRequest,
     QuestMoveRequest,
     SkipRequest,
+    PingRequest,
+    PromoteRequest,
+    ManifestRequest,
+    ChunkRequest,
+    DeleteCheckpointRequest,
 ]
 
 
@@ -438,6 +549,116 @@ class QuestList(_Reply, tag="quest_list"):
 
 
 Reply = Union[Snapshot, Ack, ErrorReply, QuestList]
+class Pong(_Reply, tag="pong"):
+    role: str  # "trainer" or "oracle"
+    run: str
+    version: int
+    time: float  # the answering node's clock, for skew checks
+
+
+class ManifestFile(_Wire):
+    name: str
+    size: int
+    sha256: str
+
+
+class Manifest(_Reply, tag="manifest"):
+    checkpoint: CheckpointInfo
+    weights_sha256: str  # the ledger's digest over the weights (the sidecar's sha256)
+    files: tuple[ManifestFile, ...]
+
+
+class Chunk(_Reply, tag="chunk"):
+    step: int
+    file: str
+    offset: int
+    data: bytes
+
+
+Reply = Union[Snapshot, Ack, ErrorReply, Pong, Manifest, Chunk]
+
+
+# --------------------------------------------------------------------------- the oracle's control socket
+#
+# An oracle's ROUTER answers ``OracleRequest``s. Chat replies stream: any number of
+# ``ChatDelta`` frames then one ``ChatEnd``, each carrying the request id.
+
+OracleStopReason = Literal["stop", "length", "cancelled", "error", "shutdown"]
+
+
+class Sampling(_Wire):
+    temperature: float = 0.0  # 0 is greedy
+    top_p: float = 1.0
+    max_new_tokens: int = 64
+    seed: int | None = None
+
+
+class LoadRequest(_Request, tag="load"):
+    ref: str
+
+
+class UnloadRequest(_Request, tag="unload"):
+    pass
+
+
+class ChatRequest(_Request, tag="chat"):
+    id: str
+    messages: tuple[dict[str, str], ...]  # [{"role": ..., "content": ...}]
+    sampling: Sampling = Sampling()
+    checkpoint: str = ""  # a ledger reference; "" is the served (promoted) checkpoint
+
+
+class GenerateRequest(_Request, tag="generate"):
+    id: str
+    prompts: tuple[str, ...]  # user messages, each answered on its own
+    sampling: Sampling = Sampling()
+    checkpoint: str = ""
+
+
+class CancelRequest(_Request, tag="cancel"):
+    id: str
+
+
+OracleRequest = Union[
+    SnapshotRequest,
+    PingRequest,
+    LoadRequest,
+    UnloadRequest,
+    PromoteRequest,
+    ChatRequest,
+    GenerateRequest,
+    CancelRequest,
+]
+
+
+class ChatDelta(_Reply, tag="chat_delta"):
+    id: str
+    text: str
+    tokens: int  # generated so far
+
+
+class ChatEnd(_Reply, tag="chat_end"):
+    id: str
+    reason: OracleStopReason
+    tokens: int
+    seconds: float
+    checkpoint: str = ""  # the checkpoint that answered
+    message: str = ""
+
+
+class GenerateResult(_Reply, tag="generate_result"):
+    id: str
+    texts: tuple[str, ...]
+    checkpoint: str = ""
+
+
+class Loaded(_Reply, tag="loaded"):
+    """The second reply to a load or promote: the checkpoint now serves."""
+
+    serving: OracleServing
+
+
+OracleReply = Union[Snapshot, Ack, ErrorReply, Pong, ChatDelta, ChatEnd, GenerateResult, Loaded]
 
 
 # --------------------------------------------------------------------------- codec
@@ -447,6 +668,8 @@ _decoders = {
     "published": msgspec.msgpack.Decoder(Published),
     "request": msgspec.msgpack.Decoder(Request),
     "reply": msgspec.msgpack.Decoder(Reply),
+    "oracle request": msgspec.msgpack.Decoder(OracleRequest),
+    "oracle reply": msgspec.msgpack.Decoder(OracleReply),
 }
 
 
@@ -475,3 +698,11 @@ def decode_request(frame: bytes, limit: int = MAX_MESSAGE_BYTES) -> Request:
 
 def decode_reply(frame: bytes, limit: int = MAX_MESSAGE_BYTES) -> Reply:
     return _decode("reply", frame, limit)
+
+
+def decode_oracle_request(frame: bytes, limit: int = MAX_MESSAGE_BYTES) -> OracleRequest:
+    return _decode("oracle request", frame, limit)
+
+
+def decode_oracle_reply(frame: bytes, limit: int = MAX_MESSAGE_BYTES) -> OracleReply:
+    return _decode("oracle reply", frame, limit)

@@ -35,6 +35,16 @@ from realm.protocol import (
     ValMetrics,
     VaultState,
 )
+from realm.protocol import (
+    CheckpointDeleted,
+    OracleLoaded,
+    OracleLoadFailed,
+    OracleLoading,
+    OracleStarted,
+    OracleState,
+    OracleTelemetry,
+    OracleUnloaded,
+)
 
 __all__ = ["RealmState", "apply", "LOSS_HISTORY", "LOG_LINES", "RECENT_QUESTS", "EMA_WEIGHT"]
 
@@ -219,6 +229,53 @@ def _lineage_counted(state: RealmState, ev: LineageCounted, time: float) -> Real
         totals[(c.generator, c.validator)] = totals.get((c.generator, c.validator), 0) + c.count
     lineage = tuple(LineageCount(generator=g, validator=v, count=n) for (g, v), n in sorted(totals.items()))
     return replace(state, skills=replace(state.skills, lineage=lineage))
+# --------------------------------------------------------------------------- oracle and vault
+
+
+def _oracle_started(state: RealmState, ev: OracleStarted, time: float) -> RealmState:
+    oracle = OracleState(info=ev.info)
+    text = f"oracle {ev.info.node} awakens on {ev.info.device}"
+    return replace(state, oracle=oracle, log=_log(state, time, "info", text))
+
+
+def _oracle_loading(state: RealmState, ev: OracleLoading, time: float) -> RealmState:
+    oracle = replace(state.oracle, loading=ev.ref)
+    return replace(state, oracle=oracle, log=_log(state, time, "info", f"oracle: loading {ev.ref}"))
+
+
+def _oracle_loaded(state: RealmState, ev: OracleLoaded, time: float) -> RealmState:
+    oracle = replace(state.oracle, serving=ev.serving, loading=None, last_error="")
+    text = f"oracle: serving {ev.serving.name} ({ev.serving.source}, {ev.serving.load_seconds:.2f}s)"
+    return replace(state, oracle=oracle, log=_log(state, time, "info", text))
+
+
+def _oracle_load_failed(state: RealmState, ev: OracleLoadFailed, time: float) -> RealmState:
+    oracle = replace(state.oracle, loading=None, last_error=ev.reason)
+    text = f"oracle: could not load {ev.ref}: {ev.reason}"
+    return replace(state, oracle=oracle, log=_log(state, time, "warning", text))
+
+
+def _oracle_unloaded(state: RealmState, ev: OracleUnloaded, time: float) -> RealmState:
+    oracle = replace(state.oracle, serving=None)
+    return replace(state, oracle=oracle, log=_log(state, time, "info", "oracle: unloaded"))
+
+
+def _oracle_telemetry(state: RealmState, ev: OracleTelemetry, time: float) -> RealmState:
+    oracle = replace(
+        state.oracle,
+        tokens_per_s=ev.tokens_per_s,
+        active=ev.active,
+        queued=ev.queued,
+        served=ev.served,
+        gpus=ev.gpus,
+        gpu_note=ev.gpu_note,
+    )
+    return replace(state, oracle=oracle)
+
+
+def _checkpoint_deleted(state: RealmState, ev: CheckpointDeleted, time: float) -> RealmState:
+    kept = tuple(c for c in state.vault.checkpoints if c.step != ev.step)
+    return replace(state, vault=VaultState(checkpoints=kept), log=_log(state, time, "info", f"vault: deleted {ev.name}"))
 
 
 _HANDLERS = {
@@ -237,6 +294,13 @@ _HANDLERS = {
     SkillEvaluated: _skill_evaluated,
     SkillLevelUp: _skill_level_up,
     LineageCounted: _lineage_counted,
+    OracleStarted: _oracle_started,
+    OracleLoading: _oracle_loading,
+    OracleLoaded: _oracle_loaded,
+    OracleLoadFailed: _oracle_load_failed,
+    OracleUnloaded: _oracle_unloaded,
+    OracleTelemetry: _oracle_telemetry,
+    CheckpointDeleted: _checkpoint_deleted,
 }
 
 assert set(_HANDLERS) == set(Event.__args__), "every event needs a handler"  # type: ignore[attr-defined]

@@ -87,6 +87,19 @@ EVENTS: list = [
     ),
     ValMetrics(step=60, val_loss=1.5, fixed_val_loss=1.75),
     QueueChanged(queued=(QUEST, QuestInfo(name="b.jsonl", format="sharegpt", quarantined=2))),
+    protocol.OracleStarted(info=protocol.OracleInfo(node="3090", device="cuda:0", pid=7, started=1.7e9)),
+    protocol.OracleLoading(ref="champion"),
+    protocol.OracleLoaded(
+        serving=protocol.OracleServing(step=200, name=CKPT.name, source="fetched", loaded_at=1.7e9, load_seconds=0.5)
+    ),
+    protocol.OracleLoadFailed(ref="12", reason="no checkpoint at step 12 in the ledger"),
+    protocol.OracleUnloaded(),
+    protocol.OracleTelemetry(
+        tokens_per_s=512.5, active=2, queued=1, served=9,
+        gpus=(protocol.GpuInfo(index=0, name="RTX 3090", utilization=55.0, memory_used_mb=1200.0, memory_total_mb=24576.0),),
+    ),
+    protocol.OracleTelemetry(tokens_per_s=0.0, active=0, queued=0, served=0, gpu_note="no NVIDIA GPU"),
+    protocol.CheckpointDeleted(step=200, name=CKPT.name),
 ]
 
 FULL_STATE = RealmState(
@@ -114,6 +127,10 @@ REQUESTS: list = [
     QuestRemoveRequest(name="q.jsonl"),
     QuestMoveRequest(name="q.jsonl", priority="low", position=0),
     SkipRequest(),
+    SnapshotRequest(), PauseRequest(), ResumeRequest(), StopRequest(),
+    protocol.PingRequest(), protocol.PromoteRequest(ref="200"), protocol.ManifestRequest(ref="latest"),
+    protocol.ChunkRequest(step=200, file="model.safetensors", offset=0, size=65536),
+    protocol.DeleteCheckpointRequest(step=200),
 ]
 REPLIES: list = [
     Snapshot(run="run-1", seq=99, state=FULL_STATE),
@@ -123,6 +140,12 @@ REPLIES: list = [
     ErrorReply(message="no such checkpoint"),
     QuestList(quests=(QuestEntry(name="q.jsonl", state="queued", priority="high", bytes=10),
                       QuestEntry(name="f.jsonl", state="failed", reason="line 3: not valid JSON"))),
+    protocol.Pong(role="trainer", run="run-1", version=1, time=1.7e9),
+    protocol.Manifest(
+        checkpoint=CKPT, weights_sha256="ab" * 32,
+        files=(protocol.ManifestFile(name="model.safetensors", size=10, sha256="cd" * 32),),
+    ),
+    protocol.Chunk(step=200, file="model.safetensors", offset=0, data=b"\x00\xffbytes"),
 ]
 
 

@@ -26,6 +26,7 @@ from realm.bus import ControlServer, Publisher
 from realm.config import RealmConfig, endpoints
 from realm.errors import RealmError
 from realm.home import Home
+from realm.hosts import serve_setup
 from realm.protocol import (
     Ack,
     BattleChanged,
@@ -60,6 +61,8 @@ from trainer.idle import idle_examples, write_idle_quest
 from trainer.queue import QuestGone, QuestQueue
 from trainer.sdnotify import Notifier
 from trainer.telemetry import GpuMemory, MetricsLog, matmul_peak_flops
+from realm.vault.champion import champion
+from realm.vault.service import VAULT_REQUESTS, VaultService
 
 log = logging.getLogger("realm.trainer")
 
@@ -113,6 +116,8 @@ class Daemon:
         self._skip_name: str | None = None  # the active quest a skip request asked to end
         self._inbox_checked = 0.0
         self.skill_runner = None  # trainer.skills.SkillRunner when skills are enabled
+        self._vault: VaultService | None = None
+        self._champion_step: int | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -155,7 +160,8 @@ class Daemon:
         requeued = self.queue.requeue_active()
 
         pub, control = endpoints(self.config, self.home.root)
-        self.publisher = Publisher(pub, self.run_id, RealmState(run=self.run_id))
+        secure = serve_setup(self.config, self.home.root, [pub, control])  # CURVE beyond loopback
+        self.publisher = Publisher(pub, self.run_id, RealmState(run=self.run_id), socket_setup=secure)
         self.desk = QuestDesk(self.config, self.home, self.queue, self.publisher)
         self.server = ControlServer(
             control,
@@ -163,6 +169,7 @@ class Daemon:
             self.publisher,
             heartbeat_s=self.config.bus.heartbeat_s,
             max_message_bytes=self.config.bus.max_message_bytes,
+            socket_setup=secure,
         ).start()
         self._install_signal_handlers()
 
@@ -268,6 +275,8 @@ class Daemon:
             return self.desk.handle(request)
         if isinstance(request, SkipRequest):
             return self._request_skip()
+        if isinstance(request, VAULT_REQUESTS):
+            return self._vault_service().handle(request)
         raise ValueError(f"unsupported request {type(request).__name__}")
 
     # ------------------------------------------------------------------ the loop
@@ -282,13 +291,18 @@ class Daemon:
                     self._battle(path, priority)
                 except QuestGone:  # a request moved or removed it as it was picked
                     continue
-            elif self.config.idle.enabled and self.skill_runner:
-                self.skill_runner.write_idle_quest(self.home.queued("low"), self.config.idle.examples)
             elif self.config.idle.enabled:
-                write_idle_quest(self.home.queued("low"), self.config.idle.examples, seed=self.engine.step)
+                self._write_idle_quest()
             else:
                 self._set_status("idle")
                 self.controls.wait(POLL_S)
+
+    def _write_idle_quest(self) -> None:
+        """The queue is empty: a quest from the skill mix, else the placeholder, so DIO never idles."""
+        folder, n = self.home.queued("low"), self.config.idle.examples
+        if self.skill_runner and self.skill_runner.write_idle_quest(folder, n):
+            return
+        write_idle_quest(folder, n, seed=self.engine.step)
 
     def _may_continue(self) -> bool:
         """Block while paused; False once the trainer must stop. Runs between optimizer steps."""
@@ -458,6 +472,7 @@ class Daemon:
         log.info("saved %s", folder.name)
         self.publisher.emit(CheckpointSaved(checkpoint=info))
         self._prune()
+        self._maybe_auto_promote()
 
     def _write_checkpoint(self, sidecar: dict) -> Path:
         def save(folder: Path) -> None:
@@ -469,7 +484,10 @@ class Daemon:
         return write_checkpoint(self.home.checkpoints, self.engine.step, datetime.now(), save, sidecar)
 
     def _prune(self, everything_allowed: bool = False) -> list[str]:
-        removed = prune(self.ledger, self.config.vault, champion=None, everything_allowed=everything_allowed)
+        best = champion(self.ledger, self.config.champion)  # retention never deletes the champion
+        removed = prune(
+            self.ledger, self.config.vault, champion=best.step if best else None, everything_allowed=everything_allowed
+        )
         if removed:
             steps = tuple(parse_step(name) for name in removed)
             self.publisher.emit(CheckpointsPruned(steps=steps, reason="disk full" if everything_allowed else "retention"))
@@ -491,6 +509,30 @@ class Daemon:
         if not self.controls.stop.is_set():
             self.publisher.emit(BattleChanged(status="paused", reason=reason))
             self.controls.pause.set()
+
+    # ------------------------------------------------------------------ vault and oracle
+
+    def _vault_service(self) -> VaultService:
+        if self._vault is None:
+            self._vault = VaultService(self.config, self.home.root, self.ledger, self.publisher)
+        return self._vault
+
+    def _maybe_auto_promote(self) -> None:
+        """The deployment orchestrator: with ``oracle.auto_promote``, send each new champion."""
+        if not self.config.oracle.auto_promote:
+            return
+        best = champion(self.ledger, self.config.champion)
+        if best is None or best.step == self._champion_step:
+            return
+        self._champion_step = best.step
+        service = self._vault_service()
+
+        def send() -> None:
+            reply = service.promote(str(best.step))
+            level = "warning" if reply.__class__.__name__ == "ErrorReply" else "info"
+            self.publisher.emit(Notice(level=level, text=f"auto-promote {best.name}: {reply.message}"))
+
+        threading.Thread(target=send, name="realm-auto-promote", daemon=True).start()
 
 
 def _startup_notes(removed: list[Path], registered: int, missing: int, requeued: list[Path]) -> list[str]:

@@ -38,6 +38,7 @@ from realm.skills.base import Sample
 from realm.skills.profiles import ProtocolError, strip_protocol
 from realm.skills.registry import SkillConfig, load_skills
 from realm.skills.store import EvalRow, SkillStore
+from trainer.data import encode_chat
 from trainer.generate import generate
 
 log = logging.getLogger("realm.trainer.skills")
@@ -234,8 +235,13 @@ class SkillRunner:
 
     # ------------------------------------------------------------------ quests
 
-    def write_idle_quest(self, folder: Path, n: int) -> Path:
-        """An idle quest drawn from the mix at each skill's level, with its lineage sidecar."""
+    def write_idle_quest(self, folder: Path, n: int) -> Path | None:
+        """An idle quest drawn from the mix at each skill's level, with its lineage sidecar.
+
+        Examples longer than ``train.max_length`` are left out (and counted in the lineage as
+        rejected by ``too_long``) rather than handed to a validator that would refuse them;
+        None when no example fits.
+        """
         step = self.engine.step
         rng = random.Random(f"idle:{step}")
         skill_ids = list(self.mix)
@@ -247,14 +253,23 @@ class SkillRunner:
             skill = self.skills[skill_id]
             level, _ = self.store.level(skill_id)
             batch = curriculum.training_examples(skill, level, count, seed=f"{step}", drawer=self.drawers[skill_id])
-            examples += batch.examples
+            fitting = self._fitting(batch.examples)
+            examples += fitting
             generator = f"{skill.generator}@{skill.family.version}"
+            if len(fitting) < len(batch.examples):
+                lineage.append(LineageCount(generator=generator, validator="too_long",
+                                            count=len(batch.examples) - len(fitting)))
             meta_skills[skill_id] = {"level": level, "generator": skill.generator,
                                      "generator_version": skill.family.version, "counts": batch.counts}
             lineage.append(LineageCount(generator=generator, validator="", count=count))
             for key, value in batch.counts.items():
                 if key.startswith("rejected_"):
                     lineage.append(LineageCount(generator=generator, validator=key[len("rejected_"):], count=value))
+        if not examples:
+            self._count_lineage(lineage)
+            self.notice(f"no skill example fits train.max_length ({self.engine.config.train.max_length} tokens); "
+                        "raise it for skill quests. Using the placeholder idle quest")
+            return None
         random.Random(f"idle-order:{step}").shuffle(examples)
         top = max(counts_per_skill, key=counts_per_skill.get)
         name = f"idle-{top}-L{meta_skills[top]['level']}-{step:08d}.jsonl"
@@ -285,6 +300,12 @@ class SkillRunner:
         self._write_quest(self.home.queued("high"), name, examples, meta)
         self._count_lineage([LineageCount(generator=CORRECTION_GENERATOR, validator="", count=len(examples))])
         return len(wrong)
+
+    def _fitting(self, examples: list[dict]) -> list[dict]:
+        limit = self.engine.config.train.max_length
+        # encode one token past the limit: encode_chat truncates, so a fitting example stays shorter
+        lengths = [len(encode_chat(self.engine.tokenizer, ex["messages"], limit + 1).input_ids) for ex in examples]
+        return [example for example, length in zip(examples, lengths) if length <= limit]
 
     def _write_quest(self, folder: Path, name: str, examples: list[dict], meta: dict) -> Path:
         lineage_dir = self.home.quests / LINEAGE_DIR

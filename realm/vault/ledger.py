@@ -89,6 +89,7 @@ class Ledger:
         return [(CheckpointInfo(*row[:6]), row[6]) for row in rows]
 
     def mark_deleted(self, step: int) -> None:
+        """The folder was deleted on purpose (``realm vault delete``): keep the row, stats and all."""
         self._db.execute("UPDATE checkpoints SET status = 'deleted' WHERE step = ?", (step,))
 
     def reconcile(self, checkpoints_dir: Path) -> tuple[int, int]:

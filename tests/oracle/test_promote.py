@@ -1,0 +1,144 @@
+"""Promotion: a hot swap under load, a failed load that changes nothing, promote via the trainer."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import zmq
+
+from conftest import fast_config, wait_for
+from realm import protocol
+from realm.oracle.client import OracleRefused
+from realm.protocol import Ack, ChatDelta, ChatEnd, ChatRequest, PauseRequest, PromoteRequest, Sampling
+from tests.oracle.conftest import add_checkpoint, oracle_config
+from tests.oracle.reference import fresh_process_answers
+from tests.oracle.test_worker import PROMPTS
+
+HELLO = ({"role": "user", "content": "hello DIO"},)
+
+
+def test_hot_swap_finishes_in_flight_chats_on_the_old_model_and_matches_a_fresh_process(tmp_path, oracle_factory):
+    home = tmp_path / "home"
+    old = add_checkpoint(home, 1, val_loss=2.0)
+    new = add_checkpoint(home, 2, val_loss=3.0)
+    oracle = oracle_factory(oracle_config(load_on_start="1"), home=home)
+    oracle.wait_serving(1)
+
+    with zmq.Context.instance().socket(zmq.DEALER) as sock:
+        sock.connect(oracle.control)
+        long_chat = ChatRequest(id="in-flight", messages=HELLO, sampling=Sampling(max_new_tokens=120))
+        sock.send_multipart([b"", protocol.encode(long_chat)])
+        assert isinstance(protocol.decode_oracle_reply(sock.recv_multipart()[-1]), ChatDelta)
+
+        loaded = oracle.client.promote("2")  # loads while the old model keeps answering
+
+        assert loaded.serving.step == 2 and loaded.serving.load_seconds > 0
+        while True:
+            assert sock.poll(30_000)
+            reply = protocol.decode_oracle_reply(sock.recv_multipart()[-1])
+            if isinstance(reply, ChatEnd):
+                break
+    assert reply.checkpoint == old.name, "the in-flight chat was not finished by the model it started on"
+    assert reply.reason == "length" and reply.tokens == 120
+
+    answers = [oracle.client.chat([{"role": "user", "content": p}], Sampling(max_new_tokens=16)) for p in PROMPTS]
+    assert {end.checkpoint for _, end in answers} == {new.name}
+    assert [text for text, _ in answers] == fresh_process_answers(new, PROMPTS, 16)
+    assert oracle.state.serving.step == 2 and oracle.state.loading is None
+
+
+def test_a_failed_load_keeps_the_old_model_serving_and_says_why(tmp_path, oracle_factory):
+    home = tmp_path / "home"
+    add_checkpoint(home, 1)
+    broken = add_checkpoint(home, 2)
+    oracle = oracle_factory(oracle_config(load_on_start="1"), home=home)
+    oracle.wait_serving(1)
+    (broken / "model.safetensors").write_bytes(b"not a safetensors file")
+
+    with pytest.raises(OracleRefused, match="could not load 2: .*the previous model keeps serving"):
+        oracle.client.promote("2")
+    with pytest.raises(OracleRefused, match="no checkpoint 77"):
+        oracle.client.promote("77")
+    assert oracle.state.serving.step == 1
+    assert "no checkpoint 77" in oracle.state.last_error
+    text, end = oracle.client.chat(list(HELLO), Sampling(max_new_tokens=5))
+    assert end.checkpoint.startswith("checkpoint-1-") and end.tokens == 5
+    assert any("could not load 2" in line.text for line in oracle.worker.publisher.state.log)
+
+
+def test_promoting_the_served_checkpoint_again_is_a_no_op(tmp_path, oracle_factory):
+    home = tmp_path / "home"
+    add_checkpoint(home, 1)
+    oracle = oracle_factory(home=home)
+    first = oracle.wait_serving(1)
+    again = oracle.client.promote("latest").serving
+    assert again.step == 1 and again.loaded_at > first.loaded_at
+
+
+def test_the_trainer_forwards_promote_and_resolves_the_champion(tmp_path, oracle_factory, trainer_factory):
+    home = tmp_path / "home"
+    add_checkpoint(home, 1, val_loss=1.0)  # the champion: lowest validation loss
+    add_checkpoint(home, 2, val_loss=2.5)
+    oracle = oracle_factory(oracle_config(load_on_start="latest"), home=home)
+    oracle.wait_serving(2)
+    trainer = trainer_factory(fast_config(), home=home).start()
+    trainer.client.request(PauseRequest())
+
+    reply = trainer.client.request(PromoteRequest(ref="champion"))
+    assert isinstance(reply, Ack) and "loading 1" in reply.message
+    oracle.wait_serving(1)
+    with pytest.raises(Exception, match="no checkpoint 55"):
+        trainer.client.request(PromoteRequest(ref="55"))
+
+
+def test_promote_and_chat_from_the_command_line_and_the_served_checkpoint_is_kept(tmp_path, oracle_factory):
+    import json
+    import subprocess
+    import sys
+
+    from realm.vault.ledger import Ledger
+    from realm.vault.service import DeleteRefused, delete_checkpoint
+
+    home = tmp_path / "home"
+    for step in (1, 2, 3):
+        add_checkpoint(home, step)
+    oracle = oracle_factory(oracle_config(load_on_start="3"), home=home)
+    oracle.wait_serving(3)
+
+    def realm(*args):
+        return subprocess.run([sys.executable, "-m", "realm.cli", *args, "--home", str(home)],
+                              capture_output=True, text=True, timeout=120)
+
+    promoted = realm("vault", "promote", "1", "--json")
+    assert promoted.returncode == 0, promoted.stderr
+    assert json.loads(promoted.stdout)["step"] == 1 and oracle.state.serving.step == 1
+
+    chat = realm("chat", "--max-new-tokens", "8", "hello there")
+    assert chat.returncode == 0, chat.stderr
+    assert chat.stdout.strip() and "checkpoint-1-" in chat.stderr and "8 tokens" in chat.stderr
+    bad = realm("chat", "--temperature", "9", "hello")
+    assert bad.returncode == 1 and "temperature must be between 0" in bad.stderr
+
+    ledger = Ledger(home / "vault" / "realm.db")
+    try:
+        with pytest.raises(DeleteRefused, match="being served by the oracle"):
+            delete_checkpoint(fast_config(), home, ledger, 1)
+    finally:
+        ledger.close()
+
+
+def test_auto_promote_sends_each_new_champion_to_the_oracle(tmp_path, oracle_factory, trainer_factory):
+    import msgspec
+
+    from realm.config import OracleConfig
+
+    home = tmp_path / "home"
+    add_checkpoint(home, 1)  # no validation loss: unranked, so any scored checkpoint beats it
+    oracle = oracle_factory(oracle_config(load_on_start="1"), home=home)
+    oracle.wait_serving(1)
+    config = msgspec.structs.replace(fast_config(checkpoint_every=12), oracle=OracleConfig(auto_promote=True))
+    trainer = trainer_factory(config, max_steps=12, home=home).start()
+    assert trainer.join(timeout=300) == 0
+    serving = oracle.wait_serving(13)  # resumed at step 1, trained 12 steps, saved, promoted
+    assert serving.source == "shared"
