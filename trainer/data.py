@@ -478,7 +478,7 @@ def _parse_record(number: int, text: str, last_unterminated: bool) -> tuple[dict
         hint = "; the last line has no newline and looks cut off" if last_unterminated else ""
         return None, LineProblem(number, f"not valid JSON ({detail}){hint}", text)
     if isinstance(record, list):
-        return None, LineProblem(number, "expected one JSON object per line, got a JSON array on this line", text)
+        return None, LineProblem(number, "expected JSONL (one JSON object per line), got a JSON array on this line", text)
     if not isinstance(record, dict):
         return None, LineProblem(number, f"expected a JSON object, got {_json_type(record)}", text)
     return record, None
@@ -486,7 +486,10 @@ def _parse_record(number: int, text: str, last_unterminated: bool) -> tuple[dict
 
 def _refuse_whole_file(path: Path, problems: list[LineProblem]) -> None:
     first = problems[0]
-    raise QuestFormatError(path, first.line, f"no line holds a quest record; first problem: {first.reason}")
+    if len(problems) == 1:
+        raise QuestFormatError(path, first.line, first.reason)
+    reason = f"none of its {len(problems)} lines holds a quest record; first, line {first.line}: {first.reason}"
+    raise QuestFormatError(path, None, reason)
 
 
 def _majority_format(records: list[tuple[int, str, dict]]) -> QuestFormat | None:

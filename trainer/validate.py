@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from realm.config import QuestsConfig
-from trainer.data import ROLES, SHAREGPT_ROLES, Quest, QuestFormatError, TextExample, encode_example, read_quest
+from trainer.data import IM_END, IM_START, ROLES, SHAREGPT_ROLES, Quest, QuestFormatError, TextExample, encode_example, read_quest
 
 SPEC_VALIDATOR_NAME, SPEC_VALIDATOR_VERSION = "spec_validator", "1.0.0"
 VALIDATOR_NAME, VALIDATOR_VERSION = "data_validator", "1.0.0"
@@ -150,7 +150,7 @@ def check_for_training(path: Path, rules: QuestsConfig, tokenizer, max_length: i
             reject(reason, DEEP)
             continue
         clipped = clip_example(example, budget)
-        if len(encode_example(tokenizer, clipped, max_length + 1).input_ids) > max_length:
+        if token_upper_bound(example) > max_length and too_long(tokenizer, clipped, max_length):
             if rules.too_long == "drop":
                 reject(f"longer than train.max_length ({max_length} tokens); dropped (quests.too_long: drop)")
                 continue
@@ -216,6 +216,20 @@ def deep_problem(example, rules: QuestsConfig, spec: Spec) -> str:
     if spec.check is not None:
         return spec.check(example)
     return ""
+
+
+def token_upper_bound(example) -> int:
+    """At most this many tokens: every token covers at least one byte of UTF-8 (byte-level BPE,
+    SentencePiece with byte fallback), and each ChatML marker or newline is at most its own
+    length in tokens. Short examples, most of them, need no tokenizing to be judged."""
+    if isinstance(example, TextExample):
+        return len(example.encode("utf-8")) + 1  # + the end-of-text token
+    markers = len(IM_START) + len(IM_END) + 2  # the two newlines
+    return sum(markers + len(m["role"].encode("utf-8")) + len(m["content"].encode("utf-8")) for m in example)
+
+
+def too_long(tokenizer, example, max_length: int) -> bool:
+    return len(encode_example(tokenizer, example, max_length + 1).input_ids) > max_length
 
 
 def longest_token_chars(tokenizer) -> int:

@@ -110,6 +110,7 @@ def bad_input_corpus() -> dict[str, tuple[bytes, str | None]]:
                   for i in range(4)),
             None,
         ),
+        "story.jsonl": (jsonl({"text": f"Once upon a time there were {i} dragons."} for i in range(4)), None),
     }
 
 
@@ -145,7 +146,7 @@ def test_bad_input_gets_clear_reasons_loses_nothing_and_training_goes_on(trainer
     assert "looks cut off" in truncated[0]["reason"]
     huge = [json.loads(line) for line in (quarantine / "huge_line.jsonl.quarantine.jsonl").read_text().splitlines()]
     assert [(r["line"], r["reason"].split(";")[0]) for r in huge] == [(10, "longer than train.max_length (64 tokens)")]
-    assert trainer.state.hero.steps >= 3 + 3 + 1  # the three good quests were trained
+    assert trainer.state.hero.steps >= 3 + 3 + 1 + 1  # the four good quests were trained
     assert trainer.exit_code == 0
 
 

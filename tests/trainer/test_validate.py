@@ -301,3 +301,20 @@ def test_the_readme_examples_read_as_the_formats_they_claim(tmp_path):
     for title, line in rows:
         verdict = check_intake(_write(tmp_path, line + "\n"), RULES)
         assert verdict.quest.format == claimed[title] and len(verdict.examples) == 1
+
+
+def test_the_token_bound_that_spares_short_examples_the_tokenizer_really_bounds(tokenizer):
+    import random
+
+    from trainer.validate import token_upper_bound
+
+    rng = random.Random(7)
+    alphabet = "ab é🐉\n<|>x①\t"
+
+    def text(n: int) -> str:
+        return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, n)))
+
+    examples = [[{"role": "user", "content": text(60)}, {"role": "assistant", "content": text(40)}] for _ in range(300)]
+    examples += [TextExample(text(80)) for _ in range(300)]
+    for example in examples:
+        assert len(encode_example(tokenizer, example, 10**6).input_ids) <= token_upper_bound(example)
