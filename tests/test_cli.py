@@ -12,7 +12,7 @@ import yaml
 from conftest import wait_for
 from realm.vault.checkpoints import complete_checkpoints, read_sidecar
 
-FAST_TRAIN = {"batch_size": 4, "max_length": 64, "warmup_steps": 5, "threads": 2}
+FAST_TRAIN = {"batch_size": 4, "max_length": 64, "warmup_steps": 5, "threads": 1}
 
 
 def realm(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -141,3 +141,15 @@ def test_full_disk_with_nothing_to_free_pauses_training_with_the_reason(trainer_
     wait_for(lambda: trainer.state.vault.checkpoints, what="a checkpoint once there is room")
     assert trainer.state.vault.checkpoints[0].step == 6
     trainer.stop()
+
+
+def test_pruned_checkpoints_leave_the_vault_state():
+    from realm.protocol import CheckpointSaved, CheckpointsPruned, RealmState
+    from realm.state import apply
+
+    state = RealmState()
+    for step in (3, 6, 9):
+        state = apply(state, CheckpointSaved(checkpoint=CheckpointInfo(step=step, name=f"c{step}", time=0.0)))
+    state = apply(state, CheckpointsPruned(steps=(3, 6), reason="disk full"))
+    assert [c.step for c in state.vault.checkpoints] == [9]
+    assert "disk full" in state.log[-1].text and "3, 6" in state.log[-1].text

@@ -243,7 +243,7 @@ class Engine:
         )
 
     def _restore(self, path: Path) -> None:
-        state = torch.load(path, map_location="cpu", weights_only=False)  # our own file: numpy RNG inside
+        state = torch.load(path, map_location="cpu", weights_only=True)
         self.step = int(state["step"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -296,7 +296,9 @@ def _free_memory(device: torch.device) -> None:
 
 
 def _rng_state() -> dict:
-    state = {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()}
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    numpy_state = [name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)]
+    state = {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": numpy_state}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -305,12 +307,9 @@ def _rng_state() -> dict:
 def _set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"].cpu())
     random.setstate(state["python"])
-    if "numpy" in state:
-        np.random.set_state(state["numpy"])
+    if "numpy" in state:  # kept as plain values and a tensor, so the file loads with weights_only
+        name, keys, pos, has_gauss, cached = state["numpy"]
+        np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
-
-def _loss_tokens(example: EncodedExample) -> int:
-    # labels are unshifted: the first position never counts as a target
-    return sum(1 for label in example.labels[1:] if label != -100)

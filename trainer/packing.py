@@ -1,13 +1,15 @@
 """Packing: many short examples in full ``max_length`` rows, with no attention across them.
 
 Each row holds whole examples back to back (first-fit decreasing); position ids restart at 0
-for every example, and the attention runs once per example (``cu_seqlens``), so an example sees
+for every example, and the attention runs within each example (``cu_seqlens``), so an example sees
 exactly what it would see alone. The rows are then laid end to end as one sequence: a row's
 pad tail is never computed.
 
 Why per-example attention and not a block mask: on CPU a block-diagonal mask through SDPA
-still computes every token pair of the row, so it gains nothing over padding; running SDPA on
-each example's slice (the varlen idea) only computes the causal pairs inside each example.
+still computes every token pair of the row, so it gains nothing over padding; here examples of
+similar length are gathered into small right-padded batches, one causal SDPA call each (the
+varlen idea: only pairs inside an example are computed), and the MLPs and projections run on
+the packed tokens with no padding at all.
 On CUDA with ``flash_attn`` installed, HF's ``flash_attention_2`` takes the same boundaries as
 ``cu_seq_lens`` and runs its varlen kernel.
 
@@ -117,7 +119,7 @@ def per_example_attention(
     scaling: float | None = None,
     **kwargs,
 ) -> tuple[torch.Tensor, None]:
-    """Causal SDPA run separately on every segment named by ``cu_seq_lens_q``.
+    """Causal attention within every example named by ``cu_seq_lens_q``, never across them.
 
     Shapes follow HF's attention interface: ``query`` is (batch, heads, seq, dim), ``key`` and
     ``value`` may have fewer (grouped) heads; the output is (batch, seq, heads, dim). Without
@@ -135,18 +137,57 @@ def per_example_attention(
         )
         return out.transpose(1, 2).contiguous(), None
     batch, heads, seq, dim = query.shape
-    # (batch, heads, seq, dim) -> (heads, batch * seq, dim): segments are slices of the flat rows
+    # (batch, heads, seq, dim) -> (heads, batch * seq, dim): the examples are slices of the flat rows
     flat = [t.transpose(0, 1).reshape(heads, batch * seq, dim) for t in (query, key, value)]
+    groups, inverse = _attention_plan(cu_seqlens)
+    pieces = []
+    for gather, valid in groups:
+        # examples of similar length, right-padded to the longest of them, in one causal SDPA
+        # call: a real query only sees keys at or before it, so the pads never enter its attention
+        q, k, v = (t[:, gather].transpose(0, 1) for t in flat)  # (examples, heads, longest, dim)
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout, scale=scaling)
+        pieces.append(out.transpose(1, 2)[valid])  # (tokens, heads, dim)
+    out = torch.cat(pieces, dim=0)[inverse]  # back in packed order
+    return out.reshape(batch, seq, heads, dim), None
+
+
+PADDING_SLACK = 1.25  # a group's padded size may exceed its real tokens by this factor
+_plan_cache: dict = {}
+
+
+def _attention_plan(cu_seqlens: torch.Tensor):
+    """Examples grouped by length (each group one SDPA call) and the permutation back to packed
+    order. The same for every layer of a forward pass, so it is built once and cached."""
+    key = (cu_seqlens.data_ptr(), cu_seqlens.numel(), cu_seqlens.device)
+    cached = _plan_cache.get(key)
+    if cached is not None and torch.equal(cached[0], cu_seqlens):
+        return cached[1]
     bounds = cu_seqlens.tolist()
-    pieces = [
-        F.scaled_dot_product_attention(
-            flat[0][:, start:end], flat[1][:, start:end], flat[2][:, start:end],
-            is_causal=True, dropout_p=dropout, scale=scaling,
-        )
-        for start, end in zip(bounds[:-1], bounds[1:])
-    ]
-    out = torch.cat(pieces, dim=1).reshape(heads, batch, seq, dim).permute(1, 2, 0, 3)
-    return out.contiguous(), None
+    spans = sorted(zip(bounds[:-1], bounds[1:]), key=lambda span: span[1] - span[0])
+    groups: list[list[tuple[int, int]]] = []
+    for span in spans:  # ascending length: the newest span is the group's longest
+        group = groups[-1] if groups else None
+        n = span[1] - span[0]
+        if group is not None and n * (len(group) + 1) <= PADDING_SLACK * (sum(e - s for s, e in group) + n):
+            group.append(span)
+        else:
+            groups.append([span])
+    device = cu_seqlens.device
+    plan_groups, order = [], []
+    for group in groups:
+        longest = group[-1][1] - group[-1][0]
+        steps = torch.arange(longest, device=device)
+        starts = torch.tensor([s for s, _ in group], device=device)
+        lengths = torch.tensor([e - s for s, e in group], device=device)
+        valid = steps[None, :] < lengths[:, None]
+        gather = torch.where(valid, starts[:, None] + steps[None, :], torch.zeros_like(steps)[None, :])
+        plan_groups.append((gather, valid))
+        order += [position for s, e in group for position in range(s, e)]
+    inverse = torch.empty(len(order), dtype=torch.long, device=device)
+    inverse[torch.tensor(order, device=device)] = torch.arange(len(order), device=device)
+    _plan_cache.clear()
+    _plan_cache[key] = (cu_seqlens.clone(), (plan_groups, inverse))
+    return plan_groups, inverse
 
 
 def _no_mask(*args, **kwargs) -> None:

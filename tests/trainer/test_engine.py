@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from conftest import fast_config
-from realm.config import RealmConfig, TrainConfig
+from realm.config import TrainConfig
 from trainer.data import IGNORE_INDEX, EncodedExample, collate
 from trainer.engine import Engine, lr_schedule
 from trainer.packing import pack, plan_rows
@@ -126,7 +126,6 @@ class _OutOfMemoryAbove:
 
 def test_out_of_memory_halves_the_micro_batch_and_keeps_the_step():
     config = fast_config(max_length=MAX_LENGTH, threads=1, batch_size=8, grad_accum=1, warmup_steps=1)
-    batch_sizes = []
     engines = []
     for _ in range(2):
         engines.append(Engine(config))
