@@ -64,3 +64,12 @@ def test_the_reducer_is_pure():
 def test_an_event_for_an_unknown_skill_adds_it():
     state = apply(RealmState(), SkillLevelUp(skill="new", level=2, step=1))
     assert state.skills.skills[0].id == "new" and state.skills.skills[0].level == 2
+
+
+def test_realm_status_shows_each_skills_level_and_accuracy():
+    from realm.cli import format_status
+    from realm.protocol import Snapshot
+
+    state = apply(loaded(), SkillEvaluated(skill="bin", level=1, step=50, accuracy=0.4))
+    text = format_status(Snapshot(run="r", seq=1, state=state))
+    assert "skills: bin L1/30 acc 40%, sy L1/1 acc -" in text
