@@ -168,10 +168,23 @@ def format_status(snapshot) -> str:
     checkpoints = state.vault.checkpoints
     latest = checkpoints[-1].name if checkpoints else "none"
     lines.append(f"vault: {len(checkpoints)} checkpoint(s), latest {latest}")
+    lines += _skills_status(state)
     if state.trainer:
         t = state.trainer
         lines.append(f"trainer: {t.model} on {t.device}, {t.parameters / 1e6:.2f}M params, pid {t.pid}, run {snapshot.run}")
     return "\n".join(lines)
+
+
+def _skills_status(state) -> list[str]:
+    """One line for the skills (issue 4): level and latest accuracy per skill."""
+    skills = state.skills.skills
+    if not skills:
+        return []
+    parts = [
+        f"{s.short_name or s.id} L{s.level}/{s.max_level} acc {'-' if s.accuracy is None else f'{s.accuracy:.0%}'}"
+        for s in skills
+    ]
+    return ["skills: " + ", ".join(parts)]
 
 
 def _control_command(request_type):

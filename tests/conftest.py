@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from realm.bus import RealmClient
-from realm.config import RealmConfig, TrainConfig, endpoints
+from realm.config import RealmConfig, SkillsConfig, TrainConfig, endpoints
 
 
 def wait_for(condition, timeout: float = 30.0, interval: float = 0.02, what: str = "condition"):
@@ -28,7 +28,8 @@ def fast_config(**train) -> RealmConfig:
     """Small batches and a short warmup: real training steps in tens of milliseconds."""
     options = dict(batch_size=4, max_length=64, warmup_steps=5, checkpoint_every=1000, val_every=10, threads=1)
     options.update(train)
-    return RealmConfig(train=TrainConfig(**options))
+    # skill evals off: a test that wants them passes its own SkillsConfig (tests/skills)
+    return RealmConfig(train=TrainConfig(**options), skills=SkillsConfig(enabled=False))
 
 
 def write_chat_quest(path: Path, n: int = 64) -> Path:

@@ -102,6 +102,23 @@ EVENTS: list = [
     protocol.CheckpointDeleted(step=200, name=CKPT.name),
 ]
 
+# skills (issue 4)
+_SKILL_ITEM = protocol.SkillEvalItem(prompt="①⓪ + ⓪① =", expected="⓪①①", response="⓪①⓪", correct=False,
+                                     explanation="wrong value: got 2, expected 3 (⓪①①)")
+EVENTS += [
+    protocol.SkillsLoaded(skills=protocol.SkillsState(
+        active="bin",
+        skills=(protocol.SkillState(id="bin", name="Binary Alchemy", level=2, max_level=30, accuracy=0.6,
+                                    history=(protocol.SkillEvalPoint(level=2, step=50, accuracy=0.6, probe=0.5),),
+                                    last_items=(_SKILL_ITEM,), next_eval_step=100),),
+        lineage=(protocol.LineageCount(generator="bin@1.0.0", validator="", count=256),),
+    )),
+    protocol.SkillEvaluated(skill="bin", level=2, step=100, accuracy=0.8, probe=0.75, next_accuracy=0.2,
+                            items=(_SKILL_ITEM,), next_eval_step=150, seconds=1.5, train_seconds=30.0, corrections=3),
+    protocol.SkillLevelUp(skill="bin", level=3, step=150, reason="3 evals >= 80%"),
+    protocol.LineageCounted(counts=(protocol.LineageCount(generator="bin@1.0.0", validator="eval_overlap", count=2),)),
+]
+
 FULL_STATE = RealmState(
     run="run-1",
     trainer=TRAINER,

@@ -31,7 +31,7 @@ def skill_folder(tmp_path: Path, **progression) -> Path:
 
 def skills_config(folder: Path, **skills) -> RealmConfig:
     config = fast_config(max_length=256)  # skill prompts are longer than the default fast 64
-    options = dict(folder=str(folder), eval_every=5, max_eval_share=0.0, eval_batch_size=32)
+    options = dict(enabled=True, folder=str(folder), eval_every=5, max_eval_share=0.0, eval_batch_size=32)
     options.update(skills)
     return msgspec.structs.replace(
         config, skills=SkillsConfig(**options), idle=msgspec.structs.replace(config.idle, examples=24)
