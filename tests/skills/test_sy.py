@@ -66,6 +66,17 @@ def test_the_family_is_registered_under_its_id():
     assert FAMILY.id == "sy" and FAMILY.version
 
 
+def test_sy_yaml_lists_every_level_in_full():
+    """So the skills registry's inheritance and interpolation read the same table as level_params."""
+    import yaml
+
+    raw = yaml.safe_load((ROOT / "configs" / "skills" / "sy.yaml").read_text())
+    assert (raw["id"], raw["generator"], raw["max_level"]) == ("sy", "sy", 50)
+    assert sorted(raw["levels"]) == list(LEVELS) and not raw.get("interpolate")
+    assert all(set(row) == set(sy.PARAM_KEYS) for row in raw["levels"].values())
+    assert raw["eval"]["stratify"] == "hint"
+
+
 def test_every_level_of_sy_yaml_has_params_the_family_accepts():
     for level in LEVELS:
         FAMILY.check_params(sy.level_params(level))
