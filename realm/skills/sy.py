@@ -521,6 +521,34 @@ class SyllacrosticFamily:
         prompt = _prompt([t.upper() for t in tiles], clues, len(herrings))
         return Sample(prompt=prompt, answer=json.dumps({"answers": upper}), meta=meta)
 
+    def canonical_key(self, sample: Sample) -> str:
+        """The puzzle whatever its hints' wording and clue order: its answers and herrings.
+
+        What eval exclusion compares: a training puzzle with the same words is the same problem.
+        """
+        meta = sample.meta
+        return ",".join(sorted(meta["answers"])) + "|" + ",".join(sorted(meta["herring_tiles"]))
+
+    def perturb(self, sample: Sample, rng: random.Random) -> str:
+        """A near-miss wrong answer (for discrimination quests): two answers swapped, one tile of
+        an answer traded for another tile of the bank, or an answer missing its last tile."""
+        answers = list(json.loads(sample.answer)["answers"])
+        lex = lexicon()
+        i = rng.randrange(len(answers))
+        how = rng.choice(("swap", "trade", "drop")) if len(answers) > 1 else rng.choice(("trade", "drop"))
+        tiles = [t.upper() for t in lex.by_word[answers[i].lower()].tiles]
+        if how == "swap":
+            j = rng.choice([j for j in range(len(answers)) if j != i])
+            answers[i], answers[j] = answers[j], answers[i]
+        elif how == "trade":
+            k = rng.randrange(len(tiles))
+            others = [t for t in sorted(set(sample.meta["tiles"])) if t != tiles[k]]
+            tiles[k] = rng.choice(others)
+            answers[i] = "".join(tiles)
+        else:
+            answers[i] = "".join(tiles[:-1])
+        return json.dumps({"answers": answers})
+
     def grade(self, sample: Sample, response: str) -> Grade:
         expected = json.loads(sample.answer)["answers"]
         got, problem = parse_answers(response)

@@ -66,6 +66,17 @@ def test_the_family_is_registered_under_its_id():
     assert FAMILY.id == "sy" and FAMILY.version
 
 
+def test_sy_yaml_lists_every_level_in_full():
+    """So the skills registry's inheritance and interpolation read the same table as level_params."""
+    import yaml
+
+    raw = yaml.safe_load((ROOT / "configs" / "skills" / "sy.yaml").read_text())
+    assert (raw["id"], raw["generator"], raw["max_level"]) == ("sy", "sy", 50)
+    assert sorted(raw["levels"]) == list(LEVELS) and not raw.get("interpolate")
+    assert all(set(row) == set(sy.PARAM_KEYS) for row in raw["levels"].values())
+    assert raw["eval"]["stratify"] == "hint"
+
+
 def test_every_level_of_sy_yaml_has_params_the_family_accepts():
     for level in LEVELS:
         FAMILY.check_params(sy.level_params(level))
@@ -391,3 +402,20 @@ def test_the_solver_agrees_with_brute_force_on_small_puzzles(hints):
             assert not result.exhausted and set(result.found) == expected
             counts.append(len(expected))
     assert counts[::2] == [1, 1, 1] and max(counts) > 1
+
+
+def test_perturbed_answers_are_near_misses_that_fail(samples):
+    rng = random.Random(0)
+    for (level, seed), sample in samples.items():
+        wrong = FAMILY.perturb(sample, rng)
+        grade = FAMILY.grade(sample, wrong)
+        assert not grade.correct and grade.explanation, (level, seed, wrong)
+        assert grade.score >= (len(answers_of(sample)) - 2) / len(answers_of(sample))  # one or two words off
+
+
+def test_the_canonical_key_names_the_puzzle_not_its_wording(samples):
+    for level in LEVELS:
+        assert len({FAMILY.canonical_key(samples[(level, seed)]) for seed in SEEDS}) == len(SEEDS)
+    sample = samples[(20, 0)]
+    reworded = Sample(prompt=sample.prompt.replace("Syllacrostic", "Puzzle"), answer=sample.answer, meta=sample.meta)
+    assert FAMILY.canonical_key(reworded) == FAMILY.canonical_key(sample)
