@@ -111,6 +111,25 @@ class VaultState(_Wire):
     checkpoints: tuple[CheckpointInfo, ...] = ()  # newest last
 
 
+# --------------------------------------------------------------------------- tui: achievements, armory (state)
+
+ConfigKind = Literal["safe", "critical", "fixed"]
+
+
+class Achievement(_Wire):
+    id: str
+    name: str
+    time: float
+    step: int = 0
+
+
+class ConfigField(_Wire):
+    key: str  # dotted, e.g. "train.lr"
+    value: str  # YAML text of the value, e.g. "0.003", "true", "builtin:dio-nano"
+    kind: ConfigKind = "fixed"  # safe: editable live; critical: needs confirmation; fixed: not over the bus
+    help: str = ""
+
+
 class RealmState(_Wire):
     run: str = ""
     trainer: TrainerInfo | None = None
@@ -119,6 +138,8 @@ class RealmState(_Wire):
     board: BoardState = BoardState()
     vault: VaultState = VaultState()
     log: tuple[LogLine, ...] = ()
+    achievements: tuple[Achievement, ...] = ()  # earned, oldest first (persisted by the trainer)
+    config: tuple[ConfigField, ...] = ()  # the trainer's running config (the Armory)
 
 
 # --------------------------------------------------------------------------- events
@@ -179,6 +200,22 @@ class Notice(_Event, tag="notice"):
     text: str
 
 
+# --------------------------------------------------------------------------- tui: achievements, armory (events)
+
+
+class AchievementsRestored(_Event, tag="achievements_restored"):
+    achievements: tuple[Achievement, ...]
+
+
+class AchievementUnlocked(_Event, tag="achievement_unlocked"):
+    achievement: Achievement
+
+
+class ConfigChanged(_Event, tag="config_changed"):
+    config: tuple[ConfigField, ...]
+    changed: tuple[str, ...] = ()  # keys that changed; empty when the trainer announces its config
+
+
 Event = Union[
     TrainerStarted,
     BattleChanged,
@@ -189,6 +226,9 @@ Event = Union[
     QuestFinished,
     CheckpointSaved,
     Notice,
+    AchievementsRestored,
+    AchievementUnlocked,
+    ConfigChanged,
 ]
 
 
@@ -235,7 +275,29 @@ class StopRequest(_Request, tag="stop"):
     pass
 
 
-Request = Union[SnapshotRequest, PauseRequest, ResumeRequest, StopRequest]
+# --------------------------------------------------------------------------- tui: journal, armory (requests)
+
+
+class JournalRequest(_Request, tag="journal"):
+    """What happened since a client last looked.
+
+    Entries of ``run`` after its bus sequence ``since_seq``, plus entries of any other run
+    after ``since_time`` (the trainer restarted meanwhile). Both zero: the newest ``limit``.
+    """
+
+    run: str = ""
+    since_seq: int = 0
+    since_time: float = 0.0
+    limit: int = 200
+
+
+class ConfigUpdateRequest(_Request, tag="config_update"):
+    key: str  # dotted, e.g. "train.lr"
+    value: str  # YAML text, e.g. "1e-3"
+    confirm: bool = False  # required for critical keys (model, max_length): the seed's safety rule
+
+
+Request = Union[SnapshotRequest, PauseRequest, ResumeRequest, StopRequest, JournalRequest, ConfigUpdateRequest]
 
 
 class _Reply(_Wire, tag_field="type"):
@@ -256,7 +318,22 @@ class ErrorReply(_Reply, tag="error"):
     message: str
 
 
-Reply = Union[Snapshot, Ack, ErrorReply]
+class JournalEntry(_Wire):
+    id: int  # the journal's own row number, increasing across runs
+    run: str
+    seq: int  # the bus sequence number of the event it records (0 if none)
+    time: float
+    kind: str  # trainer | battle | level | quest | checkpoint | val | achievement | config | notice
+    text: str
+    step: int = 0
+
+
+class Journal(_Reply, tag="journal"):
+    entries: tuple[JournalEntry, ...]
+    more: bool = False  # True when more entries matched than ``limit``; the newest are sent
+
+
+Reply = Union[Snapshot, Ack, ErrorReply, Journal]
 
 
 # --------------------------------------------------------------------------- codec

@@ -10,6 +10,9 @@ from __future__ import annotations
 from msgspec.structs import replace
 
 from realm.protocol import (
+    AchievementsRestored,
+    AchievementUnlocked,
+    ConfigChanged,
     BattleChanged,
     BattleState,
     BoardState,
@@ -135,6 +138,27 @@ def _notice(state: RealmState, ev: Notice, time: float) -> RealmState:
     return replace(state, log=_log(state, time, ev.level, ev.text))
 
 
+# --------------------------------------------------------------------------- tui: achievements, armory
+
+
+def _achievements_restored(state: RealmState, ev: AchievementsRestored, time: float) -> RealmState:
+    return replace(state, achievements=ev.achievements)
+
+
+def _achievement_unlocked(state: RealmState, ev: AchievementUnlocked, time: float) -> RealmState:
+    earned = tuple(a for a in state.achievements if a.id != ev.achievement.id) + (ev.achievement,)
+    text = f"achievement unlocked: {ev.achievement.name}"
+    return replace(state, achievements=earned, log=_log(state, time, "info", text))
+
+
+def _config_changed(state: RealmState, ev: ConfigChanged, time: float) -> RealmState:
+    if not ev.changed:
+        return replace(state, config=ev.config)
+    values = {f.key: f.value for f in ev.config}
+    text = "armory: " + ", ".join(f"{key} = {values.get(key, '?')}" for key in ev.changed)
+    return replace(state, config=ev.config, log=_log(state, time, "info", text))
+
+
 _HANDLERS = {
     TrainerStarted: _trainer_started,
     BattleChanged: _battle_changed,
@@ -145,6 +169,9 @@ _HANDLERS = {
     QuestFinished: _quest_finished,
     CheckpointSaved: _checkpoint_saved,
     Notice: _notice,
+    AchievementsRestored: _achievements_restored,
+    AchievementUnlocked: _achievement_unlocked,
+    ConfigChanged: _config_changed,
 }
 
 assert set(_HANDLERS) == set(Event.__args__), "every event needs a handler"  # type: ignore[attr-defined]

@@ -24,6 +24,7 @@ from realm.errors import RealmError
 from realm.home import Home
 from realm.protocol import (
     Ack,
+    ErrorReply,
     BattleChanged,
     CheckpointSaved,
     Notice,
@@ -44,9 +45,12 @@ from realm.protocol import (
     TrainerStarted,
     ValMetrics,
 )
+from realm.protocol import AchievementsRestored, ConfigChanged, ConfigUpdateRequest, JournalRequest
 from realm.vault.checkpoints import complete_checkpoints, read_sidecar, remove_partials, write_checkpoint
 from realm.vault.ledger import Ledger
 from trainer.data import QuestFormatError, read_messages_jsonl
+from trainer.armory import ArmoryRefused, apply_to_engine, changed_keys, fields, propose
+from trainer.chronicle import Chronicle, JournaledPublisher
 from trainer.idle import write_idle_quest
 from trainer.queue import QuestQueue
 
@@ -87,6 +91,9 @@ class Daemon:
         self._lock_file = None
         self._start_step = 0
         self._saved_step = -1
+        self.chronicle: Chronicle | None = None
+        self._config_lock = threading.Lock()
+        self._pending_config: RealmConfig | None = None  # accepted by a request, applied between steps
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -128,7 +135,8 @@ class Daemon:
         requeued = self.queue.requeue_active()
 
         pub, control = endpoints(self.config, self.home.root)
-        self.publisher = Publisher(pub, self.run_id, RealmState(run=self.run_id))
+        self.chronicle = Chronicle(self.home.db, self.config.game.steps_per_level)
+        self.publisher = JournaledPublisher(pub, self.run_id, RealmState(run=self.run_id), chronicle=self.chronicle)
         self.server = ControlServer(
             control,
             self._handle,
@@ -153,6 +161,8 @@ class Daemon:
                 quests_completed=self.queue.completed_count(),
             )
         )
+        self.publisher.emit(AchievementsRestored(achievements=self.chronicle.earned()))
+        self.publisher.emit(ConfigChanged(config=fields(self.config)))
         for quest in self.queue.queued_infos():
             self.publisher.emit(QuestQueued(quest=quest))
         for text in _startup_notes(removed, registered, missing, requeued):
@@ -173,6 +183,8 @@ class Daemon:
                 self.publisher.close()
             if self.ledger:
                 self.ledger.close()
+            if self.chronicle:
+                self.chronicle.close()
             if self._lock_file:
                 self._lock_file.close()
 
@@ -202,6 +214,10 @@ class Daemon:
         if isinstance(request, StopRequest):
             self._request_stop()
             return Ack(message="stopping: DIO saves a checkpoint, then the trainer exits")
+        if isinstance(request, JournalRequest):
+            return self.chronicle.journal(request)
+        if isinstance(request, ConfigUpdateRequest):
+            return self._propose_config(request)
         raise ValueError(f"unsupported request {type(request).__name__}")
 
     # ------------------------------------------------------------------ the loop
@@ -221,6 +237,7 @@ class Daemon:
 
     def _may_continue(self) -> bool:
         """Block while paused; False once the trainer must stop. Runs between optimizer steps."""
+        self._apply_pending_config()
         if self.max_steps is not None and self.engine.step - self._start_step >= self.max_steps:
             self.controls.stop.set()
         if self.controls.pause.is_set() and not self.controls.stop.is_set():
@@ -228,8 +245,35 @@ class Daemon:
             self._set_status("paused")
             while self.controls.pause.is_set() and not self.controls.stop.is_set():
                 self.controls.wait(POLL_S)
+                self._apply_pending_config()
             self._set_status(status if status != "paused" else "training")
         return not self.controls.stop.is_set()
+
+    # ------------------------------------------------------------------ the armory (live config)
+
+    def _propose_config(self, request: ConfigUpdateRequest) -> Reply:
+        with self._config_lock:
+            base = self._pending_config or self.config
+            try:
+                new = propose(base, request.key, request.value, request.confirm)
+            except ArmoryRefused as exc:
+                return ErrorReply(message=str(exc))
+            self._pending_config = new
+        self.controls.wake.set()
+        value = dict((f.key, f.value) for f in fields(new))[request.key]
+        return Ack(message=f"{request.key} = {value} accepted: applies before the next step")
+
+    def _apply_pending_config(self) -> None:
+        with self._config_lock:
+            new, self._pending_config = self._pending_config, None
+        if new is None:
+            return
+        changed = changed_keys(self.config, new)
+        self.config = new
+        apply_to_engine(self.engine, new)
+        if changed:
+            log.info("armory: %s", ", ".join(changed))
+            self.publisher.emit(ConfigChanged(config=fields(new), changed=changed))
 
     def _set_status(self, status: str, reason: str = "") -> None:
         if self.publisher.state.battle.status != status:
