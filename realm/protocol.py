@@ -323,7 +323,7 @@ class JournalEntry(_Wire):
     run: str
     seq: int  # the bus sequence number of the event it records (0 if none)
     time: float
-    kind: str  # trainer | battle | level | quest | checkpoint | val | achievement | config | notice
+    kind: str  # trainer | battle | level | quest | quest_done | quest_failed | quest_skipped | checkpoint | achievement | config | notice
     text: str
     step: int = 0
 

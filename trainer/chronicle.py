@@ -60,7 +60,6 @@ CREATE TABLE IF NOT EXISTS achievements (
 _KINDS = {
     TrainerStarted: "trainer",
     QuestStarted: "quest",
-    QuestFinished: "quest",
     CheckpointSaved: "checkpoint",
     AchievementUnlocked: "achievement",
 }
@@ -101,6 +100,8 @@ class Chronicle:
             return None
         if isinstance(event, ConfigChanged):
             return ("config", narrate(event) or "config changed") if event.changed else None
+        if isinstance(event, QuestFinished):
+            return f"quest_{event.result.outcome}", narrate(event) or event.result.name
         if isinstance(event, Notice):
             return ("notice", event.text) if event.level != "info" else None
         kind = _KINDS.get(type(event))
