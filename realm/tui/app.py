@@ -166,6 +166,8 @@ class RealmApp(App[None]):
         )  # fmt: skip
 
     def _tick(self) -> None:
+        if not self.screen_stack:  # shutting down
+            return
         self._drain_events()
         self._refresh_reasons()
         self._remember_seen()
