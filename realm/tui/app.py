@@ -302,7 +302,7 @@ class RealmApp(App[None]):
             reply = await request_async(self.mirror.context, self.control_endpoint, request, REQUEST_TIMEOUT_S)
         except Exception:  # a reply we cannot read: no news is shown, the game goes on
             return
-        if isinstance(reply, Journal) and reply.entries:
+        if isinstance(reply, Journal) and (reply.entries or step_now != mark.step):
             self.post_message(AwayNews(mark, reply, step_now))
 
     def on_away_news(self, message: AwayNews) -> None:

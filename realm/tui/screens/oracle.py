@@ -37,6 +37,8 @@ def oracle_model(view: RealmView) -> OracleModel:
 
 class OracleScreen(RealmScreen):
     SCREEN_NAME = "6 Oracle"
+    # Keys whose requests are not on the bus yet stay disabled (realm.tui.actions says why);
+    # their action_ methods arrive with the requests.
     BINDINGS = [
         Binding("ctrl+x", "stop_generation", "Stop", id="oracle.stop"),
     ]
@@ -57,5 +59,3 @@ class OracleScreen(RealmScreen):
         self.set_row("#oracle-pick", Content.assemble(("node ", "$text-muted"), model.node,
                                                       ("  checkpoints ", "$text-muted"), picks or "none yet"))
         self.query_one("#oracle-input", Input).disabled = not model.available
-
-    def action_stop_generation(self) -> None: ...  # enabled with the oracle; disabled until then
