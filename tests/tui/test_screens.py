@@ -241,3 +241,20 @@ async def test_while_you_were_away_shows_what_the_journal_says(endpoints, tmp_pa
             assert not isinstance(third.screen, AwayScreen)
     finally:
         trainer.stop()
+
+
+async def test_without_animations_damage_stands_still_and_no_flash(endpoints, trainer):
+    notes = Notes()
+    app = make_app(endpoints)
+    app.animation_level = "none"  # what TEXTUAL_ANIMATIONS=none sets
+    async with app.run_test(size=(80, 24), message_hook=notes) as pilot:
+        await connect(pilot, app, trainer)
+        trainer.begin(total_steps=400)
+        await pilot.press("2")
+        trainer.steps(1, 95)
+        await wait_for(pilot, lambda: "Step 95" in text(app, "#battle-state"), what="step 95")
+        trainer.steps(96, 130)
+        await wait_for(pilot, lambda: notes.any("level 2"), what="the level-up toast")
+        floats = app.screen.query_one(DamageFloats).floats
+        assert len(floats) == 1 and floats[0][1] == 0
+        assert not app.screen.query_one("#battle-state").has_class("-flash")
