@@ -128,12 +128,32 @@ def _stop_trainer(trainer: subprocess.Popen, args) -> None:
 def cmd_tui(args) -> int:
     from realm.tui.app import run_tui
 
+    if getattr(args, "serve", False):
+        return _serve_tui(args)
     home, config, _ = _context(args)
     pub, control = endpoints(config, home)
     if args.connect:
         control = args.connect
         pub = args.pub or _derived_pub(control)
     run_tui(pub, control, heartbeat_s=config.bus.heartbeat_s, readonly=args.readonly)
+    return EXIT_OK
+
+
+def _serve_tui(args) -> int:
+    """``realm tui --serve``: the same app in a browser, one app process per browser tab."""
+    import shlex
+
+    from textual_serve.server import Server
+
+    command = [sys.executable, "-m", "realm.cli", "tui"]
+    for flag in ("home", "config", "connect", "pub"):
+        value = getattr(args, flag, None)
+        if value:
+            command += [f"--{flag}", str(Path(value).resolve()) if flag in ("home", "config") else value]
+    if args.readonly:
+        command.append("--readonly")
+    print(f"Serving the Realm at http://{args.host}:{args.port} (ctrl+c stops)", flush=True)
+    Server(shlex.join(command), host=args.host, port=args.port, title="Realm of Training").serve()
     return EXIT_OK
 
 
@@ -306,6 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
     tui.add_argument("--connect", metavar="ENDPOINT", help="the trainer's control endpoint (e.g. tcp://host:5555)")
     tui.add_argument("--pub", metavar="ENDPOINT", help="its event endpoint (default: beside --connect)")
     tui.add_argument("--readonly", action="store_true", help="show everything, send no command")
+    tui.add_argument("--serve", action="store_true", help="serve the app to a browser (textual-serve)")
+    tui.add_argument("--host", default="localhost", help="with --serve: the address to listen on")
+    tui.add_argument("--port", type=int, default=8000, help="with --serve: the port to listen on")
     tui.set_defaults(func=cmd_tui)
 
     status = _common(sub.add_parser("status", help="one snapshot of the realm, from the trainer"))

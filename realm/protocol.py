@@ -197,6 +197,23 @@ class OracleState(_Wire):
     served: int = 0  # requests finished since start
     gpus: tuple[GpuInfo, ...] = ()
     gpu_note: str = ""  # e.g. "no NVIDIA GPU"
+# --------------------------------------------------------------------------- tui: achievements, armory (state)
+
+ConfigKind = Literal["safe", "critical", "fixed"]
+
+
+class Achievement(_Wire):
+    id: str
+    name: str
+    time: float
+    step: int = 0
+
+
+class ConfigField(_Wire):
+    key: str  # dotted, e.g. "train.lr"
+    value: str  # YAML text of the value, e.g. "0.003", "true", "builtin:dio-nano"
+    kind: ConfigKind = "fixed"  # safe: editable live; critical: needs confirmation; fixed: not over the bus
+    help: str = ""
 
 
 class RealmState(_Wire):
@@ -209,6 +226,8 @@ class RealmState(_Wire):
     log: tuple[LogLine, ...] = ()
     skills: SkillsState = SkillsState()
     oracle: OracleState = OracleState()  # filled on an oracle's own PUB socket
+    achievements: tuple[Achievement, ...] = ()  # earned, oldest first (persisted by the trainer)
+    config: tuple[ConfigField, ...] = ()  # the trainer's running config (the Armory)
 
 
 # --------------------------------------------------------------------------- events
@@ -354,6 +373,20 @@ class OracleTelemetry(_Event, tag="oracle_telemetry"):
 class CheckpointDeleted(_Event, tag="checkpoint_deleted"):
     step: int
     name: str
+# --------------------------------------------------------------------------- tui: achievements, armory (events)
+
+
+class AchievementsRestored(_Event, tag="achievements_restored"):
+    achievements: tuple[Achievement, ...]
+
+
+class AchievementUnlocked(_Event, tag="achievement_unlocked"):
+    achievement: Achievement
+
+
+class ConfigChanged(_Event, tag="config_changed"):
+    config: tuple[ConfigField, ...]
+    changed: tuple[str, ...] = ()  # keys that changed; empty when the trainer announces its config
 
 
 Event = Union[
@@ -379,6 +412,9 @@ Event = Union[
     OracleUnloaded,
     OracleTelemetry,
     CheckpointDeleted,
+    AchievementsRestored,
+    AchievementUnlocked,
+    ConfigChanged,
 ]
 
 
@@ -494,6 +530,28 @@ class DeleteCheckpointRequest(_Request, tag="delete_checkpoint"):
     step: int
 
 
+# --------------------------------------------------------------------------- tui: journal, armory (requests)
+
+
+class JournalRequest(_Request, tag="journal"):
+    """What happened since a client last looked.
+
+    Entries of ``run`` after its bus sequence ``since_seq``, plus entries of any other run
+    after ``since_time`` (the trainer restarted meanwhile). Both zero: the newest ``limit``.
+    """
+
+    run: str = ""
+    since_seq: int = 0
+    since_time: float = 0.0
+    limit: int = 200
+
+
+class ConfigUpdateRequest(_Request, tag="config_update"):
+    key: str  # dotted, e.g. "train.lr"
+    value: str  # YAML text, e.g. "1e-3"
+    confirm: bool = False  # required for critical keys (model, max_length): the seed's safety rule
+
+
 Request = Union[
     SnapshotRequest,
     PauseRequest,
@@ -510,6 +568,8 @@ Request = Union[
     ManifestRequest,
     ChunkRequest,
     DeleteCheckpointRequest,
+    JournalRequest,
+    ConfigUpdateRequest,
 ]
 
 
@@ -548,7 +608,6 @@ class QuestList(_Reply, tag="quest_list"):
     quests: tuple[QuestEntry, ...]
 
 
-Reply = Union[Snapshot, Ack, ErrorReply, QuestList]
 class Pong(_Reply, tag="pong"):
     role: str  # "trainer" or "oracle"
     run: str
@@ -575,7 +634,6 @@ class Chunk(_Reply, tag="chunk"):
     data: bytes
 
 
-Reply = Union[Snapshot, Ack, ErrorReply, Pong, Manifest, Chunk]
 
 
 # --------------------------------------------------------------------------- the oracle's control socket
@@ -659,6 +717,27 @@ class Loaded(_Reply, tag="loaded"):
 
 
 OracleReply = Union[Snapshot, Ack, ErrorReply, Pong, ChatDelta, ChatEnd, GenerateResult, Loaded]
+
+
+# --------------------------------------------------------------------------- tui: journal (replies)
+
+
+class JournalEntry(_Wire):
+    id: int  # the journal's own row number, increasing across runs
+    run: str
+    seq: int  # the bus sequence number of the event it records (0 if none)
+    time: float
+    kind: str  # trainer | battle | level | quest | quest_done | quest_failed | quest_skipped | checkpoint | achievement | config | notice
+    text: str
+    step: int = 0
+
+
+class Journal(_Reply, tag="journal"):
+    entries: tuple[JournalEntry, ...]
+    more: bool = False  # True when more entries matched than ``limit``; the newest are sent
+
+
+Reply = Union[Snapshot, Ack, ErrorReply, QuestList, Pong, Manifest, Chunk, Journal]
 
 
 # --------------------------------------------------------------------------- codec

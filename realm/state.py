@@ -10,6 +10,9 @@ from __future__ import annotations
 from msgspec.structs import replace
 
 from realm.protocol import (
+    AchievementsRestored,
+    AchievementUnlocked,
+    ConfigChanged,
     BattleChanged,
     BattleState,
     BoardState,
@@ -276,6 +279,25 @@ def _oracle_telemetry(state: RealmState, ev: OracleTelemetry, time: float) -> Re
 def _checkpoint_deleted(state: RealmState, ev: CheckpointDeleted, time: float) -> RealmState:
     kept = tuple(c for c in state.vault.checkpoints if c.step != ev.step)
     return replace(state, vault=VaultState(checkpoints=kept), log=_log(state, time, "info", f"vault: deleted {ev.name}"))
+# --------------------------------------------------------------------------- tui: achievements, armory
+
+
+def _achievements_restored(state: RealmState, ev: AchievementsRestored, time: float) -> RealmState:
+    return replace(state, achievements=ev.achievements)
+
+
+def _achievement_unlocked(state: RealmState, ev: AchievementUnlocked, time: float) -> RealmState:
+    earned = tuple(a for a in state.achievements if a.id != ev.achievement.id) + (ev.achievement,)
+    text = f"achievement unlocked: {ev.achievement.name}"
+    return replace(state, achievements=earned, log=_log(state, time, "info", text))
+
+
+def _config_changed(state: RealmState, ev: ConfigChanged, time: float) -> RealmState:
+    if not ev.changed:
+        return replace(state, config=ev.config)
+    values = {f.key: f.value for f in ev.config}
+    text = "armory: " + ", ".join(f"{key} = {values.get(key, '?')}" for key in ev.changed)
+    return replace(state, config=ev.config, log=_log(state, time, "info", text))
 
 
 _HANDLERS = {
@@ -301,6 +323,9 @@ _HANDLERS = {
     OracleUnloaded: _oracle_unloaded,
     OracleTelemetry: _oracle_telemetry,
     CheckpointDeleted: _checkpoint_deleted,
+    AchievementsRestored: _achievements_restored,
+    AchievementUnlocked: _achievement_unlocked,
+    ConfigChanged: _config_changed,
 }
 
 assert set(_HANDLERS) == set(Event.__args__), "every event needs a handler"  # type: ignore[attr-defined]

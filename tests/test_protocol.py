@@ -165,6 +165,23 @@ REPLIES: list = [
     protocol.Chunk(step=200, file="model.safetensors", offset=0, data=b"\x00\xffbytes"),
 ]
 
+# --------------------------------------------------------------------------- tui: journal, achievements, armory
+ACHIEVEMENT = protocol.Achievement(id="first-blood", name="First Blood", time=1.7e9, step=1)
+FIELDS = (protocol.ConfigField(key="train.lr", value="0.003", kind="safe", help="lr"),)
+EVENTS += [
+    protocol.AchievementsRestored(achievements=(ACHIEVEMENT,)),
+    protocol.AchievementUnlocked(achievement=ACHIEVEMENT),
+    protocol.ConfigChanged(config=FIELDS, changed=("train.lr",)),
+]
+REQUESTS += [
+    protocol.JournalRequest(run="run-1", since_seq=5, since_time=1.7e9, limit=10),
+    protocol.ConfigUpdateRequest(key="train.max_length", value="128", confirm=True),
+]
+REPLIES += [
+    protocol.Journal(entries=(protocol.JournalEntry(id=1, run="run-1", seq=4, time=1.7e9, kind="level",
+                                                    text="DIO reached level 2", step=1000),), more=True),
+]
+
 
 def _members(union) -> set[type]:
     return set(union.__args__)

@@ -29,10 +29,10 @@ from realm.home import Home
 from realm.hosts import serve_setup
 from realm.protocol import (
     Ack,
+    ErrorReply,
     BattleChanged,
     CheckpointSaved,
     CheckpointsPruned,
-    ErrorReply,
     Notice,
     PauseRequest,
     QuestFinished,
@@ -52,6 +52,7 @@ from realm.protocol import (
     TrainerStarted,
     ValMetrics,
 )
+from realm.protocol import AchievementsRestored, ConfigChanged, ConfigUpdateRequest, JournalRequest
 from realm.vault.checkpoints import complete_checkpoints, parse_step, read_sidecar, remove_partials, write_checkpoint
 from realm.vault.ledger import Ledger
 from realm.vault.retention import prune
@@ -63,6 +64,8 @@ from trainer.sdnotify import Notifier
 from trainer.telemetry import GpuMemory, MetricsLog, matmul_peak_flops
 from realm.vault.champion import champion
 from realm.vault.service import VAULT_REQUESTS, VaultService
+from trainer.armory import ArmoryRefused, apply_to_engine, changed_keys, fields, propose
+from trainer.chronicle import Chronicle, JournaledPublisher
 
 log = logging.getLogger("realm.trainer")
 
@@ -118,6 +121,9 @@ class Daemon:
         self.skill_runner = None  # trainer.skills.SkillRunner when skills are enabled
         self._vault: VaultService | None = None
         self._champion_step: int | None = None
+        self.chronicle: Chronicle | None = None
+        self._config_lock = threading.Lock()
+        self._pending_config: RealmConfig | None = None  # accepted by a request, applied between steps
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -161,7 +167,10 @@ class Daemon:
 
         pub, control = endpoints(self.config, self.home.root)
         secure = serve_setup(self.config, self.home.root, [pub, control])  # CURVE beyond loopback
-        self.publisher = Publisher(pub, self.run_id, RealmState(run=self.run_id), socket_setup=secure)
+        self.chronicle = Chronicle(self.home.db, self.config.game.steps_per_level)
+        self.publisher = JournaledPublisher(
+            pub, self.run_id, RealmState(run=self.run_id), chronicle=self.chronicle, socket_setup=secure
+        )
         self.desk = QuestDesk(self.config, self.home, self.queue, self.publisher)
         self.server = ControlServer(
             control,
@@ -189,6 +198,8 @@ class Daemon:
             )
         )
         self._start_skills()
+        self.publisher.emit(AchievementsRestored(achievements=self.chronicle.earned()))
+        self.publisher.emit(ConfigChanged(config=fields(self.config)))
         for quest in self.queue.queued_infos():
             self.publisher.emit(QuestQueued(quest=quest))
         for text in _startup_notes(removed, registered, missing, requeued):
@@ -242,6 +253,8 @@ class Daemon:
             self.metrics_log.close()
             if self.skill_runner:
                 self.skill_runner.close()
+            if self.chronicle:
+                self.chronicle.close()
             if self._lock_file:
                 self._lock_file.close()
 
@@ -277,6 +290,10 @@ class Daemon:
             return self._request_skip()
         if isinstance(request, VAULT_REQUESTS):
             return self._vault_service().handle(request)
+        if isinstance(request, JournalRequest):
+            return self.chronicle.journal(request)
+        if isinstance(request, ConfigUpdateRequest):
+            return self._propose_config(request)
         raise ValueError(f"unsupported request {type(request).__name__}")
 
     # ------------------------------------------------------------------ the loop
@@ -306,6 +323,7 @@ class Daemon:
 
     def _may_continue(self) -> bool:
         """Block while paused; False once the trainer must stop. Runs between optimizer steps."""
+        self._apply_pending_config()
         if self.max_steps is not None and self.engine.step - self._start_step >= self.max_steps:
             self.controls.stop.set()
         if self.controls.pause.is_set() and not self.controls.stop.is_set():
@@ -313,8 +331,35 @@ class Daemon:
             self._set_status("paused")
             while self.controls.pause.is_set() and not self.controls.stop.is_set() and not self._skip_pending():
                 self.controls.wait(POLL_S)  # a skip ends the quest now; the next call pauses again
+                self._apply_pending_config()
             self._set_status(status if status != "paused" else "training")
         return not self.controls.stop.is_set()
+
+    # ------------------------------------------------------------------ the armory (live config)
+
+    def _propose_config(self, request: ConfigUpdateRequest) -> Reply:
+        with self._config_lock:
+            base = self._pending_config or self.config
+            try:
+                new = propose(base, request.key, request.value, request.confirm)
+            except ArmoryRefused as exc:
+                return ErrorReply(message=str(exc))
+            self._pending_config = new
+        self.controls.wake.set()
+        value = dict((f.key, f.value) for f in fields(new))[request.key]
+        return Ack(message=f"{request.key} = {value} accepted: applies before the next step")
+
+    def _apply_pending_config(self) -> None:
+        with self._config_lock:
+            new, self._pending_config = self._pending_config, None
+        if new is None:
+            return
+        changed = changed_keys(self.config, new)
+        self.config = new
+        apply_to_engine(self.engine, new)
+        if changed:
+            log.info("armory: %s", ", ".join(changed))
+            self.publisher.emit(ConfigChanged(config=fields(new), changed=changed))
 
     def _set_status(self, status: str, reason: str = "") -> None:
         if self.publisher.state.battle.status != status:

@@ -46,3 +46,19 @@ def rate(value: float) -> str:
 
 def clock(epoch: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(epoch))
+
+
+def duration(seconds: float) -> str:
+    """A short duration: 45s, 4m05s, 2h13m, 3d04h."""
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+def ago(seconds: float | None) -> str:
+    return MISSING if seconds is None else f"{duration(max(seconds, 0.0))} ago"

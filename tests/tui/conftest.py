@@ -5,13 +5,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
 
 from realm.bus import ControlServer, Publisher
+from realm.config import RealmConfig
 from realm.protocol import (
     Ack,
+    ConfigChanged,
+    ConfigUpdateRequest,
+    JournalRequest,
     BattleChanged,
     ErrorReply,
     PauseRequest,
@@ -25,6 +30,9 @@ from realm.protocol import (
     TrainerInfo,
     TrainerStarted,
 )
+
+from trainer.armory import ArmoryRefused, changed_keys, fields, propose
+from trainer.chronicle import Chronicle, JournaledPublisher
 
 HEARTBEAT_S = 0.2
 STEPS_PER_LEVEL = 100
@@ -45,9 +53,16 @@ class ScriptedTrainer:
     publisher: Publisher | None = None
     server: ControlServer | None = None
     requests: list[Request] = field(default_factory=list)
+    journal_db: Path | None = None  # set: the real Chronicle keeps a journal and achievements
+    config: RealmConfig = field(default_factory=RealmConfig)
+    chronicle: Chronicle | None = None
 
     def start(self) -> "ScriptedTrainer":
-        self.publisher = Publisher(self.endpoints.pub, run=self.run)
+        if self.journal_db is not None:
+            self.chronicle = Chronicle(self.journal_db, STEPS_PER_LEVEL)
+            self.publisher = JournaledPublisher(self.endpoints.pub, run=self.run, chronicle=self.chronicle)
+        else:
+            self.publisher = Publisher(self.endpoints.pub, run=self.run)
         self.server = ControlServer(self.endpoints.control, self.handle, self.publisher, heartbeat_s=HEARTBEAT_S)
         self.server.start()
         return self
@@ -59,6 +74,9 @@ class ScriptedTrainer:
         if self.publisher is not None:
             self.publisher.close()
             self.publisher = None
+        if self.chronicle is not None:
+            self.chronicle.close()
+            self.chronicle = None
 
     def handle(self, request: Request) -> Reply:
         self.requests.append(request)
@@ -71,10 +89,28 @@ class ScriptedTrainer:
         if isinstance(request, ResumeRequest):
             self.publisher.emit(BattleChanged(status="training"))
             return Ack(message="resumed")
+        if isinstance(request, JournalRequest) and self.chronicle is not None:
+            return self.chronicle.journal(request)
+        if isinstance(request, ConfigUpdateRequest):
+            return self.update_config(request)
         return ErrorReply(message=f"unsupported: {type(request).__name__}")
 
+    def update_config(self, request: ConfigUpdateRequest) -> Reply:
+        """The real trainer's validation (trainer.armory), applied at once: there are no steps here."""
+        try:
+            new = propose(self.config, request.key, request.value, request.confirm)
+        except ArmoryRefused as exc:
+            return ErrorReply(message=str(exc))
+        changed = changed_keys(self.config, new)
+        self.config = new
+        self.publisher.emit(ConfigChanged(config=fields(new), changed=changed))
+        return Ack(message=f"{request.key} accepted")
+
+    def announce_config(self) -> None:
+        self.publisher.emit(ConfigChanged(config=fields(self.config)))
+
     def control_requests(self) -> list[Request]:
-        return [r for r in self.requests if not isinstance(r, SnapshotRequest)]
+        return [r for r in self.requests if not isinstance(r, (SnapshotRequest, JournalRequest))]
 
     # -------------------------------------------------------------- scripted events
 

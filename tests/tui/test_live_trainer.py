@@ -31,3 +31,46 @@ async def test_the_app_follows_a_real_trainer_and_space_pauses_and_resumes(train
         await wait_for(pilot, lambda: "PAUSED" not in text_of(app.screen.query_one("#battle-state")), what="unpaused")
     trainer.stop()
     assert trainer.exit_code == 0
+
+
+async def test_armory_and_while_you_were_away_against_a_real_trainer(trainer_factory, tmp_path):
+    from textual.widgets import DataTable, Input
+
+    from realm.tui.screens.away import AwayScreen
+
+    from conftest import fast_config
+
+    state_dir = tmp_path / "state"
+    trainer = trainer_factory(fast_config(warmup_steps=1)).start()
+    endpoints = (trainer.pub, trainer.control)
+    app = RealmApp(*endpoints, heartbeat_s=trainer.config.bus.heartbeat_s, state_dir=state_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.mirror.state.config, timeout=60, what="the trainer's config")
+        await pilot.press("8")
+        table = app.screen.query_one(DataTable)
+        await wait_for(pilot, lambda: table.row_count > 0, what="the config rows")
+        table.move_cursor(row=[r.value for r in table.rows].index("train.lr"))
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.focused, Input), what="the edit box")
+        app.focused.value = "2e-4"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: trainer.state.battle.lr == 2e-4, timeout=30, what="the new lr in training")
+        await wait_for(pilot, lambda: "0.0002" in text_of_row(table, "train.lr"), what="the table to follow")
+        seen = app.mirror.state.hero.steps
+
+    await_steps = seen + 5  # away: DIO trains on without the app
+    import time
+
+    deadline = time.monotonic() + 60
+    while trainer.state.hero.steps < await_steps and time.monotonic() < deadline:
+        time.sleep(0.05)
+    again = RealmApp(*endpoints, heartbeat_s=trainer.config.bus.heartbeat_s, state_dir=state_dir)
+    async with again.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(again.screen, AwayScreen), timeout=30, what="the away modal")
+        assert again.screen.summary.steps >= 5
+    trainer.stop()
+    assert trainer.exit_code == 0
+
+
+def text_of_row(table, key: str) -> str:
+    return " ".join(str(cell) for cell in table.get_row(key))

@@ -13,6 +13,7 @@ from realm.tui.widgets.status_bar import StatusBar
 
 class RealmScreen(Screen):
     SCREEN_NAME = "Realm"
+    LIVE_CLOCK = False  # True: repaint each second even without events (ages, heartbeats)
 
     def compose(self) -> ComposeResult:
         yield StatusBar(self.SCREEN_NAME, id="status")
@@ -33,3 +34,16 @@ class RealmScreen(Screen):
     def set_row(self, selector: str, content: Content) -> None:
         """Replace a one-row Static's text; its height is fixed in CSS, so no relayout."""
         self.query_one(selector, Static).update(content, layout=False)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Screen actions share the app's reasons: a disabled one shows dimmed, with its why."""
+        why = getattr(self.app, "why_disabled", lambda name: None)(action)
+        return None if why else True
+
+
+def missing_panel(what: str, detail: str = "") -> Content:
+    """The honest panel for a part of a screen whose data is not on the bus yet."""
+    lines = [Content.assemble(("not available yet: ", "bold $warning"), what)]
+    if detail:
+        lines.append(Content.styled(detail, "$text-muted"))
+    return Content("\n").join(lines)

@@ -1,8 +1,10 @@
-"""The Battle screen: the quest in progress, the step counter, live metrics and loss chart."""
+"""The Battle screen: the quest in progress, live metrics with ETA, the loss chart with damage
+numbers floating up beside it, a level-up flash, and the narrated battle log."""
 
 from __future__ import annotations
 
 from textual.app import ComposeResult
+from textual.containers import Horizontal
 from textual.content import Content
 from textual.widgets import Static
 
@@ -10,11 +12,13 @@ from realm.protocol import BattleState
 from realm.tui import format as fmt
 from realm.tui.screens.base import RealmScreen
 from realm.tui.view import RealmView
+from realm.tui.widgets.damage import DamageFloats
 from realm.tui.widgets.log_view import LogView
 from realm.tui.widgets.loss_chart import LossChart
 from realm.tui.widgets.meter import Meter
 
 QUEST_LABEL_WIDTH = 32
+FLASH_S = 1.5
 STATUS_WORDS = {
     "starting": "✦ STARTING",
     "idle": "☾ IDLE",
@@ -32,21 +36,34 @@ class BattleScreen(RealmScreen):
         yield Meter(id="battle-quest")
         yield Static(id="battle-state")
         yield Static(id="battle-metrics")
-        yield LossChart(id="battle-chart")
+        with Horizontal(id="battle-field"):
+            yield LossChart(id="battle-chart")
+            yield DamageFloats(id="battle-damage")
         yield LogView(id="battle-log")
 
     def on_mount(self) -> None:
         self.query_one(LossChart).border_title = "loss  [$accent]⠤ train[/]  [$warning]• val[/]"
-        self.query_one(LogView).border_title = "Chronicle"
+        self.query_one(LogView).border_title = "Battle log"
 
     def show_body(self, view: RealmView) -> None:
         battle = view.state.battle
         self.query_one("#battle-quest", Meter).set(*quest_meter(battle))
         self.query_one("#battle-state").set_class(battle.status == "paused", "-paused")
-        self.set_row("#battle-state", state_line(view.state.hero.steps, battle, view.readonly))
+        self.set_row("#battle-state", state_line(view.state.hero.steps, battle, view.readonly, view.steps_per_s))
         self.set_row("#battle-metrics", metrics_line(battle))
         self.query_one(LossChart).set_series(battle.losses, battle.val_losses)
-        self.query_one(LogView).set_lines(view.state.log)
+        self.query_one(LogView).set_lines(view.narration or view.state.log)
+
+    # effects the app triggers from the events it drains
+    def effect_hits(self, losses: list[float]) -> None:
+        self.query_one(DamageFloats).hit(losses[-1])
+
+    def effect_level_up(self, new_level: int) -> None:
+        if self.app.animation_level == "none":
+            return
+        row = self.query_one("#battle-state")
+        row.add_class("-flash")
+        self.set_timer(FLASH_S, lambda: row.remove_class("-flash"))
 
 
 def quest_meter(battle: BattleState) -> tuple[float | None, str, str]:
@@ -59,11 +76,22 @@ def quest_meter(battle: BattleState) -> tuple[float | None, str, str]:
     return fraction, f"Quest {name} ", f" {battle.quest_step:,}/{battle.quest_total:,}"
 
 
-def state_line(step: int, battle: BattleState, readonly: bool) -> Content:
+def eta(battle: BattleState, steps_per_s: float | None) -> str:
+    """Time left in the quest at the measured step rate: '4m05s', '—' when unknown."""
+    if battle.quest is None or not battle.quest_total or not steps_per_s:
+        return fmt.MISSING
+    seconds = max(battle.quest_total - battle.quest_step, 0) / steps_per_s
+    return fmt.duration(seconds)
+
+
+def state_line(step: int, battle: BattleState, readonly: bool, steps_per_s: float | None = None) -> Content:
     parts: list[str | tuple[str, str]] = [("Step ", "bold"), (fmt.count(step), "bold $accent"), "   "]
     parts.append((STATUS_WORDS[battle.status], "bold"))
     if battle.status == "paused" and not readonly:
         parts.append(" · space resumes")
+    elif steps_per_s:
+        parts += [("   ", ""), (f"{steps_per_s:.1f} steps/s", "$text-muted"), ("  ETA ", "$text-muted"),
+                  (eta(battle, steps_per_s), "bold")]
     return Content.assemble(*parts)
 
 

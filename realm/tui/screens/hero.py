@@ -1,4 +1,4 @@
-"""The Hero screen: DIO's portrait, title, level, XP, stats, gear and the chronicle."""
+"""The Hero screen: DIO's portrait, title, level, XP, stats, achievements and the narration."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.widgets import Static
 
+from realm.game.achievements import RULES
 from realm.game.hero import HeroStats, hero_stats, title
-from realm.protocol import TrainerInfo
+from realm.protocol import Achievement, TrainerInfo
 from realm.tui import format as fmt
 from realm.tui.screens.base import RealmScreen
 from realm.tui.view import RealmView
@@ -16,7 +17,9 @@ from realm.tui.widgets.log_view import LogView
 from realm.tui.widgets.meter import Meter
 from realm.tui.widgets.portrait import Portrait
 
-# (first level, title), highest first
+ACHIEVEMENTS_SHOWN = 4
+
+
 class HeroScreen(RealmScreen):
     SCREEN_NAME = "1 Hero"
 
@@ -29,11 +32,13 @@ class HeroScreen(RealmScreen):
                 yield Meter(id="hero-xp")
                 yield Static(id="hero-stats")
                 yield Static(id="hero-model")
+        yield Static(id="hero-achievements")
         yield LogView(id="hero-log")
 
     def on_mount(self) -> None:
         self.query_one("#hero-portrait").border_title = "DIO"
         self.query_one("#hero-log").border_title = "Chronicle"
+        self.query_one("#hero-achievements").border_title = "Achievements"
 
     def show_body(self, view: RealmView) -> None:
         stats = hero_stats(view.state)
@@ -43,7 +48,8 @@ class HeroScreen(RealmScreen):
         self.query_one("#hero-xp", Meter).set(*xp_meter(stats))
         self.set_row("#hero-stats", stats_line(stats, view.state.hero.quests_completed))
         self.set_row("#hero-model", model_line(view.state.trainer))
-        self.query_one(LogView).set_lines(view.state.log)
+        self.set_row("#hero-achievements", achievements_line(view.state.achievements))
+        self.query_one(LogView).set_lines(view.narration or view.state.log)
 
 
 def xp_meter(stats: HeroStats) -> tuple[float, str, str]:
@@ -67,3 +73,13 @@ def model_line(trainer: TrainerInfo | None) -> Content:
     return Content.styled(
         f"{trainer.model} · {trainer.device} · {fmt.params(trainer.parameters)} params", "$text-muted"
     )
+
+
+def achievements_line(earned: tuple[Achievement, ...]) -> Content:
+    """'★ 5/18  Centurion · First Blood · …', newest first."""
+    head = (f"★ {len(earned)}/{len(RULES)}  ", "bold $warning")
+    if not earned:
+        return Content.assemble(head, ("none yet: DIO's first step earns one", "$text-muted"))
+    names = " · ".join(a.name for a in reversed(earned[-ACHIEVEMENTS_SHOWN:]))
+    more = " · …" if len(earned) > ACHIEVEMENTS_SHOWN else ""
+    return Content.assemble(head, names + more)

@@ -1,0 +1,45 @@
+"""Every action in the command palette; a disabled one says why when picked."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.content import Content
+
+from realm.tui.actions import ACTIONS, RealmAction
+
+
+class RealmCommands(Provider):
+    def _entries(self) -> list[tuple[str, str, RealmAction]]:
+        why = getattr(self.app, "why_disabled", lambda name: None)
+        entries = []
+        for action in ACTIONS:
+            if action.name == "command_palette":
+                continue
+            reason = why(action.name)
+            text = f"{action.description} [{action.key}]" + (" (disabled)" if reason else "")
+            entries.append((text, reason or action.group, action))
+        return entries
+
+    async def _run(self, action: RealmAction) -> None:
+        app = self.app
+        reason = getattr(app, "why_disabled", lambda name: None)(action.name)
+        if reason:
+            app.notify(f"{action.description}: {reason}", severity="warning", markup=False)
+            return
+        if action.screen and app.current_mode != action.screen:
+            await app.run_action(f"show('{action.screen}')")
+        namespace = "screen." if action.screen else "app."
+        await app.run_action(namespace + action.action)
+
+    async def discover(self) -> Hits:
+        for text, help_text, action in self._entries():
+            yield DiscoveryHit(Content(text), partial(self._run, action), help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for text, help_text, action in self._entries():
+            score = matcher.match(text)
+            if score > 0:
+                yield Hit(score, matcher.highlight(text), partial(self._run, action), help=help_text)

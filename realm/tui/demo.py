@@ -1,0 +1,94 @@
+"""A recorded, deterministic event stream: a short session of DIO's life with fixed times.
+
+Used by the screen snapshots and the TUI benchmark: the events go through the real reducer
+into the app's mirror, exactly as a live trainer's would.
+"""
+
+from __future__ import annotations
+
+from realm.protocol import (
+    Achievement,
+    AchievementUnlocked,
+    BattleChanged,
+    CheckpointInfo,
+    CheckpointSaved,
+    ConfigChanged,
+    ConfigField,
+    Envelope,
+    Event,
+    Notice,
+    QuestFinished,
+    QuestInfo,
+    QuestQueued,
+    QuestResult,
+    QuestStarted,
+    StepMetrics,
+    TrainerInfo,
+    TrainerStarted,
+    ValMetrics,
+)
+from realm.state import apply
+
+T0 = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC
+RUN = "demo-run"
+STEPS_PER_LEVEL = 100
+CONFIG = (
+    ConfigField(key="model.name", value="builtin:dio-nano", kind="critical", help="the model DIO is"),
+    ConfigField(key="train.lr", value="0.003", kind="safe", help="AdamW learning rate"),
+    ConfigField(key="train.max_length", value="256", kind="critical", help="tokens per example"),
+    ConfigField(key="train.batch_size", value="16", kind="fixed", help="read at start-up"),
+    ConfigField(key="train.val_every", value="50", kind="safe", help="validation every N steps"),
+    ConfigField(key="idle.enabled", value="true", kind="safe", help="idle quests"),
+)
+
+
+def step(n: int, total: int = 400) -> StepMetrics:
+    return StepMetrics(step=n, loss=3.0 / (1 + n / 50), lr=3e-3, grad_norm=0.5, tokens=4096,
+                       tokens_per_s=12_345.0, examples_per_s=45.0, quest_step=min(n, total), quest_total=total)
+
+
+def session(steps: int = 250) -> list[Event]:
+    info = TrainerInfo(model="builtin:dio-nano", device="cpu", parameters=412_000, pid=4242,
+                       started=T0, steps_per_level=STEPS_PER_LEVEL)
+    events: list[Event] = [
+        TrainerStarted(trainer=info, step=0),
+        ConfigChanged(config=CONFIG),
+        QuestQueued(quest=QuestInfo(name="reverse-words.jsonl", examples=512, priority="high")),
+        QuestQueued(quest=QuestInfo(name="idle-bin-l1-0002.jsonl", examples=256, priority="low", source="idle")),
+        QuestFinished(result=QuestResult(name="broken.jsonl", outcome="failed", reason="line 3: not JSON", time=T0 + 1)),
+        QuestStarted(quest=QuestInfo(name="idle-bin-l1-0001.jsonl", examples=256, source="idle"), total_steps=400),
+    ]
+    for n in range(1, steps + 1):
+        events.append(step(n))
+        if n == 1:
+            events.append(AchievementUnlocked(achievement=Achievement(id="first-blood", name="First Blood", time=T0 + 2, step=1)))
+        if n % 50 == 0:
+            events.append(ValMetrics(step=n, val_loss=3.2 / (1 + n / 60)))
+        if n % 100 == 0:
+            ckpt = CheckpointInfo(step=n, name=f"checkpoint-{n}-20260101-00{n // 100:02d}", time=T0 + n,
+                                  train_loss=3.0 / (1 + n / 50), val_loss=3.2 / (1 + n / 60), quest="idle-bin-l1-0001.jsonl")
+            events.append(CheckpointSaved(checkpoint=ckpt))
+        if n == 100:
+            events.append(AchievementUnlocked(achievement=Achievement(id="centurion", name="Centurion", time=T0 + 100, step=100)))
+    events.append(Notice(level="warning", text="ledger: 1 checkpoint(s) are missing from disk"))
+    events.append(BattleChanged(status="paused"))
+    return events
+
+
+def envelopes(events: list[Event], run: str = RUN, t0: float = T0, dt: float = 0.5) -> list[Envelope]:
+    return [Envelope(run=run, seq=i, time=t0 + i * dt, event=e) for i, e in enumerate(events, start=1)]
+
+
+def fill(mirror, events: list[Event] | None = None) -> None:
+    """Apply the recorded session to ``mirror`` as a fresh, connected snapshot."""
+    state = mirror.state
+    seq = 0
+    for envelope in envelopes(events if events is not None else session()):
+        state = apply(state, envelope.event, envelope.time)
+        seq = envelope.seq
+    from msgspec.structs import replace
+
+    mirror.state = replace(state, run=RUN)
+    mirror.seq = seq
+    mirror.connected = True
+    mirror.snapshots += 1

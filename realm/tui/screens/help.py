@@ -1,0 +1,46 @@
+"""Help: every key, what it does, and whether it can run now (and if not, why). Also on ``?``."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.widgets import Static
+
+from realm.tui.actions import ACTIONS
+from realm.tui.screens.base import RealmScreen
+from realm.tui.view import RealmView
+
+
+def help_rows(view: RealmView) -> list[tuple[str, str, str, str | None]]:
+    """(group, key, description, why disabled or None), grouped in the order groups first appear."""
+    groups = list(dict.fromkeys(a.group for a in ACTIONS))
+    ordered = sorted(ACTIONS, key=lambda a: groups.index(a.group))
+    return [(a.group, a.key, a.description, view.why_disabled(a.name)) for a in ordered]
+
+
+def help_text(view: RealmView) -> Content:
+    lines: list[Content] = []
+    group = None
+    for row_group, key, description, why in help_rows(view):
+        if row_group != group:
+            group = row_group
+            lines.append(Content.styled(group, "bold $accent"))
+        line = Content.assemble((f"  {key:<8}", "bold"), description)
+        if why:
+            line = Content.assemble(line, ("  — disabled: " + why, "$text-muted"))
+        lines.append(line)
+    lines.append(Content.styled("Keys can be remapped by binding id; the palette (ctrl+p) runs every action.",
+                                "$text-muted italic"))
+    return Content("\n").join(lines)
+
+
+class HelpScreen(RealmScreen):
+    SCREEN_NAME = "9 Help"
+
+    def compose_body(self) -> ComposeResult:
+        with VerticalScroll(id="help-body"):
+            yield Static(id="help-text")
+
+    def show_body(self, view: RealmView) -> None:
+        self.query_one("#help-text", Static).update(help_text(view))

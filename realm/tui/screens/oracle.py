@@ -1,0 +1,61 @@
+"""The Oracle: chat with a checkpoint on an inference node, streamed, with stop and copy.
+
+``oracle_model`` reads the state. No oracle worker is on the bus on this branch, so the
+screen shows its chat layout disabled and says what is missing; wiring the oracle's events
+means filling ``oracle_model`` and feeding chunks to ``ChatLog.append_chunk``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.content import Content
+from textual.widgets import Input, Static
+
+from realm.tui.screens.base import RealmScreen, missing_panel
+from realm.tui.view import RealmView
+from realm.tui.widgets.chat_log import ChatLog
+
+MISSING_ORACLE = "the oracle (an inference worker with chat streaming, nodes and checkpoints to pick)"
+MISSING_DETAIL = "Start one with `realm oracle` once the oracle work lands; the vault's checkpoints are listed below."
+
+
+@dataclass(frozen=True)
+class OracleModel:
+    available: bool
+    missing: str | None
+    node: str
+    checkpoints: tuple[str, ...]  # what could be picked, newest first
+
+
+def oracle_model(view: RealmView) -> OracleModel:
+    names = tuple(c.name for c in reversed(view.state.vault.checkpoints))
+    return OracleModel(available=False, missing=MISSING_ORACLE, node="no oracle node", checkpoints=names)
+
+
+class OracleScreen(RealmScreen):
+    SCREEN_NAME = "6 Oracle"
+    # Keys whose requests are not on the bus yet stay disabled (realm.tui.actions says why);
+    # their action_ methods arrive with the requests.
+    BINDINGS = [
+        Binding("ctrl+x", "stop_generation", "Stop", id="oracle.stop"),
+    ]
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(id="oracle-missing", classes="missing")
+        yield Static(id="oracle-pick")
+        yield ChatLog(id="oracle-chat")
+        yield Input(placeholder="ask DIO something (needs an oracle)", id="oracle-input", disabled=True)
+
+    def show_body(self, view: RealmView) -> None:
+        model = oracle_model(view)
+        missing = self.query_one("#oracle-missing", Static)
+        missing.display = model.missing is not None
+        if model.missing:
+            missing.update(missing_panel(model.missing, MISSING_DETAIL))
+        picks = ", ".join(model.checkpoints[:3]) + (" …" if len(model.checkpoints) > 3 else "")
+        self.set_row("#oracle-pick", Content.assemble(("node ", "$text-muted"), model.node,
+                                                      ("  checkpoints ", "$text-muted"), picks or "none yet"))
+        self.query_one("#oracle-input", Input).disabled = not model.available

@@ -1,0 +1,260 @@
+"""Every screen and action of the app against a scripted trainer on real ipc sockets."""
+
+from __future__ import annotations
+
+import pytest
+from textual.command import CommandList
+from textual.widgets import DataTable, Input
+
+from realm.protocol import (
+    Achievement,
+    AchievementUnlocked,
+    BattleChanged,
+    CheckpointInfo,
+    CheckpointSaved,
+    ConfigUpdateRequest,
+    QuestFinished,
+    QuestResult,
+)
+from realm.tui.actions import NEEDS_ORACLE
+from realm.tui.app import RealmApp
+from realm.tui.screens.away import AwayScreen
+from realm.tui.widgets.damage import DamageFloats
+
+from .conftest import HEARTBEAT_S, ScriptedTrainer, text_of, wait_for
+from .test_app import Notes, connect, make_app, text
+
+pytestmark = pytest.mark.timeout(60)
+
+SCREENS = [("1", "Hero"), ("2", "Battle"), ("3", "Skills"), ("4", "Quests"), ("5", "Vault"),
+           ("6", "Oracle"), ("7", "Watchtower"), ("8", "Armory"), ("9", "Help")]
+
+
+async def test_number_keys_show_every_screen_and_esc_goes_back(endpoints, trainer):
+    app = make_app(endpoints)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await connect(pilot, app, trainer)
+        trainer.begin()
+        for key, name in SCREENS:
+            await pilot.press(key)
+            await wait_for(pilot, lambda: f"{key} {name}" in text(app, "#status"), what=f"the {name} screen")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: "8 Armory" in text(app, "#status"), what="back to the Armory")
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: "9 Help" in text(app, "#status"), what="help on ?")
+        assert "Pause or resume" in text_of(app.screen.query_one("#help-text"))
+
+
+async def test_disabled_actions_show_dimmed_and_say_why(endpoints, trainer):
+    notes = Notes()
+    app = make_app(endpoints)
+    async with app.run_test(size=(80, 24), message_hook=notes) as pilot:
+        await connect(pilot, app, trainer)
+        trainer.begin()
+        await pilot.press("5")
+        await wait_for(pilot, lambda: "5 Vault" in text(app, "#status"), what="the vault")
+        assert app.screen.active_bindings["P"].enabled is False
+        assert app.screen.active_bindings["d"].enabled is False
+        assert app.screen.active_bindings["s"].enabled is True
+        await pilot.press("P")
+        await wait_for(pilot, lambda: notes.any(NEEDS_ORACLE), what="the promote reason")
+        await pilot.press("9")
+        help_text = text_of(app.screen.query_one("#help-text"))
+        assert "disabled: " + NEEDS_ORACLE[:20] in help_text
+        assert trainer.control_requests() == []
+
+
+async def test_readonly_disables_commands_in_the_footer(endpoints, trainer):
+    app = make_app(endpoints, readonly=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await connect(pilot, app, trainer)
+        trainer.begin()
+        trainer.announce_config()
+        await pilot.press("8")
+        await wait_for(pilot, lambda: app.screen.query_one(DataTable).row_count > 0, what="the config rows")
+        assert app.screen.active_bindings["space"].enabled is False
+        assert app.screen.active_bindings["e"].enabled is False
+        await pilot.press("e")
+        await pilot.press("enter")
+        assert not any(isinstance(s, Input) for s in app.screen.query(Input))
+        assert trainer.control_requests() == []
+
+
+async def test_vault_sorts_and_filters(endpoints, trainer):
+    app = make_app(endpoints)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await connect(pilot, app, trainer)
+        trainer.begin()
+        for step, val in ((100, 2.0), (200, 1.0), (300, 1.5)):
+            info = CheckpointInfo(step=step, name=f"checkpoint-{step}", time=1.7e9 + step, train_loss=1.0,
+                                  val_loss=val, quest="reverse" if step == 200 else "idle")
+            trainer.publisher.emit(CheckpointSaved(checkpoint=info))
+        await pilot.press("5")
+        table = lambda: app.screen.query_one(DataTable)  # noqa: E731
+        keys = lambda: [r.value for r in table().rows]  # noqa: E731
+        await wait_for(pilot, lambda: table().row_count == 3, what="three checkpoints")
+        assert keys() == ["300", "200", "100"]  # newest first
+        assert "best val 1.0000 @ 200" in text(app, "#vault-stats")
+        await pilot.press("s")  # by val loss
+        assert keys() == ["200", "300", "100"]
+        await pilot.press("slash")
+        await pilot.press(*"reverse")
+        await wait_for(pilot, lambda: table().row_count == 1, what="the filter")
+        assert keys() == ["200"]
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: table().row_count == 3, what="the filter cleared")
+        assert "5 Vault" in text(app, "#status")
+
+
+async def test_armory_edits_a_safe_key_and_confirms_a_critical_one(endpoints, trainer):
+    notes = Notes()
+    app = make_app(endpoints)
+    async with app.run_test(size=(80, 24), message_hook=notes) as pilot:
+        await connect(pilot, app, trainer)
+        trainer.begin()
+        trainer.announce_config()
+        await pilot.press("8")
+        table = lambda: app.screen.query_one(DataTable)  # noqa: E731
+        await wait_for(pilot, lambda: table().row_count > 0, what="the config rows")
+        keys = [r.value for r in table().rows]
+
+        table().move_cursor(row=keys.index("train.lr"))
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.focused, Input), what="the edit box")
+        app.focused.value = ""
+        await pilot.press(*"1e-4", "enter")
+        await wait_for(pilot, lambda: trainer.config.train.lr == 1e-4, what="the trainer's new lr")
+        await wait_for(pilot, lambda: notes.any("train.lr accepted"), what="the ack")
+
+        table().move_cursor(row=keys.index("train.lr"))
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.focused, Input), what="the edit box")
+        app.focused.value = ""
+        await pilot.press(*"-3", "enter")
+        await wait_for(pilot, lambda: notes.any("refused") and notes.any("lr"), what="the refusal")
+        assert trainer.config.train.lr == 1e-4
+
+        table().move_cursor(row=keys.index("train.max_length"))
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.focused, Input), what="the edit box")
+        app.focused.value = "128"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "Critical key" in str(app.screen.query("Static").first().render()),
+                       what="the confirmation")
+        await pilot.press("n")
+        await wait_for(pilot, lambda: notes.any("kept at 256"), what="kept")
+        sent = [r for r in trainer.control_requests() if isinstance(r, ConfigUpdateRequest)]
+        assert [r.key for r in sent] == ["train.lr", "train.lr"]
+
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.focused, Input), what="the edit box")
+        app.focused.value = "128"
+        await pilot.press("enter", "y")
+        await wait_for(pilot, lambda: trainer.config.train.max_length == 128, what="the confirmed change")
+        last = [r for r in trainer.control_requests() if isinstance(r, ConfigUpdateRequest)][-1]
+        assert last.confirm is True
+
+
+async def test_battle_effects_eta_damage_flash_and_toasts(endpoints, trainer):
+    notes = Notes()
+    app = make_app(endpoints)
+    async with app.run_test(size=(80, 24), message_hook=notes) as pilot:
+        await connect(pilot, app, trainer)
+        trainer.begin(total_steps=400)
+        await pilot.press("2")
+        trainer.steps(1, 20)
+        await wait_for(pilot, lambda: "ETA" in text(app, "#battle-state"), what="the ETA")
+        await wait_for(pilot, lambda: app.screen.query_one(DamageFloats).floats, what="a damage number")
+        assert app.screen.query_one(DamageFloats).floats[-1][0] == f"-{3.0 / (1 + 20 / 50):.3f}"
+
+        trainer.steps(21, 120)  # level 2 at step 100
+        await wait_for(pilot, lambda: notes.any("level 2"), what="the level-up toast")
+        if app.animation_level != "none":
+            assert app.screen.query_one("#battle-state").has_class("-flash")
+        trainer.publisher.emit(AchievementUnlocked(achievement=Achievement(id="x", name="Centurion", time=1.0)))
+        trainer.publisher.emit(QuestFinished(result=QuestResult(name="bad.jsonl", outcome="failed", reason="no json")))
+        await wait_for(pilot, lambda: notes.any("Centurion") and notes.any("bad.jsonl: failed"), what="toasts")
+        log = text_of(app.screen.query_one("#battle-log"))
+        assert "Quest bad.jsonl is lost: no json" in log
+        assert "Step 100:" in log or "level 2" in log
+
+
+def first_hit(app) -> str:
+    lists = app.screen.query(CommandList)
+    if not lists or lists.first().option_count == 0:
+        return ""
+    prompt = lists.first().get_option_at_index(0).prompt
+    return getattr(prompt, "plain", str(prompt))
+
+
+async def test_command_palette_runs_actions_and_explains_disabled_ones(endpoints, trainer):
+    notes = Notes()
+    app = make_app(endpoints)
+    async with app.run_test(size=(80, 24), message_hook=notes) as pilot:
+        await connect(pilot, app, trainer)
+        trainer.begin()
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Watchtower")
+        await wait_for(pilot, lambda: "Watchtower" in first_hit(app), what="the palette hit")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "7 Watchtower" in text(app, "#status"), what="the watchtower")
+        await wait_for(pilot, lambda: "seq · run" in text_of(app.screen.query_one("#watch-link")), what="link")
+
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Promote")
+        await wait_for(pilot, lambda: "Promote" in first_hit(app), what="the palette hit")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: notes.any(NEEDS_ORACLE), what="the reason")
+
+
+async def test_while_you_were_away_shows_what_the_journal_says(endpoints, tmp_path):
+    state_dir = tmp_path / "state"
+    trainer = ScriptedTrainer(endpoints, journal_db=tmp_path / "realm.db").start()
+    try:
+        first = RealmApp(endpoints.pub, endpoints.control, heartbeat_s=HEARTBEAT_S, state_dir=state_dir)
+        async with first.run_test(size=(80, 24)) as pilot:
+            trainer.begin()
+            trainer.steps(1, 30)
+            await wait_for(pilot, lambda: first.mirror.state.hero.steps == 30, what="step 30")
+        assert (state_dir / "seen.json").exists()
+
+        # away: the trainer goes on without anyone watching
+        trainer.steps(31, 250)
+        trainer.publisher.emit(QuestFinished(result=QuestResult(name="arith-l1", outcome="done", steps=250)))
+        trainer.publisher.emit(BattleChanged(status="paused"))
+
+        second = RealmApp(endpoints.pub, endpoints.control, heartbeat_s=HEARTBEAT_S, state_dir=state_dir)
+        async with second.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: isinstance(second.screen, AwayScreen), what="the away modal")
+            summary = second.screen.summary
+            assert summary.steps == 220
+            assert len(summary.levels) == 2  # levels 2 and 3 at 100 steps a level
+            assert summary.quests_done == 1
+            assert "Centurion" in summary.achievements
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: not isinstance(second.screen, AwayScreen), what="the modal to close")
+
+        third = RealmApp(endpoints.pub, endpoints.control, heartbeat_s=HEARTBEAT_S, state_dir=state_dir)
+        async with third.run_test(size=(80, 24)) as pilot:  # nothing new: no modal
+            await wait_for(pilot, lambda: third.mirror.connected, what="connected")
+            await pilot.pause(0.5)
+            assert not isinstance(third.screen, AwayScreen)
+    finally:
+        trainer.stop()
+
+
+async def test_without_animations_damage_stands_still_and_no_flash(endpoints, trainer):
+    notes = Notes()
+    app = make_app(endpoints)
+    app.animation_level = "none"  # what TEXTUAL_ANIMATIONS=none sets
+    async with app.run_test(size=(80, 24), message_hook=notes) as pilot:
+        await connect(pilot, app, trainer)
+        trainer.begin(total_steps=400)
+        await pilot.press("2")
+        trainer.steps(1, 95)
+        await wait_for(pilot, lambda: "Step 95" in text(app, "#battle-state"), what="step 95")
+        trainer.steps(96, 130)
+        await wait_for(pilot, lambda: notes.any("level 2"), what="the level-up toast")
+        floats = app.screen.query_one(DamageFloats).floats
+        assert len(floats) == 1 and floats[0][1] == 0
+        assert not app.screen.query_one("#battle-state").has_class("-flash")

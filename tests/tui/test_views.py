@@ -1,0 +1,94 @@
+"""The pure pieces behind the screens: view models, narration, the away summary, reasons."""
+
+from __future__ import annotations
+
+from realm.game.narration import STEP_EVERY, narrate
+from realm.protocol import (
+    BattleChanged,
+    BattleState,
+    CheckpointInfo,
+    Journal,
+    JournalEntry,
+    QuestFinished,
+    QuestInfo,
+    QuestResult,
+    RealmState,
+    VaultState,
+)
+from realm.tui import demo
+from realm.tui import format as fmt
+from realm.tui.actions import ACTIONS, NEEDS_ORACLE, disabled_reasons
+from realm.tui.away import Mark, SeenStore, summarise
+from realm.tui.screens.battle import eta
+from realm.tui.screens.help import help_rows
+from realm.tui.screens.vault import vault_model
+from realm.tui.view import RealmView
+
+
+def test_narration_speaks_of_notable_events_only():
+    assert narrate(demo.step(STEP_EVERY - 1)) is None
+    assert "damage" in narrate(demo.step(STEP_EVERY))
+    assert "level 2" in narrate(demo.step(1000), steps_per_level=1000)
+    failed = QuestFinished(result=QuestResult(name="q", outcome="failed", reason="bad line 3"))
+    assert narrate(failed) == "Quest q is lost: bad line 3"
+    assert narrate(BattleChanged(status="paused")) == "DIO lowers his sword and waits"
+    assert narrate(demo.step(STEP_EVERY)) == narrate(demo.step(STEP_EVERY))  # pure
+
+
+def test_away_summary_counts_what_the_journal_says():
+    entries = (
+        JournalEntry(id=1, run="a", seq=5, time=1.0, kind="level", text="DIO reached level 2", step=1000),
+        JournalEntry(id=2, run="a", seq=9, time=2.0, kind="quest_done", text="Quest x is won", step=1200),
+        JournalEntry(id=3, run="a", seq=12, time=3.0, kind="quest_failed", text="Quest y is lost: bad", step=1200),
+        JournalEntry(id=4, run="b", seq=2, time=4.0, kind="trainer", text="DIO awakens", step=1200),
+        JournalEntry(id=5, run="b", seq=3, time=5.0, kind="achievement", text="★ Achievement: Centurion", step=1200),
+        JournalEntry(id=6, run="b", seq=4, time=6.0, kind="checkpoint", text="saved", step=1200),
+    )
+    summary = summarise(Journal(entries=entries), Mark(run="a", seq=4, time=0.5, step=900), step_now=1300)
+    assert summary.steps == 400
+    assert summary.quests_done == 1 and summary.quests_failed == ("Quest y is lost: bad",)
+    assert summary.achievements == ("Centurion",) and summary.checkpoints == 1 and summary.restarts == 1
+    assert summary.headline().startswith("DIO trained 400 steps, gained 1 level(s), won 1 quest(s)")
+
+
+def test_seen_store_round_trips_and_survives_a_bad_file(tmp_path):
+    store = SeenStore(tmp_path / "state")
+    assert store.get("ipc://x") is None
+    store.put("ipc://x", Mark(run="r", seq=7, time=1.5, step=3))
+    store.put("ipc://y", Mark(run="s", seq=1, time=2.5))
+    assert store.get("ipc://x") == Mark(run="r", seq=7, time=1.5, step=3)
+    (tmp_path / "state" / "seen.json").write_text("{not json", encoding="utf-8")
+    assert store.get("ipc://x") is None
+    store.put("ipc://x", Mark(run="r", seq=8, time=1.5))
+    assert store.get("ipc://x").seq == 8
+
+
+def test_disabled_reasons_follow_connection_readonly_and_status():
+    state = RealmState(battle=BattleState(status="training"))
+    assert "toggle_pause" not in disabled_reasons(state, True, False, "ipc://t")
+    assert disabled_reasons(state, True, True, "ipc://t")["toggle_pause"].startswith("read-only")
+    assert "ipc://t" in disabled_reasons(state, False, False, "ipc://t")["toggle_pause"]
+    stopped = RealmState(battle=BattleState(status="stopped"))
+    assert disabled_reasons(stopped, True, False, "e")["toggle_pause"] == "the trainer is stopped"
+    assert disabled_reasons(state, True, False, "e")["promote"] == NEEDS_ORACLE
+    view = RealmView(state, True, "e", disabled=tuple(disabled_reasons(state, True, False, "e").items()))
+    rows = help_rows(view)
+    assert len(rows) == len(ACTIONS)
+    assert {key for _, key, _, _ in rows} >= {"1", "9", "space", "P", "/", "?", "q", "esc"}
+
+
+def test_eta_and_durations():
+    battle = BattleState(quest=QuestInfo(name="q"), quest_step=100, quest_total=400)
+    assert eta(battle, 2.0) == "2m30s"
+    assert eta(battle, None) == fmt.MISSING
+    assert fmt.duration(45) == "45s" and fmt.duration(3 * 3600 + 120) == "3h02m"
+
+
+def test_vault_model_sorts_and_filters():
+    ckpts = tuple(CheckpointInfo(step=s, name=f"checkpoint-{s}", time=float(s), val_loss=v, quest=q)
+                  for s, v, q in ((10, 2.0, "a"), (20, None, "b"), (30, 1.0, "a")))
+    view = RealmView(RealmState(vault=VaultState(checkpoints=ckpts)), True, "e")
+    assert [c.step for c in vault_model(view).rows] == [30, 20, 10]
+    assert [c.step for c in vault_model(view, sort="val").rows] == [30, 10, 20]  # unknown val last
+    assert [c.step for c in vault_model(view, filter_text=" B ").rows] == [20]
+    assert "best val 1.0000 @ 30" in vault_model(view).stats

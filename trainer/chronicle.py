@@ -1,0 +1,175 @@
+"""The trainer's chronicle: an append-only journal of notable events, and achievements.
+
+Both live in ``vault/realm.db`` (SQLite, WAL), in their own tables. ``JournaledPublisher``
+is the trainer's ``Publisher`` with the chronicle watching every event it emits: notable
+ones (levels, quests, checkpoints, pauses, achievements, config changes, warnings; not
+every step) become journal rows, and after each event the achievement rules not yet earned
+are checked, and a newly earned one is recorded once and announced as an event.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+from realm.bus import Publisher
+from realm.game.achievements import BY_ID, newly_earned
+from realm.game.hero import level
+from realm.game.narration import narrate
+from realm.protocol import (
+    Achievement,
+    AchievementUnlocked,
+    BattleChanged,
+    CheckpointSaved,
+    ConfigChanged,
+    Envelope,
+    Event,
+    Journal,
+    JournalEntry,
+    JournalRequest,
+    Notice,
+    QuestFinished,
+    QuestStarted,
+    StepMetrics,
+    TrainerStarted,
+)
+
+MAX_JOURNAL_REPLY = 1000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS journal (
+    id    INTEGER PRIMARY KEY AUTOINCREMENT,
+    run   TEXT NOT NULL,
+    seq   INTEGER NOT NULL,
+    time  REAL NOT NULL,
+    kind  TEXT NOT NULL,
+    step  INTEGER NOT NULL,
+    text  TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS journal_run_seq ON journal (run, seq);
+CREATE TABLE IF NOT EXISTS achievements (
+    id    TEXT PRIMARY KEY,
+    name  TEXT NOT NULL,
+    time  REAL NOT NULL,
+    step  INTEGER NOT NULL,
+    run   TEXT NOT NULL
+);
+"""
+
+_KINDS = {
+    TrainerStarted: "trainer",
+    QuestStarted: "quest",
+    CheckpointSaved: "checkpoint",
+    AchievementUnlocked: "achievement",
+}
+
+
+class Chronicle:
+    """Journal and achievements in SQLite; safe to call from the trainer's threads."""
+
+    def __init__(self, path: Path, steps_per_level: int = 1000) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.steps_per_level = steps_per_level
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+        self._earned = {row[0] for row in self._db.execute("SELECT id FROM achievements")}
+        self._level: int | None = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # ------------------------------------------------------------------ journal
+
+    def entry_for(self, envelope: Envelope, step: int) -> tuple[str, str] | None:
+        """(kind, text) when the event is worth keeping, else None."""
+        event = envelope.event
+        if isinstance(event, StepMetrics):
+            new_level = level(event.step, self.steps_per_level)
+            levelled = self._level is not None and new_level > self._level
+            self._level = new_level
+            return ("level", f"DIO reached level {new_level} at step {event.step:,}") if levelled else None
+        if isinstance(event, TrainerStarted):
+            self._level = level(event.step, self.steps_per_level)
+        if isinstance(event, BattleChanged):
+            if event.status in ("paused", "stopped"):
+                return "battle", narrate(event) or f"battle {event.status}"
+            return None
+        if isinstance(event, ConfigChanged):
+            return ("config", narrate(event) or "config changed") if event.changed else None
+        if isinstance(event, QuestFinished):
+            return f"quest_{event.result.outcome}", narrate(event) or event.result.name
+        if isinstance(event, Notice):
+            return ("notice", event.text) if event.level != "info" else None
+        kind = _KINDS.get(type(event))
+        if kind is None:
+            return None
+        return kind, narrate(event, self.steps_per_level) or type(event).__name__
+
+    def record(self, envelope: Envelope, step: int) -> None:
+        entry = self.entry_for(envelope, step)
+        if entry is None:
+            return
+        kind, text = entry
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO journal (run, seq, time, kind, step, text) VALUES (?, ?, ?, ?, ?, ?)",
+                (envelope.run, envelope.seq, envelope.time, kind, step, text),
+            )
+
+    def journal(self, request: JournalRequest) -> Journal:
+        limit = max(1, min(request.limit, MAX_JOURNAL_REPLY))
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, run, seq, time, kind, text, step FROM journal"
+                " WHERE (run = ? AND seq > ?) OR (run != ? AND time > ?)"
+                " ORDER BY id DESC LIMIT ?",
+                (request.run, request.since_seq, request.run, request.since_time, limit + 1),
+            ).fetchall()
+        entries = tuple(JournalEntry(*row) for row in reversed(rows[:limit]))
+        return Journal(entries=entries, more=len(rows) > limit)
+
+    # ------------------------------------------------------------------ achievements
+
+    def earned(self) -> tuple[Achievement, ...]:
+        with self._lock:
+            rows = self._db.execute("SELECT id, name, time, step FROM achievements ORDER BY time, id").fetchall()
+        return tuple(Achievement(*row) for row in rows)
+
+    def unlock_new(self, state, run: str, now: float) -> list[Achievement]:
+        """Record the rules newly true in ``state``; return them (each is earned once, ever)."""
+        with self._lock:
+            fresh = newly_earned(state, self._earned)
+            unlocked = []
+            for rule in fresh:
+                achievement = Achievement(id=rule.id, name=rule.name, time=now, step=state.hero.steps)
+                self._db.execute(
+                    "INSERT OR IGNORE INTO achievements (id, name, time, step, run) VALUES (?, ?, ?, ?, ?)",
+                    (rule.id, rule.name, now, state.hero.steps, run),
+                )
+                self._earned.add(rule.id)
+                unlocked.append(achievement)
+        return unlocked
+
+
+class JournaledPublisher(Publisher):
+    """A ``Publisher`` whose every event is shown to a ``Chronicle`` after it is published."""
+
+    def __init__(self, *args, chronicle: Chronicle, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.chronicle = chronicle
+
+    def emit(self, event: Event) -> Envelope:
+        envelope = super().emit(event)
+        state = self.state
+        self.chronicle.record(envelope, state.hero.steps)
+        if not isinstance(event, AchievementUnlocked):
+            for achievement in self.chronicle.unlock_new(state, self.run, envelope.time):
+                self.emit(AchievementUnlocked(achievement=achievement))
+        return envelope
+
+
+__all__ = ["Chronicle", "JournaledPublisher", "BY_ID"]
