@@ -159,6 +159,8 @@ class SkillsState(_Wire):
     lineage: tuple[LineageCount, ...] = ()
     eval_seconds: float = 0.0  # time spent evaluating skills since the trainer started
     train_seconds: float = 0.0  # optimizer-step time since the trainer started (counted at each eval)
+
+
 # --------------------------------------------------------------------------- oracle state types
 
 

@@ -495,7 +495,13 @@ class Daemon:
             "val_loss": state.hero.val_loss,
             "lr": state.battle.lr,
             "quest": quest,
-            "skill": None,  # set once skills train (issue for skills)
+            "skill": state.skills.active or None,
+            # what the champion board scores: each skill's level and latest accuracy at it
+            "skills": {
+                skill.id: {"level": skill.level, "accuracy": skill.accuracy}
+                for skill in state.skills.skills
+                if skill.accuracy is not None
+            },
             "model": self.config.model.name,
         }
         self._make_room()

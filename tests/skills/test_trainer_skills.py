@@ -15,6 +15,7 @@ from realm.game.hero import hero_stats
 from realm.skills import curriculum
 from realm.skills.registry import SKILLS_DIR, get_skill
 from realm.skills.store import EvalRow, SkillStore
+from realm.vault.checkpoints import complete_checkpoints, read_sidecar
 
 
 def skill_folder(tmp_path: Path, **progression) -> Path:
@@ -67,6 +68,11 @@ def test_idle_quests_come_from_the_skill_with_lineage_and_evals_run(trainer_fact
     store = SkillStore(home / "vault" / "realm.db")
     assert [r.step for r in store.rounds_at("bin", 1)] == [5, 10]
     store.close()
+    # the checkpoint's sidecar carries what the champion board scores
+    [folder] = complete_checkpoints(home / "vault" / "checkpoints")
+    sidecar = read_sidecar(folder)
+    assert sidecar["skill"] == "bin"
+    assert sidecar["skills"] == {"bin": {"level": 1, "accuracy": skill.accuracy}}
 
 
 def test_eval_items_never_reach_a_training_quest(trainer_factory, tmp_path):
