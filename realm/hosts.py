@@ -90,7 +90,10 @@ def load_registry(path: Path) -> Registry:
 
 
 def registry_for(config: RealmConfig, home: Path) -> Registry:
-    return load_registry(hosts_path(config, home))
+    path = hosts_path(config, home)
+    if path == DEFAULT_HOSTS and not path.exists():  # an install without the configs folder
+        return Registry()
+    return load_registry(path)
 
 
 def _pick(explicit: str, listed: str, local: str) -> str:

@@ -76,7 +76,18 @@ def cmd_chat(args) -> int:
         sys.stdout.write(text)
         sys.stdout.flush()
 
-    _, end = _oracle_client(args).chat(messages, sampling, checkpoint=args.checkpoint or "", on_delta=show)
+    import uuid
+
+    client = _oracle_client(args)
+    request_id = uuid.uuid4().hex
+    try:
+        _, end = client.chat(messages, sampling, checkpoint=args.checkpoint or "", on_delta=show, request_id=request_id)
+    except KeyboardInterrupt:  # Ctrl-C: stop the oracle generating for nobody
+        try:
+            client.cancel(request_id)
+        except RealmError:
+            pass
+        raise
     sys.stdout.write("\n")
     rate = end.tokens / end.seconds if end.seconds > 0 else 0.0
     print(f"[{end.checkpoint}: {end.tokens} tokens in {end.seconds:.2f}s ({rate:.0f} tok/s), {end.reason}]", file=sys.stderr)

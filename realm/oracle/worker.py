@@ -97,6 +97,7 @@ class OracleWorker:
         self.publisher: Publisher | None = None
         self.bad_requests = 0
         self._unloaded = False
+        self.abandoned = 0  # chats cancelled because their requester went away
         self.ready = threading.Event()
         self._loader = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="realm-oracle-load")
         self._outbox = f"inproc://oracle-out-{self.run_id}"
@@ -120,6 +121,7 @@ class OracleWorker:
         router = self._context.socket(zmq.ROUTER)
         router.setsockopt(zmq.LINGER, 0)
         router.setsockopt(zmq.MAXMSGSIZE, self.config.bus.max_message_bytes + 1024)
+        router.setsockopt(zmq.ROUTER_MANDATORY, 1)  # a send to a gone client fails: its chat is cancelled
         if secure:
             secure(router)
         prepare_endpoint(self.control_endpoint)
@@ -215,8 +217,17 @@ class OracleWorker:
                 return
             try:
                 router.send_multipart([identity, b"", frame], zmq.NOBLOCK)
-            except zmq.ZMQError:  # the client went away or is too slow; its stream is dropped
-                pass
+            except zmq.ZMQError:  # the requester went away (or stopped reading): stop generating for it
+                self._abandon(frame)
+
+    def _abandon(self, frame: bytes) -> None:
+        try:
+            reply = protocol.decode_oracle_reply(frame)
+        except ProtocolError:
+            return
+        if isinstance(reply, ChatDelta) and self.batcher.cancel(reply.id.encode()):
+            self.abandoned += 1
+            log.info("cancelled chat %s: its requester is gone", reply.id)
 
     def _telemetry(self) -> None:
         active, queued = self.batcher.counts()
@@ -248,7 +259,10 @@ class OracleWorker:
             log.exception("request handler failed")
             reply = ErrorReply(message=f"{type(exc).__name__}: {exc}")
         if reply is not None:
-            router.send_multipart([identity, b"", protocol.encode(reply)])
+            try:
+                router.send_multipart([identity, b"", protocol.encode(reply)], zmq.NOBLOCK)
+            except zmq.ZMQError:  # gone already, or not reading: nothing to answer
+                pass
 
     def _handle(self, identity: bytes, request):
         """The reply to send now, or None when the answer comes later (streams, batches)."""

@@ -210,3 +210,20 @@ def test_an_oracle_on_an_empty_vault_serves_the_first_checkpoint_when_it_appears
     with pytest.raises(OracleRefused, match="promote one first"):
         ask(oracle.client, "hello")
     assert oracle.client.promote("2").serving.step == 2
+
+
+def test_a_chat_whose_requester_goes_away_is_cancelled(tmp_path, oracle_factory):
+    home = tmp_path / "home"
+    add_checkpoint(home, 5)
+    oracle = oracle_factory(home=home)
+    oracle.wait_serving(5)
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(oracle.control)
+    request = ChatRequest(id="gone", messages=tuple(HELLO), sampling=Sampling(max_new_tokens=500))
+    sock.send_multipart([b"", protocol.encode(request)])
+    assert isinstance(protocol.decode_oracle_reply(sock.recv_multipart()[-1]), ChatDelta)
+    sock.close(linger=0)
+    wait_for(lambda: oracle.worker.abandoned == 1, what="the chat to be abandoned")
+    wait_for(lambda: oracle.worker.batcher.counts() == (0, 0), what="the slot to free up")
+    assert ask(oracle.client, "next", 3)[1].tokens == 3

@@ -1,0 +1,32 @@
+"""The oracle process that `realm play` starts beside the trainer, and stops on exit."""
+
+from __future__ import annotations
+
+from conftest import wait_for
+from realm.config import RealmConfig, oracle_endpoints
+from realm.oracle.client import OracleClient, OracleUnreachable
+from realm.oracle.commands import start_oracle, stop_oracle
+from tests.oracle.conftest import add_checkpoint
+
+
+def test_play_starts_an_oracle_process_that_serves_and_stops_cleanly(tmp_path):
+    home = tmp_path / "home"
+    add_checkpoint(home, 3)
+    config = tmp_path / "oracle.yaml"
+    config.write_text("oracle:\n  threads: 1\n")
+    process = start_oracle(home, config)
+    try:
+        client = OracleClient(oracle_endpoints(RealmConfig(), home)[1], timeout_s=1.0, retries=0)
+
+        def serving():
+            try:
+                return client.snapshot().state.oracle.serving
+            except OracleUnreachable:
+                return None
+
+        assert wait_for(serving, timeout=120, interval=0.2, what="the oracle process to serve").step == 3
+    finally:
+        stop_oracle(process)
+    assert process.returncode == 0
+    log = (home / "logs" / "oracle.log").read_text()
+    assert "serving checkpoint-3-" in log and "oracle stopped" in log
