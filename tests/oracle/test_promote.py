@@ -140,5 +140,5 @@ def test_auto_promote_sends_each_new_champion_to_the_oracle(tmp_path, oracle_fac
     config = msgspec.structs.replace(fast_config(checkpoint_every=12), oracle=OracleConfig(auto_promote=True))
     trainer = trainer_factory(config, max_steps=12, home=home).start()
     assert trainer.join(timeout=300) == 0
-    serving = oracle.wait_serving(12)  # trained 12 steps (from the step-0 state inside checkpoint 1), saved, promoted
+    serving = oracle.wait_serving(13)  # resumed at step 1, trained 12 steps, saved, promoted
     assert serving.source == "shared"
