@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import threading
 
 import pytest
 import zmq
 
-from conftest import fast_config, wait_for
+from conftest import fast_config
 from realm import protocol
 from realm.oracle.client import OracleRefused
 from realm.protocol import Ack, ChatDelta, ChatEnd, ChatRequest, PauseRequest, PromoteRequest, Sampling

@@ -12,12 +12,12 @@ import zmq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import fast_config, wait_for
+from conftest import fast_config
 from realm import protocol
-from realm.config import OracleConfig, SecurityConfig
+from realm.config import OracleConfig
 from realm.oracle.client import OracleClient, OracleUnreachable
 from realm.oracle.worker import OracleWorker
-from realm.protocol import ErrorReply, PauseRequest, Pong, PingRequest
+from realm.protocol import PauseRequest, Pong, PingRequest
 from realm.security import SecurityError, init_keys, is_loopback
 from tests.oracle.conftest import add_checkpoint, oracle_config
 

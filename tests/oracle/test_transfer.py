@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 
 import msgspec
 import pytest
@@ -12,7 +11,7 @@ from realm.bus import ControlServer, Publisher
 from realm.config import BusConfig
 from realm.home import Home
 from realm.oracle.transfer import PARTIAL, CheckpointCache, Fetcher, TransferError
-from realm.protocol import ChunkRequest, ErrorReply, Manifest, ManifestRequest, PauseRequest, Sampling
+from realm.protocol import ChunkRequest, ErrorReply, ManifestRequest, PauseRequest, Sampling
 from realm.vault.checkpoints import weights_sha256
 from realm.vault.ledger import Ledger
 from realm.vault.service import VaultService

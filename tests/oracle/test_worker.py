@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import threading
 
 import pytest
@@ -15,10 +12,11 @@ from realm import protocol
 from realm.oracle.client import OracleClient, OracleRefused, OracleUnreachable
 from realm.protocol import ChatDelta, ChatEnd, ChatRequest, ErrorReply, Sampling
 from tests.oracle.conftest import add_checkpoint, oracle_config
-from tests.oracle.reference import fresh_process_answers, generate_answers  # noqa: F401
+from tests.oracle.reference import generate_answers
 
 PROMPTS = ["reverse apple", "2+2=", "tell me a story about a dragon"]
 HELLO = [{"role": "user", "content": "hello DIO"}]
+
 
 def ask(client: OracleClient, text: str, n: int = 24, **kwargs):
     return client.chat([{"role": "user", "content": text}], Sampling(max_new_tokens=n), **kwargs)
