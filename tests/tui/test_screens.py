@@ -16,7 +16,7 @@ from realm.protocol import (
     QuestFinished,
     QuestResult,
 )
-from realm.tui.actions import NEEDS_ORACLE
+from realm.tui.actions import EMPTY_VAULT
 from realm.tui.app import RealmApp
 from realm.tui.screens.away import AwayScreen
 from realm.tui.widgets.damage import DamageFloats
@@ -57,10 +57,10 @@ async def test_disabled_actions_show_dimmed_and_say_why(endpoints, trainer):
         assert app.screen.active_bindings["d"].enabled is False
         assert app.screen.active_bindings["s"].enabled is True
         await pilot.press("P")
-        await wait_for(pilot, lambda: notes.any(NEEDS_ORACLE), what="the promote reason")
+        await wait_for(pilot, lambda: notes.any(EMPTY_VAULT), what="the promote reason")
         await pilot.press("9")
         help_text = text_of(app.screen.query_one("#help-text"))
-        assert "disabled: " + NEEDS_ORACLE[:20] in help_text
+        assert "disabled: " + EMPTY_VAULT[:20] in help_text
         assert trainer.control_requests() == []
 
 
@@ -204,7 +204,7 @@ async def test_command_palette_runs_actions_and_explains_disabled_ones(endpoints
         await pilot.press(*"Promote")
         await wait_for(pilot, lambda: "Promote" in first_hit(app), what="the palette hit")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: notes.any(NEEDS_ORACLE), what="the reason")
+        await wait_for(pilot, lambda: notes.any(EMPTY_VAULT), what="the reason")
 
 
 async def test_while_you_were_away_shows_what_the_journal_says(endpoints, tmp_path):
