@@ -258,3 +258,32 @@ async def test_without_animations_damage_stands_still_and_no_flash(endpoints, tr
         floats = app.screen.query_one(DamageFloats).floats
         assert len(floats) == 1 and floats[0][1] == 0
         assert not app.screen.query_one("#battle-state").has_class("-flash")
+
+
+async def test_board_keys_send_retry_remove_and_skip_with_the_selected_names(endpoints, trainer):
+    from realm.protocol import QuestInfo, QuestQueued, QuestRemoveRequest, QuestRetryRequest, SkipRequest
+    from realm.tui.screens.ask import Confirm
+
+    notes = Notes()
+    app = make_app(endpoints)
+    async with app.run_test(size=(80, 24), message_hook=notes) as pilot:
+        await connect(pilot, app, trainer)
+        trainer.begin()
+        trainer.publisher.emit(QuestQueued(quest=QuestInfo(name="reverse.jsonl", examples=8)))
+        trainer.publisher.emit(QuestFinished(result=QuestResult(name="broken.jsonl", outcome="failed", reason="line 3")))
+        await pilot.press("4")
+        await wait_for(pilot, lambda: app.screen.query_one("#quests-finished", DataTable).row_count == 1, what="rows")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: QuestRetryRequest(name="broken.jsonl") in trainer.control_requests(), what="retry")
+        await pilot.press("delete")
+        await wait_for(pilot, lambda: isinstance(app.screen, Confirm), what="the confirmation")
+        await pilot.press("n")  # no: nothing is sent
+        await wait_for(pilot, lambda: not isinstance(app.screen, Confirm), what="the modal to close")
+        await pilot.press("delete")
+        await wait_for(pilot, lambda: isinstance(app.screen, Confirm), what="the confirmation")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: QuestRemoveRequest(name="reverse.jsonl") in trainer.control_requests(), what="remove")
+        await pilot.press("k")
+        await wait_for(pilot, lambda: SkipRequest() in trainer.control_requests(), what="skip")
+        assert len(trainer.control_requests()) == 3
+        await wait_for(pilot, lambda: notes.any("refused: unsupported: SkipRequest"), what="the scripted refusal")
