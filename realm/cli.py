@@ -220,27 +220,34 @@ def _control_command(request_type):
 
 
 def cmd_quest_add(args) -> int:
+    _, config, _ = _context(args)
+    request = quest_add_request(Path(args.file), args.priority, config.bus.max_message_bytes)
+    print(_client(args).request(request).message)
+    return EXIT_OK
+
+
+def quest_add_request(path: Path, priority: str, max_message_bytes: int):
+    """Read a quest file into one QuestAddRequest (``realm quest add`` and the TUI's add), or
+    raise CommandError saying why it cannot be sent."""
     import uuid
 
     from realm.protocol import QuestAddRequest, encode
 
-    path = Path(args.file)
     try:
         content = path.read_bytes()
     except FileNotFoundError:
         raise CommandError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise CommandError(f"{path}: is a folder, not a quest file") from None
     except OSError as exc:
         raise CommandError(f"{path}: cannot read it ({exc.strerror or exc})") from None
-    request = QuestAddRequest(name=path.name, content=content, priority=args.priority, request_id=uuid.uuid4().hex)
-    _, config, _ = _context(args)
-    limit = config.bus.max_message_bytes
-    if len(encode(request)) > limit:
+    request = QuestAddRequest(name=path.name, content=content, priority=priority, request_id=uuid.uuid4().hex)
+    if len(encode(request)) > max_message_bytes:
         raise CommandError(
-            f"{path} is {len(content):,} bytes; one bus message carries at most {limit:,} "
+            f"{path} is {len(content):,} bytes; one bus message carries at most {max_message_bytes:,} "
             "(bus.max_message_bytes): copy the file into the trainer's HOME/inbox/ instead"
         )
-    print(_client(args).request(request).message)
-    return EXIT_OK
+    return request
 
 
 def cmd_quest_list(args) -> int:

@@ -13,9 +13,15 @@ from realm.protocol import RealmState
 
 PAUSABLE = ("training", "idle", "starting", "paused")
 
-NEEDS_ORACLE = "needs the oracle worker, which is not on the bus yet (it lands with the oracle work)"
-NO_QUEST_REQUESTS = "the trainer takes no quest requests over the bus yet (they land with the quest board work)"
-NO_VAULT_REQUESTS = "the trainer takes no vault delete/export requests over the bus yet"
+CHAT_ELSEWHERE = (
+    "the app does not connect to the oracle's own endpoints yet: chat with `realm chat` "
+    "(the oracle's state is on `realm oracle status`)"
+)
+EXPORT_ELSEWHERE = "export copies files on the vault's host: run `realm vault export STEP DIR` there"
+EMPTY_VAULT = "the vault is empty: no checkpoint yet"
+EMPTY_QUEUE = "the queue is empty"
+NOTHING_TO_RETRY = "no failed or skipped quest on the board"
+NO_ACTIVE_QUEST = "no quest is active"
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,8 @@ ACTIONS: tuple[RealmAction, ...] = (
     RealmAction("retry_quest", "r", "Retry a failed quest", "Quests", "quests"),
     RealmAction("remove_quest", "delete", "Remove a queued quest", "Quests", "quests"),
     RealmAction("raise_priority", "+", "Raise a queued quest's priority", "Quests", "quests"),
+    RealmAction("lower_priority", "-", "Lower a queued quest's priority", "Quests", "quests"),
+    RealmAction("skip_quest", "k", "Skip the active quest (after this step)", "Quests", "quests"),
     RealmAction("send_chat", "enter", "Send the message to DIO", "Oracle", "oracle"),
     RealmAction("stop_generation", "ctrl+x", "Stop generating", "Oracle", "oracle"),
 )
@@ -84,10 +92,27 @@ def disabled_reasons(state: RealmState, connected: bool, readonly: bool, endpoin
         reasons["toggle_pause"] = f"the trainer is {state.battle.status}"
     if "edit" not in reasons and not state.config:
         reasons["edit"] = "the trainer has not announced its config (an older trainer?)"
-    for name in ("promote", "send_chat", "stop_generation"):
-        reasons[name] = control or NEEDS_ORACLE
-    for name in ("add_quest", "retry_quest", "remove_quest", "raise_priority"):
-        reasons[name] = control or NO_QUEST_REQUESTS
-    for name in ("delete_checkpoint", "export_checkpoint"):
-        reasons[name] = control or NO_VAULT_REQUESTS
+    for name in ("send_chat", "stop_generation"):
+        reasons[name] = control or CHAT_ELSEWHERE
+    reasons["export_checkpoint"] = control or EXPORT_ELSEWHERE
+    for name, why in _state_reasons(state).items():
+        reasons[name] = control or why
+    for name in ("promote", "delete_checkpoint", "add_quest", "retry_quest", "remove_quest",
+                 "raise_priority", "lower_priority", "skip_quest"):
+        if control:
+            reasons[name] = control
+    return reasons
+
+
+def _state_reasons(state: RealmState) -> dict[str, str]:
+    """What the state says cannot be done now (an empty vault, an empty queue...)."""
+    reasons: dict[str, str] = {}
+    if not state.vault.checkpoints:
+        reasons["promote"] = reasons["delete_checkpoint"] = EMPTY_VAULT
+    if not state.board.queued:
+        reasons["remove_quest"] = reasons["raise_priority"] = reasons["lower_priority"] = EMPTY_QUEUE
+    if not any(r.outcome in ("failed", "skipped") for r in state.board.recent):
+        reasons["retry_quest"] = NOTHING_TO_RETRY
+    if state.battle.quest is None:
+        reasons["skip_quest"] = NO_ACTIVE_QUEST
     return reasons

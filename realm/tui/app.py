@@ -21,6 +21,7 @@ from textual.binding import Binding
 from textual.message import Message
 
 from realm.bus import StateMirror, request_async
+from realm.config import RealmConfig
 from realm.game.hero import level
 from realm.game.narration import narrate
 from realm.protocol import (
@@ -34,6 +35,7 @@ from realm.protocol import (
     LogLine,
     Notice,
     PauseRequest,
+    PromoteRequest,
     QuestFinished,
     QuestResult,
     Request,
@@ -344,8 +346,37 @@ class RealmApp(App[None]):
     async def action_help(self) -> None:
         await self.action_show("help")
 
-    def action_promote(self) -> None:  # enabled once the oracle lands; until then check_action says why
-        self.notify(self._reasons.get("promote", "promote is not wired yet"), severity="warning")
+    def action_promote(self) -> None:
+        """Promote the Vault's selected checkpoint; on any other screen, the champion."""
+        picked = getattr(self.screen, "selected_checkpoint", lambda: None)()
+        ref, name = (str(picked.step), picked.name) if picked is not None else ("champion", "the champion")
+        self.send_request("promote", PromoteRequest(ref=ref), f"promote {name}")
+
+    def send_request(self, action: str, request: Request, verb: str) -> None:
+        """Send ``request`` for ``action`` unless it is disabled now (then say why)."""
+        reason = self._reasons.get(action)
+        if reason:
+            self.notify(f"{verb}: {reason}", severity="warning", markup=False)
+            return
+        self._send_control(request, verb)
+
+    def add_quest_file(self, path: Path) -> None:
+        """Read a quest file here and send its content (the trainer may run on another host)."""
+        from realm.cli import CommandError, quest_add_request
+
+        try:
+            request = quest_add_request(path, "normal", self._max_message_bytes())
+        except CommandError as exc:
+            self.notify(str(exc), title="Quest not sent", severity="error", markup=False)
+            return
+        self.send_request("add_quest", request, f"add {path.name}")
+
+    def _max_message_bytes(self) -> int:
+        announced = {f.key: f.value for f in self.mirror.state.config}.get("bus.max_message_bytes")
+        try:
+            return int(announced) if announced else RealmConfig().bus.max_message_bytes
+        except ValueError:
+            return RealmConfig().bus.max_message_bytes
 
     def action_toggle_pause(self) -> None:
         if self._request_in_flight:

@@ -22,6 +22,11 @@ from realm.protocol import (
     QuestQueued,
     QuestResult,
     QuestStarted,
+    SkillEvalItem,
+    SkillEvaluated,
+    SkillState,
+    SkillsLoaded,
+    SkillsState,
     StepMetrics,
     TrainerInfo,
     TrainerStarted,
@@ -42,6 +47,22 @@ CONFIG = (
 )
 
 
+SKILLS = SkillsState(active="bin", skills=(
+    SkillState(id="bin", name="Binary", short_name="BIN", icon="⚙", level=1, max_level=10, next_eval_step=100),
+    SkillState(id="rev", name="Reverse words", short_name="REV", icon="↺", level=2, max_level=5, next_eval_step=100),
+))
+
+
+def bin_eval(n: int, accuracy: float) -> SkillEvaluated:
+    items = (
+        SkillEvalItem(prompt="Convert 5 to binary.", expected="101", response="101", correct=True),
+        SkillEvalItem(prompt="Convert 12 to binary.", expected="1100", response="1110", correct=False),
+        SkillEvalItem(prompt="Convert 3 to binary.", expected="11", response="11", correct=True),
+    )
+    return SkillEvaluated(skill="bin", level=1, step=n, accuracy=accuracy, next_accuracy=accuracy / 2,
+                          items=items, next_eval_step=n + 100)
+
+
 def step(n: int, total: int = 400) -> StepMetrics:
     return StepMetrics(step=n, loss=3.0 / (1 + n / 50), lr=3e-3, grad_norm=0.5, tokens=4096,
                        tokens_per_s=12_345.0, examples_per_s=45.0, quest_step=min(n, total), quest_total=total)
@@ -53,6 +74,7 @@ def session(steps: int = 250) -> list[Event]:
     events: list[Event] = [
         TrainerStarted(trainer=info, step=0),
         ConfigChanged(config=CONFIG),
+        SkillsLoaded(skills=SKILLS),
         QuestQueued(quest=QuestInfo(name="reverse-words.jsonl", examples=512, priority="high")),
         QuestQueued(quest=QuestInfo(name="idle-bin-l1-0002.jsonl", examples=256, priority="low", source="idle")),
         QuestFinished(result=QuestResult(name="broken.jsonl", outcome="failed", reason="line 3: not JSON", time=T0 + 1)),
@@ -68,6 +90,7 @@ def session(steps: int = 250) -> list[Event]:
             ckpt = CheckpointInfo(step=n, name=f"checkpoint-{n}-20260101-00{n // 100:02d}", time=T0 + n,
                                   train_loss=3.0 / (1 + n / 50), val_loss=3.2 / (1 + n / 60), quest="idle-bin-l1-0001.jsonl")
             events.append(CheckpointSaved(checkpoint=ckpt))
+            events.append(bin_eval(n, 0.25 * n / 100 + 0.1))
         if n == 100:
             events.append(AchievementUnlocked(achievement=Achievement(id="centurion", name="Centurion", time=T0 + 100, step=100)))
     events.append(Notice(level="warning", text="ledger: 1 checkpoint(s) are missing from disk"))

@@ -16,7 +16,7 @@ from realm.protocol import (
     QuestFinished,
     QuestResult,
 )
-from realm.tui.actions import NEEDS_ORACLE
+from realm.tui.actions import EMPTY_VAULT
 from realm.tui.app import RealmApp
 from realm.tui.screens.away import AwayScreen
 from realm.tui.widgets.damage import DamageFloats
@@ -57,10 +57,10 @@ async def test_disabled_actions_show_dimmed_and_say_why(endpoints, trainer):
         assert app.screen.active_bindings["d"].enabled is False
         assert app.screen.active_bindings["s"].enabled is True
         await pilot.press("P")
-        await wait_for(pilot, lambda: notes.any(NEEDS_ORACLE), what="the promote reason")
+        await wait_for(pilot, lambda: notes.any(EMPTY_VAULT), what="the promote reason")
         await pilot.press("9")
         help_text = text_of(app.screen.query_one("#help-text"))
-        assert "disabled: " + NEEDS_ORACLE[:20] in help_text
+        assert "disabled: " + EMPTY_VAULT[:20] in help_text
         assert trainer.control_requests() == []
 
 
@@ -204,7 +204,7 @@ async def test_command_palette_runs_actions_and_explains_disabled_ones(endpoints
         await pilot.press(*"Promote")
         await wait_for(pilot, lambda: "Promote" in first_hit(app), what="the palette hit")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: notes.any(NEEDS_ORACLE), what="the reason")
+        await wait_for(pilot, lambda: notes.any(EMPTY_VAULT), what="the reason")
 
 
 async def test_while_you_were_away_shows_what_the_journal_says(endpoints, tmp_path):
@@ -258,3 +258,32 @@ async def test_without_animations_damage_stands_still_and_no_flash(endpoints, tr
         floats = app.screen.query_one(DamageFloats).floats
         assert len(floats) == 1 and floats[0][1] == 0
         assert not app.screen.query_one("#battle-state").has_class("-flash")
+
+
+async def test_board_keys_send_retry_remove_and_skip_with_the_selected_names(endpoints, trainer):
+    from realm.protocol import QuestInfo, QuestQueued, QuestRemoveRequest, QuestRetryRequest, SkipRequest
+    from realm.tui.screens.ask import Confirm
+
+    notes = Notes()
+    app = make_app(endpoints)
+    async with app.run_test(size=(80, 24), message_hook=notes) as pilot:
+        await connect(pilot, app, trainer)
+        trainer.begin()
+        trainer.publisher.emit(QuestQueued(quest=QuestInfo(name="reverse.jsonl", examples=8)))
+        trainer.publisher.emit(QuestFinished(result=QuestResult(name="broken.jsonl", outcome="failed", reason="line 3")))
+        await pilot.press("4")
+        await wait_for(pilot, lambda: app.screen.query_one("#quests-finished", DataTable).row_count == 1, what="rows")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: QuestRetryRequest(name="broken.jsonl") in trainer.control_requests(), what="retry")
+        await pilot.press("delete")
+        await wait_for(pilot, lambda: isinstance(app.screen, Confirm), what="the confirmation")
+        await pilot.press("n")  # no: nothing is sent
+        await wait_for(pilot, lambda: not isinstance(app.screen, Confirm), what="the modal to close")
+        await pilot.press("delete")
+        await wait_for(pilot, lambda: isinstance(app.screen, Confirm), what="the confirmation")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: QuestRemoveRequest(name="reverse.jsonl") in trainer.control_requests(), what="remove")
+        await pilot.press("k")
+        await wait_for(pilot, lambda: SkipRequest() in trainer.control_requests(), what="skip")
+        assert len(trainer.control_requests()) == 3
+        await wait_for(pilot, lambda: notes.any("refused: unsupported: SkipRequest"), what="the scripted refusal")

@@ -17,7 +17,7 @@ from realm.protocol import (
 )
 from realm.tui import demo
 from realm.tui import format as fmt
-from realm.tui.actions import ACTIONS, NEEDS_ORACLE, disabled_reasons
+from realm.tui.actions import ACTIONS, CHAT_ELSEWHERE, EMPTY_VAULT, disabled_reasons
 from realm.tui.away import Mark, SeenStore, summarise
 from realm.tui.screens.battle import eta
 from realm.tui.screens.help import help_rows
@@ -70,7 +70,12 @@ def test_disabled_reasons_follow_connection_readonly_and_status():
     assert "ipc://t" in disabled_reasons(state, False, False, "ipc://t")["toggle_pause"]
     stopped = RealmState(battle=BattleState(status="stopped"))
     assert disabled_reasons(stopped, True, False, "e")["toggle_pause"] == "the trainer is stopped"
-    assert disabled_reasons(state, True, False, "e")["promote"] == NEEDS_ORACLE
+    assert disabled_reasons(state, True, False, "e")["promote"] == EMPTY_VAULT
+    assert disabled_reasons(state, True, False, "e")["send_chat"] == CHAT_ELSEWHERE
+    stocked = RealmState(vault=VaultState(checkpoints=(CheckpointInfo(step=5, name="checkpoint-5", time=1.0),)))
+    assert "promote" not in disabled_reasons(stocked, True, False, "e")
+    assert disabled_reasons(stocked, True, True, "e")["promote"].startswith("read-only")
+    assert disabled_reasons(stocked, False, False, "e")["add_quest"].startswith("trainer not reachable")
     view = RealmView(state, True, "e", disabled=tuple(disabled_reasons(state, True, False, "e").items()))
     rows = help_rows(view)
     assert len(rows) == len(ACTIONS)

@@ -1,8 +1,10 @@
 """The Oracle: chat with a checkpoint on an inference node, streamed, with stop and copy.
 
-``oracle_model`` reads the state. No oracle worker is on the bus on this branch, so the
-screen shows its chat layout disabled and says what is missing; wiring the oracle's events
-means filling ``oracle_model`` and feeding chunks to ``ChatLog.append_chunk``.
+``oracle_model`` reads the state. The oracle worker publishes its state and answers chat on
+its OWN endpoints (realm/oracle/worker.py; the CLI finds them through realm/hosts.py), which
+this app does not connect to yet, so the chat layout shows disabled and says where to chat
+instead (``realm chat``); wiring it means a second mirror on the oracle's PUB, a worker that
+streams ``ChatDelta`` into ``ChatLog.append_chunk`` and ``CancelRequest`` on stop.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from realm.tui.screens.base import RealmScreen, missing_panel
 from realm.tui.view import RealmView
 from realm.tui.widgets.chat_log import ChatLog
 
-MISSING_ORACLE = "the oracle (an inference worker with chat streaming, nodes and checkpoints to pick)"
-MISSING_DETAIL = "Start one with `realm oracle` once the oracle work lands; the vault's checkpoints are listed below."
+MISSING_ORACLE = "chat in the app (the oracle publishes on its own endpoints, which this app does not follow yet)"
+MISSING_DETAIL = "Chat with `realm chat`; promote a checkpoint to it from the Vault (P). The vault's checkpoints:"
 
 
 @dataclass(frozen=True)

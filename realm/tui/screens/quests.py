@@ -1,27 +1,34 @@
 """The Quest board: the active quest, the queue by priority, and the quests done or failed.
 
-``board_model`` reads the state; the board's requests (add, retry, remove, reprioritise) are
-not on the bus on this branch, so their keys show disabled with the reason.
+``board_model`` reads the state. The keys send the trainer's quest requests (realm/protocol.py,
+answered by trainer/desk.py): ``a`` adds a file (its content travels in the request, so the
+trainer may be on another host), ``+``/``-`` reprioritise the selected queued quest,
+``delete`` removes it, ``r`` retries the selected failed or skipped quest, ``k`` skips the
+active one. ``tab`` moves between the queue and the finished list.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
 from textual.content import Content
-from textual.widgets import Static
+from textual.widgets import DataTable, Static
 
-from realm.protocol import QuestInfo, QuestResult
+from realm.protocol import QuestInfo, QuestMoveRequest, QuestRemoveRequest, QuestResult, QuestRetryRequest, SkipRequest
 from realm.tui import format as fmt
+from realm.tui.screens.ask import AskPath, Confirm
 from realm.tui.screens.base import RealmScreen
 from realm.tui.view import RealmView
 
-PRIORITY_RANK = {"high": 0, "normal": 1, "low": 2}
-PRIORITY_STYLE = {"high": "bold $error", "normal": "", "low": "$text-muted"}
-OUTCOME_STYLE = {"done": "$success", "failed": "bold $error", "skipped": "$warning"}
+PRIORITIES = ("high", "normal", "low")
+PRIORITY_RANK = {p: i for i, p in enumerate(PRIORITIES)}
+PRIORITY_STYLE = {"high": "bold red", "normal": "", "low": "dim"}  # Rich styles: DataTable cells
+OUTCOME_STYLE = {"done": "green", "failed": "bold red", "skipped": "yellow"}
+RETRYABLE = ("failed", "skipped")
 
 
 @dataclass(frozen=True)
@@ -42,52 +49,142 @@ def board_model(view: RealmView) -> BoardModel:
     return BoardModel(active=active, queued=queued, finished=tuple(reversed(state.board.recent)))
 
 
-def queued_text(queued: tuple[QuestInfo, ...]) -> Content:
-    if not queued:
-        return Content.styled("the queue is empty (drop a .jsonl file in the inbox)", "$text-muted")
-    rows = [
-        Content.assemble((f"{q.priority:<6} ", PRIORITY_STYLE.get(q.priority, "")), q.name,
-                         (f"  {q.examples:,} examples · {q.source}", "$text-muted"))
-        for q in queued
-    ]
-    return Content("\n").join(rows)
+def queued_cells(q: QuestInfo) -> tuple[Text | str, ...]:
+    return Text(q.priority, PRIORITY_STYLE.get(q.priority, "")), q.name, f"{q.examples:,}", q.source
 
 
-def finished_text(finished: tuple[QuestResult, ...]) -> Content:
-    if not finished:
-        return Content.styled("no quest finished yet", "$text-muted")
-    rows = []
-    for r in finished:
-        when = fmt.clock(r.time) + " " if r.time else ""
-        reason = f"  {r.reason}" if r.reason else f"  {r.steps:,} steps"
-        rows.append(Content.assemble((when, "$text-muted"), (f"{r.outcome:<7} ", OUTCOME_STYLE[r.outcome]),
-                                     r.name, (reason, "$text-muted")))
-    return Content("\n").join(rows)
+def finished_cells(r: QuestResult) -> tuple[Text | str, ...]:
+    why = r.reason or f"{r.steps:,} steps"
+    return fmt.clock(r.time) if r.time else "", Text(r.outcome, OUTCOME_STYLE.get(r.outcome, "")), r.name, why
+
+
+def shifted(priority: str, by: int) -> str | None:
+    """The priority ``by`` steps up (-1) or down (+1), or None past either end."""
+    rank = PRIORITY_RANK.get(priority, 1) + by
+    return PRIORITIES[rank] if 0 <= rank < len(PRIORITIES) else None
 
 
 class QuestsScreen(RealmScreen):
     SCREEN_NAME = "4 Quests"
-    # Keys whose requests are not on the bus yet stay disabled (realm.tui.actions says why);
-    # their action_ methods arrive with the requests.
+    AUTO_FOCUS = "#quests-queued"
     BINDINGS = [
         Binding("a", "add_quest", "Add", id="quests.add"),
         Binding("r", "retry_quest", "Retry", id="quests.retry"),
         Binding("delete", "remove_quest", "Remove", id="quests.remove"),
-        Binding("plus", "raise_priority", "Priority+", id="quests.raise"),
+        Binding("plus", "raise_priority", "Prio+", id="quests.raise"),
+        Binding("minus", "lower_priority", "Prio-", id="quests.lower"),
+        Binding("k", "skip_quest", "Skip", id="quests.skip"),
     ]
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._shown: tuple | None = None
+
     def compose_body(self) -> ComposeResult:
-        with VerticalScroll(id="quests-body"):
-            yield Static(id="quests-active")
-            yield Static(id="quests-queued", classes="panel")
-            yield Static(id="quests-finished", classes="panel")
+        yield Static(id="quests-active")
+        yield DataTable(id="quests-queued", cursor_type="row", zebra_stripes=True)
+        yield DataTable(id="quests-finished", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
-        self.query_one("#quests-queued").border_title = "Queued (by priority)"
-        self.query_one("#quests-finished").border_title = "Done and failed"
+        queued = self.query_one("#quests-queued", DataTable)
+        queued.border_title = "Queued (by priority)"
+        for column in ("prio", "quest", "examples", "source"):
+            queued.add_column(column, key=column)
+        finished = self.query_one("#quests-finished", DataTable)
+        finished.border_title = "Done and failed (newest first)"
+        for column in ("time", "outcome", "quest", "why"):
+            finished.add_column(column, key=column)
 
     def show_body(self, view: RealmView) -> None:
         model = board_model(view)
-        self.query_one("#quests-active", Static).update(Content.assemble(("Active ", "bold"), model.active))
-        self.query_one("#quests-queued", Static).update(queued_text(model.queued))
-        self.query_one("#quests-finished", Static).update(finished_text(model.finished))
+        self.set_row("#quests-active", Content.assemble(("Active ", "bold"), model.active))
+        if (model.queued, model.finished) == self._shown:
+            return
+        self._shown = (model.queued, model.finished)
+        self._fill(self.query_one("#quests-queued", DataTable), model.queued, queued_cells, lambda q: q.name)
+        self._fill(self.query_one("#quests-finished", DataTable), model.finished, finished_cells,
+                   lambda r: f"{r.name}@{r.time}")  # fmt: skip
+
+    @staticmethod
+    def _fill(table: DataTable, rows, cells, key) -> None:
+        row = table.cursor_row
+        table.clear()
+        seen = set()
+        for item in rows:
+            k = key(item)
+            if k in seen:  # a quest finished twice at the same time: keep the first row
+                continue
+            seen.add(k)
+            table.add_row(*cells(item), key=k)
+        if table.row_count:
+            table.move_cursor(row=min(row, table.row_count - 1))
+
+    # ------------------------------------------------------------------ selection
+
+    def _cursor_key(self, selector: str) -> str | None:
+        table = self.query_one(selector, DataTable)
+        if not table.row_count:
+            return None
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+
+    def selected_queued(self) -> QuestInfo | None:
+        name = self._cursor_key("#quests-queued")
+        return next((q for q in (self._shown[0] if self._shown else ()) if q.name == name), None)
+
+    def selected_finished(self) -> QuestResult | None:
+        """The highlighted finished quest, or the newest failed or skipped one when that is not retryable."""
+        finished = self._shown[1] if self._shown else ()
+        key = self._cursor_key("#quests-finished")
+        picked = next((r for r in finished if f"{r.name}@{r.time}" == key), None)
+        if picked is not None and picked.outcome in RETRYABLE:
+            return picked
+        return next((r for r in finished if r.outcome in RETRYABLE), None)
+
+    # ------------------------------------------------------------------ actions
+
+    def action_add_quest(self) -> None:
+        self.app.push_screen(
+            AskPath("Add a quest file", "its content is sent to the trainer, which validates it at once · "
+                    "→ completes · esc cancels"),
+            self._add,
+        )  # fmt: skip
+
+    def _add(self, path: str | None) -> None:
+        if path:
+            self.app.add_quest_file(Path(path).expanduser())
+
+    def action_retry_quest(self) -> None:
+        result = self.selected_finished()
+        if result is None:
+            self.notify("no failed or skipped quest to retry", severity="warning")
+            return
+        self.app.send_request("retry_quest", QuestRetryRequest(name=result.name), f"retry {result.name}")
+
+    def action_remove_quest(self) -> None:
+        quest = self.selected_queued()
+        if quest is None:
+            return
+        self.app.push_screen(
+            Confirm("Remove a quest", f"Take {quest.name} off the queue? (kept in quests/removed/)"),
+            lambda yes: yes and self.app.send_request("remove_quest", QuestRemoveRequest(name=quest.name),
+                                                      f"remove {quest.name}"),
+        )  # fmt: skip
+
+    def action_raise_priority(self) -> None:
+        self._move(-1, "raise_priority")
+
+    def action_lower_priority(self) -> None:
+        self._move(+1, "lower_priority")
+
+    def _move(self, by: int, action: str) -> None:
+        quest = self.selected_queued()
+        if quest is None:
+            return
+        priority = shifted(quest.priority, by)
+        if priority is None:
+            self.notify(f"{quest.name} is already {quest.priority}", severity="warning")
+            return
+        self.app.send_request(action, QuestMoveRequest(name=quest.name, priority=priority), f"{quest.name} → {priority}")
+
+    def action_skip_quest(self) -> None:
+        self.app.send_request("skip_quest", SkipRequest(), "skip")

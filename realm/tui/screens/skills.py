@@ -1,8 +1,8 @@
-"""The Skills screen: each skill's icon, level, accuracy history, last eval items, next eval.
+"""The Skills screen: each skill's icon, level, accuracy history per level, the last eval's
+items (prompt, DIO's answer, verdict) and the step of the next eval.
 
-``skills_model`` is the one place that reads the state. The skill state (levels, accuracy
-history, eval items) is not in the protocol on this branch; when it lands, only that function
-changes and the rows it returns are drawn.
+``skills_model`` is the one place that reads the state (``RealmState.skills``, filled by the
+trainer's ``SkillsLoaded`` / ``SkillEvaluated`` / ``SkillLevelUp`` events).
 """
 
 from __future__ import annotations
@@ -14,11 +14,13 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
-from realm.tui.screens.base import RealmScreen, missing_panel
+from realm.protocol import SkillState
+from realm.tui.screens.base import RealmScreen
 from realm.tui.view import RealmView
 
-MISSING_SKILLS = "skill state (levels / max, accuracy history per level, the last eval's items, the next eval)"
-MISSING_DETAIL = "The trainer publishes no skill events yet; they land with the skills work."
+NO_SKILLS = "no skill loaded: the trainer announces its skills (skills.enabled) when it starts"
+ITEMS_SHOWN = 4  # of the last eval's items, on an 80x24 screen
+TEXT_CLIP = 34
 
 
 @dataclass(frozen=True)
@@ -27,17 +29,35 @@ class SkillRow:
     name: str
     level: int
     max_level: int
-    accuracy: tuple[float, ...]  # per eval at the current level, oldest first
+    accuracy: tuple[tuple[int, tuple[float, ...]], ...]  # (level, accuracies oldest first), by level
     last_items: tuple[tuple[str, str, bool], ...]  # (prompt, DIO's answer, right?)
     next_eval: str
+    active: bool = False  # the skill behind the hero's ACC
 
 
 @dataclass(frozen=True)
 class SkillsModel:
     rows: tuple[SkillRow, ...]
-    missing: str | None
-    training_on: str  # what DIO trains on now, which the state does say
+    empty: str | None  # why there is no row
+    training_on: str  # what DIO trains on now
     idle_quests_done: int
+
+
+def skill_row(skill: SkillState, step: int, active: str) -> SkillRow:
+    by_level: dict[int, list[float]] = {}
+    for point in skill.history:
+        by_level.setdefault(point.level, []).append(point.accuracy)
+    accuracy = tuple((lvl, tuple(accs)) for lvl, accs in sorted(by_level.items()))
+    if not skill.next_eval_step:
+        next_eval = "not scheduled"
+    elif skill.next_eval_step <= step:
+        next_eval = f"due (step {skill.next_eval_step:,})"
+    else:
+        next_eval = f"step {skill.next_eval_step:,} (in {skill.next_eval_step - step:,})"
+    items = tuple((i.prompt, i.response, i.correct) for i in skill.last_items)
+    return SkillRow(icon=skill.icon or "◆", name=skill.name or skill.id, level=skill.level,
+                    max_level=skill.max_level, accuracy=accuracy, last_items=items,
+                    next_eval=next_eval, active=skill.id == active)  # fmt: skip
 
 
 def skills_model(view: RealmView) -> SkillsModel:
@@ -50,15 +70,33 @@ def skills_model(view: RealmView) -> SkillsModel:
     else:
         training_on = f"a dropped quest ({quest.name})"
     idle_done = sum(1 for r in state.board.recent if r.outcome == "done" and r.name.startswith("idle-"))
-    return SkillsModel(rows=(), missing=MISSING_SKILLS, training_on=training_on, idle_quests_done=idle_done)
+    step = state.hero.steps
+    rows = tuple(skill_row(s, step, state.skills.active) for s in state.skills.skills)
+    return SkillsModel(rows=rows, empty=None if rows else NO_SKILLS, training_on=training_on, idle_quests_done=idle_done)
+
+
+def clip(text: str, width: int = TEXT_CLIP) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
 def skill_row_text(row: SkillRow) -> Content:
-    history = " ".join(f"{a:.0%}" for a in row.accuracy) or "no eval yet"
-    return Content.assemble(
-        (f"{row.icon} {row.name}", "bold"), f"  Lv {row.level}/{row.max_level}  ",
-        ("acc ", "$text-muted"), history, ("  next eval ", "$text-muted"), row.next_eval,
-    )  # fmt: skip
+    lines = [
+        Content.assemble(
+            (f"{row.icon} {row.name}", "bold"), (" ★" if row.active else "", "$warning"),
+            f"  Lv {row.level}/{row.max_level}", ("  next eval ", "$text-muted"), row.next_eval,
+        )  # fmt: skip
+    ]
+    if not row.accuracy:
+        lines.append(Content.styled("  no eval yet", "$text-muted"))
+    for lvl, accs in row.accuracy:
+        lines.append(Content.assemble((f"  acc L{lvl} ", "$text-muted"), " ".join(f"{a:.0%}" for a in accs)))
+    for prompt, answer, right in row.last_items[:ITEMS_SHOWN]:
+        verdict = ("✓", "$success") if right else ("✗", "bold $error")
+        lines.append(Content.assemble("  ", verdict, " ", clip(prompt), ("  → ", "$text-muted"), clip(answer or "(nothing)", 24)))
+    if len(row.last_items) > ITEMS_SHOWN:
+        lines.append(Content.styled(f"  … {len(row.last_items) - ITEMS_SHOWN} more items", "$text-muted"))
+    return Content("\n").join(lines)
 
 
 class SkillsScreen(RealmScreen):
@@ -66,20 +104,20 @@ class SkillsScreen(RealmScreen):
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="skills-body"):
-            yield Static(id="skills-missing", classes="missing")
-            yield Static(id="skills-rows")
             yield Static(id="skills-now")
+            yield Static(id="skills-empty", classes="missing")
+            yield Static(id="skills-rows")
 
     def show_body(self, view: RealmView) -> None:
         model = skills_model(view)
-        missing = self.query_one("#skills-missing", Static)
-        missing.display = model.missing is not None
-        if model.missing:
-            missing.update(missing_panel(model.missing, MISSING_DETAIL))
-        self.query_one("#skills-rows", Static).update(Content("\n").join(skill_row_text(r) for r in model.rows))
+        empty = self.query_one("#skills-empty", Static)
+        empty.display = model.empty is not None
+        if model.empty:
+            empty.update(Content.styled(model.empty, "$text-muted"))
+        self.query_one("#skills-rows", Static).update(Content("\n\n").join(skill_row_text(r) for r in model.rows))
         self.query_one("#skills-now", Static).update(
             Content.assemble(
                 ("Training on ", "$text-muted"), model.training_on, "\n",
-                ("Idle quests won (recent) ", "$text-muted"), str(model.idle_quests_done),
+                ("Idle quests won (recent) ", "$text-muted"), str(model.idle_quests_done), "\n",
             )  # fmt: skip
         )

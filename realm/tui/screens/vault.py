@@ -1,8 +1,11 @@
 """The Vault: checkpoints with their ledger stats, sortable (``s``) and filterable (``/``).
 
-``vault_model`` reads the state. The champion mark, promote (``P``), delete and export need
-requests and state that are not on this branch (the oracle's champion board, vault
-requests); they show disabled with the reason, and the champion column says what is missing.
+``vault_model`` reads the state. ``P`` asks the trainer to promote the selected checkpoint
+(the trainer resolves it and forwards it to the oracle; with no oracle its refusal comes back
+as a toast), ``d`` deletes it after a confirmation (the trainer refuses the champion, the
+latest and the served checkpoint). The champion is scored from the ledger on the vault's host
+and is not in the bus state, so the screen points to ``realm vault list`` for it; export
+copies files on that host, so it stays a CLI command.
 """
 
 from __future__ import annotations
@@ -14,14 +17,15 @@ from textual.binding import Binding
 from textual.content import Content
 from textual.widgets import DataTable, Input, Static
 
-from realm.protocol import CheckpointInfo
+from realm.protocol import CheckpointInfo, DeleteCheckpointRequest
 from realm.tui import format as fmt
+from realm.tui.screens.ask import Confirm
 from realm.tui.screens.base import RealmScreen
 from realm.tui.view import RealmView
 
 COLUMNS = ("step", "name", "saved", "train", "val", "quest")
 SORTS = ("step", "val", "train", "saved")  # what `s` cycles through
-MISSING_CHAMPION = "champion: not available yet (the champion board lands with the oracle)"
+CHAMPION_NOTE = "P promotes the selected checkpoint · the champion board: `realm vault list`"
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,7 @@ def vault_model(view: RealmView, filter_text: str = "", sort: str = "step") -> V
     needle = filter_text.strip().lower()
     rows = [c for c in all_ckpts if not needle or needle in f"{c.step} {c.name} {c.quest or ''}".lower()]
     rows.sort(key=_sort_key(sort))
-    return VaultModel(rows=tuple(rows), total=len(all_ckpts), stats=ledger_stats(all_ckpts), champion=MISSING_CHAMPION)
+    return VaultModel(rows=tuple(rows), total=len(all_ckpts), stats=ledger_stats(all_ckpts), champion=CHAMPION_NOTE)
 
 
 def ledger_stats(ckpts: tuple[CheckpointInfo, ...]) -> str:
@@ -68,8 +72,6 @@ def row_cells(c: CheckpointInfo) -> tuple[str, ...]:
 class VaultScreen(RealmScreen):
     SCREEN_NAME = "5 Vault"
     AUTO_FOCUS = "#vault-table"
-    # Keys whose requests are not on the bus yet stay disabled (realm.tui.actions says why);
-    # their action_ methods arrive with the requests.
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="vault.filter"),
         Binding("s", "sort", "Sort", id="vault.sort"),
@@ -140,3 +142,22 @@ class VaultScreen(RealmScreen):
     def action_sort(self) -> None:
         self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
         self._redraw()
+
+    def selected_checkpoint(self) -> CheckpointInfo | None:
+        """The highlighted row (the app's ``P`` promotes it)."""
+        table = self.query_one(DataTable)
+        if not table.row_count or self._rows is None:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return next((c for c in self._rows if str(c.step) == key), None)
+
+    def action_delete_checkpoint(self) -> None:
+        ckpt = self.selected_checkpoint()
+        if ckpt is None:
+            self.notify("no checkpoint selected", severity="warning")
+            return
+        self.app.push_screen(
+            Confirm("Delete a checkpoint", f"Delete {ckpt.name} (step {ckpt.step:,}) from the vault? It cannot be undone."),
+            lambda yes: yes and self.app.send_request("delete_checkpoint", DeleteCheckpointRequest(step=ckpt.step),
+                                                      f"delete {ckpt.name}"),
+        )  # fmt: skip
