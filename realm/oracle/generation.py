@@ -202,9 +202,11 @@ class Batcher:
             self._lock.notify()
 
     def cancel(self, key: bytes) -> bool:
+        """True when this call cancelled a running session; False when none runs under ``key``
+        or it is already being cancelled (so a requester that went away is counted once)."""
         with self._lock:
             session = self._by_key.get(key)
-            if session is None:
+            if session is None or session.cancelled:
                 return False
             session.cancelled = True
             self._lock.notify()

@@ -224,4 +224,5 @@ def test_a_chat_whose_requester_goes_away_is_cancelled(tmp_path, oracle_factory)
     sock.close(linger=0)
     wait_for(lambda: oracle.worker.abandoned == 1, what="the chat to be abandoned")
     wait_for(lambda: oracle.worker.batcher.counts() == (0, 0), what="the slot to free up")
+    assert oracle.worker.abandoned == 1  # every failed send after the first is the same chat
     assert ask(oracle.client, "next", 3)[1].tokens == 3
