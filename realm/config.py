@@ -193,6 +193,10 @@ class SecurityConfig(_Section):
     hosts: str = "auto"  # the host registry; auto: {home}/hosts.yaml, else configs/hosts.yaml
 
 
+class TuiConfig(_Section):
+    keys: dict[str, str] = {}  # binding id -> keys, e.g. {battle.pause: "p,space"}; `realm tui --keys` lists the ids
+
+
 class RealmConfig(_Section):
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
@@ -205,6 +209,7 @@ class RealmConfig(_Section):
     oracle: OracleConfig = OracleConfig()
     champion: ChampionConfig = ChampionConfig()
     security: SecurityConfig = SecurityConfig()
+    tui: TuiConfig = TuiConfig()
 
 
 def load_config(path: str | os.PathLike | None) -> RealmConfig:

@@ -116,8 +116,10 @@ class RealmApp(App[None]):
         state_dir: Path | None = None,
         clock: Callable[[], float] = time.time,
         follow_bus: bool = True,
+        keymap: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
+        self.keymap = dict(keymap or {})  # binding id -> keys (config `tui.keys`), checked by the caller
         self.control_endpoint = control_endpoint
         self.readonly = readonly
         self.clock = clock
@@ -143,6 +145,8 @@ class RealmApp(App[None]):
     def on_mount(self) -> None:
         self.register_theme(REALM_THEME)
         self.theme = REALM_THEME.name
+        if self.keymap:
+            self.set_keymap(self.keymap)
         if self.follow_bus:
             self._follow_bus()
         self.set_interval(REPAINT_S, self._tick)
@@ -325,6 +329,11 @@ class RealmApp(App[None]):
         if reason:
             self.notify(f"{active.binding.description}: {reason}", severity="warning", markup=False)
 
+    def handle_bindings_clash(self, clashed_bindings: set[Binding], node) -> None:
+        keys = ", ".join(sorted(f"{b.key} ({b.id})" for b in clashed_bindings))
+        self.notify(f"tui.keys: these keys now fire something else and were dropped: {keys}",
+                    severity="warning", markup=False)
+
     def why_disabled(self, action: str) -> str | None:
         return self._reasons.get(action)
 
@@ -426,8 +435,9 @@ def run_tui(
     heartbeat_s: float = 1.0,
     readonly: bool = False,
     state_dir: Path | None = None,
+    keymap: dict[str, str] | None = None,
 ) -> None:
     RealmApp(
         pub_endpoint, control_endpoint, heartbeat_s=heartbeat_s, readonly=readonly,
-        state_dir=state_dir or default_state_dir(),
+        state_dir=state_dir or default_state_dir(), keymap=keymap,
     ).run()  # fmt: skip
