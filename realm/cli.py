@@ -89,7 +89,7 @@ def cmd_play(args) -> int:
 def _play(args, home, config, config_path, keymap: dict[str, str]) -> int:
     if args.headless:
         return cmd_trainer(args)
-    from realm.tui.app import run_tui
+    from realm.tui.app import TrainerProcess, run_tui
 
     pub, control = endpoints(config, home)
     (home / "logs").mkdir(parents=True, exist_ok=True)
@@ -102,7 +102,8 @@ def _play(args, home, config, config_path, keymap: dict[str, str]) -> int:
     with open(log_path, "ab") as log_file:
         trainer = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
-        run_tui(pub, control, heartbeat_s=config.bus.heartbeat_s, keymap=keymap)
+        run_tui(pub, control, heartbeat_s=config.bus.heartbeat_s, keymap=keymap,
+                trainer=TrainerProcess(trainer, log_path))
     finally:
         _stop_trainer(trainer, args)
     print(f"DIO rests. Trainer log: {log_path}")

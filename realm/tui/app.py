@@ -11,8 +11,10 @@ answers come back as toasts or one message each (the journal).
 from __future__ import annotations
 
 import collections
+import subprocess
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from textual import events, work
@@ -61,6 +63,7 @@ from realm.tui.theme import REALM_THEME
 from realm.tui.view import LinkStats, RealmView
 
 REPAINT_S = 0.1
+TRAINER_GONE_TOAST_S = 3600.0  # a trainer that died stays on screen until dismissed
 REQUEST_TIMEOUT_S = 2.0
 QUEST_TOASTS_PER_TICK = 3  # a burst of finished quests gets a few toasts and a count
 NARRATION_LINES = 200
@@ -117,8 +120,10 @@ class RealmApp(App[None]):
         clock: Callable[[], float] = time.time,
         follow_bus: bool = True,
         keymap: dict[str, str] | None = None,
+        trainer: TrainerProcess | None = None,
     ) -> None:
         super().__init__()
+        self.trainer = trainer  # set by `realm play`, which started the trainer: its exit is news
         self.keymap = dict(keymap or {})  # binding id -> keys (config `tui.keys`), checked by the caller
         self.control_endpoint = control_endpoint
         self.readonly = readonly
@@ -175,10 +180,19 @@ class RealmApp(App[None]):
         if not self.screen_stack:  # shutting down
             return
         self._drain_events()
+        self._check_trainer_process()
         self._refresh_reasons()
         self._remember_seen()
         if self._view_key() != self._shown_key:
             self._repaint()
+
+    def _check_trainer_process(self) -> None:
+        if self.trainer is None or self.trainer.process.poll() is None:
+            return
+        code, log = self.trainer.process.returncode, self.trainer.log
+        self.trainer = None  # said once
+        self.notify(f"The trainer process exited with code {code}. Its log says why: {log}",
+                    title="Trainer stopped", severity="error", timeout=TRAINER_GONE_TOAST_S, markup=False)
 
     def _view_key(self) -> tuple:
         m = self.mirror
@@ -420,6 +434,14 @@ class RealmApp(App[None]):
             self.notify(reply.message or f"{verb} requested", markup=False)
 
 
+@dataclass(frozen=True)
+class TrainerProcess:
+    """The trainer ``realm play`` started: the app says so if it exits, and where its log is."""
+
+    process: subprocess.Popen
+    log: Path
+
+
 def default_state_dir() -> Path:
     """Where the app remembers what it last saw: ``$XDG_STATE_HOME/realm`` or ``~/.local/state/realm``."""
     import os
@@ -436,8 +458,9 @@ def run_tui(
     readonly: bool = False,
     state_dir: Path | None = None,
     keymap: dict[str, str] | None = None,
+    trainer: TrainerProcess | None = None,
 ) -> None:
     RealmApp(
         pub_endpoint, control_endpoint, heartbeat_s=heartbeat_s, readonly=readonly,
-        state_dir=state_dir or default_state_dir(), keymap=keymap,
+        state_dir=state_dir or default_state_dir(), keymap=keymap, trainer=trainer,
     ).run()  # fmt: skip
