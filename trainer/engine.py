@@ -111,7 +111,7 @@ class Engine:
         retries = 0
         while True:
             try:
-                total_loss, target_tokens = self._accumulate(mine)
+                total_loss, target_tokens = self._accumulate(mine or batch[:1], contributes=bool(mine))
                 break
             except torch.OutOfMemoryError:
                 self.optimizer.zero_grad(set_to_none=True)
@@ -144,18 +144,21 @@ class Engine:
         world, rank = self.accelerator.num_processes, self.accelerator.process_index
         return batch[rank::world] if world > 1 else batch
 
-    def _accumulate(self, examples: list[EncodedExample]) -> tuple[float, int]:
+    def _accumulate(self, examples: list[EncodedExample], contributes: bool = True) -> tuple[float, int]:
         """Forward and backward over ``examples`` in packed micro-batches; (summed loss, targets).
 
         The loss is summed over target tokens and divided by the step's target count (across
-        all processes), so every token weighs the same however the step is split.
+        all processes), so every token weighs the same however the step is split. A process
+        whose share of a small step is empty still runs a backward (of another example, weighted
+        0: ``contributes`` False), because DDP's gradient all-reduce needs every process.
         """
         micro = self.micro_batch
         chunks = [examples[i : i + micro] for i in range(0, len(examples), micro)] or [[]]
         packed = [pack(chunk, self.config.train.max_length) if chunk else None for chunk in chunks]
-        local_targets = sum(p.target_tokens for p in packed if p is not None)
+        local_targets = sum(p.target_tokens for p in packed if p is not None) if contributes else 0
         target_tokens = self._global_sum(local_targets) or 1
         scale = self.accelerator.num_processes / target_tokens  # DDP averages gradients over processes
+        scale = scale if contributes else 0.0
         total_loss = 0.0
         for index, batch in enumerate(packed):
             if batch is None:
@@ -165,7 +168,7 @@ class Engine:
             with context:
                 loss = self._summed_loss(batch)
                 self.accelerator.backward(loss * scale)
-            total_loss += loss.item()
+            total_loss += loss.item() if contributes else 0.0
         return self._global_sum(total_loss), target_tokens
 
     def _global_sum(self, value: float) -> float:
@@ -176,13 +179,17 @@ class Engine:
 
     @torch.no_grad()
     def evaluate(self, examples: list[EncodedExample]) -> float:
-        """Mean loss per target token over ``examples``."""
+        """Mean loss per target token over ``examples``.
+
+        Evaluation runs on this process alone (the leader), so it uses the bare model: a DDP
+        forward would sync buffers with processes that are not evaluating.
+        """
         self.model.eval()
         micro = self.micro_batch
         total, count = 0.0, 0
         for start in range(0, len(examples), micro):
             batch = pack(examples[start : start + micro], self.config.train.max_length)
-            total += self._summed_loss(batch).item()
+            total += self._summed_loss(batch, self.unwrapped).item()
             count += batch.target_tokens
         return total / max(count, 1)
 
@@ -191,21 +198,22 @@ class Engine:
         """Each example's summed loss, from one packed forward (the packing test compares it)."""
         self.model.eval()
         batch = pack(examples, self.config.train.max_length)
-        token_losses, targets = self._token_losses(batch)
+        token_losses, targets = self._token_losses(batch, self.unwrapped)
         owners = batch.example_ids[0][targets].to(self.device)
         per_example = torch.zeros(len(examples), device=self.device, dtype=token_losses.dtype)
         return per_example.index_add_(0, owners, token_losses).tolist()
 
-    def _summed_loss(self, batch: PackedBatch) -> torch.Tensor:
+    def _summed_loss(self, batch: PackedBatch, model: torch.nn.Module | None = None) -> torch.Tensor:
         """Cross-entropy summed over target tokens, so accumulation weights every token alike."""
-        token_losses, _ = self._token_losses(batch)
+        token_losses, _ = self._token_losses(batch, model)
         return token_losses.sum()
 
-    def _token_losses(self, batch: PackedBatch) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-target-token losses; the LM head runs only where there is a target."""
+    def _token_losses(self, batch: PackedBatch, model: torch.nn.Module | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-target-token losses (through ``model``, default the training one); the LM head
+        runs only where there is a target."""
         targets = shifted_targets(batch.labels)[0]
         keep = (targets != IGNORE_INDEX).nonzero().squeeze(1)
-        logits = self.model(
+        logits = (self.model if model is None else model)(
             input_ids=batch.input_ids.to(self.device),
             position_ids=batch.position_ids.to(self.device),
             logits_to_keep=keep.to(self.device),
