@@ -460,6 +460,9 @@ class Daemon:
             )
             log.warning(text)
             self.publisher.emit(Notice(level="warning", text=text))
+        if result.skipped:
+            self._skipped_step(result, index, quest)
+            return
         seconds = max(result.seconds, 1e-9)
         flops_per_s = result.flops / seconds
         metrics = StepMetrics(
@@ -484,6 +487,17 @@ class Daemon:
             self._save_checkpoint(quest=quest)
         if self.skill_runner:
             self.skill_runner.after_step(result.seconds)
+
+    def _skipped_step(self, result, index: int, quest: str) -> None:
+        """fp16 loss scaling met inf/nan gradients: say so; the batch is consumed, nothing else changed."""
+        text = (
+            f"fp16: inf/nan gradients at {quest} step {index}; the optimizer step was skipped (weights, "
+            f"optimizer and lr unchanged; still at step {self.engine.step}) and the loss scale lowered to {result.loss_scale:g}"
+        )
+        log.warning(text)
+        self.publisher.emit(Notice(level="warning", text=text))
+        self.metrics_log.write({"kind": "skipped", "quest": quest, "time": time.time(), "step": self.engine.step,
+                                "loss": result.loss, "loss_scale": result.loss_scale})
 
     def _validate(self, val) -> None:
         """Loss on the quest's held-out slice and on the fixed validation set."""
