@@ -450,8 +450,7 @@ class Daemon:
 
     def _train_one(self, batch, index: int, total: int, quest: str) -> None:
         micro_before = self.engine.micro_batch
-        self.lockstep.send("train", batch)
-        result = self.engine.train_step(batch)
+        result = self.lockstep.train(self.engine, batch)  # every rank takes this step
         self._progress[quest] = index
         if result.oom_retries:
             text = (

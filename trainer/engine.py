@@ -121,8 +121,8 @@ class Engine:
             except torch.OutOfMemoryError:
                 self.optimizer.zero_grad(set_to_none=True)
                 _free_memory(self.device)
-                if self.micro_batch == 1:
-                    raise
+                if self.micro_batch == 1 or self.accelerator.num_processes > 1:
+                    raise  # several processes: a redo on one rank alone would break the collectives' order
                 self.micro_batch = max(1, self.micro_batch // 2)
                 retries += 1
         if self.scaler is not None:
@@ -312,7 +312,8 @@ def make_accelerator(config: RealmConfig):
     from accelerate import Accelerator
 
     device = resolve_device(config.model.device)
-    return Accelerator(cpu=device.type == "cpu", device_placement=False)
+    # precision is train.precision's alone: a launcher's --mixed_precision would scale the loss twice
+    return Accelerator(cpu=device.type == "cpu", device_placement=False, mixed_precision="no")
 
 
 PRECISIONS = {"bf16": torch.bfloat16, "fp16": torch.float16}

@@ -51,6 +51,9 @@ class Solo:
     def send(self, kind: str, payload: Any = None) -> None:
         pass
 
+    def train(self, engine, batch):
+        return engine.train_step(batch)
+
     def close(self) -> None:
         pass
 
@@ -68,6 +71,7 @@ class Lockstep:
         self.group = dist.new_group(backend="gloo", timeout=FOLLOW_TIMEOUT)
         self.leads = self.rank == 0
         self._open = True
+        self._broken = False  # a step failed here while the followers were inside its collectives
 
     def send(self, kind: str, payload: Any = None) -> None:
         """(leader) Order every follower; returns once they all have it."""
@@ -77,6 +81,15 @@ class Lockstep:
         if kind == "stop":
             self._open = False
 
+    def train(self, engine, batch):
+        """(leader) One optimizer step on every rank: the order, then this rank's share of it."""
+        self.send("train", batch)
+        try:
+            return engine.train_step(batch)
+        except BaseException:
+            self._broken = True
+            raise
+
     def receive(self) -> Order:
         """(follower) The leader's next order."""
         box: list = [None]
@@ -84,7 +97,10 @@ class Lockstep:
         return box[0]
 
     def close(self) -> None:
-        """(leader) Stop the followers, if that was not done yet: never raises."""
+        """(leader) Stop the followers, if that was not done yet: never raises. After a failed
+        step they wait inside its collectives, not for an order: this process's exit ends them."""
+        if self._broken:
+            return
         try:
             self.send("stop")
         except Exception as exc:  # a follower already gone: the launcher reports it

@@ -1,7 +1,9 @@
-"""The whole trainer daemon on two CPU processes (gloo) under torchrun, the launcher ``accelerate
-launch --multi_gpu`` runs: rank 0 alone serves the bus and writes the vault, rank 1 trains its
-share of every step in lockstep; status, pause, resume and stop go through the real CLI to
-rank 0 and reach both; a restart resumes both ranks from rank 0's checkpoint."""
+"""The whole trainer daemon on two CPU processes (gloo), launched by the README's multi-GPU
+command, ``accelerate launch --multi_gpu --num_processes 2 -m realm.cli trainer`` (torchrun
+underneath; on a machine without CUDA the engine trains on CPU over gloo): rank 0 alone serves
+the bus and writes the vault, rank 1 trains its share of every step in lockstep; status, pause,
+resume and stop go through the real CLI to rank 0 and reach both; a restart resumes both ranks
+from rank 0's checkpoint."""
 
 from __future__ import annotations
 
@@ -28,14 +30,16 @@ skills: {enabled: false}
 
 
 class TwoRanks:
-    """``torchrun --nproc-per-node 2 -m realm.cli trainer``, its log in a file."""
+    """``accelerate launch --multi_gpu --num_processes 2 -m realm.cli trainer``, its log in a file."""
 
     def __init__(self, home: Path, config: Path, log: Path, *extra: str) -> None:
         self.home, self.config, self.log = home, config, log
         env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
         env.pop("WORLD_SIZE", None)
-        command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
-                   str(_free_port()), "-m", "realm.cli", "trainer", "--home", str(home), "--config", str(config), *extra]
+        command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                   "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+                   "--main_process_port", str(_free_port()),
+                   "-m", "realm.cli", "trainer", "--home", str(home), "--config", str(config), *extra]
         with open(log, "ab") as out:
             self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                                             start_new_session=True)
@@ -56,7 +60,7 @@ class TwoRanks:
             self.kill()
 
     def kill(self) -> None:
-        """A failed test leaves nothing behind: torchrun and its workers share one session."""
+        """A failed test leaves nothing behind: the launcher and its ranks share one session."""
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
