@@ -127,7 +127,7 @@ def follow(config, lockstep: Lockstep) -> int:
     if order.kind == "stop":  # the leader failed before it loaded anything
         return 0
     engine = Engine(config, checkpoint=order.payload)
-    log.info("rank %d of %d follows rank 0 from step %d", lockstep.rank, lockstep.world, engine.step)
+    log.info("rank %d of %d (pid %d) follows rank 0 from step %d", lockstep.rank, lockstep.world, os.getpid(), engine.step)
     while True:
         order = lockstep.receive()
         if order.kind == "train":

@@ -114,7 +114,7 @@ def test_two_ranks_train_in_lockstep_with_rank_0_alone_on_the_bus_and_the_vault(
     restarted = TwoRanks(home, config_file, log, "--max-steps", "2")  # both ranks resume from rank 0's checkpoint
     assert restarted.wait() == 0, log.read_text()[-3000:]
     text = log.read_text()
-    assert f"rank 1 of 2 follows rank 0 from step {final}" in text
+    assert re.search(rf"rank 1 of 2 \(pid \d+\) follows rank 0 from step {final}\b", text)
     assert f"rank 1 stops at step {final + 2}" in text
     assert parse_step(complete_checkpoints(home / "vault" / "checkpoints")[-1].name) == final + 2
     _one_set_of_checkpoints(home)
@@ -131,3 +131,22 @@ def _one_set_of_checkpoints(home: Path) -> None:
         assert sorted(info.name for info in ledger.present()) == folders
     finally:
         ledger.close()
+
+
+def test_a_killed_rank_ends_the_job_without_a_hang_and_leaves_a_complete_vault(tmp_path):
+    home, config_file = tmp_path / "home", tmp_path / "realm.yaml"
+    config_file.write_text(CONFIG)
+    config = load_config(config_file)
+    write_chat_quest(home / "quests" / "queued" / "normal" / "q.jsonl", n=800)
+    log = tmp_path / "ranks.log"
+    ranks = TwoRanks(home, config_file, log)
+    try:
+        wait_for(lambda: ((_snapshot(home, config) or None) and _snapshot(home, config).hero.steps >= 6)
+                 or ranks.process.poll() is not None, timeout=150, interval=0.2, what="two ranks to train 6 steps")
+        follower = int(re.search(r"rank 1 of 2 \(pid (\d+)\)", log.read_text()).group(1))
+        os.kill(follower, signal.SIGKILL)
+        assert ranks.wait(timeout=120) != 0, "the launcher reports the lost rank"
+    finally:
+        ranks.kill()
+    folders = sorted((home / "vault" / "checkpoints").iterdir())
+    assert folders and folders == complete_checkpoints(home / "vault" / "checkpoints"), "no partial save left"
