@@ -253,7 +253,7 @@ class Daemon:
                     self._save_checkpoint(quest=None)
                 self.publisher.emit(BattleChanged(status="stopped"))
         finally:
-            self.lockstep.close()
+            self.lockstep.close(self.engine)  # the other ranks stop, checking their weights against ours
             if self.server:
                 self.server.stop()
             if self.publisher:

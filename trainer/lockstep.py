@@ -10,7 +10,8 @@ in order, over a gloo group of their own (CPU, whatever backend the training use
   (``Engine._my_share``) and DDP sums the gradients, so the step equals one process training
   it all;
 - ``config``: a live config change (learning rate, ...), applied between steps like the leader's;
-- ``stop``: exit 0.
+- ``stop``: with a digest of rank 0's weights; a follower whose own weights differ (they never
+  should: every rank applies the same summed gradients) says so and exits 1, else exits 0.
 
 Control therefore reaches every rank between optimizer steps by construction: a paused leader
 sends nothing, and the followers wait. Their wait has no practical timeout (a pause may last
@@ -54,7 +55,7 @@ class Solo:
     def train(self, engine, batch):
         return engine.train_step(batch)
 
-    def close(self) -> None:
+    def close(self, engine=None) -> None:
         pass
 
 
@@ -96,13 +97,13 @@ class Lockstep:
         self._dist.broadcast_object_list(box, src=0, group=self.group)
         return box[0]
 
-    def close(self) -> None:
+    def close(self, engine=None) -> None:
         """(leader) Stop the followers, if that was not done yet: never raises. After a failed
         step they wait inside its collectives, not for an order: this process's exit ends them."""
         if self._broken:
             return
         try:
-            self.send("stop")
+            self.send("stop", weights_digest(engine) if engine is not None else None)
         except Exception as exc:  # a follower already gone: the launcher reports it
             log.warning("could not stop the other training processes: %s", exc)
 
@@ -135,7 +136,32 @@ def follow(config, lockstep: Lockstep) -> int:
         elif order.kind == "config":
             apply_to_engine(engine, order.payload)
         elif order.kind == "stop":
-            log.info("rank %d stops at step %d", lockstep.rank, engine.step)
-            return 0
+            return _stop(lockstep.rank, engine, order.payload)
         else:
             raise RuntimeError(f"rank {lockstep.rank}: unknown order {order.kind!r} from rank 0")
+
+
+def weights_digest(engine) -> tuple[float, float]:
+    """The sum and the sum of squares of every weight, in float64: equal on ranks in lockstep."""
+    import torch
+
+    total = squares = 0.0
+    with torch.no_grad():
+        for weight in engine.unwrapped.parameters():
+            values = weight.detach().double()
+            total += float(values.sum())
+            squares += float((values * values).sum())
+    return total, squares
+
+
+def _stop(rank: int, engine, leader_digest) -> int:
+    if leader_digest is None:
+        log.info("rank %d stops at step %d", rank, engine.step)
+        return 0
+    mine = weights_digest(engine)
+    if any(abs(a - b) > 1e-6 * max(1.0, abs(a)) for a, b in zip(mine, leader_digest)):
+        log.error("rank %d stops at step %d with weights that differ from rank 0's (digest %s, rank 0 %s)",
+                  rank, engine.step, mine, tuple(leader_digest))
+        return 1
+    log.info("rank %d stops at step %d; its weights agree with rank 0's", rank, engine.step)
+    return 0

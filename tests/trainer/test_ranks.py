@@ -18,6 +18,7 @@ from pathlib import Path
 from conftest import wait_for, write_chat_quest
 from realm.bus import RealmClient, TrainerUnreachable
 from realm.config import endpoints, load_config
+from realm.protocol import Ack, ConfigUpdateRequest
 from realm.vault.checkpoints import complete_checkpoints, parse_step
 from realm.vault.ledger import Ledger
 from test_multiprocess import _free_port
@@ -98,8 +99,13 @@ def test_two_ranks_train_in_lockstep_with_rank_0_alone_on_the_bus_and_the_vault(
         paused = ranks.status()
         assert paused["battle"]["status"] == "paused"
         assert steps() == paused["hero"]["steps"], "a paused realm trains no step"
+        # a live config change between steps: every rank must take it, or their weights drift apart
+        _, control = endpoints(config, home)
+        reply = RealmClient(control, timeout_s=5.0).request(ConfigUpdateRequest(key="train.lr", value="0.0007"))
+        assert isinstance(reply, Ack), reply
         assert "resuming" in ranks.cli("resume")
         wait_for(lambda: steps() > paused["hero"]["steps"] + 2, timeout=60, what="training to resume")
+        assert _snapshot(home, config).battle.lr == 0.0007
 
         assert "stopping" in ranks.cli("stop")
         assert ranks.wait() == 0, log.read_text()[-3000:]
@@ -108,14 +114,15 @@ def test_two_ranks_train_in_lockstep_with_rank_0_alone_on_the_bus_and_the_vault(
 
     text = log.read_text()
     final = parse_step(complete_checkpoints(home / "vault" / "checkpoints")[-1].name)
-    assert re.search(rf"rank 1 stops at step {final}\b", text), "rank 1 trained every step rank 0 did"
+    assert re.search(rf"rank 1 stops at step {final}; its weights agree with rank 0's", text), \
+        "rank 1 trained every step rank 0 did, with the same config"
     _one_set_of_checkpoints(home)
 
     restarted = TwoRanks(home, config_file, log, "--max-steps", "2")  # both ranks resume from rank 0's checkpoint
     assert restarted.wait() == 0, log.read_text()[-3000:]
     text = log.read_text()
     assert re.search(rf"rank 1 of 2 \(pid \d+\) follows rank 0 from step {final}\b", text)
-    assert f"rank 1 stops at step {final + 2}" in text
+    assert f"rank 1 stops at step {final + 2}; its weights agree with rank 0's" in text
     assert parse_step(complete_checkpoints(home / "vault" / "checkpoints")[-1].name) == final + 2
     _one_set_of_checkpoints(home)
 
