@@ -50,7 +50,7 @@ def test_fp16_trains_like_fp32_with_float32_master_weights():
     assert results16[-1].loss < results16[0].loss
 
 
-def test_an_inf_gradient_skips_the_fp16_step_and_leaves_weights_and_optimizer_untouched():
+def test_an_inf_gradient_skips_the_fp16_step_and_leaves_weights_and_optimizer_untouched(tmp_path):
     engine = Engine(fast_config(precision="fp16"))
     batch = engine.encode(_chats())
     engine.train_step(batch)  # the optimizer has state to protect
@@ -67,6 +67,9 @@ def test_an_inf_gradient_skips_the_fp16_step_and_leaves_weights_and_optimizer_un
     for name, p in engine.unwrapped.named_parameters():
         assert torch.equal(p, weights[name]), f"{name} changed on a skipped step"
     assert all(torch.equal(s["exp_avg"], m) for s, m in zip(engine.optimizer.state.values(), moments))
+
+    engine.save(tmp_path / "ckpt")  # the lowered scale is part of the training state
+    assert Engine(fast_config(precision="fp16"), checkpoint=tmp_path / "ckpt").scaler.get_scale() == scale / 2
 
     after = engine.train_step(batch)
     assert not after.skipped and engine.step == step + 1
