@@ -583,8 +583,8 @@ class Daemon:
         log.error(reason)
         self.publisher.emit(Notice(level="error", text=reason))
         if not self.controls.stop.is_set():
+            self.controls.pause.set()  # before the status: a resume sent on seeing it must find the flag set
             self.publisher.emit(BattleChanged(status="paused", reason=reason))
-            self.controls.pause.set()
 
     # ------------------------------------------------------------------ vault and oracle
 
