@@ -53,6 +53,8 @@ class TrainConfig(_Section):
     min_lr_ratio: float = 0.1
     peak_flops: float = 0.0  # the device's dense matmul FLOP/s for the MFU estimate; 0 measures it at start
     metrics_log: bool = True  # append every step's metrics to {home}/logs/metrics.jsonl
+    # auto: bf16 on a GPU that has it, fp16 with loss scaling on one that has not, fp32 on CPU
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
 
     def __post_init__(self) -> None:
         for key in ("batch_size", "grad_accum", "max_length", "checkpoint_every", "val_every", "cosine_steps"):

@@ -210,7 +210,7 @@ class SkillRunner:
         frozen = curriculum.eval_set(skill, level)
         preview = curriculum.eval_set(skill, level + 1) if self.config.eval_next_level and level < skill.max_level else []
         probe = curriculum.probe(skill, level, skill.eval.probe_size, seed=step)
-        verdicts = evaluate(skill, self.engine.model, self.engine.tokenizer, frozen + preview + probe,
+        verdicts = evaluate(skill, self.engine.unwrapped, self.engine.tokenizer, frozen + preview + probe,
                             batch_size=self.config.eval_batch_size)
         at, nxt, fresh = verdicts[: len(frozen)], verdicts[len(frozen) : len(frozen) + len(preview)], verdicts[len(frozen) + len(preview) :]
         items = [_item(v) for v in at]
