@@ -22,9 +22,10 @@ import transformers
 from realm.config import RealmConfig
 from trainer.data import IGNORE_INDEX, EncodedExample, encode_chat
 from trainer.model import count_parameters, load_model, resolve_device
-from trainer.packing import PackedBatch, attention_kwargs, flash_attention_available, pack, register, shifted_targets
+from trainer.packing import ATTENTION, PackedBatch, attention_kwargs, flash_attention_available, pack, register, shifted_targets
 
 TRAINING_STATE = "training_state.pt"
+FUSED_ADAMW_DEVICES = ("cpu", "cuda")
 
 
 class StepResult(NamedTuple):
@@ -50,6 +51,7 @@ class Engine:
         torch.manual_seed(train.seed)
         self.model, self.tokenizer = load_model(config.model, checkpoint=checkpoint, seed=train.seed)
         self.attention = choose_attention(self.model)
+        self.grouped = self.attention == ATTENTION  # pads to group widths: our CPU attention's layout
         self.device = next(self.model.parameters()).device
         self.parameters = count_parameters(self.model)
         self._flop_shape = _attention_shape(self.model.config)
@@ -60,8 +62,7 @@ class Engine:
             self.model.parameters(),
             lr=train.lr,
             weight_decay=train.weight_decay,
-            foreach=self.device.type == "cpu" or None,
-            fused=self.device.type == "cuda" or None,
+            fused=self.device.type in FUSED_ADAMW_DEVICES or None,  # one kernel per tensor, not ~10 ops
         )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_schedule(train))
         self.model, self.optimizer = self.accelerator.prepare(self.model, self.optimizer)
@@ -152,7 +153,7 @@ class Engine:
         """
         micro = self.micro_batch
         chunks = [examples[i : i + micro] for i in range(0, len(examples), micro)] or [[]]
-        packed = [pack(chunk, self.config.train.max_length) if chunk else None for chunk in chunks]
+        packed = [self._pack(chunk) if chunk else None for chunk in chunks]
         local_targets = sum(p.target_tokens for p in packed if p is not None)
         target_tokens = self._global_sum(local_targets) or 1
         scale = self.accelerator.num_processes / target_tokens  # DDP averages gradients over processes
@@ -181,7 +182,7 @@ class Engine:
         micro = self.micro_batch
         total, count = 0.0, 0
         for start in range(0, len(examples), micro):
-            batch = pack(examples[start : start + micro], self.config.train.max_length)
+            batch = self._pack(examples[start : start + micro])
             total += self._summed_loss(batch).item()
             count += batch.target_tokens
         return total / max(count, 1)
@@ -190,11 +191,15 @@ class Engine:
     def example_losses(self, examples: list[EncodedExample]) -> list[float]:
         """Each example's summed loss, from one packed forward (the packing test compares it)."""
         self.model.eval()
-        batch = pack(examples, self.config.train.max_length)
+        batch = self._pack(examples)
         token_losses, targets = self._token_losses(batch)
         owners = batch.example_ids[0][targets].to(self.device)
         per_example = torch.zeros(len(examples), device=self.device, dtype=token_losses.dtype)
         return per_example.index_add_(0, owners, token_losses).tolist()
+
+    def _pack(self, examples: list[EncodedExample]) -> PackedBatch:
+        """Grouped slots for our per-example attention; no pads at all for a varlen kernel."""
+        return pack(examples, self.config.train.max_length, grouped=self.grouped)
 
     def _summed_loss(self, batch: PackedBatch) -> torch.Tensor:
         """Cross-entropy summed over target tokens, so accumulation weights every token alike."""
