@@ -20,6 +20,7 @@ import torch
 import transformers
 
 from realm.config import RealmConfig
+from trainer import target_rows
 from trainer.data import IGNORE_INDEX, EncodedExample, encode_chat
 from trainer.model import count_parameters, load_model, resolve_device
 from trainer.packing import ATTENTION, PackedBatch, attention_kwargs, flash_attention_available, pack, register, shifted_targets
@@ -52,6 +53,7 @@ class Engine:
         self.model, self.tokenizer = load_model(config.model, checkpoint=checkpoint, seed=train.seed)
         self.attention = choose_attention(self.model)
         self.grouped = self.attention == ATTENTION  # pads to group widths: our CPU attention's layout
+        self.targets_only = target_rows.install(self.model)  # the last layer's MLP only where there is a target
         self.device = next(self.model.parameters()).device
         self.parameters = count_parameters(self.model)
         self._flop_shape = _attention_shape(self.model.config)
@@ -210,11 +212,14 @@ class Engine:
         """Per-target-token losses; the LM head runs only where there is a target."""
         targets = shifted_targets(batch.labels)[0]
         keep = (targets != IGNORE_INDEX).nonzero().squeeze(1)
+        rows = keep.to(self.device)
+        # with targets_only the last layer already returns just these rows: keep them all (0)
+        cut = {"logits_to_keep": 0, target_rows.ROWS_KWARG: rows} if self.targets_only else {"logits_to_keep": rows}
         logits = self.model(
             input_ids=batch.input_ids.to(self.device),
             position_ids=batch.position_ids.to(self.device),
-            logits_to_keep=keep.to(self.device),
             use_cache=False,
+            **cut,
             **attention_kwargs(batch, self.device),
         ).logits[0].float()
         losses = torch.nn.functional.cross_entropy(logits, targets[keep].to(self.device), reduction="none")

@@ -112,6 +112,24 @@ def test_packed_per_example_losses_equal_each_example_alone(engine, grouped, mon
         assert got == pytest.approx(want, rel=1e-5, abs=1e-5)
 
 
+def test_the_last_layer_mlp_runs_on_target_rows_only_and_generation_is_untouched(engine):
+    examples = engine.encode(_chats(6, seed=1))
+    seen = []
+    mlp = engine.model.model.layers[-1].mlp
+    handle = mlp.register_forward_hook(lambda module, args, out: seen.append(args[0].shape[1]))
+    try:
+        engine.example_losses(examples)
+        targets = pack(examples, MAX_LENGTH).target_tokens
+        assert engine.targets_only and seen == [targets]
+        seen.clear()
+        ids = torch.tensor([examples[0].input_ids])
+        with torch.no_grad():
+            engine.model(input_ids=ids, use_cache=False)  # no target_rows: the stock layer, every row
+        assert seen == [ids.shape[1]]
+    finally:
+        handle.remove()
+
+
 def test_a_packed_step_equals_a_padded_step_through_stock_attention():
     config = fast_config(max_length=MAX_LENGTH, threads=1, warmup_steps=1, batch_size=4, grad_accum=2)
     packed_engine = Engine(config)
