@@ -21,11 +21,13 @@ import torch
 import transformers
 
 from realm.config import ConfigError, RealmConfig
+from trainer import target_rows
 from trainer.data import IGNORE_INDEX, EncodedExample, encode_chat
 from trainer.model import count_parameters, load_model, resolve_device
-from trainer.packing import PackedBatch, attention_kwargs, flash_attention_available, pack, register, shifted_targets
+from trainer.packing import ATTENTION, PackedBatch, attention_kwargs, flash_attention_available, pack, register, shifted_targets
 
 TRAINING_STATE = "training_state.pt"
+FUSED_ADAMW_DEVICES = ("cpu", "cuda")
 
 
 class StepResult(NamedTuple):
@@ -54,6 +56,8 @@ class Engine:
         torch.manual_seed(train.seed)
         self.model, self.tokenizer = load_model(_weights_config(config, self.precision), checkpoint=checkpoint, seed=train.seed)
         self.attention = choose_attention(self.model)
+        self.grouped = self.attention == ATTENTION  # pads to group widths: our CPU attention's layout
+        self.targets_only = target_rows.install(self.model)  # the last layer's MLP only where there is a target
         self.device = next(self.model.parameters()).device
         self.scaler = torch.amp.GradScaler(self.device.type) if self.precision == "fp16" else None
         self.parameters = count_parameters(self.model)
@@ -65,8 +69,7 @@ class Engine:
             self.model.parameters(),
             lr=train.lr,
             weight_decay=train.weight_decay,
-            foreach=self.device.type == "cpu" or None,
-            fused=self.device.type == "cuda" or None,
+            fused=self.device.type in FUSED_ADAMW_DEVICES or None,  # one kernel per tensor, not ~10 ops
         )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_schedule(train))
         self.model, self.optimizer = self.accelerator.prepare(self.model, self.optimizer)
@@ -181,7 +184,7 @@ class Engine:
         """
         micro = self.micro_batch
         chunks = [examples[i : i + micro] for i in range(0, len(examples), micro)] or [[]]
-        packed = [pack(chunk, self.config.train.max_length) if chunk else None for chunk in chunks]
+        packed = [self._pack(chunk) if chunk else None for chunk in chunks]
         local_targets = sum(p.target_tokens for p in packed if p is not None) if contributes else 0
         target_tokens = self._global_sum(local_targets) or 1
         scale = self.accelerator.num_processes / target_tokens  # DDP averages gradients over processes
@@ -216,7 +219,7 @@ class Engine:
         micro = self.micro_batch
         total, count = 0.0, 0
         for start in range(0, len(examples), micro):
-            batch = pack(examples[start : start + micro], self.config.train.max_length)
+            batch = self._pack(examples[start : start + micro])
             total += self._summed_loss(batch, self.unwrapped).item()
             count += batch.target_tokens
         return total / max(count, 1)
@@ -225,11 +228,15 @@ class Engine:
     def example_losses(self, examples: list[EncodedExample]) -> list[float]:
         """Each example's summed loss, from one packed forward (the packing test compares it)."""
         self.model.eval()
-        batch = pack(examples, self.config.train.max_length)
+        batch = self._pack(examples)
         token_losses, targets = self._token_losses(batch, self.unwrapped)
         owners = batch.example_ids[0][targets].to(self.device)
         per_example = torch.zeros(len(examples), device=self.device, dtype=token_losses.dtype)
         return per_example.index_add_(0, owners, token_losses).tolist()
+
+    def _pack(self, examples: list[EncodedExample]) -> PackedBatch:
+        """Grouped slots for our per-example attention; no pads at all for a varlen kernel."""
+        return pack(examples, self.config.train.max_length, grouped=self.grouped)
 
     def _summed_loss(self, batch: PackedBatch, model: torch.nn.Module | None = None) -> torch.Tensor:
         """Cross-entropy summed over target tokens, so accumulation weights every token alike."""
@@ -241,12 +248,15 @@ class Engine:
         runs only where there is a target."""
         targets = shifted_targets(batch.labels)[0]
         keep = (targets != IGNORE_INDEX).nonzero().squeeze(1)
+        rows = keep.to(self.device)
+        # with targets_only the last layer already returns just these rows: keep them all (0)
+        cut = {"logits_to_keep": 0, target_rows.ROWS_KWARG: rows} if self.targets_only else {"logits_to_keep": rows}
         with self._autocast():
             logits = (self.model if model is None else model)(
                 input_ids=batch.input_ids.to(self.device),
                 position_ids=batch.position_ids.to(self.device),
-                logits_to_keep=keep.to(self.device),
                 use_cache=False,
+                **cut,
                 **attention_kwargs(batch, self.device),
             ).logits[0].float()
         losses = torch.nn.functional.cross_entropy(logits, targets[keep].to(self.device), reduction="none")

@@ -1,21 +1,27 @@
-"""Packing: many short examples in full ``max_length`` rows, with no attention across them.
+"""Packing: many short examples in one sequence, with no attention across them.
 
-Each row holds whole examples back to back (first-fit decreasing); position ids restart at 0
-for every example, and the attention runs within each example (``cu_seqlens``), so an example sees
-exactly what it would see alone. The rows are then laid end to end as one sequence: a row's
-pad tail is never computed.
+Position ids restart at 0 for every example, and the attention runs within each example
+(``cu_seqlens``), so an example sees exactly what it would see alone.
 
-Why per-example attention and not a block mask: on CPU a block-diagonal mask through SDPA
-still computes every token pair of the row, so it gains nothing over padding; here examples of
-similar length are gathered into small right-padded batches, one causal SDPA call each (the
-varlen idea: only pairs inside an example are computed), and the MLPs and projections run on
-the packed tokens with no padding at all.
-On CUDA with ``flash_attn`` installed, HF's ``flash_attention_2`` takes the same boundaries as
-``cu_seq_lens`` and runs its varlen kernel.
+The CPU layout (``grouped=True``): the examples are sorted by length and cut into groups of
+similar length (``plan_groups``); inside a group every example gets a slot as wide as the
+group's longest, its own tokens first and a few pads after. A group is then a rectangular
+(examples, width) block of the sequence, so a layer's attention is one causal SDPA call per
+group on a *view* of the packed queries, keys and values: no gather, no scatter, no dense mask,
+and no token pair across examples is computed. A pad comes after its example's tokens, so
+causal attention never lets a real token see it; its label is ignored. The MLPs and projections
+run on the packed tokens plus those few pads (the grouping trades pads against SDPA calls).
+
+Why not a block-diagonal mask: on CPU SDPA with a mask still computes every token pair of the
+row and materialises a dense mask; why not a gather per group: its backward zero-fills and
+accumulates full-size gradients once per group and layer, which cost more than the pads.
+
+On CUDA with ``flash_attn`` installed (``grouped=False``) the examples are laid end to end with no
+pads and HF's ``flash_attention_2`` runs its varlen kernel on the same ``cu_seq_lens``.
 
 The packed labels are the examples' own (unshifted, like HF's); the first position of every
-example is masked (it is never a target anyway), so the last token of one example never learns to predict the next one's
-first token.
+example is masked (it is never a target anyway), so the last token of one example never learns
+to predict the next one's first token.
 """
 
 from __future__ import annotations
@@ -34,13 +40,13 @@ class PackedBatch(NamedTuple):
     """The packed rows laid end to end as one sequence of shape (1, tokens)."""
 
     input_ids: torch.Tensor
-    labels: torch.Tensor  # IGNORE_INDEX on every example's first token (and wherever the example had it)
-    position_ids: torch.Tensor  # restarting at 0 for every example
-    example_ids: torch.Tensor  # which input example each token belongs to
-    cu_seqlens: torch.Tensor  # int32 start offsets of the examples, then the total
+    labels: torch.Tensor  # IGNORE_INDEX on every example's first token, on pads (and wherever the example had it)
+    position_ids: torch.Tensor  # restarting at 0 for every example's slot
+    example_ids: torch.Tensor  # which input example each token (or pad) belongs to
+    cu_seqlens: torch.Tensor  # int32 start offsets of the examples' slots, then the total
     max_seqlen: int
-    rows: int  # max_length rows the plan filled
-    tokens: int  # real tokens (all of them: pad tails are never computed)
+    rows: int  # attention groups (grouped) or max_length rows the plan filled (not grouped)
+    tokens: int  # real tokens, pads not counted
     target_tokens: int  # tokens that carry a loss
 
 
@@ -62,29 +68,57 @@ def plan_rows(lengths: Sequence[int], max_length: int) -> list[list[int]]:
     return rows
 
 
-def pack(examples: Sequence[EncodedExample], max_length: int) -> PackedBatch:
-    """``examples`` (longer than ``max_length`` ones are cut) packed into rows, rows laid end to end.
+GROUP_COST_TOKENS = 24  # an extra group's SDPA calls cost about as much as this many pads
 
-    A row's pad tail is left out rather than computed: with attention per example the model
-    sees each example exactly as it would alone, so the rows need no common width.
+
+def plan_groups(lengths: Sequence[int]) -> list[list[int]]:
+    """Example indices per attention group, shortest examples first: the split of the sorted
+    lengths that minimises padded tokens plus ``GROUP_COST_TOKENS`` per group (exact, by
+    dynamic programming over the cut points)."""
+    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
+    n = len(order)
+    best = [0.0] + [float("inf")] * n  # best[j]: cost of grouping the j shortest examples
+    cut = [0] * (n + 1)
+    for j in range(1, n + 1):
+        width = lengths[order[j - 1]]  # the longest of any group that ends at j
+        for i in range(j):
+            cost = best[i] + (j - i) * width + GROUP_COST_TOKENS
+            if cost < best[j]:
+                best[j], cut[j] = cost, i
+    groups: list[list[int]] = []
+    j = n
+    while j > 0:
+        groups.append(order[cut[j] : j])
+        j = cut[j]
+    return groups[::-1]
+
+
+def pack(examples: Sequence[EncodedExample], max_length: int, grouped: bool = True) -> PackedBatch:
+    """``examples`` (longer than ``max_length`` ones are cut) in one sequence of shape (1, tokens).
+
+    ``grouped``: slots padded to their group's width (``plan_groups``, the CPU attention's layout);
+    otherwise no pads at all, examples in first-fit-decreasing row order (for varlen kernels).
     """
     if not examples:
         raise ValueError("pack needs at least one example")
     lengths = [min(len(example.input_ids), max_length) for example in examples]
-    plan = plan_rows(lengths, max_length)
-    order = [index for row in plan for index in row]
+    plan = plan_groups(lengths) if grouped else plan_rows(lengths, max_length)
     input_ids: list[int] = []
     labels: list[int] = []
     positions: list[int] = []
     owners: list[int] = []
     offsets = [0]
-    for index in order:
-        n = lengths[index]
-        input_ids += examples[index].input_ids[:n]
-        labels += [IGNORE_INDEX] + list(examples[index].labels[1:n])  # no target across a boundary
-        positions += range(n)
-        owners += [index] * n
-        offsets.append(offsets[-1] + n)
+    for group in plan:
+        width = max(lengths[index] for index in group)
+        for index in group:
+            n = lengths[index]
+            slot = width if grouped else n
+            pads = slot - n
+            input_ids += examples[index].input_ids[:n] + [0] * pads  # a pad's id never matters
+            labels += [IGNORE_INDEX] + list(examples[index].labels[1:n]) + [IGNORE_INDEX] * pads
+            positions += range(slot)
+            owners += [index] * slot
+            offsets.append(offsets[-1] + slot)
     label_tensor = torch.tensor([labels], dtype=torch.long)
     return PackedBatch(
         input_ids=torch.tensor([input_ids], dtype=torch.long),
@@ -94,7 +128,7 @@ def pack(examples: Sequence[EncodedExample], max_length: int) -> PackedBatch:
         cu_seqlens=torch.tensor(offsets, dtype=torch.int32),
         max_seqlen=max(lengths),
         rows=len(plan),
-        tokens=len(input_ids),
+        tokens=sum(lengths),
         target_tokens=int((label_tensor != IGNORE_INDEX).sum()),
     )
 
@@ -125,69 +159,52 @@ def per_example_attention(
     ``value`` may have fewer (grouped) heads; the output is (batch, seq, heads, dim). Without
     ``cu_seq_lens_q`` (generation, evaluation of unpacked batches) it is plain causal SDPA.
     """
-    groups = query.shape[1] // key.shape[1]
-    if groups > 1:
-        key = key.repeat_interleave(groups, dim=1)
-        value = value.repeat_interleave(groups, dim=1)
+    gqa = query.shape[1] != key.shape[1]  # SDPA shares each key/value head itself: no repeated copies
     cu_seqlens = kwargs.get("cu_seq_lens_q")
     if cu_seqlens is None:
         out = F.scaled_dot_product_attention(
             query, key, value, attn_mask=attention_mask, is_causal=attention_mask is None and query.shape[2] > 1,
-            dropout_p=dropout, scale=scaling,
+            dropout_p=dropout, scale=scaling, enable_gqa=gqa,
         )
         return out.transpose(1, 2).contiguous(), None
     batch, heads, seq, dim = query.shape
-    # (batch, heads, seq, dim) -> (heads, batch * seq, dim): the examples are slices of the flat rows
-    flat = [t.transpose(0, 1).reshape(heads, batch * seq, dim) for t in (query, key, value)]
-    groups, inverse = _attention_plan(cu_seqlens)
+    sizes, shapes = _slot_groups(cu_seqlens)
+    # (batch, heads, seq, dim) -> (heads, batch * seq, dim); a view when batch is 1 (the packed case).
+    # split (not slicing or indexing): its backward is one cat, with no zero-filled full-size gradients
+    parts = [t.transpose(0, 1).reshape(t.shape[1], batch * seq, dim).split(sizes, dim=1) for t in (query, key, value)]
     pieces = []
-    for gather, valid in groups:
-        # examples of similar length, right-padded to the longest of them, in one causal SDPA
-        # call: a real query only sees keys at or before it, so the pads never enter its attention
-        q, k, v = (t[:, gather].transpose(0, 1) for t in flat)  # (examples, heads, longest, dim)
-        out = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout, scale=scaling)
-        pieces.append(out.transpose(1, 2)[valid])  # (tokens, heads, dim)
-    out = torch.cat(pieces, dim=0)[inverse]  # back in packed order
+    for q, k, v, (examples, width) in zip(*parts, shapes):
+        # one group: (heads, examples * width, dim) viewed as (examples, heads, width, dim)
+        q, k, v = (t.unflatten(1, (examples, width)).transpose(0, 1) for t in (q, k, v))
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout, scale=scaling, enable_gqa=gqa)
+        pieces.append(out.transpose(1, 2).reshape(examples * width, heads, dim))
+    out = torch.cat(pieces, dim=0) if len(pieces) > 1 else pieces[0]
     return out.reshape(batch, seq, heads, dim), None
 
 
-PADDING_SLACK = 1.25  # a group's padded size may exceed its real tokens by this factor
-_plan_cache: dict = {}
+_groups_cache: dict = {}
 
 
-def _attention_plan(cu_seqlens: torch.Tensor):
-    """Examples grouped by length (each group one SDPA call) and the permutation back to packed
-    order. The same for every layer of a forward pass, so it is built once and cached."""
+def _slot_groups(cu_seqlens: torch.Tensor) -> tuple[list[int], list[tuple[int, int]]]:
+    """Runs of equally wide slots: their sizes in tokens and their (examples, width) shapes.
+
+    The same for every layer of a forward pass, so it is worked out once per ``cu_seqlens``."""
     key = (cu_seqlens.data_ptr(), cu_seqlens.numel(), cu_seqlens.device)
-    cached = _plan_cache.get(key)
+    cached = _groups_cache.get(key)
     if cached is not None and torch.equal(cached[0], cu_seqlens):
         return cached[1]
     bounds = cu_seqlens.tolist()
-    spans = sorted(zip(bounds[:-1], bounds[1:]), key=lambda span: span[1] - span[0])
-    groups: list[list[tuple[int, int]]] = []
-    for span in spans:  # ascending length: the newest span is the group's longest
-        group = groups[-1] if groups else None
-        n = span[1] - span[0]
-        if group is not None and n * (len(group) + 1) <= PADDING_SLACK * (sum(e - s for s, e in group) + n):
-            group.append(span)
+    shapes: list[list[int]] = []
+    for start, end in zip(bounds[:-1], bounds[1:]):
+        width = end - start
+        if shapes and shapes[-1][1] == width:
+            shapes[-1][0] += 1
         else:
-            groups.append([span])
-    device = cu_seqlens.device
-    plan_groups, order = [], []
-    for group in groups:
-        longest = group[-1][1] - group[-1][0]
-        steps = torch.arange(longest, device=device)
-        starts = torch.tensor([s for s, _ in group], device=device)
-        lengths = torch.tensor([e - s for s, e in group], device=device)
-        valid = steps[None, :] < lengths[:, None]
-        gather = torch.where(valid, starts[:, None] + steps[None, :], torch.zeros_like(steps)[None, :])
-        plan_groups.append((gather, valid))
-        order += [position for s, e in group for position in range(s, e)]
-    inverse = torch.empty(len(order), dtype=torch.long, device=device)
-    inverse[torch.tensor(order, device=device)] = torch.arange(len(order), device=device)
-    _plan_cache.clear()
-    _plan_cache[key] = (cu_seqlens.clone(), (plan_groups, inverse))
-    return plan_groups, inverse
+            shapes.append([1, width])
+    plan = ([n * width for n, width in shapes], [(n, width) for n, width in shapes])
+    _groups_cache.clear()
+    _groups_cache[key] = (cu_seqlens.clone(), plan)
+    return plan
 
 
 def _no_mask(*args, **kwargs) -> None:

@@ -3,6 +3,7 @@ the micro-batch without changing the step, the schedule, and the training state 
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import numpy as np
@@ -13,7 +14,7 @@ from conftest import fast_config
 from realm.config import TrainConfig
 from trainer.data import IGNORE_INDEX, EncodedExample, collate
 from trainer.engine import Engine, lr_schedule
-from trainer.packing import pack, plan_rows
+from trainer.packing import GROUP_COST_TOKENS, pack, plan_groups, plan_rows
 
 MAX_LENGTH = 64
 
@@ -42,6 +43,45 @@ def engine():
     return Engine(fast_config(max_length=MAX_LENGTH, threads=1))
 
 
+def _group_cost(lengths: list[int], groups: list[list[int]]) -> int:
+    return sum(len(group) * max(lengths[i] for i in group) + GROUP_COST_TOKENS for group in groups)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_attention_groups_are_the_cheapest_split_of_the_sorted_lengths(seed):
+    rng = random.Random(seed)
+    lengths = [rng.randint(1, 300) for _ in range(rng.randint(1, 9))]
+    groups = plan_groups(lengths)
+
+    assert sorted(i for group in groups for i in group) == list(range(len(lengths)))
+    flat = [lengths[i] for group in groups for i in group]
+    assert flat == sorted(flat)  # contiguous runs of the sorted lengths
+    ordered = sorted(lengths)
+    best = min(  # every way to cut the sorted lengths into runs
+        _group_cost(ordered, [list(range(a, b)) for a, b in zip((0, *cuts), (*cuts, len(ordered)))])
+        for k in range(len(ordered))
+        for cuts in itertools.combinations(range(1, len(ordered)), k)
+    )
+    assert _group_cost(lengths, groups) == best
+
+
+def test_equal_lengths_share_a_group_and_far_apart_ones_do_not():
+    assert plan_groups([50, 50, 50]) == [[0, 1, 2]]
+    assert plan_groups([300, 10, 10]) == [[1, 2], [0]]
+
+
+def test_grouped_layout_pads_each_slot_after_its_example():
+    examples = [EncodedExample([5, 6, 7], [-100, 6, 7]), EncodedExample([8, 9], [8, 9]), EncodedExample([4] * 40, [4] * 40)]
+    packed = pack(examples, MAX_LENGTH, grouped=True)
+
+    assert packed.cu_seqlens.tolist() == [0, 3, 6, 46]  # the short two share width 3, the long one alone
+    assert packed.input_ids[0, :6].tolist() == [8, 9, 0, 5, 6, 7]
+    assert packed.labels[0, :6].tolist() == [IGNORE_INDEX, 9, IGNORE_INDEX, IGNORE_INDEX, 6, 7]
+    assert packed.position_ids[0, :6].tolist() == [0, 1, 2, 0, 1, 2]
+    assert packed.example_ids[0, :6].tolist() == [1, 1, 1, 0, 0, 0]
+    assert packed.rows == 2 and packed.tokens == 45 and packed.target_tokens == 1 + 2 + 39
+
+
 def test_rows_are_filled_first_fit_decreasing():
     rows = plan_rows([60, 10, 30, 50, 4, 64], 64)
     assert sorted(i for row in rows for i in row) == list(range(6))
@@ -49,11 +89,15 @@ def test_rows_are_filled_first_fit_decreasing():
     assert len(rows) == 4  # 64 | 60+4 | 50+10 | 30
 
 
-def test_packed_per_example_losses_equal_each_example_alone(engine):
+@pytest.mark.parametrize("grouped", [True, False], ids=["grouped-slots", "end-to-end"])
+def test_packed_per_example_losses_equal_each_example_alone(engine, grouped, monkeypatch):
+    monkeypatch.setattr(engine, "grouped", grouped)
     examples = engine.encode(_chats(12)) + _raw_text(engine, 5)
     assert any(len(ex.input_ids) >= MAX_LENGTH for ex in examples), "include an example cut at max_length"
-    packed = pack(examples, MAX_LENGTH)
-    assert packed.rows < len(examples)  # several examples share a row
+    packed = pack(examples, MAX_LENGTH, grouped=grouped)
+    assert packed.rows < len(examples)  # several examples share a row (an attention group when grouped)
+    if grouped:
+        assert packed.input_ids.shape[1] > packed.tokens  # some pads, and they must change nothing
 
     packed_losses = engine.example_losses(examples)
 
@@ -66,6 +110,24 @@ def test_packed_per_example_losses_equal_each_example_alone(engine):
             alone.append(torch.nn.functional.cross_entropy(logits, labels[1:], ignore_index=IGNORE_INDEX, reduction="sum").item())
     for got, want in zip(packed_losses, alone):
         assert got == pytest.approx(want, rel=1e-5, abs=1e-5)
+
+
+def test_the_last_layer_mlp_runs_on_target_rows_only_and_generation_is_untouched(engine):
+    examples = engine.encode(_chats(6, seed=1))
+    seen = []
+    mlp = engine.model.model.layers[-1].mlp
+    handle = mlp.register_forward_hook(lambda module, args, out: seen.append(args[0].shape[1]))
+    try:
+        engine.example_losses(examples)
+        targets = pack(examples, MAX_LENGTH).target_tokens
+        assert engine.targets_only and seen == [targets]
+        seen.clear()
+        ids = torch.tensor([examples[0].input_ids])
+        with torch.no_grad():
+            engine.model(input_ids=ids, use_cache=False)  # no target_rows: the stock layer, every row
+        assert seen == [ids.shape[1]]
+    finally:
+        handle.remove()
 
 
 def test_a_packed_step_equals_a_padded_step_through_stock_attention():
