@@ -101,7 +101,7 @@ def _play(args, home, config, config_path) -> int:
     with open(log_path, "ab") as log_file:
         trainer = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
-        run_tui(pub, control, heartbeat_s=config.bus.heartbeat_s)
+        run_tui(pub, control, heartbeat_s=config.bus.heartbeat_s, oracles=_tui_oracles(config, home))
     finally:
         _stop_trainer(trainer, args)
     print(f"DIO rests. Trainer log: {log_path}")
@@ -135,8 +135,16 @@ def cmd_tui(args) -> int:
     if args.connect:
         control = args.connect
         pub = args.pub or _derived_pub(control)
-    run_tui(pub, control, heartbeat_s=config.bus.heartbeat_s, readonly=args.readonly)
+    run_tui(pub, control, heartbeat_s=config.bus.heartbeat_s, readonly=args.readonly,
+            oracles=_tui_oracles(config, home))
     return EXIT_OK
+
+
+def _tui_oracles(config, home):
+    """The oracle nodes of the host registry, for the Oracle and Watchtower screens."""
+    from realm.tui.oracles import registry_oracles
+
+    return registry_oracles(config, home)
 
 
 def _serve_tui(args) -> int:
