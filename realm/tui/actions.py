@@ -23,6 +23,7 @@ EMPTY_VAULT = "the vault is empty: no checkpoint yet"
 EMPTY_QUEUE = "the queue is empty"
 NOTHING_TO_RETRY = "no failed or skipped quest on the board"
 NO_ACTIVE_QUEST = "no quest is active"
+NO_SKILLS = "the trainer has announced no skills (skills.enabled: false, or still loading)"
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ ACTIONS: tuple[RealmAction, ...] = (
     RealmAction("export_checkpoint", "x", "Export the selected checkpoint", "Vault", "vault"),
     RealmAction("edit", "e", "Edit the selected config key", "Armory", "armory"),
     RealmAction("add_quest", "a", "Add a quest file", "Quests", "quests"),
+    RealmAction("generate_quest", "g", "Generate a quest from a skill at a level", "Quests", "quests"),
     RealmAction("retry_quest", "r", "Retry a failed quest", "Quests", "quests"),
     RealmAction("remove_quest", "delete", "Remove a queued quest", "Quests", "quests"),
     RealmAction("raise_priority", "+", "Raise a queued quest's priority", "Quests", "quests"),
@@ -115,7 +117,7 @@ def disabled_reasons(
     reasons["export_checkpoint"] = control or EXPORT_ELSEWHERE
     for name, why in _state_reasons(state).items():
         reasons[name] = control or why
-    for name in ("promote", "delete_checkpoint", "add_quest", "retry_quest", "remove_quest",
+    for name in ("promote", "delete_checkpoint", "add_quest", "generate_quest", "retry_quest", "remove_quest",
                  "raise_priority", "lower_priority", "skip_quest"):
         if control:
             reasons[name] = control
@@ -149,4 +151,6 @@ def _state_reasons(state: RealmState) -> dict[str, str]:
         reasons["retry_quest"] = NOTHING_TO_RETRY
     if state.battle.quest is None:
         reasons["skip_quest"] = NO_ACTIVE_QUEST
+    if not state.skills.skills:
+        reasons["generate_quest"] = NO_SKILLS
     return reasons

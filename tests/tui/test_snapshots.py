@@ -75,3 +75,7 @@ def test_oracle_chat_transcript(snap_compare):
         await pilot.pause(0.3)
 
     assert snap_compare(recorded_app(), run_before=chat, terminal_size=(80, 24))
+
+
+def test_generate_a_quest_box(snap_compare):
+    assert snap_compare(recorded_app(), press=["4", "wait:200", "g", "wait:300"], terminal_size=(80, 24))
