@@ -19,6 +19,8 @@ from realm.tui.screens.oracle import ChatChunk, ChatFinished
 from realm.tui.widgets.chat_log import ChatMessage
 from tests.oracle.conftest import add_checkpoint, oracle_config, oracle_factory  # noqa: F401 (a fixture)
 
+from conftest import wait_for as wait_sync
+
 from .conftest import HEARTBEAT_S, text_of, wait_for
 from .test_app import Notes
 
@@ -95,7 +97,7 @@ async def test_a_question_streams_dio_s_answer_into_the_chat_and_ctrl_y_copies_i
         assert "no NVIDIA GPU" in panel() or "GPU " in panel()  # pynvml's answer, whichever this machine has
 
 
-async def test_ctrl_x_stops_a_long_answer(tmp_path, endpoints, oracle_factory):
+async def test_ctrl_x_stops_a_long_answer_and_quitting_drops_one(tmp_path, endpoints, oracle_factory):
     home = tmp_path / "home"
     add_checkpoint(home, 5)
     oracle = oracle_factory(home=home)
@@ -114,8 +116,13 @@ async def test_ctrl_x_stops_a_long_answer(tmp_path, endpoints, oracle_factory):
         end = stream.finished[0].end
         assert end is not None and end.reason == "cancelled" and end.tokens < 500
         await wait_for(pilot, lambda: transcript(app)[-1].startswith("oracle: cancelled"), what="the note")
+        chunks_before = len(stream.chunks)
         assert app.why_disabled("stop_generation") == NOT_GENERATING
         assert isinstance(app.focused, Input)  # the box kept its text editing (ctrl+x only stops while answering)
+
+        await pilot.press(*"Another long one", "enter")  # and quit while it streams
+        await wait_for(pilot, lambda: len(stream.chunks) > chunks_before, timeout=60, what="the second answer")
+    wait_sync(lambda: oracle.worker.abandoned == 1, what="the oracle to drop the answer nobody reads")
 
 
 async def test_without_an_oracle_the_screen_says_what_to_run_and_chat_waits_for_one(tmp_path, endpoints, oracle_factory):
@@ -174,3 +181,25 @@ async def test_the_checkpoint_picker_makes_another_ledger_checkpoint_answer(tmp_
         await wait_for(pilot, lambda: stream.finished, timeout=60, what="the answer")
         assert stream.finished[0].end.checkpoint == older.name
         assert transcript(app)[-1].endswith(older.name)
+
+
+async def test_a_refused_chat_says_why_and_leaves_the_conversation_as_it_was(tmp_path, endpoints, trainer, oracle_factory):
+    home = tmp_path / "home"
+    add_checkpoint(home, 5)
+    oracle = oracle_factory(home=home)
+    oracle.wait_serving(5)
+    stream = Stream()
+    app = oracle_app(endpoints, oracle)
+    async with app.run_test(size=(80, 24), message_hook=stream) as pilot:
+        trainer.start()  # its vault lists a checkpoint this oracle's ledger does not have
+        info = CheckpointInfo(step=99, name="checkpoint-99-20260101-1200", time=1.7e9, train_loss=3.0)
+        trainer.publisher.emit(CheckpointSaved(checkpoint=info))
+        await pilot.press("6")
+        picker = app.screen.query_one("#oracle-checkpoint", Select)
+        await wait_for(pilot, lambda: any(value == "99" for _, value in picker._options), what="the vault's checkpoint")
+        picker.value = "99"
+        await ask(pilot, app, QUESTION)
+        await wait_for(pilot, lambda: stream.finished, timeout=60, what="the refusal")
+        assert "no checkpoint 99 in the ledger" in stream.finished[0].error
+        assert transcript(app)[-1].startswith("oracle: failed: ") and stream.any("no checkpoint 99")
+        assert app.screen.history == [] and app.why_disabled("send_chat") is None

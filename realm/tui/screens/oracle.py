@@ -22,6 +22,7 @@ from textual.containers import Horizontal
 from textual.content import Content
 from textual.message import Message
 from textual.widgets import Input, Select, Static
+from textual.worker import get_current_worker
 
 from realm.protocol import ChatEnd, OracleState, Sampling
 from realm.tui.oracles import NO_ORACLE_HINT, OracleNode
@@ -74,6 +75,10 @@ def oracle_model(view: RealmView) -> OracleModel:
         dot, f"{o.active}+{o.queued} chats", dot, gpu_text(o),
     )  # fmt: skip
     return OracleModel(None, status, checkpoints, nodes)
+
+
+class ChatAbandoned(Exception):
+    """Raised inside the chat worker when the app no longer wants the answer."""
 
 
 class ChatChunk(Message, bubble=False):
@@ -185,12 +190,18 @@ class OracleScreen(RealmScreen):
     def _stream(self, node: OracleNode, messages: list[dict], checkpoint: str, request_id: str) -> None:
         from realm.oracle.client import OracleClient
 
+        worker = get_current_worker()
+
+        def deliver(piece: str) -> None:
+            if worker.is_cancelled:  # the app is closing: drop the stream, the oracle sees us gone
+                raise ChatAbandoned
+            self.post_message(ChatChunk(request_id, piece))
+
         client = OracleClient(node.control, timeout_s=CHAT_TIMEOUT_S, socket_setup=node.socket_setup)
         try:
-            _, end = client.chat(
-                messages, self.sampling, checkpoint=checkpoint, request_id=request_id,
-                on_delta=lambda piece: self.post_message(ChatChunk(request_id, piece)),
-            )  # fmt: skip
+            _, end = client.chat(messages, self.sampling, checkpoint=checkpoint, request_id=request_id, on_delta=deliver)
+        except ChatAbandoned:
+            return
         except Exception as exc:  # unreachable, refused, a reply we cannot read: said, not raised
             self.post_message(ChatFinished(request_id, None, str(exc)))
             return
