@@ -178,7 +178,7 @@ class RealmApp(App[None]):
         )  # fmt: skip
 
     def _tick(self) -> None:
-        if not self.screen_stack:  # shutting down
+        if not self.screen_stack or not self.is_running:  # shutting down: the screens are being taken apart
             return
         self._drain_events()
         self._refresh_reasons()
