@@ -255,11 +255,17 @@ class RealmClient:
 
 
 async def request_async(
-    context: zmq.asyncio.Context, endpoint: str, request: Request, timeout_s: float = 2.0
+    context: zmq.asyncio.Context,
+    endpoint: str,
+    request: Request,
+    timeout_s: float = 2.0,
+    socket_setup: Callable[[zmq.Socket], None] | None = None,
 ) -> Reply | None:
     """One try of a request from asyncio code; None when nothing answered in time."""
     sock = context.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
+    if socket_setup:  # e.g. CURVE client keys
+        socket_setup(sock)
     try:
         sock.connect(endpoint)
         await sock.send_multipart([b"", protocol.encode(request)])
@@ -290,8 +296,10 @@ class StateMirror:
         context: zmq.asyncio.Context | None = None,
         recent_limit: int = 1000,
         batch: int = 500,
+        socket_setup: Callable[[zmq.Socket], None] | None = None,
     ) -> None:
         self.pub_endpoint = pub_endpoint
+        self.socket_setup = socket_setup  # e.g. CURVE client keys, for both sockets
         self.control_endpoint = control_endpoint
         self.heartbeat_s = heartbeat_s
         self.request_timeout_s = request_timeout_s
@@ -312,6 +320,8 @@ class StateMirror:
             sub.setsockopt(zmq.LINGER, 0)
             sub.setsockopt(zmq.RCVHWM, self.rcvhwm)
             sub.setsockopt(zmq.SUBSCRIBE, b"")
+            if self.socket_setup:
+                self.socket_setup(sub)
             sub.connect(self.pub_endpoint)
             try:
                 while await self._sync(sub):
@@ -324,7 +334,7 @@ class StateMirror:
         """Fetch a snapshot, then follow the stream until it breaks; False means reconnect."""
         try:
             snapshot = await request_async(
-                self.context, self.control_endpoint, SnapshotRequest(), self.request_timeout_s
+                self.context, self.control_endpoint, SnapshotRequest(), self.request_timeout_s, self.socket_setup
             )
             answered = snapshot is not None
         except ProtocolError as exc:  # something answered, but not with a reply we can read

@@ -103,7 +103,7 @@ def _play(args, home, config, config_path, keymap: dict[str, str]) -> int:
         trainer = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
         run_tui(pub, control, heartbeat_s=config.bus.heartbeat_s, keymap=keymap,
-                trainer=TrainerProcess(trainer, log_path))
+                trainer=TrainerProcess(trainer, log_path), oracles=_tui_oracles(config, home))
     finally:
         _stop_trainer(trainer, args)
     print(f"DIO rests. Trainer log: {log_path}")
@@ -143,7 +143,8 @@ def cmd_tui(args) -> int:
     if args.connect:
         control = args.connect
         pub = args.pub or _derived_pub(control)
-    run_tui(pub, control, heartbeat_s=config.bus.heartbeat_s, readonly=args.readonly, keymap=keymap)
+    run_tui(pub, control, heartbeat_s=config.bus.heartbeat_s, readonly=args.readonly, keymap=keymap,
+            oracles=_tui_oracles(config, home))
     return EXIT_OK
 
 
@@ -151,6 +152,13 @@ def _keymap(config) -> dict[str, str]:
     from realm.tui.keymap import check_keymap
 
     return check_keymap(config.tui.keys)
+
+
+def _tui_oracles(config, home):
+    """The oracle nodes of the host registry, for the Oracle and Watchtower screens."""
+    from realm.tui.oracles import registry_oracles
+
+    return registry_oracles(config, home)
 
 
 def _serve_tui(args) -> int:

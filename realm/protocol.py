@@ -506,6 +506,21 @@ class QuestMoveRequest(_Request, tag="quest_move"):
 
 class SkipRequest(_Request, tag="skip"):
     """The active quest ends as skipped after the current optimizer step."""
+
+
+MAX_GENERATED_CHATS = 10_000  # the most chats one generated quest may hold
+
+
+class QuestGenerateRequest(_Request, tag="quest_generate"):
+    """A quest of ``count`` chats drawn from one skill at one level (the TUI's quest board),
+    queued like an added file; ``seed`` makes it repeatable ("" draws a fresh one)."""
+
+    skill: str
+    level: int
+    count: int = 64
+    priority: Priority = "normal"
+    seed: str = ""
+    request_id: str = ""
 # --- vault and oracle requests the trainer answers (realm/vault/service.py)
 
 
@@ -572,6 +587,7 @@ Request = Union[
     DeleteCheckpointRequest,
     JournalRequest,
     ConfigUpdateRequest,
+    QuestGenerateRequest,
 ]
 
 

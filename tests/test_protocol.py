@@ -177,6 +177,7 @@ REQUESTS += [
     protocol.JournalRequest(run="run-1", since_seq=5, since_time=1.7e9, limit=10),
     protocol.ConfigUpdateRequest(key="train.max_length", value="128", confirm=True),
 ]
+REQUESTS += [protocol.QuestGenerateRequest(skill="bin", level=2, count=12, priority="high", seed="s1")]
 REPLIES += [
     protocol.Journal(entries=(protocol.JournalEntry(id=1, run="run-1", seq=4, time=1.7e9, kind="level",
                                                     text="DIO reached level 2", step=1000),), more=True),

@@ -53,6 +53,7 @@ from realm.protocol import (
     ValMetrics,
 )
 from realm.protocol import AchievementsRestored, ConfigChanged, ConfigUpdateRequest, JournalRequest
+from realm.protocol import QuestAddRequest, QuestGenerateRequest
 from realm.vault.checkpoints import complete_checkpoints, parse_step, read_sidecar, remove_partials, write_checkpoint
 from realm.vault.ledger import Ledger
 from realm.vault.retention import prune
@@ -304,7 +305,24 @@ class Daemon:
             return self.chronicle.journal(request)
         if isinstance(request, ConfigUpdateRequest):
             return self._propose_config(request)
+        if isinstance(request, QuestGenerateRequest):
+            return self._generate_quest(request)
         raise ValueError(f"unsupported request {type(request).__name__}")
+
+    def _generate_quest(self, request: QuestGenerateRequest) -> Reply:
+        """Draw the quest from the skill, then admit it through the desk like an added file."""
+        from realm.skills.curriculum import GeneratorExhausted
+
+        if self.skill_runner is None:
+            why = ("not loaded yet (or their config failed: see the trainer's log)" if self.config.skills.enabled
+                   else "off in this trainer (skills.enabled: false)")
+            return ErrorReply(message=f"no skill to draw a quest from: skills are {why}")
+        try:
+            name, content = self.skill_runner.generated_quest(request.skill, request.level, request.count, request.seed)
+        except (ValueError, GeneratorExhausted) as exc:
+            return ErrorReply(message=f"generate {request.skill} L{request.level}: {exc}")
+        added = QuestAddRequest(name=name, content=content, priority=request.priority, request_id=request.request_id)
+        return self.desk.handle(added)
 
     # ------------------------------------------------------------------ the loop
 

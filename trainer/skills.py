@@ -22,6 +22,7 @@ from pathlib import Path
 
 from realm.config import RealmConfig
 from realm.protocol import (
+    MAX_GENERATED_CHATS,
     LineageCount,
     LineageCounted,
     Notice,
@@ -262,9 +263,7 @@ class SkillRunner:
             meta_skills[skill_id] = {"level": level, "generator": skill.generator,
                                      "generator_version": skill.family.version, "counts": batch.counts}
             lineage.append(LineageCount(generator=generator, validator="", count=count))
-            for key, value in batch.counts.items():
-                if key.startswith("rejected_"):
-                    lineage.append(LineageCount(generator=generator, validator=key[len("rejected_"):], count=value))
+            lineage += _rejections(generator, batch.counts)
         if not examples:
             self._count_lineage(lineage)
             self.notice(f"no skill example fits train.max_length ({self.engine.config.train.max_length} tokens); "
@@ -277,6 +276,30 @@ class SkillRunner:
         path = self._write_quest(folder, name, examples, meta)
         self._count_lineage(lineage)
         return path
+
+    def generated_quest(self, skill_id: str, level: int, count: int, seed: str = "") -> tuple[str, bytes]:
+        """A quest of ``count`` chats from one skill at one level, asked for over the bus (the
+        TUI's quest board): its file name and content, for the quest desk to admit like any
+        other; the lineage sidecar and counts are written here. Raises ``ValueError`` saying
+        what is wrong with the ask."""
+        skill = self.skills.get(skill_id)
+        if skill is None:
+            raise ValueError(f"no skill {skill_id!r}; this trainer knows {', '.join(sorted(self.skills)) or 'none'}")
+        if not 1 <= level <= skill.max_level:
+            raise ValueError(f"skill {skill_id!r} has levels 1..{skill.max_level}, not {level}")
+        if not 1 <= count <= MAX_GENERATED_CHATS:
+            raise ValueError(f"count must be between 1 and {MAX_GENERATED_CHATS}, not {count}")
+        seed = seed or f"{time.time_ns()}"
+        batch = curriculum.training_examples(skill, level, count, seed=f"asked:{seed}")
+        name = f"{skill.id}-L{level}-{count}x-{seed[-8:]}.jsonl"
+        generator = f"{skill.generator}@{skill.family.version}"
+        meta = {"kind": "asked", "skill": skill.id, "level": level, "generator": skill.generator,
+                "generator_version": skill.family.version, "seed": f"asked:{seed}", "examples": count,
+                "counts": batch.counts}
+        self._write_meta(name, meta)
+        self._count_lineage([LineageCount(generator=generator, validator="", count=count),
+                             *_rejections(generator, batch.counts)])
+        return name, _jsonl(batch.examples).encode()
 
     def _correction_quest(self, skill: SkillConfig, level: int, step: int, wrong: list[Verdict]) -> int:
         if not wrong or not self.config.corrections:
@@ -308,12 +331,15 @@ class SkillRunner:
         return [example for example, length in zip(examples, lengths) if length <= limit]
 
     def _write_quest(self, folder: Path, name: str, examples: list[dict], meta: dict) -> Path:
+        self._write_meta(name, meta)
+        path = folder / name
+        _atomic_write(path, _jsonl(examples))
+        return path
+
+    def _write_meta(self, name: str, meta: dict) -> None:
         lineage_dir = self.home.quests / LINEAGE_DIR
         lineage_dir.mkdir(parents=True, exist_ok=True)
         _atomic_write(lineage_dir / f"{name}.meta.json", json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
-        path = folder / name
-        _atomic_write(path, "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in examples))
-        return path
 
     def _count_lineage(self, counts: list[LineageCount]) -> None:
         for c in counts:
@@ -323,6 +349,16 @@ class SkillRunner:
 
     def notice(self, text: str) -> None:
         self.emit(Notice(level="warning", text=text))
+
+
+def _jsonl(examples: list[dict]) -> str:
+    return "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in examples)
+
+
+def _rejections(generator: str, counts: dict[str, int]) -> list[LineageCount]:
+    """The lineage rows for what a drawer's validators rejected (``rejected_NAME`` counts)."""
+    return [LineageCount(generator=generator, validator=key[len("rejected_"):], count=value)
+            for key, value in counts.items() if key.startswith("rejected_")]
 
 
 def _item(v: Verdict) -> SkillEvalItem:

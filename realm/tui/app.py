@@ -13,7 +13,7 @@ from __future__ import annotations
 import collections
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,9 +45,10 @@ from realm.protocol import (
     StepMetrics,
     TrainerStarted,
 )
-from realm.tui.actions import ACTIONS, disabled_reasons
+from realm.tui.actions import ACTIONS, ChatStatus, disabled_reasons
 from realm.tui.away import Mark, SeenStore, summarise
 from realm.tui.commands import RealmCommands
+from realm.tui.oracles import OracleLink, OracleNode
 from realm.tui.screens.armory import ArmoryScreen
 from realm.tui.screens.away import AwayScreen
 from realm.tui.screens.base import RealmScreen
@@ -119,6 +120,7 @@ class RealmApp(App[None]):
         state_dir: Path | None = None,
         clock: Callable[[], float] = time.time,
         follow_bus: bool = True,
+        oracles: Sequence[OracleNode] = (),
         keymap: dict[str, str] | None = None,
         trainer: TrainerProcess | None = None,
     ) -> None:
@@ -135,7 +137,6 @@ class RealmApp(App[None]):
         self._snapshots_seen = 0
         self._level: int | None = None  # DIO's level as of the events drained so far
         self._request_in_flight = False
-        self._reasons: dict[str, str] = disabled_reasons(self.mirror.state, False, readonly, control_endpoint)
         self._narration: collections.deque[LogLine] = collections.deque(maxlen=NARRATION_LINES)
         self._narration_version = 0
         self._rate: collections.deque[tuple[float, int]] = collections.deque(maxlen=RATE_WINDOW)
@@ -144,6 +145,11 @@ class RealmApp(App[None]):
         self._seen_saved_at = 0.0
         self._seen_seq = -1
         self.frames = 0  # repaints pushed into a screen (the bench reads it)
+        self.oracle_links = [OracleLink(node, heartbeat_s) for node in oracles]
+        self.oracle_index = 0  # the node picked on the Oracle screen
+        self.chat_generating = False  # set by the Oracle screen's handlers
+        self.chat_answered = False
+        self._reasons: dict[str, str] = disabled_reasons(self.mirror.state, False, readonly, control_endpoint, self.chat_status())
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -154,6 +160,9 @@ class RealmApp(App[None]):
             self.set_keymap(self.keymap)
         if self.follow_bus:
             self._follow_bus()
+            for link in self.oracle_links:
+                if not link.node.problem:
+                    self.run_worker(link.mirror.run(), group=f"oracle-{link.node.name}", name="oracle", exclusive=True)
         self.set_interval(REPAINT_S, self._tick)
         self._repaint()
 
@@ -174,10 +183,11 @@ class RealmApp(App[None]):
             m.state, m.connected, self.control_endpoint, self.readonly,
             now=now, link=link, steps_per_s=self._steps_per_s(),
             narration=tuple(self._narration), disabled=tuple(sorted(self._reasons.items())),
+            oracles=tuple(link.view() for link in self.oracle_links), oracle_index=self.oracle_index,
         )  # fmt: skip
 
     def _tick(self) -> None:
-        if not self.screen_stack:  # shutting down
+        if not self.screen_stack or not self.is_running:  # shutting down: the screens are being taken apart
             return
         self._drain_events()
         self._check_trainer_process()
@@ -198,7 +208,9 @@ class RealmApp(App[None]):
         m = self.mirror
         screen = self.screen
         live = int(self.clock()) if getattr(screen, "LIVE_CLOCK", False) else 0
-        return (m.seq, m.connected, m.state.run, m.snapshots, screen, self._narration_version, live)
+        oracles = tuple(link.key() for link in self.oracle_links)
+        return (m.seq, m.connected, m.state.run, m.snapshots, screen, self._narration_version, live,
+                oracles, self.oracle_index, tuple(self._reasons.items()))
 
     def _repaint(self) -> None:
         screen = self.screen
@@ -209,7 +221,7 @@ class RealmApp(App[None]):
 
     def _refresh_reasons(self) -> None:
         m = self.mirror
-        reasons = disabled_reasons(m.state, m.connected, self.readonly, self.control_endpoint)
+        reasons = disabled_reasons(m.state, m.connected, self.readonly, self.control_endpoint, self.chat_status())
         if reasons != self._reasons:
             self._reasons = reasons
             self.refresh_bindings()
@@ -351,6 +363,27 @@ class RealmApp(App[None]):
     def why_disabled(self, action: str) -> str | None:
         return self._reasons.get(action)
 
+    # ------------------------------------------------------------------ the oracle
+
+    def oracle_link(self) -> OracleLink | None:
+        return self.oracle_links[self.oracle_index] if self.oracle_links else None
+
+    def chat_status(self) -> ChatStatus:
+        link = self.oracle_link()
+        return ChatStatus(link.view() if link else None, self.chat_generating, self.chat_answered)
+
+    def select_oracle(self, index: int) -> None:
+        if 0 <= index < len(self.oracle_links) and index != self.oracle_index:
+            self.oracle_index = index
+            self._refresh_reasons()
+            self._repaint()
+
+    def refresh_now(self) -> None:
+        """Recompute the reasons and repaint at once (after a handler changed the chat)."""
+        self._refresh_reasons()
+        if self._view_key() != self._shown_key:
+            self._repaint()
+
     async def action_show(self, mode: str) -> None:
         if self.current_mode != mode:
             self._mode_history.append(self.current_mode)
@@ -457,10 +490,11 @@ def run_tui(
     heartbeat_s: float = 1.0,
     readonly: bool = False,
     state_dir: Path | None = None,
+    oracles: Sequence[OracleNode] = (),
     keymap: dict[str, str] | None = None,
     trainer: TrainerProcess | None = None,
 ) -> None:
     RealmApp(
         pub_endpoint, control_endpoint, heartbeat_s=heartbeat_s, readonly=readonly,
-        state_dir=state_dir or default_state_dir(), keymap=keymap, trainer=trainer,
+        state_dir=state_dir or default_state_dir(), oracles=oracles, keymap=keymap, trainer=trainer,
     ).run()  # fmt: skip

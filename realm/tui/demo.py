@@ -17,6 +17,11 @@ from realm.protocol import (
     Envelope,
     Event,
     Notice,
+    OracleInfo,
+    OracleLoaded,
+    OracleServing,
+    OracleStarted,
+    OracleTelemetry,
     QuestFinished,
     QuestInfo,
     QuestQueued,
@@ -96,6 +101,18 @@ def session(steps: int = 250) -> list[Event]:
     events.append(Notice(level="warning", text="ledger: 1 checkpoint(s) are missing from disk"))
     events.append(BattleChanged(status="paused"))
     return events
+
+
+def oracle_session() -> list[Event]:
+    """An oracle on this machine serving the demo's newest checkpoint, on a CPU."""
+    info = OracleInfo(node="local", device="cpu", pid=4343, started=T0)
+    serving = OracleServing(step=200, name="checkpoint-200-20260101-0002", source="shared",
+                            loaded_at=T0 + 101, load_seconds=0.42)
+    return [
+        OracleStarted(info=info),
+        OracleLoaded(serving=serving),
+        OracleTelemetry(tokens_per_s=118.0, active=1, queued=0, served=7, gpu_note="no NVIDIA GPU"),
+    ]
 
 
 def envelopes(events: list[Event], run: str = RUN, t0: float = T0, dt: float = 0.5) -> list[Envelope]:

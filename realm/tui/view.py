@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from realm.protocol import LogLine, RealmState
+from realm.tui.oracles import OracleView
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,12 @@ class RealmView:
     steps_per_s: float | None = None  # measured from the step events' times
     narration: tuple[LogLine, ...] = ()
     disabled: tuple[tuple[str, str], ...] = ()  # (action, why) for actions that cannot run now
+    oracles: tuple[OracleView, ...] = ()  # every oracle node the app follows
+    oracle_index: int = 0  # the one picked on the Oracle screen
+
+    @property
+    def oracle(self) -> OracleView | None:
+        return self.oracles[self.oracle_index] if self.oracles else None
 
     @property
     def ever_connected(self) -> bool:

@@ -143,3 +143,37 @@ def test_a_bad_skill_yaml_disables_skills_with_a_notice_and_training_goes_on(tra
     errors = [line.text for line in trainer.state.log if line.level == "error"]
     assert any("bin.yaml: max_level" in text for text in errors), errors
     assert trainer.state.hero.steps == 2  # the placeholder idle quest kept DIO training
+
+
+def test_a_quest_generated_on_request_is_queued_with_lineage_and_bad_asks_are_refused(trainer_factory, tmp_path):
+    from realm.bus import RequestFailed
+    from realm.protocol import QuestGenerateRequest, QuestListRequest
+
+    from conftest import wait_for
+
+    config = skills_config(skill_folder(tmp_path), eval_every=1000)
+    trainer = trainer_factory(msgspec.structs.replace(config, idle=msgspec.structs.replace(config.idle, enabled=False)))
+    trainer.start()
+    client = trainer.client
+    wait_for(lambda: trainer.state.skills.skills, timeout=60, what="the skills to load")
+    reply = client.request(QuestGenerateRequest(skill="bin", level=2, count=12, priority="high", seed="s1"))
+    assert reply.message.startswith("queued bin-L2-12x-s1.jsonl (high)")
+    for bad, why in ((QuestGenerateRequest(skill="nope", level=1), "no skill 'nope'; this trainer knows bin"),
+                     (QuestGenerateRequest(skill="bin", level=31), "levels 1..30, not 31"),
+                     (QuestGenerateRequest(skill="bin", level=1, count=0), "between 1 and 10000, not 0")):
+        try:
+            client.request(bad)
+        except RequestFailed as exc:
+            assert why in str(exc)
+        else:
+            raise AssertionError(f"{bad} was not refused")
+    home = tmp_path / "home"
+    meta = json.loads((home / "quests" / "lineage" / "bin-L2-12x-s1.jsonl.meta.json").read_text())
+    assert meta["kind"] == "asked" and meta["level"] == 2 and meta["examples"] == 12
+    wait_for(lambda: any(r.name == "bin-L2-12x-s1.jsonl" and r.outcome == "done" for r in trainer.state.board.recent),
+             timeout=120, what="the generated quest to be trained")
+    listing = {q.name: q.state for q in client.request(QuestListRequest()).quests}
+    assert listing["bin-L2-12x-s1.jsonl"] == "done"
+    counts = {(c.generator, c.validator): c.count for c in trainer.state.skills.lineage}
+    assert counts[("bin@1.0.0", "")] >= 12
+    trainer.stop()

@@ -56,8 +56,10 @@ async def test_armory_and_while_you_were_away_against_a_real_trainer(trainer_fac
         await pilot.press("enter")
         await wait_for(pilot, lambda: trainer.state.battle.lr == 2e-4, timeout=30, what="the new lr in training")
         await wait_for(pilot, lambda: "0.0002" in text_of_row(table, "train.lr"), what="the table to follow")
-        seen = app.mirror.state.hero.steps
 
+    from realm.tui.away import SeenStore
+
+    seen = SeenStore(state_dir).get(trainer.control).step  # what the app remembered on its way out
     await_steps = seen + 5  # away: DIO trains on without the app
     import time
 
@@ -74,3 +76,42 @@ async def test_armory_and_while_you_were_away_against_a_real_trainer(trainer_fac
 
 def text_of_row(table, key: str) -> str:
     return " ".join(str(cell) for cell in table.get_row(key))
+
+
+async def test_g_on_the_quest_board_generates_a_quest_from_a_skill_at_a_level(trainer_factory, tmp_path):
+    import shutil
+
+    import msgspec
+
+    from conftest import fast_config
+    from realm.config import SkillsConfig
+    from realm.protocol import PauseRequest
+    from realm.skills.registry import SKILLS_DIR
+    from realm.tui.screens.ask import AskGenerate
+
+    from .test_app import Notes
+
+    folder = tmp_path / "skills"  # bin alone: loading every shipped skill takes a while
+    folder.mkdir()
+    shutil.copy(SKILLS_DIR / "bin.yaml", folder / "bin.yaml")
+    skills = SkillsConfig(enabled=True, folder=str(folder), eval_every=1000, max_eval_share=0.0)
+    trainer = trainer_factory(msgspec.structs.replace(fast_config(max_length=256), skills=skills)).start()
+    trainer.client.request(PauseRequest())  # DIO rests: the quest stays queued, and the CPU stays free
+    notes = Notes()
+    app = RealmApp(trainer.pub, trainer.control, heartbeat_s=trainer.config.bus.heartbeat_s)
+    async with app.run_test(size=(80, 24), message_hook=notes) as pilot:
+        await pilot.press("4")
+        await wait_for(pilot, lambda: app.why_disabled("generate_quest") is None, timeout=60, what="the skills")
+        await pilot.press("g")
+        await wait_for(pilot, lambda: isinstance(app.screen, AskGenerate), what="the generate box")
+        assert app.focused.value == "1"  # the skill's own level to start with
+        await pilot.press("ctrl+u", *"99", "enter")
+        await wait_for(pilot, lambda: notes.any("level: bin has levels 1..30"), what="the level refused here")
+        assert isinstance(app.screen, AskGenerate)
+        await pilot.press("ctrl+u", "2", "tab", "ctrl+u", "9", "enter")
+        await wait_for(pilot, lambda: notes.any("queued bin-L2-9x-"), timeout=30, what="the trainer's answer")
+        queued = lambda: [q for q in app.mirror.state.board.queued if q.name.startswith("bin-L2-9x-")]  # noqa: E731
+        await wait_for(pilot, queued, timeout=30, what="the quest on the board")
+        assert queued()[0].examples == 9
+    trainer.stop()
+    assert trainer.exit_code == 0

@@ -15,6 +15,7 @@ import pytest
 
 from realm.tui import demo
 from realm.tui.app import RealmApp
+from realm.tui.oracles import OracleNode
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -28,12 +29,17 @@ def utc(monkeypatch):
     time.tzset()
 
 
-def recorded_app() -> RealmApp:
+ORACLE = OracleNode("local", "ipc:///realm-home/run/oracle-pub", "ipc:///realm-home/run/oracle-ctl")
+
+
+def recorded_app(oracle: bool = True) -> RealmApp:
     app = RealmApp(
         "ipc:///realm-home/run/trainer-pub", "ipc:///realm-home/run/trainer-ctl",
-        follow_bus=False, clock=lambda: demo.T0 + 200,
+        follow_bus=False, clock=lambda: demo.T0 + 200, oracles=[ORACLE] if oracle else [],
     )  # fmt: skip
     demo.fill(app.mirror)
+    for link in app.oracle_links:
+        demo.fill(link.mirror, demo.oracle_session())
     return app
 
 
@@ -45,3 +51,31 @@ def test_screen(snap_compare, key):
 def test_armory_confirmation_of_a_critical_key(snap_compare):
     keys = ["8", "wait:200", "down", "down", "e", "wait:200", "end", *["backspace"] * 3, *"128", "enter", "wait:200"]
     assert snap_compare(recorded_app(), press=keys, terminal_size=(80, 24))
+
+
+def test_oracle_screen_without_an_oracle(snap_compare):
+    assert snap_compare(recorded_app(oracle=False), press=["6", "wait:300"], terminal_size=(80, 24))
+
+
+def test_oracle_chat_transcript(snap_compare):
+    """A finished answer as the handlers draw it (the live stream is tested against a real oracle)."""
+    from realm.protocol import ChatEnd
+    from realm.tui.screens.oracle import ChatChunk, ChatFinished
+
+    async def chat(pilot):
+        await pilot.press("6")
+        screen = pilot.app.screen
+        screen.request_id = "r1"
+        screen.query_one("#oracle-chat").add_message("you", "What is 5 in binary?")
+        screen.query_one("#oracle-chat").add_message("DIO")
+        for piece in ("1", "01", " — five is four plus one."):
+            screen.post_message(ChatChunk("r1", piece))
+        end = ChatEnd(id="r1", reason="stop", tokens=9, seconds=0.25, checkpoint="checkpoint-200-20260101-0002")
+        screen.post_message(ChatFinished("r1", end))
+        await pilot.pause(0.3)
+
+    assert snap_compare(recorded_app(), run_before=chat, terminal_size=(80, 24))
+
+
+def test_generate_a_quest_box(snap_compare):
+    assert snap_compare(recorded_app(), press=["4", "wait:200", "g", "wait:300"], terminal_size=(80, 24))

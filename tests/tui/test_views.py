@@ -17,10 +17,22 @@ from realm.protocol import (
 )
 from realm.tui import demo
 from realm.tui import format as fmt
-from realm.tui.actions import ACTIONS, CHAT_ELSEWHERE, EMPTY_VAULT, disabled_reasons
+from realm.tui.actions import (
+    ACTIONS,
+    EMPTY_VAULT,
+    NO_ANSWER,
+    NO_ORACLE_NODE,
+    NOT_GENERATING,
+    STILL_ANSWERING,
+    ChatStatus,
+    disabled_reasons,
+)
 from realm.tui.away import Mark, SeenStore, summarise
 from realm.tui.screens.battle import eta
+from realm.tui.oracles import OracleView
 from realm.tui.screens.help import help_rows
+from realm.tui.screens.oracle import oracle_model
+from realm.tui.screens.watchtower import watchtower_model
 from realm.tui.screens.vault import vault_model
 from realm.tui.view import RealmView
 
@@ -71,7 +83,7 @@ def test_disabled_reasons_follow_connection_readonly_and_status():
     stopped = RealmState(battle=BattleState(status="stopped"))
     assert disabled_reasons(stopped, True, False, "e")["toggle_pause"] == "the trainer is stopped"
     assert disabled_reasons(state, True, False, "e")["promote"] == EMPTY_VAULT
-    assert disabled_reasons(state, True, False, "e")["send_chat"] == CHAT_ELSEWHERE
+    assert disabled_reasons(state, True, False, "e")["send_chat"] == NO_ORACLE_NODE
     stocked = RealmState(vault=VaultState(checkpoints=(CheckpointInfo(step=5, name="checkpoint-5", time=1.0),)))
     assert "promote" not in disabled_reasons(stocked, True, False, "e")
     assert disabled_reasons(stocked, True, True, "e")["promote"].startswith("read-only")
@@ -80,6 +92,51 @@ def test_disabled_reasons_follow_connection_readonly_and_status():
     rows = help_rows(view)
     assert len(rows) == len(ACTIONS)
     assert {key for _, key, _, _ in rows} >= {"1", "9", "space", "P", "/", "?", "q", "esc"}
+
+
+def oracle_state():
+    from realm.state import apply
+
+    state = RealmState()
+    for event in demo.oracle_session():
+        state = apply(state, event)
+    return state.oracle
+
+
+def test_chat_reasons_follow_the_oracle_not_read_only():
+    state = RealmState()
+    up = OracleView("local", "ipc://o", connected=True, state=oracle_state())
+    down = OracleView("local", "ipc://o", connected=False)
+    idle = disabled_reasons(state, False, True, "e", ChatStatus(up))
+    assert "send_chat" not in idle  # no trainer and a read-only session: chat still goes to the oracle
+    assert idle["stop_generation"] == NOT_GENERATING and idle["copy_answer"] == NO_ANSWER
+    talking = disabled_reasons(state, True, False, "e", ChatStatus(up, generating=True, answered=True))
+    assert talking["send_chat"] == STILL_ANSWERING
+    assert "stop_generation" not in talking and "copy_answer" not in talking
+    unreachable = disabled_reasons(state, True, False, "e", ChatStatus(down))["send_chat"]
+    assert "ipc://o" in unreachable and "realm oracle" in unreachable
+    refused = OracleView("gpu-box", "tcp://10.0.0.2:5557", connected=False, problem="no client key")
+    assert disabled_reasons(state, True, False, "e", ChatStatus(refused))["send_chat"] == "oracle gpu-box: no client key"
+
+
+def test_oracle_and_watchtower_models_read_the_oracle_s_telemetry():
+    up = OracleView("local", "ipc://o", connected=True, state=oracle_state(), heard_s_ago=0.4)
+    view = RealmView(RealmState(), True, "e", oracles=(up, OracleView("spare", "tcp://h:1", connected=False)))
+    model = oracle_model(view)
+    assert model.missing is None and model.nodes == (("local", 0), ("spare", 1))
+    status = model.status.plain
+    assert "checkpoint-200-20260101-0002" in status and "118 tok/s" in status and "no NVIDIA GPU" in status
+    rows = dict(watchtower_model(view).oracles[:5])
+    assert rows["node"] == "local · cpu · heard 0s ago" and rows["queue"] == "1 answering · 0 waiting"
+    assert "waiting at tcp://h:1" in dict(watchtower_model(view).oracles[5:])["node"]
+    picked = RealmView(RealmState(), True, "e", oracles=view.oracles, oracle_index=1)
+    assert "tcp://h:1" in oracle_model(picked).missing
+    assert "realm oracle" in oracle_model(RealmView(RealmState(), True, "e")).missing
+    from realm.protocol import GpuInfo, OracleState
+    from realm.tui.screens.oracle import gpu_text
+
+    gpu = GpuInfo(index=0, name="RTX 3090", utilization=87.0, memory_used_mb=6144, memory_total_mb=24576)
+    assert gpu_text(OracleState(gpus=(gpu, gpu))) == "GPU 87% 6.0/24.0 GiB +1"
 
 
 def test_eta_and_durations():

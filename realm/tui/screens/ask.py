@@ -1,4 +1,5 @@
-"""Small modals the screens share: a yes/no confirmation and a path prompt with completion."""
+"""Small modals the screens share: a yes/no confirmation, a path prompt with completion, and
+the quest board's "generate a quest from a skill at a level"."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ from pathlib import Path
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
 from textual.suggester import Suggester
-from textual.widgets import Input, Static
+from textual.widgets import Input, Select, Static
+
+from realm.protocol import MAX_GENERATED_CHATS, QuestGenerateRequest, SkillState
 
 
 class Confirm(ModalScreen[bool]):
@@ -74,6 +77,60 @@ class AskPath(ModalScreen[str | None]):
             self.notify("a path is needed", severity="warning")
             return
         self.dismiss(value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class AskGenerate(ModalScreen[QuestGenerateRequest | None]):
+    """Skill, level (the skill's own to start with), count and priority; ``enter`` sends."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="generate.cancel")]
+
+    def __init__(self, skills: tuple[SkillState, ...], active: str = "") -> None:
+        super().__init__()
+        self.skills = {s.id: s for s in skills}
+        self.first = active if active in self.skills else next(iter(self.skills))
+
+    def compose(self) -> ComposeResult:
+        options = [(f"{s.icon} {s.short_name or s.id} {s.name} (L{s.level}/{s.max_level})".strip(), s.id)
+                   for s in self.skills.values()]
+        with Vertical(classes="modal-box", id="generate-box"):
+            yield Static(Content.styled("Generate a quest from a skill", "bold $accent"))
+            yield Select(options, value=self.first, allow_blank=False, id="generate-skill")
+            with Horizontal(id="generate-numbers"):
+                yield Input(str(self.skills[self.first].level), type="integer", id="generate-level")
+                yield Input("64", type="integer", id="generate-count")
+                yield Select([(p, p) for p in ("high", "normal", "low")], value="normal", allow_blank=False,
+                             id="generate-priority")
+            yield Static(Content.styled("level · chats · priority — enter sends · esc cancels", "$text-muted"))
+
+    def on_mount(self) -> None:
+        self.query_one("#generate-level", Input).border_title = "level"
+        self.query_one("#generate-count", Input).border_title = "chats"
+        self.query_one("#generate-level", Input).focus()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "generate-skill" and event.value in self.skills:
+            self.query_one("#generate-level", Input).value = str(self.skills[event.value].level)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        request = self.request()
+        if isinstance(request, str):
+            self.notify(request, severity="warning", markup=False)
+            return
+        self.dismiss(request)
+
+    def request(self) -> QuestGenerateRequest | str:
+        """What the fields ask for, or what is wrong with them."""
+        skill = self.skills[str(self.query_one("#generate-skill", Select).value)]
+        level, count = (self.query_one(f"#generate-{name}", Input).value.strip() for name in ("level", "count"))
+        if not level.isdigit() or not 1 <= int(level) <= skill.max_level:
+            return f"level: {skill.id} has levels 1..{skill.max_level}"
+        if not count.isdigit() or not 1 <= int(count) <= MAX_GENERATED_CHATS:
+            return f"chats: a number from 1 to {MAX_GENERATED_CHATS}"
+        priority = str(self.query_one("#generate-priority", Select).value)
+        return QuestGenerateRequest(skill=skill.id, level=int(level), count=int(count), priority=priority)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

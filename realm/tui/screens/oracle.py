@@ -1,63 +1,280 @@
 """The Oracle: chat with a checkpoint on an inference node, streamed, with stop and copy.
 
-``oracle_model`` reads the state. The oracle worker publishes its state and answers chat on
-its OWN endpoints (realm/oracle/worker.py; the CLI finds them through realm/hosts.py), which
-this app does not connect to yet, so the chat layout shows disabled and says where to chat
-instead (``realm chat``); wiring it means a second mirror on the oracle's PUB, a worker that
-streams ``ChatDelta`` into ``ChatLog.append_chunk`` and ``CancelRequest`` on stop.
+The app follows each oracle node of the host registry with its own mirror (realm.tui.oracles);
+``oracle_model`` reads what the picked node reports. A chat runs in a thread worker through
+``OracleClient.chat``; each streamed piece comes back as a ``ChatChunk`` message and the
+handlers here own the transcript (the worker never touches a widget). ``ctrl+x`` sends
+``CancelRequest`` for the answer in flight; ``ctrl+y`` copies the last answer.
+
+Keys: the number keys switch screens as everywhere, so the message box is entered with
+``enter`` (or by clicking it) and left with ``esc``.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Horizontal
 from textual.content import Content
-from textual.widgets import Input, Static
+from textual.message import Message
+from textual.widgets import Input, Select, Static
+from textual.worker import get_current_worker
 
-from realm.tui.screens.base import RealmScreen, missing_panel
+from realm.protocol import ChatEnd, OracleState, Sampling
+from realm.tui.oracles import NO_ORACLE_HINT, OracleNode
+from realm.tui.screens.base import RealmScreen
 from realm.tui.view import RealmView
 from realm.tui.widgets.chat_log import ChatLog
 
-MISSING_ORACLE = "chat in the app (the oracle publishes on its own endpoints, which this app does not follow yet)"
-MISSING_DETAIL = "Chat with `realm chat`; promote a checkpoint to it from the Vault (P). The vault's checkpoints:"
+SERVED = ""  # the checkpoint reference that means "whatever the oracle serves"
+SERVED_LABEL = "the served checkpoint"
+CHAT_TIMEOUT_S = 2.0  # the ping before a chat, and a cancel
+NO_NODE = -1
 
 
 @dataclass(frozen=True)
 class OracleModel:
-    available: bool
-    missing: str | None
-    node: str
-    checkpoints: tuple[str, ...]  # what could be picked, newest first
+    missing: str | None  # why chat cannot go anywhere now (the panel says what to run)
+    status: Content  # one row: node, served checkpoint, tokens/s, sessions, GPU
+    checkpoints: tuple[tuple[str, str], ...]  # (label, ledger reference), served first
+    nodes: tuple[tuple[str, int], ...]  # (label, index into view.oracles)
+
+
+def serving_text(oracle: OracleState) -> str:
+    if oracle.loading:
+        return f"loading {oracle.loading}"
+    return oracle.serving.name if oracle.serving else "nothing served"
+
+
+def gpu_text(oracle: OracleState) -> str:
+    if not oracle.gpus:
+        return oracle.gpu_note or "no GPU reported"
+    gpu = oracle.gpus[0]
+    more = f" +{len(oracle.gpus) - 1}" if len(oracle.gpus) > 1 else ""
+    return f"GPU {gpu.utilization:.0f}% {gpu.memory_used_mb / 1024:.1f}/{gpu.memory_total_mb / 1024:.1f} GiB{more}"
 
 
 def oracle_model(view: RealmView) -> OracleModel:
-    names = tuple(c.name for c in reversed(view.state.vault.checkpoints))
-    return OracleModel(available=False, missing=MISSING_ORACLE, node="no oracle node", checkpoints=names)
+    oracle = view.oracle
+    nodes = tuple((o.name, i) for i, o in enumerate(view.oracles))
+    checkpoints = ((SERVED_LABEL, SERVED), *((c.name, str(c.step)) for c in reversed(view.state.vault.checkpoints)))
+    if oracle is None:
+        return OracleModel(f"no oracle node is known; {NO_ORACLE_HINT}", Content("no oracle node"),
+                           checkpoints, ((("no oracle node", NO_NODE)),))
+    if oracle.unreachable:
+        status = Content.assemble(oracle.name, (" · waiting for the oracle", "$warning"))
+        return OracleModel(oracle.unreachable, status, checkpoints, nodes)
+    o = oracle.state
+    dot = (" · ", "$text-muted")
+    status = Content.assemble(
+        oracle.name, dot, serving_text(o), dot, f"{o.tokens_per_s:,.0f} tok/s",
+        dot, f"{o.active}+{o.queued} chats", dot, gpu_text(o),
+    )  # fmt: skip
+    return OracleModel(None, status, checkpoints, nodes)
+
+
+class ChatAbandoned(Exception):
+    """Raised inside the chat worker when the app no longer wants the answer."""
+
+
+class ChatChunk(Message, bubble=False):
+    """A streamed piece of an answer (posted by the chat worker)."""
+
+    def __init__(self, request_id: str, text: str) -> None:
+        super().__init__()
+        self.request_id, self.text = request_id, text
+
+
+class ChatFinished(Message, bubble=False):
+    """The answer ended (``end``), or failed (``error``)."""
+
+    def __init__(self, request_id: str, end: ChatEnd | None, error: str = "") -> None:
+        super().__init__()
+        self.request_id, self.end, self.error = request_id, end, error
+
+
+def end_note(end: ChatEnd) -> str:
+    speed = f" · {end.tokens / end.seconds:,.0f} tok/s" if end.seconds > 0 else ""
+    by = f" · {end.checkpoint}" if end.checkpoint else ""
+    return f"{end.reason} · {end.tokens} tokens · {end.seconds:.1f}s{speed}{by}"
 
 
 class OracleScreen(RealmScreen):
     SCREEN_NAME = "6 Oracle"
-    # Keys whose requests are not on the bus yet stay disabled (realm.tui.actions says why);
-    # their action_ methods arrive with the requests.
+    AUTO_FOCUS = "#oracle-chat"
     BINDINGS = [
-        Binding("ctrl+x", "stop_generation", "Stop", id="oracle.stop"),
+        Binding("enter", "send_chat", "Type", show=False, id="oracle.type"),
+        Binding("ctrl+x", "stop_generation", "Stop", id="oracle.stop", priority=True),
+        Binding("ctrl+y", "copy_answer", "Copy", id="oracle.copy"),
+        Binding("ctrl+o", "pick_checkpoint", "Checkpoint", show=False, id="oracle.checkpoint"),
+        Binding("ctrl+n", "pick_node", "Node", show=False, id="oracle.node"),
+        Binding("escape", "leave_input_or_back", "Back", show=False, id="oracle.back"),
     ]
+    sampling = Sampling(max_new_tokens=256)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.history: list[dict[str, str]] = []  # the conversation sent with each message
+        self.request_id: str | None = None  # the answer streaming now
+        self.answer = ""  # the answer streaming now
+        self.last_answer = ""  # the last finished one (what ctrl+y copies)
+        self._options: tuple = ()
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="oracle-missing", classes="missing")
-        yield Static(id="oracle-pick")
+        with Horizontal(id="oracle-pickers"):
+            yield Select([(SERVED_LABEL, SERVED)], value=SERVED, allow_blank=False, id="oracle-checkpoint")
+            yield Select([("no oracle node", NO_NODE)], value=NO_NODE, allow_blank=False, id="oracle-node")
+        yield Static(id="oracle-status")
         yield ChatLog(id="oracle-chat")
-        yield Input(placeholder="ask DIO something (needs an oracle)", id="oracle-input", disabled=True)
+        yield Input(placeholder="enter: ask DIO something · esc: leave the box", id="oracle-input")
+
+    def on_mount(self) -> None:
+        self.query_one("#oracle-chat").border_title = "Chat (enter to type, ctrl+x stops, ctrl+y copies)"
 
     def show_body(self, view: RealmView) -> None:
         model = oracle_model(view)
         missing = self.query_one("#oracle-missing", Static)
         missing.display = model.missing is not None
         if model.missing:
-            missing.update(missing_panel(model.missing, MISSING_DETAIL))
-        picks = ", ".join(model.checkpoints[:3]) + (" …" if len(model.checkpoints) > 3 else "")
-        self.set_row("#oracle-pick", Content.assemble(("node ", "$text-muted"), model.node,
-                                                      ("  checkpoints ", "$text-muted"), picks or "none yet"))
-        self.query_one("#oracle-input", Input).disabled = not model.available
+            missing.update(Content.assemble(("no oracle to chat with: ", "bold $warning"), model.missing))
+        self.set_row("#oracle-status", model.status)
+        self._set_options(model, view.oracle_index)
+        box = self.query_one("#oracle-input", Input)
+        box.disabled = model.missing is not None
+        box.placeholder = "enter: ask DIO something · esc: leave the box" if not box.disabled else "no oracle"
+
+    def _set_options(self, model: OracleModel, index: int) -> None:
+        if (model.checkpoints, model.nodes) == self._options:
+            return
+        self._options = (model.checkpoints, model.nodes)
+        for select, options, keep in (
+            (self.query_one("#oracle-checkpoint", Select), model.checkpoints, None),
+            (self.query_one("#oracle-node", Select), model.nodes, index if model.nodes[0][1] != NO_NODE else None),
+        ):
+            wanted = keep if keep is not None else select.value
+            select.set_options(options)
+            if any(value == wanted for _, value in options):
+                select.value = wanted
+
+    # ------------------------------------------------------------------ sending and streaming
+
+    def action_send_chat(self) -> None:
+        """``enter`` outside the box: into the box (inside it, ``enter`` sends)."""
+        self.query_one("#oracle-input", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        if not text:
+            return
+        reason = self.app.why_disabled("send_chat")
+        link = self.app.oracle_link()
+        if reason or link is None:
+            self.notify(f"not sent: {reason}", severity="warning", markup=False)
+            return
+        event.input.value = ""
+        self.history.append({"role": "user", "content": text})
+        chat = self.query_one(ChatLog)
+        chat.add_message("you", text)
+        chat.add_message("DIO")
+        self.request_id, self.answer = uuid.uuid4().hex, ""
+        checkpoint = self.query_one("#oracle-checkpoint", Select).value
+        self._set_generating(True)
+        self._stream(link.node, list(self.history), str(checkpoint), self.request_id)
+
+    @work(thread=True, group="chat", name="chat")
+    def _stream(self, node: OracleNode, messages: list[dict], checkpoint: str, request_id: str) -> None:
+        from realm.oracle.client import OracleClient
+
+        worker = get_current_worker()
+
+        def deliver(piece: str) -> None:
+            if worker.is_cancelled:  # the app is closing: drop the stream, the oracle sees us gone
+                raise ChatAbandoned
+            self.post_message(ChatChunk(request_id, piece))
+
+        client = OracleClient(node.control, timeout_s=CHAT_TIMEOUT_S, socket_setup=node.socket_setup)
+        try:
+            _, end = client.chat(messages, self.sampling, checkpoint=checkpoint, request_id=request_id, on_delta=deliver)
+        except ChatAbandoned:
+            return
+        except Exception as exc:  # unreachable, refused, a reply we cannot read: said, not raised
+            self.post_message(ChatFinished(request_id, None, str(exc)))
+            return
+        self.post_message(ChatFinished(request_id, end))
+
+    def on_chat_chunk(self, message: ChatChunk) -> None:
+        if message.request_id == self.request_id:
+            self.answer += message.text
+            self.query_one(ChatLog).append_chunk(message.text)
+
+    def on_chat_finished(self, message: ChatFinished) -> None:
+        if message.request_id != self.request_id:
+            return
+        chat = self.query_one(ChatLog)
+        if message.end is None:
+            self.history.pop()  # the question was not answered: it is not part of the talk
+            chat.add_message("oracle", f"failed: {message.error}")
+            self.notify(message.error, title="Chat failed", severity="error", markup=False)
+        else:
+            self.history.append({"role": "assistant", "content": self.answer})
+            chat.add_message("oracle", end_note(message.end))
+            self.last_answer = self.answer or self.last_answer
+            self.app.chat_answered = bool(self.last_answer)
+        self.request_id = None
+        self._set_generating(False)
+
+    def _set_generating(self, generating: bool) -> None:
+        self.app.chat_generating = generating
+        self.app.refresh_now()
+
+    # ------------------------------------------------------------------ stop, copy, pick
+
+    def action_stop_generation(self) -> None:
+        link = self.app.oracle_link()
+        if self.request_id is not None and link is not None:
+            self._cancel(link.node, self.request_id)
+
+    @work(thread=True, group="cancel", name="cancel")
+    def _cancel(self, node: OracleNode, request_id: str) -> None:
+        from realm.oracle.client import OracleClient
+
+        try:
+            OracleClient(node.control, timeout_s=CHAT_TIMEOUT_S, socket_setup=node.socket_setup).cancel(request_id)
+        except Exception as exc:
+            self.app.call_from_thread(self.notify, f"stop: {exc}", severity="error", markup=False)
+
+    def action_copy_answer(self) -> None:
+        self.app.copy_to_clipboard(self.last_answer)
+        self.notify(f"copied DIO's answer ({len(self.last_answer)} characters)", markup=False)
+
+    def action_pick_checkpoint(self) -> None:
+        self._open("#oracle-checkpoint")
+
+    def action_pick_node(self) -> None:
+        self._open("#oracle-node")
+
+    def _open(self, selector: str) -> None:
+        select = self.query_one(selector, Select)
+        select.focus()
+        select.expanded = True
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        """A pick by the player; the repaint's option updates and the first value are not picks."""
+        if not event.select.has_focus_within:
+            return
+        if event.select.id == "oracle-node" and isinstance(event.value, int) and event.value != NO_NODE:
+            self.app.select_oracle(event.value)
+        box = self.query_one("#oracle-input", Input)
+        if not box.disabled:
+            box.focus()  # picked: back to asking
+
+    async def action_leave_input_or_back(self) -> None:
+        if isinstance(self.focused, Input):
+            self.query_one(ChatLog).focus()
+        else:
+            await self.app.action_back()

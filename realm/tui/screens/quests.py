@@ -20,7 +20,7 @@ from textual.widgets import DataTable, Static
 
 from realm.protocol import QuestInfo, QuestMoveRequest, QuestRemoveRequest, QuestResult, QuestRetryRequest, SkipRequest
 from realm.tui import format as fmt
-from realm.tui.screens.ask import AskPath, Confirm
+from realm.tui.screens.ask import AskGenerate, AskPath, Confirm
 from realm.tui.screens.base import RealmScreen
 from realm.tui.view import RealmView
 
@@ -69,6 +69,7 @@ class QuestsScreen(RealmScreen):
     AUTO_FOCUS = "#quests-queued"
     BINDINGS = [
         Binding("a", "add_quest", "Add", id="quests.add"),
+        Binding("g", "generate_quest", "Generate", id="quests.generate"),
         Binding("r", "retry_quest", "Retry", id="quests.retry"),
         Binding("delete", "remove_quest", "Remove", id="quests.remove"),
         Binding("plus", "raise_priority", "Prio+", id="quests.raise"),
@@ -152,6 +153,14 @@ class QuestsScreen(RealmScreen):
     def _add(self, path: str | None) -> None:
         if path:
             self.app.add_quest_file(Path(path).expanduser())
+
+    def action_generate_quest(self) -> None:
+        skills = self.app.mirror.state.skills
+        self.app.push_screen(AskGenerate(skills.skills, skills.active), self._generate)
+
+    def _generate(self, request) -> None:
+        if request is not None:
+            self.app.send_request("generate_quest", request, f"generate {request.skill} L{request.level}")
 
     def action_retry_quest(self) -> None:
         result = self.selected_finished()

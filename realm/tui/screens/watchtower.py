@@ -1,7 +1,9 @@
-"""The Watchtower: the trainer node, heartbeats, bus lag and sequence, reconnects; the raw log.
+"""The Watchtower: the trainer and oracle nodes, heartbeats, bus lag and sequence, reconnects,
+the oracles' GPUs; the raw log.
 
-``watchtower_model`` reads the state and the link stats. The oracle nodes, GPUs and the data
-root's disk are not reported on the bus on this branch; the screen says so.
+``watchtower_model`` reads the state, the link stats and what each oracle node publishes on
+its own bus (tokens/s, sessions, GPU use via pynvml, or "no NVIDIA GPU"). The data root's
+disk is not reported on the bus; the screen says so (``realm doctor`` checks it).
 """
 
 from __future__ import annotations
@@ -9,23 +11,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from textual.app import ComposeResult
+from textual.containers import Horizontal
 from textual.content import Content
 from textual.widgets import Static
 
 from realm.tui import format as fmt
-from realm.tui.screens.base import RealmScreen, missing_panel
+from realm.tui.oracles import OracleView
+from realm.tui.screens.base import RealmScreen
+from realm.tui.screens.oracle import gpu_text, serving_text
 from realm.tui.view import RealmView
 from realm.tui.widgets.log_view import LogView
 
-MISSING_NODES = "oracle nodes, GPUs (pynvml) and the data root's disk"
-MISSING_DETAIL = "The trainer reports none of these yet; they land with the oracle's node/GPU status."
+DISK = "not on the bus: `realm doctor`"
+NODE_LABEL = 9  # the node panels share a row, so their labels are narrow
 
 
 @dataclass(frozen=True)
 class WatchtowerModel:
     trainer: tuple[tuple[str, str], ...]
     link: tuple[tuple[str, str], ...]
-    missing: str | None
+    oracles: tuple[tuple[str, str], ...]
 
 
 def watchtower_model(view: RealmView) -> WatchtowerModel:
@@ -35,10 +40,11 @@ def watchtower_model(view: RealmView) -> WatchtowerModel:
     else:
         uptime = fmt.duration(max(view.now - t.started, 0.0)) if view.now else fmt.MISSING
         trainer = (
-            ("model", f"{t.model} ({fmt.params(t.parameters)} params)"),
-            ("device", t.device),
+            ("model", t.model),
+            ("device", f"{t.device} · {fmt.params(t.parameters)} params"),
             ("pid · up", f"{t.pid} · {uptime}"),
             ("battle", view.state.battle.status),
+            ("disk", DISK),
         )
     link = view.link
     lag = fmt.MISSING if link.lag_s is None else f"{link.lag_s * 1000:.0f} ms"
@@ -50,11 +56,28 @@ def watchtower_model(view: RealmView) -> WatchtowerModel:
         ("seq · run", f"{link.seq:,} · {view.state.run or fmt.MISSING}"),
         ("reconnects", f"{link.reconnects} · bad messages {link.bad_messages}"),
     )
-    return WatchtowerModel(trainer=trainer, link=links, missing=MISSING_NODES)
+    oracles = tuple(pair for oracle in view.oracles for pair in oracle_rows(oracle))
+    return WatchtowerModel(trainer=trainer, link=links, oracles=oracles or (("oracle", "none in the host registry"),))
 
 
-def pairs_text(pairs: tuple[tuple[str, str], ...]) -> Content:
-    return Content("\n").join(Content.assemble((f"{k:<11}", "$text-muted"), v) for k, v in pairs)
+def oracle_rows(oracle: OracleView) -> tuple[tuple[str, str], ...]:
+    """One oracle node: its heartbeat, what it serves, its speed and sessions, its GPU."""
+    if oracle.problem or not oracle.connected:
+        why = oracle.problem or f"waiting at {oracle.control}"
+        return (("node", f"{oracle.name} · {why}"), ("hint", "run `realm oracle`" if not oracle.problem else "see `realm doctor`"))
+    o = oracle.state
+    device = o.info.device if o.info else fmt.MISSING
+    return (
+        ("node", f"{oracle.name} · {device} · heard {fmt.ago(oracle.heard_s_ago)}"),
+        ("serving", serving_text(o) + (f" (failed: {o.last_error})" if o.last_error else "")),
+        ("speed", f"{o.tokens_per_s:,.0f} tok/s · {o.served:,} served"),
+        ("queue", f"{o.active} answering · {o.queued} waiting"),
+        ("gpu", gpu_text(o)),
+    )
+
+
+def pairs_text(pairs: tuple[tuple[str, str], ...], width: int = 11) -> Content:
+    return Content("\n").join(Content.assemble((f"{k:<{width}}", "$text-muted"), v) for k, v in pairs)
 
 
 class WatchtowerScreen(RealmScreen):
@@ -62,22 +85,21 @@ class WatchtowerScreen(RealmScreen):
     LIVE_CLOCK = True
 
     def compose_body(self) -> ComposeResult:
-        yield Static(id="watch-trainer", classes="panel")
+        with Horizontal(id="watch-nodes"):
+            yield Static(id="watch-trainer", classes="panel")
+            yield Static(id="watch-oracles", classes="panel")
         yield Static(id="watch-link", classes="panel")
-        yield Static(id="watch-missing", classes="missing")
         yield LogView(id="watch-log")
 
     def on_mount(self) -> None:
         self.query_one("#watch-trainer").border_title = "Trainer node"
+        self.query_one("#watch-oracles").border_title = "Oracle nodes"
         self.query_one("#watch-link").border_title = "Bus"
         self.query_one("#watch-log").border_title = "Trainer log"
 
     def show_body(self, view: RealmView) -> None:
         model = watchtower_model(view)
-        self.query_one("#watch-trainer", Static).update(pairs_text(model.trainer))
+        self.query_one("#watch-trainer", Static).update(pairs_text(model.trainer, NODE_LABEL))
+        self.query_one("#watch-oracles", Static).update(pairs_text(model.oracles, NODE_LABEL))
         self.query_one("#watch-link", Static).update(pairs_text(model.link))
-        missing = self.query_one("#watch-missing", Static)
-        missing.display = model.missing is not None
-        if model.missing:
-            missing.update(missing_panel(model.missing, MISSING_DETAIL))
         self.query_one(LogView).set_lines(view.state.log)
