@@ -95,10 +95,4 @@ def changed_keys(old: RealmConfig, new: RealmConfig) -> tuple[str, ...]:
 def apply_to_engine(engine, new: RealmConfig) -> None:
     """Point the engine at ``new``; push lr and weight decay into the optimizer's groups."""
     engine.config = new
-    lr, decay = new.train.lr, new.train.weight_decay
-    scheduler = engine.scheduler
-    scheduler.base_lrs = [lr for _ in scheduler.base_lrs]
-    for index, group in enumerate(engine.optimizer.param_groups):
-        group["initial_lr"] = lr
-        group["weight_decay"] = decay
-        group["lr"] = lr * scheduler.lr_lambdas[index](scheduler.last_epoch)
+    engine.use_optimizer_settings(new.train)

@@ -131,7 +131,7 @@ class Engine:
         if self.scaler is not None:
             self.scaler.unscale_(self.optimizer)  # clip (and report) the true gradient norm
         grad_norm = self.accelerator.clip_grad_norm_(self.model.parameters(), self.config.train.max_grad_norm)
-        lr = self.scheduler.get_last_lr()[0]
+        lr = self.optimizer.param_groups[0]["lr"]  # what this step uses (a restart or the Armory may set it)
         skipped = self._optimizer_step()
         if not skipped:
             self.scheduler.step()
@@ -300,6 +300,18 @@ class Engine:
         self.progress = state.get("progress")
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
+        self.use_optimizer_settings(self.config.train)  # the config file wins over the saved groups
+
+    def use_optimizer_settings(self, train) -> None:
+        """Put ``train.lr`` (under the schedule's current factor) and ``train.weight_decay`` into
+        the optimizer: after a restore, whose saved groups hold the old run's values, and for a
+        live change from the Armory. Unchanged values leave the groups bit-identical."""
+        scheduler = self.scheduler
+        scheduler.base_lrs = [train.lr for _ in scheduler.base_lrs]
+        for index, group in enumerate(self.optimizer.param_groups):
+            group["initial_lr"] = train.lr
+            group["weight_decay"] = train.weight_decay
+            group["lr"] = train.lr * scheduler.lr_lambdas[index](scheduler.last_epoch)
 
 
 def lr_schedule(train):

@@ -7,6 +7,7 @@ import itertools
 import random
 
 import numpy as np
+import msgspec
 import pytest
 import torch
 
@@ -235,6 +236,22 @@ def test_training_state_round_trip_restores_rng_and_progress(tmp_path):
     assert (random.random(), float(np.random.rand()), float(torch.rand(1))) == expected
     a, b = engine.train_step(batch), restored.train_step(batch)
     assert a.loss == pytest.approx(b.loss, abs=1e-6)
+
+
+def test_a_restart_takes_lr_and_weight_decay_from_the_config_not_the_checkpoint(tmp_path):
+    config = fast_config(max_length=MAX_LENGTH, threads=1, lr=1e-3, warmup_steps=2)
+    engine = Engine(config)
+    batch = engine.encode(_chats(4))
+    for _ in range(3):
+        engine.train_step(batch)
+    engine.save(tmp_path)
+
+    same = Engine(config, checkpoint=tmp_path)
+    assert [g["lr"] for g in same.optimizer.param_groups] == [g["lr"] for g in engine.optimizer.param_groups]
+    edited = msgspec.structs.replace(config, train=msgspec.structs.replace(config.train, lr=4e-4, weight_decay=0.05))
+    restarted = Engine(edited, checkpoint=tmp_path)
+    assert all(g["lr"] == pytest.approx(4e-4) and g["weight_decay"] == 0.05 for g in restarted.optimizer.param_groups)
+    assert restarted.train_step(batch).lr == pytest.approx(4e-4)
 
 
 def test_step_flops_count_dense_and_attention(engine):
