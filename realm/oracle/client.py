@@ -126,10 +126,24 @@ class OracleClient:
                     return "".join(pieces), reply
 
     def generate(
-        self, prompts: list[str], sampling: Sampling = Sampling(), *, checkpoint: str = "", wait_s: float = 300.0
+        self,
+        prompts: list[str],
+        sampling: Sampling = Sampling(),
+        *,
+        checkpoint: str = "",
+        chats: list[list[dict]] = (),
+        wait_s: float = 300.0,
     ) -> GenerateResult:
+        """Answers to ``prompts`` (user messages) or, in the skill-eval form, to ``chats`` (whole
+        chats, encoded and decoded as the trainer's own eval does), in order."""
         self.ping()
-        request = GenerateRequest(id=uuid.uuid4().hex, prompts=tuple(prompts), sampling=sampling, checkpoint=checkpoint)
+        request = GenerateRequest(
+            id=uuid.uuid4().hex,
+            prompts=tuple(prompts),
+            sampling=sampling,
+            checkpoint=checkpoint,
+            chats=tuple(tuple(dict(m) for m in chat) for chat in chats),
+        )
         with self._socket() as sock:
             sock.send_multipart([b"", protocol.encode(request)])
             while True:

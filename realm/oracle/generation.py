@@ -74,6 +74,23 @@ class Served:
             ids = ids["input_ids"]
         return list(ids)
 
+    # the skill-eval form: the trainer's own encoding, stop token and decoding (trainer.generate)
+
+    def eval_prompt_ids(self, messages: list[dict]) -> list[int]:
+        from trainer.generate import prompt_ids
+
+        return prompt_ids(self.tokenizer, messages)
+
+    @property
+    def eval_stop_ids(self) -> frozenset[int]:
+        from trainer.generate import stop_id
+
+        return frozenset({stop_id(self.tokenizer)})
+
+    def eval_text(self, session: "Session") -> str:
+        ids = [t for t in session.generated if t not in self.eval_stop_ids]
+        return self.tokenizer.decode(ids, skip_special_tokens=False)
+
 
 @dataclass(eq=False)
 class Session:
@@ -95,6 +112,7 @@ class Session:
     kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None  # own cache while outside a batch
     generator: torch.Generator | None = None
     started: float = field(default_factory=time.perf_counter)
+    stop_ids: frozenset[int] | None = None  # None: the served model's
 
     @property
     def text(self) -> str:
@@ -347,7 +365,7 @@ class Batcher:
         session.next_token = token
         with self._lock:
             self._token_times.append((time.monotonic(), 1))
-        stopped = token in session.served.stop_ids
+        stopped = token in (session.served.stop_ids if session.stop_ids is None else session.stop_ids)
         if not stopped:
             text = session.text
             if not text.endswith("\ufffd"):  # half a UTF-8 character: wait for the rest
