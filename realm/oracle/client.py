@@ -9,6 +9,7 @@ from collections.abc import Callable
 import zmq
 
 from realm import protocol
+from realm.bus import LazyPirateClient
 from realm.errors import RealmError
 from realm.protocol import (
     Ack,
@@ -37,29 +38,9 @@ class OracleRefused(RealmError):
     """The oracle answered with an error."""
 
 
-class OracleClient:
-    def __init__(
-        self,
-        endpoint: str,
-        *,
-        timeout_s: float = 2.0,
-        retries: int = 1,
-        context: zmq.Context | None = None,
-        socket_setup: Callable[[zmq.Socket], None] | None = None,
-    ) -> None:
-        self.endpoint = endpoint
-        self.timeout_s = timeout_s
-        self.retries = retries
-        self.context = context or zmq.Context.instance()
-        self.socket_setup = socket_setup
-
-    def _socket(self) -> zmq.Socket:
-        sock = self.context.socket(zmq.DEALER)
-        sock.setsockopt(zmq.LINGER, 0)
-        if self.socket_setup:
-            self.socket_setup(sock)
-        sock.connect(self.endpoint)
-        return sock
+class OracleClient(LazyPirateClient):
+    def __init__(self, endpoint: str, *, timeout_s: float = 2.0, retries: int = 1, **kwargs) -> None:
+        super().__init__(endpoint, timeout_s=timeout_s, retries=retries, **kwargs)
 
     def _unreachable(self, waited: float) -> OracleUnreachable:
         return OracleUnreachable(
