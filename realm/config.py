@@ -176,8 +176,12 @@ class OracleConfig(_Section):
     chunk_bytes: int = 1048576  # transfer chunk size
     credit: int = 8  # transfer chunks in flight
     auto_promote: bool = False  # the trainer sends each new champion to the oracle
+    backend: Literal["native", "vllm"] = "native"  # vllm: vLLM's engine decodes (optional; needs vLLM and CUDA)
+    vllm_memory_share: float = 0.4  # with vllm: GPU memory share of each loaded checkpoint's engine
 
     def __post_init__(self) -> None:
+        if not 0.0 < self.vllm_memory_share <= 1.0:
+            raise ValueError("`vllm_memory_share` must be in (0, 1]")
         for key in ("max_batch", "max_new_tokens", "max_prompt_tokens", "cache_limit_mb", "chunk_bytes", "credit"):
             if getattr(self, key) < 1:
                 raise ValueError(f"`{key}` must be at least 1")

@@ -61,12 +61,16 @@ class Served:
     @classmethod
     def wrap(cls, model, tokenizer, *, step: int, name: str, source: str) -> "Served":
         model.eval()
-        stop = {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>")}
-        configured = getattr(model.generation_config, "eos_token_id", None)
-        stop |= set(configured) if isinstance(configured, (list, tuple)) else {configured}
-        stop_ids = frozenset(i for i in stop if isinstance(i, int) and i >= 0)
+        stop_ids = cls.stop_ids_of(tokenizer, getattr(model.generation_config, "eos_token_id", None))
         device = next(model.parameters()).device
         return cls(model, tokenizer, step, name, source, stop_ids, device)
+
+    @staticmethod
+    def stop_ids_of(tokenizer, configured) -> frozenset[int]:
+        """The tokens that end an answer: EOS, ``<|im_end|>`` and the model's configured EOS ids."""
+        stop = {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>")}
+        stop |= set(configured) if isinstance(configured, (list, tuple)) else {configured}
+        return frozenset(i for i in stop if isinstance(i, int) and i >= 0)
 
     def prompt_ids(self, messages: list[dict]) -> list[int]:
         ids = self.tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=True)

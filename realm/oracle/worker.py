@@ -67,6 +67,16 @@ from realm.protocol import (
 log = logging.getLogger("realm.oracle")
 
 ROLES = ("system", "user", "assistant")
+
+
+def _batcher(oracle) -> Batcher:
+    """The decoding loop of ``oracle.backend``; vllm that is not installed stops the start here."""
+    if oracle.backend == "vllm":
+        from realm.oracle.vllm_backend import VLLMBatcher, require_vllm
+
+        require_vllm()
+        return VLLMBatcher(oracle.max_batch)
+    return Batcher(oracle.max_batch)
 RETRY_START_LOAD_S = 5.0  # while nothing is served, how often the start-up load is tried again
 
 
@@ -92,7 +102,7 @@ class OracleWorker:
             socket_setup=trainer_setup,
         )
         self.store = ModelStore(config, home, self.fetcher)
-        self.batcher = Batcher(oracle.max_batch)
+        self.batcher = _batcher(oracle)
         self.stop_event = threading.Event()
         self.publisher: Publisher | None = None
         self.bad_requests = 0
