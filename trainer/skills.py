@@ -233,7 +233,8 @@ class SkillRunner:
                      event.skill, event.level, event.step, 100 * event.accuracy,
                      "-" if event.probe is None else f"{100 * event.probe:.0f}%", event.level + 1,
                      "-" if event.next_accuracy is None else f"{100 * event.next_accuracy:.0f}%",
-                     seconds, self.next_eval_step, f" on oracle {extra['oracle']}" if extra else "")
+                     seconds, self.next_eval_step,
+                     f"; answers from oracle {extra['oracle']} in {extra['oracle_seconds']:.1f}s" if extra else "")
             event = _replace(event, next_eval_step=self.next_eval_step, seconds=seconds / len(results),
                              train_seconds=train_seconds / len(results), **extra)
             self.emit(event)
