@@ -318,10 +318,10 @@ class SkillRunner:
         self.next_eval_step = step + self.config.eval_every
         return True
 
-    def _collect(self, wait_s: float = 0.0) -> None:
+    def _collect(self) -> None:
         """Between steps: record a finished oracle round, or evaluate here if it failed."""
         pending = self._pending
-        if not pending.done.wait(wait_s):
+        if not pending.done.is_set():
             return
         self._pending = None
         if pending.error:
@@ -345,16 +345,19 @@ class SkillRunner:
             self._oracle_trouble = reason
             self.notice(text)
 
-    def finish(self, wait_s: float = SHUTDOWN_WAIT_S) -> None:
-        """At shutdown: collect a round still on the oracle (waiting up to ``wait_s``), so no
-        round is lost; one that does not come back in time is evaluated here."""
-        if self._pending is None:
+    def finish(self) -> None:
+        """At shutdown: collect a round still on the oracle (waiting up to ``SHUTDOWN_WAIT_S``),
+        so no round is lost; one that does not come back in time is evaluated here."""
+        pending, wait_s = self._pending, SHUTDOWN_WAIT_S
+        if pending is None:
             return
         try:
-            self._collect(wait_s)
-            if self._pending is not None:
-                self._pending.error = f"no answer within {wait_s:g}s of the trainer stopping"
+            if pending.done.wait(wait_s):
                 self._collect()
+            else:
+                self._pending = None
+                self._oracle_failed(pending.step, f"no answer within {wait_s:g}s of the trainer stopping")
+                self.eval_round(local=True)
         except Exception:
             log.exception("skill eval failed at shutdown")
             self._pending = None

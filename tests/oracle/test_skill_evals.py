@@ -106,3 +106,17 @@ def test_an_unknown_eval_oracle_is_an_error_notice_and_evals_run_locally(tmp_pat
     assert any("no oracle node 'atlantis'" in text and "run on the trainer" in text for text in errors), errors
     [skill_state] = trainer.state.skills.skills
     assert [p.step for p in skill_state.history if p.level == 1] == [5]
+
+
+def test_a_round_still_on_the_oracle_at_stop_is_evaluated_here(tmp_path, trainer_factory, oracle_factory, monkeypatch):
+    monkeypatch.setattr("trainer.skills.SHUTDOWN_WAIT_S", 0.0)  # stop at once: the oracle cannot have answered
+    home = tmp_path / "home"
+    config = oracle_eval_config(tmp_path)
+    oracle_factory(oracle_config(config, load_on_start=""), home=home)
+    trainer = trainer_factory(config, max_steps=5, home=home).start()
+    assert trainer.join() == 0
+
+    state = trainer.state
+    assert any("no answer within 0s of the trainer stopping" in line.text for line in state.log if line.level == "warning")
+    [skill_state] = state.skills.skills
+    assert [p.step for p in skill_state.history if p.level == 1] == [5]
