@@ -64,9 +64,11 @@ def test_evals_on_the_oracle_equal_local_greedy_evals_of_the_same_checkpoint(tmp
 
     state = trainer.state
     [skill_state] = state.skills.skills
-    assert [p.step for p in skill_state.history if p.level == 1] == [5, 10]
+    steps = [p.step for p in skill_state.history if p.level == 1]
+    # the round of step 5 always; step 10's only if step 5's answers were back by then (one in flight)
+    assert steps in ([5], [5, 10])
     on_oracle = [line.text for line in state.log if "answers from oracle local" in line.text]
-    assert len(on_oracle) == 2, [line.text for line in state.log]
+    assert len(on_oracle) == len(steps), [line.text for line in state.log]
     assert not [line.text for line in state.log if "failed" in line.text]
 
     skill = load_skills(skill_folder(tmp_path))["bin"]
@@ -74,7 +76,7 @@ def test_evals_on_the_oracle_equal_local_greedy_evals_of_the_same_checkpoint(tmp
     rows = {(r.level, r.step): r for r in store.history("bin")}
     store.close()
     folders = {int(f.name.split("-")[1]): f for f in complete_checkpoints(home / "vault" / "checkpoints")}
-    for step in (5, 10):  # each round's checkpoint, evaluated here the way a local round does it
+    for step in steps:  # each round's checkpoint, evaluated here the way a local round does it
         model, tokenizer = load_model(ModelConfig(device="cpu"), checkpoint=folders[step])
         frozen, preview = curriculum.eval_set(skill, 1), curriculum.eval_set(skill, 2)
         fresh = curriculum.probe(skill, 1, skill.eval.probe_size, seed=step)
