@@ -568,8 +568,8 @@ class Daemon:
         log.error(reason)
         self.publisher.emit(Notice(level="error", text=reason))
         if not self.controls.stop.is_set():
+            self.controls.pause.set()  # before the event: a resume sent on seeing it must not be lost
             self.publisher.emit(BattleChanged(status="paused", reason=reason))
-            self.controls.pause.set()
 
     # ------------------------------------------------------------------ vault and oracle
 
