@@ -225,7 +225,7 @@ def main() -> None:
     print(f"  key→screen flooded  p50 {p50f:6.1f} ms  p99 {p99f:6.1f} ms  ({len(flood)} presses; goal p99 < 100 ms)")
     print(f"  key→screen idle     p50 {p50i:6.1f} ms  p99 {p99i:6.1f} ms  ({len(idle)} presses)")
     print(f"  bare Textual app    p50 {_pct(bare, 0.5):6.1f} ms  p99 {_pct(bare, 0.99):6.1f} ms  ({len(bare)} presses;"
-          " the same mode switch in an app with nothing but a status line and a footer)")
+          " the same mode switch in an app with nothing but a status line and Textual's Footer)")
     print(f"  flooded / idle      p50 x{p50f / p50i:.2f}  p99 x{p99f / p99i:.2f}")
     print(f"  idle / bare Textual p50 x{p50i / _pct(bare, 0.5):.2f}  p99 x{p99i / _pct(bare, 0.99):.2f}")
     print(f"  CPU flooded         {r['flood_cpu'] * 100:5.1f} % of a core")

@@ -78,17 +78,18 @@ def cmd_play(args) -> int:
     from realm.oracle.commands import start_oracle, stop_oracle
 
     home, config, config_path = _context(args)
+    keymap = {} if args.headless else _keymap(config)  # a bad tui.keys fails before anything starts
     oracle = start_oracle(home, config_path)  # the inference worker beside the trainer
     try:
-        return _play(args, home, config, config_path)
+        return _play(args, home, config, config_path, keymap)
     finally:
         stop_oracle(oracle)
 
 
-def _play(args, home, config, config_path) -> int:
+def _play(args, home, config, config_path, keymap: dict[str, str]) -> int:
     if args.headless:
         return cmd_trainer(args)
-    from realm.tui.app import run_tui
+    from realm.tui.app import TrainerProcess, run_tui
 
     pub, control = endpoints(config, home)
     (home / "logs").mkdir(parents=True, exist_ok=True)
@@ -101,7 +102,8 @@ def _play(args, home, config, config_path) -> int:
     with open(log_path, "ab") as log_file:
         trainer = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
-        run_tui(pub, control, heartbeat_s=config.bus.heartbeat_s)
+        run_tui(pub, control, heartbeat_s=config.bus.heartbeat_s, keymap=keymap,
+                trainer=TrainerProcess(trainer, log_path))
     finally:
         _stop_trainer(trainer, args)
     print(f"DIO rests. Trainer log: {log_path}")
@@ -128,15 +130,27 @@ def _stop_trainer(trainer: subprocess.Popen, args) -> None:
 def cmd_tui(args) -> int:
     from realm.tui.app import run_tui
 
+    if args.keys:
+        from realm.tui.keymap import describe
+
+        print(describe())
+        return EXIT_OK
     if getattr(args, "serve", False):
         return _serve_tui(args)
     home, config, _ = _context(args)
+    keymap = _keymap(config)
     pub, control = endpoints(config, home)
     if args.connect:
         control = args.connect
         pub = args.pub or _derived_pub(control)
-    run_tui(pub, control, heartbeat_s=config.bus.heartbeat_s, readonly=args.readonly)
+    run_tui(pub, control, heartbeat_s=config.bus.heartbeat_s, readonly=args.readonly, keymap=keymap)
     return EXIT_OK
+
+
+def _keymap(config) -> dict[str, str]:
+    from realm.tui.keymap import check_keymap
+
+    return check_keymap(config.tui.keys)
 
 
 def _serve_tui(args) -> int:
@@ -336,6 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     tui.add_argument("--serve", action="store_true", help="serve the app to a browser (textual-serve)")
     tui.add_argument("--host", default="localhost", help="with --serve: the address to listen on")
     tui.add_argument("--port", type=int, default=8000, help="with --serve: the port to listen on")
+    tui.add_argument("--keys", action="store_true", help="list the binding ids the config's tui.keys can rebind")
     tui.set_defaults(func=cmd_tui)
 
     status = _common(sub.add_parser("status", help="one snapshot of the realm, from the trainer"))

@@ -53,6 +53,8 @@ class TrainConfig(_Section):
     min_lr_ratio: float = 0.1
     peak_flops: float = 0.0  # the device's dense matmul FLOP/s for the MFU estimate; 0 measures it at start
     metrics_log: bool = True  # append every step's metrics to {home}/logs/metrics.jsonl
+    # auto: bf16 on a GPU that has it, fp16 with loss scaling on one that has not, fp32 on CPU
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
 
     def __post_init__(self) -> None:
         for key in ("batch_size", "grad_accum", "max_length", "checkpoint_every", "val_every", "cosine_steps"):
@@ -202,6 +204,10 @@ class SecurityConfig(_Section):
     hosts: str = "auto"  # the host registry; auto: {home}/hosts.yaml, else configs/hosts.yaml
 
 
+class TuiConfig(_Section):
+    keys: dict[str, str] = {}  # binding id -> keys, e.g. {battle.pause: "p,space"}; `realm tui --keys` lists the ids
+
+
 class RealmConfig(_Section):
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
@@ -214,6 +220,7 @@ class RealmConfig(_Section):
     oracle: OracleConfig = OracleConfig()
     champion: ChampionConfig = ChampionConfig()
     security: SecurityConfig = SecurityConfig()
+    tui: TuiConfig = TuiConfig()
 
 
 def load_config(path: str | os.PathLike | None) -> RealmConfig:

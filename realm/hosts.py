@@ -17,9 +17,10 @@ from typing import Literal
 import msgspec
 import yaml
 
+from realm.resources import shipped
 from realm.config import ConfigError, RealmConfig, endpoints, oracle_endpoints
 
-DEFAULT_HOSTS = Path(__file__).resolve().parents[1] / "configs" / "hosts.yaml"
+DEFAULT_HOSTS = shipped("configs/hosts.yaml")
 
 Role = Literal["trainer", "oracle"]
 

@@ -53,6 +53,15 @@ def test_bad_config_names_the_file_and_the_key(tmp_path):
     assert missing.returncode == 2 and "not found" in missing.stderr
 
 
+def test_a_bad_key_binding_stops_play_and_tui_before_anything_starts(tmp_path):
+    config = write_config(tmp_path / "keys.yaml", tui={"keys": {"battle.paws": "p"}})
+    for command in ("tui", "play"):
+        result = realm(command, "--home", str(tmp_path / "home"), "--config", str(config))
+        assert result.returncode == 2, result.stderr
+        assert "'battle.paws'" in result.stderr and "realm tui --keys" in result.stderr
+    assert not (tmp_path / "home" / "logs").exists()  # neither a trainer nor an oracle was started
+
+
 def test_headless_play_trains_checkpoints_and_resumes(tmp_path):
     home = tmp_path / "home"
     config = write_config(tmp_path / "fast.yaml", train=FAST_TRAIN)

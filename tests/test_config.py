@@ -61,7 +61,7 @@ def _keys(struct: type[msgspec.Struct], prefix: str = "") -> set[str]:
 def _yaml_keys(node: dict, prefix: str = "") -> set[str]:
     keys = set()
     for key, value in node.items():
-        if isinstance(value, dict):
+        if isinstance(value, dict) and value:  # an empty mapping is a value (e.g. tui.keys), not a section
             keys |= _yaml_keys(value, f"{prefix}{key}.")
         else:
             keys.add(prefix + key)

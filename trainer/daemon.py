@@ -59,6 +59,7 @@ from realm.vault.retention import prune
 from trainer.data import QuestFormatError
 from trainer.desk import QUEST_REQUESTS, QuestDesk
 from trainer.idle import idle_examples, write_idle_quest
+from trainer.lockstep import Solo, follow, join
 from trainer.queue import QuestGone, QuestQueue
 from trainer.sdnotify import Notifier
 from trainer.telemetry import GpuMemory, MetricsLog, matmul_peak_flops
@@ -124,11 +125,15 @@ class Daemon:
         self.chronicle: Chronicle | None = None
         self._config_lock = threading.Lock()
         self._pending_config: RealmConfig | None = None  # accepted by a request, applied between steps
+        self.lockstep = Solo()  # under torchrun / accelerate launch: rank 0's orders to the other ranks
 
     # ------------------------------------------------------------------ lifecycle
 
     def run(self) -> int:
         """Train until stopped (request, signal, or ``max_steps``); return the exit code."""
+        self.lockstep = join(self.config)
+        if not self.lockstep.leads:
+            return follow(self.config, self.lockstep)  # ranks > 0: train what rank 0 orders, nothing else
         self._take_lock()
         try:
             self._start()
@@ -159,6 +164,7 @@ class Daemon:
         registered, missing = self.ledger.reconcile(self.home.checkpoints)
         latest = (complete_checkpoints(self.home.checkpoints) or [None])[-1]
         log.info("loading %s%s", self.config.model.name, f" from {latest.name}" if latest else "")
+        self.lockstep.send("start", latest)
         self.engine = Engine(self.config, checkpoint=latest)
         self._start_step = self.engine.step
         self._saved_step = self.engine.step if latest else -1
@@ -202,6 +208,9 @@ class Daemon:
         self.publisher.emit(ConfigChanged(config=fields(self.config)))
         for quest in self.queue.queued_infos():
             self.publisher.emit(QuestQueued(quest=quest))
+        if self.lockstep.world > 1:
+            text = f"training on {self.lockstep.world} processes: each optimizer step is shared between them"
+            self.publisher.emit(Notice(level="info", text=text))
         for text in _startup_notes(removed, registered, missing, requeued):
             self.publisher.emit(Notice(level="warning", text=text))
         log.info("trainer up: step %d, control at %s, events at %s", self.engine.step, control, pub)
@@ -246,6 +255,7 @@ class Daemon:
                     self._save_checkpoint(quest=None)
                 self.publisher.emit(BattleChanged(status="stopped"))
         finally:
+            self.lockstep.close(self.engine)  # the other ranks stop, checking their weights against ours
             if self.server:
                 self.server.stop()
             if self.publisher:
@@ -359,6 +369,7 @@ class Daemon:
         changed = changed_keys(self.config, new)
         self.config = new
         apply_to_engine(self.engine, new)
+        self.lockstep.send("config", new)
         if changed:
             log.info("armory: %s", ", ".join(changed))
             self.publisher.emit(ConfigChanged(config=fields(new), changed=changed))
@@ -441,7 +452,7 @@ class Daemon:
 
     def _train_one(self, batch, index: int, total: int, quest: str) -> None:
         micro_before = self.engine.micro_batch
-        result = self.engine.train_step(batch)
+        result = self.lockstep.train(self.engine, batch)  # every rank takes this step
         self._progress[quest] = index
         if result.oom_retries:
             text = (
@@ -450,6 +461,9 @@ class Daemon:
             )
             log.warning(text)
             self.publisher.emit(Notice(level="warning", text=text))
+        if result.skipped:
+            self._skipped_step(result, index, quest)
+            return
         seconds = max(result.seconds, 1e-9)
         flops_per_s = result.flops / seconds
         metrics = StepMetrics(
@@ -474,6 +488,17 @@ class Daemon:
             self._save_checkpoint(quest=quest)
         if self.skill_runner:
             self.skill_runner.after_step(result.seconds)
+
+    def _skipped_step(self, result, index: int, quest: str) -> None:
+        """fp16 loss scaling met inf/nan gradients: say so; the batch is consumed, nothing else changed."""
+        text = (
+            f"fp16: inf/nan gradients at {quest} step {index}; the optimizer step was skipped (weights, "
+            f"optimizer and lr unchanged; still at step {self.engine.step}) and the loss scale lowered to {result.loss_scale:g}"
+        )
+        log.warning(text)
+        self.publisher.emit(Notice(level="warning", text=text))
+        self.metrics_log.write({"kind": "skipped", "quest": quest, "time": time.time(), "step": self.engine.step,
+                                "loss": result.loss, "loss_scale": result.loss_scale})
 
     def _validate(self, val) -> None:
         """Loss on the quest's held-out slice and on the fixed validation set."""
@@ -568,7 +593,7 @@ class Daemon:
         log.error(reason)
         self.publisher.emit(Notice(level="error", text=reason))
         if not self.controls.stop.is_set():
-            self.controls.pause.set()  # before the event: a resume sent on seeing it must not be lost
+            self.controls.pause.set()  # before the status: a resume sent on seeing it must find the flag set
             self.publisher.emit(BattleChanged(status="paused", reason=reason))
 
     # ------------------------------------------------------------------ vault and oracle

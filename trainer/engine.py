@@ -15,11 +15,12 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
+import msgspec
 import numpy as np
 import torch
 import transformers
 
-from realm.config import RealmConfig
+from realm.config import ConfigError, RealmConfig
 from trainer.data import IGNORE_INDEX, EncodedExample, encode_chat
 from trainer.model import count_parameters, load_model, resolve_device
 from trainer.packing import PackedBatch, attention_kwargs, flash_attention_available, pack, register, shifted_targets
@@ -37,6 +38,8 @@ class StepResult(NamedTuple):
     flops: float = 0.0  # estimated model FLOPs of the step (6N per token + attention)
     micro_batch: int = 0  # examples per micro-batch the step ran with
     oom_retries: int = 0  # times the step hit out-of-memory and halved its micro-batch
+    skipped: bool = False  # fp16: inf/nan gradients, so no update (weights, optimizer, lr, step unchanged)
+    loss_scale: float = 0.0  # fp16: the loss scale after the step (0 without loss scaling)
 
 
 class Engine:
@@ -47,10 +50,12 @@ class Engine:
         if train.threads:
             torch.set_num_threads(train.threads)
         self.accelerator = make_accelerator(config)
+        self.precision = resolve_precision(train.precision, resolve_device(config.model.device))
         torch.manual_seed(train.seed)
-        self.model, self.tokenizer = load_model(config.model, checkpoint=checkpoint, seed=train.seed)
+        self.model, self.tokenizer = load_model(_weights_config(config, self.precision), checkpoint=checkpoint, seed=train.seed)
         self.attention = choose_attention(self.model)
         self.device = next(self.model.parameters()).device
+        self.scaler = torch.amp.GradScaler(self.device.type) if self.precision == "fp16" else None
         self.parameters = count_parameters(self.model)
         self._flop_shape = _attention_shape(self.model.config)
         self.step = 0
@@ -111,21 +116,24 @@ class Engine:
         retries = 0
         while True:
             try:
-                total_loss, target_tokens = self._accumulate(mine)
+                total_loss, target_tokens = self._accumulate(mine or batch[:1], contributes=bool(mine))
                 break
             except torch.OutOfMemoryError:
                 self.optimizer.zero_grad(set_to_none=True)
                 _free_memory(self.device)
-                if self.micro_batch == 1:
-                    raise
+                if self.micro_batch == 1 or self.accelerator.num_processes > 1:
+                    raise  # several processes: a redo on one rank alone would break the collectives' order
                 self.micro_batch = max(1, self.micro_batch // 2)
                 retries += 1
+        if self.scaler is not None:
+            self.scaler.unscale_(self.optimizer)  # clip (and report) the true gradient norm
         grad_norm = self.accelerator.clip_grad_norm_(self.model.parameters(), self.config.train.max_grad_norm)
         lr = self.scheduler.get_last_lr()[0]
-        self.optimizer.step()
-        self.scheduler.step()
+        skipped = self._optimizer_step()
+        if not skipped:
+            self.scheduler.step()
+            self.step += 1
         self.optimizer.zero_grad(set_to_none=True)
-        self.step += 1
         tokens = sum(min(len(ex.input_ids), self.config.train.max_length) for ex in batch)
         return StepResult(
             loss=total_loss / target_tokens,
@@ -137,25 +145,47 @@ class Engine:
             flops=self.step_flops(batch),
             micro_batch=self.micro_batch,
             oom_retries=retries,
+            skipped=skipped,
+            loss_scale=self.scaler.get_scale() if self.scaler is not None else 0.0,
         )
+
+    def _optimizer_step(self) -> bool:
+        """Update the weights; True when fp16 loss scaling found inf/nan gradients and skipped it
+        (the scaler then lowers the scale, so the next step fits)."""
+        if self.scaler is None:
+            self.optimizer.step()
+            return False
+        scale = self.scaler.get_scale()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return self.scaler.get_scale() < scale
+
+    def _autocast(self):
+        """Mixed precision for forward passes: bf16 or fp16 autocast; fp32 runs as it is."""
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=PRECISIONS[self.precision])
 
     def _my_share(self, batch: list[EncodedExample]) -> list[EncodedExample]:
         """This process's examples of the step (all of them on one process)."""
         world, rank = self.accelerator.num_processes, self.accelerator.process_index
         return batch[rank::world] if world > 1 else batch
 
-    def _accumulate(self, examples: list[EncodedExample]) -> tuple[float, int]:
+    def _accumulate(self, examples: list[EncodedExample], contributes: bool = True) -> tuple[float, int]:
         """Forward and backward over ``examples`` in packed micro-batches; (summed loss, targets).
 
         The loss is summed over target tokens and divided by the step's target count (across
-        all processes), so every token weighs the same however the step is split.
+        all processes), so every token weighs the same however the step is split. A process
+        whose share of a small step is empty still runs a backward (of another example, weighted
+        0: ``contributes`` False), because DDP's gradient all-reduce needs every process.
         """
         micro = self.micro_batch
         chunks = [examples[i : i + micro] for i in range(0, len(examples), micro)] or [[]]
         packed = [pack(chunk, self.config.train.max_length) if chunk else None for chunk in chunks]
-        local_targets = sum(p.target_tokens for p in packed if p is not None)
+        local_targets = sum(p.target_tokens for p in packed if p is not None) if contributes else 0
         target_tokens = self._global_sum(local_targets) or 1
         scale = self.accelerator.num_processes / target_tokens  # DDP averages gradients over processes
+        scale = scale if contributes else 0.0
         total_loss = 0.0
         for index, batch in enumerate(packed):
             if batch is None:
@@ -164,8 +194,9 @@ class Engine:
             context = contextlib.nullcontext() if last else self.accelerator.no_sync(self.model)
             with context:
                 loss = self._summed_loss(batch)
-                self.accelerator.backward(loss * scale)
-            total_loss += loss.item()
+                weighted = loss * scale
+                self.accelerator.backward(self.scaler.scale(weighted) if self.scaler is not None else weighted)
+            total_loss += loss.item() if contributes else 0.0
         return self._global_sum(total_loss), target_tokens
 
     def _global_sum(self, value: float) -> float:
@@ -176,13 +207,17 @@ class Engine:
 
     @torch.no_grad()
     def evaluate(self, examples: list[EncodedExample]) -> float:
-        """Mean loss per target token over ``examples``."""
+        """Mean loss per target token over ``examples``.
+
+        Evaluation runs on this process alone (the leader), so it uses the bare model: a DDP
+        forward would sync buffers with processes that are not evaluating.
+        """
         self.model.eval()
         micro = self.micro_batch
         total, count = 0.0, 0
         for start in range(0, len(examples), micro):
             batch = pack(examples[start : start + micro], self.config.train.max_length)
-            total += self._summed_loss(batch).item()
+            total += self._summed_loss(batch, self.unwrapped).item()
             count += batch.target_tokens
         return total / max(count, 1)
 
@@ -191,27 +226,29 @@ class Engine:
         """Each example's summed loss, from one packed forward (the packing test compares it)."""
         self.model.eval()
         batch = pack(examples, self.config.train.max_length)
-        token_losses, targets = self._token_losses(batch)
+        token_losses, targets = self._token_losses(batch, self.unwrapped)
         owners = batch.example_ids[0][targets].to(self.device)
         per_example = torch.zeros(len(examples), device=self.device, dtype=token_losses.dtype)
         return per_example.index_add_(0, owners, token_losses).tolist()
 
-    def _summed_loss(self, batch: PackedBatch) -> torch.Tensor:
+    def _summed_loss(self, batch: PackedBatch, model: torch.nn.Module | None = None) -> torch.Tensor:
         """Cross-entropy summed over target tokens, so accumulation weights every token alike."""
-        token_losses, _ = self._token_losses(batch)
+        token_losses, _ = self._token_losses(batch, model)
         return token_losses.sum()
 
-    def _token_losses(self, batch: PackedBatch) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-target-token losses; the LM head runs only where there is a target."""
+    def _token_losses(self, batch: PackedBatch, model: torch.nn.Module | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-target-token losses (through ``model``, default the training one); the LM head
+        runs only where there is a target."""
         targets = shifted_targets(batch.labels)[0]
         keep = (targets != IGNORE_INDEX).nonzero().squeeze(1)
-        logits = self.model(
-            input_ids=batch.input_ids.to(self.device),
-            position_ids=batch.position_ids.to(self.device),
-            logits_to_keep=keep.to(self.device),
-            use_cache=False,
-            **attention_kwargs(batch, self.device),
-        ).logits[0].float()
+        with self._autocast():
+            logits = (self.model if model is None else model)(
+                input_ids=batch.input_ids.to(self.device),
+                position_ids=batch.position_ids.to(self.device),
+                logits_to_keep=keep.to(self.device),
+                use_cache=False,
+                **attention_kwargs(batch, self.device),
+            ).logits[0].float()
         losses = torch.nn.functional.cross_entropy(logits, targets[keep].to(self.device), reduction="none")
         return losses, keep
 
@@ -238,6 +275,7 @@ class Engine:
                 "rng": _rng_state(),
                 "micro_batch": self.micro_batch,
                 "progress": self.progress,
+                "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             },
             folder / TRAINING_STATE,
         )
@@ -250,6 +288,8 @@ class Engine:
         _set_rng_state(state["rng"])
         self.micro_batch = int(state.get("micro_batch") or self.micro_batch)
         self.progress = state.get("progress")
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
 
 
 def lr_schedule(train):
@@ -272,7 +312,35 @@ def make_accelerator(config: RealmConfig):
     from accelerate import Accelerator
 
     device = resolve_device(config.model.device)
-    return Accelerator(cpu=device.type == "cpu", device_placement=False)
+    # precision is train.precision's alone: a launcher's --mixed_precision would scale the loss twice
+    return Accelerator(cpu=device.type == "cpu", device_placement=False, mixed_precision="no")
+
+
+PRECISIONS = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def resolve_precision(spec: str, device: torch.device) -> str:
+    """``train.precision`` on ``device``: auto is bf16 on a GPU that has it, fp16 (with loss
+    scaling) on one that has not, and fp32 on CPU, where autocast gains nothing."""
+    bf16_ok = device.type != "cuda" or torch.cuda.is_bf16_supported()
+    if spec == "auto":
+        return "fp32" if device.type != "cuda" else "bf16" if bf16_ok else "fp16"
+    if spec == "bf16" and not bf16_ok:
+        raise ConfigError(f"train.precision: bf16 asked for, but {torch.cuda.get_device_name(device)} has no bfloat16; use fp16 or auto")
+    return spec
+
+
+def _weights_config(config: RealmConfig, precision: str):
+    """fp16 and fp32 keep float32 weights (fp16 autocast needs float32 master weights for its
+    loss scaler); an explicit ``model.dtype`` of float16 cannot train with loss scaling."""
+    if precision == "fp16" and config.model.dtype == "float16":
+        raise ConfigError(
+            "train.precision fp16 keeps float32 master weights (autocast runs in fp16, the loss is "
+            "scaled): set model.dtype to auto or float32, not float16"
+        )
+    if precision in ("fp16", "fp32") and config.model.dtype == "auto":
+        return msgspec.structs.replace(config.model, dtype="float32")
+    return config.model
 
 
 def choose_attention(model: torch.nn.Module) -> str:

@@ -17,11 +17,12 @@ import torch
 import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 
+from realm.resources import shipped
 from trainer.data import CHATML_TEMPLATE, render_chatml
 
 DIO_NANO = "builtin:dio-nano"
 BUILTIN_PREFIX = "builtin:"
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
+ASSETS = shipped("assets")
 BUILTINS = (DIO_NANO,)
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}

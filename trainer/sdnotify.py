@@ -19,7 +19,9 @@ class Notifier:
         self.address = _address(env.get("NOTIFY_SOCKET", ""))
         usec = env.get("WATCHDOG_USEC", "")
         watchdog_pid = env.get("WATCHDOG_PID", "")
-        for_us = not watchdog_pid or watchdog_pid == str(os.getpid())
+        # under `accelerate launch` / torchrun the unit's main process is the launcher, our parent
+        launcher = str(os.getppid()) if "WORLD_SIZE" in env else None
+        for_us = not watchdog_pid or watchdog_pid in (str(os.getpid()), launcher)
         self.watchdog_s = int(usec) / 1e6 if usec.isdigit() and int(usec) > 0 and for_us else None
         self._last_ping = 0.0
 

@@ -258,7 +258,7 @@ class SkillRunner:
         return _Plan(skill, level, frozen, preview, probe)
 
     def _generate_locally(self, plan: "_Plan") -> list[str]:
-        return generate(self.engine.model, self.engine.tokenizer, plan.chats(), max_new_tokens=plan.skill.eval.max_new_tokens,
+        return generate(self.engine.unwrapped, self.engine.tokenizer, plan.chats(), max_new_tokens=plan.skill.eval.max_new_tokens,
                         batch_size=self.config.eval_batch_size)
 
     def _record(self, plan: "_Plan", step: int, answers: list[str]):

@@ -17,9 +17,10 @@ from typing import Any
 import msgspec
 import yaml
 
+from realm.resources import shipped
 from realm.skills.base import FAMILIES, Family
 
-SKILLS_DIR = Path(__file__).resolve().parents[2] / "configs" / "skills"
+SKILLS_DIR = shipped("configs/skills")
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 

@@ -42,11 +42,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from realm.resources import shipped
 from realm.skills.base import Grade, Sample, register
 
-ROOT = Path(__file__).resolve().parents[2]
-LEXICON_PATH = ROOT / "assets" / "lexicon" / "sy-lexicon.json.gz"
-CONFIG_PATH = ROOT / "configs" / "skills" / "sy.yaml"
+LEXICON_PATH = shipped("assets/lexicon/sy-lexicon.json.gz")
+CONFIG_PATH = shipped("configs/skills/sy.yaml")
 
 HINT_TIERS: dict[str, int] = {
     "definition": 1, "synonym": 1,

@@ -11,8 +11,10 @@ answers come back as toasts or one message each (the journal).
 from __future__ import annotations
 
 import collections
+import subprocess
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from textual import events, work
@@ -61,6 +63,7 @@ from realm.tui.theme import REALM_THEME
 from realm.tui.view import LinkStats, RealmView
 
 REPAINT_S = 0.1
+TRAINER_GONE_TOAST_S = 3600.0  # a trainer that died stays on screen until dismissed
 REQUEST_TIMEOUT_S = 2.0
 QUEST_TOASTS_PER_TICK = 3  # a burst of finished quests gets a few toasts and a count
 NARRATION_LINES = 200
@@ -116,8 +119,12 @@ class RealmApp(App[None]):
         state_dir: Path | None = None,
         clock: Callable[[], float] = time.time,
         follow_bus: bool = True,
+        keymap: dict[str, str] | None = None,
+        trainer: TrainerProcess | None = None,
     ) -> None:
         super().__init__()
+        self.trainer = trainer  # set by `realm play`, which started the trainer: its exit is news
+        self.keymap = dict(keymap or {})  # binding id -> keys (config `tui.keys`), checked by the caller
         self.control_endpoint = control_endpoint
         self.readonly = readonly
         self.clock = clock
@@ -143,6 +150,8 @@ class RealmApp(App[None]):
     def on_mount(self) -> None:
         self.register_theme(REALM_THEME)
         self.theme = REALM_THEME.name
+        if self.keymap:
+            self.set_keymap(self.keymap)
         if self.follow_bus:
             self._follow_bus()
         self.set_interval(REPAINT_S, self._tick)
@@ -171,10 +180,19 @@ class RealmApp(App[None]):
         if not self.screen_stack:  # shutting down
             return
         self._drain_events()
+        self._check_trainer_process()
         self._refresh_reasons()
         self._remember_seen()
         if self._view_key() != self._shown_key:
             self._repaint()
+
+    def _check_trainer_process(self) -> None:
+        if self.trainer is None or self.trainer.process.poll() is None:
+            return
+        code, log = self.trainer.process.returncode, self.trainer.log
+        self.trainer = None  # said once
+        self.notify(f"The trainer process exited with code {code}. Its log says why: {log}",
+                    title="Trainer stopped", severity="error", timeout=TRAINER_GONE_TOAST_S, markup=False)
 
     def _view_key(self) -> tuple:
         m = self.mirror
@@ -325,6 +343,11 @@ class RealmApp(App[None]):
         if reason:
             self.notify(f"{active.binding.description}: {reason}", severity="warning", markup=False)
 
+    def handle_bindings_clash(self, clashed_bindings: set[Binding], node) -> None:
+        keys = ", ".join(sorted(f"{b.key} ({b.id})" for b in clashed_bindings))
+        self.notify(f"tui.keys: these keys now fire something else and were dropped: {keys}",
+                    severity="warning", markup=False)
+
     def why_disabled(self, action: str) -> str | None:
         return self._reasons.get(action)
 
@@ -411,6 +434,14 @@ class RealmApp(App[None]):
             self.notify(reply.message or f"{verb} requested", markup=False)
 
 
+@dataclass(frozen=True)
+class TrainerProcess:
+    """The trainer ``realm play`` started: the app says so if it exits, and where its log is."""
+
+    process: subprocess.Popen
+    log: Path
+
+
 def default_state_dir() -> Path:
     """Where the app remembers what it last saw: ``$XDG_STATE_HOME/realm`` or ``~/.local/state/realm``."""
     import os
@@ -426,8 +457,10 @@ def run_tui(
     heartbeat_s: float = 1.0,
     readonly: bool = False,
     state_dir: Path | None = None,
+    keymap: dict[str, str] | None = None,
+    trainer: TrainerProcess | None = None,
 ) -> None:
     RealmApp(
         pub_endpoint, control_endpoint, heartbeat_s=heartbeat_s, readonly=readonly,
-        state_dir=state_dir or default_state_dir(),
+        state_dir=state_dir or default_state_dir(), keymap=keymap, trainer=trainer,
     ).run()  # fmt: skip

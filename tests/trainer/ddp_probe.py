@@ -1,6 +1,7 @@
-"""Run by test_multiprocess.py under ``accelerate launch --cpu --num_processes 2``: two optimizer
-steps through the engine, each process training its share; the main process writes the losses
-and the final weights' checksum to the JSON file named on the command line."""
+"""Run by test_multiprocess.py under torchrun with two CPU processes: three optimizer steps through
+the engine, each process training its share (the last step has one example, so the second
+process's share is empty); the main process writes the losses and the final weights' checksum
+to the JSON file named on the command line."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def chats() -> list[list[dict]]:
 def run() -> dict:
     engine = Engine(CONFIG)
     batch = engine.encode(chats())
-    losses = [engine.train_step(batch).loss for _ in range(2)]
+    losses = [engine.train_step(batch).loss for _ in range(2)] + [engine.train_step(batch[:1]).loss]
     weights = torch.cat([p.detach().flatten() for p in engine.unwrapped.parameters()])
     return {"losses": losses, "processes": engine.accelerator.num_processes, "is_main": engine.is_main,
             "weights_sum": float(weights.double().sum()), "weights_abs": float(weights.double().abs().sum())}

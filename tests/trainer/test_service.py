@@ -47,6 +47,9 @@ def test_notifier_speaks_the_protocol_and_is_silent_outside_systemd(tmp_path):
     assert not quiet.enabled and not quiet.ready() and not quiet.ping()
     other = Notifier({"NOTIFY_SOCKET": str(tmp_path / "n"), "WATCHDOG_USEC": "1000", "WATCHDOG_PID": "1"})
     assert other.watchdog_s is None, "the watchdog belongs to another process"
+    launched = {"NOTIFY_SOCKET": str(tmp_path / "n"), "WATCHDOG_USEC": "1000", "WATCHDOG_PID": str(os.getppid())}
+    assert Notifier(launched).watchdog_s is None, "our parent's watchdog, but we were not launched by it"
+    assert Notifier({**launched, "WORLD_SIZE": "2"}).watchdog_s == 0.001, "rank 0 pings for its launcher (the unit's main process)"
     gone = Notifier({"NOTIFY_SOCKET": str(tmp_path / "missing")})
     assert gone.ready() is False  # no systemd listening: never an exception
 

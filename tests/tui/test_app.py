@@ -170,3 +170,20 @@ async def test_firehose_of_5000_steps_ends_in_sync(endpoints, trainer):
         assert app.mirror.state == trainer.publisher.state
         # repaints are coalesced on the tick: far fewer messages than bus events
         assert notes.posted - posted_before < 5000
+
+
+async def test_a_trainer_process_that_exits_is_announced_with_its_log(endpoints, tmp_path):
+    import subprocess
+    import sys
+
+    from realm.tui.app import TrainerProcess
+
+    log = tmp_path / "trainer.log"
+    process = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    notes = Notes()
+    app = RealmApp(endpoints.pub, endpoints.control, heartbeat_s=HEARTBEAT_S, trainer=TrainerProcess(process, log))
+    async with app.run_test(size=(80, 24), message_hook=notes) as pilot:
+        await wait_for(pilot, lambda: notes.any("exited with code 3"), what="the trainer's exit")
+        assert notes.any(str(log))
+        await pilot.pause(0.3)
+        assert sum("exited with code" in m for m in notes.messages) == 1  # said once, not every tick

@@ -6,7 +6,9 @@ from realm.tui import format as fmt
 from realm.game.hero import title
 from realm.tui.widgets.loss_chart import render_chart
 from realm.tui.widgets.meter import bar
-from realm.tui.widgets.portrait import PIXELS, portrait, tier
+import pytest
+
+from realm.tui.widgets.portrait import SPRITES, PortraitError, load_tiers, portrait, tier
 
 
 def test_chart_fills_its_box_with_axis_labels():
@@ -35,10 +37,32 @@ def test_bar_is_exactly_its_width():
     assert len(bar(0.33, 7)) == 7
 
 
-def test_portrait_is_half_blocks_and_tiers_grow():
-    assert len(portrait(0).plain.split("\n")) == len(PIXELS) // 2
+def test_portrait_is_half_blocks_and_each_tier_has_its_own_sprite():
+    shipped = load_tiers()
+    assert [t.name for t in shipped] == ["leather", "iron", "gold", "mythril"]
+    drawn = [portrait(i) for i in range(len(shipped))]
+    assert all(len(p.plain.split("\n")) == 8 and set(p.plain) <= set("▀▄ \n") for p in drawn)
+    assert len({p.markup for p in drawn}) == len(drawn)  # four different pictures
     assert [tier(level) for level in (1, 4, 5, 10, 20, 99)] == [0, 0, 1, 2, 3, 3]
     assert title(1) != title(5) != title(50)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda t: t.replace('"...KKKK..KKKK..."', '"...KKKK..KKKK.."', 1), "tier 'leather', row 16: 16 pixels"),
+        (lambda t: t.replace('"...LLLL..LLLL..."', '"...LLLL..LLQL..."', 1), "row 14: no colour for Q"),
+        (lambda t: t.replace('armour: "#9aa4ad"', "armour: grey"), "tier 'iron': armour is 'grey'"),
+        (lambda t: t.replace("from_level: 5", "from_level: 50"), "tiers must start at level 1 and rise"),
+        (lambda t: t.replace("colours:", "colors:"), "not a sprite file"),
+    ],
+)
+def test_a_broken_sprite_file_names_the_tier_and_row(tmp_path, change, message):
+    broken = tmp_path / "dio.yaml"
+    broken.write_text(change(SPRITES.read_text(encoding="utf-8")), encoding="utf-8")
+    with pytest.raises(PortraitError, match=message) as info:
+        load_tiers(broken)
+    assert str(info.value).startswith(str(broken))
 
 
 def test_number_formats():

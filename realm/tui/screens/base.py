@@ -5,9 +5,10 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from realm.tui.view import RealmView
+from realm.tui.widgets.key_bar import KeyBar
 from realm.tui.widgets.status_bar import StatusBar
 
 
@@ -18,7 +19,7 @@ class RealmScreen(Screen):
     def compose(self) -> ComposeResult:
         yield StatusBar(self.SCREEN_NAME, id="status")
         yield from self.compose_body()
-        yield Footer()
+        yield KeyBar()
 
     def compose_body(self) -> ComposeResult:
         yield from ()

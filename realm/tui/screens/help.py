@@ -8,21 +8,24 @@ from textual.content import Content
 from textual.widgets import Static
 
 from realm.tui.actions import ACTIONS
+from realm.tui.keymap import action_keys
 from realm.tui.screens.base import RealmScreen
 from realm.tui.view import RealmView
 
 
-def help_rows(view: RealmView) -> list[tuple[str, str, str, str | None]]:
-    """(group, key, description, why disabled or None), grouped in the order groups first appear."""
+def help_rows(view: RealmView, rebound: dict[str, str] | None = None) -> list[tuple[str, str, str, str | None]]:
+    """(group, key, description, why disabled or None), grouped in the order groups first appear;
+    ``rebound`` ({action: keys}) shows the keys a config's ``tui.keys`` set instead of the defaults."""
+    rebound = rebound or {}
     groups = list(dict.fromkeys(a.group for a in ACTIONS))
     ordered = sorted(ACTIONS, key=lambda a: groups.index(a.group))
-    return [(a.group, a.key, a.description, view.why_disabled(a.name)) for a in ordered]
+    return [(a.group, rebound.get(a.action, a.key), a.description, view.why_disabled(a.name)) for a in ordered]
 
 
-def help_text(view: RealmView) -> Content:
+def help_text(view: RealmView, rebound: dict[str, str] | None = None) -> Content:
     lines: list[Content] = []
     group = None
-    for row_group, key, description, why in help_rows(view):
+    for row_group, key, description, why in help_rows(view, rebound):
         if row_group != group:
             group = row_group
             lines.append(Content.styled(group, "bold $accent"))
@@ -30,7 +33,8 @@ def help_text(view: RealmView) -> Content:
         if why:
             line = Content.assemble(line, ("  — disabled: " + why, "$text-muted"))
         lines.append(line)
-    lines.append(Content.styled("Keys can be remapped by binding id; the palette (ctrl+p) runs every action.",
+    lines.append(Content.styled("Remap keys in the config's tui.keys (`realm tui --keys` lists the ids); "
+                                "the palette (ctrl+p) runs every action.",
                                 "$text-muted italic"))
     return Content("\n").join(lines)
 
@@ -43,4 +47,4 @@ class HelpScreen(RealmScreen):
             yield Static(id="help-text")
 
     def show_body(self, view: RealmView) -> None:
-        self.query_one("#help-text", Static).update(help_text(view))
+        self.query_one("#help-text", Static).update(help_text(view, action_keys(getattr(self.app, "keymap", {}))))

@@ -1,0 +1,101 @@
+"""Mixed precision: ``train.precision`` picks autocast per device, and fp16 trains with a loss
+scaler that skips a step with inf/nan gradients without touching the weights (on CPU, where
+torch runs fp16 autocast and ``GradScaler("cpu")``)."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+import torch
+
+from conftest import fast_config, wait_for, write_chat_quest
+from realm.config import ConfigError, ModelConfig
+from realm.protocol import PauseRequest, ResumeRequest
+from trainer.engine import Engine, resolve_precision
+
+WORDS = ["apple", "river", "stone", "cloud"]
+
+
+def _chats():
+    return [[{"role": "user", "content": f"reverse {w}"}, {"role": "assistant", "content": w[::-1]}] for w in WORDS]
+
+
+def _inf_gradients(engine: Engine):
+    """A fault on one weight's gradient (as an fp16 overflow leaves it); returns the hook handle."""
+    weight = engine.unwrapped.get_input_embeddings().weight
+    return weight.register_hook(lambda grad: torch.full_like(grad, float("inf")))
+
+
+def test_precision_auto_is_fp32_on_cpu_and_explicit_choices_are_kept():
+    cpu = torch.device("cpu")
+    assert resolve_precision("auto", cpu) == "fp32"
+    assert [resolve_precision(p, cpu) for p in ("bf16", "fp16", "fp32")] == ["bf16", "fp16", "fp32"]
+
+
+def test_fp16_with_float16_master_weights_is_refused_with_what_to_set():
+    config = msgspec.structs.replace(fast_config(precision="fp16"), model=ModelConfig(dtype="float16"))
+    with pytest.raises(ConfigError, match="model.dtype to auto or float32"):
+        Engine(config)
+
+
+def test_fp16_trains_like_fp32_with_float32_master_weights():
+    fp32, fp16 = Engine(fast_config()), Engine(fast_config(precision="fp16"))
+    assert fp32.scaler is None and fp16.scaler is not None
+    assert next(fp16.unwrapped.parameters()).dtype == torch.float32
+    batch = fp32.encode(_chats())
+    losses32 = [fp32.train_step(batch).loss for _ in range(3)]
+    results16 = [fp16.train_step(batch) for _ in range(3)]
+    assert not any(r.skipped for r in results16) and fp16.step == 3
+    assert [r.loss for r in results16] == pytest.approx(losses32, rel=2e-2)
+    assert results16[-1].loss < results16[0].loss
+
+
+def test_an_inf_gradient_skips_the_fp16_step_and_leaves_weights_and_optimizer_untouched(tmp_path):
+    engine = Engine(fast_config(precision="fp16"))
+    batch = engine.encode(_chats())
+    engine.train_step(batch)  # the optimizer has state to protect
+    weights = {name: p.detach().clone() for name, p in engine.unwrapped.named_parameters()}
+    moments = [s["exp_avg"].clone() for s in engine.optimizer.state.values()]
+    step, epoch, scale = engine.step, engine.scheduler.last_epoch, engine.scaler.get_scale()
+
+    hook = _inf_gradients(engine)
+    result = engine.train_step(batch)
+    hook.remove()
+
+    assert result.skipped and result.loss_scale == scale / 2
+    assert engine.step == step and engine.scheduler.last_epoch == epoch
+    for name, p in engine.unwrapped.named_parameters():
+        assert torch.equal(p, weights[name]), f"{name} changed on a skipped step"
+    assert all(torch.equal(s["exp_avg"], m) for s, m in zip(engine.optimizer.state.values(), moments))
+
+    engine.save(tmp_path / "ckpt")  # the lowered scale is part of the training state
+    assert Engine(fast_config(precision="fp16"), checkpoint=tmp_path / "ckpt").scaler.get_scale() == scale / 2
+
+    after = engine.train_step(batch)
+    assert not after.skipped and engine.step == step + 1
+    assert all(torch.isfinite(p).all() for p in engine.unwrapped.parameters())
+    assert any(not torch.equal(p, weights[name]) for name, p in engine.unwrapped.named_parameters())
+
+
+def test_the_trainer_says_when_an_fp16_step_is_skipped_and_trains_on(trainer_factory, tmp_path):
+    home = tmp_path / "home"
+    write_chat_quest(home / "quests" / "queued" / "normal" / "q.jsonl", n=400)
+    trainer = trainer_factory(fast_config(precision="fp16"), home=home).start()
+    wait_for(lambda: trainer.state.hero.steps >= 1, timeout=120, what="a first fp16 step")
+    trainer.client.request(PauseRequest())
+    wait_for(lambda: trainer.state.battle.status == "paused", timeout=60, what="the pause")
+    hook = _inf_gradients(trainer.daemon.engine)  # between steps: the training thread is waiting
+    try:
+        trainer.client.request(ResumeRequest())
+        notice = wait_for(lambda: [line.text for line in trainer.state.log if "optimizer step was skipped" in line.text],
+                          timeout=60, what="the skipped-step notice")
+        trainer.client.request(PauseRequest())
+        wait_for(lambda: trainer.state.battle.status == "paused", timeout=60, what="the second pause")
+    finally:
+        hook.remove()
+    assert "inf/nan gradients" in notice[0] and "loss scale lowered" in notice[0]
+    steps = trainer.state.hero.steps
+    trainer.client.request(ResumeRequest())
+    wait_for(lambda: trainer.state.hero.steps >= steps + 2, timeout=60, what="training to go on after the fault")
+    assert all(torch.isfinite(p).all() for p in trainer.daemon.engine.unwrapped.parameters())
+    trainer.stop()
