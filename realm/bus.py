@@ -206,8 +206,12 @@ class ControlServer:
 # --------------------------------------------------------------------------- client side
 
 
-class RealmClient:
-    """Blocking requests for the CLI, Lazy Pirate style."""
+class LazyPirateClient:
+    """A client of a ROUTER in the Lazy Pirate habits: every try gets a fresh socket (no linger,
+    the caller's ``socket_setup`` such as CURVE client keys, connected to ``endpoint``), waits at
+    most ``timeout_s``, and ``retries`` more tries follow silence before the caller gives up."""
+
+    socket_type = zmq.DEALER
 
     def __init__(
         self,
@@ -221,26 +225,33 @@ class RealmClient:
         self.endpoint = endpoint
         self.timeout_s = timeout_s
         self.retries = retries
-        self._context = context or zmq.Context.instance()
-        self._socket_setup = socket_setup  # e.g. CURVE client keys
+        self.context = context or zmq.Context.instance()
+        self.socket_setup = socket_setup
+
+    def _socket(self) -> zmq.Socket:
+        sock = self.context.socket(self.socket_type)
+        sock.setsockopt(zmq.LINGER, 0)
+        if self.socket_setup:
+            self.socket_setup(sock)
+        sock.connect(self.endpoint)
+        return sock
+
+
+class RealmClient(LazyPirateClient):
+    """Blocking requests to the trainer, for the CLI."""
+
+    socket_type = zmq.REQ
 
     def request(self, request: Request) -> Reply:
         frame = protocol.encode(request)
         for _ in range(self.retries + 1):
-            sock = self._context.socket(zmq.REQ)
-            sock.setsockopt(zmq.LINGER, 0)
-            if self._socket_setup:
-                self._socket_setup(sock)
-            try:
-                sock.connect(self.endpoint)
+            with self._socket() as sock:
                 sock.send(frame)
                 if sock.poll(int(self.timeout_s * 1000), zmq.POLLIN):
                     reply = protocol.decode_reply(sock.recv())
                     if isinstance(reply, ErrorReply):
                         raise RequestFailed(reply.message)
                     return reply
-            finally:
-                sock.close(linger=0)
         waited = (self.retries + 1) * self.timeout_s
         raise TrainerUnreachable(
             f"no trainer answered at {self.endpoint} ({self.retries + 1} tries, {waited:g}s); "

@@ -137,10 +137,15 @@ class SkillsConfig(_Section):
     eval_next_level: bool = True  # also score the next level's frozen set (a preview)
     eval_batch_size: int = 64  # prompts per batched generation
     corrections: bool = True  # wrong probe items become a high-priority correction quest
+    eval_on: Literal["local", "oracle"] = "local"  # oracle: an oracle generates the answers (the trainer grades)
+    eval_oracle: str = ""  # which oracle node in the host registry; "": oracle.node, else the first listed
+    eval_oracle_timeout_s: float = 300.0  # an oracle round slower than this falls back to a local eval
 
     def __post_init__(self) -> None:
         if self.eval_every < 1 or self.eval_batch_size < 1:
             raise ValueError("`eval_every` and `eval_batch_size` must be at least 1")
+        if self.eval_oracle_timeout_s <= 0:
+            raise ValueError("`eval_oracle_timeout_s` must be positive")
         if not 0.0 <= self.max_eval_share < 1.0:
             raise ValueError("`max_eval_share` must be in [0, 1)")
         for entry in self.mix:
@@ -173,8 +178,12 @@ class OracleConfig(_Section):
     chunk_bytes: int = 1048576  # transfer chunk size
     credit: int = 8  # transfer chunks in flight
     auto_promote: bool = False  # the trainer sends each new champion to the oracle
+    backend: Literal["native", "vllm"] = "native"  # vllm: vLLM's engine decodes (optional; needs vLLM and CUDA)
+    vllm_memory_share: float = 0.4  # with vllm: GPU memory share of each loaded checkpoint's engine
 
     def __post_init__(self) -> None:
+        if not 0.0 < self.vllm_memory_share <= 1.0:
+            raise ValueError("`vllm_memory_share` must be in (0, 1]")
         for key in ("max_batch", "max_new_tokens", "max_prompt_tokens", "cache_limit_mb", "chunk_bytes", "credit"):
             if getattr(self, key) < 1:
                 raise ValueError(f"`{key}` must be at least 1")

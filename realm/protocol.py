@@ -328,6 +328,8 @@ class SkillEvaluated(_Event, tag="skill_evaluated"):
     seconds: float = 0.0  # this round's generation + grading time
     train_seconds: float = 0.0  # optimizer-step time since the previous round
     corrections: int = 0  # wrong probe items turned into a correction quest
+    oracle: str = ""  # the oracle node that generated the answers (skills.eval_on); "": the trainer itself
+    oracle_seconds: float = 0.0  # with an oracle: hand-off to answers, wall time (the trainer trained meanwhile)
 
 
 class SkillLevelUp(_Event, tag="skill_level_up"):
@@ -689,6 +691,9 @@ class GenerateRequest(_Request, tag="generate"):
     prompts: tuple[str, ...]  # user messages, each answered on its own
     sampling: Sampling = Sampling()
     checkpoint: str = ""
+    # instead of prompts, whole chats (skill evals): encoded, stopped and decoded exactly as the
+    # trainer's own eval does (trainer.generate), so both give the same answers
+    chats: tuple[tuple[dict[str, str], ...], ...] = ()
 
 
 class CancelRequest(_Request, tag="cancel"):

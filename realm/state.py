@@ -217,6 +217,8 @@ def _skill_evaluated(state: RealmState, ev: SkillEvaluated, time: float) -> Real
     )
     probe = "" if ev.probe is None else f", probe {ev.probe:.0%}"
     text = f"skill {ev.skill} L{ev.level}: eval {ev.accuracy:.0%}{probe} at step {ev.step}"
+    if ev.oracle:
+        text += f" (answers from oracle {ev.oracle})"
     return replace(state, skills=skills, log=_log(state, time, "info", text))
 
 

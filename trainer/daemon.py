@@ -235,7 +235,7 @@ class Daemon:
             return
         from trainer.skills import SkillRunner
 
-        runner = SkillRunner(self.config, self.home, self.engine, self.publisher.emit)
+        runner = SkillRunner(self.config, self.home, self.engine, self.publisher.emit, self._checkpoint_for_eval)
         try:
             runner.start()
         except ValueError as exc:  # a bad skill YAML or mix: say so, train on without skills
@@ -250,6 +250,8 @@ class Daemon:
         try:
             if self.engine is not None and self.publisher is not None:
                 self.publisher.emit(BattleChanged(status="stopping"))
+                if self.skill_runner:
+                    self.skill_runner.finish()  # a round still on the oracle is recorded, not lost
                 if self.engine.step != self._saved_step:
                     self._save_checkpoint(quest=None)
                 self.publisher.emit(BattleChanged(status="stopped"))
@@ -567,6 +569,14 @@ class Daemon:
         self.publisher.emit(CheckpointSaved(checkpoint=info))
         self._prune()
         self._maybe_auto_promote()
+
+    def _checkpoint_for_eval(self) -> int | None:
+        """The step of a checkpoint holding the current weights (an oracle eval names it),
+        saved now when this step has none; None when the save failed (e.g. disk full)."""
+        if self._saved_step != self.engine.step:
+            quest = self.publisher.state.battle.quest
+            self._save_checkpoint(quest=quest.name if quest else None)
+        return self.engine.step if self._saved_step == self.engine.step else None
 
     def _write_checkpoint(self, sidecar: dict) -> Path:
         def save(folder: Path) -> None:

@@ -22,6 +22,12 @@ def prompt_ids(tokenizer, messages: Example) -> list[int]:
     return ids + start + _text_ids(tokenizer, "assistant\n")
 
 
+def stop_id(tokenizer) -> int:
+    """The token that ends an answer: ``<|im_end|>`` when it is one token, else EOS."""
+    ids = tokenizer(IM_END, add_special_tokens=False)["input_ids"]
+    return ids[0] if len(ids) == 1 else tokenizer.eos_token_id
+
+
 @torch.no_grad()
 def generate(
     model,
@@ -31,9 +37,8 @@ def generate(
     batch_size: int = 32,
 ) -> list[str]:
     """Greedy completions of ``prompts`` (each a list of messages), in order."""
-    stop_id = tokenizer(IM_END, add_special_tokens=False)["input_ids"]
-    stop_id = stop_id[0] if len(stop_id) == 1 else tokenizer.eos_token_id
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop_id
+    stop = stop_id(tokenizer)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -49,7 +54,7 @@ def generate(
     try:
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
-            outputs = _greedy(model, [encoded[i] for i in chunk], max_new_tokens, stop_id, pad_id, device)
+            outputs = _greedy(model, [encoded[i] for i in chunk], max_new_tokens, stop, pad_id, device)
             for index, ids in zip(chunk, outputs):
                 results[index] = tokenizer.decode(ids, skip_special_tokens=False)
     finally:

@@ -7,6 +7,10 @@ runner learns goes out as events through ``emit`` (the daemon's publisher), and 
 
 When a round is due: every ``skills.eval_every`` steps, postponed whenever evals would take
 more than ``skills.max_eval_share`` of the time (eval seconds / train seconds, measured).
+
+With ``skills.eval_on: oracle`` a round saves its checkpoint and an oracle generates the answers
+on it while training goes on (``trainer.oracle_eval``); they are collected between steps and
+graded and recorded here exactly as a local round's. A failed oracle round runs here instead.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import random
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import NamedTuple
 
 from realm.config import RealmConfig
 from realm.protocol import (
@@ -47,6 +52,7 @@ log = logging.getLogger("realm.trainer.skills")
 CORRECTION_GENERATOR = "self_correction"
 CORRECTION_REPEATS = 4  # each wrong probe item appears this many times in its correction quest
 LINEAGE_DIR = "lineage"  # under quests/: one NAME.meta.json per generated quest
+SHUTDOWN_WAIT_S = 30.0  # at stop, how long a round still on the oracle is waited for
 
 
 class Verdict:
@@ -104,8 +110,35 @@ def should_level_up(skill: SkillConfig, rounds: list[EvalRow]) -> tuple[bool, st
     )
 
 
+class _Plan(NamedTuple):
+    """One skill's samples for a round: its frozen set, the next level's, and a fresh probe."""
+
+    skill: SkillConfig
+    level: int
+    frozen: list[Sample]
+    preview: list[Sample]
+    probe: list[Sample]
+
+    @property
+    def samples(self) -> list[Sample]:
+        return self.frozen + self.preview + self.probe
+
+    def chats(self) -> list[list[dict]]:
+        return [curriculum.prompt_messages(self.skill, s) for s in self.samples]
+
+
 class SkillRunner:
-    def __init__(self, config: RealmConfig, home, engine, emit) -> None:
+    """``save_checkpoint()`` (the daemon's) returns the step of a checkpoint holding the current
+    weights, saving one when needed, or None; oracle rounds (``skills.eval_on``) name it."""
+
+    def __init__(self, config: RealmConfig, home, engine, emit, save_checkpoint=None) -> None:
+        self._realm_config = config
+        self.save_checkpoint = save_checkpoint
+        self.oracle = None  # trainer.oracle_eval.OracleTarget when evals go to an oracle
+        self._pending = None  # the OracleRound in flight
+        self._pending_plans: list[_Plan] = []
+        self._handoff_seconds = 0.0
+        self._oracle_trouble = ""  # the last oracle failure warned about ("" once it works again)
         self.config = config.skills
         self.home = home
         self.engine = engine
@@ -131,6 +164,8 @@ class SkillRunner:
         self.next_eval_step = self.engine.step + self.config.eval_every
         self._last_eval_step = self.engine.step
         self.emit(SkillsLoaded(skills=self._loaded_state()))
+        if self.config.eval_on == "oracle":
+            self._connect_oracle()
 
     @property
     def active(self) -> str:
@@ -169,30 +204,40 @@ class SkillRunner:
 
     def after_step(self, seconds: float) -> None:
         self._train_seconds += seconds
-        if self.mix and self.engine.step >= self.next_eval_step:
-            try:
+        try:
+            if self._pending is not None:
+                self._collect()
+            if self.mix and self._pending is None and self.engine.step >= self.next_eval_step:
                 self.eval_round()
-            except Exception as exc:  # an eval must never take the trainer down
-                log.exception("skill eval failed")
-                self.next_eval_step = self.engine.step + self.config.eval_every
-                self.notice(f"skill eval failed at step {self.engine.step}: {exc}")
+        except Exception as exc:  # an eval must never take the trainer down
+            log.exception("skill eval failed")
+            self._pending = None
+            self.next_eval_step = self.engine.step + self.config.eval_every
+            self.notice(f"skill eval failed at step {self.engine.step}: {exc}")
 
-    def eval_round(self) -> None:
+    def eval_round(self, local: bool = False) -> None:
+        if not local and self.oracle is not None and self._hand_to_oracle():
+            return
         step = self.engine.step
         started = time.perf_counter()
-        results = [self._eval_skill(self.skills[s], step) for s in self.mix]
-        seconds = time.perf_counter() - started
-        self.next_eval_step = step + self._eval_interval(seconds, step)
+        plans = [self._plan(self.skills[s], step) for s in self.mix]
+        results = [self._record(plan, step, self._generate_locally(plan)) for plan in plans]
+        self._close_round(step, results, time.perf_counter() - started)
+
+    def _close_round(self, step: int, results, seconds: float, **extra) -> None:
+        """Schedule the next round and publish this one's events (``extra``: oracle fields)."""
+        self.next_eval_step = step + self._eval_interval(seconds, self.engine.step)
         train_seconds, self._train_seconds = self._train_seconds, 0.0
-        self._last_eval_step = step
+        self._last_eval_step = self.engine.step
         for event, level_up in results:
-            log.info("skill %s L%d at step %d: eval %.0f%%, probe %s, next L%d %s (%.1fs; next round at step %d)",
+            log.info("skill %s L%d at step %d: eval %.0f%%, probe %s, next L%d %s (%.1fs; next round at step %d)%s",
                      event.skill, event.level, event.step, 100 * event.accuracy,
                      "-" if event.probe is None else f"{100 * event.probe:.0f}%", event.level + 1,
                      "-" if event.next_accuracy is None else f"{100 * event.next_accuracy:.0f}%",
-                     seconds, self.next_eval_step)
+                     seconds, self.next_eval_step,
+                     f"; answers from oracle {extra['oracle']} in {extra['oracle_seconds']:.1f}s" if extra else "")
             event = _replace(event, next_eval_step=self.next_eval_step, seconds=seconds / len(results),
-                             train_seconds=train_seconds / len(results))
+                             train_seconds=train_seconds / len(results), **extra)
             self.emit(event)
             if level_up is not None:
                 self.emit(level_up)
@@ -206,14 +251,22 @@ class SkillRunner:
         needed = math.ceil(seconds / (self.config.max_eval_share * per_step))
         return max(every, min(needed, every * 20))
 
-    def _eval_skill(self, skill: SkillConfig, step: int):
+    def _plan(self, skill: SkillConfig, step: int) -> "_Plan":
         level, _ = self.store.level(skill.id)
         frozen = curriculum.eval_set(skill, level)
         preview = curriculum.eval_set(skill, level + 1) if self.config.eval_next_level and level < skill.max_level else []
         probe = curriculum.probe(skill, level, skill.eval.probe_size, seed=step)
-        verdicts = evaluate(skill, self.engine.unwrapped, self.engine.tokenizer, frozen + preview + probe,
-                            batch_size=self.config.eval_batch_size)
-        at, nxt, fresh = verdicts[: len(frozen)], verdicts[len(frozen) : len(frozen) + len(preview)], verdicts[len(frozen) + len(preview) :]
+        return _Plan(skill, level, frozen, preview, probe)
+
+    def _generate_locally(self, plan: "_Plan") -> list[str]:
+        return generate(self.engine.unwrapped, self.engine.tokenizer, plan.chats(), max_new_tokens=plan.skill.eval.max_new_tokens,
+                        batch_size=self.config.eval_batch_size)
+
+    def _record(self, plan: "_Plan", step: int, answers: list[str]):
+        """Grade one skill's answers, store the round, and say what it gives: (event, level-up or None)."""
+        skill, level = plan.skill, plan.level
+        verdicts = [grade(skill, s, a) for s, a in zip(plan.samples, answers)]
+        at, nxt, fresh = verdicts[: len(plan.frozen)], verdicts[len(plan.frozen) : len(plan.frozen) + len(plan.preview)], verdicts[len(plan.frozen) + len(plan.preview) :]
         items = [_item(v) for v in at]
         row = EvalRow(skill.id, level, level, step, time.time(), accuracy(at),
                       accuracy(fresh) if fresh else None, strata(skill, fresh), [msgspec_to_dict(i) for i in items])
@@ -233,6 +286,82 @@ class SkillRunner:
             level_up = SkillLevelUp(skill=skill.id, level=level + 1, step=step, reason=reason)
             log.info("skill %s: L%d -> L%d at step %d (%s)", skill.id, level, level + 1, step, reason)
         return event, level_up
+
+    # ------------------------------------------------------------------ eval rounds on an oracle
+
+    def _connect_oracle(self) -> None:
+        from realm.config import ConfigError
+        from trainer.oracle_eval import connect
+
+        try:
+            self.oracle = connect(self._realm_config, self.home.root)
+        except ConfigError as exc:
+            self.oracle = None
+            text = f"skills.eval_on is oracle, but {exc}; skill evals run on the trainer"
+            log.error(text)
+            self.emit(Notice(level="error", text=text))
+
+    def _hand_to_oracle(self) -> bool:
+        """Save the round's checkpoint and start the oracle thread; False when there is no
+        checkpoint to name (the save failed), so the round runs here."""
+        from trainer.oracle_eval import OracleRound
+
+        started = time.perf_counter()
+        step = self.save_checkpoint() if self.save_checkpoint else None
+        if step is None:
+            self._oracle_failed(self.engine.step, "no checkpoint of this step could be saved for it")
+            return False
+        plans = [self._plan(self.skills[s], step) for s in self.mix]
+        requests = [(plan.chats(), plan.skill.eval.max_new_tokens) for plan in plans]
+        self._pending = OracleRound(self.oracle, step, requests, self.config.eval_oracle_timeout_s).start()
+        self._pending_plans = plans
+        self._handoff_seconds = time.perf_counter() - started
+        self.next_eval_step = step + self.config.eval_every
+        return True
+
+    def _collect(self) -> None:
+        """Between steps: record a finished oracle round, or evaluate here if it failed."""
+        pending = self._pending
+        if not pending.done.is_set():
+            return
+        self._pending = None
+        if pending.error:
+            self._oracle_failed(pending.step, pending.error)
+            self.eval_round(local=True)
+            return
+        if self._oracle_trouble:
+            self._oracle_trouble = ""
+            self.emit(Notice(level="info", text=f"skill evals run on oracle {pending.target.node} again"))
+        started = time.perf_counter()
+        results = [self._record(plan, pending.step, answers) for plan, answers in zip(self._pending_plans, pending.answers)]
+        seconds = self._handoff_seconds + time.perf_counter() - started
+        self._close_round(pending.step, results, seconds, oracle=pending.target.node, oracle_seconds=pending.seconds)
+
+    def _oracle_failed(self, step: int, reason: str) -> None:
+        """Warn (once per distinct reason on the bus; every time in the log)."""
+        text = (f"oracle eval of step {step} failed: {reason}; "
+                f"this round is evaluated on the trainer at step {self.engine.step}")
+        log.warning(text)
+        if reason != self._oracle_trouble:
+            self._oracle_trouble = reason
+            self.notice(text)
+
+    def finish(self) -> None:
+        """At shutdown: collect a round still on the oracle (waiting up to ``SHUTDOWN_WAIT_S``),
+        so no round is lost; one that does not come back in time is evaluated here."""
+        pending, wait_s = self._pending, SHUTDOWN_WAIT_S
+        if pending is None:
+            return
+        try:
+            if pending.done.wait(wait_s):
+                self._collect()
+            else:
+                self._pending = None
+                self._oracle_failed(pending.step, f"no answer within {wait_s:g}s of the trainer stopping")
+                self.eval_round(local=True)
+        except Exception:
+            log.exception("skill eval failed at shutdown")
+            self._pending = None
 
     # ------------------------------------------------------------------ quests
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import zmq
 
 from realm import protocol
+from realm.bus import LazyPirateClient
 from realm.errors import RealmError
 from realm.protocol import (
     Ack,
@@ -37,29 +38,9 @@ class OracleRefused(RealmError):
     """The oracle answered with an error."""
 
 
-class OracleClient:
-    def __init__(
-        self,
-        endpoint: str,
-        *,
-        timeout_s: float = 2.0,
-        retries: int = 1,
-        context: zmq.Context | None = None,
-        socket_setup: Callable[[zmq.Socket], None] | None = None,
-    ) -> None:
-        self.endpoint = endpoint
-        self.timeout_s = timeout_s
-        self.retries = retries
-        self.context = context or zmq.Context.instance()
-        self.socket_setup = socket_setup
-
-    def _socket(self) -> zmq.Socket:
-        sock = self.context.socket(zmq.DEALER)
-        sock.setsockopt(zmq.LINGER, 0)
-        if self.socket_setup:
-            self.socket_setup(sock)
-        sock.connect(self.endpoint)
-        return sock
+class OracleClient(LazyPirateClient):
+    def __init__(self, endpoint: str, *, timeout_s: float = 2.0, retries: int = 1, **kwargs) -> None:
+        super().__init__(endpoint, timeout_s=timeout_s, retries=retries, **kwargs)
 
     def _unreachable(self, waited: float) -> OracleUnreachable:
         return OracleUnreachable(
@@ -126,10 +107,24 @@ class OracleClient:
                     return "".join(pieces), reply
 
     def generate(
-        self, prompts: list[str], sampling: Sampling = Sampling(), *, checkpoint: str = "", wait_s: float = 300.0
+        self,
+        prompts: list[str],
+        sampling: Sampling = Sampling(),
+        *,
+        checkpoint: str = "",
+        chats: list[list[dict]] = (),
+        wait_s: float = 300.0,
     ) -> GenerateResult:
+        """Answers to ``prompts`` (user messages) or, in the skill-eval form, to ``chats`` (whole
+        chats, encoded and decoded as the trainer's own eval does), in order."""
         self.ping()
-        request = GenerateRequest(id=uuid.uuid4().hex, prompts=tuple(prompts), sampling=sampling, checkpoint=checkpoint)
+        request = GenerateRequest(
+            id=uuid.uuid4().hex,
+            prompts=tuple(prompts),
+            sampling=sampling,
+            checkpoint=checkpoint,
+            chats=tuple(tuple(dict(m) for m in chat) for chat in chats),
+        )
         with self._socket() as sock:
             sock.send_multipart([b"", protocol.encode(request)])
             while True:

@@ -61,18 +61,39 @@ class Served:
     @classmethod
     def wrap(cls, model, tokenizer, *, step: int, name: str, source: str) -> "Served":
         model.eval()
-        stop = {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>")}
-        configured = getattr(model.generation_config, "eos_token_id", None)
-        stop |= set(configured) if isinstance(configured, (list, tuple)) else {configured}
-        stop_ids = frozenset(i for i in stop if isinstance(i, int) and i >= 0)
+        stop_ids = cls.stop_ids_of(tokenizer, getattr(model.generation_config, "eos_token_id", None))
         device = next(model.parameters()).device
         return cls(model, tokenizer, step, name, source, stop_ids, device)
+
+    @staticmethod
+    def stop_ids_of(tokenizer, configured) -> frozenset[int]:
+        """The tokens that end an answer: EOS, ``<|im_end|>`` and the model's configured EOS ids."""
+        stop = {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>")}
+        stop |= set(configured) if isinstance(configured, (list, tuple)) else {configured}
+        return frozenset(i for i in stop if isinstance(i, int) and i >= 0)
 
     def prompt_ids(self, messages: list[dict]) -> list[int]:
         ids = self.tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=True)
         if isinstance(ids, dict) or hasattr(ids, "keys"):  # some tokenizers return a BatchEncoding
             ids = ids["input_ids"]
         return list(ids)
+
+    # the skill-eval form: the trainer's own encoding, stop token and decoding (trainer.generate)
+
+    def eval_prompt_ids(self, messages: list[dict]) -> list[int]:
+        from trainer.generate import prompt_ids
+
+        return prompt_ids(self.tokenizer, messages)
+
+    @property
+    def eval_stop_ids(self) -> frozenset[int]:
+        from trainer.generate import stop_id
+
+        return frozenset({stop_id(self.tokenizer)})
+
+    def eval_text(self, session: "Session") -> str:
+        ids = [t for t in session.generated if t not in self.eval_stop_ids]
+        return self.tokenizer.decode(ids, skip_special_tokens=False)
 
 
 @dataclass(eq=False)
@@ -95,6 +116,7 @@ class Session:
     kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None  # own cache while outside a batch
     generator: torch.Generator | None = None
     started: float = field(default_factory=time.perf_counter)
+    stop_ids: frozenset[int] | None = None  # None: the served model's
 
     @property
     def text(self) -> str:
@@ -347,7 +369,7 @@ class Batcher:
         session.next_token = token
         with self._lock:
             self._token_times.append((time.monotonic(), 1))
-        stopped = token in session.served.stop_ids
+        stopped = token in (session.served.stop_ids if session.stop_ids is None else session.stop_ids)
         if not stopped:
             text = session.text
             if not text.endswith("\ufffd"):  # half a UTF-8 character: wait for the rest

@@ -61,10 +61,16 @@ class ModelStore:
         from trainer.model import load_model
 
         oracle = self.config.oracle
-        model_cfg = ModelConfig(name=self.config.model.name, device=oracle.device, dtype=oracle.dtype)
-        model, tokenizer = load_model(model_cfg, checkpoint=folder)
+        if oracle.backend == "vllm":
+            from realm.oracle.vllm_backend import load_served
+
+            served = load_served(self.config, folder, step=info.step, name=info.name, source=source)
+        else:
+            model_cfg = ModelConfig(name=self.config.model.name, device=oracle.device, dtype=oracle.dtype)
+            model, tokenizer = load_model(model_cfg, checkpoint=folder)
+            served = Served.wrap(model, tokenizer, step=info.step, name=info.name, source=source)
         self.folders[info.step] = folder
-        return Served.wrap(model, tokenizer, step=info.step, name=info.name, source=source)
+        return served
 
     def promote(self, ref: str) -> tuple[Served, Served | None]:
         """Load ``ref`` while the current model serves, then swap; (new, old)."""

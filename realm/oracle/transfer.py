@@ -25,6 +25,7 @@ from pathlib import Path
 import zmq
 
 from realm import protocol
+from realm.bus import LazyPirateClient
 from realm.errors import RealmError
 from realm.protocol import Chunk, ChunkRequest, ErrorReply, Manifest, ManifestRequest
 from realm.vault.checkpoints import fsync_dir, weights_sha256
@@ -117,7 +118,7 @@ def _tree_bytes(folder: Path) -> int:
 # --------------------------------------------------------------------------- the client side
 
 
-class Fetcher:
+class Fetcher(LazyPirateClient):
     """Pulls checkpoints from a trainer's control endpoint into a cache."""
 
     def __init__(
@@ -128,18 +129,12 @@ class Fetcher:
         chunk_bytes: int = 262144,
         credit: int = 8,
         timeout_s: float = 5.0,
-        retries: int = 2,
-        context: zmq.Context | None = None,
-        socket_setup: Callable[[zmq.Socket], None] | None = None,
+        **kwargs,
     ) -> None:
-        self.endpoint = endpoint
+        super().__init__(endpoint, timeout_s=timeout_s, **kwargs)
         self.cache = cache
         self.chunk_bytes = chunk_bytes
         self.credit = credit
-        self.timeout_s = timeout_s
-        self.retries = retries
-        self.context = context or zmq.Context.instance()
-        self.socket_setup = socket_setup  # e.g. CURVE client keys
         self.chunks_received = 0
         self.bytes_received = 0
 
@@ -251,14 +246,6 @@ class Fetcher:
         return digest.hexdigest()
 
     # ------------------------------------------------------------------ sockets
-
-    def _socket(self):
-        sock = self.context.socket(zmq.DEALER)
-        sock.setsockopt(zmq.LINGER, 0)
-        if self.socket_setup:
-            self.socket_setup(sock)
-        sock.connect(self.endpoint)
-        return sock
 
     def _ask(self, sock: zmq.Socket, request):
         sock.send_multipart([b"", protocol.encode(request)])

@@ -67,6 +67,16 @@ from realm.protocol import (
 log = logging.getLogger("realm.oracle")
 
 ROLES = ("system", "user", "assistant")
+
+
+def _batcher(oracle) -> Batcher:
+    """The decoding loop of ``oracle.backend``; vllm that is not installed stops the start here."""
+    if oracle.backend == "vllm":
+        from realm.oracle.vllm_backend import VLLMBatcher, require_vllm
+
+        require_vllm()
+        return VLLMBatcher(oracle.max_batch)
+    return Batcher(oracle.max_batch)
 RETRY_START_LOAD_S = 5.0  # while nothing is served, how often the start-up load is tried again
 
 
@@ -92,7 +102,7 @@ class OracleWorker:
             socket_setup=trainer_setup,
         )
         self.store = ModelStore(config, home, self.fetcher)
-        self.batcher = Batcher(oracle.max_batch)
+        self.batcher = _batcher(oracle)
         self.stop_event = threading.Event()
         self.publisher: Publisher | None = None
         self.bad_requests = 0
@@ -329,22 +339,27 @@ class OracleWorker:
         check = self._check_chat(request.messages, request.sampling)
         if check:
             return ErrorReply(message=check)
+        return self._on_model(identity, request, self._submit_chat)
+
+    def _on_model(self, identity: bytes, request, submit):
+        """``submit(identity, request, served)`` on the served model now or, when the request names
+        a checkpoint, on the loader thread (it may have to load it first)."""
         if request.checkpoint:
-            self._loader.submit(self._chat_on_guest, identity, request)
+            self._loader.submit(self._on_guest, identity, request, submit)
             return None
         try:
             served = self.store.for_chat("")
         except NotServing as exc:
             return ErrorReply(message=str(exc))
-        return self._submit_chat(identity, request, served)
+        return submit(identity, request, served)
 
-    def _chat_on_guest(self, identity: bytes, request: ChatRequest) -> None:
+    def _on_guest(self, identity: bytes, request, submit) -> None:
         try:
             served = self.store.for_chat(request.checkpoint)
         except Exception as exc:
             self._send(identity, ErrorReply(message=f"cannot load {request.checkpoint}: {exc}"))
             return
-        reply = self._submit_chat(identity, request, served)
+        reply = submit(identity, request, served)
         if reply is not None:
             self._send(identity, reply)
 
@@ -373,54 +388,60 @@ class OracleWorker:
         return None
 
     def _generate(self, identity: bytes, request: GenerateRequest):
-        if not request.prompts:
-            return ErrorReply(message="a generate request needs at least one prompt")
-        check = self._check_sampling(request.sampling)
+        check = self._check_generate(request)
         if check:
             return ErrorReply(message=check)
-        try:
-            served = self.store.for_chat("") if not request.checkpoint else None
-        except NotServing as exc:
-            return ErrorReply(message=str(exc))
-        if served is None:
-            self._loader.submit(self._generate_on_guest, identity, request)
-            return None
-        return self._submit_generate(identity, request, served)
-
-    def _generate_on_guest(self, identity: bytes, request: GenerateRequest) -> None:
-        try:
-            served = self.store.for_chat(request.checkpoint)
-        except Exception as exc:
-            self._send(identity, ErrorReply(message=f"cannot load {request.checkpoint}: {exc}"))
-            return
-        reply = self._submit_generate(identity, request, served)
-        if reply is not None:
-            self._send(identity, reply)
+        return self._on_model(identity, request, self._submit_generate)
 
     def _submit_generate(self, identity: bytes, request: GenerateRequest, served: Served):
-        prompts = [served.prompt_ids([{"role": "user", "content": text}]) for text in request.prompts]
+        if request.chats:  # the skill-eval form: exactly what the trainer's own eval generates
+            prompts = [served.eval_prompt_ids([dict(m) for m in chat]) for chat in request.chats]
+            stops, text_of = served.eval_stop_ids, served.eval_text
+        else:
+            prompts = [served.prompt_ids([{"role": "user", "content": text}]) for text in request.prompts]
+            stops, text_of = None, lambda session: session.text
         too_long = [i for i, ids in enumerate(prompts) if len(ids) > self.config.oracle.max_prompt_tokens]
         if too_long:
             return ErrorReply(message=f"prompt {too_long[0]} exceeds oracle.max_prompt_tokens ({self.config.oracle.max_prompt_tokens})")
         texts: list[str | None] = [None] * len(prompts)
+        failures: list[str] = []
         lock = threading.Lock()
 
         def ender(index: int):
             def on_end(session: Session, reason: str, message: str) -> None:
                 with lock:
-                    texts[index] = session.text if reason != "error" else ""
+                    texts[index] = text_of(session) if reason != "error" else ""
+                    if reason in ("error", "shutdown"):
+                        failures.append(f"prompt {index}: {message or reason}")
                     done = all(t is not None for t in texts)
-                if done:
+                if not done:
+                    return
+                if failures:  # a half-answered batch would grade as wrong answers: say it failed
+                    self._send(identity, ErrorReply(message=f"generation failed for {len(failures)} prompt(s): {failures[0]}"))
+                else:
                     self._send(identity, GenerateResult(id=request.id, texts=tuple(texts), checkpoint=served.name))
 
             return on_end
 
         for index, ids in enumerate(prompts):
             key = f"{request.id}/{index}".encode()
-            self.batcher.submit(Session(key, served, ids, request.sampling, lambda s, t: None, ender(index)))
+            session = Session(key, served, ids, request.sampling, lambda s, t: None, ender(index), stop_ids=stops)
+            self.batcher.submit(session)
         return None
 
+    def _check_generate(self, request: GenerateRequest) -> str:
+        if bool(request.prompts) == bool(request.chats):
+            return "a generate request needs prompts or chats (one of the two, not both)"
+        for index, chat in enumerate(request.chats):
+            check = self._check_messages(chat)
+            if check:
+                return f"chat {index}: {check}"
+        return self._check_sampling(request.sampling)
+
     def _check_chat(self, messages, sampling) -> str:
+        return self._check_messages(messages) or self._check_sampling(sampling)
+
+    def _check_messages(self, messages) -> str:
         if not messages:
             return "a chat needs at least one message"
         for index, message in enumerate(messages):
@@ -428,7 +449,7 @@ class OracleWorker:
                 return f"message {index} must have exactly the keys role and content, got {sorted(message)}"
             if message["role"] not in ROLES:
                 return f"message {index} has role {message['role']!r}; use one of {', '.join(ROLES)}"
-        return self._check_sampling(sampling)
+        return ""
 
     def _check_sampling(self, sampling) -> str:
         try:

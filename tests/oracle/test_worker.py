@@ -226,3 +226,17 @@ def test_a_chat_whose_requester_goes_away_is_cancelled(tmp_path, oracle_factory)
     wait_for(lambda: oracle.worker.batcher.counts() == (0, 0), what="the slot to free up")
     assert oracle.worker.abandoned == 1  # every failed send after the first is the same chat
     assert ask(oracle.client, "next", 3)[1].tokens == 3
+
+
+def test_the_vllm_backend_without_vllm_stops_the_oracle_at_start_with_what_to_do(tmp_path, capsys):
+    import importlib.util
+
+    from realm.cli import main
+
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vLLM is installed here: the start-up error does not apply")
+    config = tmp_path / "realm.yaml"
+    config.write_text("oracle:\n  backend: vllm\n", encoding="utf-8")
+    assert main(["oracle", "--home", str(tmp_path / "home"), "--config", str(config)]) != 0
+    error = capsys.readouterr().err
+    assert "oracle.backend is vllm, but vLLM is not installed" in error and "oracle.backend: native" in error
