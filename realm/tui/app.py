@@ -20,6 +20,7 @@ from pathlib import Path
 from textual import events, work
 from textual.app import App
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.message import Message
 
 from realm.bus import StateMirror, request_async
@@ -215,8 +216,12 @@ class RealmApp(App[None]):
     def _repaint(self) -> None:
         screen = self.screen
         if isinstance(screen, RealmScreen) and screen.is_mounted:
-            self._shown_key = self._view_key()
-            screen.show(self.view())
+            key = self._view_key()
+            try:
+                screen.show(self.view())
+            except NoMatches:  # its widgets are still being mounted, or already taken apart
+                return  # not drawn: the next tick tries again
+            self._shown_key = key
             self.frames += 1
 
     def _refresh_reasons(self) -> None:
