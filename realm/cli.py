@@ -81,12 +81,12 @@ def cmd_play(args) -> int:
     keymap = {} if args.headless else _keymap(config)  # a bad tui.keys fails before anything starts
     oracle = start_oracle(home, config_path)  # the inference worker beside the trainer
     try:
-        return _play(args, home, config, config_path, keymap)
+        return _play(args, home, config, config_path, keymap, oracle)
     finally:
         stop_oracle(oracle)
 
 
-def _play(args, home, config, config_path, keymap: dict[str, str]) -> int:
+def _play(args, home, config, config_path, keymap: dict[str, str], oracle: subprocess.Popen | None) -> int:
     if args.headless:
         return cmd_trainer(args)
     from realm.tui.app import TrainerProcess, run_tui
@@ -105,6 +105,8 @@ def _play(args, home, config, config_path, keymap: dict[str, str]) -> int:
         run_tui(pub, control, heartbeat_s=config.bus.heartbeat_s, keymap=keymap,
                 trainer=TrainerProcess(trainer, log_path), oracles=_tui_oracles(config, home))
     finally:
+        if oracle is not None and oracle.poll() is None:
+            oracle.terminate()  # SIGTERM: the oracle winds down while the trainer saves its checkpoint
         _stop_trainer(trainer, args)
     print(f"DIO rests. Trainer log: {log_path}")
     return EXIT_OK
