@@ -715,8 +715,10 @@ def test_publisher_from_many_threads_keeps_seq_and_state_consistent(eps, trainer
     for thread in threads:
         thread.start()
     snaps = []
-    while any(thread.is_alive() for thread in threads):
+    while True:  # at least one snapshot, even if the threads are done before the first
         snaps.append(trainer.pub.snapshot())
+        if not any(thread.is_alive() for thread in threads):
+            break
     for thread in threads:
         thread.join()
     assert trainer.pub.seq == 2000
