@@ -76,13 +76,17 @@ def _snapshot(home: Path, config):
         return None
 
 
-def test_two_ranks_train_in_lockstep_with_rank_0_alone_on_the_bus_and_the_vault(tmp_path):
+def _two_ranks_on_a_quest(tmp_path):
+    """Two ranks launched on a fresh home with one 800-chat quest queued."""
     home, config_file = tmp_path / "home", tmp_path / "realm.yaml"
     config_file.write_text(CONFIG)
-    config = load_config(config_file)
     write_chat_quest(home / "quests" / "queued" / "normal" / "q.jsonl", n=800)
     log = tmp_path / "ranks.log"
-    ranks = TwoRanks(home, config_file, log)
+    return home, config_file, load_config(config_file), log, TwoRanks(home, config_file, log)
+
+
+def test_two_ranks_train_in_lockstep_with_rank_0_alone_on_the_bus_and_the_vault(tmp_path):
+    home, config_file, config, log, ranks = _two_ranks_on_a_quest(tmp_path)
     try:
         def steps() -> int:
             state = _snapshot(home, config)
@@ -141,12 +145,7 @@ def _one_set_of_checkpoints(home: Path) -> None:
 
 
 def test_a_killed_rank_ends_the_job_without_a_hang_and_leaves_a_complete_vault(tmp_path):
-    home, config_file = tmp_path / "home", tmp_path / "realm.yaml"
-    config_file.write_text(CONFIG)
-    config = load_config(config_file)
-    write_chat_quest(home / "quests" / "queued" / "normal" / "q.jsonl", n=800)
-    log = tmp_path / "ranks.log"
-    ranks = TwoRanks(home, config_file, log)
+    home, config_file, config, log, ranks = _two_ranks_on_a_quest(tmp_path)
     try:
         wait_for(lambda: ((_snapshot(home, config) or None) and _snapshot(home, config).hero.steps >= 6)
                  or ranks.process.poll() is not None, timeout=150, interval=0.2, what="two ranks to train 6 steps")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from textual.message import Message
 from textual.notifications import Notify
@@ -44,6 +46,16 @@ async def connect(pilot, app: RealmApp, trainer: ScriptedTrainer) -> None:
     await wait_for(pilot, lambda: app.mirror.connected, what="the mirror to connect")
 
 
+@contextlib.asynccontextmanager
+async def playing(endpoints, trainer: ScriptedTrainer, *, readonly: bool = False, notes: Notes | None = None):
+    """The app at 80x24, connected to ``trainer``, whose run has begun: (app, pilot)."""
+    app = make_app(endpoints, readonly=readonly)
+    async with app.run_test(size=(80, 24), message_hook=notes) as pilot:
+        await connect(pilot, app, trainer)
+        trainer.begin()
+        yield app, pilot
+
+
 async def test_waits_for_the_trainer_then_connects_without_restart(endpoints, trainer):
     app = make_app(endpoints)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -59,10 +71,7 @@ async def test_waits_for_the_trainer_then_connects_without_restart(endpoints, tr
 
 
 async def test_a_lost_trainer_shows_waiting_and_a_new_one_is_followed(endpoints, trainer):
-    app = make_app(endpoints)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await connect(pilot, app, trainer)
-        trainer.begin()
+    async with playing(endpoints, trainer) as (app, pilot):
         trainer.steps(1, 42)
         await wait_for(pilot, lambda: "XP 42 " in text(app, "#hero-xp"), what="XP 42")
 
@@ -110,10 +119,7 @@ async def test_battle_and_hero_screens_follow_the_events(endpoints, trainer):
 
 
 async def test_space_pauses_and_resumes(endpoints, trainer):
-    app = make_app(endpoints)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await connect(pilot, app, trainer)
-        trainer.begin()
+    async with playing(endpoints, trainer) as (app, pilot):
         trainer.steps(1, 10)
         await pilot.press("2")
         await wait_for(pilot, lambda: "TRAINING" in text(app, "#battle-state"), what="training")

@@ -62,11 +62,17 @@ async def ask(pilot, app: RealmApp, question: str) -> None:
     await pilot.press(*question, "enter")
 
 
-async def test_a_question_streams_dio_s_answer_into_the_chat_and_ctrl_y_copies_it(tmp_path, endpoints, oracle_factory):
+def serving_step_5(tmp_path, oracle_factory):
+    """A real oracle worker serving an untrained checkpoint 5 from a fresh home."""
     home = tmp_path / "home"
     add_checkpoint(home, 5)
     oracle = oracle_factory(home=home)
     oracle.wait_serving(5)
+    return oracle
+
+
+async def test_a_question_streams_dio_s_answer_into_the_chat_and_ctrl_y_copies_it(tmp_path, endpoints, oracle_factory):
+    oracle = serving_step_5(tmp_path, oracle_factory)
     stream = Stream()
     app = oracle_app(endpoints, oracle, readonly=True)  # chat changes nothing the realm keeps: allowed
     async with app.run_test(size=(80, 24), message_hook=stream) as pilot:
@@ -98,10 +104,7 @@ async def test_a_question_streams_dio_s_answer_into_the_chat_and_ctrl_y_copies_i
 
 
 async def test_ctrl_x_stops_a_long_answer_and_quitting_drops_one(tmp_path, endpoints, oracle_factory):
-    home = tmp_path / "home"
-    add_checkpoint(home, 5)
-    oracle = oracle_factory(home=home)
-    oracle.wait_serving(5)
+    oracle = serving_step_5(tmp_path, oracle_factory)
     stream = Stream()
     app = oracle_app(endpoints, oracle)
     async with app.run_test(size=(80, 24), message_hook=stream) as pilot:
@@ -184,10 +187,7 @@ async def test_the_checkpoint_picker_makes_another_ledger_checkpoint_answer(tmp_
 
 
 async def test_a_refused_chat_says_why_and_leaves_the_conversation_as_it_was(tmp_path, endpoints, trainer, oracle_factory):
-    home = tmp_path / "home"
-    add_checkpoint(home, 5)
-    oracle = oracle_factory(home=home)
-    oracle.wait_serving(5)
+    oracle = serving_step_5(tmp_path, oracle_factory)
     stream = Stream()
     app = oracle_app(endpoints, oracle)
     async with app.run_test(size=(80, 24), message_hook=stream) as pilot:

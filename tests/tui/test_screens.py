@@ -22,7 +22,7 @@ from realm.tui.screens.away import AwayScreen
 from realm.tui.widgets.damage import DamageFloats
 
 from .conftest import HEARTBEAT_S, ScriptedTrainer, text_of, wait_for
-from .test_app import Notes, connect, make_app, text
+from .test_app import Notes, connect, make_app, playing, text
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -31,10 +31,7 @@ SCREENS = [("1", "Hero"), ("2", "Battle"), ("3", "Skills"), ("4", "Quests"), ("5
 
 
 async def test_number_keys_show_every_screen_and_esc_goes_back(endpoints, trainer):
-    app = make_app(endpoints)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await connect(pilot, app, trainer)
-        trainer.begin()
+    async with playing(endpoints, trainer) as (app, pilot):
         for key, name in SCREENS:
             await pilot.press(key)
             await wait_for(pilot, lambda: f"{key} {name}" in text(app, "#status"), what=f"the {name} screen")
@@ -47,10 +44,7 @@ async def test_number_keys_show_every_screen_and_esc_goes_back(endpoints, traine
 
 async def test_disabled_actions_show_dimmed_and_say_why(endpoints, trainer):
     notes = Notes()
-    app = make_app(endpoints)
-    async with app.run_test(size=(80, 24), message_hook=notes) as pilot:
-        await connect(pilot, app, trainer)
-        trainer.begin()
+    async with playing(endpoints, trainer, notes=notes) as (app, pilot):
         await pilot.press("5")
         await wait_for(pilot, lambda: "5 Vault" in text(app, "#status"), what="the vault")
         assert app.screen.active_bindings["P"].enabled is False
@@ -65,10 +59,7 @@ async def test_disabled_actions_show_dimmed_and_say_why(endpoints, trainer):
 
 
 async def test_readonly_disables_commands_in_the_footer(endpoints, trainer):
-    app = make_app(endpoints, readonly=True)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await connect(pilot, app, trainer)
-        trainer.begin()
+    async with playing(endpoints, trainer, readonly=True) as (app, pilot):
         trainer.announce_config()
         await pilot.press("8")
         await wait_for(pilot, lambda: app.screen.query_one(DataTable).row_count > 0, what="the config rows")
@@ -81,10 +72,7 @@ async def test_readonly_disables_commands_in_the_footer(endpoints, trainer):
 
 
 async def test_vault_sorts_and_filters(endpoints, trainer):
-    app = make_app(endpoints)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await connect(pilot, app, trainer)
-        trainer.begin()
+    async with playing(endpoints, trainer) as (app, pilot):
         for step, val in ((100, 2.0), (200, 1.0), (300, 1.5)):
             info = CheckpointInfo(step=step, name=f"checkpoint-{step}", time=1.7e9 + step, train_loss=1.0,
                                   val_loss=val, quest="reverse" if step == 200 else "idle")
@@ -108,10 +96,7 @@ async def test_vault_sorts_and_filters(endpoints, trainer):
 
 async def test_armory_edits_a_safe_key_and_confirms_a_critical_one(endpoints, trainer):
     notes = Notes()
-    app = make_app(endpoints)
-    async with app.run_test(size=(80, 24), message_hook=notes) as pilot:
-        await connect(pilot, app, trainer)
-        trainer.begin()
+    async with playing(endpoints, trainer, notes=notes) as (app, pilot):
         trainer.announce_config()
         await pilot.press("8")
         table = lambda: app.screen.query_one(DataTable)  # noqa: E731
@@ -189,10 +174,7 @@ def first_hit(app) -> str:
 
 async def test_command_palette_runs_actions_and_explains_disabled_ones(endpoints, trainer):
     notes = Notes()
-    app = make_app(endpoints)
-    async with app.run_test(size=(80, 24), message_hook=notes) as pilot:
-        await connect(pilot, app, trainer)
-        trainer.begin()
+    async with playing(endpoints, trainer, notes=notes) as (app, pilot):
         await pilot.press("ctrl+p")
         await pilot.press(*"Watchtower")
         await wait_for(pilot, lambda: "Watchtower" in first_hit(app), what="the palette hit")
@@ -265,10 +247,7 @@ async def test_board_keys_send_retry_remove_and_skip_with_the_selected_names(end
     from realm.tui.screens.ask import Confirm
 
     notes = Notes()
-    app = make_app(endpoints)
-    async with app.run_test(size=(80, 24), message_hook=notes) as pilot:
-        await connect(pilot, app, trainer)
-        trainer.begin()
+    async with playing(endpoints, trainer, notes=notes) as (app, pilot):
         trainer.publisher.emit(QuestQueued(quest=QuestInfo(name="reverse.jsonl", examples=8)))
         trainer.publisher.emit(QuestFinished(result=QuestResult(name="broken.jsonl", outcome="failed", reason="line 3")))
         await pilot.press("4")

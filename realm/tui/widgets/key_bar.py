@@ -67,7 +67,7 @@ class KeyBar(Widget, can_focus=False):
                 continue
             seen.add(binding.action)
             entry = self._entry(binding, enabled)
-            hint = tooltip or binding.description if enabled else self._why_disabled(binding.action)
+            hint = (tooltip or binding.description) if enabled else self._why_disabled(binding.action)
             parts.append(entry)
             spans.append(Span(x, x + entry.cell_length, binding.key, enabled, hint))
             x += entry.cell_length
