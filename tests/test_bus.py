@@ -741,3 +741,20 @@ def test_bind_failure_is_a_clear_oserror(eps, trainers, zctx):
             Publisher(f"tcp://127.0.0.1:{port}", "r", context=zctx)
     finally:
         port_holder.close(linger=0)
+
+
+async def test_a_stalled_event_loop_is_not_mistaken_for_a_silent_trainer(eps, trainers, mirrors):
+    """The UI's loop may block longer than the silence window (a slow repaint, a busy host):
+    the heartbeats that queued meanwhile prove the trainer alive, so the mirror stays connected."""
+    hb = 0.1
+    pub, ctl = eps
+    trainer = trainers(pub, ctl, "run-1", heartbeat_s=hb)
+    trainer.pub.emit(started())
+    mirror = mirrors(pub, ctl, heartbeat_s=hb, request_timeout_s=0.5)
+    assert await wait_until(lambda: mirror.connected)
+    for _ in range(2):
+        time.sleep(MISSED_HEARTBEATS * hb * 2)  # blocks the loop; the trainer's thread keeps beating
+        await asyncio.sleep(0.05)
+        assert mirror.connected
+    assert mirror.snapshots == 1
+    alive(mirror)

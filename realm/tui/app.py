@@ -214,6 +214,7 @@ class RealmApp(App[None]):
                 oracles, self.oracle_index, tuple(self._reasons.items()))
 
     def _repaint(self) -> None:
+        self._refresh_reasons()  # the keys must judge the state this paint shows, not the last tick's
         screen = self.screen
         if isinstance(screen, RealmScreen) and screen.is_mounted:
             key = self._view_key()
@@ -229,7 +230,8 @@ class RealmApp(App[None]):
         reasons = disabled_reasons(m.state, m.connected, self.readonly, self.control_endpoint, self.chat_status())
         if reasons != self._reasons:
             self._reasons = reasons
-            self.refresh_bindings()
+            if self.screen_stack:  # App.refresh_bindings drops the call until on_mount is over
+                self.screen.refresh_bindings()
 
     # ------------------------------------------------------------------ event effects
 
@@ -380,12 +382,11 @@ class RealmApp(App[None]):
     def select_oracle(self, index: int) -> None:
         if 0 <= index < len(self.oracle_links) and index != self.oracle_index:
             self.oracle_index = index
-            self._refresh_reasons()
             self._repaint()
 
     def refresh_now(self) -> None:
         """Recompute the reasons and repaint at once (after a handler changed the chat)."""
-        self._refresh_reasons()
+        self._refresh_reasons()  # first: they are part of the view's key
         if self._view_key() != self._shown_key:
             self._repaint()
 

@@ -44,6 +44,10 @@ def text(app: RealmApp, selector: str) -> str:
 async def connect(pilot, app: RealmApp, trainer: ScriptedTrainer) -> None:
     trainer.start()
     await wait_for(pilot, lambda: app.mirror.connected, what="the mirror to connect")
+    # A snapshot can come back before the subscription is live (ZeroMQ's slow joiner): events
+    # sent then reach the app only through a resync, never as events. A heartbeat proves it live.
+    answered = app.mirror.last_heard
+    await wait_for(pilot, lambda: app.mirror.last_heard > answered, what="the first heartbeat")
 
 
 @contextlib.asynccontextmanager

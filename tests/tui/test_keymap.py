@@ -10,6 +10,7 @@ from realm.tui.app import RealmApp
 from realm.tui.keymap import bindings, check_keymap, describe
 
 from .conftest import HEARTBEAT_S, text_of, wait_for
+from .test_app import connect
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -32,8 +33,7 @@ async def test_rebound_keys_fire_their_action_and_help_shows_them(endpoints, tra
     keymap = {"battle.pause": "p", "screen.battle": "b"}
     app = RealmApp(endpoints.pub, endpoints.control, heartbeat_s=HEARTBEAT_S, keymap=keymap)
     async with app.run_test(size=(80, 24)) as pilot:
-        trainer.start()
-        await wait_for(pilot, lambda: app.mirror.connected, what="the mirror to connect")
+        await connect(pilot, app, trainer)
         trainer.begin()
         trainer.steps(1, 5)
         await pilot.press("b")

@@ -242,6 +242,27 @@ async def test_without_animations_damage_stands_still_and_no_flash(endpoints, tr
         assert not app.screen.query_one("#battle-state").has_class("-flash")
 
 
+async def test_a_key_judges_the_state_its_screen_shows_not_the_last_tick(endpoints, trainer, monkeypatch):
+    """Switching screens paints the newest state at once; the keys must be enabled by that same
+    state, not by the reasons the last tick computed (CI pressed ``r`` on a failed quest the
+    board already showed while the tick's reasons still said there was nothing to retry)."""
+    import realm.tui.app as app_module
+    from realm.protocol import QuestRetryRequest
+    from realm.state import apply
+
+    monkeypatch.setattr(app_module, "REPAINT_S", 3600)  # no tick: only the screen switch repaints
+    trainer.start()
+    app = RealmApp(endpoints.pub, endpoints.control, follow_bus=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        failed = QuestFinished(result=QuestResult(name="broken.jsonl", outcome="failed", reason="line 3"))
+        app.mirror.state = apply(app.mirror.state, failed, 1.0)
+        app.mirror.connected = True
+        await pilot.press("4")
+        assert app.screen.query_one("#quests-finished", DataTable).row_count == 1
+        await pilot.press("r")
+        await wait_for(pilot, lambda: QuestRetryRequest(name="broken.jsonl") in trainer.control_requests(), what="retry")
+
+
 async def test_board_keys_send_retry_remove_and_skip_with_the_selected_names(endpoints, trainer):
     from realm.protocol import QuestInfo, QuestQueued, QuestRemoveRequest, QuestRetryRequest, SkipRequest
     from realm.tui.screens.ask import Confirm
