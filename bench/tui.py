@@ -4,9 +4,10 @@ A separate process plays the trainer with the real bus classes (Publisher + Cont
 and publishes step events at ``--rate`` per second; the app runs headless (Textual's
 ``run_test``) in this process, so this process's CPU time is the app's alone. Measured:
 
-* keypress-to-screen latency: a number key is pressed, the time until the new screen's
-  status line shows it (the press is processed and the screen repainted), p50 / p99, both
-  while flooded and while idle (the baseline: the same app with nothing arriving);
+* keypress-to-screen latency: a number key is pressed, the time until the first paint whose
+  status line shows the new screen (what a terminal would draw), p50 / p99, both while
+  flooded and while idle (the baseline: the same app with nothing arriving); each screen's
+  first visit is also shown apart;
 * CPU use of the app, as a share of one core, while flooded and while idle (heartbeats only);
 * time to first frame: from creating the app to its first screen drawn (headless), and the
   import time of the app module in a fresh interpreter.
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -79,15 +81,23 @@ def _pct(values: list[float], q: float) -> float:
 
 
 class PaintClock:
-    """Counts the app's paints (``App._display``: what a terminal driver would write)."""
+    """Watches the app's paints (``App._display``: what a terminal driver would write).
 
-    def __init__(self, app) -> None:
+    With ``expect`` set to a screen's name, ``seen_at`` becomes the time of the first paint
+    whose status line shows it: the moment the player sees the new screen.
+    """
+
+    def __init__(self, app, bar_type) -> None:
         self.paints = 0
+        self.expect: str | None = None
+        self.seen_at: float | None = None
         original = app._display
 
         def display(screen, renderable):
             original(screen, renderable)
             self.paints += 1
+            if self.expect is not None and self.seen_at is None and _shows(app, bar_type, self.expect):
+                self.seen_at = time.perf_counter()
 
         app._display = display
 
@@ -97,34 +107,39 @@ def _shows(app, bar_type, name: str) -> bool:
     return bool(bars) and name in str(bars.first().render())
 
 
-async def _press_latencies(app, paints: PaintClock, until: float) -> list[float]:
+@dataclass(frozen=True)
+class Press:
+    ms: float
+    first_visit: bool  # the screen's first showing: Textual composes and mounts it
+
+
+async def _press_latencies(app, paints: PaintClock, until: float, shown: set[str]) -> list[Press]:
     """Send keys as the terminal driver does; time each until the new screen is painted.
 
     (``Pilot.press`` waits for the process to go idle, which a flooded app never does.)
+    ``shown``: the screens shown so far, updated.
     """
     from textual import events
-
-    from realm.tui.widgets.status_bar import StatusBar
 
     latencies = []
     i = 0
     while time.monotonic() < until:
         key = KEYS[i % len(KEYS)]
         i += 1
+        paints.expect, paints.seen_at = NAMES[key], None
         t0 = time.perf_counter()
         app._driver.send_message(events.Key(key, key))
-        while not _shows(app, StatusBar, NAMES[key]):
+        while paints.seen_at is None:
             await asyncio.sleep(0.0005)
-        painted = paints.paints
-        while paints.paints == painted:
-            await asyncio.sleep(0.0005)
-        latencies.append((time.perf_counter() - t0) * 1000)
+        latencies.append(Press((paints.seen_at - t0) * 1000, key not in shown))
+        shown.add(key)
         await asyncio.sleep(0.1)  # a quick player, not a key-repeat storm
     return latencies
 
 
 async def _run(rate: int, seconds: float, idle_s: float) -> dict:
     from realm.tui.app import RealmApp
+    from realm.tui.widgets.status_bar import StatusBar
 
     folder = Path(tempfile.mkdtemp(prefix="realm-bench-"))
     pub, ctl = f"ipc://{folder}/pub", f"ipc://{folder}/ctl"
@@ -138,13 +153,14 @@ async def _run(rate: int, seconds: float, idle_s: float) -> dict:
         app = RealmApp(pub, ctl, heartbeat_s=HEARTBEAT_S)
         async with app.run_test(size=(80, 24)) as pilot:
             results["first_frame_ms"] = (time.perf_counter() - t_create) * 1000
-            paints = PaintClock(app)
+            paints = PaintClock(app, StatusBar)
             while not app.mirror.connected:
                 await pilot.pause(0.02)
             # flooded: events at `rate`, keys pressed throughout
             go.set()
             cpu0, wall0 = time.process_time(), time.perf_counter()
-            results["flood_latency"] = await _press_latencies(app, paints, time.monotonic() + seconds)
+            shown = {"1"}
+            results["flood_latency"] = await _press_latencies(app, paints, time.monotonic() + seconds, shown)
             results["flood_cpu"] = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
             while app.mirror.state.battle.quest_step < int(rate * seconds) and time.perf_counter() - wall0 < seconds + 30:
                 await pilot.pause(0.05)
@@ -153,7 +169,7 @@ async def _run(rate: int, seconds: float, idle_s: float) -> dict:
             results["frames"] = app.frames
             done.set()
             # idle, baseline latency: nothing but heartbeats arrives
-            results["idle_latency"] = await _press_latencies(app, paints, time.monotonic() + min(seconds, 5))
+            results["idle_latency"] = await _press_latencies(app, paints, time.monotonic() + min(seconds, 5), shown)
             await pilot.press("1")
             await pilot.pause(0.5)
             cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -196,8 +212,8 @@ async def _baseline_latency(seconds: float) -> list[float]:
 
     app = BareApp()
     async with app.run_test(size=(80, 24)):
-        paints = PaintClock(app)
-        return await _press_latencies(app, paints, time.monotonic() + seconds)
+        paints = PaintClock(app, StatusBar)
+        return await _press_latencies(app, paints, time.monotonic() + seconds, {"1"})
 
 
 def _import_ms() -> float:
@@ -216,13 +232,19 @@ def main() -> None:
     args = parser.parse_args()
     seconds = 30.0 if args.full else args.seconds
     r = asyncio.run(_run(args.rate, seconds, args.idle))
-    bare = asyncio.run(_baseline_latency(min(seconds, 5)))
-    flood, idle = r["flood_latency"], r["idle_latency"]
+    bare = [p.ms for p in asyncio.run(_baseline_latency(min(seconds, 5)))]
+    flood = [p.ms for p in r["flood_latency"]]
+    warm = [p.ms for p in r["flood_latency"] if not p.first_visit]
+    first = [p.ms for p in r["flood_latency"] + r["idle_latency"] if p.first_visit]
+    idle = [p.ms for p in r["idle_latency"]]
     p50f, p99f, p50i, p99i = _pct(flood, 0.5), _pct(flood, 0.99), _pct(idle, 0.5), _pct(idle, 0.99)
     load = os.getloadavg()[0]
     print(f"TUI bench: {args.rate} events/s for {seconds:g} s, 80x24 headless, {mp.cpu_count()} CPU(s), load {load:.1f}")
     print(f"  events applied      {r['flood_seq']:,} (re-syncs {r['flood_resyncs']}), repaints {r['frames']:,}")
     print(f"  key→screen flooded  p50 {p50f:6.1f} ms  p99 {p99f:6.1f} ms  ({len(flood)} presses; goal p99 < 100 ms)")
+    print(f"    screens seen before  p50 {_pct(warm, 0.5):6.1f} ms  p99 {_pct(warm, 0.99):6.1f} ms  ({len(warm)} presses)")
+    print(f"    first visits      {' '.join(f'{ms:.0f}' for ms in first)} ms  (Textual composes, mounts and lays out"
+          " a screen the first time it is shown)")
     print(f"  key→screen idle     p50 {p50i:6.1f} ms  p99 {p99i:6.1f} ms  ({len(idle)} presses)")
     print(f"  bare Textual app    p50 {_pct(bare, 0.5):6.1f} ms  p99 {_pct(bare, 0.99):6.1f} ms  ({len(bare)} presses;"
           " the same mode switch in an app with nothing but a status line and Textual's Footer)")

@@ -287,3 +287,30 @@ async def test_board_keys_send_retry_remove_and_skip_with_the_selected_names(end
         await wait_for(pilot, lambda: SkipRequest() in trainer.control_requests(), what="skip")
         assert len(trainer.control_requests()) == 3
         await wait_for(pilot, lambda: notes.any("refused: unsupported: SkipRequest"), what="the scripted refusal")
+
+
+async def test_first_visits_do_not_reparse_the_css_and_a_new_theme_still_reaches_every_screen(endpoints):
+    """Textual re-parses every stylesheet when it shows a screen it thinks unstyled; realm screens
+    are styled at their mount, so visiting each costs no re-parse (100+ ms a visit here), while a
+    theme changed later still restyles the screens made before it."""
+    from textual.color import Color
+
+    from realm.tui import demo
+
+    app = RealmApp(endpoints.pub, endpoints.control, follow_bus=False)
+    demo.fill(app.mirror)
+    reparses = []
+    refresh_css = app.refresh_css
+    app.refresh_css = lambda animate=True: (reparses.append(app.screen), refresh_css(animate))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.2)
+        before = len(reparses)
+        for key in "234567891":
+            await pilot.press(key)
+        assert len(reparses) == before
+        dark = app.screen.styles.background
+        app.theme = "textual-light"
+        await pilot.press("5")
+        await pilot.pause(0.1)
+        assert app.screen.styles.background != dark
+        assert app.screen.styles.background == Color.parse(app.get_theme("textual-light").background)

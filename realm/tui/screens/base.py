@@ -16,6 +16,14 @@ class RealmScreen(Screen):
     SCREEN_NAME = "Realm"
     LIVE_CLOCK = False  # True: repaint each second even without events (ages, heartbeats)
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Textual re-parses every stylesheet (2-3 times, ~35 ms each here) the first times it shows
+        # a screen whose CSS counter lags the app's. A screen made now is styled at its mount from
+        # the current stylesheet and theme, so it is up to date: saying so keeps a screen's first
+        # visit from costing 100+ ms. (A theme change after this still bumps the app's counter.)
+        self._css_update_count = getattr(self.app, "_css_update_count", -1)
+
     def compose(self) -> ComposeResult:
         yield StatusBar(self.SCREEN_NAME, id="status")
         yield from self.compose_body()
