@@ -589,9 +589,9 @@ class Daemon:
 
     def _prune(self, everything_allowed: bool = False) -> list[str]:
         best = champion(self.ledger, self.config.champion)  # retention never deletes the champion
-        removed = prune(
-            self.ledger, self.config.vault, champion=best.step if best else None, everything_allowed=everything_allowed
-        )
+        in_use = self.skill_runner.checkpoints_in_use() if self.skill_runner else ()
+        removed = prune(self.ledger, self.config.vault, champion=best.step if best else None, in_use=in_use,
+                        everything_allowed=everything_allowed)  # fmt: skip
         if removed:
             steps = tuple(parse_step(name) for name in removed)
             self.publisher.emit(CheckpointsPruned(steps=steps, reason="disk full" if everything_allowed else "retention"))

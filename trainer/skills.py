@@ -319,6 +319,11 @@ class SkillRunner:
         self.next_eval_step = step + self.config.eval_every
         return True
 
+    def checkpoints_in_use(self) -> tuple[int, ...]:
+        """The step of the checkpoint an oracle round is reading, if one is in flight."""
+        pending = self._pending
+        return (pending.step,) if pending is not None else ()
+
     def _collect(self) -> None:
         """Between steps: record a finished oracle round, or evaluate here if it failed."""
         pending = self._pending

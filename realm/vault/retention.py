@@ -2,7 +2,8 @@
 
 Kept, always: the latest (the resume point), the last ``keep_last``, the best ``keep_best``
 by ``best_metric``, the champion and every pinned step. When only one checkpoint exists it is
-the latest, so the only one is never deleted either. Everything else may go.
+the latest, so the only one is never deleted either. A checkpoint in use (an oracle eval round
+reading it) is kept too, except when the disk is full. Everything else may go.
 """
 
 from __future__ import annotations
@@ -36,11 +37,14 @@ def keep_set(
     return keep
 
 
-def prune(ledger, settings, champion: int | None = None, *, everything_allowed: bool = False) -> list[str]:
+def prune(
+    ledger, settings, champion: int | None = None, *, in_use: tuple[int, ...] = (), everything_allowed: bool = False
+) -> list[str]:
     """Delete the checkpoints retention does not keep; return their names.
 
+    ``in_use``: steps something still reads (kept now, retention's again later).
     ``everything_allowed`` (a full disk) keeps only what must never go: the latest, the
-    champion and the pinned ones.
+    champion and the pinned ones; a reader of a deleted one falls back on its own.
     """
     present = ledger.present()
     if everything_allowed:
@@ -48,7 +52,7 @@ def prune(ledger, settings, champion: int | None = None, *, everything_allowed: 
                         pinned=settings.pinned, champion=champion)
     else:
         keep = keep_set(present, keep_last=settings.keep_last, keep_best=settings.keep_best,
-                        best_metric=settings.best_metric, pinned=settings.pinned, champion=champion)
+                        best_metric=settings.best_metric, pinned=(*settings.pinned, *in_use), champion=champion)
     removed = []
     for info in present:
         if info.step in keep:

@@ -13,6 +13,7 @@ from realm.skills import curriculum
 from realm.skills.registry import load_skills
 from realm.skills.store import SkillStore
 from realm.vault.checkpoints import complete_checkpoints
+from tests.conftest import wait_for
 from tests.oracle.conftest import add_checkpoint, oracle_config
 from tests.skills.test_trainer_skills import skill_folder, skills_config
 from trainer.generate import generate
@@ -122,3 +123,27 @@ def test_a_round_still_on_the_oracle_at_stop_is_evaluated_here(tmp_path, trainer
     assert any("no answer within 0s of the trainer stopping" in line.text for line in state.log if line.level == "warning")
     [skill_state] = state.skills.skills
     assert [p.step for p in skill_state.history if p.level == 1] == [5]
+
+
+def test_retention_keeps_the_checkpoint_an_oracle_round_is_reading(tmp_path, trainer_factory, oracle_factory):
+    """A checkpoint every step, only the newest kept, and an oracle that comes up only after a few
+    more steps (a busy or slow-loading one): the round's checkpoint must still be there when
+    the oracle reads it, and retention's again once the round is collected."""
+    home = tmp_path / "home"
+    config = oracle_eval_config(tmp_path)
+    config = msgspec.structs.replace(
+        config,
+        bus=BusConfig(timeout_s=30, retries=0),  # the round's request waits for the late oracle
+        train=msgspec.structs.replace(config.train, checkpoint_every=1),
+        vault=msgspec.structs.replace(config.vault, keep_last=1, keep_best=0),
+    )
+    trainer = trainer_factory(config, max_steps=12, home=home).start()
+    wait_for(lambda: trainer.state.hero.steps >= 8, timeout=60, what="step 8")
+    oracle_factory(oracle_config(config, load_on_start=""), home=home)
+    assert trainer.join() == 0
+
+    log = [line.text for line in trainer.state.log]
+    assert any("at step 5 (answers from oracle local)" in text for text in log), log
+    assert not [text for text in log if "oracle eval of step" in text and "failed" in text]
+    kept = [int(f.name.split("-")[1]) for f in complete_checkpoints(home / "vault" / "checkpoints")]
+    assert 5 not in kept and kept[-1] == 12  # step 5's went at the first save after its round was collected
