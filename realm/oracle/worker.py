@@ -16,14 +16,15 @@ Events (loaded checkpoint, load failures, tokens/s, queue depth, GPU use) go out
 
 from __future__ import annotations
 
-import concurrent.futures
 import logging
 import os
+import queue
 import signal
 import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import zmq
@@ -80,6 +81,35 @@ def _batcher(oracle) -> Batcher:
 RETRY_START_LOAD_S = 5.0  # while nothing is served, how often the start-up load is tried again
 
 
+
+class _Loader:
+    """One daemon thread that runs the loads in order. (A ThreadPoolExecutor's thread is joined
+    at interpreter exit: a load still fetching from a trainer that had gone kept a stopped oracle
+    alive until the fetch gave up.)"""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="realm-oracle-load", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Callable[..., None], *args) -> None:
+        self._jobs.put((job, args))
+
+    def shutdown(self) -> None:
+        """Run no more jobs (one in flight is left to the process's exit)."""
+        self._closed.set()
+        self._jobs.put(None)
+
+    def _run(self) -> None:
+        while (item := self._jobs.get()) is not None and not self._closed.is_set():
+            job, args = item
+            try:
+                job(*args)
+            except Exception:  # each job answers its own errors; this is a bug, logged, not a dead loader
+                log.exception("an oracle load failed unexpectedly")
+
+
 class OracleWorker:
     def __init__(self, config: RealmConfig, home: Path) -> None:
         from realm.hosts import connect_trainer
@@ -109,7 +139,7 @@ class OracleWorker:
         self._unloaded = False
         self.abandoned = 0  # chats cancelled because their requester went away
         self.ready = threading.Event()
-        self._loader = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="realm-oracle-load")
+        self._loader = _Loader()
         self._outbox = f"inproc://oracle-out-{self.run_id}"
         self._local = threading.local()
         self._context = zmq.Context.instance()
@@ -158,7 +188,7 @@ class OracleWorker:
             self.batcher.wake()
             generation.join(timeout=10)
             self._drain(router, outbox)
-            self._loader.shutdown(wait=False, cancel_futures=True)
+            self._loader.shutdown()
             router.close(linger=0)
             outbox.close(linger=0)
             with self._pushes_lock:

@@ -30,3 +30,34 @@ def test_play_starts_an_oracle_process_that_serves_and_stops_cleanly(tmp_path):
     assert process.returncode == 0
     log = (home / "logs" / "oracle.log").read_text()
     assert "serving checkpoint-3-" in log and "oracle stopped" in log
+
+
+def test_a_load_still_fetching_from_a_gone_trainer_does_not_keep_a_stopped_oracle_alive(tmp_path):
+    """No vault here, so the start-up load fetches from the trainer, which never answers (the
+    fetch would wait 120 s). SIGTERM still ends the oracle at once and cleanly: the loader thread
+    does not hold the process open."""
+    import time
+
+    home = tmp_path / "home"
+    nobody = tmp_path / "nobody"
+    config = tmp_path / "oracle.yaml"
+    config.write_text(
+        "oracle:\n  threads: 1\n  load_on_start: latest\n"
+        f"bus:\n  control: ipc://{nobody}-ctl\n  pub: ipc://{nobody}-pub\n  timeout_s: 120\n  retries: 0\n"
+    )
+    process = start_oracle(home, config)
+    try:
+        client = OracleClient(oracle_endpoints(RealmConfig(), home)[1], timeout_s=1.0, retries=0)
+
+        def answering():
+            try:
+                return client.snapshot()
+            except OracleUnreachable:
+                return None
+
+        wait_for(answering, timeout=120, interval=0.2, what="the oracle process to answer")
+        time.sleep(0.5)  # the loader is now waiting on the trainer
+    finally:
+        stop_oracle(process, timeout_s=30)  # kills it (returncode -9) if it did not stop by then
+    assert process.returncode == 0
+    assert "oracle stopped" in (home / "logs" / "oracle.log").read_text()
