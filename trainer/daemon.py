@@ -362,6 +362,8 @@ class Daemon:
             while self.controls.pause.is_set() and not self.controls.stop.is_set() and not self._skip_pending():
                 self.controls.wait(POLL_S)  # a skip ends the quest now; the next call pauses again
                 self._apply_pending_config()
+                if self.skill_runner:
+                    self.skill_runner.while_paused()
             self._set_status(status if status != "paused" else "training")
         return not self.controls.stop.is_set()
 

@@ -204,11 +204,24 @@ class SkillRunner:
 
     def after_step(self, seconds: float) -> None:
         self._train_seconds += seconds
+        self._guarded(self._collect_or_start)
+
+    def while_paused(self) -> None:
+        """Record an oracle round that has answered. A failed one waits for the resume: its
+        fallback is a local eval, which a paused trainer must not run."""
+        pending = self._pending
+        if pending is not None and pending.done.is_set() and not pending.error:
+            self._guarded(self._collect)
+
+    def _collect_or_start(self) -> None:
+        if self._pending is not None:
+            self._collect()
+        if self.mix and self._pending is None and self.engine.step >= self.next_eval_step:
+            self.eval_round()
+
+    def _guarded(self, work) -> None:
         try:
-            if self._pending is not None:
-                self._collect()
-            if self.mix and self._pending is None and self.engine.step >= self.next_eval_step:
-                self.eval_round()
+            work()
         except Exception as exc:  # an eval must never take the trainer down
             log.exception("skill eval failed")
             self._pending = None

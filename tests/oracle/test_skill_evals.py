@@ -8,7 +8,7 @@ import pytest
 
 from realm.config import BusConfig, ModelConfig
 from realm.oracle.client import OracleRefused
-from realm.protocol import Sampling
+from realm.protocol import PauseRequest, Sampling
 from realm.skills import curriculum
 from realm.skills.registry import load_skills
 from realm.skills.store import SkillStore
@@ -147,3 +147,27 @@ def test_retention_keeps_the_checkpoint_an_oracle_round_is_reading(tmp_path, tra
     assert not [text for text in log if "oracle eval of step" in text and "failed" in text]
     kept = [int(f.name.split("-")[1]) for f in complete_checkpoints(home / "vault" / "checkpoints")]
     assert 5 not in kept and kept[-1] == 12  # step 5's went at the first save after its round was collected
+
+
+def test_a_round_the_oracle_answers_while_the_trainer_is_paused_is_recorded_at_once(
+    tmp_path, trainer_factory, oracle_factory
+):
+    """Paused with a round on an oracle that comes up later: its answers are recorded while the
+    trainer stays paused, not held until the resume."""
+    home = tmp_path / "home"
+    config = oracle_eval_config(tmp_path)
+    config = msgspec.structs.replace(config, bus=BusConfig(timeout_s=30, retries=0))
+    trainer = trainer_factory(config, max_steps=40, home=home).start()
+    wait_for(lambda: trainer.state.hero.steps >= 6, timeout=60, what="step 6: the round of step 5 is out")
+    trainer.client.request(PauseRequest())
+    wait_for(lambda: trainer.state.battle.status == "paused", what="the pause")
+    paused_at = trainer.state.hero.steps
+    oracle_factory(oracle_config(config, load_on_start=""), home=home)
+
+    def recorded():
+        [skill_state] = trainer.state.skills.skills
+        return [p.step for p in skill_state.history if p.level == 1]
+
+    assert wait_for(recorded, timeout=60, what="the round's result") == [5]
+    assert trainer.state.battle.status == "paused" and trainer.state.hero.steps == paused_at
+    trainer.stop()
