@@ -103,7 +103,8 @@ def _play(args, home, config, config_path, keymap: dict[str, str], oracle: subpr
         trainer = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
         run_tui(pub, control, heartbeat_s=config.bus.heartbeat_s, keymap=keymap,
-                trainer=TrainerProcess(trainer, log_path), oracles=_tui_oracles(config, home))
+                trainer=TrainerProcess(trainer, log_path), oracles=_tui_oracles(config, home),
+                chat_max_new_tokens=config.tui.chat_max_new_tokens)
     finally:
         if oracle is not None and oracle.poll() is None:
             oracle.terminate()  # SIGTERM: the oracle winds down while the trainer saves its checkpoint
@@ -146,7 +147,7 @@ def cmd_tui(args) -> int:
         control = args.connect
         pub = args.pub or _derived_pub(control)
     run_tui(pub, control, heartbeat_s=config.bus.heartbeat_s, readonly=args.readonly, keymap=keymap,
-            oracles=_tui_oracles(config, home))
+            oracles=_tui_oracles(config, home), chat_max_new_tokens=config.tui.chat_max_new_tokens)
     return EXIT_OK
 
 

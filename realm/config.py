@@ -206,6 +206,11 @@ class SecurityConfig(_Section):
 
 class TuiConfig(_Section):
     keys: dict[str, str] = {}  # binding id -> keys, e.g. {battle.pause: "p,space"}; `realm tui --keys` lists the ids
+    chat_max_new_tokens: int = 256  # the longest answer the Oracle screen asks for (the oracle caps it at its own max)
+
+    def __post_init__(self) -> None:
+        if self.chat_max_new_tokens < 1:
+            raise ValueError("`chat_max_new_tokens` must be at least 1")
 
 
 class RealmConfig(_Section):

@@ -124,8 +124,10 @@ class RealmApp(App[None]):
         oracles: Sequence[OracleNode] = (),
         keymap: dict[str, str] | None = None,
         trainer: TrainerProcess | None = None,
+        chat_max_new_tokens: int = 256,
     ) -> None:
         super().__init__()
+        self.chat_max_new_tokens = chat_max_new_tokens  # config `tui.chat_max_new_tokens`
         self.trainer = trainer  # set by `realm play`, which started the trainer: its exit is news
         self.keymap = dict(keymap or {})  # binding id -> keys (config `tui.keys`), checked by the caller
         self.control_endpoint = control_endpoint
@@ -499,8 +501,10 @@ def run_tui(
     oracles: Sequence[OracleNode] = (),
     keymap: dict[str, str] | None = None,
     trainer: TrainerProcess | None = None,
+    chat_max_new_tokens: int = 256,
 ) -> None:
     RealmApp(
         pub_endpoint, control_endpoint, heartbeat_s=heartbeat_s, readonly=readonly,
         state_dir=state_dir or default_state_dir(), oracles=oracles, keymap=keymap, trainer=trainer,
+        chat_max_new_tokens=chat_max_new_tokens,
     ).run()  # fmt: skip

@@ -29,9 +29,10 @@ pytestmark = pytest.mark.timeout(120)
 QUESTION = "What is 5 in binary?"
 
 
-def oracle_app(endpoints, oracle, readonly: bool = False) -> RealmApp:
+def oracle_app(endpoints, oracle, readonly: bool = False, chat_max_new_tokens: int = 256) -> RealmApp:
     node = OracleNode("local", oracle.pub, oracle.control)
-    return RealmApp(endpoints.pub, endpoints.control, heartbeat_s=HEARTBEAT_S, readonly=readonly, oracles=[node])
+    return RealmApp(endpoints.pub, endpoints.control, heartbeat_s=HEARTBEAT_S, readonly=readonly, oracles=[node],
+                    chat_max_new_tokens=chat_max_new_tokens)
 
 
 class Stream(Notes):
@@ -74,10 +75,8 @@ def serving_step_5(tmp_path, oracle_factory):
 async def test_a_question_streams_dio_s_answer_into_the_chat_and_ctrl_y_copies_it(tmp_path, endpoints, oracle_factory):
     oracle = serving_step_5(tmp_path, oracle_factory)
     stream = Stream()
-    app = oracle_app(endpoints, oracle, readonly=True)  # chat changes nothing the realm keeps: allowed
+    app = oracle_app(endpoints, oracle, readonly=True, chat_max_new_tokens=24)  # read-only may chat: it changes nothing
     async with app.run_test(size=(80, 24), message_hook=stream) as pilot:
-        await pilot.press("6")
-        app.screen.sampling = Sampling(max_new_tokens=24)
         await ask(pilot, app, QUESTION)
         await wait_for(pilot, lambda: stream.finished, timeout=60, what="the end of the answer")
         end = stream.finished[0].end
@@ -106,10 +105,9 @@ async def test_a_question_streams_dio_s_answer_into_the_chat_and_ctrl_y_copies_i
 async def test_ctrl_x_stops_a_long_answer_and_quitting_drops_one(tmp_path, endpoints, oracle_factory):
     oracle = serving_step_5(tmp_path, oracle_factory)
     stream = Stream()
-    app = oracle_app(endpoints, oracle)
+    app = oracle_app(endpoints, oracle, chat_max_new_tokens=500)
     async with app.run_test(size=(80, 24), message_hook=stream) as pilot:
         await pilot.press("6")
-        app.screen.sampling = Sampling(max_new_tokens=500)
         assert app.why_disabled("stop_generation") == NOT_GENERATING
         await ask(pilot, app, "Tell me a long story")
         await wait_for(pilot, lambda: stream.chunks, timeout=60, what="the first piece of the answer")
@@ -167,13 +165,12 @@ async def test_the_checkpoint_picker_makes_another_ledger_checkpoint_answer(tmp_
     oracle = oracle_factory(home=home)
     oracle.wait_serving(9)
     stream = Stream()
-    app = oracle_app(endpoints, oracle)
+    app = oracle_app(endpoints, oracle, chat_max_new_tokens=8)
     async with app.run_test(size=(80, 24), message_hook=stream) as pilot:
         trainer.start()
         info = CheckpointInfo(step=5, name=older.name, time=1.7e9, train_loss=3.0)
         trainer.publisher.emit(CheckpointSaved(checkpoint=info))
         await pilot.press("6")
-        app.screen.sampling = Sampling(max_new_tokens=8)
         picker = app.screen.query_one("#oracle-checkpoint", Select)
         await wait_for(pilot, lambda: any(value == "5" for _, value in picker._options), what="the vault's checkpoint")
         await pilot.press("ctrl+o")

@@ -114,7 +114,6 @@ class OracleScreen(RealmScreen):
         Binding("ctrl+n", "pick_node", "Node", show=False, id="oracle.node"),
         Binding("escape", "leave_input_or_back", "Back", show=False, id="oracle.back"),
     ]
-    sampling = Sampling(max_new_tokens=256)
 
     def __init__(self) -> None:
         super().__init__()
@@ -199,7 +198,8 @@ class OracleScreen(RealmScreen):
 
         client = OracleClient(node.control, timeout_s=CHAT_TIMEOUT_S, socket_setup=node.socket_setup)
         try:
-            _, end = client.chat(messages, self.sampling, checkpoint=checkpoint, request_id=request_id, on_delta=deliver)
+            sampling = Sampling(max_new_tokens=self.app.chat_max_new_tokens)
+            _, end = client.chat(messages, sampling, checkpoint=checkpoint, request_id=request_id, on_delta=deliver)
         except ChatAbandoned:
             return
         except Exception as exc:  # unreachable, refused, a reply we cannot read: said, not raised
