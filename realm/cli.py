@@ -104,7 +104,7 @@ def _play(args, home, config, config_path, keymap: dict[str, str], oracle: subpr
     try:
         run_tui(pub, control, heartbeat_s=config.bus.heartbeat_s, keymap=keymap,
                 trainer=TrainerProcess(trainer, log_path), oracles=_tui_oracles(config, home),
-                chat_max_new_tokens=config.tui.chat_max_new_tokens)
+                chat_max_new_tokens=config.tui.chat_max_new_tokens, trainer_setup=_trainer_link(config, home, control))
     finally:
         if oracle is not None and oracle.poll() is None:
             oracle.terminate()  # SIGTERM: the oracle winds down while the trainer saves its checkpoint
@@ -140,15 +140,28 @@ def cmd_tui(args) -> int:
         return EXIT_OK
     if getattr(args, "serve", False):
         return _serve_tui(args)
+    from realm.hosts import trainer_endpoints
+
     home, config, _ = _context(args)
     keymap = _keymap(config)
-    pub, control = endpoints(config, home)
-    if args.connect:
+    pub, control, _ = trainer_endpoints(config, home)
+    if args.connect and args.connect != control:
         control = args.connect
         pub = args.pub or _derived_pub(control)
     run_tui(pub, control, heartbeat_s=config.bus.heartbeat_s, readonly=args.readonly, keymap=keymap,
-            oracles=_tui_oracles(config, home), chat_max_new_tokens=config.tui.chat_max_new_tokens)
+            oracles=_tui_oracles(config, home), chat_max_new_tokens=config.tui.chat_max_new_tokens,
+            trainer_setup=_trainer_link(config, home, control))
     return EXIT_OK
+
+
+def _trainer_link(config, home, control: str):
+    """CURVE client keys for the TUI's link to the trainer at ``control``, when the host registry
+    lists that trainer's key (a trainer it does not list has no key to check it by)."""
+    from realm.hosts import trainer_endpoints
+    from realm.security import client_setup
+
+    _, listed, key = trainer_endpoints(config, home)
+    return client_setup(config, home, key if listed == control else "", control)
 
 
 def _keymap(config) -> dict[str, str]:

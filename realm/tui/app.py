@@ -125,6 +125,7 @@ class RealmApp(App[None]):
         keymap: dict[str, str] | None = None,
         trainer: TrainerProcess | None = None,
         chat_max_new_tokens: int = 256,
+        trainer_setup: Callable[..., None] | None = None,
     ) -> None:
         super().__init__()
         self.chat_max_new_tokens = chat_max_new_tokens  # config `tui.chat_max_new_tokens`
@@ -134,7 +135,8 @@ class RealmApp(App[None]):
         self.readonly = readonly
         self.clock = clock
         self.follow_bus = follow_bus  # False: draw a mirror filled by the caller (snapshots, bench)
-        self.mirror = StateMirror(pub_endpoint, control_endpoint, heartbeat_s=heartbeat_s)
+        # trainer_setup: CURVE client keys when the host registry lists the trainer's key
+        self.mirror = StateMirror(pub_endpoint, control_endpoint, heartbeat_s=heartbeat_s, socket_setup=trainer_setup)
         self.seen = SeenStore(state_dir) if state_dir is not None else None
         self._shown_key: tuple | None = None  # what the active screen last drew
         self._snapshots_seen = 0
@@ -340,7 +342,7 @@ class RealmApp(App[None]):
     async def _fetch_journal(self, mark: Mark, step_now: int) -> None:
         request = JournalRequest(run=mark.run, since_seq=mark.seq, since_time=mark.time, limit=500)
         try:
-            reply = await request_async(self.mirror.context, self.control_endpoint, request, REQUEST_TIMEOUT_S)
+            reply = await self._ask_trainer(request)
         except Exception:  # a reply we cannot read: no news is shown, the game goes on
             return
         if isinstance(reply, Journal) and (reply.entries or step_now != mark.step):
@@ -461,10 +463,14 @@ class RealmApp(App[None]):
             return
         self._send_control(ConfigUpdateRequest(key=key, value=value, confirm=confirm), f"set {key}")
 
+    async def _ask_trainer(self, request: Request):
+        m = self.mirror
+        return await request_async(m.context, self.control_endpoint, request, REQUEST_TIMEOUT_S, m.socket_setup)
+
     @work(group="control", name="control")
     async def _send_control(self, request: Request, verb: str) -> None:
         try:
-            reply = await request_async(self.mirror.context, self.control_endpoint, request, REQUEST_TIMEOUT_S)
+            reply = await self._ask_trainer(request)
         finally:
             self._request_in_flight = False
         if reply is None:
@@ -502,9 +508,10 @@ def run_tui(
     keymap: dict[str, str] | None = None,
     trainer: TrainerProcess | None = None,
     chat_max_new_tokens: int = 256,
+    trainer_setup: Callable[..., None] | None = None,
 ) -> None:
     RealmApp(
         pub_endpoint, control_endpoint, heartbeat_s=heartbeat_s, readonly=readonly,
         state_dir=state_dir or default_state_dir(), oracles=oracles, keymap=keymap, trainer=trainer,
-        chat_max_new_tokens=chat_max_new_tokens,
+        chat_max_new_tokens=chat_max_new_tokens, trainer_setup=trainer_setup,
     ).run()  # fmt: skip

@@ -115,3 +115,41 @@ async def test_g_on_the_quest_board_generates_a_quest_from_a_skill_at_a_level(tr
         assert queued()[0].examples == 9
     trainer.stop()
     assert trainer.exit_code == 0
+
+
+async def test_over_tcp_with_keys_the_app_reaches_the_trainer_through_curve_and_a_stranger_does_not(
+    trainer_factory, tmp_path
+):
+    import msgspec
+
+    from conftest import fast_config
+    from realm.cli import _trainer_link
+    from realm.config import BusConfig
+    from realm.security import init_keys
+    from tests.oracle.test_security import free_port
+
+    home = tmp_path / "home"
+    public = init_keys(home / "keys")
+    port = free_port()
+    control, pub = f"tcp://127.0.0.1:{port}", f"tcp://127.0.0.1:{port + 1}"
+    (home / "hosts.yaml").write_text(
+        f"nodes:\n  - {{name: here, roles: [trainer], public_key: '{public['node']}',"
+        f" trainer: {{control: '{control}', pub: '{pub}'}}}}\n"
+        f"clients:\n  - {{name: me, public_key: '{public['client']}'}}\n"
+    )
+    config = msgspec.structs.replace(fast_config(), bus=BusConfig(control=control, pub=pub, heartbeat_s=0.2))
+    trainer = trainer_factory(config, home=home).start()
+    setup = _trainer_link(config, home, control)
+    assert setup is not None
+
+    app = RealmApp(pub, control, heartbeat_s=0.2, trainer_setup=setup)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.mirror.state.hero.steps >= 1, timeout=60, what="steps over CURVE")
+        await pilot.press("space")
+        await wait_for(pilot, lambda: trainer.state.battle.status == "paused", timeout=30, what="a pause over CURVE")
+
+    stranger = RealmApp(pub, control, heartbeat_s=0.2)  # no keys: the trainer neither answers nor publishes to it
+    async with stranger.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(2.0)
+        assert not stranger.mirror.connected and stranger.mirror.state.hero.steps == 0
+    trainer.stop()
