@@ -503,13 +503,19 @@ async def test_restart_while_mirror_is_behind(eps, trainers, mirrors):
     assert mirror.state == second.pub.state
 
 
-async def test_silent_trainer_is_disconnected_after_three_heartbeats(eps, trainers, mirrors):
-    hb = 0.1
+async def _beating_and_followed(eps, trainers, mirrors, hb: float, request_timeout_s: float):
+    """A trainer beating every ``hb`` seconds, and a mirror connected to it: (trainer, mirror)."""
     pub, ctl = eps
     trainer = trainers(pub, ctl, "run-1", heartbeat_s=hb)
     trainer.pub.emit(started())
-    mirror = mirrors(pub, ctl, heartbeat_s=hb, request_timeout_s=0.2)
+    mirror = mirrors(pub, ctl, heartbeat_s=hb, request_timeout_s=request_timeout_s)
     assert await wait_until(lambda: mirror.connected)
+    return trainer, mirror
+
+
+async def test_silent_trainer_is_disconnected_after_three_heartbeats(eps, trainers, mirrors):
+    hb = 0.1
+    trainer, mirror = await _beating_and_followed(eps, trainers, mirrors, hb, request_timeout_s=0.2)
     # idle, but heartbeats keep it connected for many heartbeat periods
     stay_until = time.monotonic() + 6 * hb
     while time.monotonic() < stay_until:
@@ -747,11 +753,7 @@ async def test_a_stalled_event_loop_is_not_mistaken_for_a_silent_trainer(eps, tr
     """The UI's loop may block longer than the silence window (a slow repaint, a busy host):
     the heartbeats that queued meanwhile prove the trainer alive, so the mirror stays connected."""
     hb = 0.1
-    pub, ctl = eps
-    trainer = trainers(pub, ctl, "run-1", heartbeat_s=hb)
-    trainer.pub.emit(started())
-    mirror = mirrors(pub, ctl, heartbeat_s=hb, request_timeout_s=0.5)
-    assert await wait_until(lambda: mirror.connected)
+    _, mirror = await _beating_and_followed(eps, trainers, mirrors, hb, request_timeout_s=0.5)
     for _ in range(2):
         time.sleep(MISSED_HEARTBEATS * hb * 2)  # blocks the loop; the trainer's thread keeps beating
         await asyncio.sleep(0.05)
