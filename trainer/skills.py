@@ -338,7 +338,8 @@ class SkillRunner:
         return (pending.step,) if pending is not None else ()
 
     def _collect(self) -> None:
-        """Between steps: record a finished oracle round, or evaluate here if it failed."""
+        """Between steps (or while paused, an answered one): record a finished oracle round, or
+        evaluate here if it failed."""
         pending = self._pending
         if not pending.done.is_set():
             return

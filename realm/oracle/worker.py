@@ -81,7 +81,6 @@ def _batcher(oracle) -> Batcher:
 RETRY_START_LOAD_S = 5.0  # while nothing is served, how often the start-up load is tried again
 
 
-
 class _Loader:
     """One daemon thread that runs the loads in order. (A ThreadPoolExecutor's thread is joined
     at interpreter exit: a load still fetching from a trainer that had gone kept a stopped oracle
