@@ -206,7 +206,7 @@ class HFRun:
                 "useful": sum(len(ex["input_ids"]) for ex in data)}
 
     def close(self) -> None:
-        pass
+        """Nothing held between rounds: each round's ``Trainer`` and output folder are gone already."""
 
 
 def round_slice(order: list, r: int, args) -> list:

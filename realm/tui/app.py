@@ -196,10 +196,10 @@ class RealmApp(App[None]):
             return
         self._drain_events()
         self._check_trainer_process()
-        self._refresh_reasons()
+        self._refresh_reasons()  # before the key: the reasons are part of it
         self._remember_seen()
         if self._view_key() != self._shown_key:
-            self._repaint()
+            self._paint()
 
     def _check_trainer_process(self) -> None:
         if self.trainer is None or self.trainer.process.poll() is None:
@@ -218,7 +218,11 @@ class RealmApp(App[None]):
                 oracles, self.oracle_index, tuple(self._reasons.items()))
 
     def _repaint(self) -> None:
+        """Paint now, outside the tick (a screen switch, a picked node, a chat handler)."""
         self._refresh_reasons()  # the keys must judge the state this paint shows, not the last tick's
+        self._paint()
+
+    def _paint(self) -> None:
         screen = self.screen
         if isinstance(screen, RealmScreen) and screen.is_mounted:
             key = self._view_key()
@@ -392,7 +396,7 @@ class RealmApp(App[None]):
         """Recompute the reasons and repaint at once (after a handler changed the chat)."""
         self._refresh_reasons()  # first: they are part of the view's key
         if self._view_key() != self._shown_key:
-            self._repaint()
+            self._paint()
 
     async def action_show(self, mode: str) -> None:
         if self.current_mode != mode:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -44,11 +46,17 @@ class KeysApp(App):
         self.done.append("help")
 
 
-async def test_shown_keys_in_order_with_disabled_ones_carrying_their_reason():
+@contextlib.asynccontextmanager
+async def showing_keys(width: int):
+    """KeysApp at ``width`` columns with its key bar laid out: (app, pilot, bar)."""
     app = KeysApp()
-    async with app.run_test(size=(80, 3)) as pilot:
-        bar = app.screen.query_one(KeyBar)
+    async with app.run_test(size=(width, 3)) as pilot:
         await pilot.pause()
+        yield app, pilot, app.screen.query_one(KeyBar)
+
+
+async def test_shown_keys_in_order_with_disabled_ones_carrying_their_reason():
+    async with showing_keys(80) as (app, pilot, bar):
         text = bar.render().plain
         assert text.startswith(" a Add  d Delete ") and "Zap" not in text
         assert text.rstrip().endswith("palette") and len(text) == 80
@@ -57,10 +65,7 @@ async def test_shown_keys_in_order_with_disabled_ones_carrying_their_reason():
 
 
 async def test_a_click_presses_an_enabled_key_and_not_a_disabled_one():
-    app = KeysApp()
-    async with app.run_test(size=(80, 3)) as pilot:
-        bar = app.screen.query_one(KeyBar)
-        await pilot.pause()
+    async with showing_keys(80) as (app, pilot, bar):
         await pilot.click(KeyBar, offset=(bar.spans[1].start + 1, 0))
         await pilot.click(KeyBar, offset=(bar.spans[0].start + 1, 0))
         await pilot.pause()
@@ -68,10 +73,7 @@ async def test_a_click_presses_an_enabled_key_and_not_a_disabled_one():
 
 
 async def test_too_narrow_cuts_the_keys_and_keeps_help_at_the_right():
-    app = KeysApp()
-    async with app.run_test(size=(24, 3)) as pilot:
-        bar = app.screen.query_one(KeyBar)
-        await pilot.pause()
+    async with showing_keys(24) as (app, pilot, bar):
         text = bar.render().plain
         assert len(text) == 24 and text.startswith(" a Add ") and text.endswith("? Help ")
         await pilot.click(KeyBar, offset=(22, 0))
