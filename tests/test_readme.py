@@ -19,8 +19,12 @@ def test_ci_runs_the_readme_test_command():
     assert tests in (ROOT / ".ci" / "run").read_text()
 
 
-def test_readme_setup_pins_the_cpu_torch_that_ci_uses():
-    constraints = (ROOT / "configs" / "cpu-constraints.txt").read_text()
-    assert re.search(r"^torch==\d", constraints, re.M)
+def test_readme_setup_installs_from_the_lock():
+    lock = (ROOT / "configs" / "requirements.lock").read_text()
+    pins = [line for line in lock.splitlines() if line and not line.startswith("#")]
+    assert all(re.fullmatch(r"[A-Za-z0-9_.\-]+==[^=\s]+", pin) for pin in pins), "every line is an exact pin"
+    names = {pin.split("==")[0].lower().replace("_", "-") for pin in pins}
+    assert {"torch", "textual", "msgspec", "pyzmq", "transformers", "pytest"} <= names
+    assert re.search(r"^torch==[\d.]+$", lock, re.M), "torch without a build tag: each platform takes its own build"
     for command in readme_commands()[:2]:
-        assert "-c configs/cpu-constraints.txt" in command
+        assert "-c configs/requirements.lock" in command

@@ -6,7 +6,7 @@ from pathlib import Path
 from realm import resources
 
 ROOT = Path(__file__).resolve().parents[1]
-NOT_SHIPPED = {"configs/cpu-constraints.txt"}  # CI's pins, not a runtime file
+NOT_SHIPPED = {"configs/requirements.lock", "configs/relock.sh"}  # the install's pins, not runtime files
 
 
 def _data_files() -> dict[str, list[str]]:
