@@ -46,6 +46,9 @@ def test_quest_commands_against_a_running_trainer(trainer_factory, tmp_path):
     missing = realm("quest", "remove", "alpaca.jsonl", *at)
     assert missing.returncode == 1 and "no queued quest named 'alpaca.jsonl'" in missing.stderr
     assert realm("quest", "retry", "notes.txt", *at).stdout.strip() == "requeued notes.txt (normal)"
+    escape = realm("quest", "retry", "../../realm.yaml", *at)
+    assert escape.returncode == 1
+    assert escape.stderr == "realm: quest name '../../realm.yaml': must be a plain file name, without folders\n"
 
     skip = realm("skip", *at)
     assert skip.returncode == 1 and "nothing to skip" in skip.stderr

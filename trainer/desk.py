@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import collections
 import logging
-import os
 import threading
 import time
 from pathlib import Path
 
 from realm.bus import Publisher
 from realm.config import RealmConfig
-from realm.home import Home
+from realm.home import Home, write_private
 from realm.protocol import (
     Ack,
     ErrorReply,
@@ -35,7 +34,7 @@ from realm.protocol import (
     Reply,
 )
 from trainer.data import QuestFormatError
-from trainer.queue import MAX_NAME, QuestGone, QuestQueue
+from trainer.queue import MAX_NAME, QuestGone, QuestQueue, intake_name, renamed_because
 from trainer.validate import Verdict, check_for_training, check_intake, write_quarantine
 
 log = logging.getLogger("realm.trainer")
@@ -52,15 +51,27 @@ class QuestDesk:
         self.publisher = publisher
         self._lock = threading.RLock()
         self._answered: collections.OrderedDict[str, Reply] = collections.OrderedDict()
+        self._strays_noticed: set[str] = set()
 
     # ------------------------------------------------------------------ intake
 
     def take_inbox(self) -> None:
         """Admit every settled inbox file (QUICK validation), oldest first."""
+        self._notice_strays()
         for path in self.queue.inbox_files():
             with self._lock:
                 if path.exists():
                     self.admit(path, "normal")
+
+    def _notice_strays(self) -> None:
+        """Say once per entry that a folder, link or FIFO in the inbox is not taken as a quest."""
+        for path in self.queue.inbox_strays():
+            if path.name in self._strays_noticed:
+                continue
+            self._strays_noticed.add(path.name)
+            text = f"inbox: {intake_name(path.name)} is not taken as a quest: it is {_kind(path)}; it stays where it is"
+            log.warning(text)
+            self.publisher.emit(Notice(level="warning", text=text))
 
     def admit(self, path: Path, priority: str) -> tuple[Path, Verdict | None, str]:
         """An inbox file -> queued (accepted) or failed (refused, with its reason).
@@ -68,10 +79,8 @@ class QuestDesk:
         Returns (where it went, the verdict or None, the refusal reason or "").
         """
         with self._lock:
-            name = self.queue.unique_name(path.name)
-            while name != path.name:  # take the quest's name in the inbox first, so every message uses it
-                path = self.queue.rename_in_inbox(path, name)
-                name = self.queue.unique_name(path.name)
+            path = self._take_name(path)
+            name = path.name
             try:
                 verdict = check_intake(path, self.config.quests)
             except QuestFormatError as exc:
@@ -94,6 +103,22 @@ class QuestDesk:
                 text = f"quest {queued.name}: {len(verdict.rejections)} bad line(s) quarantined" + _see(quarantine, self.home)
                 self.publisher.emit(Notice(level="warning", text=text))
             return queued, verdict, ""
+
+    def _take_name(self, path: Path) -> Path:
+        """Rename the inbox file to its quest name first, so every message uses that name; a
+        name changed for more than uniqueness keeps its original in the lineage."""
+        original = path.name
+        name = self.queue.unique_name(original)
+        while name != path.name:
+            path = self.queue.rename_in_inbox(path, name)
+            name = self.queue.unique_name(path.name)
+        why = renamed_because(original)
+        if why:
+            meta = self.queue.keep_original(name, original).relative_to(self.home.root)
+            text = f"inbox: a quest file was renamed {name} because {why}; its old name is in {meta}"
+            log.warning(text)
+            self.publisher.emit(Notice(level="warning", text=text))
+        return path
 
     def _refuse(self, path: Path, reason: str) -> Path:
         failed = self.queue.reject(path, reason)
@@ -126,6 +151,9 @@ class QuestDesk:
     # ------------------------------------------------------------------ requests
 
     def handle(self, request) -> Reply:
+        problem = _bad_name(request.name) if hasattr(request, "name") else ""
+        if problem:  # before any use: a name from the bus never reaches a path unchecked
+            return ErrorReply(message=f"quest name {request.name!r}: {problem}")
         try:
             if isinstance(request, QuestAddRequest):
                 return self._add(request)
@@ -153,9 +181,6 @@ class QuestDesk:
             return reply
 
     def _add_once(self, request: QuestAddRequest) -> Reply:
-        problem = _bad_name(request.name)
-        if problem:
-            return ErrorReply(message=f"quest name {request.name!r}: {problem}")
         path = self._write_inbox(self.queue.unique_name(request.name), request.content)
         where, verdict, refused = self.admit(path, request.priority)
         if refused:
@@ -163,14 +188,7 @@ class QuestDesk:
         return Ack(message=f"queued {where.name} ({request.priority}): {verdict.summary()}")
 
     def _write_inbox(self, name: str, content: bytes) -> Path:
-        target = self.home.inbox / name
-        tmp = self.home.inbox / f".{name}.part"
-        with open(tmp, "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-        return target
+        return write_private(self.home.inbox / name, content)
 
     def _retry(self, request: QuestRetryRequest) -> Reply:
         with self._lock:
@@ -216,12 +234,21 @@ def _see(quarantine: Path | None, home: Home) -> str:
 
 
 def _bad_name(name: str) -> str:
+    """Why a quest name from a request cannot be used ("" when it can). A name from a person
+    is refused, so they choose another; an inbox file has nobody to ask and is renamed."""
     if not name or name != Path(name).name or name in (".", ".."):
         return "must be a plain file name, without folders"
     if name.startswith("."):
         return "must not start with a dot (hidden files are ignored)"
-    if len(name) > MAX_NAME:
-        return f"longer than {MAX_NAME} characters"
-    if any(ord(ch) < 32 for ch in name):
-        return "contains control characters"
+    if intake_name(name) != name:
+        why = renamed_because(name).removeprefix("it ")
+        return f"{why}; use a name of printable characters, at most {MAX_NAME} bytes"
     return ""
+
+
+def _kind(path: Path) -> str:
+    if path.is_symlink():
+        return "a symbolic link (never followed: copy the file in instead)"
+    if path.is_dir():
+        return "a folder (quests are files directly in the inbox)"
+    return "not a regular file"

@@ -14,18 +14,23 @@ and a quest picked for training that a request moved meanwhile raises ``QuestGon
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import stat
 import threading
 import time
+import unicodedata
 from pathlib import Path
 
-from realm.home import PRIORITIES, Home
+from realm.home import PRIORITIES, Home, write_private
 from realm.protocol import QuestEntry, QuestInfo
 
 SETTLE_S = 1.0  # a file modified more recently than this may still be being copied in
 REASON_SUFFIX = ".reason.txt"
-MAX_NAME = 200
+MAX_NAME = 200  # bytes: leaves room under the usual 255-byte limit for every name derived from it
+# (".NAME.quarantine.jsonl.tmp", "NAME.reason.txt", ".NAME.json.tmp", "NAME-12.ext")
+HASH_CHARS = 10  # the hash that keeps a shortened name distinct and the same on every try
 
 
 class QuestGone(LookupError):
@@ -40,16 +45,33 @@ class QuestQueue:
     # ------------------------------------------------------------------ intake
 
     def inbox_files(self) -> list[Path]:
-        """Inbox files old enough to be complete, oldest first."""
+        """Inbox files old enough to be complete, oldest first.
+
+        Only regular files are quests. A symbolic link is not followed (it could lead anywhere
+        the trainer can read, outside HOME): ``inbox_strays`` names it, with folders and FIFOs.
+        """
         now = time.time()
         files = []
         for path in self.home.inbox.iterdir():
             try:
-                if path.is_file() and not path.name.startswith(".") and now - path.stat().st_mtime >= SETTLE_S:
-                    files.append(path)
+                info = path.lstat()
             except FileNotFoundError:  # taken by the other thread meanwhile
                 continue
+            if stat.S_ISREG(info.st_mode) and not path.name.startswith(".") and now - info.st_mtime >= SETTLE_S:
+                files.append(path)
         return sorted(files, key=_age_key)
+
+    def inbox_strays(self) -> list[Path]:
+        """What the inbox holds that is not a quest file: folders, links, FIFOs and the like."""
+        strays = []
+        for path in self.home.inbox.iterdir():
+            try:
+                regular = stat.S_ISREG(path.lstat().st_mode)
+            except FileNotFoundError:
+                continue
+            if not regular and not path.name.startswith("."):
+                strays.append(path)
+        return sorted(strays)
 
     def admit(self, path: Path, priority: str = "normal") -> Path:
         """Inbox -> queued, under a name no other quest has."""
@@ -74,12 +96,8 @@ class QuestQueue:
             return target
 
     def unique_name(self, name: str) -> str:
-        """``name``, or ``stem-2.ext`` etc. when any quest folder already holds that name.
-
-        A file name that is not valid UTF-8 (bytes the filesystem allows) gets ``_`` for the
-        bad bytes: names travel on the bus, which carries text only.
-        """
-        name = _utf8_name(name)
+        """``intake_name(name)``, or ``stem-2.ext`` etc. when any quest folder already holds that name."""
+        name = intake_name(name)
         stem, suffix = Path(name).stem, Path(name).suffix
         candidate, n = name, 2
         while self._taken(candidate):
@@ -196,14 +214,7 @@ class QuestQueue:
 
     def save_progress(self, name: str, record: dict) -> Path:
         """Remember how far quest ``name`` got (any JSON object), atomically."""
-        path = self.home.progress / f"{name}.json"
-        tmp = path.with_name(f".{path.name}.tmp")
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(record, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        return path
+        return write_private(self.home.progress / f"{name}.json", json.dumps(record))
 
     def load_progress(self, name: str) -> dict | None:
         try:
@@ -213,6 +224,13 @@ class QuestQueue:
 
     def clear_progress(self, name: str) -> None:
         (self.home.progress / f"{name}.json").unlink(missing_ok=True)
+
+    def keep_original(self, name: str, original: str) -> Path:
+        """Record in the lineage the inbox name that quest ``name`` was renamed from."""
+        readable = os.fsencode(original).decode("utf-8", errors="backslashreplace")
+        meta = {"source": "inbox", "original_name": readable, "renamed_because": renamed_because(original)}
+        text = json.dumps(meta, indent=2, ensure_ascii=False) + "\n"
+        return write_private(self.home.lineage / f"{name}.meta.json", text)
 
     # ------------------------------------------------------------------ the listing
 
@@ -242,7 +260,7 @@ def _entry(home: Home, path: Path, state: str, priority: str | None = None, posi
         size, mtime = stat.st_size, stat.st_mtime
     reason_file = path.with_name(path.name + REASON_SUFFIX)
     reason = ""
-    if state in ("failed", "skipped") and reason_file.exists():
+    if state in ("failed", "skipped") and _present(reason_file):
         reason = reason_file.read_text(encoding="utf-8", errors="replace").strip()
     quarantine = home.quarantine / f"{path.name}.quarantine.jsonl"  # see trainer.validate
     return QuestEntry(
@@ -253,8 +271,56 @@ def _entry(home: Home, path: Path, state: str, priority: str | None = None, posi
         bytes=size,
         time=mtime,
         reason=reason,
-        quarantine=str(quarantine.relative_to(home.root)) if quarantine.exists() else "",
+        quarantine=str(quarantine.relative_to(home.root)) if _present(quarantine) else "",
     )
+
+
+def _present(path: Path) -> bool:
+    """``path.exists()``, where a name too long for the filesystem (a quest admitted before
+    names had a limit) is simply not there instead of failing the whole listing."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
+
+
+def intake_name(name: str) -> str:
+    """The name a quest gets in the queue: valid UTF-8, printable, at most ``MAX_NAME`` bytes.
+
+    Names travel on the bus (text only), head a line of ``realm quest list`` and of the
+    journal, and have other names derived from them; the original stays in the lineage.
+    """
+    clean = _printable(_utf8_name(name))
+    if len(clean.encode("utf-8")) <= MAX_NAME:
+        return clean
+    return _shortened(clean, hashlib.sha256(os.fsencode(name)).hexdigest()[:HASH_CHARS])
+
+
+def renamed_because(name: str) -> str:
+    """Why ``intake_name`` changes ``name`` ("" when it does not)."""
+    reasons = []
+    if _utf8_name(name) != name:
+        reasons.append("it is not valid UTF-8")
+    if _printable(name) != name:
+        reasons.append("it holds control characters")
+    if len(os.fsencode(name)) > MAX_NAME:
+        reasons.append(f"it is longer than {MAX_NAME} bytes")
+    return " and ".join(reasons)
+
+
+def _printable(name: str) -> str:
+    """``name`` with ``_`` for each control character and line or paragraph separator."""
+    return "".join("_" if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch for ch in name)
+
+
+def _shortened(name: str, digest: str) -> str:
+    """``name`` cut to ``MAX_NAME`` bytes with ``-DIGEST`` before its extension."""
+    stem, suffix = Path(name).stem, Path(name).suffix
+    if len(suffix.encode("utf-8")) > 16:  # not an extension, just a dot in a long name
+        stem, suffix = name, ""
+    room = MAX_NAME - len(f"-{digest}{suffix}".encode("utf-8"))
+    head = stem.encode("utf-8")[:room].decode("utf-8", errors="ignore")  # never half a character
+    return f"{head}-{digest}{suffix}"
 
 
 def _utf8_name(name: str) -> str:
@@ -291,7 +357,7 @@ def _retime(paths: list[Path]) -> None:
 
 
 def _write_reason(target: Path, reason: str) -> None:
-    target.with_name(target.name + REASON_SUFFIX).write_text(reason + "\n", encoding="utf-8")
+    write_private(target.with_name(target.name + REASON_SUFFIX), reason + "\n")
 
 
 def _source(path: Path) -> str:

@@ -51,7 +51,6 @@ log = logging.getLogger("realm.trainer.skills")
 
 CORRECTION_GENERATOR = "self_correction"
 CORRECTION_REPEATS = 4  # each wrong probe item appears this many times in its correction quest
-LINEAGE_DIR = "lineage"  # under quests/: one NAME.meta.json per generated quest
 SHUTDOWN_WAIT_S = 30.0  # at stop, how long a round still on the oracle is waited for
 
 
@@ -485,9 +484,8 @@ class SkillRunner:
         return path
 
     def _write_meta(self, name: str, meta: dict) -> None:
-        lineage_dir = self.home.quests / LINEAGE_DIR
-        lineage_dir.mkdir(parents=True, exist_ok=True)
-        _atomic_write(lineage_dir / f"{name}.meta.json", json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+        self.home.lineage.mkdir(parents=True, exist_ok=True)
+        _atomic_write(self.home.lineage / f"{name}.meta.json", json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
 
     def _count_lineage(self, counts: list[LineageCount]) -> None:
         for c in counts:

@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
 from realm.config import QuestsConfig
+from realm.home import write_private
 from trainer.data import IM_END, IM_START, ROLES, SHAREGPT_ROLES, Quest, QuestFormatError, TextExample, encode_example, read_quest
 
 SPEC_VALIDATOR_NAME, SPEC_VALIDATOR_VERSION = "spec_validator", "1.0.0"
@@ -286,12 +286,5 @@ def write_quarantine(folder: Path, name: str, verdict: Verdict) -> Path | None:
         return None
     records.sort(key=lambda record: record["line"])
     folder.mkdir(parents=True, exist_ok=True)
-    path = quarantine_path(folder, name)
-    tmp = folder / f".{path.name}.tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    return path
+    text = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
+    return write_private(quarantine_path(folder, name), text)  # the lines may be someone's secrets

@@ -254,3 +254,23 @@ def test_a_quest_named_in_bytes_that_are_not_utf8_is_refused_by_a_readable_name(
     trainer.stop()
     assert [(r.name, r.outcome) for r in trainer.state.board.recent] == [("caf_.jsonl", "failed")]
     assert "caf_.jsonl: file is empty" in reason_of(home, "caf_.jsonl")
+
+
+def test_every_quest_request_refuses_a_name_that_is_not_a_plain_quest_name(trainer_factory, tmp_path):
+    home = tmp_path / "home"
+    trainer = trainer_factory(quiet_config(), home=home).start()
+    (home / "realm.yaml").write_text("train:\n  lr: 1e-4\n")
+    victim = tmp_path / "victim.txt"  # outside HOME
+    victim.write_text("not the realm's\n")
+    folders = ["../../realm.yaml", "../../../victim.txt", str(victim), "a/b.jsonl", "..", "."]
+    control = ["nul\x00.jsonl", "two\nlines.jsonl", "esc\x1b[2J.jsonl", "del\x7f.jsonl"]
+    requests = [QuestAddRequest, QuestRetryRequest, QuestRemoveRequest, QuestMoveRequest]
+    for name in [*folders, *control, "q" * 201]:
+        for request in requests:
+            extra = {"content": b'{"text": "t"}\n'} if request is QuestAddRequest else {}
+            with pytest.raises(RequestFailed, match=r"quest name .*: (must be a plain file name|holds control|is longer)"):
+                trainer.client.request(request(name=name, **extra))
+    assert (home / "realm.yaml").read_text() == "train:\n  lr: 1e-4\n"
+    assert victim.read_text() == "not the realm's\n"
+    assert not [p for p in (home / "quests" / "queued").rglob("*") if p.is_file()]
+    trainer.stop()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
 import pytest
 
 from realm.home import Home
-from trainer.queue import QuestGone, QuestQueue
+from trainer.queue import MAX_NAME, QuestGone, QuestQueue, intake_name, renamed_because
 
 
 @pytest.fixture
@@ -138,3 +139,50 @@ def test_a_file_name_that_is_not_utf8_gets_a_name_the_bus_can_carry(queue):
     assert queued.name == "caf_.jsonl"
     assert msgspec.msgpack.encode(QuestInfo(name=queued.name))
     assert [entry.name for entry in queue.listing()] == ["caf_.jsonl"]
+
+
+def test_a_name_too_long_for_its_derived_names_is_shortened_the_same_way_every_time(queue):
+    long = "q" * 240 + ".jsonl"  # 246 bytes: fine alone, too long with ".reason.txt" or ".tmp" added
+    short = intake_name(long)
+    assert len(short.encode()) <= MAX_NAME and short.endswith(".jsonl") and short.startswith("q" * 100)
+    assert intake_name(long) == short and intake_name("q" * 240 + "x.jsonl") != short
+    accents = intake_name("é" * 150 + ".jsonl")  # 306 bytes in 156 characters
+    assert len(accents.encode()) <= MAX_NAME and accents.startswith("é" * 90)
+
+    active = queue.activate(queue.admit(_drop(queue, long)))
+    queue.save_progress(active.name, {"steps_done": 1})
+    failed = queue.finish(active, "failed", "a reason beside it")
+    assert failed.name == short and queue.load_progress(short) is None
+    assert [(e.name, e.reason) for e in queue.listing()] == [(short, "a reason beside it")]
+
+
+def test_control_characters_in_a_name_become_underscores(queue):
+    assert intake_name("two\nlines\r.jsonl") == "two_lines_.jsonl"
+    assert intake_name("red\x1b[31m\x7f\x85\u2028.jsonl") == "red_[31m___.jsonl"
+    assert intake_name("plain café.jsonl") == "plain café.jsonl"
+    assert renamed_because("a\nb") == "it holds control characters" and renamed_because("ok.jsonl") == ""
+
+
+def test_quest_files_are_regular_files_and_links_are_not_followed(queue, tmp_path):
+    secret = tmp_path / "secret.jsonl"
+    secret.write_text('{"text": "t"}\n')
+    _drop(queue, "real.jsonl")
+    (queue.home.inbox / "link.jsonl").symlink_to(secret)
+    (queue.home.inbox / "dangling.jsonl").symlink_to(tmp_path / "gone")
+    (queue.home.inbox / "folder").mkdir()
+    os.mkfifo(queue.home.inbox / "pipe")
+    assert [path.name for path in queue.inbox_files()] == ["real.jsonl"]
+    assert [path.name for path in queue.inbox_strays()] == ["dangling.jsonl", "folder", "link.jsonl", "pipe"]
+
+
+def test_what_the_queue_writes_is_private_to_its_user(queue):
+    old = os.umask(0o022)
+    try:
+        failed = queue.reject(_drop(queue, "bad"), "line 1: not valid JSON")
+        progress = queue.save_progress("q", {"steps_done": 1})
+        lineage = queue.keep_original("a_b", "a\nb")
+    finally:
+        os.umask(old)
+    for path in (failed.with_name("bad.reason.txt"), progress, lineage):
+        assert path.stat().st_mode & 0o777 == 0o600, path
+    assert json.loads(lineage.read_text())["original_name"] == "a\nb"
