@@ -21,6 +21,10 @@ class CommandError(RealmError):
     """A failure to report as ``realm: message`` with a non-zero exit."""
 
 
+class UsageError(CommandError):
+    """A command that cannot run as asked: ``realm: message`` and exit code 2."""
+
+
 # --------------------------------------------------------------------------- shared plumbing
 
 
@@ -75,11 +79,17 @@ def cmd_trainer(args) -> int:
 
 
 def cmd_play(args) -> int:
+    from realm.home import Home, lock_holder
     from realm.oracle.commands import start_oracle, stop_oracle
 
     home, config, config_path = _context(args)
     keymap = {} if args.headless else _keymap(config)  # a bad tui.keys fails before anything starts
-    oracle = start_oracle(home, config_path)  # the inference worker beside the trainer
+    paths = Home(home)
+    playing = lock_holder(paths.trainer_lock)
+    if playing:
+        raise UsageError(f"a trainer (pid {playing}) already plays on {home}; `realm tui --home {home}` joins it")
+    # the inference worker beside the trainer; an oracle already serving this HOME is used as it is
+    oracle = None if lock_holder(paths.oracle_lock) else start_oracle(home, config_path)
     try:
         return _play(args, home, config, config_path, keymap, oracle)
     finally:
@@ -420,6 +430,9 @@ def _run(args) -> int:
         return args.func(args)
     except ConfigError as exc:
         print(f"realm: bad config: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except UsageError as exc:
+        print(f"realm: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (TrainerUnreachable, RequestFailed, RealmError) as exc:
         print(f"realm: {exc}", file=sys.stderr)

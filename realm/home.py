@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
+from typing import IO
+
+from realm.errors import RealmError
 
 PRIORITIES = ("high", "normal", "low")
+
+
+class HomeBusy(RealmError):
+    """Another process of the same kind already runs on this data root."""
 
 
 class Home:
@@ -24,7 +32,9 @@ class Home:
         self.vault = root / "vault"
         self.checkpoints = self.vault / "checkpoints"
         self.db = self.vault / "realm.db"
-        self.run = root / "run"
+        self.run = root / "run"  # ipc sockets and locks, private to this user (0700)
+        self.trainer_lock = self.run / "trainer.lock"  # one trainer per data root
+        self.oracle_lock = self.run / "oracle.lock"  # one local oracle per data root
         self.logs = root / "logs"
 
     def queued(self, priority: str) -> Path:
@@ -56,3 +66,39 @@ def write_private(path: Path, data: str | bytes) -> Path:
     os.chmod(tmp, 0o600)  # a tmp left by an earlier crash kept its old mode
     os.replace(tmp, path)
     return path
+
+
+def hold_lock(path: Path, what: str, busy: type[HomeBusy] = HomeBusy) -> IO[str]:
+    """Take the lock file ``path`` for this process, with its pid written in it, until the
+    returned file is closed or the process ends; raise ``busy`` naming the pid that holds it.
+
+    One ``what`` per data root: a second one would take over the first one's ipc sockets.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    handle = open(path, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise busy(f"another {what} (pid {holder}) already runs on {path.parent.parent}") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+def lock_holder(path: Path) -> str:
+    """The pid in lock file ``path`` while a process holds it; "" when nobody does."""
+    try:
+        handle = open(path)
+    except FileNotFoundError:
+        return ""
+    with handle:  # closing it lets go of the shared lock taken to look
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return handle.read().strip() or "unknown"
+        return ""

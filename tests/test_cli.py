@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -113,3 +114,13 @@ def test_status_pause_resume_stop_against_a_running_trainer(tmp_path):
         if trainer.poll() is None:
             trainer.kill()
     assert complete_checkpoints(home / "vault" / "checkpoints"), "a stop leaves a checkpoint"
+
+
+def test_play_on_a_home_that_already_plays_refuses_and_starts_nothing(trainer_factory, tmp_path):
+    home = tmp_path / "home"
+    trainer_factory(home=home).start()  # this process holds the data root's trainer lock
+    refusal = f"realm: a trainer (pid {os.getpid()}) already plays on {home}; `realm tui --home {home}` joins it\n"
+    for mode in (["--headless"], []):
+        result = realm("play", *mode, "--home", str(home), timeout=60)
+        assert (result.returncode, result.stderr) == (2, refusal)
+    assert not (home / "logs" / "oracle.log").exists()  # no second oracle was started either

@@ -9,7 +9,6 @@ The trainer never imports Textual.
 from __future__ import annotations
 
 import errno
-import fcntl
 import logging
 import os
 import shutil
@@ -24,8 +23,7 @@ import msgspec
 
 from realm.bus import ControlServer, Publisher
 from realm.config import RealmConfig, endpoints
-from realm.errors import RealmError
-from realm.home import Home
+from realm.home import Home, HomeBusy, hold_lock
 from realm.hosts import serve_setup
 from realm.protocol import (
     Ack,
@@ -80,7 +78,7 @@ SAVE_PAUSE_ENV = "REALM_TEST_SAVE_PAUSE_S"
 INBOX_EVERY_S = 2.0  # how often a battle looks at the inbox between its steps
 
 
-class TrainerBusy(RealmError):
+class TrainerBusy(HomeBusy):
     """Another trainer already owns this data root."""
 
 
@@ -144,18 +142,7 @@ class Daemon:
             self._shutdown()
 
     def _take_lock(self) -> None:
-        self._lock_file = open(self.home.run / "trainer.lock", "a+")
-        try:
-            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._lock_file.seek(0)
-            holder = self._lock_file.read().strip() or "unknown"
-            self._lock_file.close()
-            raise TrainerBusy(f"another trainer (pid {holder}) already runs on {self.home.root}") from None
-        self._lock_file.seek(0)
-        self._lock_file.truncate()
-        self._lock_file.write(str(os.getpid()))
-        self._lock_file.flush()
+        self._lock_file = hold_lock(self.home.trainer_lock, "trainer", TrainerBusy)
 
     def _start(self) -> None:
         from trainer.engine import Engine  # torch is heavy: import it once the lock is ours

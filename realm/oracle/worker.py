@@ -32,6 +32,7 @@ import zmq
 from realm import protocol
 from realm.bus import Publisher, prepare_endpoint
 from realm.config import RealmConfig, oracle_endpoints
+from realm.home import Home, hold_lock
 from realm.oracle.generation import Batcher, Served, Session, SamplingError, check_sampling
 from realm.oracle.gpu import gpu_stats
 from realm.oracle.store import ModelStore, NotServing
@@ -148,6 +149,14 @@ class OracleWorker:
     # ------------------------------------------------------------------ lifecycle
 
     def run(self) -> int:
+        """Serve until stopped, holding the data root's oracle lock (before any socket is bound)."""
+        lock = hold_lock(Home(self.home).oracle_lock, "oracle")
+        try:
+            return self._serve_until_stopped()
+        finally:
+            lock.close()
+
+    def _serve_until_stopped(self) -> int:
         oracle = self.config.oracle
         if oracle.threads:
             import torch

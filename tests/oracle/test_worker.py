@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -9,6 +12,7 @@ import zmq
 
 from conftest import wait_for
 from realm import protocol
+from realm.home import HomeBusy
 from realm.oracle.client import OracleClient, OracleRefused, OracleUnreachable
 from realm.protocol import ChatDelta, ChatEnd, ChatRequest, ErrorReply, Sampling
 from tests.oracle.conftest import add_checkpoint, oracle_config
@@ -240,3 +244,16 @@ def test_the_vllm_backend_without_vllm_stops_the_oracle_at_start_with_what_to_do
     assert main(["oracle", "--home", str(tmp_path / "home"), "--config", str(config)]) != 0
     error = capsys.readouterr().err
     assert "oracle.backend is vllm, but vLLM is not installed" in error and "oracle.backend: native" in error
+
+
+def test_a_second_oracle_on_the_same_home_is_refused_and_the_first_keeps_its_sockets(tmp_path, oracle_factory):
+    home = tmp_path / "home"
+    first = oracle_factory(oracle_config(load_on_start=""), home=home)
+    busy = f"another oracle (pid {os.getpid()}) already runs on {home}"
+    with pytest.raises(HomeBusy) as refused:
+        oracle_factory(oracle_config(load_on_start=""), home=home)
+    assert str(refused.value) == busy
+    result = subprocess.run([sys.executable, "-m", "realm.cli", "oracle", "--home", str(home)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and result.stderr.splitlines()[-1] == f"realm: {busy}"
+    assert first.client.snapshot().run == first.worker.run_id  # still the first one answering
