@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import os
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +26,7 @@ import zmq
 import zmq.asyncio
 
 from realm import protocol
+from realm.errors import RealmError
 from realm.protocol import (
     Envelope,
     ErrorReply,
@@ -51,12 +54,48 @@ class RequestFailed(RuntimeError):
     """The trainer answered, and the answer was an error."""
 
 
+class UnsafeEndpoint(RealmError):
+    """An ipc endpoint in a folder that is not the realm's own to make private."""
+
+
 def prepare_endpoint(endpoint: str) -> None:
-    """For an ipc endpoint, make its folder private (0700) before binding."""
-    if endpoint.startswith("ipc://"):
-        folder = Path(endpoint[len("ipc://") :]).parent
-        folder.mkdir(parents=True, exist_ok=True)
-        folder.chmod(0o700)
+    """For an ipc endpoint, a private folder (0700) to bind in.
+
+    A missing folder is created 0700. One that exists must already be this user's alone: the
+    realm never changes the mode of a folder it did not make (a shared /tmp would lose its
+    sticky bit), and a socket in a folder others can enter is open to them.
+    """
+    path = _socket_file(endpoint)
+    if path is None:
+        return
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, mode=0o700)
+        return
+    except FileExistsError:
+        pass
+    info = folder.stat()
+    if info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise UnsafeEndpoint(
+            f"{endpoint}: the folder {folder} is not the realm's own (owner uid {info.st_uid}, mode "
+            f"{stat.S_IMODE(info.st_mode):o}) and is left as it is; give the socket a folder of its own "
+            "(the realm creates a missing one with mode 700)"
+        )
+
+
+def close_bound(sock: zmq.Socket, endpoint: str) -> None:
+    """Close a socket bound at ``endpoint``, and remove its ipc socket file (libzmq leaves it)."""
+    sock.close(linger=0)
+    path = _socket_file(endpoint)
+    if path is not None:
+        path.unlink(missing_ok=True)
+
+
+def _socket_file(endpoint: str) -> Path | None:
+    """The file an ipc endpoint binds; None for other transports and Linux abstract sockets (``ipc://@name``)."""
+    if not endpoint.startswith("ipc://") or endpoint.startswith("ipc://@"):
+        return None
+    return Path(endpoint[len("ipc://") :])
 
 
 def _bind(sock: zmq.Socket, endpoint: str) -> None:
@@ -88,6 +127,7 @@ class Publisher:
         socket_setup: Callable[[zmq.Socket], None] | None = None,
     ) -> None:
         self.run = run
+        self.endpoint = endpoint
         self.seq = 0
         self.state = state if state is not None else RealmState(run=run)
         self.last_sent = 0.0
@@ -130,7 +170,7 @@ class Publisher:
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            self._sock.close(linger=0)
+            close_bound(self._sock, self.endpoint)
 
 
 class ControlServer:
@@ -152,6 +192,7 @@ class ControlServer:
         socket_setup: Callable[[zmq.Socket], None] | None = None,
     ) -> None:
         self.handler = handler
+        self.endpoint = endpoint
         self.publisher = publisher
         self.heartbeat_s = heartbeat_s
         self.max_message_bytes = max_message_bytes
@@ -173,7 +214,7 @@ class ControlServer:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
-        self._sock.close(linger=0)
+        close_bound(self._sock, self.endpoint)
 
     def _serve(self) -> None:
         poller = zmq.Poller()

@@ -26,6 +26,7 @@ from realm.bus import (
     RequestFailed,
     StateMirror,
     TrainerUnreachable,
+    UnsafeEndpoint,
     prepare_endpoint,
     request_async,
 )
@@ -217,6 +218,30 @@ def test_ipc_folder_is_private(eps, trainers):
     folder = Path(pub[len("ipc://"):]).parent
     assert folder.stat().st_mode & 0o777 == 0o700
     prepare_endpoint("tcp://127.0.0.1:1")  # not ipc: nothing to do, no error
+
+
+def test_an_ipc_endpoint_in_a_folder_the_realm_does_not_own_is_refused_and_the_folder_left_alone(tmp_path):
+    shared = tmp_path / "shared"  # like /tmp: everyone may write, the sticky bit guards their files
+    shared.mkdir()
+    shared.chmod(0o1777)
+    with pytest.raises(UnsafeEndpoint, match=f"{shared} is not the realm's own .*mode 1777.*a folder of its own"):
+        Publisher(f"ipc://{shared}/pub", "run-1")
+    assert shared.stat().st_mode & 0o7777 == 0o1777 and list(shared.iterdir()) == []
+    mine = tmp_path / "mine"
+    mine.mkdir(mode=0o755)
+    with pytest.raises(UnsafeEndpoint, match="mode 755"):
+        ControlServer(f"ipc://{mine}/ctl", lambda request: Ack(message="ok"))
+    assert mine.stat().st_mode & 0o777 == 0o755
+
+
+def test_socket_files_go_when_their_sockets_close(eps, trainers):
+    pub, ctl = eps
+    trainer = trainers(pub, ctl, "run-1")
+    folder = Path(pub[len("ipc://"):]).parent
+    assert sorted(p.name for p in folder.iterdir()) == ["ctl", "pub"]
+    trainer.close()
+    assert list(folder.iterdir()) == []
+    trainers(pub, ctl, "run-2")  # the folder made by the realm is its own: binding again needs no change
 
 
 def _raw_req(ctx: zmq.Context, endpoint: str, frame: bytes) -> protocol.Reply:

@@ -30,7 +30,7 @@ from pathlib import Path
 import zmq
 
 from realm import protocol
-from realm.bus import Publisher, prepare_endpoint
+from realm.bus import Publisher, close_bound, prepare_endpoint
 from realm.config import RealmConfig, oracle_endpoints
 from realm.home import Home, hold_lock
 from realm.oracle.generation import Batcher, Served, Session, SamplingError, check_sampling
@@ -197,7 +197,7 @@ class OracleWorker:
             generation.join(timeout=10)
             self._drain(router, outbox)
             self._loader.shutdown()
-            router.close(linger=0)
+            close_bound(router, self.control_endpoint)
             outbox.close(linger=0)
             with self._pushes_lock:
                 for push in self._pushes:

@@ -30,6 +30,7 @@ def test_play_starts_an_oracle_process_that_serves_and_stops_cleanly(tmp_path):
     assert process.returncode == 0
     log = (home / "logs" / "oracle.log").read_text()
     assert "serving checkpoint-3-" in log and "oracle stopped" in log
+    assert sorted(p.name for p in (home / "run").iterdir()) == ["oracle.lock"]  # its socket files went with it
 
 
 def test_a_load_still_fetching_from_a_gone_trainer_does_not_keep_a_stopped_oracle_alive(tmp_path):
