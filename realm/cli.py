@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from realm.errors import RealmError
 from realm.config import ConfigError, RealmConfig, endpoints, load_config, resolve_config_path, resolve_home
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+EXIT_PIPE = 128 + 13  # what a shell reports for a writer killed by SIGPIPE: the reader stopped reading
 STOP_WAIT_S = 120  # a stop checkpoints first; a big model needs a while to save
 
 
@@ -414,8 +416,14 @@ def _add_skills_parser(sub) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return _run(args)
+    try:
+        try:
+            return _run(build_parser().parse_args(argv))
+        finally:
+            sys.stdout.flush()  # a reader gone early (`realm status | head`) shows here, not at exit
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+        return EXIT_PIPE
 
 
 def tui_main(argv: list[str] | None = None) -> int:
@@ -437,8 +445,18 @@ def _run(args) -> int:
     except (TrainerUnreachable, RequestFailed, RealmError) as exc:
         print(f"realm: {exc}", file=sys.stderr)
         return EXIT_FAIL
+    except BrokenPipeError:
+        raise  # main's: the reader went away, not an error to report
+    except OSError as exc:  # a file or folder the command was pointed at: say which and why, in one line
+        print(f"realm: {_os_error(exc)}", file=sys.stderr)
+        return EXIT_FAIL
     except KeyboardInterrupt:
         return 130
+
+
+def _os_error(exc: OSError) -> str:
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}"
 
 
 if __name__ == "__main__":

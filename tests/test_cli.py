@@ -22,6 +22,15 @@ def realm(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     )
 
 
+def realm_to_a_reader_gone(*args: str) -> subprocess.CompletedProcess:
+    """``realm ARGS | head -0``: the reader closes the pipe before realm writes to it."""
+    process = subprocess.Popen([sys.executable, "-m", "realm.cli", *args], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    process.stdout.close()
+    stderr = process.stderr.read()
+    return subprocess.CompletedProcess(process.args, process.wait(timeout=120), "", stderr)
+
+
 def write_config(path, **sections):
     path.write_text(yaml.safe_dump(sections), encoding="utf-8")
     return path
@@ -104,6 +113,9 @@ def test_status_pause_resume_stop_against_a_running_trainer(tmp_path):
         wait_for(lambda: status()["state"]["battle"]["status"] == "paused", what="paused")
         human = realm("status", *common)
         assert human.returncode == 0 and "battle: paused" in human.stdout and "DIO  Lv 1" in human.stdout
+        for form in ((), ("--json",)):  # `realm status | head`
+            gone = realm_to_a_reader_gone("status", *form, *common)
+            assert (gone.returncode, gone.stderr) == (141, "")
 
         assert realm("resume", *common).returncode == 0
         wait_for(lambda: status()["state"]["battle"]["status"] == "training", what="training again")
@@ -116,6 +128,11 @@ def test_status_pause_resume_stop_against_a_running_trainer(tmp_path):
     assert complete_checkpoints(home / "vault" / "checkpoints"), "a stop leaves a checkpoint"
 
 
+def test_output_to_a_reader_that_went_away_ends_quietly_with_the_sigpipe_code():
+    result = realm_to_a_reader_gone("tui", "--keys")
+    assert (result.returncode, result.stderr) == (141, "")
+
+
 def test_play_on_a_home_that_already_plays_refuses_and_starts_nothing(trainer_factory, tmp_path):
     home = tmp_path / "home"
     trainer_factory(home=home).start()  # this process holds the data root's trainer lock
@@ -124,3 +141,19 @@ def test_play_on_a_home_that_already_plays_refuses_and_starts_nothing(trainer_fa
         result = realm("play", *mode, "--home", str(home), timeout=60)
         assert (result.returncode, result.stderr) == (2, refusal)
     assert not (home / "logs" / "oracle.log").exists()  # no second oracle was started either
+
+
+def test_vault_export_onto_a_file_is_one_line_and_an_exit_code(tmp_path):
+    from tests.oracle.conftest import add_checkpoint
+
+    home = tmp_path / "home"
+    add_checkpoint(home, 5)
+    onto = tmp_path / "a-file"
+    onto.write_text("keep me\n")
+    result = realm("vault", "export", "5", str(onto), "--home", str(home))
+    assert (result.returncode, result.stderr) == (
+        1, f"realm: {onto} is a file; export copies checkpoint 5 into a folder: name a folder\n")
+    assert onto.read_text() == "keep me\n"
+    below = realm("vault", "export", "5", str(onto / "sub"), "--home", str(home))  # the OS refuses: still one line
+    assert below.returncode == 1 and below.stderr.startswith(f"realm: {onto / 'sub'}: ")
+    assert below.stderr.count("\n") == 1

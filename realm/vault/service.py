@@ -182,6 +182,8 @@ def delete_checkpoint(config: RealmConfig, home: Path, ledger, step: int):
 def export_checkpoint(ledger, config: RealmConfig, ref: str, destination: Path) -> Path:
     """Copy a checkpoint folder (sidecar included) into ``destination``; return the copy."""
     info, folder = champion.resolve(ledger, ref, config.champion)
+    if destination.exists() and not destination.is_dir():
+        raise RealmError(f"{destination} is a file; export copies checkpoint {info.step} into a folder: name a folder")
     target = destination / info.name
     if target.exists():
         raise RealmError(f"{target} already exists; choose another folder or remove it")
