@@ -41,6 +41,10 @@ from realm.state import apply
 log = logging.getLogger(__name__)
 
 MISSED_HEARTBEATS = 3  # silence for this many heartbeat periods means the trainer is gone
+# A client has at most one request in flight (Lazy Pirate, the mirror), so a handful of queued
+# replies is plenty; a peer that asks and never reads costs at most this many, the rest are dropped.
+REPLY_HWM = 8
+REQUEST_HWM = 8  # requests queued from one peer before ZeroMQ stops reading its socket
 
 
 class TrainerUnreachable(ConnectionError):
@@ -93,6 +97,8 @@ class Publisher:
         self.last_sent = 0.0
         self._closed = False
         self._lock = threading.Lock()
+        self._snapshot = b""
+        self._snapshot_seq = -1
         self._sock = (context or zmq.Context.instance()).socket(zmq.PUB)
         self._sock.setsockopt(zmq.SNDHWM, sndhwm)
         self._sock.setsockopt(zmq.LINGER, 0)
@@ -118,6 +124,14 @@ class Publisher:
         with self._lock:
             return Snapshot(run=self.run, seq=self.seq, state=self.state)
 
+    def snapshot_frame(self) -> bytes:
+        """The encoded snapshot, built once per state version however many peers ask for it."""
+        with self._lock:
+            if self._snapshot_seq != self.seq:
+                self._snapshot = protocol.encode(Snapshot(run=self.run, seq=self.seq, state=self.state))
+                self._snapshot_seq = self.seq
+            return self._snapshot
+
     def _send(self, message, now: float) -> None:
         if self._closed:  # e.g. a ControlServer's heartbeat racing the trainer's shutdown
             return
@@ -137,7 +151,10 @@ class ControlServer:
     """A ROUTER socket served by a background thread, which also sends the heartbeats.
 
     ``handler`` turns a decoded request into a reply. A frame that does not decode, or a
-    handler that raises, gets an ``ErrorReply``: the server never dies of bad input.
+    handler that raises, gets an ``ErrorReply``: the server never dies of bad input. Snapshot
+    requests are answered from the publisher's encoded snapshot. A peer that does not read its
+    replies gets at most ``REPLY_HWM`` of them queued; the others are dropped and counted in
+    ``dropped_replies``, as are replies to peers that are gone.
     """
 
     def __init__(
@@ -156,9 +173,14 @@ class ControlServer:
         self.heartbeat_s = heartbeat_s
         self.max_message_bytes = max_message_bytes
         self.bad_requests = 0
+        self.replies_sent = 0
+        self.dropped_replies = 0
         self._sock = (context or zmq.Context.instance()).socket(zmq.ROUTER)
         self._sock.setsockopt(zmq.LINGER, 0)
         self._sock.setsockopt(zmq.MAXMSGSIZE, max_message_bytes + 1024)
+        self._sock.setsockopt(zmq.SNDHWM, REPLY_HWM)
+        self._sock.setsockopt(zmq.RCVHWM, REQUEST_HWM)
+        self._sock.setsockopt(zmq.ROUTER_MANDATORY, 1)  # a full or gone peer is an error we count, not a silent drop
         if socket_setup:
             socket_setup(self._sock)
         _bind(self._sock, endpoint)
@@ -191,8 +213,7 @@ class ControlServer:
             return
         identity, payload = frames[0], frames[-1]
         try:
-            reply = self.handler(protocol.decode_request(payload, self.max_message_bytes))
-            frame = protocol.encode(reply)  # a handler returning junk is a handler bug too
+            frame = self._reply_frame(protocol.decode_request(payload, self.max_message_bytes))
         except ProtocolError as exc:
             self.bad_requests += 1
             log.warning("rejected a request: %s", exc)
@@ -200,7 +221,23 @@ class ControlServer:
         except Exception as exc:  # a bug in a handler must not take the trainer down
             log.exception("request handler failed")
             frame = protocol.encode(ErrorReply(message=f"{type(exc).__name__}: {exc}"))
-        self._sock.send_multipart([identity, b"", frame])
+        self._send(identity, frame)
+
+    def _reply_frame(self, request: Request) -> bytes:
+        if isinstance(request, SnapshotRequest) and self.publisher is not None:
+            return self.publisher.snapshot_frame()
+        return protocol.encode(self.handler(request))  # a handler returning junk is a handler bug too
+
+    def _send(self, identity: bytes, frame: bytes) -> None:
+        try:
+            # copy=False: a large frame (the shared snapshot) is referenced by every queue, not copied
+            self._sock.send_multipart([identity, b"", frame], zmq.NOBLOCK, copy=False)
+        except zmq.ZMQError:  # EAGAIN: the peer's queue is full; EHOSTUNREACH: the peer is gone
+            self.dropped_replies += 1
+            if self.dropped_replies % 1000 == 1:
+                log.warning("dropped %d replies so far to clients that do not read them", self.dropped_replies)
+            return
+        self.replies_sent += 1
 
 
 # --------------------------------------------------------------------------- client side

@@ -20,6 +20,7 @@ import zmq.asyncio
 from realm import protocol
 from realm.bus import (
     MISSED_HEARTBEATS,
+    REPLY_HWM,
     ControlServer,
     Publisher,
     RealmClient,
@@ -42,6 +43,7 @@ from realm.protocol import (
     QuestInfo,
     QuestQueued,
     QuestResult,
+    QueueChanged,
     RealmState,
     ResumeRequest,
     Snapshot,
@@ -328,11 +330,63 @@ def test_handler_that_raises_gets_error_reply_and_server_survives(eps, trainers)
     assert trainer.server.bad_requests == 0  # handler bugs are not bad requests
 
 
-def test_snapshot_refuses_a_non_snapshot_reply(eps, trainers):
+def test_snapshot_refuses_a_non_snapshot_reply(eps, zctx):
+    _, ctl = eps
+    server = ControlServer(ctl, lambda request: Ack(message="hm"), None, context=zctx).start()  # no publisher: the handler answers
+    try:
+        with pytest.raises(RequestFailed, match="expected a snapshot, got Ack"):
+            RealmClient(ctl, timeout_s=1.0).snapshot()
+    finally:
+        server.stop()
+
+
+def big_queue(quests: int = 4000) -> QueueChanged:
+    """A board with a long queue: a snapshot of about 1 MB, bigger than a socket's kernel buffer."""
+    return QueueChanged(queued=tuple(QuestInfo(name=f"{i:05d}-" + "q" * 240 + ".jsonl") for i in range(quests)))
+
+
+def non_readers(zctx, ctl: str, peers: int, asks: int) -> list[zmq.Socket]:
+    """``peers`` DEALER clients that each send ``asks`` snapshot requests and never read."""
+    frame = encode(SnapshotRequest())
+    sockets = []
+    for _ in range(peers):
+        sock = zctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.RCVHWM, 1)
+        sock.connect(ctl)
+        sockets.append(sock)
+    for _ in range(asks):
+        for sock in sockets:
+            sock.send_multipart([b"", frame])
+    return sockets
+
+
+def test_peers_that_never_read_get_a_few_replies_queued_and_the_rest_dropped_and_counted(eps, trainers, zctx):
     pub, ctl = eps
-    trainers(pub, ctl, "run-1", handler=lambda request: Ack(message="hm"))
-    with pytest.raises(RequestFailed, match="expected a snapshot, got Ack"):
-        RealmClient(ctl, timeout_s=1.0).snapshot()
+    trainer = trainers(pub, ctl, "run-1")
+    trainer.emit_all([big_queue()])
+    peers, asks = 4, 200
+    sockets = non_readers(zctx, ctl, peers, asks)
+    server = trainer.server
+    assert poll_until(lambda: server.replies_sent + server.dropped_replies == peers * asks, timeout=20)
+    # each peer: its queue on our side, one in its own receive queue, one on its way between them
+    assert server.replies_sent <= peers * (REPLY_HWM + 2)
+    assert server.dropped_replies >= peers * (asks - REPLY_HWM - 2)
+    assert RealmClient(ctl, timeout_s=1.0).snapshot().seq == trainer.pub.seq  # a client that reads is served
+    for sock in sockets:
+        sock.close(linger=0)
+
+
+def test_a_snapshot_is_encoded_once_per_state_version(eps, trainers):
+    pub, ctl = eps
+    trainer = trainers(pub, ctl, "run-1")
+    trainer.emit_all(mixed(50))
+    first = trainer.pub.snapshot_frame()
+    assert trainer.pub.snapshot_frame() is first  # no change, no new encoding
+    assert RealmClient(ctl, timeout_s=1.0).snapshot().seq == 50
+    assert trainer.pub.snapshot_frame() is first  # the request was answered from the same bytes
+    trainer.pub.emit(step(51))
+    assert protocol.decode_reply(trainer.pub.snapshot_frame()).seq == 51
 
 
 @pytest.mark.parametrize("transport", ["ipc", "tcp"])
@@ -678,7 +732,7 @@ async def test_mirror_survives_a_control_endpoint_that_answers_junk(eps, mirrors
         router.close(linger=0)
 
 
-async def test_mirror_survives_an_error_reply_to_its_snapshot(eps, trainers, mirrors):
+async def test_mirror_survives_an_error_reply_to_its_snapshot(eps, mirrors, zctx):
     pub, ctl = eps
     calls = []
 
@@ -686,12 +740,17 @@ async def test_mirror_survives_an_error_reply_to_its_snapshot(eps, trainers, mir
         calls.append(request)
         raise RuntimeError("not ready")
 
-    trainers(pub, ctl, "run-1", handler=handler)
-    mirror = mirrors(pub, ctl, request_timeout_s=0.2)
-    await asyncio.sleep(0.6)
-    alive(mirror)
-    assert not mirror.connected
-    assert 1 <= len(calls) <= 6, f"{len(calls)} snapshot requests in 0.6 s"
+    publisher = Publisher(pub, "run-1", context=zctx)
+    server = ControlServer(ctl, handler, None, context=zctx).start()  # no publisher: the handler answers snapshots
+    try:
+        mirror = mirrors(pub, ctl, request_timeout_s=0.2)
+        await asyncio.sleep(0.6)
+        alive(mirror)
+        assert not mirror.connected
+        assert 1 <= len(calls) <= 6, f"{len(calls)} snapshot requests in 0.6 s"
+    finally:
+        server.stop()
+        publisher.close()
 
 
 async def test_request_async_times_out_with_none(eps):

@@ -45,7 +45,6 @@ from realm.protocol import (
     Request,
     ResumeRequest,
     SkipRequest,
-    SnapshotRequest,
     StepMetrics,
     StopRequest,
     TrainerInfo,
@@ -284,9 +283,7 @@ class Daemon:
     # ------------------------------------------------------------------ control requests
 
     def _handle(self, request: Request) -> Reply:
-        if isinstance(request, SnapshotRequest):
-            return self.publisher.snapshot()
-        if isinstance(request, PauseRequest):
+        if isinstance(request, PauseRequest):  # snapshots: the ControlServer answers them from the publisher
             self.controls.pause.set()
             self.controls.wake.set()
             return Ack(message="pausing: DIO stops after the current step")
