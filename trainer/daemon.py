@@ -159,6 +159,10 @@ class Daemon:
     def _start(self) -> None:
         from trainer.engine import Engine  # torch is heavy: import it once the lock is ours
 
+        if self.config.skills.enabled:
+            from trainer.skills import check_mix
+
+            check_mix(self.config.skills)  # before the model loads: a config error stops the start
         self.ledger = Ledger(self.home.db)
         removed = remove_partials(self.home.checkpoints)
         registered, missing = self.ledger.reconcile(self.home.checkpoints)
