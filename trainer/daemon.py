@@ -77,6 +77,7 @@ DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 # a test can SIGKILL the trainer mid-save deterministically. Unset in normal use.
 SAVE_PAUSE_ENV = "REALM_TEST_SAVE_PAUSE_S"
 INBOX_EVERY_S = 2.0  # how often a battle looks at the inbox between its steps
+NONFINITE_PAUSE_AFTER = 3  # steps in a row with an inf/nan loss before training pauses
 
 
 class TrainerBusy(RealmError):
@@ -113,6 +114,7 @@ class Daemon:
         self._lock_file = None
         self._start_step = 0
         self._saved_step = -1
+        self._nonfinite_in_a_row = 0
         self.notifier = Notifier()
         self.metrics_log = MetricsLog(None)
         self._progress: dict[str, int] = {}  # quest name -> optimizer steps of it already trained
@@ -482,9 +484,13 @@ class Daemon:
             )
             log.warning(text)
             self.publisher.emit(Notice(level="warning", text=text))
+        if result.nonfinite:
+            self._nonfinite_step(result, index, quest)
+            return
         if result.skipped:
             self._skipped_step(result, index, quest)
             return
+        self._nonfinite_in_a_row = 0
         seconds = max(result.seconds, 1e-9)
         flops_per_s = result.flops / seconds
         metrics = StepMetrics(
@@ -521,6 +527,32 @@ class Daemon:
         self.metrics_log.write({"kind": "skipped", "quest": quest, "time": time.time(), "step": self.engine.step,
                                 "loss": result.loss, "loss_scale": result.loss_scale})
 
+    def _nonfinite_step(self, result, index: int, quest: str) -> None:
+        """An inf/nan loss: the step was skipped; several in a row pause training, with the reason."""
+        self._nonfinite_in_a_row += 1
+        text = (
+            f"loss {result.loss:g} at {quest} step {index}: not a finite number, so the optimizer step was "
+            f"skipped (weights, optimizer and lr unchanged; still at step {self.engine.step})"
+        )
+        log.warning(text)
+        self.publisher.emit(Notice(level="warning", text=text))
+        self.metrics_log.write({"kind": "nonfinite", "quest": quest, "time": time.time(), "step": self.engine.step,
+                                "loss": result.loss})
+        if self._nonfinite_in_a_row >= NONFINITE_PAUSE_AFTER:
+            self._nonfinite_in_a_row = 0  # a resume gets as many tries again
+            self._pause_for(
+                f"the loss was not finite for {NONFINITE_PAUSE_AFTER} steps in a row (last at {quest} step "
+                f"{index}); training paused at step {self.engine.step}. Lower train.lr or check the quest, then resume"
+            )
+
+    def _pause_for(self, reason: str) -> None:
+        """Pause training with ``reason`` in the battle status (on top of the log)."""
+        log.error(reason)
+        self.publisher.emit(Notice(level="error", text=reason))
+        if not self.controls.stop.is_set():
+            self.controls.pause.set()  # before the status: a resume sent on seeing it must find the flag set
+            self.publisher.emit(BattleChanged(status="paused", reason=reason))
+
     def _validate(self, val) -> None:
         """Loss on the quest's held-out slice and on the fixed validation set."""
         event = ValMetrics(
@@ -534,6 +566,10 @@ class Daemon:
         still fails, training pauses with the reason in the status (nothing is lost but the steps
         since the last checkpoint, and only if the trainer is then killed)."""
         if not self.engine.is_main:
+            return
+        if not self.engine.weights_finite():  # the newest checkpoint must stay one worth loading
+            self._pause_for(f"checkpoint at step {self.engine.step} not saved: the weights hold inf/nan; "
+                            "the checkpoints saved before are intact. Lower train.lr, then restart the trainer")
             return
         state = self.publisher.state
         self.engine.progress = {"quests": dict(self._progress), "active": quest}
