@@ -19,8 +19,10 @@ import zmq.asyncio
 
 from realm import protocol
 from realm.bus import (
+    LONG_REQUESTS,
     MISSED_HEARTBEATS,
     REPLY_HWM,
+    Later,
     ControlServer,
     Publisher,
     RealmClient,
@@ -387,6 +389,70 @@ def test_a_snapshot_is_encoded_once_per_state_version(eps, trainers):
     assert trainer.pub.snapshot_frame() is first  # the request was answered from the same bytes
     trainer.pub.emit(step(51))
     assert protocol.decode_reply(trainer.pub.snapshot_frame()).seq == 51
+
+
+class LongWork:
+    """A handler whose StopRequest is long work: it runs until the test releases it."""
+
+    def __init__(self) -> None:
+        self.started = threading.Semaphore(0)
+        self.release = threading.Event()
+
+    def handle(self, request):
+        if isinstance(request, StopRequest):
+            return Later(self.work)
+        return Ack(message=type(request).__name__)
+
+    def work(self):
+        self.started.release()
+        assert self.release.wait(20)
+        return Ack(message="done at last")
+
+
+def asker(zctx, ctl: str, request) -> zmq.Socket:
+    sock = zctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(ctl)
+    sock.send_multipart([b"", encode(request)])
+    return sock
+
+
+def test_a_long_request_runs_off_the_control_thread_so_heartbeats_and_requests_go_on(eps, trainers, zctx):
+    pub, ctl = eps
+    long = LongWork()
+    trainers(pub, ctl, "run-1", handler=long.handle)
+    sub = zctx.socket(zmq.SUB)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    sub.connect(pub)
+    waiting = asker(zctx, ctl, StopRequest())
+    assert long.started.acquire(timeout=10)
+    try:
+        assert RealmClient(ctl, timeout_s=1.0, retries=0).request(PauseRequest()) == Ack(message="PauseRequest")
+        assert sub.poll(5000, zmq.POLLIN)  # heartbeats go on while the work runs
+        assert isinstance(protocol.decode_published(sub.recv()), Heartbeat)
+        assert not waiting.poll(0, zmq.POLLIN)
+    finally:
+        long.release.set()
+    assert waiting.poll(5000, zmq.POLLIN)
+    assert protocol.decode_reply(waiting.recv_multipart()[-1]) == Ack(message="done at last")
+
+
+def test_long_requests_beyond_the_queue_are_answered_busy(eps, trainers, zctx):
+    pub, ctl = eps
+    long = LongWork()
+    trainer = trainers(pub, ctl, "run-1", handler=long.handle)
+    running = asker(zctx, ctl, StopRequest())
+    assert long.started.acquire(timeout=10)  # the worker holds one; the queue is empty again
+    try:
+        queued = [asker(zctx, ctl, StopRequest()) for _ in range(LONG_REQUESTS)]
+        assert poll_until(lambda: trainer.server._long.full(), timeout=10)
+        with pytest.raises(RequestFailed, match=f"the trainer is busy with {LONG_REQUESTS} long requests; try again in a moment"):
+            RealmClient(ctl, timeout_s=2.0, retries=0).request(StopRequest())
+    finally:
+        long.release.set()
+    for sock in [running, *queued]:  # every accepted one is answered in the end
+        assert sock.poll(10_000, zmq.POLLIN)
+        assert protocol.decode_reply(sock.recv_multipart()[-1]) == Ack(message="done at last")
 
 
 @pytest.mark.parametrize("transport", ["ipc", "tcp"])

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import msgspec
 
-from realm.bus import ControlServer, Publisher
+from realm.bus import ControlServer, Later, Publisher
 from realm.config import RealmConfig, endpoints
 from realm.errors import RealmError
 from realm.home import Home
@@ -288,7 +288,7 @@ class Daemon:
 
     # ------------------------------------------------------------------ control requests
 
-    def _handle(self, request: Request) -> Reply:
+    def _handle(self, request: Request) -> Reply | Later:
         if isinstance(request, PauseRequest):  # snapshots: the ControlServer answers them from the publisher
             self.controls.pause.set()
             self.controls.wake.set()
@@ -314,14 +314,17 @@ class Daemon:
             return self._generate_quest(request)
         raise ValueError(f"unsupported request {type(request).__name__}")
 
-    def _generate_quest(self, request: QuestGenerateRequest) -> Reply:
-        """Draw the quest from the skill, then admit it through the desk like an added file."""
-        from realm.skills.curriculum import GeneratorExhausted
-
+    def _generate_quest(self, request: QuestGenerateRequest) -> Reply | Later:
         if self.skill_runner is None:
             why = ("not loaded yet (or their config failed: see the trainer's log)" if self.config.skills.enabled
                    else "off in this trainer (skills.enabled: false)")
             return ErrorReply(message=f"no skill to draw a quest from: skills are {why}")
+        return Later(lambda: self._generated_quest(request))  # thousands of chats take seconds
+
+    def _generated_quest(self, request: QuestGenerateRequest) -> Reply:
+        """Draw the quest from the skill, then admit it through the desk like an added file."""
+        from realm.skills.curriculum import GeneratorExhausted
+
         try:
             name, content = self.skill_runner.generated_quest(request.skill, request.level, request.count, request.seed)
         except (ValueError, GeneratorExhausted) as exc:
