@@ -186,6 +186,8 @@ class OracleConfig(_Section):
     max_batch: int = 8  # sessions decoded together in one batched step
     max_new_tokens: int = 512  # the most tokens one request may ask for
     max_prompt_tokens: int = 1024  # longer prompts are refused
+    max_prompts: int = 512  # prompts (or chats) in one generate request
+    max_request_tokens: int = 262144  # one generate request's prompt tokens plus max_new_tokens per prompt
     guest_models: int = 1  # checkpoints kept loaded beside the served one for `chat --checkpoint`
     telemetry_s: float = 1.0  # seconds between telemetry events (tokens/s, queue, GPU)
     cache_dir: str = "auto"  # fetched checkpoints; auto: {home}/oracle-cache
@@ -200,7 +202,8 @@ class OracleConfig(_Section):
         _check_device("device", self.device)
         if not 0.0 < self.vllm_memory_share <= 1.0:
             raise ValueError("`vllm_memory_share` must be in (0, 1]")
-        for key in ("max_batch", "max_new_tokens", "max_prompt_tokens", "cache_limit_mb", "chunk_bytes", "credit"):
+        for key in ("max_batch", "max_new_tokens", "max_prompt_tokens", "max_prompts", "max_request_tokens",
+                    "cache_limit_mb", "chunk_bytes", "credit"):
             if getattr(self, key) < 1:
                 raise ValueError(f"`{key}` must be at least 1")
         if self.guest_models < 0:
