@@ -186,7 +186,8 @@ class ControlServer:
         self.bad_requests = 0
         self.replies_sent = 0
         self.dropped_replies = 0
-        self._sock = (context or zmq.Context.instance()).socket(zmq.ROUTER)
+        self._context = context or zmq.Context.instance()
+        self._sock = self._context.socket(zmq.ROUTER)
         self._sock.setsockopt(zmq.LINGER, 0)
         self._sock.setsockopt(zmq.MAXMSGSIZE, max_message_bytes + 1024)
         self._sock.setsockopt(zmq.SNDHWM, REPLY_HWM)
@@ -195,7 +196,6 @@ class ControlServer:
         if socket_setup:
             socket_setup(self._sock)
         _bind(self._sock, endpoint)
-        self._context = context or zmq.Context.instance()
         self._done_endpoint = f"inproc://realm-control-done-{id(self):x}"
         self._done = self._context.socket(zmq.PULL)  # replies of the long requests, from the worker
         self._done.bind(self._done_endpoint)

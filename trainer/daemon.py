@@ -531,20 +531,20 @@ class Daemon:
                                 "loss": result.loss, "loss_scale": result.loss_scale})
 
     def _nonfinite_step(self, result, index: int, quest: str) -> None:
-        """An inf/nan loss: the step was skipped; several in a row pause training, with the reason."""
+        """An inf/nan loss or gradient: the step was skipped; several in a row pause training, with the reason."""
         self._nonfinite_in_a_row += 1
         text = (
-            f"loss {result.loss:g} at {quest} step {index}: not a finite number, so the optimizer step was "
-            f"skipped (weights, optimizer and lr unchanged; still at step {self.engine.step})"
+            f"{quest} step {index}: loss {result.loss:g}, gradient norm {result.grad_norm:g}: not finite, so the "
+            f"optimizer step was skipped (weights, optimizer and lr unchanged; still at step {self.engine.step})"
         )
         log.warning(text)
         self.publisher.emit(Notice(level="warning", text=text))
         self.metrics_log.write({"kind": "nonfinite", "quest": quest, "time": time.time(), "step": self.engine.step,
-                                "loss": result.loss})
+                                "loss": result.loss, "grad_norm": result.grad_norm})
         if self._nonfinite_in_a_row >= NONFINITE_PAUSE_AFTER:
             self._nonfinite_in_a_row = 0  # a resume gets as many tries again
             self._pause_for(
-                f"the loss was not finite for {NONFINITE_PAUSE_AFTER} steps in a row (last at {quest} step "
+                f"the loss or gradients were not finite for {NONFINITE_PAUSE_AFTER} steps in a row (last at {quest} step "
                 f"{index}); training paused at step {self.engine.step}. Lower train.lr or check the quest, then resume"
             )
 
