@@ -16,11 +16,13 @@ import asyncio
 import collections
 import logging
 import os
+import queue
 import stat
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import zmq
 import zmq.asyncio
@@ -44,6 +46,11 @@ from realm.state import apply
 log = logging.getLogger(__name__)
 
 MISSED_HEARTBEATS = 3  # silence for this many heartbeat periods means the trainer is gone
+# A client has at most one request in flight (Lazy Pirate, the mirror), so a handful of queued
+# replies is plenty; a peer that asks and never reads costs at most this many, the rest are dropped.
+REPLY_HWM = 8
+REQUEST_HWM = 8  # requests queued from one peer before ZeroMQ stops reading its socket
+LONG_REQUESTS = 4  # long requests waiting for the worker thread; one more is answered "busy"
 
 
 class TrainerUnreachable(ConnectionError):
@@ -133,6 +140,8 @@ class Publisher:
         self.last_sent = 0.0
         self._closed = False
         self._lock = threading.Lock()
+        self._snapshot = b""
+        self._snapshot_seq = -1
         self._sock = (context or zmq.Context.instance()).socket(zmq.PUB)
         self._sock.setsockopt(zmq.SNDHWM, sndhwm)
         self._sock.setsockopt(zmq.LINGER, 0)
@@ -158,6 +167,14 @@ class Publisher:
         with self._lock:
             return Snapshot(run=self.run, seq=self.seq, state=self.state)
 
+    def snapshot_frame(self) -> bytes:
+        """The encoded snapshot, built once per state version however many peers ask for it."""
+        with self._lock:
+            if self._snapshot_seq != self.seq:
+                self._snapshot = protocol.encode(Snapshot(run=self.run, seq=self.seq, state=self.state))
+                self._snapshot_seq = self.seq
+            return self._snapshot
+
     def _send(self, message, now: float) -> None:
         if self._closed:  # e.g. a ControlServer's heartbeat racing the trainer's shutdown
             return
@@ -173,11 +190,22 @@ class Publisher:
             close_bound(self._sock, self.endpoint)
 
 
+class Later(NamedTuple):
+    """A handler's answer to a request too long for the control thread: ``work()`` runs on the
+    server's worker thread, one at a time, and the reply it returns is sent when it is ready."""
+
+    work: Callable[[], Reply]
+
+
 class ControlServer:
     """A ROUTER socket served by a background thread, which also sends the heartbeats.
 
     ``handler`` turns a decoded request into a reply. A frame that does not decode, or a
-    handler that raises, gets an ``ErrorReply``: the server never dies of bad input.
+    handler that raises, gets an ``ErrorReply``: the server never dies of bad input. Snapshot
+    requests are answered from the publisher's encoded snapshot. A peer that does not read its
+    replies gets at most ``REPLY_HWM`` of them queued; the others are dropped and counted in
+    ``dropped_replies``, as are replies to peers that are gone. A handler returning ``Later``
+    hands the work to a worker thread, so heartbeats and other requests never wait for it.
     """
 
     def __init__(
@@ -197,34 +225,75 @@ class ControlServer:
         self.heartbeat_s = heartbeat_s
         self.max_message_bytes = max_message_bytes
         self.bad_requests = 0
-        self._sock = (context or zmq.Context.instance()).socket(zmq.ROUTER)
+        self.replies_sent = 0
+        self.dropped_replies = 0
+        self._context = context or zmq.Context.instance()
+        self._sock = self._context.socket(zmq.ROUTER)
         self._sock.setsockopt(zmq.LINGER, 0)
         self._sock.setsockopt(zmq.MAXMSGSIZE, max_message_bytes + 1024)
+        self._sock.setsockopt(zmq.SNDHWM, REPLY_HWM)
+        self._sock.setsockopt(zmq.RCVHWM, REQUEST_HWM)
+        self._sock.setsockopt(zmq.ROUTER_MANDATORY, 1)  # a full or gone peer is an error we count, not a silent drop
         if socket_setup:
             socket_setup(self._sock)
         _bind(self._sock, endpoint)
+        self._done_endpoint = f"inproc://realm-control-done-{id(self):x}"
+        self._done = self._context.socket(zmq.PULL)  # replies of the long requests, from the worker
+        self._done.bind(self._done_endpoint)
+        self._long: queue.Queue = queue.Queue(maxsize=LONG_REQUESTS)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="realm-control", daemon=True)
+        self._worker = threading.Thread(target=self._work, name="realm-control-work", daemon=True)
 
     def start(self) -> "ControlServer":
+        self._worker.start()
         self._thread.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
+        for thread in (self._thread, self._worker):
+            if thread.is_alive():
+                thread.join(timeout=5)
         close_bound(self._sock, self.endpoint)
+        self._done.close(linger=0)
 
     def _serve(self) -> None:
         poller = zmq.Poller()
         poller.register(self._sock, zmq.POLLIN)
+        poller.register(self._done, zmq.POLLIN)
         tick_ms = max(10, int(self.heartbeat_s * 1000 / 4))
         while not self._stop.is_set():
-            if poller.poll(tick_ms):
+            ready = dict(poller.poll(tick_ms))
+            if self._done in ready:
+                identity, frame = self._done.recv_multipart()
+                self._send(identity, frame)
+            if self._sock in ready:
                 self._answer(self._sock.recv_multipart())
             if self.publisher and time.time() - self.publisher.last_sent >= self.heartbeat_s:
                 self.publisher.heartbeat()
+
+    def _work(self) -> None:
+        """The worker thread: run the long requests in order, hand each reply to the control thread."""
+        done = self._context.socket(zmq.PUSH)
+        done.setsockopt(zmq.LINGER, 0)
+        done.connect(self._done_endpoint)
+        try:
+            while not self._stop.is_set():
+                try:
+                    identity, later = self._long.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                done.send_multipart([identity, self._run(later)])
+        finally:
+            done.close(linger=0)
+
+    def _run(self, later: Later) -> bytes:
+        try:
+            return protocol.encode(later.work())
+        except Exception as exc:  # as on the control thread: a bug in the work is answered, not fatal
+            log.exception("a long request failed")
+            return protocol.encode(ErrorReply(message=f"{type(exc).__name__}: {exc}"))
 
     def _answer(self, frames: list[bytes]) -> None:
         if len(frames) < 2:
@@ -232,8 +301,9 @@ class ControlServer:
             return
         identity, payload = frames[0], frames[-1]
         try:
-            reply = self.handler(protocol.decode_request(payload, self.max_message_bytes))
-            frame = protocol.encode(reply)  # a handler returning junk is a handler bug too
+            frame = self._reply_frame(identity, protocol.decode_request(payload, self.max_message_bytes))
+            if frame is None:
+                return  # the worker answers it
         except ProtocolError as exc:
             self.bad_requests += 1
             log.warning("rejected a request: %s", exc)
@@ -241,7 +311,32 @@ class ControlServer:
         except Exception as exc:  # a bug in a handler must not take the trainer down
             log.exception("request handler failed")
             frame = protocol.encode(ErrorReply(message=f"{type(exc).__name__}: {exc}"))
-        self._sock.send_multipart([identity, b"", frame])
+        self._send(identity, frame)
+
+    def _reply_frame(self, identity: bytes, request: Request) -> bytes | None:
+        """The encoded reply, or None when the request went to the worker thread."""
+        if isinstance(request, SnapshotRequest) and self.publisher is not None:
+            return self.publisher.snapshot_frame()
+        reply = self.handler(request)
+        if not isinstance(reply, Later):
+            return protocol.encode(reply)  # a handler returning junk is a handler bug too
+        try:
+            self._long.put_nowait((identity, reply))
+        except queue.Full:
+            busy = f"the trainer is busy with {LONG_REQUESTS} long requests; try again in a moment"
+            return protocol.encode(ErrorReply(message=busy))
+        return None
+
+    def _send(self, identity: bytes, frame: bytes) -> None:
+        try:
+            # copy=False: a large frame (the shared snapshot) is referenced by every queue, not copied
+            self._sock.send_multipart([identity, b"", frame], zmq.NOBLOCK, copy=False)
+        except zmq.ZMQError:  # EAGAIN: the peer's queue is full; EHOSTUNREACH: the peer is gone
+            self.dropped_replies += 1
+            if self.dropped_replies % 1000 == 1:
+                log.warning("dropped %d replies so far to clients that do not read them", self.dropped_replies)
+            return
+        self.replies_sent += 1
 
 
 # --------------------------------------------------------------------------- client side

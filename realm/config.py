@@ -8,10 +8,11 @@ with comments, in ``configs/realm.yaml``). A wrong key, a wrong type or a missin
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 import yaml
@@ -21,6 +22,17 @@ DEFAULT_HOME = "realm-home"
 
 class ConfigError(ValueError):
     """A configuration file that cannot be used; the message says where and why."""
+
+
+AtLeast0 = Annotated[int, msgspec.Meta(ge=0)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0.0)]
+Seed = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]  # what torch.manual_seed takes
+DEVICE = re.compile(r"^(auto|cpu|cuda(:[0-9]+)?)$")
+
+
+def _check_device(key: str, device: str) -> None:
+    if not DEVICE.match(device.strip().lower()):
+        raise ValueError(f"`{key}` must be auto, cpu, cuda or cuda:N, not {device!r}")
 
 
 class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -33,25 +45,28 @@ class ModelConfig(_Section):
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
 
+    def __post_init__(self) -> None:
+        _check_device("device", self.device)
+
 
 class TrainConfig(_Section):
     lr: float = 3e-3
     warmup_steps: int = 20
-    weight_decay: float = 0.0
+    weight_decay: NonNegative = 0.0
     batch_size: int = 16
     grad_accum: int = 1
     max_length: int = 256
-    max_grad_norm: float = 1.0
-    seed: int = 0
+    max_grad_norm: Annotated[float, msgspec.Meta(gt=0.0)] = 1.0
+    seed: Seed = 0
     checkpoint_every: int = 200
     val_every: int = 50
     val_examples: int = 32
-    threads: int = 0  # torch CPU threads; 0 keeps torch's choice
+    threads: AtLeast0 = 0  # torch CPU threads; 0 keeps torch's choice
     # --- engine (issue 3)
     schedule: Literal["constant", "cosine"] = "constant"  # after warmup
     cosine_steps: int = 10000  # cosine: steps from the end of warmup down to min_lr_ratio * lr
-    min_lr_ratio: float = 0.1
-    peak_flops: float = 0.0  # the device's dense matmul FLOP/s for the MFU estimate; 0 measures it at start
+    min_lr_ratio: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.1
+    peak_flops: NonNegative = 0.0  # the device's dense matmul FLOP/s for the MFU estimate; 0 measures it at start
     metrics_log: bool = True  # append every step's metrics to {home}/logs/metrics.jsonl
     # auto: bf16 on a GPU that has it, fp16 with loss scaling on one that has not, fp32 on CPU
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
@@ -166,11 +181,13 @@ class OracleConfig(_Section):
     control: str = "auto"
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    threads: int = 0  # torch CPU threads; 0 keeps torch's choice
+    threads: AtLeast0 = 0  # torch CPU threads; 0 keeps torch's choice
     load_on_start: str = "latest"  # a ledger reference to serve at start ("" for none)
     max_batch: int = 8  # sessions decoded together in one batched step
     max_new_tokens: int = 512  # the most tokens one request may ask for
     max_prompt_tokens: int = 1024  # longer prompts are refused
+    max_prompts: int = 512  # prompts (or chats) in one generate request
+    max_request_tokens: int = 262144  # one generate request's prompt tokens plus max_new_tokens per prompt
     guest_models: int = 1  # checkpoints kept loaded beside the served one for `chat --checkpoint`
     telemetry_s: float = 1.0  # seconds between telemetry events (tokens/s, queue, GPU)
     cache_dir: str = "auto"  # fetched checkpoints; auto: {home}/oracle-cache
@@ -182,9 +199,11 @@ class OracleConfig(_Section):
     vllm_memory_share: float = 0.4  # with vllm: GPU memory share of each loaded checkpoint's engine
 
     def __post_init__(self) -> None:
+        _check_device("device", self.device)
         if not 0.0 < self.vllm_memory_share <= 1.0:
             raise ValueError("`vllm_memory_share` must be in (0, 1]")
-        for key in ("max_batch", "max_new_tokens", "max_prompt_tokens", "cache_limit_mb", "chunk_bytes", "credit"):
+        for key in ("max_batch", "max_new_tokens", "max_prompt_tokens", "max_prompts", "max_request_tokens",
+                    "cache_limit_mb", "chunk_bytes", "credit"):
             if getattr(self, key) < 1:
                 raise ValueError(f"`{key}` must be at least 1")
         if self.guest_models < 0:
@@ -249,9 +268,30 @@ def load_config(path: str | os.PathLike | None) -> RealmConfig:
     if raw is None:
         raw = {}
     try:
-        return msgspec.convert(raw, RealmConfig)
+        return config_from(raw)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def config_from(raw: object) -> RealmConfig:
+    """YAML data as a ``RealmConfig``, or ``ConfigError`` naming the dotted key and the rule."""
+    try:
+        config = msgspec.convert(raw, RealmConfig)
     except msgspec.ValidationError as exc:
-        raise ConfigError(f"{path}: {_explain(exc)}") from None
+        raise ConfigError(_explain(exc)) from None
+    _check_finite(config)
+    return config
+
+
+def _check_finite(config: RealmConfig) -> None:
+    """YAML's .inf and .nan are floats to msgspec, and pass a check like ``lr > 0``; no setting
+    of the realm means either (an infinite learning rate destroys the weights)."""
+    for section in msgspec.structs.fields(RealmConfig):
+        values = getattr(config, section.name)
+        for field in msgspec.structs.fields(values):
+            value = getattr(values, field.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{section.name}.{field.name}: must be a finite number, not {value}")
 
 
 class _Loader(yaml.SafeLoader):

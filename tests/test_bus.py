@@ -19,7 +19,10 @@ import zmq.asyncio
 
 from realm import protocol
 from realm.bus import (
+    LONG_REQUESTS,
     MISSED_HEARTBEATS,
+    REPLY_HWM,
+    Later,
     ControlServer,
     Publisher,
     RealmClient,
@@ -43,6 +46,7 @@ from realm.protocol import (
     QuestInfo,
     QuestQueued,
     QuestResult,
+    QueueChanged,
     RealmState,
     ResumeRequest,
     Snapshot,
@@ -353,11 +357,127 @@ def test_handler_that_raises_gets_error_reply_and_server_survives(eps, trainers)
     assert trainer.server.bad_requests == 0  # handler bugs are not bad requests
 
 
-def test_snapshot_refuses_a_non_snapshot_reply(eps, trainers):
+def test_snapshot_refuses_a_non_snapshot_reply(eps, zctx):
+    _, ctl = eps
+    server = ControlServer(ctl, lambda request: Ack(message="hm"), None, context=zctx).start()  # no publisher: the handler answers
+    try:
+        with pytest.raises(RequestFailed, match="expected a snapshot, got Ack"):
+            RealmClient(ctl, timeout_s=1.0).snapshot()
+    finally:
+        server.stop()
+
+
+def big_queue(quests: int = 4000) -> QueueChanged:
+    """A board with a long queue: a snapshot of about 1 MB, bigger than a socket's kernel buffer."""
+    return QueueChanged(queued=tuple(QuestInfo(name=f"{i:05d}-" + "q" * 240 + ".jsonl") for i in range(quests)))
+
+
+def non_readers(zctx, ctl: str, peers: int, asks: int) -> list[zmq.Socket]:
+    """``peers`` DEALER clients that each send ``asks`` snapshot requests and never read."""
+    frame = encode(SnapshotRequest())
+    sockets = []
+    for _ in range(peers):
+        sock = zctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.RCVHWM, 1)
+        sock.connect(ctl)
+        sockets.append(sock)
+    for _ in range(asks):
+        for sock in sockets:
+            sock.send_multipart([b"", frame])
+    return sockets
+
+
+def test_peers_that_never_read_get_a_few_replies_queued_and_the_rest_dropped_and_counted(eps, trainers, zctx):
     pub, ctl = eps
-    trainers(pub, ctl, "run-1", handler=lambda request: Ack(message="hm"))
-    with pytest.raises(RequestFailed, match="expected a snapshot, got Ack"):
-        RealmClient(ctl, timeout_s=1.0).snapshot()
+    trainer = trainers(pub, ctl, "run-1")
+    trainer.emit_all([big_queue()])
+    peers, asks = 4, 200
+    sockets = non_readers(zctx, ctl, peers, asks)
+    server = trainer.server
+    assert poll_until(lambda: server.replies_sent + server.dropped_replies == peers * asks, timeout=20)
+    # each peer: its queue on our side, one in its own receive queue, one on its way between them
+    assert server.replies_sent <= peers * (REPLY_HWM + 2)
+    assert server.dropped_replies >= peers * (asks - REPLY_HWM - 2)
+    assert RealmClient(ctl, timeout_s=1.0).snapshot().seq == trainer.pub.seq  # a client that reads is served
+    for sock in sockets:
+        sock.close(linger=0)
+
+
+def test_a_snapshot_is_encoded_once_per_state_version(eps, trainers):
+    pub, ctl = eps
+    trainer = trainers(pub, ctl, "run-1")
+    trainer.emit_all(mixed(50))
+    first = trainer.pub.snapshot_frame()
+    assert trainer.pub.snapshot_frame() is first  # no change, no new encoding
+    assert RealmClient(ctl, timeout_s=1.0).snapshot().seq == 50
+    assert trainer.pub.snapshot_frame() is first  # the request was answered from the same bytes
+    trainer.pub.emit(step(51))
+    assert protocol.decode_reply(trainer.pub.snapshot_frame()).seq == 51
+
+
+class LongWork:
+    """A handler whose StopRequest is long work: it runs until the test releases it."""
+
+    def __init__(self) -> None:
+        self.started = threading.Semaphore(0)
+        self.release = threading.Event()
+
+    def handle(self, request):
+        if isinstance(request, StopRequest):
+            return Later(self.work)
+        return Ack(message=type(request).__name__)
+
+    def work(self):
+        self.started.release()
+        assert self.release.wait(20)
+        return Ack(message="done at last")
+
+
+def asker(zctx, ctl: str, request) -> zmq.Socket:
+    sock = zctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(ctl)
+    sock.send_multipart([b"", encode(request)])
+    return sock
+
+
+def test_a_long_request_runs_off_the_control_thread_so_heartbeats_and_requests_go_on(eps, trainers, zctx):
+    pub, ctl = eps
+    long = LongWork()
+    trainers(pub, ctl, "run-1", handler=long.handle)
+    sub = zctx.socket(zmq.SUB)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    sub.connect(pub)
+    waiting = asker(zctx, ctl, StopRequest())
+    assert long.started.acquire(timeout=10)
+    try:
+        assert RealmClient(ctl, timeout_s=1.0, retries=0).request(PauseRequest()) == Ack(message="PauseRequest")
+        assert sub.poll(5000, zmq.POLLIN)  # heartbeats go on while the work runs
+        assert isinstance(protocol.decode_published(sub.recv()), Heartbeat)
+        assert not waiting.poll(0, zmq.POLLIN)
+    finally:
+        long.release.set()
+    assert waiting.poll(5000, zmq.POLLIN)
+    assert protocol.decode_reply(waiting.recv_multipart()[-1]) == Ack(message="done at last")
+
+
+def test_long_requests_beyond_the_queue_are_answered_busy(eps, trainers, zctx):
+    pub, ctl = eps
+    long = LongWork()
+    trainer = trainers(pub, ctl, "run-1", handler=long.handle)
+    running = asker(zctx, ctl, StopRequest())
+    assert long.started.acquire(timeout=10)  # the worker holds one; the queue is empty again
+    try:
+        queued = [asker(zctx, ctl, StopRequest()) for _ in range(LONG_REQUESTS)]
+        assert poll_until(lambda: trainer.server._long.full(), timeout=10)
+        with pytest.raises(RequestFailed, match=f"the trainer is busy with {LONG_REQUESTS} long requests; try again in a moment"):
+            RealmClient(ctl, timeout_s=2.0, retries=0).request(StopRequest())
+    finally:
+        long.release.set()
+    for sock in [running, *queued]:  # every accepted one is answered in the end
+        assert sock.poll(10_000, zmq.POLLIN)
+        assert protocol.decode_reply(sock.recv_multipart()[-1]) == Ack(message="done at last")
 
 
 @pytest.mark.parametrize("transport", ["ipc", "tcp"])
@@ -703,7 +823,7 @@ async def test_mirror_survives_a_control_endpoint_that_answers_junk(eps, mirrors
         router.close(linger=0)
 
 
-async def test_mirror_survives_an_error_reply_to_its_snapshot(eps, trainers, mirrors):
+async def test_mirror_survives_an_error_reply_to_its_snapshot(eps, mirrors, zctx):
     pub, ctl = eps
     calls = []
 
@@ -711,12 +831,17 @@ async def test_mirror_survives_an_error_reply_to_its_snapshot(eps, trainers, mir
         calls.append(request)
         raise RuntimeError("not ready")
 
-    trainers(pub, ctl, "run-1", handler=handler)
-    mirror = mirrors(pub, ctl, request_timeout_s=0.2)
-    await asyncio.sleep(0.6)
-    alive(mirror)
-    assert not mirror.connected
-    assert 1 <= len(calls) <= 6, f"{len(calls)} snapshot requests in 0.6 s"
+    publisher = Publisher(pub, "run-1", context=zctx)
+    server = ControlServer(ctl, handler, None, context=zctx).start()  # no publisher: the handler answers snapshots
+    try:
+        mirror = mirrors(pub, ctl, request_timeout_s=0.2)
+        await asyncio.sleep(0.6)
+        alive(mirror)
+        assert not mirror.connected
+        assert 1 <= len(calls) <= 6, f"{len(calls)} snapshot requests in 0.6 s"
+    finally:
+        server.stop()
+        publisher.close()
 
 
 async def test_request_async_times_out_with_none(eps):

@@ -63,6 +63,27 @@ def test_bad_config_names_the_file_and_the_key(tmp_path):
     assert missing.returncode == 2 and "not found" in missing.stderr
 
 
+def test_a_trainer_with_an_unusable_setting_exits_2_naming_the_key(tmp_path):
+    cases = [
+        ("train:\n  lr: .nan\n", "train.lr: must be a finite number, not nan"),
+        ("train:\n  lr: .inf\n", "train.lr: must be a finite number, not inf"),
+        ("train:\n  threads: -3\n", "train.threads: "),
+        ("train:\n  seed: 100000000000000000000000\n", "train.seed: "),
+        ("model:\n  device: quantum\n", "model.device: must be auto, cpu, cuda or cuda:N, not 'quantum'"),
+    ]
+    # found once the skill folder is read, so it names the folder rather than the file
+    mix = "skills:\n  mix: [nope]\n", "realm: bad config: skills.mix: 'nope' is not a skill in configs/skills; known: "
+    for index, (text, expected) in enumerate(cases + [mix]):
+        config = tmp_path / f"bad-{index}.yaml"
+        config.write_text(text, encoding="utf-8")
+        result = realm("trainer", "--home", str(tmp_path / "home"), "--config", str(config))
+        assert result.returncode == 2, (text, result.stderr)
+        said = expected if text == mix[0] else f"realm: bad config: {config}: {expected}"
+        assert said in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+    assert not list((tmp_path / "home").glob("checkpoints/checkpoint-*"))  # nothing trained, nothing saved
+
+
 def test_a_bad_key_binding_stops_play_and_tui_before_anything_starts(tmp_path):
     config = write_config(tmp_path / "keys.yaml", tui={"keys": {"battle.paws": "p"}})
     for command in ("tui", "play"):

@@ -180,6 +180,38 @@ def test_value_constraints_name_the_key(tmp_path, text, expected):
     assert expected in fail(tmp_path, text)
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("train:\n  lr: .inf\n", "train.lr: must be a finite number, not inf"),
+        ("train:\n  lr: .nan\n", "train.lr: must be a finite number, not nan"),
+        ("bus:\n  timeout_s: .inf\n", "bus.timeout_s: must be a finite number, not inf"),
+        ("champion:\n  val_loss_weight: -.inf\n", "champion.val_loss_weight: must be a finite number, not -inf"),
+        ("model:\n  device: quantum\n", "model.device: must be auto, cpu, cuda or cuda:N, not 'quantum'"),
+        ("oracle:\n  device: gpu0\n", "oracle.device: must be auto, cpu, cuda or cuda:N, not 'gpu0'"),
+    ],
+)
+def test_every_float_is_finite_and_devices_are_known(tmp_path, text, expected):
+    assert expected in fail(tmp_path, text)
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("train:\n  threads: -3\n", "train.threads"),
+        ("oracle:\n  threads: -1\n", "oracle.threads"),
+        ("train:\n  seed: 100000000000000000000000\n", "train.seed"),
+        ("train:\n  seed: -1\n", "train.seed"),
+        ("train:\n  weight_decay: -0.1\n", "train.weight_decay"),
+        ("train:\n  max_grad_norm: 0\n", "train.max_grad_norm"),
+        ("train:\n  min_lr_ratio: 1.5\n", "train.min_lr_ratio"),
+        ("train:\n  peak_flops: -1\n", "train.peak_flops"),
+    ],
+)
+def test_numbers_out_of_their_bounds_name_the_key(tmp_path, text, key):
+    assert fail(tmp_path, text).startswith(f"{tmp_path / 'realm.yaml'}: {key}: ")
+
+
 def test_constraints_hold_in_code_too():
     with pytest.raises(ValueError, match="batch_size"):
         TrainConfig(batch_size=0)

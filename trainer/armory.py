@@ -12,7 +12,7 @@ from __future__ import annotations
 import msgspec
 import yaml
 
-from realm.config import ConfigError, RealmConfig, _explain, _Loader
+from realm.config import ConfigError, RealmConfig, _Loader, config_from
 from realm.protocol import ConfigField
 
 # Keys the trainer can change between two steps, and what each does.
@@ -80,10 +80,8 @@ def propose(config: RealmConfig, key: str, value_text: str, confirm: bool) -> Re
     raw = msgspec.to_builtins(config)
     raw[section][name] = value
     try:
-        return msgspec.convert(raw, RealmConfig)
-    except msgspec.ValidationError as exc:
-        raise ArmoryRefused(_explain(exc)) from None
-    except ConfigError as exc:  # pragma: no cover - convert raises ValidationError only
+        return config_from(raw)
+    except ConfigError as exc:
         raise ArmoryRefused(str(exc)) from None
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import msgspec
 
-from realm.bus import ControlServer, Publisher
+from realm.bus import ControlServer, Later, Publisher
 from realm.config import RealmConfig, endpoints
 from realm.home import Home, HomeBusy, hold_lock
 from realm.hosts import serve_setup
@@ -43,7 +43,6 @@ from realm.protocol import (
     Request,
     ResumeRequest,
     SkipRequest,
-    SnapshotRequest,
     StepMetrics,
     StopRequest,
     TrainerInfo,
@@ -76,6 +75,7 @@ DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 # a test can SIGKILL the trainer mid-save deterministically. Unset in normal use.
 SAVE_PAUSE_ENV = "REALM_TEST_SAVE_PAUSE_S"
 INBOX_EVERY_S = 2.0  # how often a battle looks at the inbox between its steps
+NONFINITE_PAUSE_AFTER = 3  # steps in a row with an inf/nan loss before training pauses
 
 
 class TrainerBusy(HomeBusy):
@@ -112,6 +112,7 @@ class Daemon:
         self._lock_file = None
         self._start_step = 0
         self._saved_step = -1
+        self._nonfinite_in_a_row = 0
         self.notifier = Notifier()
         self.metrics_log = MetricsLog(None)
         self._progress: dict[str, int] = {}  # quest name -> optimizer steps of it already trained
@@ -147,6 +148,10 @@ class Daemon:
     def _start(self) -> None:
         from trainer.engine import Engine  # torch is heavy: import it once the lock is ours
 
+        if self.config.skills.enabled:
+            from trainer.skills import check_mix
+
+            check_mix(self.config.skills)  # before the model loads: a config error stops the start
         self.ledger = Ledger(self.home.db)
         removed = remove_partials(self.home.checkpoints)
         registered, missing = self.ledger.reconcile(self.home.checkpoints)
@@ -270,10 +275,8 @@ class Daemon:
 
     # ------------------------------------------------------------------ control requests
 
-    def _handle(self, request: Request) -> Reply:
-        if isinstance(request, SnapshotRequest):
-            return self.publisher.snapshot()
-        if isinstance(request, PauseRequest):
+    def _handle(self, request: Request) -> Reply | Later:
+        if isinstance(request, PauseRequest):  # snapshots: the ControlServer answers them from the publisher
             self.controls.pause.set()
             self.controls.wake.set()
             return Ack(message="pausing: DIO stops after the current step")
@@ -298,14 +301,17 @@ class Daemon:
             return self._generate_quest(request)
         raise ValueError(f"unsupported request {type(request).__name__}")
 
-    def _generate_quest(self, request: QuestGenerateRequest) -> Reply:
-        """Draw the quest from the skill, then admit it through the desk like an added file."""
-        from realm.skills.curriculum import GeneratorExhausted
-
+    def _generate_quest(self, request: QuestGenerateRequest) -> Reply | Later:
         if self.skill_runner is None:
             why = ("not loaded yet (or their config failed: see the trainer's log)" if self.config.skills.enabled
                    else "off in this trainer (skills.enabled: false)")
             return ErrorReply(message=f"no skill to draw a quest from: skills are {why}")
+        return Later(lambda: self._generated_quest(request))  # thousands of chats take seconds
+
+    def _generated_quest(self, request: QuestGenerateRequest) -> Reply:
+        """Draw the quest from the skill, then admit it through the desk like an added file."""
+        from realm.skills.curriculum import GeneratorExhausted
+
         try:
             name, content = self.skill_runner.generated_quest(request.skill, request.level, request.count, request.seed)
         except (ValueError, GeneratorExhausted) as exc:
@@ -468,9 +474,13 @@ class Daemon:
             )
             log.warning(text)
             self.publisher.emit(Notice(level="warning", text=text))
+        if result.nonfinite:
+            self._nonfinite_step(result, index, quest)
+            return
         if result.skipped:
             self._skipped_step(result, index, quest)
             return
+        self._nonfinite_in_a_row = 0
         seconds = max(result.seconds, 1e-9)
         flops_per_s = result.flops / seconds
         metrics = StepMetrics(
@@ -507,6 +517,32 @@ class Daemon:
         self.metrics_log.write({"kind": "skipped", "quest": quest, "time": time.time(), "step": self.engine.step,
                                 "loss": result.loss, "loss_scale": result.loss_scale})
 
+    def _nonfinite_step(self, result, index: int, quest: str) -> None:
+        """An inf/nan loss or gradient: the step was skipped; several in a row pause training, with the reason."""
+        self._nonfinite_in_a_row += 1
+        text = (
+            f"{quest} step {index}: loss {result.loss:g}, gradient norm {result.grad_norm:g}: not finite, so the "
+            f"optimizer step was skipped (weights, optimizer and lr unchanged; still at step {self.engine.step})"
+        )
+        log.warning(text)
+        self.publisher.emit(Notice(level="warning", text=text))
+        self.metrics_log.write({"kind": "nonfinite", "quest": quest, "time": time.time(), "step": self.engine.step,
+                                "loss": result.loss, "grad_norm": result.grad_norm})
+        if self._nonfinite_in_a_row >= NONFINITE_PAUSE_AFTER:
+            self._nonfinite_in_a_row = 0  # a resume gets as many tries again
+            self._pause_for(
+                f"the loss or gradients were not finite for {NONFINITE_PAUSE_AFTER} steps in a row (last at {quest} step "
+                f"{index}); training paused at step {self.engine.step}. Lower train.lr or check the quest, then resume"
+            )
+
+    def _pause_for(self, reason: str) -> None:
+        """Pause training with ``reason`` in the battle status (on top of the log)."""
+        log.error(reason)
+        self.publisher.emit(Notice(level="error", text=reason))
+        if not self.controls.stop.is_set():
+            self.controls.pause.set()  # before the status: a resume sent on seeing it must find the flag set
+            self.publisher.emit(BattleChanged(status="paused", reason=reason))
+
     def _validate(self, val) -> None:
         """Loss on the quest's held-out slice and on the fixed validation set."""
         event = ValMetrics(
@@ -520,6 +556,10 @@ class Daemon:
         still fails, training pauses with the reason in the status (nothing is lost but the steps
         since the last checkpoint, and only if the trainer is then killed)."""
         if not self.engine.is_main:
+            return
+        if not self.engine.weights_finite():  # the newest checkpoint must stay one worth loading
+            self._pause_for(f"checkpoint at step {self.engine.step} not saved: the weights hold inf/nan; "
+                            "the checkpoints saved before are intact. Lower train.lr, then restart the trainer")
             return
         state = self.publisher.state
         self.engine.progress = {"quests": dict(self._progress), "active": quest}

@@ -40,7 +40,8 @@ class StepResult(NamedTuple):
     flops: float = 0.0  # estimated model FLOPs of the step (6N per token + attention)
     micro_batch: int = 0  # examples per micro-batch the step ran with
     oom_retries: int = 0  # times the step hit out-of-memory and halved its micro-batch
-    skipped: bool = False  # fp16: inf/nan gradients, so no update (weights, optimizer, lr, step unchanged)
+    skipped: bool = False  # no update (weights, optimizer, lr, step unchanged): see nonfinite
+    nonfinite: bool = False  # skipped because the loss (or, without loss scaling, the gradients) was inf/nan
     loss_scale: float = 0.0  # fp16: the loss scale after the step (0 without loss scaling)
 
 
@@ -132,7 +133,10 @@ class Engine:
             self.scaler.unscale_(self.optimizer)  # clip (and report) the true gradient norm
         grad_norm = self.accelerator.clip_grad_norm_(self.model.parameters(), self.config.train.max_grad_norm)
         lr = self.optimizer.param_groups[0]["lr"]  # what this step uses (a restart or the Armory may set it)
-        skipped = self._optimizer_step()
+        # fp16's scaler expects inf gradients now and then (it skips and lowers the scale); an
+        # inf/nan loss, or inf/nan gradients without a scaler, would poison the weights
+        nonfinite = not math.isfinite(total_loss) or (self.scaler is None and not math.isfinite(float(grad_norm)))
+        skipped = self._optimizer_step(nonfinite)
         if not skipped:
             self.scheduler.step()
             self.step += 1
@@ -149,15 +153,21 @@ class Engine:
             micro_batch=self.micro_batch,
             oom_retries=retries,
             skipped=skipped,
+            nonfinite=nonfinite,
             loss_scale=self.scaler.get_scale() if self.scaler is not None else 0.0,
         )
 
-    def _optimizer_step(self) -> bool:
-        """Update the weights; True when fp16 loss scaling found inf/nan gradients and skipped it
-        (the scaler then lowers the scale, so the next step fits)."""
+    def _optimizer_step(self, nonfinite: bool) -> bool:
+        """Update the weights; True when the step was skipped: a non-finite loss or gradients, or
+        fp16 loss scaling that found inf/nan gradients (the scaler then lowers the scale, so the
+        next step fits)."""
         if self.scaler is None:
-            self.optimizer.step()
-            return False
+            if not nonfinite:
+                self.optimizer.step()
+            return nonfinite
+        if nonfinite:
+            self.scaler.update()  # the gradients were unscaled: the scaler must close the step
+            return True
         scale = self.scaler.get_scale()
         self.scaler.step(self.optimizer)
         self.scaler.update()
@@ -272,6 +282,10 @@ class Engine:
         return dense + attention
 
     # ------------------------------------------------------------------ checkpoints
+
+    def weights_finite(self) -> bool:
+        """No inf or nan in any weight: what a checkpoint must hold."""
+        return all(bool(torch.isfinite(p).all()) for p in self.unwrapped.parameters())
 
     def save(self, folder: Path) -> None:
         """Weights, tokenizer and the training state (optimizer, scheduler, RNG, data position)."""

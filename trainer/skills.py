@@ -25,7 +25,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import NamedTuple
 
-from realm.config import RealmConfig
+from realm.config import ConfigError, RealmConfig, SkillsConfig
 from realm.protocol import (
     MAX_GENERATED_CHATS,
     LineageCount,
@@ -52,6 +52,26 @@ log = logging.getLogger("realm.trainer.skills")
 CORRECTION_GENERATOR = "self_correction"
 CORRECTION_REPEATS = 4  # each wrong probe item appears this many times in its correction quest
 SHUTDOWN_WAIT_S = 30.0  # at stop, how long a round still on the oracle is waited for
+
+
+def check_mix(config: SkillsConfig) -> None:
+    """``ConfigError`` when ``skills.mix`` names a skill the folder does not have. A skill file
+    that does not load is ``SkillRunner.start``'s to report: the trainer then goes on without skills."""
+    try:
+        skills = load_skills(config.folder)
+    except ValueError:
+        return
+    problem = _mix_problem(config, skills)
+    if problem:
+        raise ConfigError(problem)
+
+
+def _mix_problem(config: SkillsConfig, skills: dict[str, SkillConfig]) -> str:
+    unknown = [skill for skill in config.weights() if skill not in skills]
+    if not unknown:
+        return ""
+    return (f"skills.mix: {unknown[0]!r} is not a skill in {config.folder or 'configs/skills'}; "
+            f"known: {', '.join(sorted(skills)) or 'none'}")
 
 
 class Verdict:
@@ -154,11 +174,10 @@ class SkillRunner:
 
     def start(self) -> None:
         self.skills = load_skills(self.config.folder)
-        weights = self.config.weights()
-        unknown = [s for s in weights if s not in self.skills]
-        if unknown:
-            raise ValueError(f"skills.mix names {unknown[0]!r}, not a skill in {self.config.folder or 'configs/skills'}")
-        self.mix = {s: w for s, w in weights.items() if w > 0}
+        problem = _mix_problem(self.config, self.skills)
+        if problem:
+            raise ValueError(problem)
+        self.mix = {s: w for s, w in self.config.weights().items() if w > 0}
         self.drawers = {s: curriculum.Drawer(self.skills[s]) for s in self.mix}
         self.next_eval_step = self.engine.step + self.config.eval_every
         self._last_eval_step = self.engine.step
@@ -302,7 +321,6 @@ class SkillRunner:
     # ------------------------------------------------------------------ eval rounds on an oracle
 
     def _connect_oracle(self) -> None:
-        from realm.config import ConfigError
         from trainer.oracle_eval import connect
 
         try:

@@ -441,6 +441,13 @@ class OracleWorker:
         too_long = [i for i, ids in enumerate(prompts) if len(ids) > self.config.oracle.max_prompt_tokens]
         if too_long:
             return ErrorReply(message=f"prompt {too_long[0]} exceeds oracle.max_prompt_tokens ({self.config.oracle.max_prompt_tokens})")
+        tokens = sum(len(ids) for ids in prompts) + len(prompts) * request.sampling.max_new_tokens
+        if tokens > self.config.oracle.max_request_tokens:
+            return ErrorReply(
+                message=f"the request needs {tokens} tokens (its prompts plus max_new_tokens for each); this oracle "
+                f"takes at most {self.config.oracle.max_request_tokens} (oracle.max_request_tokens): send fewer "
+                "prompts or ask for fewer new tokens"
+            )
         texts: list[str | None] = [None] * len(prompts)
         failures: list[str] = []
         lock = threading.Lock()
@@ -470,6 +477,10 @@ class OracleWorker:
     def _check_generate(self, request: GenerateRequest) -> str:
         if bool(request.prompts) == bool(request.chats):
             return "a generate request needs prompts or chats (one of the two, not both)"
+        count = len(request.prompts) + len(request.chats)
+        if count > self.config.oracle.max_prompts:
+            return (f"the request holds {count} prompts; this oracle takes at most {self.config.oracle.max_prompts} "
+                    "(oracle.max_prompts): split it into smaller requests")
         for index, chat in enumerate(request.chats):
             check = self._check_messages(chat)
             if check:

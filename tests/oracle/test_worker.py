@@ -257,3 +257,17 @@ def test_a_second_oracle_on_the_same_home_is_refused_and_the_first_keeps_its_soc
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1 and result.stderr.splitlines()[-1] == f"realm: {busy}"
     assert first.client.snapshot().run == first.worker.run_id  # still the first one answering
+
+
+def test_a_generate_request_beyond_the_prompt_or_token_caps_is_refused_and_the_oracle_serves_on(tmp_path, oracle_factory):
+    home = tmp_path / "home"
+    add_checkpoint(home, 3)
+    oracle = oracle_factory(oracle_config(max_prompts=4, max_request_tokens=300), home=home)
+    oracle.wait_serving(3)
+    client = oracle.client
+    with pytest.raises(OracleRefused, match=r"the request holds 20000 prompts; this oracle takes at most 4 \(oracle.max_prompts\): split it"):
+        client.generate(["hi"] * 20_000, Sampling(max_new_tokens=8))
+    with pytest.raises(OracleRefused, match=r"this oracle takes at most 300 \(oracle.max_request_tokens\): send fewer prompts"):
+        client.generate(PROMPTS, Sampling(max_new_tokens=100))
+    assert len(client.generate(PROMPTS, Sampling(max_new_tokens=8)).texts) == len(PROMPTS)
+    assert ask(client, "still there?", 4)[1].tokens == 4

@@ -78,6 +78,8 @@ def test_armory_applies_a_safe_key_between_steps_and_refuses_bad_ones(trainer_fa
 
     refusals = [
         (ConfigUpdateRequest(key="train.lr", value="-1"), "lr"),
+        (ConfigUpdateRequest(key="train.lr", value=".inf"), "train.lr: must be a finite number, not inf"),
+        (ConfigUpdateRequest(key="train.lr", value=".nan"), "train.lr: must be a finite number, not nan"),
         (ConfigUpdateRequest(key="train.val_every", value="often"), "train.val_every"),
         (ConfigUpdateRequest(key="train.nope", value="1"), "no such config key"),
         (ConfigUpdateRequest(key="train.batch_size", value="2"), "cannot change while the trainer runs"),

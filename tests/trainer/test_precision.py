@@ -99,3 +99,89 @@ def test_the_trainer_says_when_an_fp16_step_is_skipped_and_trains_on(trainer_fac
     wait_for(lambda: trainer.state.hero.steps >= steps + 2, timeout=60, what="training to go on after the fault")
     assert all(torch.isfinite(p).all() for p in trainer.daemon.engine.unwrapped.parameters())
     trainer.stop()
+
+
+def _nan_loss(engine: Engine):
+    """A fault in the forward pass: the embeddings come out nan, so the loss does; returns the hook handle."""
+    return engine.unwrapped.get_input_embeddings().register_forward_hook(lambda module, args, out: out * float("nan"))
+
+
+def _nan_gradients(engine: Engine):
+    weight = engine.unwrapped.get_input_embeddings().weight
+    return weight.register_hook(lambda grad: torch.full_like(grad, float("nan")))
+
+
+@pytest.mark.parametrize("fault", [_nan_loss, _nan_gradients])
+def test_a_nan_loss_or_gradient_skips_the_fp32_step_and_leaves_weights_and_optimizer_untouched(fault):
+    engine = Engine(fast_config(precision="fp32"))
+    batch = engine.encode(_chats())
+    engine.train_step(batch)
+    weights = {name: p.detach().clone() for name, p in engine.unwrapped.named_parameters()}
+    moments = [s["exp_avg"].clone() for s in engine.optimizer.state.values()]
+    step, epoch = engine.step, engine.scheduler.last_epoch
+
+    hook = fault(engine)
+    result = engine.train_step(batch)
+    hook.remove()
+
+    assert result.skipped and result.nonfinite
+    assert engine.step == step and engine.scheduler.last_epoch == epoch
+    for name, p in engine.unwrapped.named_parameters():
+        assert torch.equal(p, weights[name]), f"{name} changed on a skipped step"
+    assert all(torch.equal(s["exp_avg"], m) for s, m in zip(engine.optimizer.state.values(), moments))
+    assert engine.weights_finite()
+    assert not engine.train_step(batch).skipped and engine.step == step + 1
+
+
+def test_a_nan_loss_in_fp16_is_skipped_and_the_scaler_stays_usable():
+    engine = Engine(fast_config(precision="fp16"))
+    batch = engine.encode(_chats())
+    engine.train_step(batch)
+    step = engine.step
+    hook = _nan_loss(engine)
+    result = engine.train_step(batch)
+    hook.remove()
+    assert result.skipped and result.nonfinite and engine.step == step
+    assert not engine.train_step(batch).skipped and engine.step == step + 1 and engine.weights_finite()
+
+
+def test_nan_losses_in_a_row_pause_the_trainer_with_the_reason_and_save_nothing(trainer_factory, tmp_path):
+    from trainer.daemon import NONFINITE_PAUSE_AFTER
+
+    home = tmp_path / "home"
+    write_chat_quest(home / "quests" / "queued" / "normal" / "q.jsonl", n=400)
+    trainer = trainer_factory(fast_config(), home=home).start()
+    wait_for(lambda: trainer.state.hero.steps >= 1, timeout=120, what="a first step")
+    trainer.client.request(PauseRequest())
+    wait_for(lambda: trainer.state.battle.status == "paused", timeout=60, what="the pause")
+    steps = trainer.state.hero.steps
+    hook = _nan_loss(trainer.daemon.engine)  # between steps: the training thread is waiting
+    try:
+        trainer.client.request(ResumeRequest())
+        reason = wait_for(lambda: [line.text for line in trainer.state.log if "battle paused: the loss or gradients were not finite" in line.text],
+                          timeout=60, what="the pause for nan losses")
+    finally:
+        hook.remove()
+    skipped = [line.text for line in trainer.state.log if "not finite, so the optimizer step was skipped" in line.text]
+    assert len(skipped) == NONFINITE_PAUSE_AFTER
+    assert f"were not finite for {NONFINITE_PAUSE_AFTER} steps in a row" in reason[0] and "Lower train.lr" in reason[0]
+    assert trainer.state.battle.status == "paused" and trainer.state.hero.steps == steps
+    assert all(loss == loss for _, loss in trainer.state.battle.losses)  # no nan reached the board
+    trainer.client.request(ResumeRequest())
+    wait_for(lambda: trainer.state.hero.steps >= steps + 2, timeout=60, what="training to go on after the fault")
+    assert trainer.daemon.engine.weights_finite()
+    trainer.stop()
+
+
+def test_weights_that_hold_nan_are_never_saved(trainer_factory, tmp_path):
+    home = tmp_path / "home"
+    write_chat_quest(home / "quests" / "queued" / "normal" / "q.jsonl", n=400)
+    trainer = trainer_factory(fast_config(), home=home).start()
+    wait_for(lambda: trainer.state.hero.steps >= 2, timeout=120, what="a few steps")
+    trainer.client.request(PauseRequest())
+    wait_for(lambda: trainer.state.battle.status == "paused", timeout=60, what="the pause")
+    with torch.no_grad():  # as a finite loss with a huge learning rate would leave them
+        trainer.daemon.engine.unwrapped.get_input_embeddings().weight[0, 0] = float("inf")
+    trainer.stop()  # the stop saves a checkpoint of the steps since the last one: not of these weights
+    assert not list((home / "checkpoints").glob("checkpoint-*"))
+    assert any("not saved: the weights hold inf/nan" in line.text for line in trainer.state.log)
