@@ -228,7 +228,8 @@ def format_status(snapshot) -> str:
 
     lines = [
         f"DIO  Lv {stats.level}  XP {stats.xp} ({stats.xp_into_level}/{stats.xp_for_level})  "
-        f"ATK {num(stats.atk)}  DEF {num(stats.defense)}  Gold {stats.gold}",
+        f"ATK {num(stats.atk)}  DEF {num(stats.defense)}  ACC {num(stats.acc, '{:.0%}')}  Gold {stats.gold}",
+        "  ATK = 1/train loss · DEF = 1/suite loss (held-out, same for every checkpoint) · ACC = eval accuracy",
     ]
     quest = f"{battle.quest.name} {battle.quest_step}/{battle.quest_total}" if battle.quest else "none"
     lines.append(
@@ -237,7 +238,8 @@ def format_status(snapshot) -> str:
     lines.append(f"queue: {len(state.board.queued)} quest(s) waiting")
     checkpoints = state.vault.checkpoints
     latest = checkpoints[-1].name if checkpoints else "none"
-    lines.append(f"vault: {len(checkpoints)} checkpoint(s), latest {latest}")
+    champion = f", champion step {state.vault.champion}" if state.vault.champion is not None else ", no champion yet"
+    lines.append(f"vault: {len(checkpoints)} checkpoint(s), latest {latest}{champion}")
     lines += _skills_status(state)
     if state.trainer:
         t = state.trainer

@@ -60,7 +60,10 @@ class TrainConfig(_Section):
     seed: Seed = 0
     checkpoint_every: int = 200
     val_every: int = 50
-    val_examples: int = 32
+    val_examples: int = 32  # the most examples a quest holds out for its own val loss
+    # a quest's held-out examples after their last validation: discard (never trained) or
+    # train (one short final pass, so nothing the user gave is wasted)
+    val_after: Literal["discard", "train"] = "discard"
     threads: AtLeast0 = 0  # torch CPU threads; 0 keeps torch's choice
     # --- engine (issue 3)
     schedule: Literal["constant", "cosine"] = "constant"  # after warmup
@@ -119,7 +122,7 @@ class VaultConfig(_Section):
 
     keep_last: int = 5  # the newest K checkpoints
     keep_best: int = 3  # and the best M by best_metric
-    best_metric: Literal["val_loss", "train_loss"] = "val_loss"  # lower is better
+    best_metric: Literal["score", "train_loss"] = "score"  # score: the champion board's order
     pinned: tuple[int, ...] = ()  # steps never deleted (the champion never is either)
     min_free_mb: int = 0  # free disk below this before a save: retention runs first
 
@@ -132,7 +135,9 @@ class VaultConfig(_Section):
 class QuestsConfig(_Section):
     max_bad_share: float = 0.10  # a file whose share of bad lines exceeds this fails whole
     too_long: Literal["drop", "truncate"] = "drop"  # examples longer than train.max_length
-    duplicates: Literal["keep", "drop"] = "keep"  # exact duplicate examples: trained on (reported) or dropped
+    # copies of an example (exact, or differing in whitespace/case): drop trains one, keep trains
+    # each; a held-out example's copies are never trained either way
+    duplicates: Literal["keep", "drop"] = "drop"
     answer_leak: bool = True  # DEEP check: reject examples whose answer appears in the prompt
     leak_min_chars: int = 8  # shorter answers ("4", "yes") are not checked for leakage
 
@@ -213,8 +218,21 @@ class OracleConfig(_Section):
 
 
 class ChampionConfig(_Section):
-    skill_weight: float = 1.0  # weight of the level-weighted skill accuracy (0..1)
-    val_loss_weight: float = 1.0  # weight of the validation loss (subtracted: lower is better)
+    """score = skill_weight x suite accuracy - loss_weight x suite loss (realm/vault/champion.py)."""
+
+    skill_weight: NonNegative = 1.0  # weight of the suite accuracy (0..1: the skills' frozen items answered right)
+    loss_weight: NonNegative = 1.0  # weight of the suite loss (subtracted: lower is better)
+    margin: NonNegative = 0.02  # oracle.auto_promote sends a new champion only when it beats the served one by this
+
+
+class SuiteConfig(_Section):
+    """The evaluation suite every checkpoint is scored on (trainer/suite.py)."""
+
+    skill_levels: int = 10  # the skills' frozen eval items of levels 1..N join the suite
+
+    def __post_init__(self) -> None:
+        if self.skill_levels < 1:
+            raise ValueError("`skill_levels` must be at least 1")
 
 
 class SecurityConfig(_Section):
@@ -243,6 +261,7 @@ class RealmConfig(_Section):
     skills: SkillsConfig = SkillsConfig()
     oracle: OracleConfig = OracleConfig()
     champion: ChampionConfig = ChampionConfig()
+    suite: SuiteConfig = SuiteConfig()
     security: SecurityConfig = SecurityConfig()
     tui: TuiConfig = TuiConfig()
 

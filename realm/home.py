@@ -20,6 +20,7 @@ class Home:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.inbox = root / "inbox"
+        self.validation = root / "validation"  # the user's own evaluation files (trainer/suite.py)
         self.quests = root / "quests"
         self.active = self.quests / "active"
         self.done = self.quests / "done"
@@ -41,7 +42,7 @@ class Home:
         return self.quests / "queued" / priority
 
     def ensure(self) -> "Home":
-        folders = [self.inbox, self.active, self.done, self.failed, self.checkpoints, self.logs]
+        folders = [self.inbox, self.validation, self.active, self.done, self.failed, self.checkpoints, self.logs]
         folders += [self.skipped, self.removed, self.quarantine, self.progress, self.lineage]
         folders += [self.queued(priority) for priority in PRIORITIES]
         for folder in folders:

@@ -48,6 +48,7 @@ class QuestInfo(_Wire):
     source: str = "inbox"  # "inbox" for dropped files, "idle" for quests the trainer made
     format: str = ""  # messages | sharegpt | alpaca | completion | text (trainer.data.FORMATS)
     quarantined: int = 0  # lines set aside by validation (see quests/quarantine/NAME.jsonl)
+    held_out: int = 0  # distinct examples kept out of training for the quest's own val loss
 
 
 class QuestResult(_Wire):
@@ -58,13 +59,24 @@ class QuestResult(_Wire):
     time: float = 0.0
 
 
+class SuiteScore(_Wire):
+    """A checkpoint's scores on the realm's evaluation suite (see trainer/suite.py)."""
+
+    version: str  # the suite's content version: only scores of one version are compared
+    loss: float | None = None  # mean loss per answer token over the suite's loss sets (DEF = 1 / loss)
+    accuracy: float | None = None  # share of the skills' frozen eval items answered right
+    files: tuple[tuple[str, float], ...] = ()  # (loss set, its loss): the user's files, else the built-in set
+    skills: tuple[tuple[str, float], ...] = ()  # (skill id, frozen-set accuracy over every level)
+
+
 class CheckpointInfo(_Wire):
     step: int
     name: str
     time: float
     train_loss: float | None = None
-    val_loss: float | None = None
+    val_loss: float | None = None  # the quest's own held-out loss at save time: not comparable across quests
     quest: str | None = None
+    suite: SuiteScore | None = None  # None until the checkpoint is scored on the suite
 
 
 class TrainerInfo(_Wire):
@@ -86,8 +98,9 @@ class LogLine(_Wire):
 class HeroState(_Wire):
     steps: int = 0
     loss_ema: float | None = None
-    val_loss: float | None = None
+    val_loss: float | None = None  # the active quest's last held-out loss (the Battle's "quest val")
     quests_completed: int = 0
+    suite: SuiteScore | None = None  # the newest checkpoint's suite scores (DEF)
 
 
 class BattleState(_Wire):
@@ -113,6 +126,7 @@ class BoardState(_Wire):
 
 class VaultState(_Wire):
     checkpoints: tuple[CheckpointInfo, ...] = ()  # newest last
+    champion: int | None = None  # the champion's step (realm/vault/champion.py), None before any is scored
 
 
 # --------------------------------------------------------------------------- skills (issue 4)
@@ -244,6 +258,7 @@ class TrainerStarted(_Event, tag="trainer_started"):
     step: int
     checkpoints: tuple[CheckpointInfo, ...] = ()
     quests_completed: int = 0
+    champion: int | None = None
 
 
 class BattleChanged(_Event, tag="battle_changed"):
@@ -279,8 +294,7 @@ class StepMetrics(_Event, tag="step"):
 
 class ValMetrics(_Event, tag="val"):
     step: int
-    val_loss: float
-    fixed_val_loss: float | None = None  # on the fixed validation set (issue 3), when evaluated
+    val_loss: float  # on the active quest's held-out examples
 
 
 class QuestFinished(_Event, tag="quest_finished"):
@@ -289,6 +303,17 @@ class QuestFinished(_Event, tag="quest_finished"):
 
 class CheckpointSaved(_Event, tag="checkpoint_saved"):
     checkpoint: CheckpointInfo
+
+
+class CheckpointScored(_Event, tag="checkpoint_scored"):
+    step: int
+    suite: SuiteScore
+    seconds: float = 0.0  # how long the scoring took
+
+
+class ChampionChanged(_Event, tag="champion_changed"):
+    step: int | None  # None: no checkpoint is scored on the current suite
+    score: float | None = None
 
 
 class CheckpointsPruned(_Event, tag="checkpoints_pruned"):
@@ -402,6 +427,8 @@ Event = Union[
     ValMetrics,
     QuestFinished,
     CheckpointSaved,
+    CheckpointScored,
+    ChampionChanged,
     Notice,
     CheckpointsPruned,
     QueueChanged,

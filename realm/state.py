@@ -17,7 +17,9 @@ from realm.protocol import (
     BattleState,
     BoardState,
     CheckpointSaved,
+    CheckpointScored,
     CheckpointsPruned,
+    ChampionChanged,
     Event,
     LogLine,
     Notice,
@@ -71,13 +73,14 @@ def _log(state: RealmState, time: float, level: str, text: str) -> tuple[LogLine
 
 
 def _trainer_started(state: RealmState, ev: TrainerStarted, time: float) -> RealmState:
-    hero = replace(state.hero, steps=ev.step, quests_completed=ev.quests_completed)
+    scored = [c.suite for c in ev.checkpoints if c.suite is not None]
+    hero = replace(state.hero, steps=ev.step, quests_completed=ev.quests_completed, suite=scored[-1] if scored else None)
     return replace(
         state,
         trainer=ev.trainer,
         hero=hero,
         battle=BattleState(status="starting"),
-        vault=VaultState(checkpoints=ev.checkpoints),
+        vault=VaultState(checkpoints=ev.checkpoints, champion=ev.champion),
         log=_log(state, time, "info", f"DIO awakens at step {ev.step} ({ev.trainer.model} on {ev.trainer.device})"),
     )
 
@@ -110,6 +113,7 @@ def _quest_started(state: RealmState, ev: QuestStarted, time: float) -> RealmSta
     battle = replace(state.battle, status="training", quest=ev.quest, quest_step=0, quest_total=ev.total_steps)
     return replace(
         state,
+        hero=replace(state.hero, val_loss=None),  # a quest val loss belongs to its own quest
         battle=battle,
         board=replace(state.board, queued=queued),
         log=_log(state, time, "info", f"DIO enters battle: {ev.quest.name} ({ev.total_steps} steps)"),
@@ -164,13 +168,39 @@ def _quest_finished(state: RealmState, ev: QuestFinished, time: float) -> RealmS
 
 def _checkpoint_saved(state: RealmState, ev: CheckpointSaved, time: float) -> RealmState:
     kept = tuple(c for c in state.vault.checkpoints if c.step != ev.checkpoint.step)
-    vault = VaultState(checkpoints=(*kept, ev.checkpoint))
+    vault = replace(state.vault, checkpoints=(*kept, ev.checkpoint))
     return replace(state, vault=vault, log=_log(state, time, "info", f"vault: saved {ev.checkpoint.name}"))
+
+
+def _checkpoint_scored(state: RealmState, ev: CheckpointScored, time: float) -> RealmState:
+    checkpoints = tuple(replace(c, suite=ev.suite) if c.step == ev.step else c for c in state.vault.checkpoints)
+    newest = max((c.step for c in checkpoints if c.suite is not None), default=None)
+    hero = replace(state.hero, suite=ev.suite) if newest is None or ev.step >= newest else state.hero
+    text = f"vault: checkpoint {ev.step:,} scored: " + suite_line(ev.suite)
+    return replace(state, hero=hero, vault=replace(state.vault, checkpoints=checkpoints), log=_log(state, time, "info", text))
+
+
+def _champion_changed(state: RealmState, ev: ChampionChanged, time: float) -> RealmState:
+    if ev.step is None:
+        text = "vault: no champion (no checkpoint is scored on the current suite)"
+    else:
+        text = f"vault: the champion is now checkpoint {ev.step:,} (score {ev.score:.3f})"
+    return replace(state, vault=replace(state.vault, champion=ev.step), log=_log(state, time, "info", text))
+
+
+def suite_line(suite) -> str:
+    """A suite score in words: ``suite loss 1.234 · acc 40%``."""
+    parts = []
+    if suite.loss is not None:
+        parts.append(f"suite loss {suite.loss:.3f}")
+    if suite.accuracy is not None:
+        parts.append(f"acc {suite.accuracy:.0%}")
+    return " · ".join(parts or ["an empty suite"])
 
 
 def _checkpoints_pruned(state: RealmState, ev: CheckpointsPruned, time: float) -> RealmState:
     gone = set(ev.steps)
-    vault = VaultState(checkpoints=tuple(c for c in state.vault.checkpoints if c.step not in gone))
+    vault = replace(state.vault, checkpoints=tuple(c for c in state.vault.checkpoints if c.step not in gone))
     text = f"vault: removed {len(gone)} checkpoint(s) ({ev.reason}): steps {', '.join(map(str, ev.steps))}"
     return replace(state, vault=vault, log=_log(state, time, "info", text))
 
@@ -280,7 +310,7 @@ def _oracle_telemetry(state: RealmState, ev: OracleTelemetry, time: float) -> Re
 
 def _checkpoint_deleted(state: RealmState, ev: CheckpointDeleted, time: float) -> RealmState:
     kept = tuple(c for c in state.vault.checkpoints if c.step != ev.step)
-    return replace(state, vault=VaultState(checkpoints=kept), log=_log(state, time, "info", f"vault: deleted {ev.name}"))
+    return replace(state, vault=replace(state.vault, checkpoints=kept), log=_log(state, time, "info", f"vault: deleted {ev.name}"))
 # --------------------------------------------------------------------------- tui: achievements, armory
 
 
@@ -311,6 +341,8 @@ _HANDLERS = {
     ValMetrics: _val,
     QuestFinished: _quest_finished,
     CheckpointSaved: _checkpoint_saved,
+    CheckpointScored: _checkpoint_scored,
+    ChampionChanged: _champion_changed,
     Notice: _notice,
     CheckpointsPruned: _checkpoints_pruned,
     QueueChanged: _queue_changed,

@@ -33,11 +33,11 @@ def fast_config(**train) -> RealmConfig:
 
 
 def write_chat_quest(path: Path, n: int = 64) -> Path:
-    """A learnable quest: the assistant repeats the user's word backwards."""
+    """A learnable quest: the assistant repeats the user's word backwards (64 distinct words, then repeats)."""
     words = ["apple", "river", "stone", "cloud", "ember", "frost", "grove", "haven"]
     lines = []
     for i in range(n):
-        word = words[i % len(words)]
+        word = words[i % len(words)] + words[(i // len(words)) % len(words)]
         chat = [{"role": "user", "content": f"reverse {word}"}, {"role": "assistant", "content": word[::-1]}]
         lines.append(json.dumps({"messages": chat}))
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from realm.game.hero import GOLD_PER_QUEST, HeroStats, attack, defense, gold, hero_stats, level
-from realm.protocol import HeroState, QuestFinished, QuestResult, RealmState, TrainerInfo
+from realm.protocol import HeroState, QuestFinished, QuestResult, RealmState, SuiteScore, TrainerInfo
 from realm.state import apply
 
 
@@ -51,7 +51,8 @@ def test_hero_stats_fresh_realm():
 
 
 def test_hero_stats_without_trainer_uses_default_steps_per_level():
-    state = RealmState(hero=HeroState(steps=2500, loss_ema=2.0, val_loss=4.0, quests_completed=2))
+    suite = SuiteScore(version="v", loss=4.0, accuracy=0.5)
+    state = RealmState(hero=HeroState(steps=2500, loss_ema=2.0, val_loss=0.001, quests_completed=2, suite=suite))
     stats = hero_stats(state)
     assert stats.level == 3
     assert stats.xp == 2500

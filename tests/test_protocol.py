@@ -85,7 +85,12 @@ EVENTS: list = [
         step=14, loss=2.0, lr=3e-3, grad_norm=0.5, tokens=4096, tokens_per_s=1.0, examples_per_s=1.0,
         quest_step=2, quest_total=40, flops_per_s=1e9, mfu=0.25, gpu_memory_mb=1024.5, micro_batch=8,
     ),
-    ValMetrics(step=60, val_loss=1.5, fixed_val_loss=1.75),
+    ValMetrics(step=60, val_loss=1.5),
+    protocol.CheckpointScored(step=200, seconds=0.5, suite=protocol.SuiteScore(
+        version="3f2a9c0d1e2b", loss=1.25, accuracy=0.4, files=(("mine.jsonl", 1.25), ("builtin:skills", 2.0)),
+        skills=(("bin", 0.4),))),
+    protocol.ChampionChanged(step=200, score=-0.85),
+    protocol.ChampionChanged(step=None),
     QueueChanged(queued=(QUEST, QuestInfo(name="b.jsonl", format="sharegpt", quarantined=2))),
     protocol.OracleStarted(info=protocol.OracleInfo(node="3090", device="cuda:0", pid=7, started=1.7e9)),
     protocol.OracleLoading(ref="champion"),

@@ -84,7 +84,7 @@ def test_prune_deletes_folders_and_marks_the_ledger(vault):
     for step, val in ((1, 0.1), (2, 0.9), (3, 0.5), (4, 0.8)):
         folder = _checkpoint(root, step, val_loss=val)
         ledger.record(folder, {"step": step, "name": folder.name, "time": 1.0, "val_loss": val})
-    removed = prune(ledger, VaultConfig(keep_last=1, keep_best=1, pinned=(3,)))
+    removed = prune(ledger, VaultConfig(keep_last=1, keep_best=1, best_metric="train_loss", pinned=(3,)), ranked=[1])
     assert removed == ["checkpoint-2-20260101-1200"]
     assert [parse_step(p.name) for p in complete_checkpoints(root)] == [1, 3, 4]
     assert [c.step for c in ledger.present()] == [1, 3, 4]

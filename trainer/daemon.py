@@ -50,30 +50,33 @@ from realm.protocol import (
     ValMetrics,
 )
 from realm.protocol import AchievementsRestored, ConfigChanged, ConfigUpdateRequest, JournalRequest
+from realm.protocol import ChampionChanged, CheckpointScored
 from realm.protocol import QuestAddRequest, QuestGenerateRequest
 from realm.vault.checkpoints import complete_checkpoints, parse_step, read_sidecar, remove_partials, write_checkpoint
 from realm.vault.ledger import Ledger
 from realm.vault.retention import prune
 from trainer.data import QuestFormatError
 from trainer.desk import QUEST_REQUESTS, QuestDesk
-from trainer.idle import idle_examples, write_idle_quest
+from trainer.idle import write_idle_quest
 from trainer.lockstep import Solo, follow, join
 from trainer.queue import QuestGone, QuestQueue
 from trainer.sdnotify import Notifier
+from trainer.split import split
 from trainer.telemetry import GpuMemory, MetricsLog, matmul_peak_flops
-from realm.vault.champion import champion
-from realm.vault.service import VAULT_REQUESTS, VaultService
+from realm.vault.champion import board, champion
+from trainer import suite as evaluation_suite
+from realm.vault.service import VAULT_REQUESTS, VaultService, served_step
 from trainer.armory import ArmoryRefused, apply_to_engine, changed_keys, fields, propose
 from trainer.chronicle import Chronicle, JournaledPublisher
 
 log = logging.getLogger("realm.trainer")
 
 POLL_S = 0.2  # how often an idle or paused trainer looks at its inbox and flags
-FIXED_VAL_SEED = 1_000_003  # the fixed validation set: the same examples for every run
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 # Test hook: seconds to sleep inside a checkpoint save (weights written, not yet published), so
 # a test can SIGKILL the trainer mid-save deterministically. Unset in normal use.
 SAVE_PAUSE_ENV = "REALM_TEST_SAVE_PAUSE_S"
+SCORE_PAUSE_ENV = "REALM_TEST_SCORE_PAUSE_S"  # the same inside a suite scoring (scored, not yet recorded)
 INBOX_EVERY_S = 2.0  # how often a battle looks at the inbox between its steps
 NONFINITE_PAUSE_AFTER = 3  # steps in a row with an inf/nan loss before training pauses
 
@@ -121,7 +124,10 @@ class Daemon:
         self._inbox_checked = 0.0
         self.skill_runner = None  # trainer.skills.SkillRunner when skills are enabled
         self._vault: VaultService | None = None
-        self._champion_step: int | None = None
+        self._champion_step: int | None = None  # the last champion auto-promote looked at
+        self._published_champion: int | None = None
+        self._suite: evaluation_suite.Suite | None = None
+        self._suite_stamp: tuple | None = None
         self.chronicle: Chronicle | None = None
         self._config_lock = threading.Lock()
         self._pending_config: RealmConfig | None = None  # accepted by a request, applied between steps
@@ -155,6 +161,8 @@ class Daemon:
         self.ledger = Ledger(self.home.db)
         removed = remove_partials(self.home.checkpoints)
         registered, missing = self.ledger.reconcile(self.home.checkpoints)
+        best = champion(self.ledger, self.config.champion)
+        self._published_champion = best.step if best else None
         latest = (complete_checkpoints(self.home.checkpoints) or [None])[-1]
         log.info("loading %s%s", self.config.model.name, f" from {latest.name}" if latest else "")
         self.lockstep.send("start", latest)
@@ -194,9 +202,12 @@ class Daemon:
                 step=self.engine.step,
                 checkpoints=tuple(self.ledger.present()),
                 quests_completed=self.queue.completed_count(),
+                champion=self._published_champion,
             )
         )
         self._start_skills()
+        if latest is not None:  # its weights are the engine's: score it if a kill cut its scoring short
+            self._score_checkpoint(self.engine.step)
         self.publisher.emit(AchievementsRestored(achievements=self.chronicle.earned()))
         self.publisher.emit(ConfigChanged(config=fields(self.config)))
         for quest in self.queue.queued_infos():
@@ -217,9 +228,6 @@ class Daemon:
         self._gpu_memory = GpuMemory(self.engine.device)
         if train.metrics_log and self.engine.is_main:
             self.metrics_log = MetricsLog(self.home.root / "logs" / "metrics.jsonl")
-        self._fixed_val = self.engine.encode(
-            [ex["messages"] for ex in idle_examples(train.val_examples, seed=FIXED_VAL_SEED)]
-        )
         self.controls.on_wait = self.notifier.ping
 
     def _start_skills(self) -> None:
@@ -430,15 +438,22 @@ class Daemon:
     def _battle(self, path: Path, priority: str) -> None:
         active = self.queue.activate(path)
         try:
-            examples = self.engine.encode(self.desk.prepare(active, self.engine.tokenizer))
+            examples = self.desk.prepare(active, self.engine.tokenizer)
         except QuestFormatError as exc:
             self._fail_quest(active, str(exc))
             return
-        n_val = min(self.config.train.val_examples, len(examples) // 10)
-        train, val = examples[n_val:], examples[:n_val]
-        batches = self.engine.batches(train, order_seed=f"{self.config.train.seed}:{active.name}")
+        train = self.config.train
+        parts = split(examples, max_held_out=train.val_examples, keep_duplicates=self.config.quests.duplicates == "keep")
         source = "idle" if active.name.startswith(("idle-", "correction-")) else "inbox"
-        quest = QuestInfo(name=active.name, examples=len(examples), priority=priority, source=source)
+        if source == "inbox":  # the game's own quests are not worth a line each
+            self.publisher.emit(Notice(level="info", text=f"quest {active.name}: {parts.summary()}"))
+        val = self.engine.encode(parts.held_out)
+        batches = self.engine.batches(self.engine.encode(parts.train), order_seed=f"{train.seed}:{active.name}")
+        if val and train.val_after == "train":
+            batches += self.engine.batches(val, order_seed=f"{train.seed}:{active.name}:held-out")
+        trained_val_from = len(batches) - (self.engine.steps_for(len(val)) if val and train.val_after == "train" else 0)
+        quest = QuestInfo(name=active.name, examples=len(examples), priority=priority, source=source,
+                          held_out=len(parts.held_out))
         self.publisher.emit(QuestStarted(quest=quest, total_steps=len(batches)))
         done = min(self._progress.get(active.name, 0), len(batches))  # trained before a restart
         if done:
@@ -451,10 +466,12 @@ class Daemon:
                 return  # left in active/: a restart continues it first, from its checkpointed position
             if not self._between_steps(active, index - 1, len(batches)):
                 return
+            if val and index == trained_val_from + 1:
+                self._validate(val)  # the last look at the held-out lines before they are trained
             self._train_one(batch, index, len(batches), active.name)
-            if val and self.engine.step % self.config.train.val_every == 0:
+            if val and index <= trained_val_from and self.engine.step % train.val_every == 0:
                 self._validate(val)
-        if val:
+        if val and trained_val_from == len(batches):
             self._validate(val)
         if source == "inbox" and self.engine.step != self._saved_step:
             self._save_checkpoint(quest=active.name)
@@ -544,10 +561,8 @@ class Daemon:
             self.publisher.emit(BattleChanged(status="paused", reason=reason))
 
     def _validate(self, val) -> None:
-        """Loss on the quest's held-out slice and on the fixed validation set."""
-        event = ValMetrics(
-            step=self.engine.step, val_loss=self.engine.evaluate(val), fixed_val_loss=self.engine.evaluate(self._fixed_val)
-        )
+        """Loss on the quest's held-out examples: a signal about this quest alone (DEF is the suite's)."""
+        event = ValMetrics(step=self.engine.step, val_loss=self.engine.evaluate(val))
         self.publisher.emit(event)
         self.metrics_log.write({"kind": "val", "time": time.time(), **msgspec.structs.asdict(event)})
 
@@ -596,6 +611,7 @@ class Daemon:
         self._saved_step = self.engine.step
         log.info("saved %s", folder.name)
         self.publisher.emit(CheckpointSaved(checkpoint=info))
+        self._score_checkpoint(info.step)
         self._prune()
         self._maybe_auto_promote()
 
@@ -617,14 +633,62 @@ class Daemon:
         return write_checkpoint(self.home.checkpoints, self.engine.step, datetime.now(), save, sidecar)
 
     def _prune(self, everything_allowed: bool = False) -> list[str]:
-        best = champion(self.ledger, self.config.champion)  # retention never deletes the champion
+        ranked = [row.checkpoint.step for row in board(self.ledger, self.config.champion) if row.rank]
         in_use = self.skill_runner.checkpoints_in_use() if self.skill_runner else ()
-        removed = prune(self.ledger, self.config.vault, champion=best.step if best else None, in_use=in_use,
+        removed = prune(self.ledger, self.config.vault, ranked=ranked, in_use=in_use,
                         everything_allowed=everything_allowed)  # fmt: skip
         if removed:
             steps = tuple(parse_step(name) for name in removed)
             self.publisher.emit(CheckpointsPruned(steps=steps, reason="disk full" if everything_allowed else "retention"))
+            self._publish_champion()
         return removed
+
+    # ------------------------------------------------------------------ the evaluation suite
+
+    def _score_checkpoint(self, step: int) -> None:
+        """Score the weights saved as ``step`` (the engine's own) on the evaluation suite, once
+        per suite version. The score is one ledger row, written whole or not at all."""
+        suite = self._current_suite()
+        if suite.empty or self.ledger.score_of(step, suite.version) is not None:
+            return
+        started = time.perf_counter()
+        try:
+            result = evaluation_suite.score(suite, self.engine, self.config.skills.eval_batch_size)
+        except Exception as exc:  # a failed evaluation must not end training: the checkpoint stays unranked
+            log.exception("suite evaluation failed")
+            self.publisher.emit(Notice(level="error", text=f"checkpoint {step}: suite evaluation failed: {exc}"))
+            return
+        seconds = time.perf_counter() - started
+        if os.environ.get(SCORE_PAUSE_ENV):
+            time.sleep(float(os.environ[SCORE_PAUSE_ENV]))
+        if self.ledger.record_score(step, result, time.time()):
+            self.publisher.emit(CheckpointScored(step=step, suite=result, seconds=seconds))
+            self.metrics_log.write({"kind": "suite", "time": time.time(), "step": step, "seconds": seconds,
+                                    **msgspec.structs.asdict(result)})
+        self._publish_champion()
+
+    def _current_suite(self) -> evaluation_suite.Suite:
+        """The suite, rebuilt when a validation file or the skill mix changed."""
+        skills = [self.skill_runner.skills[s] for s in self.skill_runner.mix] if self.skill_runner else []
+        stamp = (evaluation_suite.folder_stamp(self.home.validation), tuple(s.id for s in skills))
+        if self._suite is None or stamp != self._suite_stamp:
+            old = self._suite.version if self._suite else None
+            self._suite = evaluation_suite.build(self.home.validation, self.config, self.engine.tokenizer, skills)
+            self._suite_stamp = stamp
+            for problem in self._suite.problems:
+                self.publisher.emit(Notice(level="warning", text=f"evaluation suite: {problem}; left out"))
+            if old is not None and old != self._suite.version:
+                text = (f"evaluation suite changed ({old} -> {self._suite.version}): checkpoints are ranked "
+                        "against others scored on the new suite only")
+                self.publisher.emit(Notice(level="info", text=text))
+        return self._suite
+
+    def _publish_champion(self) -> None:
+        best = board(self.ledger, self.config.champion)
+        step = best[0].checkpoint.step if best and best[0].rank == 1 else None
+        if step != self._published_champion:
+            self._published_champion = step
+            self.publisher.emit(ChampionChanged(step=step, score=best[0].score if step is not None else None))
 
     def _make_room(self) -> None:
         floor = self.config.vault.min_free_mb
@@ -651,19 +715,32 @@ class Daemon:
         return self._vault
 
     def _maybe_auto_promote(self) -> None:
-        """The deployment orchestrator: with ``oracle.auto_promote``, send each new champion."""
+        """The deployment orchestrator: with ``oracle.auto_promote``, send each new champion that
+        beats the served checkpoint by ``champion.margin`` on the current suite."""
         if not self.config.oracle.auto_promote:
             return
-        best = champion(self.ledger, self.config.champion)
-        if best is None or best.step == self._champion_step:
+        rows = board(self.ledger, self.config.champion)
+        if not rows or rows[0].rank != 1 or rows[0].checkpoint.step == self._champion_step:
             return
-        self._champion_step = best.step
+        best = rows[0]
+        self._champion_step = best.checkpoint.step
+        scores = {row.checkpoint.step: row.score for row in rows if row.rank}
+        margin = self.config.champion.margin
         service = self._vault_service()
 
         def send() -> None:
-            reply = service.promote(str(best.step))
-            level = "warning" if reply.__class__.__name__ == "ErrorReply" else "info"
-            self.publisher.emit(Notice(level=level, text=f"auto-promote {best.name}: {reply.message}"))
+            serving, _ = served_step(self.config, self.home.root)
+            if serving == best.checkpoint.step:
+                return
+            served = scores.get(serving) if serving is not None else None
+            if served is not None and best.score - served < margin:
+                text = (f"auto-promote: champion {best.checkpoint.name} beats the served checkpoint {serving} by "
+                        f"{best.score - served:.3f}, under champion.margin {margin:g}; still serving {serving}")
+                self.publisher.emit(Notice(level="info", text=text))
+                return
+            reply = service.promote(str(best.checkpoint.step))
+            level = "warning" if isinstance(reply, ErrorReply) else "info"
+            self.publisher.emit(Notice(level=level, text=f"auto-promote {best.checkpoint.name}: {reply.message}"))
 
         threading.Thread(target=send, name="realm-auto-promote", daemon=True).start()
 

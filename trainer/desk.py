@@ -141,8 +141,6 @@ class QuestDesk:
             notes.append(f"{len(verdict.rejections)} line(s) quarantined")
         if verdict.truncated:
             notes.append(f"{len(verdict.truncated)} example(s) truncated to train.max_length")
-        if verdict.duplicates:
-            notes.append(f"{len(verdict.duplicates)} exact duplicate(s) kept (quests.duplicates: keep)")
         if notes:
             text = f"quest {active.name}: " + ", ".join(notes) + _see(quarantine, self.home)
             self.publisher.emit(Notice(level="warning", text=text))

@@ -9,8 +9,8 @@ Layer 2, the content, at three depths:
 * QUICK, at intake: every line decodes, parses and fits the file's format (``read_quest``).
 * STANDARD, before training: known roles (typos get a suggestion), no empty turns, the
   conversation ends with the assistant, no example longer than ``train.max_length`` tokens
-  (dropped or truncated as ``quests.too_long`` says, and reported either way), no exact
-  duplicates.
+  (dropped or truncated as ``quests.too_long`` says, and reported either way). Exact
+  duplicates are listed, not rejected: the held-out split (``trainer.split``) folds them.
 * DEEP, before training: answer leakage (an assistant answer that appears word for word in
   the prompt before it).
 
@@ -29,6 +29,7 @@ from typing import NamedTuple
 
 from realm.config import QuestsConfig
 from realm.home import write_private
+from trainer.split import exact_key
 from trainer.data import IM_END, IM_START, ROLES, SHAREGPT_ROLES, Quest, QuestFormatError, TextExample, encode_example, read_quest
 
 SPEC_VALIDATOR_NAME, SPEC_VALIDATOR_VERSION = "spec_validator", "1.0.0"
@@ -91,7 +92,7 @@ class Verdict(NamedTuple):
     lines: list[int]  # the source line of each
     rejections: list[Rejection]  # lines quarantined
     truncated: list[int]  # lines kept but cut to max_length (quests.too_long: truncate)
-    duplicates: list[int]  # lines kept that repeat an earlier line exactly (quests.duplicates: keep)
+    duplicates: list[int]  # lines that repeat an earlier line exactly (the split folds them)
     refused: str  # why the file fails whole; "" when it is accepted
 
     @property
@@ -105,7 +106,7 @@ class Verdict(NamedTuple):
         if self.truncated:
             text += f", {len(self.truncated)} truncated to max_length"
         if self.duplicates:
-            text += f", {len(self.duplicates)} exact duplicate(s) kept"
+            text += f", {len(self.duplicates)} exact duplicate(s)"
         return text
 
 
@@ -138,11 +139,8 @@ def check_for_training(path: Path, rules: QuestsConfig, tokenizer, max_length: i
         if reason:
             reject(reason)
             continue
-        key = json.dumps(example, ensure_ascii=False, sort_keys=True)
+        key = exact_key(example)
         if key in seen:
-            if rules.duplicates == "drop":
-                reject(f"exact duplicate of line {seen[key]}; dropped (quests.duplicates: drop)")
-                continue
             duplicates.append(line)
         seen.setdefault(key, line)
         reason = deep_problem(example, rules, spec)

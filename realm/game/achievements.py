@@ -33,8 +33,11 @@ def _done(state: RealmState) -> list:
     return [r for r in state.board.recent if r.outcome == "done"]
 
 
-def _lowest_val(state: RealmState) -> float | None:
-    return min((loss for _, loss in state.battle.val_losses), default=state.hero.val_loss)
+def _lowest_suite_loss(state: RealmState) -> float | None:
+    losses = [c.suite.loss for c in state.vault.checkpoints if c.suite is not None and c.suite.loss is not None]
+    if state.hero.suite is not None and state.hero.suite.loss is not None:
+        losses.append(state.hero.suite.loss)
+    return min(losses, default=None)
 
 
 def _armory_used(state: RealmState) -> bool:
@@ -60,10 +63,10 @@ RULES: tuple[AchievementRule, ...] = (
                     lambda s: s.hero.loss_ema is not None and s.hero.loss_ema < 1.0),
     AchievementRule("under-tenth", "Razor's Edge", "smoothed train loss below 0.1",
                     lambda s: s.hero.loss_ema is not None and s.hero.loss_ema < 0.1),
-    AchievementRule("shield-up", "Shield Up", "first validation loss measured",
-                    lambda s: s.hero.val_loss is not None),
-    AchievementRule("iron-guard", "Iron Guard", "validation loss below 1.0",
-                    lambda s: (v := _lowest_val(s)) is not None and v < 1.0),
+    AchievementRule("shield-up", "Shield Up", "a checkpoint scored on the evaluation suite",
+                    lambda s: s.hero.suite is not None),
+    AchievementRule("iron-guard", "Iron Guard", "evaluation suite loss below 1.0",
+                    lambda s: (v := _lowest_suite_loss(s)) is not None and v < 1.0),
     AchievementRule("scarred", "Scarred but Standing", "a quest failed and DIO kept going",
                     lambda s: any(r.outcome == "failed" for r in s.board.recent) and s.battle.status != "stopped"),
     AchievementRule("long-march", "The Long March", "finish a quest of 500 or more steps",

@@ -22,6 +22,14 @@ def title(level: int) -> str:
     return next(name for first, name in TITLES if level >= first)
 
 
+STAT_MEANINGS = (  # one line each, for the Hero and Help screens and `realm status`
+    ("ATK", "1 / smoothed train loss: how hard DIO hits the quest he is fighting"),
+    ("DEF", "1 / loss on the evaluation suite: held-out data, the same for every checkpoint"),
+    ("ACC", "the active skill's frozen eval items answered right, at DIO's level in it"),
+    ("XP", "optimizer steps trained; a level every game.steps_per_level steps"),
+)
+
+
 class HeroStats(msgspec.Struct, frozen=True):
     level: int
     xp: int
@@ -30,7 +38,7 @@ class HeroStats(msgspec.Struct, frozen=True):
     atk: float | None
     defense: float | None
     gold: int
-    acc: float | None = None  # the latest eval accuracy at the active skill's level (issue 4)
+    acc: float | None = None  # the latest frozen-set accuracy at the active skill's level
 
 
 def level(steps: int, steps_per_level: int = 1000) -> int:
@@ -42,9 +50,9 @@ def attack(loss_ema: float | None) -> float | None:
     return None if loss_ema is None else 1.0 / max(loss_ema, 1e-6)
 
 
-def defense(val_loss: float | None) -> float | None:
-    """DEF = 1 / last validation loss."""
-    return None if val_loss is None else 1.0 / max(val_loss, 1e-6)
+def defense(suite_loss: float | None) -> float | None:
+    """DEF = 1 / the evaluation suite's loss on the newest scored checkpoint (held-out data, the same for every checkpoint)."""
+    return None if suite_loss is None else 1.0 / max(suite_loss, 1e-6)
 
 
 def gold(quests_completed: int) -> int:
@@ -60,7 +68,7 @@ def hero_stats(state: RealmState) -> HeroStats:
         xp_into_level=steps % per_level,
         xp_for_level=per_level,
         atk=attack(state.hero.loss_ema),
-        defense=defense(state.hero.val_loss),
+        defense=defense(state.hero.suite.loss if state.hero.suite else None),
         gold=gold(state.hero.quests_completed),
         acc=accuracy(state),
     )

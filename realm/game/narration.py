@@ -9,7 +9,9 @@ from __future__ import annotations
 from realm.protocol import (
     AchievementUnlocked,
     BattleChanged,
+    ChampionChanged,
     CheckpointSaved,
+    CheckpointScored,
     ConfigChanged,
     Event,
     QuestFinished,
@@ -47,9 +49,16 @@ def narrate(event: Event, steps_per_level: int = 1000) -> str | None:
             return f"Quest {r.name} is lost: {r.reason or 'no reason given'}"
         return f"DIO walks away from {r.name}"
     if isinstance(event, ValMetrics):
-        return f"DIO tests his guard on the held-out ground: val loss {event.val_loss:.3f}"
+        return f"DIO tests himself on the quest's held-out lines: quest val {event.val_loss:.3f}"
     if isinstance(event, CheckpointSaved):
         return f"DIO rests at a shrine; the vault keeps {event.checkpoint.name}"
+    if isinstance(event, CheckpointScored):
+        loss = event.suite.loss
+        accuracy = event.suite.accuracy
+        said = [f"suite loss {loss:.3f}" if loss is not None else "", f"{accuracy:.0%} of the frozen trials" if accuracy is not None else ""]
+        return f"The judges weigh checkpoint {event.step:,}: " + ", ".join(p for p in said if p)
+    if isinstance(event, ChampionChanged) and event.step is not None:
+        return f"Checkpoint {event.step:,} is crowned champion (score {event.score:.3f})"
     if isinstance(event, BattleChanged):
         return {
             "paused": "DIO lowers his sword and waits",

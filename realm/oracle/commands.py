@@ -108,13 +108,17 @@ def cmd_vault_list(args) -> int:
         ledger.close()
     serving, note = served_step(config, home)
     best = next((r.checkpoint.step for r in rows if r.rank == 1), None)
+    latest = max((r.checkpoint.step for r in rows), default=None)
     if args.json:
         document = {
             "champion": best,
             "serving": serving,
+            "latest": latest,
+            "suite_version": champion.current_version([r.checkpoint for r in rows]),
+            "formula": champion.formula(config.champion),
             "weights": msgspec.to_builtins(config.champion),
             "checkpoints": [
-                {**msgspec.to_builtins(r.checkpoint), "rank": r.rank, "score": r.score, "skill": r.skill}
+                {**msgspec.to_builtins(r.checkpoint), "rank": r.rank, "score": r.score}
                 for r in sorted(rows, key=lambda r: r.checkpoint.step)
             ],
         }
@@ -127,17 +131,19 @@ def cmd_vault_list(args) -> int:
     def num(value, fmt="{:.3f}"):
         return "-" if value is None else fmt.format(value)
 
-    print(f"{'rank':>4}  {'step':>7}  {'name':<32} {'train':>7} {'val':>7} {'skill':>6} {'score':>8}")
+    print(f"{'rank':>4}  {'step':>7}  {'name':<32} {'train':>7} {'q.val':>7} {'suite':>7} {'acc':>5} {'score':>8}")
     for r in rows:
-        c = r.checkpoint
-        marks = (" champion" if c.step == best else "") + (" serving" if c.step == serving else "")
+        c, suite = r.checkpoint, r.checkpoint.suite
+        marks = (" champion" if c.step == best else "") + (" serving" if c.step == serving else "") + (
+            " latest" if c.step == latest else "")
         print(
             f"{r.rank or '-':>4}  {c.step:>7}  {c.name:<32} {num(c.train_loss):>7} {num(c.val_loss):>7} "
-            f"{num(r.skill, '{:.2f}'):>6} {num(r.score):>8}{marks}"
+            f"{num(suite.loss if suite else None):>7} {num(suite.accuracy if suite else None, '{:.0%}'):>5} "
+            f"{num(r.score):>8}{marks}"
         )
-    weights = config.champion
-    print(f"score = {weights.skill_weight:g} x skill - {weights.val_loss_weight:g} x val loss"
-          + (f"; {note}" if note else ""))
+    version = champion.current_version([r.checkpoint for r in rows])
+    print(f"{champion.formula(config.champion)}, on suite {version or '(none scored yet)'}; "
+          "q.val is each quest's own held-out loss, not comparable across quests" + (f"; {note}" if note else ""))
     return 0
 
 

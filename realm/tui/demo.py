@@ -10,8 +10,10 @@ from realm.protocol import (
     Achievement,
     AchievementUnlocked,
     BattleChanged,
+    ChampionChanged,
     CheckpointInfo,
     CheckpointSaved,
+    CheckpointScored,
     ConfigChanged,
     ConfigField,
     Envelope,
@@ -33,6 +35,7 @@ from realm.protocol import (
     SkillsLoaded,
     SkillsState,
     StepMetrics,
+    SuiteScore,
     TrainerInfo,
     TrainerStarted,
     ValMetrics,
@@ -95,6 +98,10 @@ def session(steps: int = 250) -> list[Event]:
             ckpt = CheckpointInfo(step=n, name=f"checkpoint-{n}-20260101-00{n // 100:02d}", time=T0 + n,
                                   train_loss=3.0 / (1 + n / 50), val_loss=3.2 / (1 + n / 60), quest="idle-bin-l1-0001.jsonl")
             events.append(CheckpointSaved(checkpoint=ckpt))
+            suite = SuiteScore(version="5c1e0a7d93b2", loss=2.9 / (1 + n / 80), accuracy=0.02 * n / 100,
+                               files=(("builtin:skills", 2.9 / (1 + n / 80)),), skills=(("bin", 0.02 * n / 100),))
+            events.append(CheckpointScored(step=n, suite=suite, seconds=0.8))
+            events.append(ChampionChanged(step=n, score=suite.accuracy - suite.loss))
             events.append(bin_eval(n, 0.25 * n / 100 + 0.1))
         if n == 100:
             events.append(AchievementUnlocked(achievement=Achievement(id="centurion", name="Centurion", time=T0 + 100, step=100)))

@@ -31,6 +31,10 @@ def stat(value: float | None) -> str:
     return MISSING if value is None else f"{value:.2f}"
 
 
+def percent(value: float | None) -> str:
+    return MISSING if value is None else f"{value:.0%}"
+
+
 def sci(value: float) -> str:
     return f"{value:.2e}"
 

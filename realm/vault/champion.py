@@ -1,12 +1,14 @@
-"""The champion board: every checkpoint in the ledger ranked by one stated composite score.
+"""The champion board: the checkpoints scored on the current evaluation suite, best first.
 
-    score = champion.skill_weight * skill - champion.val_loss_weight * val_loss
+    score = champion.skill_weight x suite accuracy - champion.loss_weight x suite loss
 
-``skill`` is the sum over skills of accuracy x level, read from the checkpoint's sidecar
-(``.ledger.json``) key ``skills``: ``{"sy": {"level": 3, "accuracy": 0.8}, ...}`` as the skill
-evaluator records it; a checkpoint without skill results counts 0 there. ``val_loss`` is the
-ledger's validation loss at save time; a checkpoint with neither is unranked (it cannot be the
-champion). Higher is better; ties go to the newer checkpoint.
+Both parts come from the evaluation suite (``trainer/suite.py``): the same held-out data for
+every checkpoint. ``suite loss`` is the mean loss per answer token over the user's
+``HOME/validation/`` files (the skills' built-in held-out set when there are none);
+``suite accuracy`` is the share of the skills' frozen eval items answered right (a missing
+part counts 0). The current suite is the version of the newest scored checkpoint; a checkpoint
+not scored on it is unranked and can never be the champion. Higher is better; ties go to the
+newer checkpoint.
 
 Ledger references (what promote, chat and the oracle accept) resolve here too: a step
 (``200``), a canonical name (``checkpoint-200-20251127-1430``), ``latest`` or ``champion``.
@@ -19,8 +21,8 @@ from typing import NamedTuple
 
 from realm.config import ChampionConfig
 from realm.errors import RealmError
-from realm.protocol import CheckpointInfo
-from realm.vault.checkpoints import parse_step, read_sidecar
+from realm.protocol import CheckpointInfo, SuiteScore
+from realm.vault.checkpoints import parse_step
 
 
 class UnknownCheckpoint(RealmError):
@@ -30,46 +32,37 @@ class UnknownCheckpoint(RealmError):
 class Ranked(NamedTuple):
     rank: int  # 1 is the champion; 0 for unranked
     checkpoint: CheckpointInfo
-    score: float | None
-    skill: float | None  # the level-weighted accuracy part, None without skill results
+    score: float | None  # None: not scored on the current suite
 
 
-def skill_points(sidecar: dict | None) -> float | None:
-    """Sum of accuracy x level over the skills in a sidecar; None when it has none."""
-    skills = (sidecar or {}).get("skills")
-    if not isinstance(skills, dict) or not skills:
-        return None
-    total = 0.0
-    for result in skills.values():
-        if isinstance(result, dict):
-            try:
-                total += float(result.get("accuracy", 0.0)) * float(result.get("level", 1))
-            except (TypeError, ValueError):
-                continue
-    return total
+def formula(weights: ChampionConfig) -> str:
+    return f"score = {weights.skill_weight:g} x suite accuracy - {weights.loss_weight:g} x suite loss"
 
 
-def score(info: CheckpointInfo, sidecar: dict | None, weights: ChampionConfig) -> tuple[float | None, float | None]:
-    skill = skill_points(sidecar)
-    if skill is None and info.val_loss is None:
-        return None, None
-    value = weights.skill_weight * (skill or 0.0)
-    if info.val_loss is not None:
-        value -= weights.val_loss_weight * info.val_loss
-    return value, skill
+def suite_score(suite: SuiteScore, weights: ChampionConfig) -> float:
+    return weights.skill_weight * (suite.accuracy or 0.0) - weights.loss_weight * (suite.loss or 0.0)
+
+
+def current_version(present: list[CheckpointInfo]) -> str | None:
+    """The suite version of the newest scored checkpoint."""
+    scored = [c for c in present if c.suite is not None]
+    return max(scored, key=lambda c: c.step).suite.version if scored else None
+
+
+def rank(present: list[CheckpointInfo], weights: ChampionConfig) -> list[Ranked]:
+    """``present`` best first; those not scored on the current suite last, newest first."""
+    version = current_version(present)
+    scored = [(c, suite_score(c.suite, weights)) for c in present if c.suite is not None and c.suite.version == version]
+    scored.sort(key=lambda pair: (-pair[1], -pair[0].step))
+    ranked_steps = {c.step for c, _ in scored}
+    unranked = sorted((c for c in present if c.step not in ranked_steps), key=lambda c: -c.step)
+    rows = [Ranked(i, c, value) for i, (c, value) in enumerate(scored, start=1)]
+    return rows + [Ranked(0, c, None) for c in unranked]
 
 
 def board(ledger, weights: ChampionConfig) -> list[Ranked]:
-    """Every present checkpoint, best first; unranked ones last, newest first."""
-    scored = []
-    for info in ledger.present():
-        folder = ledger.path_of(info.step)
-        value, skill = score(info, read_sidecar(folder) if folder else None, weights)
-        scored.append((info, value, skill))
-    ranked = sorted((s for s in scored if s[1] is not None), key=lambda s: (-s[1], -s[0].step))
-    unranked = sorted((s for s in scored if s[1] is None), key=lambda s: -s[0].step)
-    rows = [Ranked(i, info, value, skill) for i, (info, value, skill) in enumerate(ranked, start=1)]
-    return rows + [Ranked(0, info, None, None) for info, _, _ in unranked]
+    """Every present checkpoint in the ledger, ranked."""
+    return rank(ledger.present(), weights)
 
 
 def champion(ledger, weights: ChampionConfig) -> CheckpointInfo | None:
@@ -86,7 +79,7 @@ def resolve(ledger, ref: str, weights: ChampionConfig) -> tuple[CheckpointInfo, 
         why = "the vault is empty"
     elif ref == "champion":
         chosen = champion(ledger, weights)
-        why = "no checkpoint has a score yet (no validation loss or skill results)"
+        why = "no checkpoint is scored on the evaluation suite yet (each is scored as it is saved)"
     else:
         step = int(ref) if ref.isdigit() else parse_step(ref)
         if step is None:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from realm.protocol import CheckpointInfo
+import msgspec
+
+from realm.protocol import CheckpointInfo, SuiteScore
 from realm.vault.checkpoints import complete_checkpoints, read_sidecar
 
 _SCHEMA = """
@@ -24,6 +26,13 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     quest       TEXT,
     sha256      TEXT,
     status      TEXT NOT NULL DEFAULT 'present'
+);
+CREATE TABLE IF NOT EXISTS suite_scores (
+    step        INTEGER NOT NULL,
+    version     TEXT NOT NULL,
+    time        REAL NOT NULL,
+    score       TEXT NOT NULL,   -- the SuiteScore, JSON
+    PRIMARY KEY (step, version)
 );
 """
 
@@ -55,7 +64,33 @@ class Ledger:
             "SELECT step, name, time, train_loss, val_loss, quest FROM checkpoints"
             " WHERE status = 'present' ORDER BY step"
         ).fetchall()
-        return [CheckpointInfo(*row) for row in rows]
+        return self._with_scores([CheckpointInfo(*row) for row in rows])
+
+    # --- suite scores: one row per (checkpoint, suite version), written once --------------
+
+    def record_score(self, step: int, score: SuiteScore, when: float) -> bool:
+        """Store a checkpoint's suite score; False (and nothing changes) when it already has one on that version."""
+        cursor = self._db.execute(
+            "INSERT OR IGNORE INTO suite_scores (step, version, time, score) VALUES (?, ?, ?, ?)",
+            (step, score.version, when, msgspec.json.encode(score).decode()),
+        )
+        return cursor.rowcount == 1
+
+    def score_of(self, step: int, version: str) -> SuiteScore | None:
+        row = self._db.execute("SELECT score FROM suite_scores WHERE step = ? AND version = ?", (step, version)).fetchone()
+        return _score(row[0]) if row else None
+
+    def scores(self, step: int) -> list[SuiteScore]:
+        """Every suite score of a checkpoint, oldest first."""
+        rows = self._db.execute("SELECT score FROM suite_scores WHERE step = ? ORDER BY time", (step,)).fetchall()
+        return [_score(row[0]) for row in rows]
+
+    def _with_scores(self, infos: list[CheckpointInfo]) -> list[CheckpointInfo]:
+        """Each checkpoint with its newest suite score."""
+        newest: dict[int, SuiteScore] = {}
+        for step, text in self._db.execute("SELECT step, score FROM suite_scores ORDER BY time"):
+            newest[step] = _score(text)
+        return [msgspec.structs.replace(info, suite=newest.get(info.step)) for info in infos]
 
     def path_of(self, step: int) -> Path | None:
         row = self._db.execute(
@@ -86,7 +121,8 @@ class Ledger:
         rows = self._db.execute(
             "SELECT step, name, time, train_loss, val_loss, quest, status FROM checkpoints" + where + " ORDER BY step"
         ).fetchall()
-        return [(CheckpointInfo(*row[:6]), row[6]) for row in rows]
+        infos = self._with_scores([CheckpointInfo(*row[:6]) for row in rows])
+        return [(info, row[6]) for info, row in zip(infos, rows)]
 
     def mark_deleted(self, step: int) -> None:
         """The folder was deleted on purpose (``realm vault delete``): keep the row, stats and all."""
@@ -108,6 +144,10 @@ class Ledger:
 
 
 _METRICS = ("val_loss", "train_loss")
+
+
+def _score(text: str) -> SuiteScore:
+    return msgspec.json.decode(text, type=SuiteScore)
 
 
 def _info_from_sidecar(sidecar: dict) -> CheckpointInfo:

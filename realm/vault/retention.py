@@ -1,7 +1,7 @@
 """Retention: which checkpoints a save may delete, and deleting them.
 
 Kept, always: the latest (the resume point), the last ``keep_last``, the best ``keep_best``
-by ``best_metric``, the champion and every pinned step. When only one checkpoint exists it is
+by ``best_metric`` (``score``: the champion board's order), the champion and every pinned step. When only one checkpoint exists it is
 the latest, so the only one is never deleted either. A checkpoint in use (an oracle eval round
 reading it) is kept too, except when the disk is full. Everything else may go.
 """
@@ -24,13 +24,17 @@ def keep_set(
     best_metric: str,
     pinned: tuple[int, ...] = (),
     champion: int | None = None,
+    ranked: list[int] = (),
 ) -> set[int]:
-    """The steps retention must keep among ``present``."""
+    """The steps retention must keep among ``present``; ``ranked``: the champion board's steps, best first."""
     by_step = sorted(present, key=lambda c: c.step)
     keep = {c.step for c in by_step[-max(1, keep_last):]}
-    scored = [c for c in by_step if getattr(c, best_metric) is not None]
-    scored.sort(key=lambda c: (getattr(c, best_metric), -c.step))
-    keep |= {c.step for c in scored[:keep_best]}
+    if best_metric == "score":
+        best = list(ranked)
+    else:
+        scored = sorted((c for c in by_step if getattr(c, best_metric) is not None), key=lambda c: (getattr(c, best_metric), -c.step))
+        best = [c.step for c in scored]
+    keep |= set(best[:keep_best]) & {c.step for c in by_step}
     keep |= set(pinned) & {c.step for c in by_step}
     if champion is not None:
         keep.add(champion)
@@ -38,21 +42,24 @@ def keep_set(
 
 
 def prune(
-    ledger, settings, champion: int | None = None, *, in_use: tuple[int, ...] = (), everything_allowed: bool = False
+    ledger, settings, *, ranked: list[int] = (), in_use: tuple[int, ...] = (), everything_allowed: bool = False
 ) -> list[str]:
     """Delete the checkpoints retention does not keep; return their names.
 
+    ``ranked``: the champion board's steps, best first (its first is the champion).
     ``in_use``: steps something still reads (kept now, retention's again later).
     ``everything_allowed`` (a full disk) keeps only what must never go: the latest, the
     champion and the pinned ones; a reader of a deleted one falls back on its own.
     """
     present = ledger.present()
+    champion = ranked[0] if ranked else None
     if everything_allowed:
         keep = keep_set(present, keep_last=1, keep_best=0, best_metric=settings.best_metric,
                         pinned=settings.pinned, champion=champion)
     else:
         keep = keep_set(present, keep_last=settings.keep_last, keep_best=settings.keep_best,
-                        best_metric=settings.best_metric, pinned=(*settings.pinned, *in_use), champion=champion)
+                        best_metric=settings.best_metric, pinned=(*settings.pinned, *in_use), champion=champion,
+                        ranked=ranked)
     removed = []
     for info in present:
         if info.step in keep:

@@ -12,6 +12,7 @@ import pytest
 from conftest import fast_config, wait_for
 from realm.config import OracleConfig, RealmConfig, oracle_endpoints
 from realm.home import Home
+from realm.protocol import SuiteScore
 from realm.vault.checkpoints import read_sidecar, write_checkpoint
 from realm.vault.ledger import Ledger
 
@@ -23,7 +24,7 @@ def oracle_config(config: RealmConfig | None = None, **oracle) -> RealmConfig:
 
 
 def add_checkpoint(home: Path, step: int, *, seed: int | None = None, val_loss: float | None = None,
-                   skills: dict | None = None) -> Path:
+                   skills: dict | None = None, suite: SuiteScore | None = None) -> Path:
     """A real checkpoint of an untrained DIO-nano (weights drawn under ``seed``), in the ledger.
 
     Untrained weights make long, distinct answers: a good test of streaming and of which
@@ -39,6 +40,8 @@ def add_checkpoint(home: Path, step: int, *, seed: int | None = None, val_loss: 
     folder = write_checkpoint(paths.checkpoints, step, datetime(2026, 1, 1, 12, 0), engine.save, sidecar)
     ledger = Ledger(paths.db)
     ledger.record(folder, read_sidecar(folder))
+    if suite is not None:
+        ledger.record_score(step, suite, when=1.7e9 + step)
     ledger.close()
     return folder
 

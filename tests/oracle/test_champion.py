@@ -11,7 +11,7 @@ import pytest
 from conftest import fast_config
 from realm.config import ChampionConfig
 from realm.home import Home
-from realm.protocol import CheckpointInfo
+from realm.protocol import SuiteScore
 from realm.vault import champion
 from realm.vault.checkpoints import weights_sha256
 from realm.vault.ledger import Ledger
@@ -23,36 +23,34 @@ def realm(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "realm.cli", *args], capture_output=True, text=True, timeout=120)
 
 
-def info(step, val_loss=None) -> CheckpointInfo:
-    return CheckpointInfo(step=step, name=f"checkpoint-{step}-20260101-1200", time=0.0, val_loss=val_loss)
+def scored(version: str, loss: float | None = None, accuracy: float | None = None) -> SuiteScore:
+    return SuiteScore(version=version, loss=loss, accuracy=accuracy)
 
 
-def test_score_weighs_skill_levels_and_validation_loss():
-    weights = ChampionConfig(skill_weight=1.0, val_loss_weight=0.5)
-    skills = {"sy": {"level": 3, "accuracy": 0.8}, "bin": {"level": 1, "accuracy": 1.0}}
-    value, skill = champion.score(info(1, val_loss=2.0), {"skills": skills}, weights)
-    assert skill == pytest.approx(3 * 0.8 + 1.0) and value == pytest.approx(3.4 - 1.0)
-    assert champion.score(info(2), {}, weights) == (None, None)  # nothing to rank it by
-    assert champion.score(info(3, val_loss=1.0), None, weights) == (pytest.approx(-0.5), None)
-    assert champion.skill_points({"skills": {"sy": {"level": "x"}}}) == 0.0  # junk counts nothing
+def test_score_is_the_stated_composite_of_suite_accuracy_and_loss():
+    weights = ChampionConfig(skill_weight=1.0, loss_weight=0.5)
+    assert champion.suite_score(scored("v", loss=2.0, accuracy=0.8), weights) == pytest.approx(0.8 - 1.0)
+    assert champion.suite_score(scored("v", loss=2.0), weights) == pytest.approx(-1.0)  # a missing part counts 0
+    assert champion.formula(weights) == "score = 1 x suite accuracy - 0.5 x suite loss"
 
 
 @pytest.fixture
 def vault(tmp_path):
     home = tmp_path / "home"
-    add_checkpoint(home, 10, val_loss=2.0)
-    add_checkpoint(home, 20, val_loss=1.5)  # best by loss alone
-    add_checkpoint(home, 30, val_loss=1.8, skills={"sy": {"level": 2, "accuracy": 0.5}})  # 1.0 - 1.8 = -0.8
-    add_checkpoint(home, 40)  # unranked: no val loss, no skills, but the latest
+    add_checkpoint(home, 5, val_loss=0.01, suite=scored("old", loss=0.1, accuracy=1.0))  # another suite: unranked
+    add_checkpoint(home, 10, val_loss=0.02, suite=scored("v2", loss=2.0, accuracy=0.2))  # -1.8
+    add_checkpoint(home, 20, val_loss=9.0, suite=scored("v2", loss=1.5, accuracy=0.1))  # -1.4, best by loss alone
+    add_checkpoint(home, 30, val_loss=5.0, suite=scored("v2", loss=1.8, accuracy=0.5))  # -1.3: the champion
+    add_checkpoint(home, 40)  # unranked: not scored yet, but the latest
     ledger = Ledger(Home(home).db)
     yield home, ledger
     ledger.close()
 
 
-def test_board_ranks_best_first_and_resolves_references(vault):
+def test_board_ranks_the_current_suite_best_first_and_resolves_references(vault):
     home, ledger = vault
     rows = champion.board(ledger, ChampionConfig())
-    assert [(r.rank, r.checkpoint.step) for r in rows] == [(1, 30), (2, 20), (3, 10), (0, 40)]
+    assert [(r.rank, r.checkpoint.step) for r in rows] == [(1, 30), (2, 20), (3, 10), (0, 40), (0, 5)]
     by_loss_only = champion.board(ledger, ChampionConfig(skill_weight=0.0))
     assert by_loss_only[0].checkpoint.step == 20
     assert champion.resolve(ledger, "champion", ChampionConfig())[0].step == 30
@@ -62,6 +60,26 @@ def test_board_ranks_best_first_and_resolves_references(vault):
                      ("../etc", "not a checkpoint reference")):
         with pytest.raises(champion.UnknownCheckpoint, match=why):
             champion.resolve(ledger, bad, ChampionConfig())
+
+
+def test_no_champion_without_suite_scores(tmp_path):
+    home = tmp_path / "home"
+    add_checkpoint(home, 1, val_loss=0.001)  # a tiny quest val loss makes no champion
+    ledger = Ledger(Home(home).db)
+    try:
+        assert champion.champion(ledger, ChampionConfig()) is None
+        with pytest.raises(champion.UnknownCheckpoint, match="no checkpoint is scored"):
+            champion.resolve(ledger, "champion", ChampionConfig())
+    finally:
+        ledger.close()
+
+
+def test_a_score_is_written_once_per_checkpoint_and_suite_version(vault):
+    _, ledger = vault
+    assert not ledger.record_score(30, scored("v2", loss=0.5), when=2e9)  # already scored on v2: kept as it was
+    assert ledger.score_of(30, "v2").loss == 1.8
+    assert ledger.record_score(30, scored("v3", loss=0.7), when=2e9)
+    assert [s.version for s in ledger.scores(30)] == ["v2", "v3"]
 
 
 def test_delete_refuses_the_champion_and_the_latest_and_removes_the_rest(vault):
@@ -92,12 +110,15 @@ def test_vault_commands_from_the_command_line(vault, tmp_path):
     listed = realm("vault", "list", "--json", "--home", str(home))
     assert listed.returncode == 0, listed.stderr
     document = json.loads(listed.stdout)
-    assert document["champion"] == 30 and document["serving"] is None
-    assert [c["step"] for c in document["checkpoints"]] == [10, 20, 30, 40]
-    assert {c["step"]: c["rank"] for c in document["checkpoints"]} == {10: 3, 20: 2, 30: 1, 40: 0}
+    assert document["champion"] == 30 and document["serving"] is None and document["latest"] == 40
+    assert document["suite_version"] == "v2"
+    assert [c["step"] for c in document["checkpoints"]] == [5, 10, 20, 30, 40]
+    assert {c["step"]: c["rank"] for c in document["checkpoints"]} == {5: 0, 10: 3, 20: 2, 30: 1, 40: 0}
+    suites = {c["step"]: c["suite"] for c in document["checkpoints"]}
+    assert suites[30] == {"version": "v2", "loss": 1.8, "accuracy": 0.5, "files": [], "skills": []} and suites[40] is None
 
     table = realm("vault", "list", "--home", str(home))
-    assert table.returncode == 0 and "champion" in table.stdout and "score =" in table.stdout
+    assert table.returncode == 0 and "champion" in table.stdout and "score = " in table.stdout
 
     refused = realm("vault", "delete", "30", "--home", str(home))
     assert refused.returncode == 1 and "is the champion" in refused.stderr

@@ -6,13 +6,18 @@ from __future__ import annotations
 import pytest
 import zmq
 
-from conftest import fast_config
+from conftest import TrainerThread, fast_config, wait_for
 from realm import protocol
 from realm.oracle.client import OracleRefused
 from realm.protocol import Ack, ChatDelta, ChatEnd, ChatRequest, PauseRequest, PromoteRequest, Sampling
 from tests.oracle.conftest import add_checkpoint, oracle_config
 from tests.oracle.reference import fresh_process_answers
+from realm.home import Home
+from realm.protocol import SuiteScore
+from realm.vault import champion
+from realm.vault.ledger import Ledger
 from tests.oracle.test_worker import PROMPTS
+from trainer.idle import write_idle_quest
 
 HELLO = ({"role": "user", "content": "hello DIO"},)
 
@@ -77,8 +82,8 @@ def test_promoting_the_served_checkpoint_again_is_a_no_op(tmp_path, oracle_facto
 
 def test_the_trainer_forwards_promote_and_resolves_the_champion(tmp_path, oracle_factory, trainer_factory):
     home = tmp_path / "home"
-    add_checkpoint(home, 1, val_loss=1.0)  # the champion: lowest validation loss
-    add_checkpoint(home, 2, val_loss=2.5)
+    add_checkpoint(home, 1, val_loss=2.5, suite=SuiteScore(version="v1", loss=1.0))  # the champion: lowest suite loss
+    add_checkpoint(home, 2, val_loss=1.0, suite=SuiteScore(version="v1", loss=2.5))  # its quest's val loss is no score
     oracle = oracle_factory(oracle_config(load_on_start="latest"), home=home)
     oracle.wait_serving(2)
     trainer = trainer_factory(fast_config(), home=home).start()
@@ -127,17 +132,37 @@ def test_promote_and_chat_from_the_command_line_and_the_served_checkpoint_is_kep
         ledger.close()
 
 
-def test_auto_promote_sends_each_new_champion_to_the_oracle(tmp_path, oracle_factory, trainer_factory):
+def test_auto_promote_sends_a_champion_only_when_it_beats_the_served_one_by_the_margin(
+    tmp_path, oracle_factory, trainer_factory
+):
     import msgspec
 
-    from realm.config import OracleConfig
+    from realm.config import ChampionConfig, OracleConfig
 
     home = tmp_path / "home"
-    add_checkpoint(home, 1)  # no validation loss: unranked, so any scored checkpoint beats it
+    add_checkpoint(home, 1)  # served first; the trainer scores it on the suite as it starts
+    write_idle_quest(Home(home).validation, 32, seed=99)  # what the idle quests it trains on teach
     oracle = oracle_factory(oracle_config(load_on_start="1"), home=home)
     oracle.wait_serving(1)
-    config = msgspec.structs.replace(fast_config(checkpoint_every=12), oracle=OracleConfig(auto_promote=True))
-    trainer = trainer_factory(config, max_steps=12, home=home).start()
-    assert trainer.join(timeout=300) == 0
-    serving = oracle.wait_serving(13)  # resumed at step 1, trained 12 steps, saved, promoted
+
+    def train(margin: float) -> TrainerThread:
+        config = msgspec.structs.replace(fast_config(checkpoint_every=12), oracle=OracleConfig(auto_promote=True),
+                                         champion=ChampionConfig(margin=margin))
+        trainer = trainer_factory(config, max_steps=12, home=home).start()
+        assert trainer.join(timeout=300) == 0
+        return trainer
+
+    held_back = train(margin=1000.0)
+    wait_for(lambda: any("under champion.margin 1000" in line.text for line in held_back.daemon.publisher.state.log),
+             what="auto-promote to hold back a champion under the margin")
+    assert oracle.wait_serving(1).step == 1
+
+    train(margin=0.02)
+    ledger = Ledger(Home(home).db)
+    try:
+        best = champion.champion(ledger, ChampionConfig())
+    finally:
+        ledger.close()
+    assert best.step > 13  # more training on what the suite measures beats the first run
+    serving = oracle.wait_serving(best.step)
     assert serving.source == "shared"

@@ -10,6 +10,9 @@ from realm.protocol import (
     Achievement,
     AchievementUnlocked,
     BattleChanged,
+    ChampionChanged,
+    CheckpointScored,
+    SuiteScore,
     CheckpointInfo,
     CheckpointSaved,
     ConfigUpdateRequest,
@@ -73,17 +76,19 @@ async def test_readonly_disables_commands_in_the_footer(endpoints, trainer):
 
 async def test_vault_sorts_and_filters(endpoints, trainer):
     async with playing(endpoints, trainer) as (app, pilot):
-        for step, val in ((100, 2.0), (200, 1.0), (300, 1.5)):
+        for step, loss in ((100, 2.0), (200, 1.0), (300, 1.5)):
             info = CheckpointInfo(step=step, name=f"checkpoint-{step}", time=1.7e9 + step, train_loss=1.0,
-                                  val_loss=val, quest="reverse" if step == 200 else "idle")
+                                  val_loss=0.1, quest="reverse" if step == 200 else "idle")
             trainer.publisher.emit(CheckpointSaved(checkpoint=info))
+            trainer.publisher.emit(CheckpointScored(step=step, suite=SuiteScore(version="v1", loss=loss)))
+        trainer.publisher.emit(ChampionChanged(step=200, score=-1.0))
         await pilot.press("5")
         table = lambda: app.screen.query_one(DataTable)  # noqa: E731
         keys = lambda: [r.value for r in table().rows]  # noqa: E731
         await wait_for(pilot, lambda: table().row_count == 3, what="three checkpoints")
         assert keys() == ["300", "200", "100"]  # newest first
-        assert "best val 1.0000 @ 200" in text(app, "#vault-stats")
-        await pilot.press("s")  # by val loss
+        assert "champion 200: suite loss 1.000" in text(app, "#vault-stats")
+        await pilot.press("s")  # by suite loss
         assert keys() == ["200", "300", "100"]
         await pilot.press("slash")
         await pilot.press(*"reverse")

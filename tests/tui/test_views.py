@@ -13,6 +13,7 @@ from realm.protocol import (
     QuestInfo,
     QuestResult,
     RealmState,
+    SuiteScore,
     VaultState,
 )
 from realm.tui import demo
@@ -147,10 +148,13 @@ def test_eta_and_durations():
 
 
 def test_vault_model_sorts_and_filters():
-    ckpts = tuple(CheckpointInfo(step=s, name=f"checkpoint-{s}", time=float(s), val_loss=v, quest=q)
+    ckpts = tuple(CheckpointInfo(step=s, name=f"checkpoint-{s}", time=float(s), val_loss=0.5, quest=q,
+                                 suite=SuiteScore(version="v1", loss=v, accuracy=0.25) if v else None)
                   for s, v, q in ((10, 2.0, "a"), (20, None, "b"), (30, 1.0, "a")))
-    view = RealmView(RealmState(vault=VaultState(checkpoints=ckpts)), True, "e")
+    view = RealmView(RealmState(vault=VaultState(checkpoints=ckpts, champion=30)), True, "e")
     assert [c.step for c in vault_model(view).rows] == [30, 20, 10]
-    assert [c.step for c in vault_model(view, sort="val").rows] == [30, 10, 20]  # unknown val last
+    assert [c.step for c in vault_model(view, sort="suite").rows] == [30, 10, 20]  # unscored last
     assert [c.step for c in vault_model(view, filter_text=" B ").rows] == [20]
-    assert "best val 1.0000 @ 30" in vault_model(view).stats
+    model = vault_model(view)
+    assert "champion 30: suite loss 1.000 · acc 25%" in model.stats
+    assert [model.marks.of(c.step) for c in model.rows] == ["★•", "", ""]

@@ -42,7 +42,7 @@ class BattleScreen(RealmScreen):
         yield LogView(id="battle-log")
 
     def on_mount(self) -> None:
-        self.query_one(LossChart).border_title = "loss  [$accent]⠤ train[/]  [$warning]• val[/]"
+        self.query_one(LossChart).border_title = "loss  [$accent]⠤ train[/]  [$warning]• quest val[/]"
         self.query_one(LogView).border_title = "Battle log"
 
     def show_body(self, view: RealmView) -> None:
@@ -98,6 +98,7 @@ def state_line(step: int, battle: BattleState, readonly: bool, steps_per_s: floa
 def metrics_line(battle: BattleState) -> Content:
     return Content.assemble(
         ("loss ", "$text-muted"), (fmt.loss(battle.loss), "bold"),
+        ("  quest val ", "$text-muted"), fmt.loss(battle.val_losses[-1][1] if battle.val_losses else None),
         ("  lr ", "$text-muted"), fmt.sci(battle.lr),
         ("  grad ", "$text-muted"), f"{battle.grad_norm:.3f}",
         ("  tok/s ", "$text-muted"), fmt.rate(battle.tokens_per_s),

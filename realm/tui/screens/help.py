@@ -7,6 +7,7 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
+from realm.game.hero import STAT_MEANINGS
 from realm.tui.actions import ACTIONS
 from realm.tui.keymap import action_keys
 from realm.tui.screens.base import RealmScreen
@@ -33,6 +34,8 @@ def help_text(view: RealmView, rebound: dict[str, str] | None = None) -> Content
         if why:
             line = Content.assemble(line, ("  — disabled: " + why, "$text-muted"))
         lines.append(line)
+    lines.append(Content.styled("Stats", "bold $accent"))
+    lines += [Content.assemble((f"  {name:<8}", "bold"), meaning) for name, meaning in STAT_MEANINGS]
     lines.append(Content.styled("Remap keys in the config's tui.keys (`realm tui --keys` lists the ids); "
                                 "the palette (ctrl+p) runs every action.",
                                 "$text-muted italic"))

@@ -18,6 +18,7 @@ from realm.tui.widgets.meter import Meter
 from realm.tui.widgets.portrait import Portrait
 
 ACHIEVEMENTS_SHOWN = 4
+STAT_KEY = Content.styled("ATK 1/train loss · DEF 1/suite loss · ACC eval right", "$text-muted")  # Help says more
 
 
 class HeroScreen(RealmScreen):
@@ -31,6 +32,7 @@ class HeroScreen(RealmScreen):
                 yield Static(id="hero-level")
                 yield Meter(id="hero-xp")
                 yield Static(id="hero-stats")
+                yield Static(STAT_KEY, id="hero-stat-key")
                 yield Static(id="hero-model")
         yield Static(id="hero-achievements")
         yield LogView(id="hero-log")
@@ -62,6 +64,7 @@ def stats_line(stats: HeroStats, quests_completed: int) -> Content:
     return Content.assemble(
         ("ATK ", "bold $error"), f"{fmt.stat(stats.atk)}   ",
         ("DEF ", "bold $primary"), f"{fmt.stat(stats.defense)}   ",
+        ("ACC ", "bold $success"), f"{fmt.percent(stats.acc)}   ",
         ("Gold ", "bold $warning"), f"{fmt.count(stats.gold)}   ",
         ("Quests ", "bold"), fmt.count(quests_completed),
     )  # fmt: skip

@@ -3,9 +3,9 @@
 ``vault_model`` reads the state. ``P`` asks the trainer to promote the selected checkpoint
 (the trainer resolves it and forwards it to the oracle; with no oracle its refusal comes back
 as a toast), ``d`` deletes it after a confirmation (the trainer refuses the champion, the
-latest and the served checkpoint). The champion is scored from the ledger on the vault's host
-and is not in the bus state, so the screen points to ``realm vault list`` for it; export
-copies files on that host, so it stays a CLI command.
+latest and the served checkpoint). The first column marks the champion (★, the best suite score),
+the checkpoint the oracle serves (▶) and the latest (•); export copies files on the vault's host,
+so it stays a CLI command.
 """
 
 from __future__ import annotations
@@ -18,14 +18,15 @@ from textual.content import Content
 from textual.widgets import DataTable, Input, Static
 
 from realm.protocol import CheckpointInfo, DeleteCheckpointRequest
+from realm.state import suite_line
 from realm.tui import format as fmt
 from realm.tui.screens.ask import Confirm
 from realm.tui.screens.base import RealmScreen
 from realm.tui.view import RealmView
 
-COLUMNS = ("step", "name", "saved", "train", "val", "quest")
-SORTS = ("step", "val", "train", "saved")  # what `s` cycles through
-CHAMPION_NOTE = "P promotes the selected checkpoint · the champion board: `realm vault list`"
+COLUMNS = ("", "step", "suite loss", "suite acc", "train", "quest val", "saved", "name", "quest")
+SORTS = ("step", "suite", "train", "saved")  # what `s` cycles through
+MARKS_NOTE = "★ champion ▶ served • latest · suite: held-out, the same for all · P promotes"
 
 
 @dataclass(frozen=True)
@@ -34,12 +35,14 @@ class VaultModel:
     total: int
     stats: str
     champion: str
+    marks: "Marks"
 
 
 def _sort_key(sort: str):
-    if sort in ("val", "train"):
-        attr = f"{sort}_loss"
-        return lambda c: (getattr(c, attr) is None, getattr(c, attr) or 0.0)
+    if sort == "suite":
+        return lambda c: (c.suite is None or c.suite.loss is None, c.suite.loss if c.suite and c.suite.loss is not None else 0.0)
+    if sort == "train":
+        return lambda c: (c.train_loss is None, c.train_loss or 0.0)
     if sort == "saved":
         return lambda c: -c.time
     return lambda c: -c.step  # newest first
@@ -50,23 +53,44 @@ def vault_model(view: RealmView, filter_text: str = "", sort: str = "step") -> V
     needle = filter_text.strip().lower()
     rows = [c for c in all_ckpts if not needle or needle in f"{c.step} {c.name} {c.quest or ''}".lower()]
     rows.sort(key=_sort_key(sort))
-    return VaultModel(rows=tuple(rows), total=len(all_ckpts), stats=ledger_stats(all_ckpts), champion=CHAMPION_NOTE)
+    marks = Marks(champion=view.state.vault.champion, served=_served(view), latest=max((c.step for c in all_ckpts), default=None))
+    return VaultModel(rows=tuple(rows), total=len(all_ckpts), stats=ledger_stats(all_ckpts, marks.champion),
+                      champion=MARKS_NOTE, marks=marks)
 
 
-def ledger_stats(ckpts: tuple[CheckpointInfo, ...]) -> str:
+@dataclass(frozen=True)
+class Marks:
+    champion: int | None
+    served: int | None
+    latest: int | None
+
+    def of(self, step: int) -> str:
+        return ("★" if step == self.champion else "") + ("▶" if step == self.served else "") + ("•" if step == self.latest else "")
+
+
+def _served(view: RealmView) -> int | None:
+    serving = view.state.oracle.serving
+    return serving.step if serving else None
+
+
+def ledger_stats(ckpts: tuple[CheckpointInfo, ...], champion: int | None = None) -> str:
     if not ckpts:
-        return "the vault is empty: DIO saves at the end of each quest and every checkpoint_every steps"
+        return "the vault is empty: DIO saves every train.checkpoint_every steps, after each of your quests, and on stop"
     newest = max(ckpts, key=lambda c: c.step)
-    parts = [f"{len(ckpts)} checkpoint(s)", f"newest step {newest.step:,}"]
-    with_val = [c for c in ckpts if c.val_loss is not None]
-    if with_val:
-        best = min(with_val, key=lambda c: c.val_loss)
-        parts.append(f"best val {best.val_loss:.4f} @ {best.step:,}")
+    parts = [f"{len(ckpts)} checkpoint(s)", f"newest {newest.step:,}"]
+    best = next((c for c in ckpts if c.step == champion), None)
+    if best is not None and best.suite is not None:
+        parts.append(f"champion {best.step:,}: " + suite_line(best.suite))
+    elif not any(c.suite for c in ckpts):
+        parts.append("no suite scores yet")
     return " · ".join(parts)
 
 
-def row_cells(c: CheckpointInfo) -> tuple[str, ...]:
-    return (str(c.step), c.name, fmt.clock(c.time), fmt.loss(c.train_loss), fmt.loss(c.val_loss), c.quest or "—")
+def row_cells(c: CheckpointInfo, marks: "Marks") -> tuple[str, ...]:
+    suite = c.suite
+    return (marks.of(c.step), str(c.step), fmt.loss(suite.loss if suite else None),
+            fmt.percent(suite.accuracy if suite else None), fmt.loss(c.train_loss), fmt.loss(c.val_loss),
+            fmt.clock(c.time), c.name, c.quest or "—")
 
 
 class VaultScreen(RealmScreen):
@@ -85,6 +109,7 @@ class VaultScreen(RealmScreen):
         self.filter_text = ""
         self.sort = "step"
         self._rows: tuple[CheckpointInfo, ...] | None = None
+        self._marks: Marks | None = None
         self._view: RealmView | None = None
 
     def compose_body(self) -> ComposeResult:
@@ -105,12 +130,12 @@ class VaultScreen(RealmScreen):
         self.set_row("#vault-stats", Content.assemble(model.stats, (shown, "$text-muted"),
                                                        (f"  sort: {self.sort}", "$text-muted")))
         self.set_row("#vault-champion", Content.styled(model.champion, "$text-muted"))
-        if model.rows != self._rows:
-            self._rows = model.rows
+        if (model.rows, model.marks) != (self._rows, self._marks):
+            self._rows, self._marks = model.rows, model.marks
             table = self.query_one(DataTable)
             table.clear()
             for c in model.rows:
-                table.add_row(*row_cells(c), key=str(c.step))
+                table.add_row(*row_cells(c, model.marks), key=str(c.step))
 
     def _redraw(self) -> None:
         if self._view is not None:

@@ -1,0 +1,139 @@
+"""The evaluation suite: the same data for every checkpoint of a realm, so scores compare.
+
+It holds two kinds of set:
+
+* **loss sets**, scored by the mean loss per answer token: each file in ``HOME/validation/``
+  (any quest format, validated like a quest), and the built-in set, the skills' frozen eval
+  items of levels ``1..suite.skill_levels`` with their right answers. The suite's loss is the
+  mean over the user's files when there are any, else the built-in set's.
+* **skill sets**, scored by accuracy: the same frozen items, answered greedily and graded.
+
+Frozen eval items are never drawn for training (``realm.skills.curriculum.Drawer``), so the
+whole suite is held out. Its version is a hash of what it holds (each file's sha256, the
+skills' items, ``train.max_length``): a file added, edited or removed starts a new version,
+and only checkpoints scored on the same version are ranked against each other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import NamedTuple
+
+from realm.config import RealmConfig
+from realm.protocol import SuiteScore
+from realm.skills import curriculum
+from realm.skills.registry import SkillConfig
+from trainer.data import QuestFormatError, encode_chat
+from trainer.generate import generate
+from trainer.skills import accuracy, grade
+from trainer.validate import check_for_training
+
+log = logging.getLogger("realm.trainer")
+
+BUILTIN = "builtin:skills"  # the name of the built-in loss set
+
+
+class LossSet(NamedTuple):
+    name: str
+    examples: list  # EncodedExample
+
+
+class SkillSet(NamedTuple):
+    skill: SkillConfig
+    samples: list  # realm.skills.base.Sample
+
+
+class Suite(NamedTuple):
+    version: str
+    user_sets: list[LossSet]
+    builtin: LossSet | None
+    skill_sets: list[SkillSet]
+    problems: list[str]  # validation files left out, each with its reason
+    files: dict[str, str]  # validation file name -> sha256
+
+    @property
+    def empty(self) -> bool:
+        return not self.user_sets and self.builtin is None and not self.skill_sets
+
+
+def folder_stamp(folder: Path) -> tuple:
+    """What changes when a validation file is added, removed or edited (cheap: no reading)."""
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError:
+        return ()
+    stamp = []
+    for path in entries:
+        try:
+            info = path.stat()
+        except OSError:
+            continue
+        stamp.append((path.name, info.st_size, info.st_mtime_ns))
+    return tuple(stamp)
+
+
+def build(folder: Path, config: RealmConfig, tokenizer, skills: list[SkillConfig]) -> Suite:
+    """The suite as it stands: the validation files in ``folder`` and the skills in the mix."""
+    max_length = config.train.max_length
+    user_sets, problems, files = [], [], {}
+    for path in sorted(p for p in folder.glob("*") if p.is_file() and not p.name.startswith(".")):
+        try:
+            data = path.read_bytes()
+            verdict = check_for_training(path, config.quests, tokenizer, max_length)
+        except QuestFormatError as exc:
+            problems.append(f"validation/{exc}")
+            continue
+        except OSError as exc:
+            problems.append(f"validation/{path.name}: cannot read it ({exc.strerror or exc})")
+            continue
+        if not verdict.accepted:
+            problems.append(f"validation/{path.name}: {verdict.refused}")
+            continue
+        files[path.name] = hashlib.sha256(data).hexdigest()
+        user_sets.append(LossSet(path.name, [encode_chat(tokenizer, ex, max_length) for ex in verdict.examples]))
+    skill_sets = [SkillSet(skill, _frozen_items(skill, config.suite.skill_levels)) for skill in skills]
+    builtin_chats = [curriculum.chat(s.skill, sample, sample.answer) for s in skill_sets for sample in s.samples]
+    builtin = LossSet(BUILTIN, [encode_chat(tokenizer, chat, max_length) for chat in builtin_chats]) if builtin_chats else None
+    what = {
+        "files": sorted(files.items()),
+        "skills": [[s.skill.id, [curriculum.canonical_key(s.skill, x) for x in s.samples]] for s in skill_sets],
+        "max_length": max_length,
+    }
+    version = hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:12]
+    return Suite(version, user_sets, builtin, skill_sets, problems, files)
+
+
+def _frozen_items(skill: SkillConfig, levels: int) -> list:
+    return [sample for level in range(1, min(levels, skill.max_level) + 1) for sample in curriculum.eval_set(skill, level)]
+
+
+def score(suite: Suite, engine, batch_size: int = 64) -> SuiteScore:
+    """Score the engine's current weights on every set of the suite."""
+    losses = tuple((s.name, engine.evaluate(s.examples)) for s in suite.user_sets)
+    builtin = (suite.builtin.name, engine.evaluate(suite.builtin.examples)) if suite.builtin else None
+    ranked = losses or ((builtin,) if builtin else ())
+    loss = sum(value for _, value in ranked) / len(ranked) if ranked else None
+    skills, correct, total = [], 0, 0
+    for skill_set in suite.skill_sets:
+        verdicts = _answer(skill_set, engine, batch_size)
+        skills.append((skill_set.skill.id, accuracy(verdicts)))
+        correct += sum(v.correct for v in verdicts)
+        total += len(verdicts)
+    return SuiteScore(
+        version=suite.version,
+        loss=loss,
+        accuracy=correct / total if total else None,
+        files=losses + ((builtin,) if builtin else ()),
+        skills=tuple(skills),
+    )
+
+
+def _answer(skill_set: SkillSet, engine, batch_size: int) -> list:
+    skill = skill_set.skill
+    prompts = [curriculum.prompt_messages(skill, sample) for sample in skill_set.samples]
+    answers = generate(engine.unwrapped, engine.tokenizer, prompts, max_new_tokens=skill.eval.max_new_tokens,
+                       batch_size=batch_size)
+    return [grade(skill, sample, answer) for sample, answer in zip(skill_set.samples, answers)]
