@@ -186,7 +186,7 @@ def test_value_constraints_name_the_key(tmp_path, text, expected):
         ("train:\n  lr: .inf\n", "train.lr: must be a finite number, not inf"),
         ("train:\n  lr: .nan\n", "train.lr: must be a finite number, not nan"),
         ("bus:\n  timeout_s: .inf\n", "bus.timeout_s: must be a finite number, not inf"),
-        ("champion:\n  loss_weight: -.inf\n", "champion.loss_weight: must be a finite number, not -inf"),
+        ("champion:\n  loss_weight: .inf\n", "champion.loss_weight: must be a finite number, not inf"),
         ("model:\n  device: quantum\n", "model.device: must be auto, cpu, cuda or cuda:N, not 'quantum'"),
         ("oracle:\n  device: gpu0\n", "oracle.device: must be auto, cpu, cuda or cuda:N, not 'gpu0'"),
     ],

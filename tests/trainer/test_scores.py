@@ -186,7 +186,7 @@ def test_checkpoints_of_very_different_quests_are_scored_on_the_same_suite_and_t
     assert [r.checkpoint.step for r in ranked] == [
         c.step for c in sorted((r.checkpoint for r in ranked), key=lambda c: (c.suite.loss, -c.step))
     ], "with no skills in the suite, the champion is the lowest suite loss"
-    scored = [e for e in trainer.daemon.publisher.state.log if "scored on the suite" in e.text]
+    scored = [e for e in trainer.daemon.publisher.state.log if " scored: suite loss" in e.text]
     assert len(scored) >= 2
 
 
