@@ -56,7 +56,7 @@ from realm.protocol import AchievementsRestored, ConfigChanged, ConfigUpdateRequ
 from realm.protocol import QuestAddRequest, QuestGenerateRequest
 from realm.vault.checkpoints import complete_checkpoints, parse_step, read_sidecar, remove_partials, write_checkpoint
 from realm.vault.ledger import Ledger
-from realm.vault.retention import prune
+from realm.vault.retention import finish_interrupted_deletes, prune
 from trainer.data import QuestFormatError
 from trainer.desk import QUEST_REQUESTS, QuestDesk
 from trainer.idle import idle_examples, write_idle_quest
@@ -161,6 +161,7 @@ class Daemon:
         from trainer.engine import Engine  # torch is heavy: import it once the lock is ours
 
         self.ledger = Ledger(self.home.db)
+        finished = finish_interrupted_deletes(self.ledger, self.home.checkpoints)
         removed = remove_partials(self.home.checkpoints)
         registered, missing = self.ledger.reconcile(self.home.checkpoints)
         latest = (complete_checkpoints(self.home.checkpoints) or [None])[-1]
@@ -212,7 +213,7 @@ class Daemon:
         if self.lockstep.world > 1:
             text = f"training on {self.lockstep.world} processes: each optimizer step is shared between them"
             self.publisher.emit(Notice(level="info", text=text))
-        for text in _startup_notes(removed, registered, missing, requeued):
+        for text in _startup_notes(finished, removed, registered, missing, requeued):
             self.publisher.emit(Notice(level="warning", text=text))
         log.info("trainer up: step %d, control at %s, events at %s", self.engine.step, control, pub)
         self.notifier.ready(f"step {self.engine.step}")
@@ -641,8 +642,10 @@ class Daemon:
         threading.Thread(target=send, name="realm-auto-promote", daemon=True).start()
 
 
-def _startup_notes(removed: list[Path], registered: int, missing: int, requeued: list[Path]) -> list[str]:
-    notes = [f"removed an unfinished checkpoint save: {path.name}" for path in removed]
+def _startup_notes(finished: list[str], removed: list[Path], registered: int, missing: int,
+                   requeued: list[Path]) -> list[str]:  # fmt: skip
+    notes = [f"finished deleting {name}: retention was stopped in the middle of it" for name in finished]
+    notes += [f"removed an unfinished checkpoint save: {path.name}" for path in removed]
     if registered:
         notes.append(f"ledger: registered {registered} checkpoint folder(s) it did not know")
     if missing:
