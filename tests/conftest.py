@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -102,3 +104,43 @@ def trainer_factory(tmp_path):
     for trainer in started:
         if trainer._thread.is_alive():
             trainer.stop()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """``make(size_mb)``: a fresh tmpfs of that size, to fill for real. Mounting needs root (or a
+    user namespace's): where it fails, the test is skipped and says why."""
+    mounted: list[Path] = []
+
+    def make(size_mb: int) -> Path:
+        folder = tmp_path / f"disk{len(mounted)}"
+        folder.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(folder)],
+                              capture_output=True, text=True)  # fmt: skip
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a {size_mb} MB tmpfs to fill (uid {os.geteuid()}): {done.stderr.strip()}")
+        mounted.append(folder)
+        return folder
+
+    yield make
+    for folder in mounted:
+        subprocess.run(["umount", "--lazy", str(folder)], check=False)
+
+
+def fill(folder: Path, name: str = "filler", leave_mb: int = 0) -> Path:
+    """Write ``folder/name`` until the disk is full, or all but ``leave_mb`` MB of it."""
+    spare = folder / f".{name}.spare"
+    spare.write_bytes(b"\0" * (leave_mb << 20))
+    path = folder / name
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        for chunk in (1 << 20, 1 << 12, 1):
+            try:
+                while True:
+                    os.write(fd, b"\0" * chunk)
+            except OSError:
+                continue
+    finally:
+        os.close(fd)
+        spare.unlink()
+    return path
