@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import threading
@@ -128,19 +129,25 @@ def small_disk(tmp_path):
 
 
 def fill(folder: Path, name: str = "filler", leave_mb: int = 0) -> Path:
-    """Write ``folder/name`` until the disk is full, or all but ``leave_mb`` MB of it."""
-    spare = folder / f".{name}.spare"
-    spare.write_bytes(b"\0" * (leave_mb << 20))
-    path = folder / name
+    """Write ``folder/name`` until the disk is full, or all but ``leave_mb`` MB of it (or of
+    what was free)."""
+    spare = _zeros(folder / f".{name}.spare", limit=leave_mb << 20)
+    path = _zeros(folder / name)
+    spare.unlink()
+    return path
+
+
+def _zeros(path: Path, limit: int | None = None) -> Path:
+    """Append zeros to ``path`` until the disk is full or ``limit`` bytes are written."""
+    left = math.inf if limit is None else limit
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
-        for chunk in (1 << 20, 1 << 12, 1):
+        for chunk in (1 << 20, 1 << 12, 1):  # smaller and smaller: the last bytes too
             try:
-                while True:
-                    os.write(fd, b"\0" * chunk)
+                while left > 0:
+                    left -= os.write(fd, bytes(min(chunk, left)))
             except OSError:
                 continue
     finally:
         os.close(fd)
-        spare.unlink()
     return path
