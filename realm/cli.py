@@ -235,6 +235,8 @@ def format_status(snapshot) -> str:
     lines.append(
         f"battle: {battle.status}  quest: {quest}  loss {num(battle.loss)}  {battle.tokens_per_s:,.0f} tok/s"
     )
+    if battle.reason:
+        lines.append(f"why {battle.status}: {battle.reason}")
     lines.append(f"queue: {len(state.board.queued)} quest(s) waiting")
     checkpoints = state.vault.checkpoints
     latest = checkpoints[-1].name if checkpoints else "none"

@@ -117,6 +117,7 @@ class BattleState(_Wire):
     val_losses: tuple[tuple[int, float], ...] = ()
     mfu: float = 0.0  # issue 3: model FLOPs utilisation of the last step
     gpu_memory_mb: float | None = None  # issue 3
+    reason: str = ""  # why the status changed, when it was not asked for (a full disk pauses)
 
 
 class BoardState(_Wire):

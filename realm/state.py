@@ -86,7 +86,7 @@ def _trainer_started(state: RealmState, ev: TrainerStarted, time: float) -> Real
 
 
 def _battle_changed(state: RealmState, ev: BattleChanged, time: float) -> RealmState:
-    battle = replace(state.battle, status=ev.status)
+    battle = replace(state.battle, status=ev.status, reason=ev.reason)
     text = f"battle {ev.status}" + (f": {ev.reason}" if ev.reason else "")
     return replace(state, battle=battle, log=_log(state, time, "info", text))
 
@@ -110,7 +110,7 @@ def _queue_changed(state: RealmState, ev: QueueChanged, time: float) -> RealmSta
 
 def _quest_started(state: RealmState, ev: QuestStarted, time: float) -> RealmState:
     queued = tuple(q for q in state.board.queued if q.name != ev.quest.name)
-    battle = replace(state.battle, status="training", quest=ev.quest, quest_step=0, quest_total=ev.total_steps)
+    battle = replace(state.battle, status="training", reason="", quest=ev.quest, quest_step=0, quest_total=ev.total_steps)
     return replace(
         state,
         hero=replace(state.hero, val_loss=None),  # a quest val loss belongs to its own quest
@@ -127,6 +127,7 @@ def _step(state: RealmState, ev: StepMetrics, time: float) -> RealmState:
     battle = replace(
         state.battle,
         status="training",
+        reason="",
         quest_step=ev.quest_step,
         quest_total=ev.quest_total,
         loss=ev.loss,

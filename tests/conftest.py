@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
+import os
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -102,3 +105,49 @@ def trainer_factory(tmp_path):
     for trainer in started:
         if trainer._thread.is_alive():
             trainer.stop()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """``make(size_mb)``: a fresh tmpfs of that size, to fill for real. Mounting needs root (or a
+    user namespace's): where it fails, the test is skipped and says why."""
+    mounted: list[Path] = []
+
+    def make(size_mb: int) -> Path:
+        folder = tmp_path / f"disk{len(mounted)}"
+        folder.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(folder)],
+                              capture_output=True, text=True)  # fmt: skip
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a {size_mb} MB tmpfs to fill (uid {os.geteuid()}): {done.stderr.strip()}")
+        mounted.append(folder)
+        return folder
+
+    yield make
+    for folder in mounted:
+        subprocess.run(["umount", "--lazy", str(folder)], check=False)
+
+
+def fill(folder: Path, name: str = "filler", leave_mb: int = 0) -> Path:
+    """Write ``folder/name`` until the disk is full, or all but ``leave_mb`` MB of it (or of
+    what was free)."""
+    spare = _zeros(folder / f".{name}.spare", limit=leave_mb << 20)
+    path = _zeros(folder / name)
+    spare.unlink()
+    return path
+
+
+def _zeros(path: Path, limit: int | None = None) -> Path:
+    """Append zeros to ``path`` until the disk is full or ``limit`` bytes are written."""
+    left = math.inf if limit is None else limit
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        for chunk in (1 << 20, 1 << 12, 1):  # smaller and smaller: the last bytes too
+            try:
+                while left > 0:
+                    left -= os.write(fd, bytes(min(chunk, left)))
+            except OSError:
+                continue
+    finally:
+        os.close(fd)
+    return path

@@ -68,9 +68,14 @@ _KINDS = {
 class Chronicle:
     """Journal and achievements in SQLite; safe to call from the trainer's threads."""
 
-    def __init__(self, path: Path, steps_per_level: int = 1000) -> None:
+    MAX_PENDING = 10_000
+
+    def __init__(self, path: Path, steps_per_level: int = 1000, on_error=lambda exc: None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.steps_per_level = steps_per_level
+        self.on_error = on_error
+        self.lost = 0
+        self._pending: list[tuple[str, tuple]] = []  # writes a full disk refused, retried in order
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -80,7 +85,34 @@ class Chronicle:
 
     def close(self) -> None:
         with self._lock:
+            self._flush_locked()
             self._db.close()
+
+    def flush(self) -> bool:
+        """Retry the writes that failed; True once none waits."""
+        with self._lock:
+            return self._flush_locked()
+
+    def _write(self, sql: str, params: tuple) -> None:
+        """Queue one write and try every queued one: a failed write (a full disk) never raises;
+        it waits in memory (the oldest dropped past ``MAX_PENDING``) and ``on_error`` hears why."""
+        self._pending.append((sql, params))
+        if len(self._pending) > self.MAX_PENDING:
+            del self._pending[0]
+            self.lost += 1
+        self._flush_locked()
+
+    def _flush_locked(self) -> bool:
+        while self._pending:
+            try:
+                self._db.execute(*self._pending[0])
+            except sqlite3.Error as exc:
+                if self._db.in_transaction:
+                    self._db.rollback()
+                self.on_error(exc)
+                return False
+            del self._pending[0]
+        return True
 
     # ------------------------------------------------------------------ journal
 
@@ -115,7 +147,7 @@ class Chronicle:
             return
         kind, text = entry
         with self._lock:
-            self._db.execute(
+            self._write(
                 "INSERT INTO journal (run, seq, time, kind, step, text) VALUES (?, ?, ?, ?, ?, ?)",
                 (envelope.run, envelope.seq, envelope.time, kind, step, text),
             )
@@ -146,7 +178,7 @@ class Chronicle:
             unlocked = []
             for rule in fresh:
                 achievement = Achievement(id=rule.id, name=rule.name, time=now, step=state.hero.steps)
-                self._db.execute(
+                self._write(
                     "INSERT OR IGNORE INTO achievements (id, name, time, step, run) VALUES (?, ?, ?, ?, ?)",
                     (rule.id, rule.name, now, state.hero.steps, run),
                 )

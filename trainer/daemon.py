@@ -8,15 +8,12 @@ The trainer never imports Textual.
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
-import shutil
 import signal
 import threading
 import time
 import uuid
-from datetime import datetime
 from pathlib import Path
 
 import msgspec
@@ -30,7 +27,6 @@ from realm.protocol import (
     ErrorReply,
     BattleChanged,
     CheckpointSaved,
-    CheckpointsPruned,
     Notice,
     PauseRequest,
     QuestFinished,
@@ -52,9 +48,10 @@ from realm.protocol import (
 from realm.protocol import AchievementsRestored, ConfigChanged, ConfigUpdateRequest, JournalRequest
 from realm.protocol import ChampionChanged, CheckpointScored
 from realm.protocol import QuestAddRequest, QuestGenerateRequest
-from realm.vault.checkpoints import complete_checkpoints, parse_step, read_sidecar, remove_partials, write_checkpoint
+from realm.vault.checkpoints import complete_checkpoints, remove_partials
 from realm.vault.ledger import Ledger
-from realm.vault.retention import prune
+from realm.vault.retention import finish_interrupted_deletes
+from trainer.checkpointer import Checkpointer, DiskFull, first_line
 from trainer.data import QuestFormatError
 from trainer.desk import QUEST_REQUESTS, QuestDesk
 from trainer.idle import write_idle_quest
@@ -72,11 +69,9 @@ from trainer.chronicle import Chronicle, JournaledPublisher
 log = logging.getLogger("realm.trainer")
 
 POLL_S = 0.2  # how often an idle or paused trainer looks at its inbox and flags
-DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
-# Test hook: seconds to sleep inside a checkpoint save (weights written, not yet published), so
-# a test can SIGKILL the trainer mid-save deterministically. Unset in normal use.
-SAVE_PAUSE_ENV = "REALM_TEST_SAVE_PAUSE_S"
-SCORE_PAUSE_ENV = "REALM_TEST_SCORE_PAUSE_S"  # the same inside a suite scoring (scored, not yet recorded)
+# Test hook: seconds to sleep inside a suite scoring (scored, not yet recorded), so a test can
+# SIGKILL the trainer mid-scoring deterministically. Unset in normal use.
+SCORE_PAUSE_ENV = "REALM_TEST_SCORE_PAUSE_S"
 INBOX_EVERY_S = 2.0  # how often a battle looks at the inbox between its steps
 NONFINITE_PAUSE_AFTER = 3  # steps in a row with an inf/nan loss before training pauses
 
@@ -112,6 +107,11 @@ class Daemon:
         self.publisher: Publisher | None = None
         self.server: ControlServer | None = None
         self.ledger: Ledger | None = None
+        self.checkpointer: Checkpointer | None = None
+        self._failed_writes: dict[str, Exception] = {}  # metrics or journal: what failed last, by any thread
+        self._warned_writes: set[str] = set()
+        self._disk_paused = False  # paused by a full disk: resumes by itself once a save fits
+        self._save_owed = False  # a full disk refused a checkpoint: saved first on resuming
         self._lock_file = None
         self._start_step = 0
         self._saved_step = -1
@@ -159,6 +159,7 @@ class Daemon:
 
             check_mix(self.config.skills)  # before the model loads: a config error stops the start
         self.ledger = Ledger(self.home.db)
+        finished = finish_interrupted_deletes(self.ledger, self.home.checkpoints)
         removed = remove_partials(self.home.checkpoints)
         registered, missing = self.ledger.reconcile(self.home.checkpoints)
         best = champion(self.ledger, self.config.champion)
@@ -174,9 +175,14 @@ class Daemon:
 
         pub, control = endpoints(self.config, self.home.root)
         secure = serve_setup(self.config, self.home.root, [pub, control])  # CURVE beyond loopback
-        self.chronicle = Chronicle(self.home.db, self.config.game.steps_per_level)
+        self.chronicle = Chronicle(self.home.db, self.config.game.steps_per_level,
+                                   on_error=lambda exc: self._note_failed_write(f"journal {self.home.db}", exc))
         self.publisher = JournaledPublisher(
             pub, self.run_id, RealmState(run=self.run_id), chronicle=self.chronicle, socket_setup=secure
+        )
+        self.checkpointer = Checkpointer(
+            self.home.checkpoints, self.ledger, self.engine, self.publisher.emit, config=lambda: self.config,
+            in_use=lambda: self.skill_runner.checkpoints_in_use() if self.skill_runner else (),
         )
         self.desk = QuestDesk(self.config, self.home, self.queue, self.publisher)
         self.server = ControlServer(
@@ -215,7 +221,7 @@ class Daemon:
         if self.lockstep.world > 1:
             text = f"training on {self.lockstep.world} processes: each optimizer step is shared between them"
             self.publisher.emit(Notice(level="info", text=text))
-        for text in _startup_notes(removed, registered, missing, requeued):
+        for text in _startup_notes(finished, removed, registered, missing, requeued):
             self.publisher.emit(Notice(level="warning", text=text))
         log.info("trainer up: step %d, control at %s, events at %s", self.engine.step, control, pub)
         self.notifier.ready(f"step {self.engine.step}")
@@ -227,7 +233,8 @@ class Daemon:
         self._peak_flops = train.peak_flops or matmul_peak_flops(self.engine.device, seconds=0.1)
         self._gpu_memory = GpuMemory(self.engine.device)
         if train.metrics_log and self.engine.is_main:
-            self.metrics_log = MetricsLog(self.home.root / "logs" / "metrics.jsonl")
+            path = self.home.logs / "metrics.jsonl"
+            self.metrics_log = MetricsLog(path, on_error=lambda exc: self._note_failed_write(f"metrics log {path}", exc))
         self.controls.on_wait = self.notifier.ping
 
     def _start_skills(self) -> None:
@@ -285,6 +292,7 @@ class Daemon:
 
     def _handle(self, request: Request) -> Reply | Later:
         if isinstance(request, PauseRequest):  # snapshots: the ControlServer answers them from the publisher
+            self._disk_paused = False  # the user's pause: only a resume ends it
             self.controls.pause.set()
             self.controls.wake.set()
             return Ack(message="pausing: DIO stops after the current step")
@@ -355,18 +363,25 @@ class Daemon:
     def _may_continue(self) -> bool:
         """Block while paused; False once the trainer must stop. Runs between optimizer steps."""
         self._apply_pending_config()
+        self._settle_failed_writes()
         if self.max_steps is not None and self.engine.step - self._start_step >= self.max_steps:
             self.controls.stop.set()
-        if self.controls.pause.is_set() and not self.controls.stop.is_set():
-            status = self.publisher.state.battle.status
-            self._set_status("paused")
-            while self.controls.pause.is_set() and not self.controls.stop.is_set() and not self._skip_pending():
-                self.controls.wait(POLL_S)  # a skip ends the quest now; the next call pauses again
-                self._apply_pending_config()
-                if self.skill_runner:
-                    self.skill_runner.while_paused()
-            self._set_status(status if status != "paused" else "training")
+        self._save_owed_checkpoint()  # a resume may have come before this call
+        while self.controls.pause.is_set() and not self.controls.stop.is_set() and not self._skip_pending():
+            self._sit_out_pause()
+            self._save_owed_checkpoint()  # on a disk still full this pauses again
         return not self.controls.stop.is_set()
+
+    def _sit_out_pause(self) -> None:
+        status = self.publisher.state.battle.status
+        self._set_status("paused")
+        while self.controls.pause.is_set() and not self.controls.stop.is_set() and not self._skip_pending():
+            self.controls.wait(POLL_S)  # a skip ends the quest now; the next call pauses again
+            self._apply_pending_config()
+            if self.skill_runner:
+                self.skill_runner.while_paused()
+            self._resume_if_disk_has_room()
+        self._set_status(status if status != "paused" else "training")
 
     # ------------------------------------------------------------------ the armory (live config)
 
@@ -568,8 +583,8 @@ class Daemon:
 
     def _save_checkpoint(self, quest: str | None) -> None:
         """Save, record, prune. A full disk: retention frees room and the save is retried; if it
-        still fails, training pauses with the reason in the status (nothing is lost but the steps
-        since the last checkpoint, and only if the trainer is then killed)."""
+        still fails, training pauses with the reason in the status until a save fits (nothing is
+        lost but the steps since the last checkpoint, and only if the trainer is then killed)."""
         if not self.engine.is_main:
             return
         if not self.engine.weights_finite():  # the newest checkpoint must stay one worth loading
@@ -593,55 +608,55 @@ class Daemon:
             },
             "model": self.config.model.name,
         }
-        self._make_room()
         try:
-            folder = self._write_checkpoint(sidecar)
-        except OSError as exc:
-            if exc.errno not in DISK_FULL:
-                raise
-            freed = self._prune(everything_allowed=True)
-            try:
-                folder = self._write_checkpoint(sidecar)
-            except OSError as again:
-                if again.errno not in DISK_FULL:
-                    raise
-                self._disk_full(again, freed)
-                return
-        info = self.ledger.record(folder, read_sidecar(folder))
+            info = self.checkpointer.save(sidecar)
+        except DiskFull as exc:
+            self._save_owed = True
+            self._pause_for_disk(str(exc))
+            return
         self._saved_step = self.engine.step
-        log.info("saved %s", folder.name)
+        log.info("saved %s", info.name)
         self.publisher.emit(CheckpointSaved(checkpoint=info))
         self._score_checkpoint(info.step)
-        self._prune()
+        self.checkpointer.prune()
         self._maybe_auto_promote()
 
     def _checkpoint_for_eval(self) -> int | None:
         """The step of a checkpoint holding the current weights (an oracle eval names it),
         saved now when this step has none; None when the save failed (e.g. disk full)."""
+        self._save_unsaved_steps()
+        return self.engine.step if self._saved_step == self.engine.step else None
+
+    def _save_unsaved_steps(self) -> None:
         if self._saved_step != self.engine.step:
             quest = self.publisher.state.battle.quest
             self._save_checkpoint(quest=quest.name if quest else None)
-        return self.engine.step if self._saved_step == self.engine.step else None
 
-    def _write_checkpoint(self, sidecar: dict) -> Path:
-        def save(folder: Path) -> None:
-            self.engine.save(folder)
-            pause = os.environ.get(SAVE_PAUSE_ENV)
-            if pause:
-                time.sleep(float(pause))
+    # ------------------------------------------------------------------ a full disk
 
-        return write_checkpoint(self.home.checkpoints, self.engine.step, datetime.now(), save, sidecar)
+    def _note_failed_write(self, what: str, exc: Exception) -> None:
+        """A metrics or journal write failed (on any thread); the training thread settles it."""
+        self._failed_writes[what] = exc
 
-    def _prune(self, everything_allowed: bool = False) -> list[str]:
-        ranked = [row.checkpoint.step for row in board(self.ledger, self.config.champion) if row.rank]
-        in_use = self.skill_runner.checkpoints_in_use() if self.skill_runner else ()
-        removed = prune(self.ledger, self.config.vault, ranked=ranked, in_use=in_use,
-                        everything_allowed=everything_allowed)  # fmt: skip
-        if removed:
-            steps = tuple(parse_step(name) for name in removed)
-            self.publisher.emit(CheckpointsPruned(steps=steps, reason="disk full" if everything_allowed else "retention"))
-            self._publish_champion()
-        return removed
+    def _settle_failed_writes(self) -> None:
+        """Retry the waiting writes; on a full disk retention makes room first, and if the
+        writes still fail, or a save would not fit, training pauses. Anything else is a warning."""
+        if not self._failed_writes:
+            return
+        failed, self._failed_writes = self._failed_writes, {}
+        if self.checkpointer.room_for_save() and self._flush_waiting_writes():
+            return  # the space came back, or the cause went away
+        what, exc = next(iter(failed.items()))
+        if not self.checkpointer.disk_full(exc):
+            self._warn_failed_write(what, exc)
+            return
+        freed = self.checkpointer.prune(everything_allowed=True)
+        if self._flush_waiting_writes() and self.checkpointer.room_for_save():
+            return
+        self._pause_for_disk(self.checkpointer.reason(f"could not write the {what}", exc, freed))
+
+    def _flush_waiting_writes(self) -> bool:
+        return all([self.metrics_log.flush(), self.chronicle.flush()])  # a list: both are tried
 
     # ------------------------------------------------------------------ the evaluation suite
 
@@ -690,22 +705,43 @@ class Daemon:
             self._published_champion = step
             self.publisher.emit(ChampionChanged(step=step, score=best[0].score if step is not None else None))
 
-    def _make_room(self) -> None:
-        floor = self.config.vault.min_free_mb
-        if floor and shutil.disk_usage(self.home.checkpoints).free < floor * 2**20:
-            self._prune(everything_allowed=True)
+    def _warn_failed_write(self, what: str, exc: Exception) -> None:
+        if what in self._warned_writes:
+            return
+        self._warned_writes.add(what)
+        text = (f"could not write the {what} ({first_line(exc)}); what it missed waits in memory and is retried "
+                "with the next write")
+        log.warning(text)
+        self.publisher.emit(Notice(level="warning", text=text))
 
-    def _disk_full(self, exc: OSError, freed: list[str]) -> None:
-        reason = (
-            f"disk full: checkpoint at step {self.engine.step} not saved ({exc.strerror or exc}); "
-            f"retention freed {len(freed)} checkpoint(s), not enough. Free space in "
-            f"{self.home.checkpoints}, then resume"
-        )
+    def _pause_for_disk(self, reason: str) -> None:
         log.error(reason)
         self.publisher.emit(Notice(level="error", text=reason))
-        if not self.controls.stop.is_set():
-            self.controls.pause.set()  # before the status: a resume sent on seeing it must find the flag set
-            self.publisher.emit(BattleChanged(status="paused", reason=reason))
+        if self.controls.stop.is_set():
+            return
+        # a pause the user asked for stays theirs to end, and so does one the free space cannot
+        # show the end of (a full quota)
+        if not self.controls.pause.is_set() and not self.checkpointer.room_for_save():
+            self._disk_paused = True
+        self.controls.pause.set()  # before the status: a resume sent on seeing it must find the flag set
+        self.publisher.emit(BattleChanged(status="paused", reason=reason))
+
+    def _resume_if_disk_has_room(self) -> None:
+        """A disk-full pause ends by itself once a checkpoint fits and the waiting writes are in."""
+        if not self._disk_paused or not self.checkpointer.room_for_save() or not self._flush_waiting_writes():
+            return
+        self._disk_paused = False
+        self._failed_writes.clear()
+        text = f"disk has room again ({self.checkpointer.space()}): training resumes"
+        log.info(text)
+        self.publisher.emit(Notice(level="info", text=text))
+        self.controls.pause.clear()
+
+    def _save_owed_checkpoint(self) -> None:
+        """After a disk-full pause, the checkpoint the full disk refused, before training on."""
+        if self._save_owed and not self.controls.pause.is_set() and not self.controls.stop.is_set():
+            self._save_owed = False
+            self._save_unsaved_steps()
 
     # ------------------------------------------------------------------ vault and oracle
 
@@ -745,8 +781,10 @@ class Daemon:
         threading.Thread(target=send, name="realm-auto-promote", daemon=True).start()
 
 
-def _startup_notes(removed: list[Path], registered: int, missing: int, requeued: list[Path]) -> list[str]:
-    notes = [f"removed an unfinished checkpoint save: {path.name}" for path in removed]
+def _startup_notes(finished: list[str], removed: list[Path], registered: int, missing: int,
+                   requeued: list[Path]) -> list[str]:  # fmt: skip
+    notes = [f"finished deleting {name}: retention was stopped in the middle of it" for name in finished]
+    notes += [f"removed an unfinished checkpoint save: {path.name}" for path in removed]
     if registered:
         notes.append(f"ledger: registered {registered} checkpoint folder(s) it did not know")
     if missing:

@@ -3,7 +3,9 @@ memory, and a JSONL log of every step that outlives the process."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import time
 from pathlib import Path
 
@@ -62,24 +64,58 @@ class GpuMemory:
 
 
 class MetricsLog:
-    """One JSON line per step (and per validation), appended and flushed as they happen."""
+    """One JSON line per step (and per validation), appended as they happen.
 
-    def __init__(self, path: Path | None) -> None:
-        self._file = None
+    A write never raises: when it fails (a full disk), the file is cut back to its last whole
+    line, the lines wait in memory for the next write or ``flush``, and ``on_error`` hears why.
+    Past ``MAX_PENDING`` waiting lines the oldest are dropped, and counted in ``lost``."""
+
+    MAX_PENDING = 100_000
+
+    def __init__(self, path: Path | None, on_error=lambda exc: None) -> None:
+        self._fd: int | None = None
+        self._pending: list[bytes] = []
+        self.on_error = on_error
+        self.lost = 0
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(path, "a", encoding="utf-8")
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     def write(self, record: dict) -> None:
-        if self._file is None:
+        if self._fd is None:
             return
-        self._file.write(json.dumps(record, sort_keys=True) + "\n")
-        self._file.flush()
+        self._pending.append((json.dumps(record, sort_keys=True) + "\n").encode("utf-8"))
+        if len(self._pending) > self.MAX_PENDING:
+            del self._pending[0]
+            self.lost += 1
+        self.flush()
+
+    def flush(self) -> bool:
+        """Append the waiting lines; False (the file as it was) when the write fails."""
+        if self._fd is None or not self._pending:
+            return True
+        whole = os.fstat(self._fd).st_size
+        try:
+            _write_all(self._fd, b"".join(self._pending))
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, whole)  # no torn line for a reader, none to append after
+            self.on_error(exc)
+            return False
+        self._pending.clear()
+        return True
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        if self._fd is not None:
+            self.flush()
+            os.close(self._fd)
+            self._fd = None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def read_metrics(path: Path) -> list[dict]:

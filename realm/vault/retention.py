@@ -13,7 +13,9 @@ import shutil
 from pathlib import Path
 
 from realm.protocol import CheckpointInfo
-from realm.vault.checkpoints import TEMP_PREFIX
+from realm.vault.checkpoints import TEMP_PREFIX, parse_step
+
+DOOMED_PREFIX = TEMP_PREFIX + "del-"  # a checkpoint folder renamed out of sight, its delete under way
 
 
 def keep_set(
@@ -62,20 +64,47 @@ def prune(
                         ranked=ranked)
     removed = []
     for info in present:
-        if info.step in keep:
-            continue
-        path = ledger.path_of(info.step)
-        if path is not None:
-            _remove(Path(path))
-        ledger.mark_deleted(info.step)
-        removed.append(info.name)
+        if info.step not in keep:
+            delete_checkpoint_folder(ledger, info.step, ledger.path_of(info.step))
+            removed.append(info.name)
     return removed
 
 
-def _remove(folder: Path) -> None:
-    """Rename out of sight first (one atomic step), then delete: a crash leaves a temp folder."""
-    if not folder.exists():
-        return
-    doomed = folder.with_name(TEMP_PREFIX + "del-" + folder.name)
-    os.replace(folder, doomed)
-    shutil.rmtree(doomed, ignore_errors=True)
+def delete_checkpoint_folder(ledger, step: int, folder: Path | None) -> None:
+    """Rename out of sight (one atomic step), delete the files, mark the row, drop the folder.
+
+    The files go before the row is marked: on a full disk the ledger needs the room they free.
+    A kill at any point leaves the folder untouched or a ``DOOMED_PREFIX`` folder, which
+    ``finish_interrupted_deletes`` completes at the next start."""
+    doomed = None
+    if folder is not None and folder.exists():
+        doomed = folder.with_name(DOOMED_PREFIX + folder.name)
+        os.replace(folder, doomed)
+        _empty(doomed)
+    ledger.mark_deleted(step)
+    if doomed is not None:
+        shutil.rmtree(doomed, ignore_errors=True)
+
+
+def _empty(folder: Path) -> None:
+    for path in folder.iterdir():
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def finish_interrupted_deletes(ledger, checkpoints_dir: Path) -> list[str]:
+    """Complete the deletes a kill interrupted: the row marked deleted, the folder gone; return
+    the checkpoint names. Run it before ``remove_partials``, which would only drop the files."""
+    if not checkpoints_dir.is_dir():
+        return []
+    finished = []
+    for doomed in sorted(checkpoints_dir.glob(DOOMED_PREFIX + "*")):
+        name = doomed.name.removeprefix(DOOMED_PREFIX)
+        step = parse_step(name)
+        if step is not None and ledger.path_of(step) in (None, doomed.with_name(name)):
+            ledger.mark_deleted(step)
+            finished.append(name)
+        shutil.rmtree(doomed, ignore_errors=True)
+    return finished

@@ -33,6 +33,7 @@ from realm.protocol import (
 )
 from realm.vault import champion
 from realm.vault.checkpoints import SIDECAR, read_sidecar
+from realm.vault.retention import delete_checkpoint_folder
 
 log = logging.getLogger("realm.trainer")
 
@@ -171,10 +172,7 @@ def delete_checkpoint(config: RealmConfig, home: Path, ledger, step: int):
     serving, _ = served_step(config, home)
     if serving == info.step:
         raise DeleteRefused(f"{info.name} is being served by the oracle; promote another checkpoint first")
-    trash = folder.with_name(f".tmp-deleting-{folder.name}")  # one rename, then the slow part
-    os.rename(folder, trash)
-    ledger.mark_deleted(info.step)
-    shutil.rmtree(trash, ignore_errors=True)
+    delete_checkpoint_folder(ledger, info.step, folder)
     log.info("deleted %s", info.name)
     return info
 

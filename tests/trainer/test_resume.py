@@ -19,7 +19,7 @@ import yaml
 
 from conftest import wait_for, write_chat_quest
 from realm.vault.checkpoints import TEMP_PREFIX, complete_checkpoints, parse_step
-from trainer.daemon import SAVE_PAUSE_ENV
+from trainer.checkpointer import SAVE_PAUSE_ENV
 from trainer.telemetry import read_metrics
 
 ROOT = Path(__file__).resolve().parents[2]
