@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 TORCH="${TORCH:-torch==2.13.0}"
 venv="$(mktemp -d)/venv"
 python3 -m venv "$venv"
-"$venv/bin/pip" install -q "$TORCH" -e '.[dev]'
+"$venv/bin/pip" install -q "$TORCH" -e '.[dev,http]'
 {
   echo "# Every package of a tested install, at exact versions; made by configs/relock.sh."
   echo "# Used as a constraints file (-c): it pins what is installed and adds nothing. torch is"

@@ -8,6 +8,7 @@ with comments, in ``configs/realm.yaml``). A wrong key, a wrong type or a missin
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import math
 import os
 import re
@@ -180,6 +181,32 @@ class SkillsConfig(_Section):
     def weights(self) -> dict[str, float]:
         """The mix as {skill id: weight}, in the written order."""
         return {e.partition(":")[0]: float(e.partition(":")[2] or 1.0) for e in self.mix}
+class HttpConfig(_Section):
+    """The oracle's OpenAI-compatible HTTP front (realm/oracle/http.py)."""
+
+    bind: str = ""  # host:port to serve on, e.g. 127.0.0.1:8000; "" keeps it off
+    token: str = ""  # the bearer token clients must send; required for a bind beyond loopback
+
+    def __post_init__(self) -> None:
+        if not self.bind:
+            return
+        host, colon, port = self.bind.rpartition(":")
+        if not colon or not host or not port.isdigit() or int(port) > 65535:
+            raise ValueError(f"`bind` is host:port, e.g. 127.0.0.1:8000, not {self.bind!r}")
+        if not self.token and not _loopback_host(host):
+            raise ValueError(f"`token` is required to serve beyond loopback ({self.bind}): set a long random one")
+
+
+def _loopback_host(host: str) -> bool:
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class OracleConfig(_Section):
     node: str = "local"  # this oracle's name in the host registry
     pub: str = "auto"  # auto: an ipc socket in {home}/run; or e.g. tcp://0.0.0.0:5557
@@ -202,6 +229,7 @@ class OracleConfig(_Section):
     auto_promote: bool = False  # the trainer sends each new champion to the oracle
     backend: Literal["native", "vllm"] = "native"  # vllm: vLLM's engine decodes (optional; needs vLLM and CUDA)
     vllm_memory_share: float = 0.4  # with vllm: GPU memory share of each loaded checkpoint's engine
+    http: HttpConfig = HttpConfig()  # OpenAI-compatible /v1/chat/completions and /v1/models; off by default
 
     def __post_init__(self) -> None:
         _check_device("device", self.device)

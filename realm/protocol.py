@@ -753,6 +753,7 @@ class ChatEnd(_Reply, tag="chat_end"):
     seconds: float
     checkpoint: str = ""  # the checkpoint that answered
     message: str = ""
+    prompt_tokens: int = 0
 
 
 class GenerateResult(_Reply, tag="generate_result"):

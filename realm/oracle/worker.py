@@ -32,6 +32,7 @@ import zmq
 from realm import protocol
 from realm.bus import Publisher, close_bound, prepare_endpoint
 from realm.config import RealmConfig, oracle_endpoints
+from realm.errors import RealmError
 from realm.home import Home, hold_lock
 from realm.oracle.generation import Batcher, Served, Session, SamplingError, check_sampling
 from realm.oracle.gpu import gpu_stats
@@ -139,6 +140,7 @@ class OracleWorker:
         self._unloaded = False
         self.abandoned = 0  # chats cancelled because their requester went away
         self.ready = threading.Event()
+        self.http = None  # realm.oracle.http.HttpServer while oracle.http.bind serves
         self._loader = _Loader()
         self._outbox = f"inproc://oracle-out-{self.run_id}"
         self._local = threading.local()
@@ -188,10 +190,14 @@ class OracleWorker:
         if oracle.load_on_start:
             self._schedule_load(oracle.load_on_start, quiet=True)
         log.info("oracle up: control at %s, events at %s", self.control_endpoint, self.pub_endpoint)
-        self.ready.set()
+        http = None
         try:
+            http = self._start_http()
+            self.ready.set()
             self._serve(router, outbox)
         finally:
+            if http:
+                http.stop()
             self.stop_event.set()
             self.batcher.wake()
             generation.join(timeout=10)
@@ -208,6 +214,21 @@ class OracleWorker:
 
     def stop(self) -> None:
         self.stop_event.set()
+
+    def _start_http(self):
+        """The OpenAI-compatible front, when ``oracle.http.bind`` asks for it (its packages: ``.[http]``)."""
+        if not self.config.oracle.http.bind:
+            return None
+        try:
+            from realm.oracle.http import HttpServer
+        except ImportError as exc:
+            raise RealmError(f"oracle.http.bind is set, but its packages are missing ({exc.name}): "
+                             "pip install 'realm-of-training[http]'") from None
+        from realm.hosts import connect_oracle
+
+        setup = connect_oracle(self.config, self.home, self.config.oracle.node)[2]
+        self.http = HttpServer(self.config, self.home, self.control_endpoint, setup).start()
+        return self.http
 
     def _install_signal_handlers(self) -> None:
         if threading.current_thread() is threading.main_thread():
@@ -415,7 +436,7 @@ class OracleWorker:
         def on_end(session: Session, reason: str, message: str) -> None:
             seconds = time.perf_counter() - session.started
             end = ChatEnd(id=request.id, reason=reason, tokens=len(session.generated), seconds=seconds,
-                          checkpoint=served.name, message=message)
+                          checkpoint=served.name, message=message, prompt_tokens=len(session.prompt_ids))
             self._send(identity, end)
 
         session = Session(request.id.encode(), served, prompt, request.sampling, on_delta, on_end)
