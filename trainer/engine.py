@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import math
 import random
 import time
@@ -21,10 +22,12 @@ import torch
 import transformers
 
 from realm.config import ConfigError, RealmConfig
-from trainer import target_rows
+from trainer import chunked_loss, memory, target_rows
 from trainer.data import IGNORE_INDEX, EncodedExample, encode_chat
 from trainer.model import count_parameters, load_model, resolve_device
 from trainer.packing import ATTENTION, PackedBatch, attention_kwargs, flash_attention_available, pack, register, shifted_targets
+
+log = logging.getLogger("realm.trainer")
 
 TRAINING_STATE = "training_state.pt"
 FUSED_ADAMW_DEVICES = ("cpu", "cuda")
@@ -58,8 +61,14 @@ class Engine:
         self.model, self.tokenizer = load_model(_weights_config(config, self.precision), checkpoint=checkpoint, seed=train.seed)
         self.attention = choose_attention(self.model)
         self.grouped = self.attention == ATTENTION  # pads to group widths: our CPU attention's layout
+        if train.gradient_checkpointing:
+            enable_checkpointing(self.model)
         self.targets_only = target_rows.install(self.model)  # the last layer's MLP only where there is a target
+        self.chunked = chunked_loss.install(self.model)  # the LM head and loss a chunk of rows at a time
         self.device = next(self.model.parameters()).device
+        self.memory = memory.for_engine(self.model, train, self.precision)
+        log.info("memory estimate for a full-length micro-batch: %s", self.memory.line())
+        _check_fits(self.memory, self.device, train)
         self.scaler = torch.amp.GradScaler(self.device.type) if self.precision == "fp16" else None
         self.parameters = count_parameters(self.model)
         self._flop_shape = _attention_shape(self.model.config)
@@ -259,18 +268,17 @@ class Engine:
         targets = shifted_targets(batch.labels)[0]
         keep = (targets != IGNORE_INDEX).nonzero().squeeze(1)
         rows = keep.to(self.device)
-        # with targets_only the last layer already returns just these rows: keep them all (0)
-        cut = {"logits_to_keep": 0, target_rows.ROWS_KWARG: rows} if self.targets_only else {"logits_to_keep": rows}
+        wanted = targets[keep].to(self.device)
+        inputs = dict(input_ids=batch.input_ids.to(self.device), position_ids=batch.position_ids.to(self.device),
+                      use_cache=False, **attention_kwargs(batch, self.device))
+        if self.targets_only:  # the last layer returns just the target rows
+            inputs[target_rows.ROWS_KWARG] = rows
+        model = self.model if model is None else model
         with self._autocast():
-            logits = (self.model if model is None else model)(
-                input_ids=batch.input_ids.to(self.device),
-                position_ids=batch.position_ids.to(self.device),
-                use_cache=False,
-                **cut,
-                **attention_kwargs(batch, self.device),
-            ).logits[0].float()
-        losses = torch.nn.functional.cross_entropy(logits, targets[keep].to(self.device), reduction="none")
-        return losses, keep
+            if self.chunked:
+                return model(**inputs, loss_targets=wanted, rows=rows), keep
+            logits = model(**inputs, logits_to_keep=0 if self.targets_only else rows).logits[0].float()
+        return torch.nn.functional.cross_entropy(logits, wanted, reduction="none"), keep
 
     def step_flops(self, batch: list[EncodedExample]) -> float:
         """Model FLOPs of a training step: 6N per token plus causal attention per example."""
@@ -367,16 +375,36 @@ def resolve_precision(spec: str, device: torch.device) -> str:
 
 
 def _weights_config(config: RealmConfig, precision: str):
-    """fp16 and fp32 keep float32 weights (fp16 autocast needs float32 master weights for its
-    loss scaler); an explicit ``model.dtype`` of float16 cannot train with loss scaling."""
+    """Float32 master weights unless ``model.dtype`` says otherwise (pure bf16 weights halve
+    weight, gradient and optimizer memory but lose small updates); fp16 autocast needs float32
+    master weights for its loss scaler, so an explicit float16 cannot train with loss scaling."""
     if precision == "fp16" and config.model.dtype == "float16":
         raise ConfigError(
             "train.precision fp16 keeps float32 master weights (autocast runs in fp16, the loss is "
             "scaled): set model.dtype to auto or float32, not float16"
         )
-    if precision in ("fp16", "fp32") and config.model.dtype == "auto":
+    if config.model.dtype == "auto":  # autocast computes in bf16/fp16 over float32 master weights
         return msgspec.structs.replace(config.model, dtype="float32")
     return config.model
+
+
+def _check_fits(need: memory.Estimate, device: torch.device, train) -> None:
+    """On a GPU, refuse before the first step a run that cannot fit, saying what to change."""
+    if device.type != "cuda":
+        return
+    card = torch.cuda.get_device_properties(device)
+    refused = memory.refusal(need, card.total_memory, card.name, train)
+    if refused:
+        raise ConfigError(refused)
+
+
+def enable_checkpointing(model: torch.nn.Module) -> None:
+    """Recompute each layer's activations in the backward instead of keeping them."""
+    enable = getattr(model, "activation_checkpointing_enable", None)  # transformers 5's name
+    if enable is not None:
+        enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
 
 def choose_attention(model: torch.nn.Module) -> str:
