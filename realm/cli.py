@@ -245,7 +245,8 @@ def format_status(snapshot) -> str:
     lines += _skills_status(state)
     if state.trainer:
         t = state.trainer
-        lines.append(f"trainer: {t.model} on {t.device}, {t.parameters / 1e6:.2f}M params, pid {t.pid}, run {snapshot.run}")
+        profile = f", profile {t.profile}" if t.profile else ""
+        lines.append(f"trainer: {t.model} on {t.device}, {t.parameters / 1e6:.2f}M params{profile}, pid {t.pid}, run {snapshot.run}")
     return "\n".join(lines)
 
 

@@ -18,6 +18,8 @@ from typing import Annotated, Literal
 import msgspec
 import yaml
 
+from realm.resources import shipped
+
 DEFAULT_HOME = "realm-home"
 
 
@@ -42,6 +44,7 @@ class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class ModelConfig(_Section):
     name: str = "builtin:dio-nano"  # builtin:dio-nano, an HF id (Qwen/Qwen3-0.6B) or a local path
+    profile: str = "auto"  # the settings a model starts from (configs/profiles/); auto: chosen by name
     tokenizer: str | None = None  # defaults to the model's own
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
@@ -296,10 +299,52 @@ class RealmConfig(_Section):
     tui: TuiConfig = TuiConfig()
 
 
+PROFILES = shipped("configs/profiles")
+
+
+def profile_of(model: ModelConfig) -> str:
+    """The profile a model's settings start from: ``model.profile``, or chosen by the model's name."""
+    if model.profile != "auto":
+        return model.profile
+    if model.name.startswith("builtin:dio-nano"):
+        return "dio-nano"
+    if model.name.rstrip("/").rsplit("/", 1)[-1].lower().startswith("qwen3-0.6b"):
+        return "qwen3-0.6b"
+    return "generic"
+
+
+def known_profiles() -> list[str]:
+    return sorted(path.stem for path in PROFILES.glob("*.yaml"))
+
+
+def _profiled(raw: object) -> object:
+    """The user's settings over their model's profile (key by key), over the defaults."""
+    if not isinstance(raw, dict):
+        return raw  # config_from says what is wrong with it
+    model = raw.get("model") if isinstance(raw.get("model"), dict) else {}
+    try:
+        chosen = profile_of(ModelConfig(name=str(model.get("name", ModelConfig().name)),
+                                        profile=str(model.get("profile", "auto"))))  # fmt: skip
+    except (TypeError, ValueError):
+        return raw
+    path = PROFILES / f"{chosen}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"model.profile: no profile {chosen!r}; known: {', '.join(known_profiles())}")
+    profile = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader) or {}  # noqa: S506 - SafeLoader
+    return _merged(profile, raw)
+
+
+def _merged(base: dict, over: dict) -> dict:
+    merged = dict(base)
+    for key, value in over.items():
+        merged[key] = _merged(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return merged
+
+
 def load_config(path: str | os.PathLike | None) -> RealmConfig:
-    """Load ``path`` over the defaults; ``None`` gives the defaults."""
+    """Load ``path`` over its model's profile and the defaults; ``None`` gives DIO-nano's."""
     if path is None:
-        return RealmConfig()
+        return config_from({})
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -323,9 +368,10 @@ def load_config(path: str | os.PathLike | None) -> RealmConfig:
 
 
 def config_from(raw: object) -> RealmConfig:
-    """YAML data as a ``RealmConfig``, or ``ConfigError`` naming the dotted key and the rule."""
+    """YAML data over its model's profile as a ``RealmConfig``, or ``ConfigError`` naming the
+    dotted key and the rule."""
     try:
-        config = msgspec.convert(raw, RealmConfig)
+        config = msgspec.convert(_profiled(raw), RealmConfig)
     except msgspec.ValidationError as exc:
         raise ConfigError(_explain(exc)) from None
     _check_finite(config)

@@ -87,6 +87,7 @@ class TrainerInfo(_Wire):
     started: float
     steps_per_level: int = 1000
     version: int = PROTOCOL_VERSION
+    profile: str = ""  # the settings profile the run started from (configs/profiles/)
 
 
 class LogLine(_Wire):

@@ -15,8 +15,11 @@ from realm.config import (
     GameConfig,
     RealmConfig,
     TrainConfig,
+    config_from,
     endpoints,
+    known_profiles,
     load_config,
+    profile_of,
     resolve_config_path,
     resolve_home,
     run_dir,
@@ -326,3 +329,35 @@ def test_endpoints_explicit_are_kept(tmp_path):
     pub, control = endpoints(config, tmp_path)
     assert pub == "tcp://127.0.0.1:5555"
     assert control == f"ipc://{tmp_path / 'run' / 'trainer-ctl'}"
+
+
+# --------------------------------------------------------------------------- profiles
+
+
+def test_a_model_starts_from_its_profile_and_the_users_keys_win():
+    qwen = config_from({"model": {"name": "Qwen/Qwen3-0.6B"}})
+    assert profile_of(qwen.model) == "qwen3-0.6b"
+    assert (qwen.train.lr, qwen.train.max_length, qwen.train.gradient_checkpointing, qwen.idle.enabled) == (1e-5, 2048, True, False)
+    mine = config_from({"model": {"name": "/models/Qwen3-0.6B"}, "train": {"lr": 5e-5}, "idle": {"enabled": True}})
+    assert (mine.train.lr, mine.train.max_length, mine.idle.enabled) == (5e-5, 2048, True)  # key by key
+    other = config_from({"model": {"name": "org/some-7b"}})
+    assert profile_of(other.model) == "generic" and not other.idle.enabled
+    named = config_from({"model": {"name": "org/some-7b", "profile": "qwen3-0.6b"}})
+    assert named.train.max_length == 2048
+
+
+def test_dio_nano_s_profile_is_the_documented_defaults():
+    assert load_config(None) == RealmConfig() == config_from({"model": {"name": "builtin:dio-nano"}})
+    assert profile_of(RealmConfig().model) == "dio-nano"
+
+
+def test_every_shipped_profile_is_a_valid_partial_config():
+    for name in known_profiles():
+        config = config_from({"model": {"profile": name}})
+        assert profile_of(config.model) == name
+
+
+def test_an_unknown_profile_names_the_known_ones():
+    with pytest.raises(ConfigError) as refused:
+        config_from({"model": {"profile": "qwen9"}})
+    assert str(refused.value) == "model.profile: no profile 'qwen9'; known: dio-nano, generic, qwen3-0.6b"

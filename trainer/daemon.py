@@ -19,7 +19,7 @@ from pathlib import Path
 import msgspec
 
 from realm.bus import ControlServer, Later, Publisher
-from realm.config import RealmConfig, endpoints
+from realm.config import RealmConfig, endpoints, profile_of
 from realm.home import Home, HomeBusy, hold_lock
 from realm.hosts import serve_setup
 from realm.protocol import (
@@ -72,6 +72,7 @@ POLL_S = 0.2  # how often an idle or paused trainer looks at its inbox and flags
 # Test hook: seconds to sleep inside a suite scoring (scored, not yet recorded), so a test can
 # SIGKILL the trainer mid-scoring deterministically. Unset in normal use.
 SCORE_PAUSE_ENV = "REALM_TEST_SCORE_PAUSE_S"
+RESTING = "the queue is empty; idle skill quests are off for this model (idle.enabled: true turns them on)"
 INBOX_EVERY_S = 2.0  # how often a battle looks at the inbox between its steps
 NONFINITE_PAUSE_AFTER = 3  # steps in a row with an inf/nan loss before training pauses
 
@@ -165,7 +166,8 @@ class Daemon:
         best = champion(self.ledger, self.config.champion)
         self._published_champion = best.step if best else None
         latest = (complete_checkpoints(self.home.checkpoints) or [None])[-1]
-        log.info("loading %s%s", self.config.model.name, f" from {latest.name}" if latest else "")
+        log.info("loading %s%s (profile %s)", self.config.model.name, f" from {latest.name}" if latest else "",
+                 profile_of(self.config.model))
         self.lockstep.send("start", latest)
         self.engine = Engine(self.config, checkpoint=latest)
         self._start_step = self.engine.step
@@ -204,6 +206,7 @@ class Daemon:
                     pid=os.getpid(),
                     started=time.time(),
                     steps_per_level=self.config.game.steps_per_level,
+                    profile=profile_of(self.config.model),
                 ),
                 step=self.engine.step,
                 checkpoints=tuple(self.ledger.present()),
@@ -350,7 +353,7 @@ class Daemon:
             elif self.config.idle.enabled:
                 self._write_idle_quest()
             else:
-                self._set_status("idle")
+                self._set_status("idle", RESTING)
                 self.controls.wait(POLL_S)
 
     def _write_idle_quest(self) -> None:

@@ -21,7 +21,7 @@ QUEST_LABEL_WIDTH = 32
 FLASH_S = 1.5
 STATUS_WORDS = {
     "starting": "✦ STARTING",
-    "idle": "☾ IDLE",
+    "idle": "☾ RESTING",
     "training": "⚔ TRAINING",
     "paused": "⏸ PAUSED",
     "stopping": "■ STOPPING",
@@ -68,6 +68,8 @@ class BattleScreen(RealmScreen):
 
 def quest_meter(battle: BattleState) -> tuple[float | None, str, str]:
     if battle.quest is None:
+        if battle.status == "idle" and battle.reason:  # resting by policy, not for want of work
+            return None, "No quest. Idle quests are off: idle.enabled: true turns them on.", ""
         return None, "No quest: DIO rests at camp.", ""
     name = battle.quest.name
     if len(name) > QUEST_LABEL_WIDTH:
@@ -89,6 +91,7 @@ def state_line(step: int, battle: BattleState, readonly: bool, steps_per_s: floa
     parts.append((STATUS_WORDS[battle.status], "bold"))
     if battle.status == "paused" and not readonly:
         parts.append(" · space resumes")
+
     elif steps_per_s:
         parts += [("   ", ""), (f"{steps_per_s:.1f} steps/s", "$text-muted"), ("  ETA ", "$text-muted"),
                   (eta(battle, steps_per_s), "bold")]

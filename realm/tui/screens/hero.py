@@ -74,7 +74,8 @@ def model_line(trainer: TrainerInfo | None) -> Content:
     if trainer is None:
         return Content.styled("model —", "$text-muted")
     return Content.styled(
-        f"{trainer.model} · {trainer.device} · {fmt.params(trainer.parameters)} params", "$text-muted"
+        f"{trainer.model} · {trainer.device} · {fmt.params(trainer.parameters)} params"
+        + (f" · profile {trainer.profile}" if trainer.profile else ""), "$text-muted"
     )
 
 
