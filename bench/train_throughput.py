@@ -22,9 +22,10 @@ the engine's ratio over each baseline for the whole pass and per round (median a
 wall-clock time and by process CPU time (the work done, less sensitive to waiting for a core).
 HF's time is its training loop (``on_train_begin`` to ``on_train_end``), not the setup.
 
-It prints useful (non-pad) tokens/s and the ratios, the engine's model FLOP/s (6N per token plus
-attention) as a share of this machine's dense matmul peak measured in the same run, and the
-share of the engine's step time spent publishing on the bus.
+It prints useful (non-pad) tokens/s and the ratios, the engine's model FLOP/s (6 per decoder
+weight per token, 6 per LM-head weight per target token, plus attention) as a share of this
+machine's dense matmul peak measured in the same run, and the share of the engine's step time
+spent publishing on the bus.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ from realm.config import ModelConfig, RealmConfig, TrainConfig  # noqa: E402
 from realm.protocol import RealmState, StepMetrics  # noqa: E402
 from trainer.data import EncodedExample  # noqa: E402
 from trainer import target_rows  # noqa: E402
-from trainer.engine import Engine  # noqa: E402
+from trainer import chunked_loss  # noqa: E402
+from trainer.engine import Engine, _flop_weights  # noqa: E402
 from transformers.trainer_pt_utils import LengthGroupedSampler  # noqa: E402
 from trainer.telemetry import matmul_peak_flops  # noqa: E402
 
@@ -90,6 +92,8 @@ def fresh_engine(args) -> Engine:
         engine.targets_only = target_rows.install(engine.model)
         engine.parameters = sum(p.numel() for p in engine.model.parameters())
         engine._flop_shape = (cfg.num_hidden_layers, cfg.num_attention_heads * cfg.head_dim)
+        engine._flop_weights = _flop_weights(engine.model)
+        engine.chunked = chunked_loss.install(engine.model)
         engine.optimizer = torch.optim.AdamW(engine.model.parameters(), lr=LR, weight_decay=0.0, fused=True)
         engine.scheduler = torch.optim.lr_scheduler.LambdaLR(engine.optimizer, lambda s: 1.0)
     return engine

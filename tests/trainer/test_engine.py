@@ -254,7 +254,11 @@ def test_a_restart_takes_lr_and_weight_decay_from_the_config_not_the_checkpoint(
     assert restarted.train_step(batch).lr == pytest.approx(4e-4)
 
 
-def test_step_flops_count_dense_and_attention(engine):
-    ex = EncodedExample([1] * 10, [1] * 10)
+def test_step_flops_count_the_decoder_per_token_the_head_per_target_and_attention(engine):
+    ex = EncodedExample([1] * 10, [IGNORE_INDEX] * 6 + [1] * 4)  # 10 tokens, 4 of them targets
     layers, width = 4, 128
-    assert engine.step_flops([ex]) == pytest.approx(6 * engine.parameters * 10 + 6 * layers * width * 100)
+    model = engine.unwrapped
+    head = model.get_output_embeddings().weight.numel()
+    assert model.get_input_embeddings().weight.data_ptr() == model.get_output_embeddings().weight.data_ptr()  # tied
+    body = engine.parameters - head  # the embedding is a lookup; tied, its weights are the head's
+    assert engine.step_flops([ex]) == pytest.approx(6 * body * 10 + 6 * head * 4 + 6 * layers * width * 100)
