@@ -30,13 +30,13 @@ import torch  # noqa: E402
 from realm.bus import ControlServer, Publisher  # noqa: E402
 from realm.config import ModelConfig, OracleConfig, RealmConfig, TrainConfig, oracle_endpoints  # noqa: E402
 from realm.home import Home  # noqa: E402
+from realm.model.loading import load_model  # noqa: E402
 from realm.oracle.client import OracleClient  # noqa: E402
 from realm.oracle.transfer import CheckpointCache, Fetcher  # noqa: E402
 from realm.protocol import Sampling  # noqa: E402
 from realm.vault.checkpoints import read_sidecar, write_checkpoint  # noqa: E402
 from realm.vault.ledger import Ledger  # noqa: E402
 from realm.vault.service import VaultService  # noqa: E402
-from trainer.model import load_model  # noqa: E402
 
 PROMPT = "tell me about the dragon of the northern mountains"
 

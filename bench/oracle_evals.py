@@ -2,7 +2,7 @@
 
 On one DIO-nano checkpoint and one BIN eval round (L1 and L2 frozen sets plus the fresh probe):
 
-1. local: ``trainer.skills.evaluate`` (batched greedy generation + grading), all of it time
+1. local: ``realm.skills.grading.evaluate`` (batched greedy generation + grading), all of it time
    the training loop stands still;
 2. oracle: the same chats through a real ``OracleWorker`` (``GenerateRequest.chats``, continuous
    batching), wall time from request to answers; the training loop only pays for saving the
@@ -27,12 +27,12 @@ import msgspec  # noqa: E402
 import torch  # noqa: E402
 
 from realm.config import ModelConfig, OracleConfig, RealmConfig, TrainConfig, oracle_endpoints  # noqa: E402
+from realm.model.loading import load_model  # noqa: E402
 from realm.oracle.client import OracleClient  # noqa: E402
 from realm.protocol import Sampling  # noqa: E402
 from realm.skills import curriculum  # noqa: E402
+from realm.skills.grading import accuracy, evaluate, grade  # noqa: E402
 from realm.skills.registry import get_skill  # noqa: E402
-from trainer.model import load_model  # noqa: E402
-from trainer.skills import accuracy, evaluate, grade  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from oracle import make_checkpoint  # noqa: E402

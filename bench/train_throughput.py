@@ -46,8 +46,8 @@ import transformers  # noqa: E402
 
 from realm.bus import Publisher  # noqa: E402
 from realm.config import ModelConfig, RealmConfig, TrainConfig  # noqa: E402
+from realm.model.chatml import EncodedExample  # noqa: E402
 from realm.protocol import RealmState, StepMetrics  # noqa: E402
-from trainer.data import EncodedExample  # noqa: E402
 from trainer import target_rows  # noqa: E402
 from trainer import chunked_loss  # noqa: E402
 from trainer.engine import Engine, _flop_weights  # noqa: E402
@@ -82,7 +82,7 @@ def make_config(args) -> RealmConfig:
 def fresh_engine(args) -> Engine:
     engine = Engine(make_config(args))
     if args.hidden != 128:
-        from trainer.model import dio_nano_config
+        from realm.model.loading import dio_nano_config
 
         cfg = dio_nano_config(len(engine.tokenizer), hidden_size=args.hidden, intermediate_size=3 * args.hidden,
                               head_dim=args.hidden // 4, pad_token_id=engine.tokenizer.pad_token_id)

@@ -721,7 +721,7 @@ class GenerateRequest(_Request, tag="generate"):
     sampling: Sampling = Sampling()
     checkpoint: str = ""
     # instead of prompts, whole chats (skill evals): encoded, stopped and decoded exactly as the
-    # trainer's own eval does (trainer.generate), so both give the same answers
+    # trainer's own eval does (realm.model.greedy), so both give the same answers
     chats: tuple[tuple[dict[str, str], ...], ...] = ()
 
 

@@ -1,15 +1,9 @@
-"""Quest files in, training tensors out: reading, the ChatML rendering, loss masking, batching.
+"""Quest files in, training tensors out: reading every quest format, and batching.
 
 A quest is JSONL, one chat a line: ``{"messages": [{"role": "user", "content": ...}, ...]}``
 (the OpenAI messages shape). Every problem is a ``QuestFormatError`` that names the file and
-the line, so the quest board can say exactly what to fix.
-
-DIO is trained on plain ChatML, the same text the tokenizer's chat template writes::
-
-    <|im_start|>{role}\\n{content}<|im_end|>\\n
-
-and learns only what the assistant says: the loss covers each assistant turn's content and its
-closing ``<|im_end|>`` (so DIO learns to stop), nothing else.
+the line, so the quest board can say exactly what to fix. A chat is encoded as ChatML with
+loss labels by ``realm.model.chatml``, which the oracle's eval prompts share.
 """
 
 from __future__ import annotations
@@ -20,22 +14,9 @@ from typing import NamedTuple
 
 import torch
 
+from realm.model.chatml import IGNORE_INDEX, EncodedExample, Example, encode_chat, encode_text
+
 ROLES = ("system", "user", "assistant")
-IGNORE_INDEX = -100
-IM_START, IM_END = "<|im_start|>", "<|im_end|>"
-
-# Plain ChatML, no Qwen3 <think> injection. Kept in one place: the DIO-nano build ships it and
-# model.load_tokenizer puts it on tokenizers whose own template writes something else.
-CHATML_TEMPLATE = (
-    "{%- for message in messages %}"
-    "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
-    "{%- endfor %}"
-    "{%- if add_generation_prompt %}"
-    "{{- '<|im_start|>assistant\\n' }}"
-    "{%- endif %}"
-)
-
-Example = list[dict]  # OpenAI messages: [{"role": "user", "content": "..."}, ...]
 
 
 class QuestFormatError(ValueError):
@@ -159,68 +140,6 @@ def _json_type(value: object) -> str:
         return "null"
     names = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "an array", dict: "an object"}
     return names.get(type(value), type(value).__name__)
-
-
-# --- rendering and masking -----------------------------------------------------------------------
-
-
-class EncodedExample(NamedTuple):
-    input_ids: list[int]
-    labels: list[int]  # IGNORE_INDEX where there is no loss; not shifted (HF models shift)
-
-
-def render_chatml(messages: Example, add_generation_prompt: bool = False) -> str:
-    """The ChatML text of ``messages``: what ``CHATML_TEMPLATE`` renders."""
-    text = "".join(f"{IM_START}{m['role']}\n{m['content']}{IM_END}\n" for m in messages)
-    return text + (f"{IM_START}assistant\n" if add_generation_prompt else "")
-
-
-def encode_chat(tokenizer, messages: Example, max_length: int) -> EncodedExample:
-    """Token ids of the ChatML rendering, with labels on assistant content + its ``<|im_end|>``.
-
-    The text is exactly ``render_chatml(messages)`` (and the chat template's output). It is
-    encoded piece by piece: the ``<|im_start|>role\\n`` header, the content, ``<|im_end|>``,
-    ``\\n``. That is the split generation sees (the prompt ends at ``assistant\\n``, and the
-    reply is tokenized on its own), and it keeps the mask exact. Control tokens typed inside a
-    message's content (a literal ``<|im_end|>``) are encoded as plain text, so content cannot
-    forge turn boundaries; added non-special tokens such as ``<think>`` stay single tokens.
-    The result is cut to the first ``max_length`` tokens. A ``TextExample`` (from a raw-text
-    quest) is encoded by ``encode_text`` instead, so callers can pass any quest example here.
-    """
-    if isinstance(messages, str):
-        return encode_text(tokenizer, messages, max_length)
-    if max_length < 1:
-        raise ValueError("max_length must be at least 1")
-    start, end, newline = _markers(tokenizer)
-    input_ids: list[int] = []
-    labels: list[int] = []
-    for message in messages:
-        head = start + _text_ids(tokenizer, message["role"] + "\n")
-        body = _text_ids(tokenizer, message["content"]) if message["content"] else []
-        input_ids += head + body + end + newline
-        if message["role"] == "assistant":
-            labels += [IGNORE_INDEX] * len(head) + body + end + [IGNORE_INDEX] * len(newline)
-        else:
-            labels += [IGNORE_INDEX] * (len(head) + len(body) + len(end) + len(newline))
-        if len(input_ids) >= max_length:
-            break
-    return EncodedExample(input_ids[:max_length], labels[:max_length])
-
-
-def _text_ids(tokenizer, text: str) -> list[int]:
-    """``text`` as ordinary text: special tokens written in it are not matched."""
-    return tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"]
-
-
-def _markers(tokenizer) -> tuple[list[int], list[int], list[int]]:
-    """Ids of ``<|im_start|>``, ``<|im_end|>`` and ``\\n``.
-
-    The markers are matched as single tokens when the vocabulary has them (DIO-nano, Qwen), and
-    encoded as text by tokenizers that lack them.
-    """
-    start = tokenizer(IM_START, add_special_tokens=False)["input_ids"]
-    end = tokenizer(IM_END, add_special_tokens=False)["input_ids"]
-    return start, end, _text_ids(tokenizer, "\n")
 
 
 # --- batching ------------------------------------------------------------------------------------
@@ -498,17 +417,6 @@ def _majority_format(records: list[tuple[int, str, dict]]) -> QuestFormat | None
         found = format_of(record)
         counts[found] = counts.get(found, 0) + 1
     return max(counts, key=counts.get)  # dicts keep insertion order: ties go to the earliest
-
-
-def encode_text(tokenizer, text: str, max_length: int) -> EncodedExample:
-    """Raw text, trained on every token; the end-of-text token closes it so DIO learns to stop."""
-    if max_length < 1:
-        raise ValueError("max_length must be at least 1")
-    ids = _text_ids(tokenizer, text) if text else []
-    if tokenizer.eos_token_id is not None:
-        ids.append(tokenizer.eos_token_id)
-    ids = ids[:max_length]
-    return EncodedExample(ids, list(ids))
 
 
 def encode_example(tokenizer, example, max_length: int) -> EncodedExample:

@@ -22,9 +22,9 @@ import torch
 import transformers
 
 from realm.config import ConfigError, RealmConfig
+from realm.model.chatml import IGNORE_INDEX, EncodedExample, encode_chat
+from realm.model.loading import count_parameters, load_model, resolve_device
 from trainer import chunked_loss, memory, target_rows
-from trainer.data import IGNORE_INDEX, EncodedExample, encode_chat
-from trainer.model import count_parameters, load_model, resolve_device
 from trainer.packing import ATTENTION, PackedBatch, attention_kwargs, flash_attention_available, pack, register, shifted_targets
 
 log = logging.getLogger("realm.trainer")

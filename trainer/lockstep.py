@@ -112,7 +112,7 @@ def join(config) -> Solo | Lockstep:
     """``Solo`` when run directly, else this process's place in the launcher's group."""
     if launched_processes() <= 1:
         return Solo()
-    from trainer.model import resolve_device
+    from realm.model.loading import resolve_device
 
     return Lockstep(cpu=resolve_device(config.model.device).type == "cpu")
 

@@ -31,7 +31,7 @@ from typing import NamedTuple, Sequence
 import torch
 import torch.nn.functional as F
 
-from trainer.data import IGNORE_INDEX, EncodedExample
+from realm.model.chatml import IGNORE_INDEX, EncodedExample
 
 ATTENTION = "realm_per_example"
 

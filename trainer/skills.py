@@ -21,11 +21,13 @@ import math
 import os
 import random
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
 from realm.config import ConfigError, RealmConfig, SkillsConfig
+from realm.model.chatml import encode_chat
+from realm.model.greedy import generate
 from realm.protocol import (
     MAX_GENERATED_CHATS,
     LineageCount,
@@ -41,11 +43,9 @@ from realm.protocol import (
 )
 from realm.skills import curriculum
 from realm.skills.base import Sample
-from realm.skills.profiles import ProtocolError, strip_protocol
+from realm.skills.grading import Verdict, accuracy, grade, should_level_up, strata
 from realm.skills.registry import SkillConfig, load_skills
 from realm.skills.store import EvalRow, SkillStore
-from trainer.data import encode_chat
-from trainer.generate import generate
 
 log = logging.getLogger("realm.trainer.skills")
 
@@ -72,61 +72,6 @@ def _mix_problem(config: SkillsConfig, skills: dict[str, SkillConfig]) -> str:
         return ""
     return (f"skills.mix: {unknown[0]!r} is not a skill in {config.folder or 'configs/skills'}; "
             f"known: {', '.join(sorted(skills)) or 'none'}")
-
-
-class Verdict:
-    __slots__ = ("sample", "response", "correct", "explanation")
-
-    def __init__(self, sample: Sample, response: str, correct: bool, explanation: str) -> None:
-        self.sample, self.response, self.correct, self.explanation = sample, response, correct, explanation
-
-
-def grade(skill: SkillConfig, sample: Sample, response: str) -> Verdict:
-    """Grade ``response``, unwrapping the emoji-think protocol first (malformed: wrong)."""
-    try:
-        text = strip_protocol(response)
-    except ProtocolError as exc:
-        return Verdict(sample, response, False, f"protocol: {exc}")
-    result = skill.family.grade(sample, text)
-    return Verdict(sample, response, result.correct, result.explanation)
-
-
-def evaluate(skill: SkillConfig, model, tokenizer, samples: list[Sample], batch_size: int = 64) -> list[Verdict]:
-    prompts = [curriculum.prompt_messages(skill, s) for s in samples]
-    outputs = generate(model, tokenizer, prompts, max_new_tokens=skill.eval.max_new_tokens, batch_size=batch_size)
-    return [grade(skill, s, o) for s, o in zip(samples, outputs)]
-
-
-def accuracy(verdicts: list[Verdict]) -> float:
-    return sum(v.correct for v in verdicts) / len(verdicts) if verdicts else 0.0
-
-
-def strata(skill: SkillConfig, verdicts: list[Verdict]) -> dict[str, float]:
-    groups: dict[str, list[Verdict]] = defaultdict(list)
-    for v in verdicts:
-        groups[str(v.sample.meta.get(skill.eval.stratify))].append(v)
-    return {name: accuracy(group) for name, group in sorted(groups.items())}
-
-
-def should_level_up(skill: SkillConfig, rounds: list[EvalRow]) -> tuple[bool, str]:
-    """The progression rule (see _template.yaml) over the rounds at the current level, oldest first."""
-    rule = skill.progression
-    window = rounds[-rule.window :]
-    if len(window) < rule.window:
-        return False, f"{len(window)}/{rule.window} rounds at this level"
-    low = [r.accuracy for r in window if r.accuracy < rule.threshold]
-    if low:
-        return False, f"eval below {rule.threshold:.0%} in the last {rule.window} rounds"
-    last = window[-1]
-    if last.probe is not None:
-        if last.probe < rule.probe_threshold:
-            return False, f"probe {last.probe:.0%} < {rule.probe_threshold:.0%}"
-        weak = [name for name, acc in last.strata.items() if acc < rule.stratum_floor]
-        if weak:
-            return False, f"probe stratum {weak[0]} below {rule.stratum_floor:.0%}"
-    return True, f"{rule.window} evals >= {rule.threshold:.0%}" + (
-        f", probe {last.probe:.0%}" if last.probe is not None else ""
-    )
 
 
 class _Plan(NamedTuple):

@@ -23,12 +23,13 @@ from pathlib import Path
 from typing import NamedTuple
 
 from realm.config import RealmConfig
+from realm.model.chatml import encode_chat
+from realm.model.greedy import generate
 from realm.protocol import SuiteScore
 from realm.skills import curriculum
+from realm.skills.grading import accuracy, grade
 from realm.skills.registry import SkillConfig
-from trainer.data import QuestFormatError, encode_chat
-from trainer.generate import generate
-from trainer.skills import accuracy, grade
+from trainer.data import QuestFormatError
 from trainer.validate import check_for_training
 
 log = logging.getLogger("realm.trainer")

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
-from trainer.data import CHATML_TEMPLATE, IM_END, IM_START
+from realm.model.chatml import CHATML_TEMPLATE, IM_END, IM_START
 
 VOCAB_SIZE = 1024  # total, the added tokens included
 SEED = 20251125

@@ -29,8 +29,9 @@ from typing import NamedTuple
 
 from realm.config import QuestsConfig
 from realm.home import write_private
+from realm.model.chatml import IM_END, IM_START
 from trainer.split import exact_key
-from trainer.data import IM_END, IM_START, ROLES, SHAREGPT_ROLES, Quest, QuestFormatError, TextExample, encode_example, read_quest
+from trainer.data import ROLES, SHAREGPT_ROLES, Quest, QuestFormatError, TextExample, encode_example, read_quest
 
 SPEC_VALIDATOR_NAME, SPEC_VALIDATOR_VERSION = "spec_validator", "1.0.0"
 VALIDATOR_NAME, VALIDATOR_VERSION = "data_validator", "1.0.0"

@@ -78,16 +78,16 @@ class Served:
             ids = ids["input_ids"]
         return list(ids)
 
-    # the skill-eval form: the trainer's own encoding, stop token and decoding (trainer.generate)
+    # the skill-eval form: the trainer's own encoding, stop token and decoding (realm.model.greedy)
 
     def eval_prompt_ids(self, messages: list[dict]) -> list[int]:
-        from trainer.generate import prompt_ids
+        from realm.model.greedy import prompt_ids
 
         return prompt_ids(self.tokenizer, messages)
 
     @property
     def eval_stop_ids(self) -> frozenset[int]:
-        from trainer.generate import stop_id
+        from realm.model.greedy import stop_id
 
         return frozenset({stop_id(self.tokenizer)})
 

@@ -58,7 +58,7 @@ class ModelStore:
     # ------------------------------------------------------------------ loading
 
     def _load(self, info: CheckpointInfo, folder: Path, source: str) -> Served:
-        from trainer.model import load_model
+        from realm.model.loading import load_model
 
         oracle = self.config.oracle
         if oracle.backend == "vllm":

@@ -40,7 +40,7 @@ def require_vllm():
 
 def load_served(config, folder: Path, *, step: int, name: str, source: str) -> Served:
     """A checkpoint folder (weights and tokenizer) as a vLLM engine behind a ``Served``."""
-    from trainer.model import load_tokenizer, resolve_device
+    from realm.model.loading import load_tokenizer, resolve_device
 
     vllm = require_vllm()
     oracle = config.oracle

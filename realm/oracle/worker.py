@@ -236,7 +236,7 @@ class OracleWorker:
                 signal.signal(sig, lambda *_: self.stop_event.set())
 
     def _info(self) -> OracleInfo:
-        from trainer.model import resolve_device
+        from realm.model.loading import resolve_device
 
         return OracleInfo(
             node=self.config.oracle.node or socket.gethostname(),

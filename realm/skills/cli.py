@@ -154,7 +154,7 @@ def cmd_eval(args) -> int:
         _fail(f"skill {skill.id!r} has levels 1..{skill.max_level}, not {level}")
     folder = _checkpoint_folder(home, args.checkpoint)
     model, tokenizer = _load(config, folder)
-    from trainer.skills import accuracy, evaluate
+    from realm.skills.grading import accuracy, evaluate
 
     levels = [level] + ([level + 1] if level < skill.max_level else [])
     results = []
@@ -197,7 +197,7 @@ def _checkpoint_folder(home, step):
 def _load(config, folder):
     import torch
 
-    from trainer.model import load_model
+    from realm.model.loading import load_model
 
     torch.set_num_threads(1)
     model, tokenizer = load_model(config.model, checkpoint=folder, seed=config.train.seed)

@@ -12,7 +12,7 @@ def generate_answers(folder, prompts, n) -> list[str]:
     import torch
 
     from realm.config import ModelConfig
-    from trainer.model import load_model
+    from realm.model.loading import load_model
 
     model, tok = load_model(ModelConfig(device="cpu"), checkpoint=folder)
     model.eval()

@@ -7,18 +7,18 @@ import msgspec
 import pytest
 
 from realm.config import BusConfig, ModelConfig
+from realm.model.greedy import generate
+from realm.model.loading import load_model
 from realm.oracle.client import OracleRefused
 from realm.protocol import PauseRequest, Sampling
 from realm.skills import curriculum
+from realm.skills.grading import accuracy, evaluate
 from realm.skills.registry import load_skills
 from realm.skills.store import SkillStore
 from realm.vault.checkpoints import complete_checkpoints
 from tests.conftest import wait_for
 from tests.oracle.conftest import add_checkpoint, oracle_config
 from tests.skills.test_trainer_skills import skill_folder, skills_config
-from trainer.generate import generate
-from trainer.model import load_model
-from trainer.skills import accuracy, evaluate
 
 
 def oracle_eval_config(tmp_path, **skills):

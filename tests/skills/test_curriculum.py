@@ -22,9 +22,9 @@ from realm.skills.profiles import (
     strip_protocol,
     uses_emoji,
 )
+from realm.skills.grading import should_level_up
 from realm.skills.registry import SKILLS_DIR, SkillConfigError, get_skill, level_table, load_skill, load_skills
 from realm.skills.store import EvalRow
-from trainer.skills import should_level_up
 
 BIN = get_skill("bin")
 # Changing the generator, bin.yaml's levels or its eval seed changes the frozen sets; if that

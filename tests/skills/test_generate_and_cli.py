@@ -9,10 +9,10 @@ import torch
 
 from realm.cli import main
 from realm.config import RealmConfig, TrainConfig
+from realm.model.chatml import IM_END
+from realm.model.greedy import generate
 from realm.skills import curriculum
 from realm.skills.registry import get_skill
-from trainer.data import IM_END
-from trainer.generate import generate
 
 BIN = get_skill("bin")
 
@@ -39,7 +39,7 @@ def test_batched_left_padded_generation_equals_one_prompt_at_a_time(trained):
 
 
 def test_generation_matches_the_models_own_greedy_decoding(trained):
-    from trainer.generate import prompt_ids
+    from realm.model.greedy import prompt_ids
 
     messages = curriculum.chat(BIN, curriculum.eval_set(BIN, 2)[0])
     ids = prompt_ids(trained.tokenizer, messages)

@@ -7,16 +7,13 @@ import json
 import pytest
 import torch
 
+from realm.model.chatml import IGNORE_INDEX, EncodedExample, encode_chat, render_chatml
+from realm.model.loading import DIO_NANO, load_tokenizer
 from trainer.data import (
-    IGNORE_INDEX,
-    EncodedExample,
     QuestFormatError,
     collate,
-    encode_chat,
     read_messages_jsonl,
-    render_chatml,
 )
-from trainer.model import DIO_NANO, load_tokenizer
 
 CHAT = [{"role": "user", "content": "2+3="}, {"role": "assistant", "content": "5"}]
 

@@ -13,7 +13,8 @@ import torch
 
 from conftest import fast_config
 from realm.config import TrainConfig
-from trainer.data import IGNORE_INDEX, EncodedExample, collate
+from realm.model.chatml import IGNORE_INDEX, EncodedExample
+from trainer.data import collate
 from trainer.engine import Engine, lr_schedule
 from trainer.packing import GROUP_COST_TOKENS, pack, plan_groups, plan_rows
 

@@ -8,9 +8,8 @@ import pytest
 import torch
 
 from realm.config import ModelConfig
-from trainer import tokenizer_build
-from trainer.data import CHATML_TEMPLATE, collate, encode_chat, render_chatml
-from trainer.model import (
+from realm.model.chatml import CHATML_TEMPLATE, encode_chat, render_chatml
+from realm.model.loading import (
     ASSETS,
     DIO_NANO,
     ModelLoadError,
@@ -22,6 +21,8 @@ from trainer.model import (
     resolve_device,
     resolve_dtype,
 )
+from trainer import tokenizer_build
+from trainer.data import collate
 
 # The tail of Qwen3's template: it wraps the last assistant turn in <think> tags.
 QWEN3_STYLE_TEMPLATE = (

@@ -7,15 +7,14 @@ import json
 import pytest
 
 from realm.config import QuestsConfig
+from realm.model.chatml import IGNORE_INDEX, encode_chat
+from realm.model.loading import DIO_NANO, load_tokenizer
 from trainer.data import (
-    IGNORE_INDEX,
     QuestFormatError,
     TextExample,
-    encode_chat,
     encode_example,
     read_quest,
 )
-from trainer.model import DIO_NANO, load_tokenizer
 from trainer.validate import (
     DEEP,
     QUICK,

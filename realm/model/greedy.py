@@ -1,7 +1,7 @@
 """Batched greedy generation for skill evals: left-padded prompts, the model's KV cache, and a
 stop at ``<|im_end|>``.
 
-Prompts are tokenized exactly as training tokenizes a chat (``trainer.data.encode_chat``: piece
+Prompts are tokenized exactly as training tokenizes a chat (``chatml.encode_chat``: piece
 by piece), followed by the ``<|im_start|>assistant\\n`` header, so DIO sees at eval time the
 same token boundaries it was trained on.
 """
@@ -12,14 +12,14 @@ import inspect
 
 import torch
 
-from trainer.data import IM_END, IM_START, Example, _text_ids, encode_chat
+from realm.model.chatml import IM_END, IM_START, Example, encode_chat, text_ids
 
 
 def prompt_ids(tokenizer, messages: Example) -> list[int]:
     """Token ids of ``messages`` rendered as ChatML plus the assistant header."""
     ids = encode_chat(tokenizer, messages, max_length=1 << 30).input_ids if messages else []
     start = tokenizer(IM_START, add_special_tokens=False)["input_ids"]
-    return ids + start + _text_ids(tokenizer, "assistant\n")
+    return ids + start + text_ids(tokenizer, "assistant\n")
 
 
 def stop_id(tokenizer) -> int:

@@ -18,7 +18,7 @@ import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 
 from realm.resources import shipped
-from trainer.data import CHATML_TEMPLATE, render_chatml
+from realm.model.chatml import CHATML_TEMPLATE, render_chatml
 
 DIO_NANO = "builtin:dio-nano"
 BUILTIN_PREFIX = "builtin:"
@@ -92,7 +92,7 @@ def ensure_chatml(tokenizer: PreTrainedTokenizerBase) -> bool:
     """Put the plain ChatML template on ``tokenizer`` unless it already renders exactly that.
 
     Qwen3's template injects ``<think>`` blocks into assistant turns, other families use other
-    formats; training writes plain ChatML (``trainer.data.encode_chat``), so chat must read the
+    formats; training writes plain ChatML (``chatml.encode_chat``), so chat must read the
     same. Returns True when the template was replaced. (Tool-calling parts of a replaced
     template are lost with it.)
     """
