@@ -13,6 +13,7 @@ import msgspec
 
 from realm.errors import RealmError
 from realm.config import ConfigError, RealmConfig, endpoints, load_config, resolve_config_path, resolve_home
+from realm.quest_files import quest_add_request
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 EXIT_PIPE = 128 + 13  # what a shell reports for a writer killed by SIGPIPE: the reader stopped reading
@@ -278,30 +279,6 @@ def cmd_quest_add(args) -> int:
     request = quest_add_request(Path(args.file), args.priority, config.bus.max_message_bytes)
     print(_client(args).request(request).message)
     return EXIT_OK
-
-
-def quest_add_request(path: Path, priority: str, max_message_bytes: int):
-    """Read a quest file into one QuestAddRequest (``realm quest add`` and the TUI's add), or
-    raise CommandError saying why it cannot be sent."""
-    import uuid
-
-    from realm.protocol import QuestAddRequest, encode
-
-    try:
-        content = path.read_bytes()
-    except FileNotFoundError:
-        raise CommandError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise CommandError(f"{path}: is a folder, not a quest file") from None
-    except OSError as exc:
-        raise CommandError(f"{path}: cannot read it ({exc.strerror or exc})") from None
-    request = QuestAddRequest(name=path.name, content=content, priority=priority, request_id=uuid.uuid4().hex)
-    if len(encode(request)) > max_message_bytes:
-        raise CommandError(
-            f"{path} is {len(content):,} bytes; one bus message carries at most {max_message_bytes:,} "
-            "(bus.max_message_bytes): copy the file into the trainer's HOME/inbox/ instead"
-        )
-    return request
 
 
 def cmd_quest_list(args) -> int:
