@@ -48,7 +48,7 @@ def add_control_parsers(sub) -> None:
 
 
 def cmd_trainer(args) -> int:
-    # The only import of trainer/ in the CLI (torch, transformers): the trainer's own process needs it
+    # trainer/ (torch, transformers) loads only in the trainer's own process: `realm status` never pays for it
     from trainer.daemon import Daemon
 
     home, config, config_path = load_context(args)
