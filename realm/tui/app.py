@@ -46,6 +46,7 @@ from realm.protocol import (
     StepMetrics,
     TrainerStarted,
 )
+from realm.quest_files import QuestFileError, quest_add_request
 from realm.tui.actions import ACTIONS, ChatStatus, disabled_reasons
 from realm.tui.away import Mark, SeenStore, summarise
 from realm.tui.commands import RealmCommands
@@ -432,11 +433,9 @@ class RealmApp(App[None]):
 
     def add_quest_file(self, path: Path) -> None:
         """Read a quest file here and send its content (the trainer may run on another host)."""
-        from realm.cli import CommandError, quest_add_request
-
         try:
             request = quest_add_request(path, "normal", self._max_message_bytes())
-        except CommandError as exc:
+        except QuestFileError as exc:
             self.notify(str(exc), title="Quest not sent", severity="error", markup=False)
             return
         self.send_request("add_quest", request, f"add {path.name}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from conftest import wait_for
 from realm.config import RealmConfig, oracle_endpoints
 from realm.oracle.client import OracleClient, OracleUnreachable
-from realm.oracle.commands import start_oracle, stop_oracle
+from realm.cli.oracle import start_oracle, stop_oracle
 from tests.oracle.conftest import add_checkpoint
 
 

@@ -235,7 +235,7 @@ def test_a_chat_whose_requester_goes_away_is_cancelled(tmp_path, oracle_factory)
 def test_the_vllm_backend_without_vllm_stops_the_oracle_at_start_with_what_to_do(tmp_path, capsys):
     import importlib.util
 
-    from realm.cli import main
+    from realm.cli.main import main
 
     if importlib.util.find_spec("vllm") is not None:
         pytest.skip("vLLM is installed here: the start-up error does not apply")

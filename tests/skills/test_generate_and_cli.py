@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from realm.cli import main
+from realm.cli.main import main
 from realm.config import RealmConfig, TrainConfig
 from realm.model.chatml import IM_END
 from realm.model.greedy import generate

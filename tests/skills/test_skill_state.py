@@ -67,7 +67,7 @@ def test_an_event_for_an_unknown_skill_adds_it():
 
 
 def test_realm_status_shows_each_skills_level_and_accuracy():
-    from realm.cli import format_status
+    from realm.cli.trainer import format_status
     from realm.protocol import Snapshot
 
     state = apply(loaded(), SkillEvaluated(skill="bin", level=1, step=50, accuracy=0.4))

@@ -160,6 +160,14 @@ async def test_readonly_space_sends_nothing(endpoints, trainer):
         assert app.mirror.state.battle.status != "paused"
 
 
+async def test_a_quest_file_that_cannot_be_read_is_not_sent_and_the_toast_says_why(endpoints, trainer, tmp_path):
+    notes = Notes()
+    async with playing(endpoints, trainer, notes=notes) as (app, pilot):
+        app.add_quest_file(tmp_path / "missing.jsonl")
+        await wait_for(pilot, lambda: notes.any("missing.jsonl: file not found"), what="the toast")
+        assert trainer.control_requests() == []
+
+
 async def test_firehose_of_5000_steps_ends_in_sync(endpoints, trainer):
     notes = Notes()
     app = make_app(endpoints)

@@ -123,7 +123,7 @@ async def test_over_tcp_with_keys_the_app_reaches_the_trainer_through_curve_and_
     import msgspec
 
     from conftest import fast_config
-    from realm.cli import _trainer_link
+    from realm.cli.tui import trainer_link
     from realm.config import BusConfig
     from realm.security import init_keys
     from tests.oracle.test_security import free_port
@@ -139,7 +139,7 @@ async def test_over_tcp_with_keys_the_app_reaches_the_trainer_through_curve_and_
     )
     config = msgspec.structs.replace(fast_config(), bus=BusConfig(control=control, pub=pub, heartbeat_s=0.2))
     trainer = trainer_factory(config, home=home).start()
-    setup = _trainer_link(config, home, control)
+    setup = trainer_link(config, home, control)
     assert setup is not None
 
     app = RealmApp(pub, control, heartbeat_s=0.2, trainer_setup=setup)

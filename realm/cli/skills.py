@@ -1,4 +1,4 @@
-"""``realm skills``: list, sample, eval and stats. Works without a running trainer: it reads the
+"""``realm skills list | sample | eval | stats``. Works without a running trainer: it reads the
 skill YAML, the data root's ``vault/realm.db`` and its checkpoints directly."""
 
 from __future__ import annotations
@@ -7,18 +7,22 @@ import json
 import random
 import sys
 
+from realm.cli.common import EXIT_OK, CommandError, common_options, load_context
+from realm.skills import curriculum
 from realm.skills.registry import SkillConfigError, get_skill, load_skills
+from realm.skills.store import SkillStore
+from realm.vault.checkpoints import complete_checkpoints, parse_step
 
 
-def add_parser(sub, common) -> None:
+def add_parsers(sub) -> None:
     skills = sub.add_parser("skills", help="skills: list, sample, eval, stats")
     verbs = skills.add_subparsers(dest="skills_command", metavar="VERB", required=True)
 
-    listing = common(verbs.add_parser("list", help="every skill, with its level in this realm"))
+    listing = common_options(verbs.add_parser("list", help="every skill, with its level in this realm"))
     listing.add_argument("--json", action="store_true", help="one JSON document")
     listing.set_defaults(func=cmd_list)
 
-    sample = common(verbs.add_parser("sample", help="generated samples with their answers and self-grades"))
+    sample = common_options(verbs.add_parser("sample", help="generated samples with their answers and self-grades"))
     sample.add_argument("skill", metavar="SKILL")
     sample.add_argument("--level", type=int, required=True, metavar="N")
     sample.add_argument("-n", type=int, default=3, metavar="K", help="how many (default 3)")
@@ -26,51 +30,36 @@ def add_parser(sub, common) -> None:
     sample.add_argument("--json", action="store_true", help="one JSON document")
     sample.set_defaults(func=cmd_sample)
 
-    evaluate = common(verbs.add_parser("eval", help="score a checkpoint on the frozen eval sets"))
+    evaluate = common_options(verbs.add_parser("eval", help="score a checkpoint on the frozen eval sets"))
     evaluate.add_argument("skill", metavar="SKILL")
     evaluate.add_argument("--checkpoint", type=int, metavar="STEP", help="a vault checkpoint (default: the latest)")
     evaluate.add_argument("--level", type=int, metavar="N", help="the level (default: the skill's level here)")
     evaluate.add_argument("--json", action="store_true", help="one JSON document")
     evaluate.set_defaults(func=cmd_eval)
 
-    stats = common(verbs.add_parser("stats", help="levels, latest accuracies and lineage counts"))
+    stats = common_options(verbs.add_parser("stats", help="levels, latest accuracies and lineage counts"))
     stats.add_argument("--json", action="store_true", help="one JSON document")
     stats.set_defaults(func=cmd_stats)
 
 
-def _context(args):
-    from realm.cli import _context as realm_context
-
-    home, config, _ = realm_context(args)
-    return home, config
-
-
 def _store(home):
     """The realm's skill store, or None when this data root has none yet (read-only use)."""
-    from realm.skills.store import SkillStore
-
     db = home / "vault" / "realm.db"
     return SkillStore(db) if db.exists() else None
-
-
-def _fail(message: str) -> int:
-    from realm.cli import CommandError
-
-    raise CommandError(message)
 
 
 def _skills(config):
     try:
         return load_skills(config.skills.folder)
     except SkillConfigError as exc:
-        _fail(str(exc))
+        raise CommandError(str(exc)) from None
 
 
 def _skill(config, skill_id: str):
     try:
         return get_skill(skill_id, config.skills.folder)
     except SkillConfigError as exc:
-        _fail(str(exc))
+        raise CommandError(str(exc)) from None
 
 
 def _print_json(document) -> None:
@@ -81,7 +70,7 @@ def _print_json(document) -> None:
 
 
 def cmd_list(args) -> int:
-    home, config = _context(args)
+    home, config, _ = load_context(args)
     skills = _skills(config)
     store = _store(home)
     rows = []
@@ -102,21 +91,19 @@ def cmd_list(args) -> int:
             print(f"{r['icon']} {r['short_name'] or r['id']:<4} {r['name']} ({r['rpg_name']})  "
                   f"L{r['level']}/{r['max_level']}  generator {r['generator']}@{r['version']}")
             print(f"      {r['description']}")
-    return 0
+    return EXIT_OK
 
 
 # ------------------------------------------------------------------ sample
 
 
 def cmd_sample(args) -> int:
-    from realm.skills import curriculum
-
-    _, config = _context(args)
+    _, config, _ = load_context(args)
     skill = _skill(config, args.skill)
     if not 1 <= args.level <= skill.max_level:
-        _fail(f"skill {skill.id!r} has levels 1..{skill.max_level}, not {args.level}")
+        raise CommandError(f"skill {skill.id!r} has levels 1..{skill.max_level}, not {args.level}")
     if args.n < 1:
-        _fail("-n must be at least 1")
+        raise CommandError("-n must be at least 1")
     rng = random.Random(f"sample:{skill.id}:{args.level}:{args.seed}")
     params = curriculum.eval_params(skill, args.level)
     rows = []
@@ -135,26 +122,24 @@ def cmd_sample(args) -> int:
             print(f"--- {skill.id} L{args.level} #{i}  (self-grade {r['grade']['score']:.1f})")
             print(r["prompt"])
             print(">>> " + r["answer"].replace("\n", "\n>>> "))
-    return 0
+    return EXIT_OK
 
 
 # ------------------------------------------------------------------ eval
 
 
 def cmd_eval(args) -> int:
-    from realm.skills import curriculum
-
-    home, config = _context(args)
+    home, config, _ = load_context(args)
     skill = _skill(config, args.skill)
     store = _store(home)
     level = args.level or (store.level(skill.id)[0] if store else 1)
     if store:
         store.close()
     if not 1 <= level <= skill.max_level:
-        _fail(f"skill {skill.id!r} has levels 1..{skill.max_level}, not {level}")
+        raise CommandError(f"skill {skill.id!r} has levels 1..{skill.max_level}, not {level}")
     folder = _checkpoint_folder(home, args.checkpoint)
     model, tokenizer = _load(config, folder)
-    from realm.skills.grading import accuracy, evaluate
+    from realm.skills.grading import accuracy, evaluate  # torch: only `skills eval` runs a model
 
     levels = [level] + ([level + 1] if level < skill.max_level else [])
     results = []
@@ -176,25 +161,24 @@ def cmd_eval(args) -> int:
                 mark = "ok " if item["correct"] else "BAD"
                 print(f"  {mark} {item['prompt']!r} -> {item['response']!r}" +
                       ("" if item["correct"] else f"  ({item['explanation']})"))
-    return 0
+    return EXIT_OK
 
 
 def _checkpoint_folder(home, step):
-    from realm.vault.checkpoints import complete_checkpoints, parse_step
-
     folders = complete_checkpoints(home / "vault" / "checkpoints") if (home / "vault" / "checkpoints").is_dir() else []
     if step is None:
         if not folders:
-            _fail(f"no checkpoint in {home / 'vault' / 'checkpoints'}; train first or pass --checkpoint STEP")
+            raise CommandError(f"no checkpoint in {home / 'vault' / 'checkpoints'}; train first or pass --checkpoint STEP")
         return folders[-1]
     for folder in folders:
         if parse_step(folder.name) == step:
             return folder
     have = ", ".join(str(parse_step(f.name)) for f in folders) or "none"
-    _fail(f"no checkpoint at step {step} (have: {have})")
+    raise CommandError(f"no checkpoint at step {step} (have: {have})")
 
 
 def _load(config, folder):
+    # torch and transformers (seconds to import): only `skills eval` loads a model
     import torch
 
     from realm.model.loading import load_model
@@ -208,7 +192,7 @@ def _load(config, folder):
 
 
 def cmd_stats(args) -> int:
-    home, config = _context(args)
+    home, config, _ = load_context(args)
     skills = _skills(config)
     store = _store(home)
     rows = []
@@ -226,7 +210,7 @@ def cmd_stats(args) -> int:
         store.close()
     if args.json:
         _print_json({"skills": rows, "lineage": lineage})
-        return 0
+        return EXIT_OK
     for r in rows:
         print(f"{r['id']}: L{r['level']}/{r['max_level']} since step {r['since_step']}, {r['rounds']} eval round(s)")
         for lvl, v in r["latest_by_level"].items():
@@ -240,4 +224,4 @@ def cmd_stats(args) -> int:
         print(f"  {name}: {count} generated; rejected: {detail}")
     if not lineage:
         print("  nothing generated yet")
-    return 0
+    return EXIT_OK

@@ -1,0 +1,86 @@
+"""What every ``realm`` command shares: the --home/--config options and what they load, the
+clients for the trainer and the oracle, logging, exit codes, and the one-line error report."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from realm.bus import RealmClient, RequestFailed, TrainerUnreachable
+from realm.config import ConfigError, RealmConfig, load_config, resolve_config_path, resolve_home
+from realm.errors import RealmError
+from realm.hosts import connect_oracle, connect_trainer
+from realm.oracle.client import OracleClient
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+EXIT_PIPE = 128 + 13  # what a shell reports for a writer killed by SIGPIPE: the reader stopped reading
+EXIT_INTERRUPTED = 130
+
+
+class CommandError(RealmError):
+    """A failure to report as ``realm: message`` with a non-zero exit."""
+
+
+class UsageError(CommandError):
+    """A command that cannot run as asked: ``realm: message`` and exit code 2."""
+
+
+def common_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--home", metavar="DIR", help="data root (default: $REALM_HOME or ./realm-home)")
+    parser.add_argument("--config", metavar="FILE", help="config file (default: $REALM_CONFIG or HOME/realm.yaml)")
+    return parser
+
+
+def load_context(args) -> tuple[Path, RealmConfig, Path | None]:
+    """(home, config, config file or None) from the command's --home and --config."""
+    home = resolve_home(args.home)
+    config_path = resolve_config_path(args.config, home)
+    return home, load_config(config_path), config_path
+
+
+def trainer_client(args) -> RealmClient:
+    home, config, _ = load_context(args)
+    _, control, setup = connect_trainer(config, home)  # the host registry, and CURVE when it lists a key
+    return RealmClient(control, timeout_s=config.bus.timeout_s, retries=config.bus.retries, socket_setup=setup)
+
+
+def oracle_client(args, *, timeout_s: float | None = None) -> OracleClient:
+    home, config, _ = load_context(args)
+    _, control, setup = connect_oracle(config, home, getattr(args, "oracle", None))
+    return OracleClient(control, timeout_s=timeout_s or config.bus.timeout_s, retries=config.bus.retries,
+                        socket_setup=setup)
+
+
+def setup_logging(stream=sys.stderr) -> None:
+    logging.basicConfig(
+        level=logging.INFO, stream=stream, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def run_command(args) -> int:
+    """Run the parsed command; a failure becomes one line, ``realm: ...``, and its exit code."""
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"realm: bad config: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except UsageError as exc:
+        print(f"realm: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (TrainerUnreachable, RequestFailed, RealmError) as exc:
+        print(f"realm: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    except BrokenPipeError:
+        raise  # main's: the reader went away, not an error to report
+    except OSError as exc:  # a file or folder the command was pointed at: say which and why, in one line
+        print(f"realm: {_os_error(exc)}", file=sys.stderr)
+        return EXIT_FAIL
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+def _os_error(exc: OSError) -> str:
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}"
