@@ -47,8 +47,8 @@ from realm.protocol import (
     TrainerStarted,
 )
 from realm.tui.actions import ACTIONS, ChatStatus, disabled_reasons
-from realm.tui.away import Mark, SeenStore, summarise
-from realm.tui.commands import RealmCommands
+from realm.tui.away_summary import Mark, SeenStore, summarise
+from realm.tui.palette import RealmCommands
 from realm.tui.oracles import OracleLink, OracleNode
 from realm.tui.screens.armory import ArmoryScreen
 from realm.tui.screens.away import AwayScreen

@@ -28,7 +28,7 @@ from realm.tui.actions import (
     ChatStatus,
     disabled_reasons,
 )
-from realm.tui.away import Mark, SeenStore, summarise
+from realm.tui.away_summary import Mark, SeenStore, summarise
 from realm.tui.screens.battle import eta
 from realm.tui.oracles import OracleView
 from realm.tui.screens.help import help_rows

@@ -9,7 +9,7 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from realm.tui.away import AwaySummary
+from realm.tui.away_summary import AwaySummary
 from realm.tui.format import clock
 
 
