@@ -1,14 +1,17 @@
-"""The one reducer: ``apply(state, event) -> state``.
+"""The one reducer: ``apply(state, event) -> state``, and the facts derived from states.
 
 The trainer applies each event to its own state before publishing it; every TUI applies the
 same events to the snapshot it fetched. Because both run this function, they cannot disagree.
-It is pure: it never mutates its input and reads no clock, file or socket.
+It is pure: it never mutates its input and reads no clock, file or socket. The log line an
+event adds is ``narrate``'s; ``level_up`` says which level DIO reached between two states.
 """
 
 from __future__ import annotations
 
 from msgspec.structs import replace
 
+from realm.game.hero import hero_level
+from realm.game.narration import narrate
 from realm.protocol import (
     AchievementsRestored,
     AchievementUnlocked,
@@ -51,7 +54,7 @@ from realm.protocol import (
     OracleUnloaded,
 )
 
-__all__ = ["RealmState", "apply", "LOSS_HISTORY", "LOG_LINES", "RECENT_QUESTS", "EMA_WEIGHT"]
+__all__ = ["RealmState", "apply", "level_up", "LOSS_HISTORY", "LOG_LINES", "RECENT_QUESTS", "EMA_WEIGHT"]
 
 LOSS_HISTORY = 300
 LOG_LINES = 200
@@ -65,11 +68,23 @@ def apply(state: RealmState, event: Event, time: float = 0.0) -> RealmState:
     handler = _HANDLERS.get(type(event))
     if handler is None:
         return state
-    return handler(state, event, time)
+    state = handler(state, event, time)
+    line = narrate(event)
+    if line is None:
+        return state
+    level, text = line
+    return replace(state, log=(*state.log, LogLine(time=time, level=level, text=text))[-LOG_LINES:])
 
 
-def _log(state: RealmState, time: float, level: str, text: str) -> tuple[LogLine, ...]:
-    return (*state.log, LogLine(time=time, level=level, text=text))[-LOG_LINES:]
+def level_up(before: RealmState, after: RealmState) -> int | None:
+    """The level DIO reached going from ``before`` to ``after``, or None when he reached none.
+
+    Only within one trainer's life: a (re)started trainer's first state is where counting
+    starts, not a level-up."""
+    if before.trainer is None or after.trainer != before.trainer:
+        return None
+    reached = hero_level(after)
+    return reached if reached > hero_level(before) else None
 
 
 def _trainer_started(state: RealmState, ev: TrainerStarted, time: float) -> RealmState:
@@ -81,14 +96,11 @@ def _trainer_started(state: RealmState, ev: TrainerStarted, time: float) -> Real
         hero=hero,
         battle=BattleState(status="starting"),
         vault=VaultState(checkpoints=ev.checkpoints, champion=ev.champion),
-        log=_log(state, time, "info", f"DIO awakens at step {ev.step} ({ev.trainer.model} on {ev.trainer.device})"),
     )
 
 
 def _battle_changed(state: RealmState, ev: BattleChanged, time: float) -> RealmState:
-    battle = replace(state.battle, status=ev.status, reason=ev.reason)
-    text = f"battle {ev.status}" + (f": {ev.reason}" if ev.reason else "")
-    return replace(state, battle=battle, log=_log(state, time, "info", text))
+    return replace(state, battle=replace(state.battle, status=ev.status, reason=ev.reason))
 
 
 def _quest_queued(state: RealmState, ev: QuestQueued, time: float) -> RealmState:
@@ -116,7 +128,6 @@ def _quest_started(state: RealmState, ev: QuestStarted, time: float) -> RealmSta
         hero=replace(state.hero, val_loss=None),  # a quest val loss belongs to its own quest
         battle=battle,
         board=replace(state.board, queued=queued),
-        log=_log(state, time, "info", f"DIO enters battle: {ev.quest.name} ({ev.total_steps} steps)"),
     )
 
 
@@ -156,66 +167,40 @@ def _quest_finished(state: RealmState, ev: QuestFinished, time: float) -> RealmS
     battle = state.battle
     if battle.quest is not None and battle.quest.name == result.name:
         battle = replace(battle, quest=None, quest_step=0, quest_total=0)
-    text = f"quest {result.name}: {result.outcome}" + (f" ({result.reason})" if result.reason else "")
-    level = "warning" if result.outcome == "failed" else "info"
-    return replace(
-        state,
-        hero=replace(state.hero, quests_completed=completed),
-        battle=battle,
-        board=board,
-        log=_log(state, time, level, text),
-    )
+    return replace(state, hero=replace(state.hero, quests_completed=completed), battle=battle, board=board)
 
 
 def _checkpoint_saved(state: RealmState, ev: CheckpointSaved, time: float) -> RealmState:
     kept = tuple(c for c in state.vault.checkpoints if c.step != ev.checkpoint.step)
-    vault = replace(state.vault, checkpoints=(*kept, ev.checkpoint))
-    return replace(state, vault=vault, log=_log(state, time, "info", f"vault: saved {ev.checkpoint.name}"))
+    return replace(state, vault=replace(state.vault, checkpoints=(*kept, ev.checkpoint)))
 
 
 def _checkpoint_scored(state: RealmState, ev: CheckpointScored, time: float) -> RealmState:
     checkpoints = tuple(replace(c, suite=ev.suite) if c.step == ev.step else c for c in state.vault.checkpoints)
     newest = max((c.step for c in checkpoints if c.suite is not None), default=None)
     hero = replace(state.hero, suite=ev.suite) if newest is None or ev.step >= newest else state.hero
-    text = f"vault: checkpoint {ev.step:,} scored: " + suite_line(ev.suite)
-    return replace(state, hero=hero, vault=replace(state.vault, checkpoints=checkpoints), log=_log(state, time, "info", text))
+    return replace(state, hero=hero, vault=replace(state.vault, checkpoints=checkpoints))
 
 
 def _champion_changed(state: RealmState, ev: ChampionChanged, time: float) -> RealmState:
-    if ev.step is None:
-        text = "vault: no champion (no checkpoint is scored on the current suite)"
-    else:
-        text = f"vault: the champion is now checkpoint {ev.step:,} (score {ev.score:.3f})"
-    return replace(state, vault=replace(state.vault, champion=ev.step), log=_log(state, time, "info", text))
-
-
-def suite_line(suite) -> str:
-    """A suite score in words: ``suite loss 1.234 · acc 40%``."""
-    parts = []
-    if suite.loss is not None:
-        parts.append(f"suite loss {suite.loss:.3f}")
-    if suite.accuracy is not None:
-        parts.append(f"acc {suite.accuracy:.0%}")
-    return " · ".join(parts or ["an empty suite"])
+    return replace(state, vault=replace(state.vault, champion=ev.step))
 
 
 def _checkpoints_pruned(state: RealmState, ev: CheckpointsPruned, time: float) -> RealmState:
     gone = set(ev.steps)
     vault = replace(state.vault, checkpoints=tuple(c for c in state.vault.checkpoints if c.step not in gone))
-    text = f"vault: removed {len(gone)} checkpoint(s) ({ev.reason}): steps {', '.join(map(str, ev.steps))}"
-    return replace(state, vault=vault, log=_log(state, time, "info", text))
+    return replace(state, vault=vault)
 
 
 def _notice(state: RealmState, ev: Notice, time: float) -> RealmState:
-    return replace(state, log=_log(state, time, ev.level, ev.text))
+    return state  # its words are the whole of it: the log line
 
 
-# --------------------------------------------------------------------------- skills (issue 4)
+# --------------------------------------------------------------------------- skills
 
 
 def _skills_loaded(state: RealmState, ev: SkillsLoaded, time: float) -> RealmState:
-    names = ", ".join(f"{s.short_name or s.id} L{s.level}" for s in ev.skills.skills)
-    return replace(state, skills=ev.skills, log=_log(state, time, "info", f"skills: {names or 'none'}"))
+    return replace(state, skills=ev.skills)
 
 
 def _with_skill(state: RealmState, skill_id: str, change) -> RealmState:
@@ -246,17 +231,11 @@ def _skill_evaluated(state: RealmState, ev: SkillEvaluated, time: float) -> Real
         eval_seconds=state.skills.eval_seconds + ev.seconds,
         train_seconds=state.skills.train_seconds + ev.train_seconds,
     )
-    probe = "" if ev.probe is None else f", probe {ev.probe:.0%}"
-    text = f"skill {ev.skill} L{ev.level}: eval {ev.accuracy:.0%}{probe} at step {ev.step}"
-    if ev.oracle:
-        text += f" (answers from oracle {ev.oracle})"
-    return replace(state, skills=skills, log=_log(state, time, "info", text))
+    return replace(state, skills=skills)
 
 
 def _skill_level_up(state: RealmState, ev: SkillLevelUp, time: float) -> RealmState:
-    state = _with_skill(state, ev.skill, lambda s: replace(s, level=ev.level, accuracy=None, last_items=()))
-    text = f"skill {ev.skill} rises to L{ev.level}" + (f" ({ev.reason})" if ev.reason else "")
-    return replace(state, log=_log(state, time, "info", text))
+    return _with_skill(state, ev.skill, lambda s: replace(s, level=ev.level, accuracy=None, last_items=()))
 
 
 def _lineage_counted(state: RealmState, ev: LineageCounted, time: float) -> RealmState:
@@ -269,31 +248,23 @@ def _lineage_counted(state: RealmState, ev: LineageCounted, time: float) -> Real
 
 
 def _oracle_started(state: RealmState, ev: OracleStarted, time: float) -> RealmState:
-    oracle = OracleState(info=ev.info)
-    text = f"oracle {ev.info.node} awakens on {ev.info.device}"
-    return replace(state, oracle=oracle, log=_log(state, time, "info", text))
+    return replace(state, oracle=OracleState(info=ev.info))
 
 
 def _oracle_loading(state: RealmState, ev: OracleLoading, time: float) -> RealmState:
-    oracle = replace(state.oracle, loading=ev.ref)
-    return replace(state, oracle=oracle, log=_log(state, time, "info", f"oracle: loading {ev.ref}"))
+    return replace(state, oracle=replace(state.oracle, loading=ev.ref))
 
 
 def _oracle_loaded(state: RealmState, ev: OracleLoaded, time: float) -> RealmState:
-    oracle = replace(state.oracle, serving=ev.serving, loading=None, last_error="")
-    text = f"oracle: serving {ev.serving.name} ({ev.serving.source}, {ev.serving.load_seconds:.2f}s)"
-    return replace(state, oracle=oracle, log=_log(state, time, "info", text))
+    return replace(state, oracle=replace(state.oracle, serving=ev.serving, loading=None, last_error=""))
 
 
 def _oracle_load_failed(state: RealmState, ev: OracleLoadFailed, time: float) -> RealmState:
-    oracle = replace(state.oracle, loading=None, last_error=ev.reason)
-    text = f"oracle: could not load {ev.ref}: {ev.reason}"
-    return replace(state, oracle=oracle, log=_log(state, time, "warning", text))
+    return replace(state, oracle=replace(state.oracle, loading=None, last_error=ev.reason))
 
 
 def _oracle_unloaded(state: RealmState, ev: OracleUnloaded, time: float) -> RealmState:
-    oracle = replace(state.oracle, serving=None)
-    return replace(state, oracle=oracle, log=_log(state, time, "info", "oracle: unloaded"))
+    return replace(state, oracle=replace(state.oracle, serving=None))
 
 
 def _oracle_telemetry(state: RealmState, ev: OracleTelemetry, time: float) -> RealmState:
@@ -311,7 +282,7 @@ def _oracle_telemetry(state: RealmState, ev: OracleTelemetry, time: float) -> Re
 
 def _checkpoint_deleted(state: RealmState, ev: CheckpointDeleted, time: float) -> RealmState:
     kept = tuple(c for c in state.vault.checkpoints if c.step != ev.step)
-    return replace(state, vault=replace(state.vault, checkpoints=kept), log=_log(state, time, "info", f"vault: deleted {ev.name}"))
+    return replace(state, vault=replace(state.vault, checkpoints=kept))
 # --------------------------------------------------------------------------- tui: achievements, armory
 
 
@@ -321,16 +292,11 @@ def _achievements_restored(state: RealmState, ev: AchievementsRestored, time: fl
 
 def _achievement_unlocked(state: RealmState, ev: AchievementUnlocked, time: float) -> RealmState:
     earned = tuple(a for a in state.achievements if a.id != ev.achievement.id) + (ev.achievement,)
-    text = f"achievement unlocked: {ev.achievement.name}"
-    return replace(state, achievements=earned, log=_log(state, time, "info", text))
+    return replace(state, achievements=earned)
 
 
 def _config_changed(state: RealmState, ev: ConfigChanged, time: float) -> RealmState:
-    if not ev.changed:
-        return replace(state, config=ev.config)
-    values = {f.key: f.value for f in ev.config}
-    text = "armory: " + ", ".join(f"{key} = {values.get(key, '?')}" for key in ev.changed)
-    return replace(state, config=ev.config, log=_log(state, time, "info", text))
+    return replace(state, config=ev.config)
 
 
 _HANDLERS = {

@@ -15,8 +15,7 @@ from pathlib import Path
 
 from realm.bus import Publisher
 from realm.game.achievements import BY_ID, newly_earned
-from realm.game.hero import level
-from realm.game.narration import narrate
+from realm.game.narration import level_up_text, narrate
 from realm.protocol import (
     Achievement,
     AchievementUnlocked,
@@ -31,9 +30,10 @@ from realm.protocol import (
     Notice,
     QuestFinished,
     QuestStarted,
-    StepMetrics,
+    RealmState,
     TrainerStarted,
 )
+from realm.state import level_up
 
 MAX_JOURNAL_REPLY = 1000
 
@@ -81,7 +81,6 @@ class Chronicle:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
         self._earned = {row[0] for row in self._db.execute("SELECT id FROM achievements")}
-        self._level: int | None = None
 
     def close(self) -> None:
         with self._lock:
@@ -116,33 +115,27 @@ class Chronicle:
 
     # ------------------------------------------------------------------ journal
 
-    def entry_for(self, envelope: Envelope, step: int) -> tuple[str, str] | None:
-        """(kind, text) when the event is worth keeping, else None."""
-        event = envelope.event
-        if isinstance(event, StepMetrics):
-            new_level = level(event.step, self.steps_per_level)
-            levelled = self._level is not None and new_level > self._level
-            self._level = new_level
-            return ("level", f"DIO reached level {new_level} at step {event.step:,}") if levelled else None
-        if isinstance(event, TrainerStarted):
-            self._level = level(event.step, self.steps_per_level)
+    @staticmethod
+    def entry_for(event: Event) -> tuple[str, str] | None:
+        """(kind, text) when the event is worth keeping, else None; the text is the log's."""
+        line = narrate(event)
+        if line is None:
+            return None
         if isinstance(event, BattleChanged):
-            if event.status in ("paused", "stopped"):
-                return "battle", narrate(event) or f"battle {event.status}"
-            return None
-        if isinstance(event, ConfigChanged):
-            return ("config", narrate(event) or "config changed") if event.changed else None
-        if isinstance(event, QuestFinished):
-            return f"quest_{event.result.outcome}", narrate(event) or event.result.name
-        if isinstance(event, Notice):
-            return ("notice", event.text) if event.level != "info" else None
-        kind = _KINDS.get(type(event))
-        if kind is None:
-            return None
-        return kind, narrate(event, self.steps_per_level) or type(event).__name__
+            kind = "battle" if event.status in ("paused", "stopped") else None
+        elif isinstance(event, ConfigChanged):
+            kind = "config"
+        elif isinstance(event, QuestFinished):
+            kind = f"quest_{event.result.outcome}"
+        elif isinstance(event, Notice):
+            kind = "notice" if event.level != "info" else None
+        else:
+            kind = _KINDS.get(type(event))
+        return (kind, line[1]) if kind is not None else None
 
-    def record(self, envelope: Envelope, step: int) -> None:
-        entry = self.entry_for(envelope, step)
+    def record(self, envelope: Envelope, step: int, reached: int | None = None) -> None:
+        """Journal ``envelope``'s event if it is worth keeping, and a level DIO ``reached`` by it."""
+        entry = ("level", level_up_text(reached, step)) if reached is not None else self.entry_for(envelope.event)
         if entry is None:
             return
         kind, text = entry
@@ -193,11 +186,13 @@ class JournaledPublisher(Publisher):
     def __init__(self, *args, chronicle: Chronicle, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.chronicle = chronicle
+        self._journaled: RealmState = self.state  # the state as of the last event journaled
 
     def emit(self, event: Event) -> Envelope:
         envelope = super().emit(event)
         state = self.state
-        self.chronicle.record(envelope, state.hero.steps)
+        before, self._journaled = self._journaled, state
+        self.chronicle.record(envelope, state.hero.steps, level_up(before, state))
         if not isinstance(event, AchievementUnlocked):
             for achievement in self.chronicle.unlock_new(state, self.run, envelope.time):
                 self.emit(AchievementUnlocked(achievement=achievement))

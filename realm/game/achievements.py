@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from realm.game.hero import level
+from realm.game.hero import hero_level
 from realm.protocol import RealmState
 
 Rule = Callable[[RealmState], bool]
@@ -22,11 +22,6 @@ class AchievementRule:
     name: str
     description: str
     rule: Rule
-
-
-def _level(state: RealmState) -> int:
-    per_level = state.trainer.steps_per_level if state.trainer else 1000
-    return level(state.hero.steps, per_level)
 
 
 def _done(state: RealmState) -> list:
@@ -51,8 +46,8 @@ RULES: tuple[AchievementRule, ...] = (
     AchievementRule("thousand-cuts", "A Thousand Cuts", "1,000 optimizer steps", lambda s: s.hero.steps >= 1_000),
     AchievementRule("ten-thousand", "Ten Thousand Strikes", "10,000 optimizer steps",
                     lambda s: s.hero.steps >= 10_000),
-    AchievementRule("level-5", "Knighted", "reach level 5", lambda s: _level(s) >= 5),
-    AchievementRule("level-10", "Paladin", "reach level 10", lambda s: _level(s) >= 10),
+    AchievementRule("level-5", "Knighted", "reach level 5", lambda s: hero_level(s) >= 5),
+    AchievementRule("level-10", "Paladin", "reach level 10", lambda s: hero_level(s) >= 10),
     AchievementRule("first-quest", "Quest Giver's Friend", "complete a quest",
                     lambda s: s.hero.quests_completed >= 1),
     AchievementRule("ten-quests", "Seasoned Adventurer", "complete 10 quests",

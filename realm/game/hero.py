@@ -45,6 +45,15 @@ def level(steps: int, steps_per_level: int = 1000) -> int:
     return 1 + steps // steps_per_level
 
 
+def steps_per_level(state: RealmState) -> int:
+    """The trainer's ``game.steps_per_level``, or the default before a trainer announced it."""
+    return state.trainer.steps_per_level if state.trainer else 1000
+
+
+def hero_level(state: RealmState) -> int:
+    return level(state.hero.steps, steps_per_level(state))
+
+
 def attack(loss_ema: float | None) -> float | None:
     """ATK = 1 / smoothed train loss (None until DIO has fought)."""
     return None if loss_ema is None else 1.0 / max(loss_ema, 1e-6)
@@ -60,7 +69,7 @@ def gold(quests_completed: int) -> int:
 
 
 def hero_stats(state: RealmState) -> HeroStats:
-    per_level = state.trainer.steps_per_level if state.trainer else 1000
+    per_level = steps_per_level(state)
     steps = state.hero.steps
     return HeroStats(
         level=level(steps, per_level),

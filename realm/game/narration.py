@@ -1,76 +1,121 @@
-"""Narration: a Progress Quest style line for a notable event, built only from its numbers.
+"""Narration: the one place an event becomes words.
 
-``narrate`` is pure: the same event and state give the same line. Most steps say nothing (a
-flood of 1000 steps a second must not flood the chronicle); every ``STEP_EVERY``-th step does.
+``narrate`` gives the log line an event makes, (level, text), or None for an event the log
+leaves out (steps, validation losses, telemetry: too frequent, or shown elsewhere). The reducer
+appends it to the state's log, which the TUI shows and the chronicle journals. It is pure: the
+same event gives the same line.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from realm.protocol import (
     AchievementUnlocked,
     BattleChanged,
     ChampionChanged,
+    CheckpointDeleted,
     CheckpointSaved,
     CheckpointScored,
+    CheckpointsPruned,
     ConfigChanged,
     Event,
+    LogLevel,
+    Notice,
+    OracleLoaded,
+    OracleLoadFailed,
+    OracleLoading,
+    OracleStarted,
+    OracleUnloaded,
     QuestFinished,
     QuestStarted,
-    StepMetrics,
+    SkillEvaluated,
+    SkillLevelUp,
+    SkillsLoaded,
+    SuiteScore,
     TrainerStarted,
-    ValMetrics,
 )
 
-STEP_EVERY = 50
-_FOES = ("goblin", "wraith", "gradient imp", "loss hydra", "token swarm", "perplexity golem", "overfit slime")
-_BLOWS = ("cleaves", "smites", "parries and strikes", "lunges at", "hammers", "outwits")
+Line = tuple[LogLevel, str]
 
 
-def _pick(options: tuple[str, ...], n: int) -> str:
-    return options[n % len(options)]
+def narrate(event: Event) -> Line | None:
+    """The log line ``event`` makes, or None."""
+    words = _WORDS.get(type(event))
+    return words(event) if words is not None else None
 
 
-def narrate(event: Event, steps_per_level: int = 1000) -> str | None:
-    if isinstance(event, StepMetrics):
-        if event.step % steps_per_level == 0:
-            return f"DIO feels stronger: level {1 + event.step // steps_per_level} at step {event.step:,}!"
-        if event.step % STEP_EVERY:
-            return None
-        foe = _pick(_FOES, event.step // STEP_EVERY)
-        blow = _pick(_BLOWS, event.step // STEP_EVERY + 3)
-        return f"Step {event.step:,}: DIO {blow} a {foe} for {event.loss:.3f} damage"
-    if isinstance(event, QuestStarted):
-        return f"DIO sets out against {event.quest.name}: {event.total_steps:,} foes await"
-    if isinstance(event, QuestFinished):
-        r = event.result
-        if r.outcome == "done":
-            return f"Quest {r.name} is won in {r.steps:,} steps. +100 gold"
-        if r.outcome == "failed":
-            return f"Quest {r.name} is lost: {r.reason or 'no reason given'}"
-        return f"DIO walks away from {r.name}"
-    if isinstance(event, ValMetrics):
-        return f"DIO tests himself on the quest's held-out lines: quest val {event.val_loss:.3f}"
-    if isinstance(event, CheckpointSaved):
-        return f"DIO rests at a shrine; the vault keeps {event.checkpoint.name}"
-    if isinstance(event, CheckpointScored):
-        loss = event.suite.loss
-        accuracy = event.suite.accuracy
-        said = [f"suite loss {loss:.3f}" if loss is not None else "", f"{accuracy:.0%} of the frozen trials" if accuracy is not None else ""]
-        return f"The judges weigh checkpoint {event.step:,}: " + ", ".join(p for p in said if p)
-    if isinstance(event, ChampionChanged) and event.step is not None:
-        return f"Checkpoint {event.step:,} is crowned champion (score {event.score:.3f})"
-    if isinstance(event, BattleChanged):
-        return {
-            "paused": "DIO lowers his sword and waits",
-            "training": "DIO takes up his sword again",
-            "idle": "DIO rests at camp; no quest calls",
-            "stopping": "DIO breaks camp",
-            "stopped": "DIO sleeps",
-        }.get(event.status)
-    if isinstance(event, AchievementUnlocked):
-        return f"★ Achievement: {event.achievement.name}"
-    if isinstance(event, TrainerStarted):
-        return f"DIO awakens at step {event.step:,}"
-    if isinstance(event, ConfigChanged) and event.changed:
-        return f"The armourer adjusts DIO's gear: {', '.join(event.changed)}"
-    return None
+def level_up_text(level: int, step: int) -> str:
+    """A level DIO reached (the reducer's ``level_up`` finds it)."""
+    return f"DIO reached level {level} at step {step:,}"
+
+
+def suite_line(suite: SuiteScore) -> str:
+    """A suite score in words: ``suite loss 1.234 · acc 40%``."""
+    parts = []
+    if suite.loss is not None:
+        parts.append(f"suite loss {suite.loss:.3f}")
+    if suite.accuracy is not None:
+        parts.append(f"acc {suite.accuracy:.0%}")
+    return " · ".join(parts or ["an empty suite"])
+
+
+def _info(text: str) -> Line:
+    return "info", text
+
+
+def _quest_finished(ev: QuestFinished) -> Line:
+    result = ev.result
+    text = f"quest {result.name}: {result.outcome}" + (f" ({result.reason})" if result.reason else "")
+    return ("warning" if result.outcome == "failed" else "info"), text
+
+
+def _champion_changed(ev: ChampionChanged) -> Line:
+    if ev.step is None:
+        return _info("vault: no champion (no checkpoint is scored on the current suite)")
+    return _info(f"vault: the champion is now checkpoint {ev.step:,} (score {ev.score:.3f})")
+
+
+def _skill_evaluated(ev: SkillEvaluated) -> Line:
+    probe = "" if ev.probe is None else f", probe {ev.probe:.0%}"
+    text = f"skill {ev.skill} L{ev.level}: eval {ev.accuracy:.0%}{probe} at step {ev.step}"
+    if ev.oracle:
+        text += f" (answers from oracle {ev.oracle})"
+    return _info(text)
+
+
+def _config_changed(ev: ConfigChanged) -> Line | None:
+    if not ev.changed:
+        return None
+    values = {f.key: f.value for f in ev.config}
+    return _info("armory: " + ", ".join(f"{key} = {values.get(key, '?')}" for key in ev.changed))
+
+
+_WORDS: dict[type, Callable[..., Line | None]] = {
+    TrainerStarted: lambda ev: _info(f"DIO awakens at step {ev.step} ({ev.trainer.model} on {ev.trainer.device})"),
+    BattleChanged: lambda ev: _info(f"battle {ev.status}" + (f": {ev.reason}" if ev.reason else "")),
+    QuestStarted: lambda ev: _info(f"DIO enters battle: {ev.quest.name} ({ev.total_steps} steps)"),
+    QuestFinished: _quest_finished,
+    CheckpointSaved: lambda ev: _info(f"vault: saved {ev.checkpoint.name}"),
+    CheckpointScored: lambda ev: _info(f"vault: checkpoint {ev.step:,} scored: " + suite_line(ev.suite)),
+    ChampionChanged: _champion_changed,
+    CheckpointsPruned: lambda ev: _info(
+        f"vault: removed {len(set(ev.steps))} checkpoint(s) ({ev.reason}): steps {', '.join(map(str, ev.steps))}"
+    ),
+    CheckpointDeleted: lambda ev: _info(f"vault: deleted {ev.name}"),
+    Notice: lambda ev: (ev.level, ev.text),
+    SkillsLoaded: lambda ev: _info(
+        "skills: " + (", ".join(f"{s.short_name or s.id} L{s.level}" for s in ev.skills.skills) or "none")
+    ),
+    SkillEvaluated: _skill_evaluated,
+    SkillLevelUp: lambda ev: _info(f"skill {ev.skill} rises to L{ev.level}" + (f" ({ev.reason})" if ev.reason else "")),
+    OracleStarted: lambda ev: _info(f"oracle {ev.info.node} awakens on {ev.info.device}"),
+    OracleLoading: lambda ev: _info(f"oracle: loading {ev.ref}"),
+    OracleLoaded: lambda ev: _info(
+        f"oracle: serving {ev.serving.name} ({ev.serving.source}, {ev.serving.load_seconds:.2f}s)"
+    ),
+    OracleLoadFailed: lambda ev: ("warning", f"oracle: could not load {ev.ref}: {ev.reason}"),
+    OracleUnloaded: lambda ev: _info("oracle: unloaded"),
+    AchievementUnlocked: lambda ev: _info(f"achievement unlocked: {ev.achievement.name}"),
+    ConfigChanged: _config_changed,
+}

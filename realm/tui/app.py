@@ -3,14 +3,13 @@
 The bus is followed by a ``StateMirror`` in one async worker that never touches a widget.
 Events may arrive at thousands a second; the app never turns them into Textual messages.
 Instead a 10 Hz timer looks at the mirror, pushes the newest state into the active screen
-when it changed, and drains the mirror's recent events for one-off effects (toasts,
-narration, damage numbers, the level-up flash). Requests to the trainer run in workers whose
-answers come back as toasts or one message each (the journal).
+when it changed, and drains the mirror's recent events for one-off effects (toasts, damage
+numbers, the level-up flash the reducer's ``level_up`` finds). Requests to the trainer run in
+workers whose answers come back as toasts or one message each (the journal).
 """
 
 from __future__ import annotations
 
-import collections
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -23,56 +22,33 @@ from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.message import Message
 
-from realm.bus import StateMirror, request_async
+from realm.bus import StateMirror
 from realm.config import RealmConfig
-from realm.game.hero import level
-from realm.game.narration import narrate
-from realm.protocol import (
-    Ack,
-    AchievementUnlocked,
-    ConfigUpdateRequest,
-    Envelope,
-    ErrorReply,
-    Journal,
-    JournalRequest,
-    LogLine,
-    Notice,
-    PauseRequest,
-    PromoteRequest,
-    QuestFinished,
-    QuestResult,
-    Request,
-    ResumeRequest,
-    StepMetrics,
-    TrainerStarted,
-)
+from realm.protocol import ConfigUpdateRequest, Journal, PauseRequest, PromoteRequest, Request, ResumeRequest
 from realm.quest_files import QuestFileError, quest_add_request
-from realm.tui.actions import ACTIONS, ChatStatus, disabled_reasons
-from realm.tui.away import Mark, SeenStore, summarise
-from realm.tui.commands import RealmCommands
-from realm.tui.oracles import OracleLink, OracleNode
+from realm.state import level_up
+from realm.tui.actions import ChatStatus, bindings_for, disabled_reasons
+from realm.tui.away_summary import Mark, SeenMarks, summarise
+from realm.tui.news import drain, toasts
+from realm.tui.palette import RealmCommands
+from realm.tui.oracles import OracleLinks, OracleNode
 from realm.tui.screens.armory import ArmoryScreen
 from realm.tui.screens.away import AwayScreen
 from realm.tui.screens.base import RealmScreen
 from realm.tui.screens.battle import BattleScreen
 from realm.tui.screens.help import HelpScreen
 from realm.tui.screens.hero import HeroScreen
-from realm.tui.screens.oracle import OracleScreen
+from realm.tui.screens.oracle import NO_CHAT, OracleScreen
 from realm.tui.screens.quests import QuestsScreen
 from realm.tui.screens.skills import SkillsScreen
 from realm.tui.screens.vault import VaultScreen
 from realm.tui.screens.watchtower import WatchtowerScreen
 from realm.tui.theme import REALM_THEME
-from realm.tui.view import LinkStats, RealmView
+from realm.tui.trainer_requests import TrainerRequests
+from realm.tui.view import LinkStats, RealmView, StepRate
 
 REPAINT_S = 0.1
 TRAINER_GONE_TOAST_S = 3600.0  # a trainer that died stays on screen until dismissed
-REQUEST_TIMEOUT_S = 2.0
-QUEST_TOASTS_PER_TICK = 3  # a burst of finished quests gets a few toasts and a count
-NARRATION_LINES = 200
-RATE_WINDOW = 64  # step events behind the steps/s figure (and so the ETA)
-SEEN_SAVE_S = 2.0  # how often the "last seen" mark is written while events flow
-HELP_TEXT = "1-9 screens · space pause/resume · P promote · / filter · ? help · q quit"
 
 
 class AwayNews(Message):
@@ -99,18 +75,7 @@ class RealmApp(App[None]):
     }
     DEFAULT_MODE = "hero"
     COMMANDS = App.COMMANDS | {RealmCommands}
-    BINDINGS = [
-        *(
-            Binding(a.key, a.action, a.description.removeprefix("Show the ").removesuffix(" screen"),
-                    show=False, id=f"screen.{a.action[6:-2]}")
-            for a in ACTIONS if a.group == "Screens"
-        ),
-        Binding("space", "toggle_pause", "Pause/Resume", id="battle.pause"),
-        Binding("P", "promote", "Promote", id="vault.promote"),
-        Binding("question_mark", "help", "Help", id="app.help"),
-        Binding("escape", "back", "Back", show=False, id="app.back"),
-        Binding("q", "quit", "Quit", id="app.quit"),
-    ]
+    BINDINGS = bindings_for(None)
 
     def __init__(
         self,
@@ -138,23 +103,16 @@ class RealmApp(App[None]):
         self.follow_bus = follow_bus  # False: draw a mirror filled by the caller (snapshots, bench)
         # trainer_setup: CURVE client keys when the host registry lists the trainer's key
         self.mirror = StateMirror(pub_endpoint, control_endpoint, heartbeat_s=heartbeat_s, socket_setup=trainer_setup)
-        self.seen = SeenStore(state_dir) if state_dir is not None else None
+        self.seen = SeenMarks(state_dir, control_endpoint) if state_dir is not None else None
         self._shown_key: tuple | None = None  # what the active screen last drew
         self._snapshots_seen = 0
-        self._level: int | None = None  # DIO's level as of the events drained so far
-        self._request_in_flight = False
-        self._narration: collections.deque[LogLine] = collections.deque(maxlen=NARRATION_LINES)
-        self._narration_version = 0
-        self._rate: collections.deque[tuple[float, int]] = collections.deque(maxlen=RATE_WINDOW)
+        self._drained = self.mirror.state  # the state as of the events drained so far
+        self.requests = TrainerRequests(self, self.mirror, control_endpoint)
+        self._rate = StepRate()
         self._last_event_time: float | None = None
         self._mode_history: list[str] = []
-        self._seen_saved_at = 0.0
-        self._seen_seq = -1
         self.frames = 0  # repaints pushed into a screen (the bench reads it)
-        self.oracle_links = [OracleLink(node, heartbeat_s) for node in oracles]
-        self.oracle_index = 0  # the node picked on the Oracle screen
-        self.chat_generating = False  # set by the Oracle screen's handlers
-        self.chat_answered = False
+        self.oracles = OracleLinks(oracles, heartbeat_s)
         self._reasons: dict[str, str] = disabled_reasons(self.mirror.state, False, readonly, control_endpoint, self.chat_status())
 
     # ------------------------------------------------------------------ lifecycle
@@ -166,9 +124,7 @@ class RealmApp(App[None]):
             self.set_keymap(self.keymap)
         if self.follow_bus:
             self._follow_bus()
-            for link in self.oracle_links:
-                if not link.node.problem:
-                    self.run_worker(link.mirror.run(), group=f"oracle-{link.node.name}", name="oracle", exclusive=True)
+            self.oracles.follow(self)
         self.set_interval(REPAINT_S, self._tick)
         self._repaint()
 
@@ -182,14 +138,11 @@ class RealmApp(App[None]):
     def view(self) -> RealmView:
         m = self.mirror
         now = self.clock()
-        heard = time.monotonic() - m.last_heard if m.last_heard else None
-        lag = now - self._last_event_time if self._last_event_time is not None else None
-        link = LinkStats(seq=m.seq, snapshots=m.snapshots, bad_messages=m.bad_messages, heard_s_ago=heard, lag_s=lag)
         return RealmView(
             m.state, m.connected, self.control_endpoint, self.readonly,
-            now=now, link=link, steps_per_s=self._steps_per_s(),
-            narration=tuple(self._narration), disabled=tuple(sorted(self._reasons.items())),
-            oracles=tuple(link.view() for link in self.oracle_links), oracle_index=self.oracle_index,
+            now=now, link=LinkStats.of(m, now, self._last_event_time), steps_per_s=self._rate.per_s(), disabled=tuple(sorted(self._reasons.items())),
+            oracles=self.oracles.views(), oracle_index=self.oracles.index,
+            keymap=tuple(self.keymap.items()),
         )  # fmt: skip
 
     def _tick(self) -> None:
@@ -203,20 +156,17 @@ class RealmApp(App[None]):
             self._paint()
 
     def _check_trainer_process(self) -> None:
-        if self.trainer is None or self.trainer.process.poll() is None:
-            return
-        code, log = self.trainer.process.returncode, self.trainer.log
-        self.trainer = None  # said once
-        self.notify(f"The trainer process exited with code {code}. Its log says why: {log}",
-                    title="Trainer stopped", severity="error", timeout=TRAINER_GONE_TOAST_S, markup=False)
+        if self.trainer is not None and self.trainer.process.poll() is not None:
+            self.notify(self.trainer.exit_note(), title="Trainer stopped", severity="error",
+                        timeout=TRAINER_GONE_TOAST_S, markup=False)
+            self.trainer = None  # said once
 
     def _view_key(self) -> tuple:
         m = self.mirror
         screen = self.screen
-        live = int(self.clock()) if getattr(screen, "LIVE_CLOCK", False) else 0
-        oracles = tuple(link.key() for link in self.oracle_links)
-        return (m.seq, m.connected, m.state.run, m.snapshots, screen, self._narration_version, live,
-                oracles, self.oracle_index, tuple(self._reasons.items()))
+        live = int(self.clock()) if isinstance(screen, RealmScreen) and screen.LIVE_CLOCK else 0
+        return (m.seq, m.connected, m.state.run, m.snapshots, screen, live,
+                self.oracles.key(), tuple(self._reasons.items()))
 
     def _repaint(self) -> None:
         """Paint now, outside the tick (a screen switch, a picked node, a chat handler)."""
@@ -245,90 +195,37 @@ class RealmApp(App[None]):
     # ------------------------------------------------------------------ event effects
 
     def _drain_events(self) -> None:
-        recent = self.mirror.recent
         if self.mirror.snapshots != self._snapshots_seen:
             self._on_fresh_snapshot()
             return
-        finished: list[QuestResult] = []
-        losses: list[float] = []
-        new_level = self._level
-        per_level = self._steps_per_level()
-        while recent:
-            envelope = recent.popleft()
-            event = envelope.event
-            self._last_event_time = envelope.time
-            if isinstance(event, StepMetrics):
-                new_level = max(new_level or 0, level(event.step, per_level))
-                self._rate.append((envelope.time, event.step))
-                losses.append(event.loss)
-            elif isinstance(event, TrainerStarted):
-                new_level = self._level = level(event.step, event.trainer.steps_per_level)
-            elif isinstance(event, QuestFinished):
-                finished.append(event.result)
-            elif isinstance(event, AchievementUnlocked):
-                self.notify(event.achievement.name, title="★ Achievement unlocked", markup=False)
-            self._narrate(envelope, per_level)
-        self._announce_quests(finished)
-        if self._level is not None and new_level is not None and new_level > self._level:
-            self.notify(f"DIO reached level {new_level}!", title="Level up")
-            self._screen_effect("level_up", new_level)
-        if losses:
-            self._screen_effect("hits", losses)
-        self._level = new_level
+        news = drain(self.mirror.recent)
+        if news.last_time is not None:
+            self._last_event_time = news.last_time
+        for time_, step in news.steps:
+            self._rate.add(time_, step)
+        for toast in toasts(news):
+            self.notify(toast.text, title=toast.title, severity=toast.severity, markup=False)
+        screen = self.screen if isinstance(self.screen, RealmScreen) and self.screen.is_mounted else None
+        reached = level_up(self._drained, self.mirror.state)
+        self._drained = self.mirror.state
+        if reached is not None:
+            self.notify(f"DIO reached level {reached}!", title="Level up")
+            if screen is not None:
+                screen.effect_level_up(reached)
+        if news.losses and screen is not None:
+            screen.effect_hits(news.losses)
 
     def _on_fresh_snapshot(self) -> None:
-        """What a snapshot holds is news to nobody: start counting (and narrating) from it."""
+        """What a snapshot holds is news to nobody: start counting from it."""
         m = self.mirror
-        previous = self.seen.get(self.control_endpoint) if self.seen else None
+        previous = self.seen.previous() if self.seen else None
         self._snapshots_seen = m.snapshots
         m.recent.clear()
-        self._level = self._state_level()
+        self._drained = m.state
         self._rate.clear()
-        self._narration.clear()
-        self._narration.extend(m.state.log[-NARRATION_LINES:])
-        self._narration_version += 1
         if previous is not None and (previous.run != m.state.run or m.seq > previous.seq):
             self._fetch_journal(previous, m.state.hero.steps)  # a read, so read-only sessions ask too
         self._remember_seen(force=True)
-
-    def _narrate(self, envelope: Envelope, per_level: int) -> None:
-        event = envelope.event
-        text = narrate(event, per_level)
-        if text is None and isinstance(event, Notice) and event.level != "info":
-            text = event.text
-        if text is not None:
-            severity = event.level if isinstance(event, Notice) else "info"
-            if isinstance(event, QuestFinished) and event.result.outcome == "failed":
-                severity = "warning"
-            self._narration.append(LogLine(time=envelope.time, level=severity, text=text))
-            self._narration_version += 1
-
-    def _screen_effect(self, name: str, value) -> None:
-        effect = getattr(self.screen, f"effect_{name}", None)
-        if effect is not None and self.screen.is_mounted:
-            effect(value)
-
-    def _steps_per_s(self) -> float | None:
-        if len(self._rate) < 2:
-            return None
-        (t0, s0), (t1, s1) = self._rate[0], self._rate[-1]
-        return (s1 - s0) / (t1 - t0) if t1 > t0 and s1 > s0 else None
-
-    def _steps_per_level(self) -> int:
-        trainer = self.mirror.state.trainer
-        return trainer.steps_per_level if trainer else 1000
-
-    def _state_level(self) -> int:
-        return level(self.mirror.state.hero.steps, self._steps_per_level())
-
-    def _announce_quests(self, results: list[QuestResult]) -> None:
-        for result in results[:QUEST_TOASTS_PER_TICK]:
-            reason = f" ({result.reason})" if result.reason else ""
-            severity = "warning" if result.outcome == "failed" else "information"
-            title = "Quest failed" if result.outcome == "failed" else "Quest complete" if result.outcome == "done" else "Quest"
-            self.notify(f"{result.name}: {result.outcome}{reason}", title=title, severity=severity, markup=False)
-        if len(results) > QUEST_TOASTS_PER_TICK:
-            self.notify(f"and {len(results) - QUEST_TOASTS_PER_TICK} more quests finished", title="Quest")
 
     # ------------------------------------------------------------------ while you were away
 
@@ -336,21 +233,13 @@ class RealmApp(App[None]):
         m = self.mirror
         if self.seen is None or not m.state.run or m.snapshots == 0:
             return
-        now = time.monotonic()
-        if not force and (m.seq == self._seen_seq or now - self._seen_saved_at < SEEN_SAVE_S):
-            return
-        self._seen_saved_at, self._seen_seq = now, m.seq
         when = self._last_event_time if self._last_event_time is not None else self.clock()
-        self.seen.put(self.control_endpoint, Mark(run=m.state.run, seq=m.seq, time=when, step=m.state.hero.steps))
+        self.seen.remember(Mark(run=m.state.run, seq=m.seq, time=when, step=m.state.hero.steps), force)
 
     @work(group="journal", exclusive=True, name="journal")
     async def _fetch_journal(self, mark: Mark, step_now: int) -> None:
-        request = JournalRequest(run=mark.run, since_seq=mark.seq, since_time=mark.time, limit=500)
-        try:
-            reply = await self._ask_trainer(request)
-        except Exception:  # a reply we cannot read: no news is shown, the game goes on
-            return
-        if isinstance(reply, Journal) and (reply.entries or step_now != mark.step):
+        reply = await self.requests.journal_since(mark)
+        if reply is not None and (reply.entries or step_now != mark.step):
             self.post_message(AwayNews(mark, reply, step_now))
 
     def on_away_news(self, message: AwayNews) -> None:
@@ -381,16 +270,18 @@ class RealmApp(App[None]):
 
     # ------------------------------------------------------------------ the oracle
 
-    def oracle_link(self) -> OracleLink | None:
-        return self.oracle_links[self.oracle_index] if self.oracle_links else None
-
     def chat_status(self) -> ChatStatus:
-        link = self.oracle_link()
-        return ChatStatus(link.view() if link else None, self.chat_generating, self.chat_answered)
+        """The picked oracle node, and the Oracle screen's chat (idle before that screen first opens)."""
+        link = self.oracles.picked()
+        try:
+            screens = self.get_screen_stack("oracle")
+        except KeyError:
+            screens = []
+        chat = screens[0].chat if screens and isinstance(screens[0], OracleScreen) else NO_CHAT
+        return ChatStatus(link.view() if link else None, chat.generating, chat.answered)
 
     def select_oracle(self, index: int) -> None:
-        if 0 <= index < len(self.oracle_links) and index != self.oracle_index:
-            self.oracle_index = index
+        if self.oracles.pick(index):
             self._repaint()
 
     def refresh_now(self) -> None:
@@ -419,7 +310,7 @@ class RealmApp(App[None]):
 
     def action_promote(self) -> None:
         """Promote the Vault's selected checkpoint; on any other screen, the champion."""
-        picked = getattr(self.screen, "selected_checkpoint", lambda: None)()
+        picked = self.screen.selected_checkpoint() if isinstance(self.screen, RealmScreen) else None
         ref, name = (str(picked.step), picked.name) if picked is not None else ("champion", "the champion")
         self.send_request("promote", PromoteRequest(ref=ref), f"promote {name}")
 
@@ -429,7 +320,7 @@ class RealmApp(App[None]):
         if reason:
             self.notify(f"{verb}: {reason}", severity="warning", markup=False)
             return
-        self._send_control(request, verb)
+        self.requests.send(request, verb)
 
     def add_quest_file(self, path: Path) -> None:
         """Read a quest file here and send its content (the trainer may run on another host)."""
@@ -448,15 +339,14 @@ class RealmApp(App[None]):
             return RealmConfig().bus.max_message_bytes
 
     def action_toggle_pause(self) -> None:
-        if self._request_in_flight:
+        if self.requests.in_flight:
             self.notify("still waiting for the trainer's answer", severity="warning")
             return
-        status = self.mirror.state.battle.status
-        self._request_in_flight = True
-        if status == "paused":
-            self._send_control(ResumeRequest(), "resume")
+        self.requests.in_flight = True
+        if self.mirror.state.battle.status == "paused":
+            self.requests.send(ResumeRequest(), "resume")
         else:
-            self._send_control(PauseRequest(), "pause")
+            self.requests.send(PauseRequest(), "pause")
 
     def update_config(self, key: str, value: str, confirm: bool) -> None:
         """Ask the trainer to change one config key (the Armory's edit)."""
@@ -464,24 +354,7 @@ class RealmApp(App[None]):
         if reason:
             self.notify(f"edit: {reason}", severity="warning", markup=False)
             return
-        self._send_control(ConfigUpdateRequest(key=key, value=value, confirm=confirm), f"set {key}")
-
-    async def _ask_trainer(self, request: Request):
-        m = self.mirror
-        return await request_async(m.context, self.control_endpoint, request, REQUEST_TIMEOUT_S, m.socket_setup)
-
-    @work(group="control", name="control")
-    async def _send_control(self, request: Request, verb: str) -> None:
-        try:
-            reply = await self._ask_trainer(request)
-        finally:
-            self._request_in_flight = False
-        if reply is None:
-            self.notify(f"trainer not reachable at {self.control_endpoint}", severity="error", markup=False)
-        elif isinstance(reply, ErrorReply):
-            self.notify(f"{verb} refused: {reply.message}", severity="error", markup=False)
-        elif isinstance(reply, Ack):
-            self.notify(reply.message or f"{verb} requested", markup=False)
+        self.requests.send(ConfigUpdateRequest(key=key, value=value, confirm=confirm), f"set {key}")
 
 
 @dataclass(frozen=True)
@@ -490,6 +363,9 @@ class TrainerProcess:
 
     process: subprocess.Popen
     log: Path
+
+    def exit_note(self) -> str:
+        return f"The trainer process exited with code {self.process.returncode}. Its log says why: {self.log}"
 
 
 def default_state_dir() -> Path:

@@ -5,42 +5,19 @@
         battle.pause: p,space     # pause on p as well as space
         app.quit: ctrl+q          # quit on ctrl+q instead of q
 
-Every binding in the app and its screens has an id (``screen.hero``, ``vault.promote``, ...);
+Every binding in the actions table has an id (``screen.hero``, ``vault.promote``, ...);
 ``realm tui --keys`` lists them. An unknown id is a config error, found before the app starts.
 """
 
 from __future__ import annotations
 
-import importlib
-
-from textual.binding import Binding
-from textual.screen import Screen
-
 from realm.config import ConfigError
+from realm.tui.actions import ACTIONS, RealmAction
 
 
-def _screen_classes() -> list[type]:
-    importlib.import_module("realm.tui.app")  # importing the app imports every screen
-
-    found, todo = [], [Screen]
-    while todo:
-        cls = todo.pop()
-        todo.extend(cls.__subclasses__())
-        if cls.__module__.startswith("realm.tui"):
-            found.append(cls)
-    return found
-
-
-def bindings() -> dict[str, Binding]:
-    """Every binding with an id, in the app and its screens, by id."""
-    from realm.tui.app import RealmApp
-
-    out: dict[str, Binding] = {}
-    for owner in (RealmApp, *_screen_classes()):
-        for binding in owner.__dict__.get("BINDINGS", ()):
-            if isinstance(binding, Binding) and binding.id:
-                out[binding.id] = binding
-    return out
+def bindings() -> dict[str, RealmAction]:
+    """Every action with a binding of ours, by binding id."""
+    return {a.id: a for a in ACTIONS if a.bound}
 
 
 def check_keymap(keymap: dict[str, str]) -> dict[str, str]:
@@ -58,14 +35,8 @@ def check_keymap(keymap: dict[str, str]) -> dict[str, str]:
     return keymap
 
 
-def action_keys(keymap: dict[str, str]) -> dict[str, str]:
-    """{action as bound: the keys shown for it} for the rebound bindings (the Help screen shows these)."""
-    known = bindings()
-    return {known[binding_id].action: keys.replace(",", "/") for binding_id, keys in keymap.items()}
-
-
 def describe() -> str:
     """The table ``realm tui --keys`` prints: id, default key, what it does."""
-    rows = [(binding_id, b.key, b.description or b.action) for binding_id, b in sorted(bindings().items())]
+    rows = [(binding_id, a.key, a.label or a.action) for binding_id, a in sorted(bindings().items())]
     width = max(len(r[0]) for r in rows)
     return "\n".join(f"{binding_id:<{width}}  {key:<14} {what}" for binding_id, key, what in rows)

@@ -9,9 +9,11 @@ control socket through ``realm.oracle.client.OracleClient`` in a thread worker.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from textual.app import App
 
 from realm.bus import StateMirror
 from realm.protocol import OracleState
@@ -66,6 +68,36 @@ class OracleLink:
     def key(self) -> tuple:
         m = self.mirror
         return (m.seq, m.connected, m.state.run, m.snapshots)
+
+
+class OracleLinks:
+    """The oracle nodes the app follows, and the one picked on the Oracle screen."""
+
+    def __init__(self, nodes: Sequence[OracleNode], heartbeat_s: float) -> None:
+        self.links = [OracleLink(node, heartbeat_s) for node in nodes]
+        self.index = 0
+
+    def picked(self) -> OracleLink | None:
+        return self.links[self.index] if self.links else None
+
+    def pick(self, index: int) -> bool:
+        """Pick node ``index``; True when that changed the pick."""
+        if 0 <= index < len(self.links) and index != self.index:
+            self.index = index
+            return True
+        return False
+
+    def follow(self, app: App) -> None:
+        """Start a worker per node that the app can reach, each following its node's bus."""
+        for link in self.links:
+            if not link.node.problem:
+                app.run_worker(link.mirror.run(), group=f"oracle-{link.node.name}", name="oracle", exclusive=True)
+
+    def views(self) -> tuple[OracleView, ...]:
+        return tuple(link.view() for link in self.links)
+
+    def key(self) -> tuple:
+        return (self.index, *(link.key() for link in self.links))
 
 
 def registry_oracles(config, home: Path) -> list[OracleNode]:

@@ -199,4 +199,4 @@ async def test_a_refused_chat_says_why_and_leaves_the_conversation_as_it_was(tmp
         await wait_for(pilot, lambda: stream.finished, timeout=60, what="the refusal")
         assert "no checkpoint 99 in the ledger" in stream.finished[0].error
         assert transcript(app)[-1].startswith("oracle: failed: ") and stream.any("no checkpoint 99")
-        assert app.screen.history == [] and app.why_disabled("send_chat") is None
+        assert app.screen.chat.history == [] and app.why_disabled("send_chat") is None

@@ -57,7 +57,7 @@ async def test_armory_and_while_you_were_away_against_a_real_trainer(trainer_fac
         await wait_for(pilot, lambda: trainer.state.battle.lr == 2e-4, timeout=30, what="the new lr in training")
         await wait_for(pilot, lambda: "0.0002" in text_of_row(table, "train.lr"), what="the table to follow")
 
-    from realm.tui.away import SeenStore
+    from realm.tui.away_summary import SeenStore
 
     seen = SeenStore(state_dir).get(trainer.control).step  # what the app remembered on its way out
     await_steps = seen + 5  # away: DIO trains on without the app

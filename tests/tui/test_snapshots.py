@@ -38,7 +38,7 @@ def recorded_app(oracle: bool = True) -> RealmApp:
         follow_bus=False, clock=lambda: demo.T0 + 200, oracles=[ORACLE] if oracle else [],
     )  # fmt: skip
     demo.fill(app.mirror)
-    for link in app.oracle_links:
+    for link in app.oracles.links:
         demo.fill(link.mirror, demo.oracle_session())
     return app
 
@@ -65,7 +65,7 @@ def test_oracle_chat_transcript(snap_compare):
     async def chat(pilot):
         await pilot.press("6")
         screen = pilot.app.screen
-        screen.request_id = "r1"
+        screen.chat.request_id = "r1"
         screen.query_one("#oracle-chat").add_message("you", "What is 5 in binary?")
         screen.query_one("#oracle-chat").add_message("DIO")
         for piece in ("1", "01", " — five is four plus one."):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from realm.game.narration import STEP_EVERY, narrate
+import msgspec
+
+from realm.game.narration import narrate
 from realm.protocol import (
     BattleChanged,
     BattleState,
@@ -14,12 +16,15 @@ from realm.protocol import (
     QuestResult,
     RealmState,
     SuiteScore,
+    TrainerInfo,
+    TrainerStarted,
     VaultState,
 )
 from realm.tui import demo
 from realm.tui import format as fmt
+from realm.state import apply, level_up
 from realm.tui.actions import (
-    ACTIONS,
+    HELP_ACTIONS,
     EMPTY_VAULT,
     NO_ANSWER,
     NO_ORACLE_NODE,
@@ -28,7 +33,7 @@ from realm.tui.actions import (
     ChatStatus,
     disabled_reasons,
 )
-from realm.tui.away import Mark, SeenStore, summarise
+from realm.tui.away_summary import Mark, SeenStore, summarise
 from realm.tui.screens.battle import eta
 from realm.tui.oracles import OracleView
 from realm.tui.screens.help import help_rows
@@ -39,13 +44,21 @@ from realm.tui.view import RealmView
 
 
 def test_narration_speaks_of_notable_events_only():
-    assert narrate(demo.step(STEP_EVERY - 1)) is None
-    assert "damage" in narrate(demo.step(STEP_EVERY))
-    assert "level 2" in narrate(demo.step(1000), steps_per_level=1000)
+    assert narrate(demo.step(1000)) is None  # steps are too frequent for the log
     failed = QuestFinished(result=QuestResult(name="q", outcome="failed", reason="bad line 3"))
-    assert narrate(failed) == "Quest q is lost: bad line 3"
-    assert narrate(BattleChanged(status="paused")) == "DIO lowers his sword and waits"
-    assert narrate(demo.step(STEP_EVERY)) == narrate(demo.step(STEP_EVERY))  # pure
+    assert narrate(failed) == ("warning", "quest q: failed (bad line 3)")
+    assert narrate(BattleChanged(status="paused")) == ("info", "battle paused")
+    assert narrate(failed) == narrate(failed)  # pure
+
+
+def test_the_reducer_finds_a_level_up_within_one_trainer_s_life():
+    state = apply(RealmState(), demo.session(steps=0)[0])
+    assert level_up(RealmState(), state) is None  # a trainer starting is where counting starts
+    at_99, at_100 = (apply(state, demo.step(n)) for n in (99, 100))
+    assert level_up(state, at_99) is None and level_up(at_99, at_100) == 2
+    started = demo.session(steps=0)[0]
+    later = TrainerStarted(trainer=TrainerInfo(**{**msgspec.structs.asdict(started.trainer), "pid": 7}), step=250)
+    assert level_up(at_99, apply(at_99, later)) is None  # a restart at a later step is not a level-up
 
 
 def test_away_summary_counts_what_the_journal_says():
@@ -91,7 +104,7 @@ def test_disabled_reasons_follow_connection_readonly_and_status():
     assert disabled_reasons(stocked, False, False, "e")["add_quest"].startswith("trainer not reachable")
     view = RealmView(state, True, "e", disabled=tuple(disabled_reasons(state, True, False, "e").items()))
     rows = help_rows(view)
-    assert len(rows) == len(ACTIONS)
+    assert len(rows) == len(HELP_ACTIONS)
     assert {key for _, key, _, _ in rows} >= {"1", "9", "space", "P", "/", "?", "q", "esc"}
 
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Static
 
 from realm.protocol import ConfigField
+from realm.tui.actions import bindings_for
 from realm.tui.screens.base import RealmScreen, missing_panel
 from realm.tui.view import RealmView
 
@@ -38,7 +38,7 @@ def armory_model(view: RealmView) -> ArmoryModel:
 
 
 class EditValue(ModalScreen[str | None]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="armory.cancel")]
+    BINDINGS = bindings_for("edit_value")
 
     def __init__(self, field: ConfigField) -> None:
         super().__init__()
@@ -63,11 +63,7 @@ class EditValue(ModalScreen[str | None]):
 
 
 class ConfirmCritical(ModalScreen[bool]):
-    BINDINGS = [
-        Binding("y", "answer(True)", "Yes, change it", id="armory.confirm"),
-        Binding("n", "answer(False)", "No", id="armory.refuse"),
-        Binding("escape", "answer(False)", "Cancel", show=False, id="armory.refuse_esc"),
-    ]
+    BINDINGS = bindings_for("confirm_critical")
 
     def __init__(self, field: ConfigField, value: str) -> None:
         super().__init__()
@@ -87,9 +83,7 @@ class ConfirmCritical(ModalScreen[bool]):
 class ArmoryScreen(RealmScreen):
     SCREEN_NAME = "8 Armory"
     AUTO_FOCUS = "#armory-table"
-    BINDINGS = [
-        Binding("e", "edit", "Edit", id="armory.edit"),
-    ]
+    BINDINGS = bindings_for("armory")
 
     def __init__(self) -> None:
         super().__init__()

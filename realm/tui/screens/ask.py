@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
@@ -14,16 +13,13 @@ from textual.suggester import Suggester
 from textual.widgets import Input, Select, Static
 
 from realm.protocol import MAX_GENERATED_CHATS, QuestGenerateRequest, SkillState
+from realm.tui.actions import bindings_for
 
 
 class Confirm(ModalScreen[bool]):
     """``y`` answers True, ``n`` or ``esc`` False."""
 
-    BINDINGS = [
-        Binding("y", "answer(True)", "Yes", id="confirm.yes"),
-        Binding("n", "answer(False)", "No", id="confirm.no"),
-        Binding("escape", "answer(False)", "Cancel", show=False, id="confirm.cancel"),
-    ]
+    BINDINGS = bindings_for("confirm")
 
     def __init__(self, title: str, body: str) -> None:
         super().__init__()
@@ -59,7 +55,7 @@ class PathSuggester(Suggester):
 class AskPath(ModalScreen[str | None]):
     """A path box: ``enter`` answers the path, ``esc`` None; ``→`` takes the completion."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="ask.cancel")]
+    BINDINGS = bindings_for("ask_path")
 
     def __init__(self, title: str, hint: str) -> None:
         super().__init__()
@@ -85,7 +81,7 @@ class AskPath(ModalScreen[str | None]):
 class AskGenerate(ModalScreen[QuestGenerateRequest | None]):
     """Skill, level (the skill's own to start with), count and priority; ``enter`` sends."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="generate.cancel")]
+    BINDINGS = bindings_for("ask_generate")
 
     def __init__(self, skills: tuple[SkillState, ...], active: str = "") -> None:
         super().__init__()

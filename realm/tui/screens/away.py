@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from realm.tui.away import AwaySummary
+from realm.tui.actions import bindings_for
+from realm.tui.away_summary import AwaySummary
 from realm.tui.format import clock
 
 
 class AwayScreen(ModalScreen[None]):
-    BINDINGS = [
-        Binding("escape", "dismiss", "Close", id="away.close"),
-        Binding("enter", "dismiss", "Close", show=False, id="away.close_enter"),
-    ]
+    BINDINGS = bindings_for("away")
 
     def __init__(self, summary: AwaySummary) -> None:
         super().__init__()

@@ -1,4 +1,5 @@
-"""What every realm screen shares: the status line on top, the key footer below."""
+"""What every realm screen shares: the status line on top, the key footer below, and the hooks
+the app calls on the active screen (each a no-op unless a screen has something to do)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Static
 
+from realm.protocol import CheckpointInfo
 from realm.tui.view import RealmView
 from realm.tui.widgets.key_bar import KeyBar
 from realm.tui.widgets.status_bar import StatusBar
@@ -23,6 +25,7 @@ class RealmScreen(Screen):
         # the current stylesheet and theme, so it is up to date: saying so keeps a screen's first
         # visit from costing 100+ ms. (A theme change after this still bumps the app's counter.)
         self._css_update_count = getattr(self.app, "_css_update_count", -1)
+        self.last_view: RealmView | None = None  # what ``show`` last drew (actions read it)
 
     def compose(self) -> ComposeResult:
         yield StatusBar(self.SCREEN_NAME, id="status")
@@ -36,9 +39,20 @@ class RealmScreen(Screen):
         """Push ``view`` into the widgets (once mounted); called by the app on its repaint tick."""
         self.query_one(StatusBar).show(view)
         self.show_body(view)
+        self.last_view = view
 
     def show_body(self, view: RealmView) -> None:
         pass
+
+    def effect_hits(self, losses: list[float]) -> None:
+        """Training steps landed since the last tick, with these losses."""
+
+    def effect_level_up(self, new_level: int) -> None:
+        """DIO reached ``new_level`` since the last tick."""
+
+    def selected_checkpoint(self) -> CheckpointInfo | None:
+        """The checkpoint this screen has selected (what ``P`` promotes; None: the champion)."""
+        return None
 
     def set_row(self, selector: str, content: Content) -> None:
         """Replace a one-row Static's text; its height is fixed in CSS, so no relayout."""
@@ -46,8 +60,7 @@ class RealmScreen(Screen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Screen actions share the app's reasons: a disabled one shows dimmed, with its why."""
-        why = getattr(self.app, "why_disabled", lambda name: None)(action)
-        return None if why else True
+        return None if self.app.why_disabled(action) else True
 
 
 def missing_panel(what: str, detail: str = "") -> Content:

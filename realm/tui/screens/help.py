@@ -8,25 +8,24 @@ from textual.content import Content
 from textual.widgets import Static
 
 from realm.game.hero import STAT_MEANINGS
-from realm.tui.actions import ACTIONS
-from realm.tui.keymap import action_keys
+from realm.tui.actions import HELP_ACTIONS
 from realm.tui.screens.base import RealmScreen
 from realm.tui.view import RealmView
 
 
-def help_rows(view: RealmView, rebound: dict[str, str] | None = None) -> list[tuple[str, str, str, str | None]]:
+def help_rows(view: RealmView) -> list[tuple[str, str, str, str | None]]:
     """(group, key, description, why disabled or None), grouped in the order groups first appear;
-    ``rebound`` ({action: keys}) shows the keys a config's ``tui.keys`` set instead of the defaults."""
-    rebound = rebound or {}
-    groups = list(dict.fromkeys(a.group for a in ACTIONS))
-    ordered = sorted(ACTIONS, key=lambda a: groups.index(a.group))
-    return [(a.group, rebound.get(a.action, a.key), a.description, view.why_disabled(a.name)) for a in ordered]
+    a key the config's ``tui.keys`` rebound shows as rebound."""
+    rebound = {binding_id: keys.replace(",", "/") for binding_id, keys in view.keymap}
+    groups = list(dict.fromkeys(a.group for a in HELP_ACTIONS))
+    ordered = sorted(HELP_ACTIONS, key=lambda a: groups.index(a.group))
+    return [(a.group, rebound.get(a.id, a.shown_key), a.description, view.why_disabled(a.name)) for a in ordered]
 
 
-def help_text(view: RealmView, rebound: dict[str, str] | None = None) -> Content:
+def help_text(view: RealmView) -> Content:
     lines: list[Content] = []
     group = None
-    for row_group, key, description, why in help_rows(view, rebound):
+    for row_group, key, description, why in help_rows(view):
         if row_group != group:
             group = row_group
             lines.append(Content.styled(group, "bold $accent"))
@@ -50,4 +49,4 @@ class HelpScreen(RealmScreen):
             yield Static(id="help-text")
 
     def show_body(self, view: RealmView) -> None:
-        self.query_one("#help-text", Static).update(help_text(view, action_keys(getattr(self.app, "keymap", {}))))
+        self.query_one("#help-text", Static).update(help_text(view))

@@ -4,7 +4,8 @@ The app follows each oracle node of the host registry with its own mirror (realm
 ``oracle_model`` reads what the picked node reports. A chat runs in a thread worker through
 ``OracleClient.chat``; each streamed piece comes back as a ``ChatChunk`` message and the
 handlers here own the transcript (the worker never touches a widget). ``ctrl+x`` sends
-``CancelRequest`` for the answer in flight; ``ctrl+y`` copies the last answer.
+``CancelRequest`` for the answer in flight; ``ctrl+y`` copies the last answer. The screen owns
+the ``Chat``; the app reads it (``generating``, ``answered``) for the keys' reasons.
 
 Keys: the number keys switch screens as everywhere, so the message box is entered with
 ``enter`` (or by clicking it) and left with ``esc``.
@@ -13,11 +14,10 @@ Keys: the number keys switch screens as everywhere, so the message box is entere
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.content import Content
 from textual.message import Message
@@ -25,6 +25,7 @@ from textual.widgets import Input, Select, Static
 from textual.worker import get_current_worker
 
 from realm.protocol import ChatEnd, OracleState, Sampling
+from realm.tui.actions import bindings_for
 from realm.tui.oracles import NO_ORACLE_HINT, OracleNode
 from realm.tui.screens.base import RealmScreen
 from realm.tui.view import RealmView
@@ -77,6 +78,42 @@ def oracle_model(view: RealmView) -> OracleModel:
     return OracleModel(None, status, checkpoints, nodes)
 
 
+@dataclass
+class Chat:
+    """The talk with DIO: the conversation sent with each message, and the answer streaming now."""
+
+    history: list[dict[str, str]] = field(default_factory=list)
+    request_id: str | None = None  # the answer streaming now
+    answer: str = ""  # the answer streaming now
+    last_answer: str = ""  # the last finished one (what ctrl+y copies)
+
+    @property
+    def generating(self) -> bool:
+        return self.request_id is not None
+
+    @property
+    def answered(self) -> bool:
+        return bool(self.last_answer)
+
+    def ask(self, text: str) -> str:
+        """Start an answer to ``text``; its request id."""
+        self.history.append({"role": "user", "content": text})
+        self.request_id, self.answer = uuid.uuid4().hex, ""
+        return self.request_id
+
+    def finish(self, answered: bool) -> None:
+        """The answer ended; an unanswered question is not part of the talk."""
+        if answered:
+            self.history.append({"role": "assistant", "content": self.answer})
+            self.last_answer = self.answer or self.last_answer
+        else:
+            self.history.pop()
+        self.request_id = None
+
+
+NO_CHAT = Chat()  # what the app reads before the Oracle screen first opens
+
+
 class ChatAbandoned(Exception):
     """Raised inside the chat worker when the app no longer wants the answer."""
 
@@ -106,21 +143,11 @@ def end_note(end: ChatEnd) -> str:
 class OracleScreen(RealmScreen):
     SCREEN_NAME = "6 Oracle"
     AUTO_FOCUS = "#oracle-chat"
-    BINDINGS = [
-        Binding("enter", "send_chat", "Type", show=False, id="oracle.type"),
-        Binding("ctrl+x", "stop_generation", "Stop", id="oracle.stop", priority=True),
-        Binding("ctrl+y", "copy_answer", "Copy", id="oracle.copy"),
-        Binding("ctrl+o", "pick_checkpoint", "Checkpoint", show=False, id="oracle.checkpoint"),
-        Binding("ctrl+n", "pick_node", "Node", show=False, id="oracle.node"),
-        Binding("escape", "leave_input_or_back", "Back", show=False, id="oracle.back"),
-    ]
+    BINDINGS = bindings_for("oracle")
 
     def __init__(self) -> None:
         super().__init__()
-        self.history: list[dict[str, str]] = []  # the conversation sent with each message
-        self.request_id: str | None = None  # the answer streaming now
-        self.answer = ""  # the answer streaming now
-        self.last_answer = ""  # the last finished one (what ctrl+y copies)
+        self.chat = Chat()
         self._options: tuple = ()
 
     def compose_body(self) -> ComposeResult:
@@ -171,19 +198,18 @@ class OracleScreen(RealmScreen):
         if not text:
             return
         reason = self.app.why_disabled("send_chat")
-        link = self.app.oracle_link()
+        link = self.app.oracles.picked()
         if reason or link is None:
             self.notify(f"not sent: {reason}", severity="warning", markup=False)
             return
         event.input.value = ""
-        self.history.append({"role": "user", "content": text})
-        chat = self.query_one(ChatLog)
-        chat.add_message("you", text)
-        chat.add_message("DIO")
-        self.request_id, self.answer = uuid.uuid4().hex, ""
+        log = self.query_one(ChatLog)
+        log.add_message("you", text)
+        log.add_message("DIO")
+        request_id = self.chat.ask(text)
         checkpoint = self.query_one("#oracle-checkpoint", Select).value
-        self._set_generating(True)
-        self._stream(link.node, list(self.history), str(checkpoint), self.request_id)
+        self.app.refresh_now()
+        self._stream(link.node, list(self.chat.history), str(checkpoint), request_id)
 
     @work(thread=True, group="chat", name="chat")
     def _stream(self, node: OracleNode, messages: list[dict], checkpoint: str, request_id: str) -> None:
@@ -208,36 +234,28 @@ class OracleScreen(RealmScreen):
         self.post_message(ChatFinished(request_id, end))
 
     def on_chat_chunk(self, message: ChatChunk) -> None:
-        if message.request_id == self.request_id:
-            self.answer += message.text
+        if message.request_id == self.chat.request_id:
+            self.chat.answer += message.text
             self.query_one(ChatLog).append_chunk(message.text)
 
     def on_chat_finished(self, message: ChatFinished) -> None:
-        if message.request_id != self.request_id:
+        if message.request_id != self.chat.request_id:
             return
-        chat = self.query_one(ChatLog)
+        log = self.query_one(ChatLog)
         if message.end is None:
-            self.history.pop()  # the question was not answered: it is not part of the talk
-            chat.add_message("oracle", f"failed: {message.error}")
+            log.add_message("oracle", f"failed: {message.error}")
             self.notify(message.error, title="Chat failed", severity="error", markup=False)
         else:
-            self.history.append({"role": "assistant", "content": self.answer})
-            chat.add_message("oracle", end_note(message.end))
-            self.last_answer = self.answer or self.last_answer
-            self.app.chat_answered = bool(self.last_answer)
-        self.request_id = None
-        self._set_generating(False)
-
-    def _set_generating(self, generating: bool) -> None:
-        self.app.chat_generating = generating
+            log.add_message("oracle", end_note(message.end))
+        self.chat.finish(answered=message.end is not None)
         self.app.refresh_now()
 
     # ------------------------------------------------------------------ stop, copy, pick
 
     def action_stop_generation(self) -> None:
-        link = self.app.oracle_link()
-        if self.request_id is not None and link is not None:
-            self._cancel(link.node, self.request_id)
+        link = self.app.oracles.picked()
+        if self.chat.request_id is not None and link is not None:
+            self._cancel(link.node, self.chat.request_id)
 
     @work(thread=True, group="cancel", name="cancel")
     def _cancel(self, node: OracleNode, request_id: str) -> None:
@@ -249,8 +267,8 @@ class OracleScreen(RealmScreen):
             self.app.call_from_thread(self.notify, f"stop: {exc}", severity="error", markup=False)
 
     def action_copy_answer(self) -> None:
-        self.app.copy_to_clipboard(self.last_answer)
-        self.notify(f"copied DIO's answer ({len(self.last_answer)} characters)", markup=False)
+        self.app.copy_to_clipboard(self.chat.last_answer)
+        self.notify(f"copied DIO's answer ({len(self.chat.last_answer)} characters)", markup=False)
 
     def action_pick_checkpoint(self) -> None:
         self._open("#oracle-checkpoint")

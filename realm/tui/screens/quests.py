@@ -14,12 +14,12 @@ from pathlib import Path
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.content import Content
 from textual.widgets import DataTable, Static
 
 from realm.protocol import QuestInfo, QuestMoveRequest, QuestRemoveRequest, QuestResult, QuestRetryRequest, SkipRequest
 from realm.tui import format as fmt
+from realm.tui.actions import bindings_for
 from realm.tui.screens.ask import AskGenerate, AskPath, Confirm
 from realm.tui.screens.base import RealmScreen
 from realm.tui.view import RealmView
@@ -67,15 +67,7 @@ def shifted(priority: str, by: int) -> str | None:
 class QuestsScreen(RealmScreen):
     SCREEN_NAME = "4 Quests"
     AUTO_FOCUS = "#quests-queued"
-    BINDINGS = [
-        Binding("a", "add_quest", "Add", id="quests.add"),
-        Binding("g", "generate_quest", "Generate", id="quests.generate"),
-        Binding("r", "retry_quest", "Retry", id="quests.retry"),
-        Binding("delete", "remove_quest", "Remove", id="quests.remove"),
-        Binding("plus", "raise_priority", "Prio+", id="quests.raise"),
-        Binding("minus", "lower_priority", "Prio-", id="quests.lower"),
-        Binding("k", "skip_quest", "Skip", id="quests.skip"),
-    ]
+    BINDINGS = bindings_for("quests")
 
     def __init__(self) -> None:
         super().__init__()
@@ -155,7 +147,9 @@ class QuestsScreen(RealmScreen):
             self.app.add_quest_file(Path(path).expanduser())
 
     def action_generate_quest(self) -> None:
-        skills = self.app.mirror.state.skills
+        if self.last_view is None:
+            return
+        skills = self.last_view.state.skills
         self.app.push_screen(AskGenerate(skills.skills, skills.active), self._generate)
 
     def _generate(self, request) -> None:

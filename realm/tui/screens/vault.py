@@ -13,13 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.content import Content
 from textual.widgets import DataTable, Input, Static
 
 from realm.protocol import CheckpointInfo, DeleteCheckpointRequest
-from realm.state import suite_line
+from realm.game.narration import suite_line
 from realm.tui import format as fmt
+from realm.tui.actions import bindings_for
 from realm.tui.screens.ask import Confirm
 from realm.tui.screens.base import RealmScreen
 from realm.tui.view import RealmView
@@ -96,13 +96,7 @@ def row_cells(c: CheckpointInfo, marks: "Marks") -> tuple[str, ...]:
 class VaultScreen(RealmScreen):
     SCREEN_NAME = "5 Vault"
     AUTO_FOCUS = "#vault-table"
-    BINDINGS = [
-        Binding("slash", "filter", "Filter", id="vault.filter"),
-        Binding("s", "sort", "Sort", id="vault.sort"),
-        Binding("d", "delete_checkpoint", "Delete", id="vault.delete"),
-        Binding("x", "export_checkpoint", "Export", id="vault.export"),
-        Binding("escape", "clear_or_back", "Back", show=False, id="vault.back"),
-    ]
+    BINDINGS = bindings_for("vault")
 
     def __init__(self) -> None:
         super().__init__()

@@ -91,7 +91,7 @@ class KeyBar(Widget, can_focus=False):
         return entry, Span(start + 1, self.size.width, active.binding.key, active.enabled, active.binding.description)
 
     def _why_disabled(self, action: str) -> str:
-        why = getattr(self.app, "why_disabled", lambda name: None)(action.split("(", 1)[0])
+        why = self.app.why_disabled(action.split("(", 1)[0])
         return why or "not available now"
 
     def render(self) -> Content:

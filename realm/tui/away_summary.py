@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from realm.protocol import Journal
 
 SEEN_FILE = "seen.json"
 SHOWN_LINES = 12
+SEEN_SAVE_S = 2.0  # how often the "last seen" mark is written while events flow
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,25 @@ class SeenStore:
             pass  # remembering is a nicety: a read-only home must not break the game
 
 
+class SeenMarks:
+    """The app's mark for one trainer endpoint: read on a fresh snapshot, written at most every
+    ``SEEN_SAVE_S`` while events flow (at once when forced: a snapshot, the app closing)."""
+
+    def __init__(self, folder: Path, endpoint: str) -> None:
+        self.store, self.endpoint = SeenStore(folder), endpoint
+        self._saved_at, self._seq = 0.0, -1
+
+    def previous(self) -> Mark | None:
+        return self.store.get(self.endpoint)
+
+    def remember(self, mark: Mark, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and (mark.seq == self._seq or now - self._saved_at < SEEN_SAVE_S):
+            return
+        self._saved_at, self._seq = now, mark.seq
+        self.store.put(self.endpoint, mark)
+
+
 @dataclass(frozen=True)
 class AwaySummary:
     since: float
@@ -95,8 +116,13 @@ def summarise(journal: Journal, mark: Mark, step_now: int) -> AwaySummary:
         quests_done=sum(1 for e in entries if e.kind == "quest_done"),
         quests_failed=tuple(e.text for e in entries if e.kind == "quest_failed"),
         checkpoints=sum(1 for e in entries if e.kind == "checkpoint"),
-        achievements=tuple(e.text.removeprefix("★ Achievement: ") for e in entries if e.kind == "achievement"),
+        achievements=tuple(_achievement_name(e.text) for e in entries if e.kind == "achievement"),
         restarts=sum(1 for e in entries if e.kind == "trainer"),
         lines=tuple(e.text for e in entries[-SHOWN_LINES:]),
         more=journal.more or len(entries) > SHOWN_LINES,
     )
+
+
+def _achievement_name(text: str) -> str:
+    """The name in an achievement's journal line (older journals say "★ Achievement: NAME")."""
+    return text.removeprefix("achievement unlocked: ").removeprefix("★ Achievement: ")

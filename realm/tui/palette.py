@@ -7,24 +7,23 @@ from functools import partial
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 
-from realm.tui.actions import ACTIONS, RealmAction
+from realm.tui.actions import HELP_ACTIONS, RealmAction
 
 
 class RealmCommands(Provider):
     def _entries(self) -> list[tuple[str, str, RealmAction]]:
-        why = getattr(self.app, "why_disabled", lambda name: None)
         entries = []
-        for action in ACTIONS:
+        for action in HELP_ACTIONS:
             if action.name == "command_palette":
                 continue
-            reason = why(action.name)
-            text = f"{action.description} [{action.key}]" + (" (disabled)" if reason else "")
+            reason = self.app.why_disabled(action.name)
+            text = f"{action.description} [{action.shown_key}]" + (" (disabled)" if reason else "")
             entries.append((text, reason or action.group, action))
         return entries
 
     async def _run(self, action: RealmAction) -> None:
         app = self.app
-        reason = getattr(app, "why_disabled", lambda name: None)(action.name)
+        reason = app.why_disabled(action.name)
         if reason:
             app.notify(f"{action.description}: {reason}", severity="warning", markup=False)
             return
