@@ -15,7 +15,8 @@ from pathlib import Path
 
 from realm.bus import Publisher
 from realm.config import RealmConfig
-from realm.home import Home, write_private
+from realm.files import atomic_write
+from realm.home import Home
 from realm.protocol import (
     Ack,
     ErrorReply,
@@ -186,7 +187,7 @@ class QuestDesk:
         return Ack(message=f"queued {where.name} ({request.priority}): {verdict.summary()}")
 
     def _write_inbox(self, name: str, content: bytes) -> Path:
-        return write_private(self.home.inbox / name, content)
+        return atomic_write(self.home.inbox / name, content, private=True)
 
     def _retry(self, request: QuestRetryRequest) -> Reply:
         with self._lock:

@@ -9,6 +9,8 @@ import json
 import random
 from pathlib import Path
 
+from realm.files import atomic_write
+
 
 def idle_examples(n: int, seed: int) -> list[dict]:
     rng = random.Random(seed)
@@ -23,8 +25,5 @@ def idle_examples(n: int, seed: int) -> list[dict]:
 
 def write_idle_quest(folder: Path, n: int, seed: int) -> Path:
     """Write an idle quest atomically into ``folder`` and return its path."""
-    path = folder / f"idle-{seed:08d}.jsonl"
-    tmp = folder / f".{path.name}.tmp"
-    tmp.write_text("".join(json.dumps(ex) + "\n" for ex in idle_examples(n, seed)), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    text = "".join(json.dumps(ex) + "\n" for ex in idle_examples(n, seed))
+    return atomic_write(folder / f"idle-{seed:08d}.jsonl", text)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import random
 import time
 from collections import Counter, defaultdict
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from realm.config import ConfigError, RealmConfig, SkillsConfig
+from realm.files import atomic_write
 from realm.protocol import (
     MAX_GENERATED_CHATS,
     LineageCount,
@@ -498,12 +498,12 @@ class SkillRunner:
     def _write_quest(self, folder: Path, name: str, examples: list[dict], meta: dict) -> Path:
         self._write_meta(name, meta)
         path = folder / name
-        _atomic_write(path, _jsonl(examples))
+        atomic_write(path, _jsonl(examples))
         return path
 
     def _write_meta(self, name: str, meta: dict) -> None:
         self.home.lineage.mkdir(parents=True, exist_ok=True)
-        _atomic_write(self.home.lineage / f"{name}.meta.json", json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+        atomic_write(self.home.lineage / f"{name}.meta.json", json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
 
     def _count_lineage(self, counts: list[LineageCount]) -> None:
         for c in counts:
@@ -540,11 +540,3 @@ def _replace(event, **changes):
 
     return replace(event, **changes)
 
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
