@@ -14,6 +14,7 @@ import signal
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
@@ -29,11 +30,6 @@ from realm.protocol import (
     CheckpointSaved,
     Notice,
     PauseRequest,
-    QuestFinished,
-    QuestInfo,
-    QuestQueued,
-    QuestResult,
-    QuestStarted,
     RealmState,
     Reply,
     Request,
@@ -52,9 +48,9 @@ from realm.vault.checkpoints import complete_checkpoints, remove_partials
 from realm.vault.ledger import Ledger
 from realm.vault.retention import finish_interrupted_deletes
 from trainer.checkpointer import Checkpointer, DiskFull, first_line
-from trainer.data import QuestFormatError
-from trainer.desk import QUEST_REQUESTS, QuestDesk
-from trainer.idle import write_idle_quest
+from trainer.idle import queue_idle_quest
+from trainer.lineage import OWN_SOURCES
+from trainer.quest_board import QuestBoard
 from trainer.lockstep import Solo, follow, join
 from trainer.queue import QuestGone, QuestQueue
 from trainer.sdnotify import Notifier
@@ -119,7 +115,7 @@ class Daemon:
         self.notifier = Notifier()
         self.metrics_log = MetricsLog(None)
         self._progress: dict[str, int] = {}  # quest name -> optimizer steps of it already trained
-        self.desk: QuestDesk | None = None
+        self.board: QuestBoard | None = None
         self._skip_name: str | None = None  # the active quest a skip request asked to end
         self._inbox_checked = 0.0
         self.skill_runner = None  # trainer.skills.SkillRunner when skills are enabled
@@ -184,7 +180,8 @@ class Daemon:
             self.home.checkpoints, self.ledger, self.engine, self.publisher.emit, config=lambda: self.config,
             in_use=lambda: self.skill_runner.checkpoints_in_use() if self.skill_runner else (),
         )
-        self.desk = QuestDesk(self.config, self.home, self.queue, self.publisher)
+        self.board = QuestBoard(self.config, self.home, self.queue, self.publisher)
+        self._dispatch = self._handlers()
         self.server = ControlServer(
             control,
             self._handle,
@@ -216,8 +213,7 @@ class Daemon:
             self._score_checkpoint(self.engine.step)
         self.publisher.emit(AchievementsRestored(achievements=self.chronicle.earned()))
         self.publisher.emit(ConfigChanged(config=fields(self.config)))
-        for quest in self.queue.queued_infos():
-            self.publisher.emit(QuestQueued(quest=quest))
+        self.board.announce_queue()
         if self.lockstep.world > 1:
             text = f"training on {self.lockstep.world} processes: each optimizer step is shared between them"
             self.publisher.emit(Notice(level="info", text=text))
@@ -290,32 +286,41 @@ class Daemon:
 
     # ------------------------------------------------------------------ control requests
 
+    def _handlers(self) -> dict[type, Callable[[Request], Reply | Later]]:
+        """Request type -> handler; snapshots the ControlServer answers from the publisher."""
+        vault = {kind: lambda request: self._vault_service().handle(request) for kind in VAULT_REQUESTS}
+        return {
+            PauseRequest: self._pause,
+            ResumeRequest: self._resume,
+            StopRequest: self._stop,
+            SkipRequest: self._request_skip,
+            JournalRequest: self.chronicle.journal,
+            ConfigUpdateRequest: self._propose_config,
+            QuestGenerateRequest: self._generate_quest,
+            **self.board.handlers(),
+            **vault,
+        }
+
     def _handle(self, request: Request) -> Reply | Later:
-        if isinstance(request, PauseRequest):  # snapshots: the ControlServer answers them from the publisher
-            self._disk_paused = False  # the user's pause: only a resume ends it
-            self.controls.pause.set()
-            self.controls.wake.set()
-            return Ack(message="pausing: DIO stops after the current step")
-        if isinstance(request, ResumeRequest):
-            self.controls.pause.clear()
-            self.controls.wake.set()
-            return Ack(message="resuming")
-        if isinstance(request, StopRequest):
-            self._request_stop()
-            return Ack(message="stopping: DIO saves a checkpoint, then the trainer exits")
-        if isinstance(request, QUEST_REQUESTS):
-            return self.desk.handle(request)
-        if isinstance(request, SkipRequest):
-            return self._request_skip()
-        if isinstance(request, VAULT_REQUESTS):
-            return self._vault_service().handle(request)
-        if isinstance(request, JournalRequest):
-            return self.chronicle.journal(request)
-        if isinstance(request, ConfigUpdateRequest):
-            return self._propose_config(request)
-        if isinstance(request, QuestGenerateRequest):
-            return self._generate_quest(request)
-        raise ValueError(f"unsupported request {type(request).__name__}")
+        handler = self._dispatch.get(type(request))
+        if handler is None:
+            raise ValueError(f"unsupported request {type(request).__name__}")
+        return handler(request)
+
+    def _pause(self, request: PauseRequest) -> Reply:
+        self._disk_paused = False  # the user's pause: only a resume ends it
+        self.controls.pause.set()
+        self.controls.wake.set()
+        return Ack(message="pausing: DIO stops after the current step")
+
+    def _resume(self, request: ResumeRequest) -> Reply:
+        self.controls.pause.clear()
+        self.controls.wake.set()
+        return Ack(message="resuming")
+
+    def _stop(self, request: StopRequest) -> Reply:
+        self._request_stop()
+        return Ack(message="stopping: DIO saves a checkpoint, then the trainer exits")
 
     def _generate_quest(self, request: QuestGenerateRequest) -> Reply | Later:
         if self.skill_runner is None:
@@ -325,15 +330,15 @@ class Daemon:
         return Later(lambda: self._generated_quest(request))  # thousands of chats take seconds
 
     def _generated_quest(self, request: QuestGenerateRequest) -> Reply:
-        """Draw the quest from the skill, then admit it through the desk like an added file."""
+        """Draw the quest from the skill, then admit it through the quest board like an added file."""
         from realm.skills.curriculum import GeneratorExhausted
 
         try:
-            name, content = self.skill_runner.generated_quest(request.skill, request.level, request.count, request.seed)
+            name, content, meta = self.skill_runner.generated_quest(request.skill, request.level, request.count, request.seed)
         except (ValueError, GeneratorExhausted) as exc:
             return ErrorReply(message=f"generate {request.skill} L{request.level}: {exc}")
         added = QuestAddRequest(name=name, content=content, priority=request.priority, request_id=request.request_id)
-        return self.desk.handle(added)
+        return self.board.add(added, meta)
 
     # ------------------------------------------------------------------ the loop
 
@@ -358,7 +363,7 @@ class Daemon:
         folder, n = self.home.queued("low"), self.config.idle.examples
         if self.skill_runner and self.skill_runner.write_idle_quest(folder, n):
             return
-        write_idle_quest(folder, n, seed=self.engine.step)
+        queue_idle_quest(self.home, n, seed=self.engine.step)
 
     def _may_continue(self) -> bool:
         """Block while paused; False once the trainer must stop. Runs between optimizer steps."""
@@ -417,9 +422,9 @@ class Daemon:
     def _intake(self) -> None:
         """Inbox files -> the queue (QUICK validation) or failed/ (with the reason)."""
         self._inbox_checked = time.monotonic()
-        self.desk.take_inbox()
+        self.board.take_inbox()
 
-    def _request_skip(self) -> Reply:
+    def _request_skip(self, request: SkipRequest) -> Reply:
         quest = self.publisher.state.battle.quest
         if quest is None:
             return ErrorReply(message="no quest is being trained, so there is nothing to skip")
@@ -438,38 +443,22 @@ class Daemon:
         if self._skip_name != active.name:
             return True
         self._skip_name = None
-        reason = f"skipped by request after {done_steps} of {total} steps"
-        self.queue.finish(active, "skipped", reason)
-        log.info("quest %s %s", active.name, reason)
-        result = QuestResult(name=active.name, outcome="skipped", steps=done_steps, reason=reason, time=time.time())
-        self.publisher.emit(QuestFinished(result=result))
+        self.board.skip(active, done_steps, total)
         return False
 
-    def _fail_quest(self, active: Path, reason: str) -> None:
-        self.queue.finish(active, "failed", reason)
-        log.warning("quest %s failed: %s", active.name, reason)
-        self.publisher.emit(QuestFinished(result=QuestResult(name=active.name, outcome="failed", reason=reason, time=time.time())))
-
     def _battle(self, path: Path, priority: str) -> None:
-        active = self.queue.activate(path)
-        try:
-            examples = self.desk.prepare(active, self.engine.tokenizer)
-        except QuestFormatError as exc:
-            self._fail_quest(active, str(exc))
+        taken = self.board.take(path, self.engine.tokenizer)
+        if taken is None:
             return
+        active, examples = taken
         train = self.config.train
         parts = split(examples, max_held_out=train.val_examples, keep_duplicates=self.config.quests.duplicates == "keep")
-        source = "idle" if active.name.startswith(("idle-", "correction-")) else "inbox"
-        if source == "inbox":  # the game's own quests are not worth a line each
-            self.publisher.emit(Notice(level="info", text=f"quest {active.name}: {parts.summary()}"))
         val = self.engine.encode(parts.held_out)
         batches = self.engine.batches(self.engine.encode(parts.train), order_seed=f"{train.seed}:{active.name}")
         if val and train.val_after == "train":
             batches += self.engine.batches(val, order_seed=f"{train.seed}:{active.name}:held-out")
         trained_val_from = len(batches) - (self.engine.steps_for(len(val)) if val and train.val_after == "train" else 0)
-        quest = QuestInfo(name=active.name, examples=len(examples), priority=priority, source=source,
-                          held_out=len(parts.held_out))
-        self.publisher.emit(QuestStarted(quest=quest, total_steps=len(batches)))
+        quest = self.board.start(active, priority, len(examples), len(parts.held_out), len(batches), parts.summary())
         done = min(self._progress.get(active.name, 0), len(batches))  # trained before a restart
         if done:
             text = f"quest {active.name} continues where it stopped: step {done} of {len(batches)} already trained"
@@ -488,12 +477,10 @@ class Daemon:
                 self._validate(val)
         if val and trained_val_from == len(batches):
             self._validate(val)
-        if source == "inbox" and self.engine.step != self._saved_step:
+        if quest.source not in OWN_SOURCES and self.engine.step != self._saved_step:
             self._save_checkpoint(quest=active.name)
-        self.queue.finish(active, "done")
+        self.board.finish(active, len(batches))
         self._progress.pop(active.name, None)
-        result = QuestResult(name=active.name, outcome="done", steps=len(batches), time=time.time())
-        self.publisher.emit(QuestFinished(result=result))
 
     def _train_one(self, batch, index: int, total: int, quest: str) -> None:
         micro_before = self.engine.micro_batch

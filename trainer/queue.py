@@ -16,7 +16,6 @@ and a quest picked for training that a request moved meanwhile raises ``QuestGon
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import stat
 import threading
@@ -26,7 +25,8 @@ from pathlib import Path
 
 from realm.files import atomic_write
 from realm.home import PRIORITIES, Home
-from realm.protocol import QuestEntry, QuestInfo
+from realm.protocol import QuestEntry
+from trainer import lineage
 
 SETTLE_S = 1.0  # a file modified more recently than this may still be being copied in
 REASON_SUFFIX = ".reason.txt"
@@ -134,9 +134,6 @@ class QuestQueue:
         folder = self.home.queued(priority)
         return sorted(_quest_files(folder), key=_age_key)
 
-    def queued_infos(self) -> list[QuestInfo]:
-        return [QuestInfo(name=path.name, priority=priority, source=_source(path)) for priority, path in self.queued()]
-
     def find_queued(self, name: str) -> tuple[str, Path] | None:
         return next(((p, path) for p, path in self.queued() if path.name == name), None)
 
@@ -216,9 +213,9 @@ class QuestQueue:
     def keep_original(self, name: str, original: str) -> Path:
         """Record in the lineage the inbox name that quest ``name`` was renamed from."""
         readable = os.fsencode(original).decode("utf-8", errors="backslashreplace")
-        meta = {"source": "inbox", "original_name": readable, "renamed_because": renamed_because(original)}
-        text = json.dumps(meta, indent=2, ensure_ascii=False) + "\n"
-        return atomic_write(self.home.lineage / f"{name}.meta.json", text, private=True)
+        meta = {"source": "inbox", **lineage.read(self.home, name), "original_name": readable,
+                "renamed_because": renamed_because(original)}
+        return lineage.record(self.home, name, meta)
 
     # ------------------------------------------------------------------ the listing
 
@@ -346,10 +343,6 @@ def _retime(paths: list[Path]) -> None:
 
 def _write_reason(target: Path, reason: str) -> None:
     atomic_write(target.with_name(target.name + REASON_SUFFIX), reason + "\n", private=True)
-
-
-def _source(path: Path) -> str:
-    return "idle" if path.name.startswith(("idle-", "correction-")) else "inbox"
 
 
 def _free_name(folder: Path, name: str) -> Path:
