@@ -354,6 +354,15 @@ def read_quest(path: Path) -> Quest:
         raise QuestFormatError(
             path, None, f"no known quest format (the first record's keys: {keys}); expected one of: {KNOWN_SHAPES}"
         )
+    examples, lines = _normalised(records, chosen, problems)
+    problems.sort(key=lambda problem: problem.line)
+    return Quest(path, chosen.name, examples, lines, problems, len(raw_lines), blank)
+
+
+def _normalised(records: list[tuple[int, str, dict]], chosen: QuestFormat,
+                problems: list[LineProblem]) -> tuple[list, list[int]]:
+    """The records in the file's format as examples, with their line numbers; every other
+    record is added to ``problems``."""
     examples, lines = [], []
     for number, text, record in records:
         found = format_of(record)
@@ -370,8 +379,7 @@ def read_quest(path: Path) -> Quest:
             lines.append(number)
         except _Reject as exc:
             problems.append(LineProblem(number, str(exc), text))
-    problems.sort(key=lambda problem: problem.line)
-    return Quest(path, chosen.name, examples, lines, problems, len(raw_lines), blank)
+    return examples, lines
 
 
 def _read_bytes(path: Path) -> bytes:
