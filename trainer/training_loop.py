@@ -251,10 +251,7 @@ class TrainingLoop:
             f"fp16: inf/nan gradients at {quest} step {index}; the optimizer step was skipped (weights, "
             f"optimizer and lr unchanged; still at step {self.engine.step}) and the loss scale lowered to {result.loss_scale:g}"
         )
-        log.warning(text)
-        self.publisher.emit(Notice(level="warning", text=text))
-        self.metrics_log.write({"kind": "skipped", "quest": quest, "time": time.time(), "step": self.engine.step,
-                                "loss": result.loss, "loss_scale": result.loss_scale})
+        self._step_not_taken("skipped", quest, text, loss=result.loss, loss_scale=result.loss_scale)
 
     def _nonfinite_step(self, result, index: int, quest: str) -> None:
         """An inf/nan loss or gradient: the step was skipped; several in a row pause training, with the reason."""
@@ -263,16 +260,18 @@ class TrainingLoop:
             f"{quest} step {index}: loss {result.loss:g}, gradient norm {result.grad_norm:g}: not finite, so the "
             f"optimizer step was skipped (weights, optimizer and lr unchanged; still at step {self.engine.step})"
         )
-        log.warning(text)
-        self.publisher.emit(Notice(level="warning", text=text))
-        self.metrics_log.write({"kind": "nonfinite", "quest": quest, "time": time.time(), "step": self.engine.step,
-                                "loss": result.loss, "grad_norm": result.grad_norm})
+        self._step_not_taken("nonfinite", quest, text, loss=result.loss, grad_norm=result.grad_norm)
         if self._nonfinite_in_a_row >= NONFINITE_PAUSE_AFTER:
             self._nonfinite_in_a_row = 0  # a resume gets as many tries again
             self.pause_for(
                 f"the loss or gradients were not finite for {NONFINITE_PAUSE_AFTER} steps in a row (last at {quest} step "
                 f"{index}); training paused at step {self.engine.step}. Lower train.lr or check the quest, then resume"
             )
+
+    def _step_not_taken(self, kind: str, quest: str, text: str, **numbers: float) -> None:
+        log.warning(text)
+        self.publisher.emit(Notice(level="warning", text=text))
+        self.metrics_log.write({"kind": kind, "quest": quest, "time": time.time(), "step": self.engine.step, **numbers})
 
     def pause_for(self, reason: str) -> None:
         """Pause training with ``reason`` in the battle status (on top of the log)."""
