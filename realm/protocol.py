@@ -45,7 +45,10 @@ class QuestInfo(_Wire):
     name: str
     examples: int = 0
     priority: Priority = "normal"
-    source: str = "inbox"  # "inbox" for dropped files, "idle" for quests the trainer made
+    # decided when the quest file is written (trainer/lineage.py): "inbox" for dropped and added
+    # files, "idle" and "correction" for quests the trainer makes itself, "generated" for one
+    # drawn from a skill on request
+    source: str = "inbox"
     format: str = ""  # messages | sharegpt | alpaca | completion | text (trainer.data.FORMATS)
     quarantined: int = 0  # lines set aside by validation (see quests/quarantine/NAME.jsonl)
     held_out: int = 0  # distinct examples kept out of training for the quest's own val loss
@@ -57,6 +60,7 @@ class QuestResult(_Wire):
     steps: int = 0
     reason: str = ""
     time: float = 0.0
+    source: str = "inbox"  # as QuestInfo.source
 
 
 class SuiteScore(_Wire):

@@ -9,11 +9,17 @@ optimizer steps (``apply_to_engine``), never in the middle of one.
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Callable
+
 import msgspec
 import yaml
 
 from realm.config import ConfigError, RealmConfig, _Loader, config_from
-from realm.protocol import ConfigField
+from realm.protocol import Ack, ConfigChanged, ConfigField, ConfigUpdateRequest, ErrorReply, Reply
+
+log = logging.getLogger("realm.trainer")
 
 # Keys the trainer can change between two steps, and what each does.
 SAFE = {
@@ -94,3 +100,40 @@ def apply_to_engine(engine, new: RealmConfig) -> None:
     """Point the engine at ``new``; push lr and weight decay into the optimizer's groups."""
     engine.config = new
     engine.use_optimizer_settings(new.train)
+
+
+class LiveConfig:
+    """The running config. A request (the control thread) proposes a change; the training
+    thread applies the accepted one between two optimizer steps, never in the middle of one."""
+
+    def __init__(self, config: RealmConfig, wake: Callable[[], None]) -> None:
+        self.config = config
+        self._wake = wake  # an idle or paused loop applies the change at once
+        self._lock = threading.Lock()
+        self._pending: RealmConfig | None = None
+
+    def propose(self, request: ConfigUpdateRequest) -> Reply:
+        with self._lock:
+            base = self._pending or self.config
+            try:
+                new = propose(base, request.key, request.value, request.confirm)
+            except ArmoryRefused as exc:
+                return ErrorReply(message=str(exc))
+            self._pending = new
+        self._wake()
+        value = dict((f.key, f.value) for f in fields(new))[request.key]
+        return Ack(message=f"{request.key} = {value} accepted: applies before the next step")
+
+    def apply_pending(self, engine, lockstep, emit) -> None:
+        """The training thread, between steps: the accepted change, into the engine and every rank."""
+        with self._lock:
+            new, self._pending = self._pending, None
+        if new is None:
+            return
+        changed = changed_keys(self.config, new)
+        self.config = new
+        apply_to_engine(engine, new)
+        lockstep.send("config", new)
+        if changed:
+            log.info("armory: %s", ", ".join(changed))
+            emit(ConfigChanged(config=fields(new), changed=changed))

@@ -1,4 +1,4 @@
-"""Checkpoint saves, retention, and a full disk.
+"""Checkpoint saves, retention, a full disk, and auto-promote.
 
 A full disk shows up in many shapes: ``OSError`` ENOSPC from our own writes, ``RuntimeError``
 from torch.save's C++ stream, ``sqlite3.OperationalError`` from the ledger. So a failed write is
@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -19,10 +20,11 @@ from pathlib import Path
 
 from realm.config import RealmConfig
 from realm.errors import RealmError
-from realm.protocol import CheckpointInfo, CheckpointsPruned
+from realm.protocol import CheckpointInfo, CheckpointsPruned, ErrorReply, Notice
 from realm.vault.champion import board
 from realm.vault.checkpoints import TEMP_PREFIX, complete_checkpoints, parse_step, read_sidecar, write_checkpoint
 from realm.vault.retention import prune
+from realm.vault.service import VaultService, served_step
 
 MB = 2**20
 DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)  # a quota is full while the disk still shows free space
@@ -135,6 +137,49 @@ class Checkpointer:
                 time.sleep(float(pause))
 
         return write_checkpoint(self.folder, self.engine.step, datetime.now(), save, sidecar)
+
+
+class AutoPromoter:
+    """The deployment orchestrator: with ``oracle.auto_promote``, send each new champion that
+    beats the served checkpoint by ``champion.margin`` on the current suite."""
+
+    def __init__(self, home: Path, ledger, vault: Callable[[], VaultService], emit, *,
+                 config: Callable[[], RealmConfig]) -> None:
+        self.home = home  # the data root
+        self.ledger = ledger
+        self.vault = vault
+        self.emit = emit
+        self.config = config  # the live config
+        self._champion_step: int | None = None  # the last champion looked at
+
+    def after_save(self) -> None:
+        config = self.config()
+        if not config.oracle.auto_promote:
+            return
+        rows = board(self.ledger, config.champion)
+        if not rows or rows[0].rank != 1 or rows[0].checkpoint.step == self._champion_step:
+            return
+        best = rows[0]
+        self._champion_step = best.checkpoint.step
+        scores = {row.checkpoint.step: row.score for row in rows if row.rank}
+        margin = config.champion.margin
+        service = self.vault()
+
+        def send() -> None:
+            serving, _ = served_step(config, self.home)
+            if serving == best.checkpoint.step:
+                return
+            served = scores.get(serving) if serving is not None else None
+            if served is not None and best.score - served < margin:
+                text = (f"auto-promote: champion {best.checkpoint.name} beats the served checkpoint {serving} by "
+                        f"{best.score - served:.3f}, under champion.margin {margin:g}; still serving {serving}")
+                self.emit(Notice(level="info", text=text))
+                return
+            reply = service.promote(str(best.checkpoint.step))
+            level = "warning" if isinstance(reply, ErrorReply) else "info"
+            self.emit(Notice(level=level, text=f"auto-promote {best.checkpoint.name}: {reply.message}"))
+
+        threading.Thread(target=send, name="realm-auto-promote", daemon=True).start()
 
 
 def _folder_bytes(folder: Path) -> int:

@@ -1,9 +1,11 @@
 """Quest files in, training tensors out: reading every quest format, and batching.
 
-A quest is JSONL, one chat a line: ``{"messages": [{"role": "user", "content": ...}, ...]}``
-(the OpenAI messages shape). Every problem is a ``QuestFormatError`` that names the file and
-the line, so the quest board can say exactly what to fix. A chat is encoded as ChatML with
-loss labels by ``realm.model.chatml``, which the oracle's eval prompts share.
+A quest is JSONL, one example a line, in one of the ``FORMATS`` (OpenAI messages, ShareGPT,
+Alpaca, prompt/completion, raw text). ``read_quest`` normalises every line to a chat or a
+``TextExample``; a line that does not fit becomes a ``LineProblem`` naming the line (validation
+quarantines it), and a file that cannot be a quest at all raises ``QuestFormatError`` naming the
+file, so the quest board can say exactly what to fix. Examples are encoded as ChatML with loss
+labels by ``realm.model.chatml``, which the oracle's eval prompts share.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import NamedTuple
 
 import torch
 
+from realm.files import UnreadableFile, read_bytes
 from realm.model.chatml import IGNORE_INDEX, EncodedExample, Example, encode_chat, encode_text
 
 ROLES = ("system", "user", "assistant")
@@ -31,47 +34,6 @@ class QuestFormatError(ValueError):
 
 
 # --- reading -------------------------------------------------------------------------------------
-
-
-def read_messages_jsonl(path: Path) -> list[Example]:
-    """Every chat in ``path``, checked; raise ``QuestFormatError`` at the first problem.
-
-    UTF-8 (a BOM is fine), LF or CRLF, blank lines skipped. Each line is one JSON object with a
-    non-empty ``messages`` list of ``{role, content}`` (roles: system, user, assistant; content a
-    string) holding at least one assistant turn. The chats come back as plain
-    ``{"role", "content"}`` dicts; other keys are dropped.
-    """
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise QuestFormatError(path, None, "file not found") from None
-    except IsADirectoryError:
-        raise QuestFormatError(path, None, "is a folder, not a quest file") from None
-    except OSError as exc:
-        raise QuestFormatError(path, None, f"cannot read the file ({exc.strerror or exc})") from None
-    if b"\x00" in data:
-        line = data[: data.index(b"\x00")].count(b"\n") + 1
-        raise QuestFormatError(path, line, "binary data (a NUL byte): expected a UTF-8 JSONL text file")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        reason = f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8"
-        raise QuestFormatError(path, line, reason) from None
-    if not text.strip():
-        raise QuestFormatError(path, None, 'file is empty: expected JSONL, one {"messages": [...]} object per line')
-    _reject_whole_file_json(path, text)
-
-    examples: list[Example] = []
-    # Split on "\n" only: str.splitlines would also break on U+2028 and friends, which JSON
-    # allows raw inside strings.
-    for number, raw in enumerate(text.split("\n"), start=1):
-        line = raw.removesuffix("\r")
-        if not line.strip():
-            continue
-        examples.append(_parse_line(path, number, line))
-    return examples
 
 
 def _reject_whole_file_json(path: Path, text: str) -> None:
@@ -93,46 +55,6 @@ def _reject_whole_file_json(path: Path, text: str) -> None:
         raise QuestFormatError(
             path, None, "expected JSONL (one JSON object per line), got one JSON object spread over several lines"
         )
-
-
-def _parse_line(path: Path, number: int, line: str) -> Example:
-    def fail(reason: str) -> QuestFormatError:
-        return QuestFormatError(path, number, reason)
-
-    try:
-        record = json.loads(line)
-    except ValueError as exc:
-        detail = f"{exc.msg} at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else str(exc)
-        raise fail(f"not valid JSON ({detail})") from None
-    if isinstance(record, list):
-        raise fail("expected JSONL (one JSON object per line), got a JSON array on this line")
-    if not isinstance(record, dict):
-        raise fail(f'expected a JSON object like {{"messages": [...]}}, got {_json_type(record)}')
-    if "messages" not in record:
-        keys = ", ".join(sorted(record)) or "none"
-        raise fail(f'no "messages" key (keys found: {keys})')
-    messages = record["messages"]
-    if not isinstance(messages, list):
-        raise fail(f'"messages" must be a list, got {_json_type(messages)}')
-    if not messages:
-        raise fail('"messages" is empty')
-    chat: Example = []
-    for index, message in enumerate(messages, start=1):
-        if not isinstance(message, dict):
-            raise fail(f"message {index}: expected an object with role and content, got {_json_type(message)}")
-        role, content = message.get("role"), message.get("content")
-        if role not in ROLES:
-            if role is None:
-                raise fail(f'message {index}: no "role"')
-            raise fail(f"message {index}: unknown role {role!r} (expected system, user or assistant)")
-        if not isinstance(content, str):
-            if content is None:
-                raise fail(f'message {index}: no "content" string')
-            raise fail(f'message {index}: "content" must be a string, got {_json_type(content)}')
-        chat.append({"role": role, "content": content})
-    if not any(message["role"] == "assistant" for message in chat):
-        raise fail("no assistant message, so nothing to learn")
-    return chat
 
 
 def _json_type(value: object) -> str:
@@ -350,6 +272,15 @@ def read_quest(path: Path) -> Quest:
         raise QuestFormatError(
             path, None, f"no known quest format (the first record's keys: {keys}); expected one of: {KNOWN_SHAPES}"
         )
+    examples, lines = _normalised(records, chosen, problems)
+    problems.sort(key=lambda problem: problem.line)
+    return Quest(path, chosen.name, examples, lines, problems, len(raw_lines), blank)
+
+
+def _normalised(records: list[tuple[int, str, dict]], chosen: QuestFormat,
+                problems: list[LineProblem]) -> tuple[list, list[int]]:
+    """The records in the file's format as examples, with their line numbers; every other
+    record is added to ``problems``."""
     examples, lines = [], []
     for number, text, record in records:
         found = format_of(record)
@@ -366,19 +297,14 @@ def read_quest(path: Path) -> Quest:
             lines.append(number)
         except _Reject as exc:
             problems.append(LineProblem(number, str(exc), text))
-    problems.sort(key=lambda problem: problem.line)
-    return Quest(path, chosen.name, examples, lines, problems, len(raw_lines), blank)
+    return examples, lines
 
 
 def _read_bytes(path: Path) -> bytes:
     try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise QuestFormatError(path, None, "file not found") from None
-    except IsADirectoryError:
-        raise QuestFormatError(path, None, "is a folder, not a quest file") from None
-    except OSError as exc:
-        raise QuestFormatError(path, None, f"cannot read the file ({exc.strerror or exc})") from None
+        return read_bytes(path)
+    except UnreadableFile as exc:
+        raise QuestFormatError(path, None, exc.reason) from None
 
 
 def _decode_line(number: int, raw: bytes) -> tuple[str, LineProblem | None]:

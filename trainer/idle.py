@@ -9,6 +9,10 @@ import json
 import random
 from pathlib import Path
 
+from realm.files import atomic_write
+from realm.home import Home
+from trainer import lineage
+
 
 def idle_examples(n: int, seed: int) -> list[dict]:
     rng = random.Random(seed)
@@ -21,10 +25,19 @@ def idle_examples(n: int, seed: int) -> list[dict]:
     ]
 
 
+def idle_quest(n: int, seed: int) -> tuple[str, str]:
+    """The placeholder idle quest for ``seed``: its file name and its JSONL text."""
+    return f"idle-{seed:08d}.jsonl", "".join(json.dumps(ex) + "\n" for ex in idle_examples(n, seed))
+
+
+def queue_idle_quest(home: Home, n: int, seed: int) -> Path:
+    """Queue the placeholder idle quest at low priority, with its lineage record."""
+    name, text = idle_quest(n, seed)
+    meta = {"kind": "idle", "source": "idle", "generator": "placeholder", "seed": seed, "examples": n}
+    return lineage.write_quest(home, home.queued("low"), name, text, meta)
+
+
 def write_idle_quest(folder: Path, n: int, seed: int) -> Path:
-    """Write an idle quest atomically into ``folder`` and return its path."""
-    path = folder / f"idle-{seed:08d}.jsonl"
-    tmp = folder / f".{path.name}.tmp"
-    tmp.write_text("".join(json.dumps(ex) + "\n" for ex in idle_examples(n, seed)), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    """The placeholder idle quest as a plain file in ``folder`` (a validation set, say)."""
+    name, text = idle_quest(n, seed)
+    return atomic_write(folder / name, text)

@@ -6,7 +6,8 @@ quest gets a ``.reason.txt`` beside it. Within a priority the order is FIFO by t
 queueing (the file's mtime), which is also how a reorder is written down.
 
 A quest's name is unique across all these folders from the moment it is admitted, so one
-name means one quest in every request, in the quarantine and in its progress record.
+name means one quest in every request, in the quarantine, in its lineage and in the position
+a checkpoint keeps of it.
 
 The training thread and the control thread both move quests; multi-step changes hold a lock,
 and a quest picked for training that a request moved meanwhile raises ``QuestGone``.
@@ -15,7 +16,6 @@ and a quest picked for training that a request moved meanwhile raises ``QuestGon
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import stat
 import threading
@@ -23,13 +23,15 @@ import time
 import unicodedata
 from pathlib import Path
 
-from realm.home import PRIORITIES, Home, write_private
-from realm.protocol import QuestEntry, QuestInfo
+from realm.files import atomic_write
+from realm.home import PRIORITIES, Home
+from realm.protocol import QuestEntry
+from trainer import lineage
 
 SETTLE_S = 1.0  # a file modified more recently than this may still be being copied in
 REASON_SUFFIX = ".reason.txt"
 MAX_NAME = 200  # bytes: leaves room under the usual 255-byte limit for every name derived from it
-# (".NAME.quarantine.jsonl.tmp", "NAME.reason.txt", ".NAME.json.tmp", "NAME-12.ext")
+# (".NAME.quarantine.jsonl.tmp", "NAME.reason.txt", ".NAME.meta.json.tmp", "NAME-12.ext")
 HASH_CHARS = 10  # the hash that keeps a shortened name distinct and the same on every try
 
 
@@ -132,9 +134,6 @@ class QuestQueue:
         folder = self.home.queued(priority)
         return sorted(_quest_files(folder), key=_age_key)
 
-    def queued_infos(self) -> list[QuestInfo]:
-        return [QuestInfo(name=path.name, priority=priority, source=_source(path)) for priority, path in self.queued()]
-
     def find_queued(self, name: str) -> tuple[str, Path] | None:
         return next(((p, path) for p, path in self.queued() if path.name == name), None)
 
@@ -200,7 +199,6 @@ class QuestQueue:
             os.replace(active, target)
             if reason:
                 _write_reason(target, reason)
-            self.clear_progress(active.name)
             return target
 
     def requeue_active(self, priority: str = "high") -> list[Path]:
@@ -210,27 +208,14 @@ class QuestQueue:
     def completed_count(self) -> int:
         return sum(1 for _ in _quest_files(self.home.done))
 
-    # ------------------------------------------------------------------ progress records
-
-    def save_progress(self, name: str, record: dict) -> Path:
-        """Remember how far quest ``name`` got (any JSON object), atomically."""
-        return write_private(self.home.progress / f"{name}.json", json.dumps(record))
-
-    def load_progress(self, name: str) -> dict | None:
-        try:
-            return json.loads((self.home.progress / f"{name}.json").read_text(encoding="utf-8"))
-        except (FileNotFoundError, ValueError):
-            return None
-
-    def clear_progress(self, name: str) -> None:
-        (self.home.progress / f"{name}.json").unlink(missing_ok=True)
+    # ------------------------------------------------------------------ lineage
 
     def keep_original(self, name: str, original: str) -> Path:
         """Record in the lineage the inbox name that quest ``name`` was renamed from."""
         readable = os.fsencode(original).decode("utf-8", errors="backslashreplace")
-        meta = {"source": "inbox", "original_name": readable, "renamed_because": renamed_because(original)}
-        text = json.dumps(meta, indent=2, ensure_ascii=False) + "\n"
-        return write_private(self.home.lineage / f"{name}.meta.json", text)
+        meta = {"source": "inbox", **lineage.read(self.home, name), "original_name": readable,
+                "renamed_because": renamed_because(original)}
+        return lineage.record(self.home, name, meta)
 
     # ------------------------------------------------------------------ the listing
 
@@ -357,11 +342,7 @@ def _retime(paths: list[Path]) -> None:
 
 
 def _write_reason(target: Path, reason: str) -> None:
-    write_private(target.with_name(target.name + REASON_SUFFIX), reason + "\n")
-
-
-def _source(path: Path) -> str:
-    return "idle" if path.name.startswith(("idle-", "correction-")) else "inbox"
+    atomic_write(target.with_name(target.name + REASON_SUFFIX), reason + "\n", private=True)
 
 
 def _free_name(folder: Path, name: str) -> Path:

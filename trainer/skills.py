@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import random
 import time
 from collections import Counter
@@ -46,6 +45,7 @@ from realm.skills.base import Sample
 from realm.skills.grading import Verdict, accuracy, grade, should_level_up, strata
 from realm.skills.registry import SkillConfig, load_skills
 from realm.skills.store import EvalRow, SkillStore
+from trainer import lineage
 
 log = logging.getLogger("realm.trainer.skills")
 
@@ -359,7 +359,7 @@ class SkillRunner:
         counts_per_skill: Counter[str] = Counter(rng.choices(skill_ids, weights=[self.mix[s] for s in skill_ids], k=n))
         examples: list[dict] = []
         meta_skills = {}
-        lineage: list[LineageCount] = []
+        counted: list[LineageCount] = []
         for skill_id, count in sorted(counts_per_skill.items()):
             skill = self.skills[skill_id]
             level, _ = self.store.level(skill_id)
@@ -368,30 +368,31 @@ class SkillRunner:
             examples += fitting
             generator = f"{skill.generator}@{skill.family.version}"
             if len(fitting) < len(batch.examples):
-                lineage.append(LineageCount(generator=generator, validator="too_long",
+                counted.append(LineageCount(generator=generator, validator="too_long",
                                             count=len(batch.examples) - len(fitting)))
             meta_skills[skill_id] = {"level": level, "generator": skill.generator,
                                      "generator_version": skill.family.version, "counts": batch.counts}
-            lineage.append(LineageCount(generator=generator, validator="", count=count))
-            lineage += _rejections(generator, batch.counts)
+            counted.append(LineageCount(generator=generator, validator="", count=count))
+            counted += _rejections(generator, batch.counts)
         if not examples:
-            self._count_lineage(lineage)
+            self._count_lineage(counted)
             self.notice(f"no skill example fits train.max_length ({self.engine.config.train.max_length} tokens); "
                         "raise it for skill quests. Using the placeholder idle quest")
             return None
         random.Random(f"idle-order:{step}").shuffle(examples)
         top = max(counts_per_skill, key=counts_per_skill.get)
         name = f"idle-{top}-L{meta_skills[top]['level']}-{step:08d}.jsonl"
-        meta = {"kind": "idle", "seed": f"idle:{step}", "step": step, "examples": len(examples), "skills": meta_skills}
+        meta = {"kind": "idle", "source": "idle", "seed": f"idle:{step}", "step": step, "examples": len(examples),
+                "skills": meta_skills}
         path = self._write_quest(folder, name, examples, meta)
-        self._count_lineage(lineage)
+        self._count_lineage(counted)
         return path
 
-    def generated_quest(self, skill_id: str, level: int, count: int, seed: str = "") -> tuple[str, bytes]:
+    def generated_quest(self, skill_id: str, level: int, count: int, seed: str = "") -> tuple[str, bytes, dict]:
         """A quest of ``count`` chats from one skill at one level, asked for over the bus (the
-        TUI's quest board): its file name and content, for the quest desk to admit like any
-        other; the lineage sidecar and counts are written here. Raises ``ValueError`` saying
-        what is wrong with the ask."""
+        TUI's quest board): its file name, content and lineage record, for the quest board to
+        admit like an added file; the lineage counts are recorded here. Raises ``ValueError``
+        saying what is wrong with the ask."""
         skill = self.skills.get(skill_id)
         if skill is None:
             raise ValueError(f"no skill {skill_id!r}; this trainer knows {', '.join(sorted(self.skills)) or 'none'}")
@@ -403,13 +404,12 @@ class SkillRunner:
         batch = curriculum.training_examples(skill, level, count, seed=f"asked:{seed}")
         name = f"{skill.id}-L{level}-{count}x-{seed[-8:]}.jsonl"
         generator = f"{skill.generator}@{skill.family.version}"
-        meta = {"kind": "asked", "skill": skill.id, "level": level, "generator": skill.generator,
+        meta = {"kind": "asked", "source": "generated", "skill": skill.id, "level": level, "generator": skill.generator,
                 "generator_version": skill.family.version, "seed": f"asked:{seed}", "examples": count,
                 "counts": batch.counts}
-        self._write_meta(name, meta)
         self._count_lineage([LineageCount(generator=generator, validator="", count=count),
                              *_rejections(generator, batch.counts)])
-        return name, _jsonl(batch.examples).encode()
+        return name, _jsonl(batch.examples).encode(), meta
 
     def _correction_quest(self, skill: SkillConfig, level: int, step: int, wrong: list[Verdict]) -> int:
         if not wrong or not self.config.corrections:
@@ -419,6 +419,7 @@ class SkillRunner:
         name = f"correction-{skill.id}-L{level}-{step:08d}.jsonl"
         meta = {
             "kind": "correction",
+            "source": "correction",
             "generator": CORRECTION_GENERATOR,
             "source_generator": skill.generator,
             "source_generator_version": skill.family.version,
@@ -441,14 +442,7 @@ class SkillRunner:
         return [example for example, length in zip(examples, lengths) if length <= limit]
 
     def _write_quest(self, folder: Path, name: str, examples: list[dict], meta: dict) -> Path:
-        self._write_meta(name, meta)
-        path = folder / name
-        _atomic_write(path, _jsonl(examples))
-        return path
-
-    def _write_meta(self, name: str, meta: dict) -> None:
-        self.home.lineage.mkdir(parents=True, exist_ok=True)
-        _atomic_write(self.home.lineage / f"{name}.meta.json", json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+        return lineage.write_quest(self.home, folder, name, _jsonl(examples), meta)
 
     def _count_lineage(self, counts: list[LineageCount]) -> None:
         for c in counts:
@@ -485,11 +479,3 @@ def _replace(event, **changes):
 
     return replace(event, **changes)
 
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)

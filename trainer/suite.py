@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from realm.config import RealmConfig
+from realm.files import UnreadableFile, read_bytes
 from realm.model.chatml import encode_chat
 from realm.model.greedy import generate
 from realm.protocol import SuiteScore
@@ -82,13 +83,13 @@ def build(folder: Path, config: RealmConfig, tokenizer, skills: list[SkillConfig
     user_sets, problems, files = [], [], {}
     for path in sorted(p for p in folder.glob("*") if p.is_file() and not p.name.startswith(".")):
         try:
-            data = path.read_bytes()
+            data = read_bytes(path)
             verdict = check_for_training(path, config.quests, tokenizer, max_length)
         except QuestFormatError as exc:
             problems.append(f"validation/{exc}")
             continue
-        except OSError as exc:
-            problems.append(f"validation/{path.name}: cannot read it ({exc.strerror or exc})")
+        except UnreadableFile as exc:
+            problems.append(f"validation/{path.name}: {exc.reason}")
             continue
         if not verdict.accepted:
             problems.append(f"validation/{path.name}: {verdict.refused}")

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from realm.config import QuestsConfig
-from realm.home import write_private
+from realm.files import atomic_write
 from realm.model.chatml import IM_END, IM_START
 from trainer.split import exact_key
 from trainer.data import ROLES, SHAREGPT_ROLES, Quest, QuestFormatError, TextExample, encode_example, read_quest
@@ -286,4 +286,4 @@ def write_quarantine(folder: Path, name: str, verdict: Verdict) -> Path | None:
     records.sort(key=lambda record: record["line"])
     folder.mkdir(parents=True, exist_ok=True)
     text = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
-    return write_private(quarantine_path(folder, name), text)  # the lines may be someone's secrets
+    return atomic_write(quarantine_path(folder, name), text, private=True)  # the lines may be someone's secrets

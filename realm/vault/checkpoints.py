@@ -16,6 +16,8 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from realm.files import atomic_write
+
 SIDECAR = ".ledger.json"
 TEMP_PREFIX = ".tmp-"
 _NAME = re.compile(r"^checkpoint-(\d+)-(\d{8})-(\d{4})$")
@@ -46,15 +48,6 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, sort_keys=True)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
 def weights_sha256(folder: Path) -> str:
     """One digest over every weights file (sorted by name), for the ledger."""
     digest = hashlib.sha256()
@@ -80,7 +73,7 @@ def write_checkpoint(
     try:
         save(tmp)
         sidecar = {**sidecar, "step": step, "name": name, "sha256": weights_sha256(tmp)}
-        write_json_atomic(tmp / SIDECAR, sidecar)
+        atomic_write(tmp / SIDECAR, json.dumps(sidecar, indent=2, sort_keys=True))
         fsync_tree(tmp)
         if final.exists():  # the same step saved twice within a minute: keep the newer one
             shutil.rmtree(final)

@@ -57,7 +57,8 @@ def test_idle_quests_come_from_the_skill_with_lineage_and_evals_run(trainer_fact
     home = tmp_path / "home"
     meta = json.loads(sorted((home / "quests" / "lineage").glob("idle-bin-L1-*.meta.json"))[0].read_text())
     assert meta["skills"]["bin"]["generator"] == "bin" and meta["skills"]["bin"]["level"] == 1
-    assert meta["examples"] == 24 and meta["seed"]
+    assert meta["examples"] == 24 and meta["seed"] and meta["source"] == "idle"
+    assert {r.source for r in state.board.recent if r.name.startswith("idle-bin-")} == {"idle"}
     counts = {(c.generator, c.validator): c.count for c in state.skills.lineage}
     assert counts[("bin@1.0.0", "")] >= 24
     # an untrained DIO gets probe items wrong: they come back as a high-priority correction quest
@@ -65,6 +66,7 @@ def test_idle_quests_come_from_the_skill_with_lineage_and_evals_run(trainer_fact
     assert corrections
     correction_meta = json.loads((home / "quests" / "lineage" / f"{corrections[0].name}.meta.json").read_text())
     assert correction_meta["generator"] == "self_correction" and correction_meta["source_generator"] == "bin"
+    assert correction_meta["source"] == "correction"
     store = SkillStore(home / "vault" / "realm.db")
     assert [r.step for r in store.rounds_at("bin", 1)] == [5, 10]
     store.close()
@@ -169,9 +171,10 @@ def test_a_quest_generated_on_request_is_queued_with_lineage_and_bad_asks_are_re
             raise AssertionError(f"{bad} was not refused")
     home = tmp_path / "home"
     meta = json.loads((home / "quests" / "lineage" / "bin-L2-12x-s1.jsonl.meta.json").read_text())
-    assert meta["kind"] == "asked" and meta["level"] == 2 and meta["examples"] == 12
+    assert meta["kind"] == "asked" and meta["level"] == 2 and meta["examples"] == 12 and meta["source"] == "generated"
     wait_for(lambda: any(r.name == "bin-L2-12x-s1.jsonl" and r.outcome == "done" for r in trainer.state.board.recent),
              timeout=120, what="the generated quest to be trained")
+    assert [r.source for r in trainer.state.board.recent if r.name == "bin-L2-12x-s1.jsonl"] == ["generated"]
     listing = {q.name: q.state for q in client.request(QuestListRequest()).quests}
     assert listing["bin-L2-12x-s1.jsonl"] == "done"
     counts = {(c.generator, c.validator): c.count for c in trainer.state.skills.lineage}

@@ -72,7 +72,7 @@ def test_stop_saves_a_checkpoint_and_a_restart_resumes_from_it(trainer_factory, 
     second = trainer_factory(max_steps=5, home=home).start()
     wait_for(lambda: second.state.trainer is not None, what="TrainerStarted")
     assert second.join() == 0
-    assert second.daemon._start_step == 12
+    assert second.daemon.start_step == 12
     assert second.state.hero.steps == 17
     assert [c.step for c in second.state.vault.checkpoints] == [12, 17]
 

@@ -12,7 +12,7 @@ from realm.model.loading import DIO_NANO, load_tokenizer
 from trainer.data import (
     QuestFormatError,
     collate,
-    read_messages_jsonl,
+    read_quest,
 )
 
 CHAT = [{"role": "user", "content": "2+3="}, {"role": "assistant", "content": "5"}]
@@ -38,8 +38,12 @@ def _write(tmp_path, content, name="quest.jsonl"):
 
 def _error(path) -> QuestFormatError:
     with pytest.raises(QuestFormatError) as caught:
-        read_messages_jsonl(path)
+        read_quest(path)
     return caught.value
+
+
+def _problems(path) -> list[tuple[int, str]]:
+    return [(problem.line, problem.reason) for problem in read_quest(path).problems]
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -48,14 +52,14 @@ def _error(path) -> QuestFormatError:
 def test_reads_bom_crlf_and_blank_lines(tmp_path):
     system = {"role": "system", "content": "Be brief.", "name": "ignored"}
     text = "\ufeff" + _line() + "\r\n\r\n   \r\n" + _line([system, *CHAT]) + "\r\n"
-    examples = read_messages_jsonl(_write(tmp_path, text))
+    examples = read_quest(_write(tmp_path, text)).examples
     assert examples == [CHAT, [{"role": "system", "content": "Be brief."}, *CHAT]]
 
 
 def test_unicode_line_separators_inside_strings_do_not_split_lines(tmp_path):
     chat = [{"role": "user", "content": "a\u2028b\u0085c"}, {"role": "assistant", "content": "①⓪ 🐉"}]
     path = _write(tmp_path, _line(chat) + "\n")
-    assert read_messages_jsonl(path) == [chat]
+    assert read_quest(path).examples == [chat]
 
 
 @pytest.mark.parametrize("content", ["", "\n\n  \n", "\ufeff"])
@@ -66,12 +70,12 @@ def test_empty_file(tmp_path, content):
     assert str(error).startswith("quest.jsonl: ")
 
 
-def test_invalid_json_names_the_line(tmp_path):
+def test_invalid_json_names_the_line_and_the_rest_is_read(tmp_path):
     path = _write(tmp_path, _line() + "\n\n" + '{"messages": [oops]}\n' + _line() + "\n")
-    error = _error(path)
-    assert error.line == 3
-    assert error.path == path
-    assert str(error).startswith("quest.jsonl line 3: not valid JSON (")
+    quest = read_quest(path)
+    [(line, reason)] = _problems(path)
+    assert line == 3 and reason.startswith("not valid JSON (")
+    assert quest.examples == [CHAT, CHAT] and quest.lines == [1, 4]
 
 
 def test_json_array_file(tmp_path):
@@ -93,9 +97,8 @@ def test_pretty_printed_object(tmp_path):
 
 def test_not_utf8_names_the_line(tmp_path):
     data = (_line() + "\n").encode() + '{"messages": "caf\xe9"}\n'.encode("latin-1")
-    error = _error(_write(tmp_path, data))
-    assert error.line == 2
-    assert "not UTF-8" in str(error)
+    [(line, reason)] = _problems(_write(tmp_path, data))
+    assert line == 2 and "not UTF-8" in reason
 
 
 def test_binary_file(tmp_path):
@@ -112,29 +115,20 @@ def test_missing_file_and_folder(tmp_path):
 @pytest.mark.parametrize(
     ("record", "expected"),
     [
-        ('"just a string"', "expected a JSON object"),
-        ('{"prompt": "a", "completion": "b"}', 'no "messages" key (keys found: completion, prompt)'),
-        ('{"messages": "hi"}', '"messages" must be a list'),
-        ('{"messages": []}', '"messages" is empty'),
-        ('{"messages": ["hi"]}', "message 1: expected an object"),
-        ('{"messages": [{"content": "hi"}]}', 'message 1: no "role"'),
-        (
-            '{"messages": [{"role": "user", "content": "a"}, {"role": "bot", "content": "b"}]}',
-            "message 2: unknown role 'bot' (expected system, user or assistant)",
-        ),
+        ('"just a string"', "expected a JSON object, got a string"),
+        ('{"foo": 1}', "no known quest format (keys found: foo)"),
+        ('{"prompt": "a", "completion": "b"}', "mixed formats: this line is prompt/completion but the file is OpenAI"),
+        ('{"messages": "hi"}', '"messages" must be a list, got a string'),
+        ('{"messages": ["hi"]}', "message 1: expected an object with role and content, got a string"),
+        ('{"messages": [{"content": "hi"}]}', 'message 1: no "role" string'),
         ('{"messages": [{"role": "assistant"}]}', 'message 1: no "content" string'),
-        (
-            '{"messages": [{"role": "assistant", "content": ["x"]}]}',
-            'message 1: "content" must be a string, got an array',
-        ),
-        ('{"messages": [{"role": "user", "content": "hi"}]}', "no assistant message"),
+        ('{"messages": [{"role": "assistant", "content": ["x"]}]}', 'message 1: "content" must be a string (or text parts), got an array'),
     ],
 )
 def test_bad_records_name_the_line(tmp_path, record, expected):
     path = _write(tmp_path, _line() + "\n" + _line() + "\n" + record + "\n" + _line() + "\n")
-    error = _error(path)
-    assert error.line == 3
-    assert str(error).startswith(f"quest.jsonl line 3: {expected}")
+    [(line, reason)] = _problems(path)
+    assert line == 3 and reason.startswith(expected)
 
 
 def test_quest_format_error_is_a_value_error():

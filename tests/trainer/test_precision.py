@@ -146,7 +146,7 @@ def test_a_nan_loss_in_fp16_is_skipped_and_the_scaler_stays_usable():
 
 
 def test_nan_losses_in_a_row_pause_the_trainer_with_the_reason_and_save_nothing(trainer_factory, tmp_path):
-    from trainer.daemon import NONFINITE_PAUSE_AFTER
+    from trainer.training_loop import NONFINITE_PAUSE_AFTER
 
     home = tmp_path / "home"
     write_chat_quest(home / "quests" / "queued" / "normal" / "q.jsonl", n=400)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from conftest import TrainerThread, wait_for
 from realm.config import ModelConfig, config_from
-from trainer.daemon import RESTING
+from trainer.training_loop import RESTING
 from realm.model.loading import load_model
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -100,15 +100,6 @@ def test_a_quest_moved_after_it_was_picked_is_gone_not_a_crash(queue):
         queue.activate(picked)
 
 
-def test_progress_records_live_until_the_quest_ends(queue):
-    active = queue.activate(queue.admit(_drop(queue, "q")))
-    assert queue.load_progress("q") is None
-    queue.save_progress("q", {"steps_done": 3, "order_seed": "0:q"})
-    assert queue.load_progress("q") == {"steps_done": 3, "order_seed": "0:q"}
-    queue.finish(active, "done")
-    assert queue.load_progress("q") is None
-
-
 def test_the_listing_shows_every_quest_where_it_is(queue):
     queue.admit(_drop(queue, "n"))
     queue.admit(_drop(queue, "h"), "high")
@@ -150,9 +141,8 @@ def test_a_name_too_long_for_its_derived_names_is_shortened_the_same_way_every_t
     assert len(accents.encode()) <= MAX_NAME and accents.startswith("é" * 90)
 
     active = queue.activate(queue.admit(_drop(queue, long)))
-    queue.save_progress(active.name, {"steps_done": 1})
     failed = queue.finish(active, "failed", "a reason beside it")
-    assert failed.name == short and queue.load_progress(short) is None
+    assert failed.name == short
     assert [(e.name, e.reason) for e in queue.listing()] == [(short, "a reason beside it")]
 
 
@@ -179,10 +169,9 @@ def test_what_the_queue_writes_is_private_to_its_user(queue):
     old = os.umask(0o022)
     try:
         failed = queue.reject(_drop(queue, "bad"), "line 1: not valid JSON")
-        progress = queue.save_progress("q", {"steps_done": 1})
         lineage = queue.keep_original("a_b", "a\nb")
     finally:
         os.umask(old)
-    for path in (failed.with_name("bad.reason.txt"), progress, lineage):
+    for path in (failed.with_name("bad.reason.txt"), lineage):
         assert path.stat().st_mode & 0o777 == 0o600, path
     assert json.loads(lineage.read_text())["original_name"] == "a\nb"

@@ -18,10 +18,9 @@ import yaml
 from conftest import fast_config, wait_for
 from realm.config import ChampionConfig, QuestsConfig, SkillsConfig, SuiteConfig, VaultConfig
 from realm.home import Home
-from realm.protocol import CheckpointScored, QuestStarted
 from realm.vault import champion
 from realm.vault.ledger import Ledger
-from trainer.daemon import SCORE_PAUSE_ENV
+from trainer.suite_scorer import SCORE_PAUSE_ENV
 from trainer.idle import idle_examples, write_idle_quest
 from trainer.split import MIN_FOR_HELD_OUT, normal_key, split
 from trainer.telemetry import read_metrics

@@ -1,7 +1,7 @@
 """The Quest board: the active quest, the queue by priority, and the quests done or failed.
 
 ``board_model`` reads the state. The keys send the trainer's quest requests (realm/protocol.py,
-answered by trainer/desk.py): ``a`` adds a file (its content travels in the request, so the
+answered by trainer/quest_board.py): ``a`` adds a file (its content travels in the request, so the
 trainer may be on another host), ``+``/``-`` reprioritise the selected queued quest,
 ``delete`` removes it, ``r`` retries the selected failed or skipped quest, ``k`` skips the
 active one. ``tab`` moves between the queue and the finished list.

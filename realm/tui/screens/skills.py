@@ -65,11 +65,11 @@ def skills_model(view: RealmView) -> SkillsModel:
     quest = state.battle.quest
     if quest is None:
         training_on = "nothing: DIO rests"
-    elif quest.source == "idle":
+    elif quest.source in ("idle", "correction"):
         training_on = f"an idle quest the trainer made ({quest.name})"
     else:
         training_on = f"a dropped quest ({quest.name})"
-    idle_done = sum(1 for r in state.board.recent if r.outcome == "done" and r.name.startswith("idle-"))
+    idle_done = sum(1 for r in state.board.recent if r.outcome == "done" and r.source == "idle")
     step = state.hero.steps
     rows = tuple(skill_row(s, step, state.skills.active) for s in state.skills.skills)
     return SkillsModel(rows=rows, empty=None if rows else NO_SKILLS, training_on=training_on, idle_quests_done=idle_done)

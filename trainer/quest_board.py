@@ -1,8 +1,11 @@
-"""The quest desk: how quests enter the queue, and the quest requests that come over the bus.
+"""The quest board: a quest's life from the inbox to done, skipped or failed, and the quest
+requests that come over the bus.
 
-Both the training thread (the inbox, between steps) and the control thread (``realm quest
-add`` and friends) come here; one lock keeps their moves apart. Every change is published, so
-the board in every TUI shows the queue as it is on disk.
+Every quest is admitted, started, finished, skipped or failed here, and only here are
+``QuestQueued``, ``QueueChanged``, ``QuestStarted`` and ``QuestFinished`` published, so the board
+in every TUI shows the queue as it is on disk. Both the training thread (the inbox between
+steps, the battles) and the control thread (``realm quest add`` and friends) come here; one lock
+keeps their moves apart. A quest's source is read from its lineage record (``trainer.lineage``).
 """
 
 from __future__ import annotations
@@ -11,11 +14,13 @@ import collections
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from realm.bus import Publisher
 from realm.config import RealmConfig
-from realm.home import Home, write_private
+from realm.files import atomic_write
+from realm.home import Home
 from realm.protocol import (
     Ack,
     ErrorReply,
@@ -30,20 +35,21 @@ from realm.protocol import (
     QuestRemoveRequest,
     QuestResult,
     QuestRetryRequest,
+    QuestStarted,
     QueueChanged,
     Reply,
 )
+from trainer import lineage
 from trainer.data import QuestFormatError
 from trainer.queue import MAX_NAME, QuestGone, QuestQueue, intake_name, renamed_because
 from trainer.validate import Verdict, check_for_training, check_intake, write_quarantine
 
 log = logging.getLogger("realm.trainer")
 
-QUEST_REQUESTS = (QuestAddRequest, QuestListRequest, QuestRetryRequest, QuestRemoveRequest, QuestMoveRequest)
 REMEMBERED_ADDS = 64  # request ids kept so a retried add (Lazy Pirate) is answered, not repeated
 
 
-class QuestDesk:
+class QuestBoard:
     def __init__(self, config: RealmConfig, home: Home, queue: QuestQueue, publisher: Publisher) -> None:
         self.config = config
         self.home = home
@@ -74,30 +80,25 @@ class QuestDesk:
             self.publisher.emit(Notice(level="warning", text=text))
 
     def admit(self, path: Path, priority: str) -> tuple[Path, Verdict | None, str]:
-        """An inbox file -> queued (accepted) or failed (refused, with its reason).
+        """An inbox file -> queued (accepted) or failed (refused, with its reason): named, checked
+        (layer 1 and QUICK), then moved.
 
         Returns (where it went, the verdict or None, the refusal reason or "").
         """
         with self._lock:
             path = self._take_name(path)
-            name = path.name
             try:
                 verdict = check_intake(path, self.config.quests)
             except QuestFormatError as exc:
                 return self._refuse(path, str(exc)), None, str(exc)
-            quarantine = write_quarantine(self.home.quarantine, name, verdict)
+            quarantine = write_quarantine(self.home.quarantine, path.name, verdict)
             if not verdict.accepted:
                 reason = f"{path.name}: {verdict.refused}" + _see(quarantine, self.home)
                 return self._refuse(path, reason), verdict, reason
             queued = self.queue.admit(path, priority)
-            info = QuestInfo(
-                name=queued.name,
-                examples=len(verdict.examples),
-                priority=priority,
-                source="inbox",
-                format=verdict.quest.format,
-                quarantined=len(verdict.rejections),
-            )
+            info = QuestInfo(name=queued.name, examples=len(verdict.examples), priority=priority,
+                             source=lineage.source(self.home, queued.name), format=verdict.quest.format,
+                             quarantined=len(verdict.rejections))
             self.publisher.emit(QuestQueued(quest=info))
             if verdict.rejections:
                 text = f"quest {queued.name}: {len(verdict.rejections)} bad line(s) quarantined" + _see(quarantine, self.home)
@@ -123,13 +124,60 @@ class QuestDesk:
     def _refuse(self, path: Path, reason: str) -> Path:
         failed = self.queue.reject(path, reason)
         log.warning("quest %s refused: %s", failed.name, reason)
-        result = QuestResult(name=failed.name, outcome="failed", reason=reason, time=time.time())
-        self.publisher.emit(QuestFinished(result=result))
+        self._finished(failed.name, "failed", reason=reason)
         return failed
 
-    # ------------------------------------------------------------------ before a battle
+    def announce_queue(self) -> None:
+        """Every queued quest, as a trainer that starts finds them."""
+        for priority, path in self.queue.queued():
+            info = QuestInfo(name=path.name, priority=priority, source=lineage.source(self.home, path.name))
+            self.publisher.emit(QuestQueued(quest=info))
 
-    def prepare(self, active: Path, tokenizer) -> list:
+    # ------------------------------------------------------------------ a battle's life
+
+    def take(self, path: Path, tokenizer) -> tuple[Path, list] | None:
+        """Make the queued quest ``path`` the active one and check it at every depth: (its
+        path in active/, its examples), or None when it failed whole. ``QuestGone`` when a
+        request moved it first."""
+        active = self.queue.activate(path)
+        try:
+            return active, self._prepare(active, tokenizer)
+        except QuestFormatError as exc:
+            self.fail(active, str(exc))
+            return None
+
+    def start(self, active: Path, priority: str, examples: int, held_out: int, total_steps: int,
+              split: str) -> QuestInfo:
+        """The battle begins: ``split`` says how its examples were divided (said for the quests a
+        person brought, not for the game's own)."""
+        quest = QuestInfo(name=active.name, examples=examples, priority=priority, held_out=held_out,
+                          source=lineage.source(self.home, active.name))
+        if quest.source not in lineage.OWN_SOURCES:
+            self.publisher.emit(Notice(level="info", text=f"quest {active.name}: {split}"))
+        self.publisher.emit(QuestStarted(quest=quest, total_steps=total_steps))
+        return quest
+
+    def finish(self, active: Path, steps: int) -> None:
+        self.queue.finish(active, "done")
+        self._finished(active.name, "done", steps=steps)
+
+    def skip(self, active: Path, done_steps: int, total: int) -> None:
+        reason = f"skipped by request after {done_steps} of {total} steps"
+        self.queue.finish(active, "skipped", reason)
+        log.info("quest %s %s", active.name, reason)
+        self._finished(active.name, "skipped", steps=done_steps, reason=reason)
+
+    def fail(self, active: Path, reason: str) -> None:
+        self.queue.finish(active, "failed", reason)
+        log.warning("quest %s failed: %s", active.name, reason)
+        self._finished(active.name, "failed", reason=reason)
+
+    def _finished(self, name: str, outcome: str, steps: int = 0, reason: str = "") -> None:
+        result = QuestResult(name=name, outcome=outcome, steps=steps, reason=reason, time=time.time(),
+                             source=lineage.source(self.home, name))
+        self.publisher.emit(QuestFinished(result=result))
+
+    def _prepare(self, active: Path, tokenizer) -> list:
         """The active quest's examples after every validation layer; the rejected lines go to
         the quarantine. Raises ``QuestFormatError`` when the quest fails whole."""
         verdict = check_for_training(active, self.config.quests, tokenizer, self.config.train.max_length)
@@ -148,50 +196,47 @@ class QuestDesk:
 
     # ------------------------------------------------------------------ requests
 
-    def handle(self, request) -> Reply:
-        problem = _bad_name(request.name) if hasattr(request, "name") else ""
+    def handlers(self) -> dict[type, Callable]:
+        """Request type -> handler, for the daemon's dispatch table."""
+        return {
+            QuestAddRequest: self.add,
+            QuestListRequest: lambda request: QuestList(quests=tuple(self.queue.listing())),
+            QuestRetryRequest: _named(self._retry),
+            QuestRemoveRequest: _named(self._remove),
+            QuestMoveRequest: _named(self._move),
+        }
+
+    def add(self, request: QuestAddRequest, meta: dict | None = None) -> Reply:
+        """Write the request's content into the inbox and admit it at once. ``meta``: the
+        lineage record of a quest the trainer drew for the request, written under the name the
+        quest gets. A retried request (same ``request_id``) gets the first answer again."""
+        problem = _bad_name(request.name)
         if problem:  # before any use: a name from the bus never reaches a path unchecked
             return ErrorReply(message=f"quest name {request.name!r}: {problem}")
-        try:
-            if isinstance(request, QuestAddRequest):
-                return self._add(request)
-            if isinstance(request, QuestListRequest):
-                return QuestList(quests=tuple(self.queue.listing()))
-            if isinstance(request, QuestRetryRequest):
-                return self._retry(request)
-            if isinstance(request, QuestRemoveRequest):
-                return self._remove(request)
-            if isinstance(request, QuestMoveRequest):
-                return self._move(request)
-        except QuestGone as exc:
-            return ErrorReply(message=str(exc))
-        raise ValueError(f"not a quest request: {type(request).__name__}")
-
-    def _add(self, request: QuestAddRequest) -> Reply:
         with self._lock:
             if request.request_id and request.request_id in self._answered:
                 return self._answered[request.request_id]
-            reply = self._add_once(request)
+            reply = self._add_once(request, meta)
             if request.request_id:
                 self._answered[request.request_id] = reply
                 while len(self._answered) > REMEMBERED_ADDS:
                     self._answered.popitem(last=False)
             return reply
 
-    def _add_once(self, request: QuestAddRequest) -> Reply:
-        path = self._write_inbox(self.queue.unique_name(request.name), request.content)
+    def _add_once(self, request: QuestAddRequest, meta: dict | None) -> Reply:
+        name = self.queue.unique_name(request.name)
+        if meta is not None:
+            lineage.record(self.home, name, meta)
+        path = atomic_write(self.home.inbox / name, request.content, private=True)
         where, verdict, refused = self.admit(path, request.priority)
         if refused:
             return ErrorReply(message=f"refused; moved to quests/failed/{where.name}: {refused}")
         return Ack(message=f"queued {where.name} ({request.priority}): {verdict.summary()}")
 
-    def _write_inbox(self, name: str, content: bytes) -> Path:
-        return write_private(self.home.inbox / name, content)
-
     def _retry(self, request: QuestRetryRequest) -> Reply:
         with self._lock:
             queued = self.queue.retry(request.name, request.priority)
-        info = QuestInfo(name=queued.name, priority=request.priority, source=_source(queued.name))
+        info = QuestInfo(name=queued.name, priority=request.priority, source=lineage.source(self.home, queued.name))
         self.publisher.emit(QuestQueued(quest=info))
         self.publisher.emit(Notice(level="info", text=f"quest {queued.name} is back in the queue ({request.priority})"))
         return Ack(message=f"requeued {queued.name} ({request.priority})")
@@ -214,7 +259,7 @@ class QuestDesk:
         known = {quest.name: quest for quest in self.publisher.state.board.queued}
         queued = []
         for priority, path in self.queue.queued():
-            quest = known.get(path.name) or QuestInfo(name=path.name, source=_source(path.name))
+            quest = known.get(path.name) or QuestInfo(name=path.name, source=lineage.source(self.home, path.name))
             queued.append(QuestInfo(**{**_fields(quest), "priority": priority}))
         self.publisher.emit(QueueChanged(queued=tuple(queued)))
 
@@ -223,8 +268,20 @@ def _fields(quest: QuestInfo) -> dict:
     return {field: getattr(quest, field) for field in quest.__struct_fields__}
 
 
-def _source(name: str) -> str:
-    return "idle" if name.startswith("idle-") else "inbox"
+def _named(handler: Callable[..., Reply]) -> Callable[..., Reply]:
+    """``handler`` for a request naming a quest: the name is checked before any use (a name
+    from the bus never reaches a path unchecked), and a quest gone meanwhile is an error reply."""
+
+    def handle(request) -> Reply:
+        problem = _bad_name(request.name)
+        if problem:
+            return ErrorReply(message=f"quest name {request.name!r}: {problem}")
+        try:
+            return handler(request)
+        except QuestGone as exc:
+            return ErrorReply(message=str(exc))
+
+    return handle
 
 
 def _see(quarantine: Path | None, home: Home) -> str:

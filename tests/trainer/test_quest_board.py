@@ -1,0 +1,117 @@
+"""The quest board on real files with a real publisher: what the inbox holds and how it is taken in."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+from realm.bus import Publisher
+from realm.config import RealmConfig
+from realm.home import Home
+from realm.protocol import QuestAddRequest, QuestMoveRequest, QuestRetryRequest
+from trainer import lineage
+from trainer.quest_board import QuestBoard
+from trainer.queue import MAX_NAME, QuestQueue
+
+
+@pytest.fixture
+def board(tmp_path):
+    home = Home(tmp_path / "home").ensure()
+    publisher = Publisher("tcp://127.0.0.1:*", "run-board")
+    yield QuestBoard(RealmConfig(), home, QuestQueue(home), publisher)
+    publisher.close()
+
+
+def drop(board: QuestBoard, name: str, content: str) -> None:
+    path = board.home.inbox / name
+    path.write_text(content, encoding="utf-8")
+    stamp = time.time() - 10  # settled
+    os.utime(path, (stamp, stamp), follow_symlinks=False)
+
+
+def notices(board: QuestBoard) -> list[str]:
+    return [line.text for line in board.publisher.state.log if line.text.startswith("inbox:")]
+
+
+def lines(n: int, bad: int = 0) -> str:
+    return "".join(json.dumps({"text": f"story {i}"}) + "\n" for i in range(n)) + "not json\n" * bad
+
+
+def test_long_and_control_character_names_are_renamed_at_intake_with_the_original_in_the_lineage(board):
+    long = "q" * 240 + ".jsonl"
+    drop(board, long, "not a quest\n")  # refused: its reason file is named after it
+    drop(board, "two\nlines.jsonl", lines(3))
+    drop(board, "red\x1b[31m.jsonl", lines(3))
+    board.take_inbox()
+
+    [failed] = [p for p in board.home.failed.iterdir() if not p.name.endswith(".reason.txt")]
+    assert len(failed.name.encode()) <= MAX_NAME and failed.name.endswith(".jsonl")
+    assert "not valid JSON" in failed.with_name(failed.name + ".reason.txt").read_text()
+    queued = sorted(p.name for p in board.home.queued("normal").iterdir())
+    assert queued == ["red_[31m.jsonl", "two_lines.jsonl"]
+    originals = {name: json.loads((board.home.lineage / f"{name}.meta.json").read_text())["original_name"]
+                 for name in [failed.name, *queued]}
+    assert originals == {failed.name: long, "red_[31m.jsonl": "red\x1b[31m.jsonl", "two_lines.jsonl": "two\nlines.jsonl"}
+    assert len(notices(board)) == 3
+    assert any(f"renamed {failed.name} because it is longer than {MAX_NAME} bytes" in text for text in notices(board))
+    assert all(entry.name.isprintable() for entry in board.queue.listing())
+
+
+def test_links_folders_and_fifos_in_the_inbox_stay_there_with_one_notice_each(board, tmp_path):
+    secret = tmp_path / "secret.jsonl"  # outside HOME, readable by its owner only
+    secret.write_text(lines(20, bad=1))
+    secret.chmod(0o600)
+    os.utime(secret, (time.time() - 10, time.time() - 10))  # as settled as any inbox file
+    inbox = board.home.inbox
+    (inbox / "link.jsonl").symlink_to(secret)
+    (inbox / "dangling.jsonl").symlink_to(tmp_path / "gone")
+    (inbox / "folder").mkdir()
+    os.mkfifo(inbox / "pipe")
+    for _ in range(3):
+        board.take_inbox()
+
+    assert sorted(p.name for p in inbox.iterdir()) == ["dangling.jsonl", "folder", "link.jsonl", "pipe"]
+    assert board.queue.listing() == [] and list(board.home.quarantine.iterdir()) == []
+    link = "a symbolic link (never followed: copy the file in instead)"
+    assert notices(board) == [
+        f"inbox: dangling.jsonl is not taken as a quest: it is {link}; it stays where it is",
+        "inbox: folder is not taken as a quest: it is a folder (quests are files directly in the inbox); it stays where it is",
+        f"inbox: link.jsonl is not taken as a quest: it is {link}; it stays where it is",
+        "inbox: pipe is not taken as a quest: it is not a regular file; it stays where it is",
+    ]
+
+
+def test_quarantined_lines_and_reasons_are_private_files(board):
+    old = os.umask(0o022)
+    try:
+        drop(board, "mostly.jsonl", lines(20, bad=1))  # trains; its bad line is quarantined
+        drop(board, "broken.jsonl", "not json\n")
+        board.take_inbox()
+    finally:
+        os.umask(old)
+    quarantine = board.home.quarantine / "mostly.jsonl.quarantine.jsonl"
+    assert '"raw": "not json"' in quarantine.read_text()
+    for path in (quarantine, board.home.failed / "broken.jsonl.reason.txt"):
+        assert path.stat().st_mode & 0o777 == 0o600, path
+
+
+def test_a_quest_keeps_the_source_its_writer_recorded_wherever_it_is_shown(board):
+    correction = "correction-bin-L1-00000007.jsonl"
+    lineage.write_quest(board.home, board.home.failed, correction, lines(3), {"kind": "correction", "source": "correction"})
+    reply = board.handlers()[QuestRetryRequest](QuestRetryRequest(name=correction, priority="high"))
+    assert reply.message == f"requeued {correction} (high)"
+    drop(board, "idle-mine.jsonl", lines(3))  # a name says nothing: it came in through the inbox
+    board.take_inbox()
+    asked = QuestAddRequest(name="bin-L1-3x-s.jsonl", content=lines(3).encode(), priority="low")
+    assert board.add(asked, {"kind": "asked", "source": "generated"}).message.startswith("queued bin-L1-3x-s.jsonl")
+    sources = {quest.name: quest.source for quest in board.publisher.state.board.queued}
+    assert sources == {correction: "correction", "idle-mine.jsonl": "inbox", "bin-L1-3x-s.jsonl": "generated"}
+
+    board.handlers()[QuestMoveRequest](QuestMoveRequest(name="bin-L1-3x-s.jsonl", priority="high"))
+    assert {quest.name: quest.source for quest in board.publisher.state.board.queued} == sources
+    board.fail(board.queue.activate(board.home.queued("high") / correction), "a reason")
+    [result] = board.publisher.state.board.recent
+    assert (result.name, result.outcome, result.source) == (correction, "failed", "correction")
