@@ -12,11 +12,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from textual.app import App
+from typing import TYPE_CHECKING
 
 from realm.bus import StateMirror
 from realm.protocol import OracleState
+
+if TYPE_CHECKING:  # the CLI imports this module for registry_oracles: it must not load Textual
+    from textual.app import App
 
 NO_ORACLE_HINT = "start one with `realm oracle` (or `realm play`, which runs it beside the trainer)"
 
