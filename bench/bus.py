@@ -54,8 +54,15 @@ HEARTBEAT_S = 0.2
 
 def make_event(i: int) -> StepMetrics:
     return StepMetrics(
-        step=i, loss=1.0 + 1.0 / (i + 1), lr=3e-3, grad_norm=0.5, tokens=4096,
-        tokens_per_s=12345.0, examples_per_s=48.0, quest_step=i % 40, quest_total=40,
+        step=i,
+        loss=1.0 + 1.0 / (i + 1),
+        lr=3e-3,
+        grad_norm=0.5,
+        tokens=4096,
+        tokens_per_s=12345.0,
+        examples_per_s=48.0,
+        quest_step=i % 40,
+        quest_total=40,
     )
 
 
@@ -109,7 +116,9 @@ def raw_publisher(pub: str, n: int, rate: int, ready, go, done, results) -> None
     sock.setsockopt(zmq.LINGER, 0)
     sock.bind(pub)
     # the very bytes the realm publisher sends for these events (the time is stamped in front)
-    frames = [protocol.encode(Envelope(run="bench", seq=i + 2, time=time.time(), event=make_event(i))) for i in range(n)]
+    frames = [
+        protocol.encode(Envelope(run="bench", seq=i + 2, time=time.time(), event=make_event(i))) for i in range(n)
+    ]
     ready.set()
     while not go.wait(0.01):  # the subscriber says go once it has seen a probe: it is subscribed
         sock.send(b"probe")
@@ -155,8 +164,12 @@ async def follow_realm(pub: str, ctl: str, n: int, go, timeout: float) -> dict:
         while mirror.seq < n + 1 and time.monotonic() < deadline:
             await asyncio.sleep(0.002)
         ok = mirror.seq == n + 1
-        return {"applied": mirror.recent.applied, "complete": ok, "resyncs": mirror.snapshots - 1,
-                "last_seq": mirror.seq}
+        return {
+            "applied": mirror.recent.applied,
+            "complete": ok,
+            "resyncs": mirror.snapshots - 1,
+            "last_seq": mirror.seq,
+        }
     finally:
         task.cancel()
         try:
@@ -267,18 +280,24 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
-    print(f"bus benchmark: {args.transport}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
-          f"pyzmq {zmq.__version__} / libzmq {zmq.zmq_version()}")
+    print(
+        f"bus benchmark: {args.transport}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
+        f"pyzmq {zmq.__version__} / libzmq {zmq.zmq_version()}"
+    )
     print()
-    header = f"{'rate':>8} {'side':<6} {'events':>7} {'emit/s':>10} {'deliv/s':>10} {'got':>7} {'resync':>6} " \
-             f"{'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}"
+    header = (
+        f"{'rate':>8} {'side':<6} {'events':>7} {'emit/s':>10} {'deliv/s':>10} {'got':>7} {'resync':>6} "
+        f"{'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}"
+    )
     print(header)
     print("-" * len(header))
     for row in rows:
         rate = f"{row['rate']}/s" if row["rate"] else "full"
-        print(f"{rate:>8} {row['kind']:<6} {row['events']:>7} {row['emit_per_s']:>10,.0f} {row['delivered_per_s']:>10,.0f} "
-              f"{row['delivered']:>7} {row['resyncs']:>6} {row['p50']:>8.3f} {row['p99']:>8.3f} {row['max']:>8.3f}"
-              + ("" if row["complete"] else "  (incomplete)"))
+        print(
+            f"{rate:>8} {row['kind']:<6} {row['events']:>7} {row['emit_per_s']:>10,.0f} {row['delivered_per_s']:>10,.0f} "
+            f"{row['delivered']:>7} {row['resyncs']:>6} {row['p50']:>8.3f} {row['p99']:>8.3f} {row['max']:>8.3f}"
+            + ("" if row["complete"] else "  (incomplete)")
+        )
     print()
     print("realm / raw (throughput: lower is slower; latency: higher is slower)")
     for realm, raw in zip(rows[0::2], rows[1::2]):

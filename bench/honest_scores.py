@@ -46,8 +46,13 @@ def _run(home: Path, config: Path | None, minutes: float) -> float:
     if config:
         command += ["--config", str(config)]
     started = time.monotonic()
-    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         process.wait(timeout=minutes * 60)
     except subprocess.TimeoutExpired:
@@ -74,17 +79,19 @@ def rows(home: Path, weights: ChampionConfig, skill: str) -> tuple[list[dict], f
         if best is None or value > best[0]:
             best = (value, record["step"])
         before = [r for r in rounds if r.step <= record["step"]]
-        out.append({
-            "minute": round((record["time"] - start) / 60, 2),
-            "step": record["step"],
-            "suite_loss": round(score.loss, 4) if score.loss is not None else "",
-            "DEF": round(1 / score.loss, 3) if score.loss else "",
-            "suite_acc": round(score.accuracy, 3) if score.accuracy is not None else "",
-            f"{skill}_level": before[-1].level if before else 1,
-            f"{skill}_frozen_acc": round(before[-1].accuracy, 2) if before else "",
-            "champion": best[1],
-            "scoring_s": round(record["seconds"], 2),
-        })
+        out.append(
+            {
+                "minute": round((record["time"] - start) / 60, 2),
+                "step": record["step"],
+                "suite_loss": round(score.loss, 4) if score.loss is not None else "",
+                "DEF": round(1 / score.loss, 3) if score.loss else "",
+                "suite_acc": round(score.accuracy, 3) if score.accuracy is not None else "",
+                f"{skill}_level": before[-1].level if before else 1,
+                f"{skill}_frozen_acc": round(before[-1].accuracy, 2) if before else "",
+                "champion": best[1],
+                "scoring_s": round(record["seconds"], 2),
+            }
+        )
     wall = (steps[-1]["time"] - start) if steps else 0.0
     return out, sum(r["seconds"] for r in suites), wall
 
@@ -100,8 +107,10 @@ def main(argv=None) -> int:
     if not table:
         print("no checkpoint was scored: nothing to report")
         return 1
-    print(f"ran {seconds / 60:.1f} min, load after {os.getloadavg()[0]:.2f}; "
-          f"suite scoring took {scoring:.1f} s of {wall:.0f} s training wall time = {scoring / max(wall, 1e-9):.1%}")
+    print(
+        f"ran {seconds / 60:.1f} min, load after {os.getloadavg()[0]:.2f}; "
+        f"suite scoring took {scoring:.1f} s of {wall:.0f} s training wall time = {scoring / max(wall, 1e-9):.1%}"
+    )
     columns = list(table[0])
     print("  ".join(f"{c:>10}" for c in columns))
     for row in table:

@@ -51,7 +51,9 @@ def _rank_main(opts) -> None:
     from trainer.engine import Engine
     from trainer.lockstep import Lockstep, Order
 
-    config = RealmConfig(train=TrainConfig(batch_size=opts.batch, max_length=opts.max_length, warmup_steps=1, threads=1))
+    config = RealmConfig(
+        train=TrainConfig(batch_size=opts.batch, max_length=opts.max_length, warmup_steps=1, threads=1)
+    )
     lockstep = Lockstep(cpu=True)
     engine = Engine(config)
     examples = engine.encode(_chats(opts.batch * opts.steps))
@@ -81,8 +83,12 @@ def _rank_main(opts) -> None:
         send, step = sum(sends[skip:]) / len(sends[skip:]), sum(steps[skip:]) / len(steps[skip:])
         transfer = sum(transfers[skip:]) / len(transfers[skip:])
         size = len(pickle.dumps(Order("train", batches[-1])))
-        print(f"processes {lockstep.world}, torch {torch.__version__}, {opts.batch} examples/step, max_length {opts.max_length}")
-        print(f"order broadcast  {send * 1e3:8.2f} ms/step   ({size / 1024:.0f} KiB pickled; includes waiting for the slowest rank)")
+        print(
+            f"processes {lockstep.world}, torch {torch.__version__}, {opts.batch} examples/step, max_length {opts.max_length}"
+        )
+        print(
+            f"order broadcast  {send * 1e3:8.2f} ms/step   ({size / 1024:.0f} KiB pickled; includes waiting for the slowest rank)"
+        )
         print(f"  transfer alone {transfer * 1e3:8.2f} ms/step   (every rank ready)")
         print(f"whole step       {step * 1e3:8.2f} ms/step")
         print(f"broadcast share  {send / step:8.2%}   (transfer alone {transfer / step:.2%})")
@@ -96,7 +102,15 @@ def main() -> None:
         _rank_main(opts)
         return
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(opts.processes), __file__, *sys.argv[1:]]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        str(opts.processes),
+        __file__,
+        *sys.argv[1:],
+    ]
     sys.exit(subprocess.call(command, env=env))
 
 

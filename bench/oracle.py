@@ -46,7 +46,9 @@ def make_checkpoint(home: Path, step: int, config: RealmConfig) -> Path:
 
     paths = Home(home).ensure()
     engine = Engine(msgspec.structs.replace(config, train=msgspec.structs.replace(config.train, seed=step)))
-    folder = write_checkpoint(paths.checkpoints, step, datetime.now(), engine.save, {"time": time.time(), "val_loss": 2.0})
+    folder = write_checkpoint(
+        paths.checkpoints, step, datetime.now(), engine.save, {"time": time.time(), "val_loss": 2.0}
+    )
     ledger = Ledger(paths.db)
     ledger.record(folder, read_sidecar(folder))
     ledger.close()
@@ -120,14 +122,21 @@ def transfer_rates(root: Path, megabytes: int, chunk_bytes: int, credit: int) ->
     ledger.record(folder, read_sidecar(folder))
     config = RealmConfig()
     publisher = Publisher("tcp://127.0.0.1:47711", "bench")
-    server = ControlServer("tcp://127.0.0.1:47712", VaultService(config, home, ledger, publisher).handle, publisher).start()
+    server = ControlServer(
+        "tcp://127.0.0.1:47712", VaultService(config, home, ledger, publisher).handle, publisher
+    ).start()
     try:
         size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
         started = time.perf_counter()
         shutil.copytree(folder, root / "plain-copy")
         copy_s = time.perf_counter() - started
-        fetcher = Fetcher("tcp://127.0.0.1:47712", CheckpointCache(root / "cache", 4 * size),
-                          chunk_bytes=chunk_bytes, credit=credit, timeout_s=30)
+        fetcher = Fetcher(
+            "tcp://127.0.0.1:47712",
+            CheckpointCache(root / "cache", 4 * size),
+            chunk_bytes=chunk_bytes,
+            credit=credit,
+            timeout_s=30,
+        )
         fetcher.manifest("1")  # the trainer hashes the files once; measure the transfer itself
         started = time.perf_counter()
         fetcher.fetch("1")
@@ -168,7 +177,9 @@ def main() -> int:
         )
         worker = subprocess.Popen(
             [sys.executable, "-m", "realm.cli", "oracle", "--home", str(home), "--config", str(config_file)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=Path(__file__).resolve().parents[1],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=Path(__file__).resolve().parents[1],
         )
         _, control = oracle_endpoints(config, home)
         client = OracleClient(control, timeout_s=5, retries=20)
@@ -192,16 +203,26 @@ def main() -> int:
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
-    print(f"DIO-nano on CPU, {args.threads} torch thread(s), {args.tokens} new tokens a request, "
-          f"median of {args.rounds} interleaved rounds")
+    print(
+        f"DIO-nano on CPU, {args.threads} torch thread(s), {args.tokens} new tokens a request, "
+        f"median of {args.rounds} interleaved rounds"
+    )
     print(f"{'measure':<44}{'oracle':>12}{'baseline':>12}{'ratio':>8}")
-    print(f"{'tokens/s, one streamed chat vs generate':<44}{oracle_one:>12.0f}{base_one:>12.0f}{oracle_one / base_one:>7.2f}x")
-    print(f"{f'tokens/s, {args.sessions} concurrent chats vs {args.sessions} generates':<44}"
-          f"{oracle_many:>12.0f}{base_many:>12.0f}{oracle_many / base_many:>7.2f}x")
-    print(f"{'promote to serving, median s (goal < 2)':<44}{statistics.median(served):>12.3f}"
-          f"{'':>12}  (client wall {statistics.median(wall):.3f}s, max {max(served):.3f}s)")
-    print(f"{f'transfer MB/s, {args.transfer_mb} MB, tcp loopback vs copy':<44}{fetch_mbs:>12.0f}{copy_mbs:>12.0f}"
-          f"{fetch_mbs / copy_mbs:>7.2f}x")
+    print(
+        f"{'tokens/s, one streamed chat vs generate':<44}{oracle_one:>12.0f}{base_one:>12.0f}{oracle_one / base_one:>7.2f}x"
+    )
+    print(
+        f"{f'tokens/s, {args.sessions} concurrent chats vs {args.sessions} generates':<44}"
+        f"{oracle_many:>12.0f}{base_many:>12.0f}{oracle_many / base_many:>7.2f}x"
+    )
+    print(
+        f"{'promote to serving, median s (goal < 2)':<44}{statistics.median(served):>12.3f}"
+        f"{'':>12}  (client wall {statistics.median(wall):.3f}s, max {max(served):.3f}s)"
+    )
+    print(
+        f"{f'transfer MB/s, {args.transfer_mb} MB, tcp loopback vs copy':<44}{fetch_mbs:>12.0f}{copy_mbs:>12.0f}"
+        f"{fetch_mbs / copy_mbs:>7.2f}x"
+    )
     return 0
 
 

@@ -59,7 +59,9 @@ def main() -> None:
 
     skill = get_skill("bin")
     skill = msgspec.structs.replace(skill, eval=msgspec.structs.replace(skill.eval, max_new_tokens=args.tokens))
-    samples = curriculum.eval_set(skill, 1) + curriculum.eval_set(skill, 2) + curriculum.probe(skill, 1, args.probe, seed=0)
+    samples = (
+        curriculum.eval_set(skill, 1) + curriculum.eval_set(skill, 2) + curriculum.probe(skill, 1, args.probe, seed=0)
+    )
     chats = [curriculum.prompt_messages(skill, s) for s in samples]
 
     from realm.oracle.worker import OracleWorker
@@ -92,11 +94,15 @@ def main() -> None:
 
     remote = [grade(skill, s, text) for s, text in zip(samples, result.texts)]
     same = [v.response for v in verdicts] == [v.response for v in remote]
-    print(f"one BIN eval round: {len(samples)} chats, <= {args.tokens} tokens each, {args.threads} thread(s), "
-          f"oracle.max_batch {args.max_batch}; median of {args.repeat}")
+    print(
+        f"one BIN eval round: {len(samples)} chats, <= {args.tokens} tokens each, {args.threads} thread(s), "
+        f"oracle.max_batch {args.max_batch}; median of {args.repeat}"
+    )
     print(f"  local round (training waits for all of it)   {local_s:7.2f} s   accuracy {accuracy(verdicts):.0%}")
-    print(f"  oracle round (wall time, training goes on)   {oracle_s:7.2f} s   accuracy {accuracy(remote):.0%}"
-          f"   {oracle_s / local_s:.2f}x the local time")
+    print(
+        f"  oracle round (wall time, training goes on)   {oracle_s:7.2f} s   accuracy {accuracy(remote):.0%}"
+        f"   {oracle_s / local_s:.2f}x the local time"
+    )
     print(f"  training loop's cost with an oracle (save)   {save_s:7.2f} s   {local_s / save_s:.0f}x less than local")
     print(f"  same answers, item by item: {'yes' if same else 'NO'}")
 

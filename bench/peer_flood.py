@@ -26,7 +26,7 @@ import zmq  # noqa: E402
 
 from realm import protocol  # noqa: E402
 from realm.bus import RealmClient, TrainerUnreachable  # noqa: E402
-from realm.config import load_config, endpoints  # noqa: E402
+from realm.config import endpoints, load_config  # noqa: E402
 from realm.protocol import SnapshotRequest  # noqa: E402
 
 CONFIG = "train: {threads: 1, batch_size: 4, max_length: 64, checkpoint_every: 100000}\n"
@@ -103,16 +103,22 @@ def main() -> None:
             print(f"quiet:  RSS {quiet_rss:7.1f} MB, {quiet_speed:6.2f} steps/s", flush=True)
             sockets = flood(client.endpoint, args.clients, args.requests)
             flood_speed, peak = watch(client, process.pid, args.seconds)
-            print(f"flood:  RSS {peak:7.1f} MB, {flood_speed:6.2f} steps/s "
-                  f"({args.clients} clients x {args.requests} snapshot requests, never read)", flush=True)
+            print(
+                f"flood:  RSS {peak:7.1f} MB, {flood_speed:6.2f} steps/s "
+                f"({args.clients} clients x {args.requests} snapshot requests, never read)",
+                flush=True,
+            )
             for sock in sockets:
                 sock.close(linger=0)
             time.sleep(1.0)  # the trainer's I/O thread notices the gone peers
             after_speed, _ = watch(client, process.pid, args.seconds)
             after_rss = rss_mb(process.pid)
             print(f"after:  RSS {after_rss:7.1f} MB, {after_speed:6.2f} steps/s (clients gone)", flush=True)
-            print(f"delta:  RSS {peak - quiet_rss:+.1f} MB during, {after_rss - quiet_rss:+.1f} MB after; "
-                  f"speed {100 * (flood_speed / quiet_speed - 1):+.1f} % during", flush=True)
+            print(
+                f"delta:  RSS {peak - quiet_rss:+.1f} MB during, {after_rss - quiet_rss:+.1f} MB after; "
+                f"speed {100 * (flood_speed / quiet_speed - 1):+.1f} % during",
+                flush=True,
+            )
         finally:
             process.send_signal(signal.SIGTERM)
             try:

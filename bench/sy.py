@@ -47,7 +47,9 @@ def main(argv: list[str] | None = None) -> None:
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
     start = time.perf_counter()
     lex = sy.lexicon()
-    print(f"lexicon: {len(lex.entries)} entries, {len(lex.trie)} trie nodes, loaded in {time.perf_counter() - start:.2f}s")
+    print(
+        f"lexicon: {len(lex.entries)} entries, {len(lex.trie)} trie nodes, loaded in {time.perf_counter() - start:.2f}s"
+    )
     print(f"{'levels':>8} {'per CPU s':>10} {'per wall s':>11} {'draws/puzzle':>13} {'x goal (50/s, CPU)':>19}")
     total = []
     for lo, hi in BANDS:

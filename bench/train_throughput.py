@@ -43,15 +43,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 import transformers  # noqa: E402
+from transformers.trainer_pt_utils import LengthGroupedSampler  # noqa: E402
 
 from realm.bus import Publisher  # noqa: E402
 from realm.config import ModelConfig, RealmConfig, TrainConfig  # noqa: E402
 from realm.model.chatml import EncodedExample  # noqa: E402
 from realm.protocol import RealmState, StepMetrics  # noqa: E402
-from trainer import target_rows  # noqa: E402
-from trainer import chunked_loss  # noqa: E402
+from trainer import (
+    chunked_loss,  # noqa: E402
+    target_rows,  # noqa: E402
+)
 from trainer.engine import Engine, _flop_weights  # noqa: E402
-from transformers.trainer_pt_utils import LengthGroupedSampler  # noqa: E402
 from trainer.telemetry import matmul_peak_flops  # noqa: E402
 
 WORDS = "add the sum of carry bit binary left right shift xor and or not zero one two three four five".split()
@@ -75,7 +77,9 @@ def skill_like_chats(n: int, seed: int) -> list[list[dict]]:
 def make_config(args) -> RealmConfig:
     return RealmConfig(
         model=ModelConfig(device="cpu", dtype="float32"),
-        train=TrainConfig(lr=LR, warmup_steps=1, batch_size=args.batch, grad_accum=1, max_length=320, threads=args.threads),
+        train=TrainConfig(
+            lr=LR, warmup_steps=1, batch_size=args.batch, grad_accum=1, max_length=320, threads=args.threads
+        ),
     )
 
 
@@ -84,8 +88,13 @@ def fresh_engine(args) -> Engine:
     if args.hidden != 128:
         from realm.model.loading import dio_nano_config
 
-        cfg = dio_nano_config(len(engine.tokenizer), hidden_size=args.hidden, intermediate_size=3 * args.hidden,
-                              head_dim=args.hidden // 4, pad_token_id=engine.tokenizer.pad_token_id)
+        cfg = dio_nano_config(
+            len(engine.tokenizer),
+            hidden_size=args.hidden,
+            intermediate_size=3 * args.hidden,
+            head_dim=args.hidden // 4,
+            pad_token_id=engine.tokenizer.pad_token_id,
+        )
         torch.manual_seed(0)
         engine.model = transformers.AutoModelForCausalLM.from_config(cfg)
         engine.model.set_attn_implementation(engine.attention)
@@ -133,17 +142,31 @@ class EngineRun:
             self.flops += result.flops
             self.losses.append(result.loss)
             t0 = time.perf_counter()
-            self.publisher.emit(StepMetrics(
-                step=engine.step, loss=result.loss, lr=result.lr, grad_norm=result.grad_norm, tokens=result.tokens,
-                tokens_per_s=result.tokens / result.seconds, examples_per_s=result.examples / result.seconds,
-                quest_step=index, quest_total=len(batches), flops_per_s=result.flops / result.seconds,
-            ))
+            self.publisher.emit(
+                StepMetrics(
+                    step=engine.step,
+                    loss=result.loss,
+                    lr=result.lr,
+                    grad_norm=result.grad_norm,
+                    tokens=result.tokens,
+                    tokens_per_s=result.tokens / result.seconds,
+                    examples_per_s=result.examples / result.seconds,
+                    quest_step=index,
+                    quest_total=len(batches),
+                    flops_per_s=result.flops / result.seconds,
+                )
+            )
             self.publish_s += time.perf_counter() - t0
         wall, cpu = clock.read()
         self.seconds += wall
         self.steps += len(batches)
-        return {"wall": wall, "cpu": cpu, "steps": len(batches), "loss": sum(self.losses[-len(batches):]) / len(batches),
-                "useful": sum(len(ex.input_ids) for ex in examples)}
+        return {
+            "wall": wall,
+            "cpu": cpu,
+            "steps": len(batches),
+            "loss": sum(self.losses[-len(batches) :]) / len(batches),
+            "useful": sum(len(ex.input_ids) for ex in examples),
+        }
 
     def close(self) -> None:
         self.publisher.close()
@@ -189,25 +212,50 @@ class HFRun:
 
     def run(self, r: int) -> dict:
         chunk = round_slice(self.order, r, self.args)
-        data = [{"input_ids": self.examples[i].input_ids, "labels": self.examples[i].labels,
-                 "attention_mask": [1] * len(self.examples[i].input_ids)} for i in chunk]
+        data = [
+            {
+                "input_ids": self.examples[i].input_ids,
+                "labels": self.examples[i].labels,
+                "attention_mask": [1] * len(self.examples[i].input_ids),
+            }
+            for i in chunk
+        ]
         out = tempfile.mkdtemp(prefix="realm-bench-hf-")
         training_args = transformers.TrainingArguments(
-            output_dir=out, per_device_train_batch_size=self.args.batch, num_train_epochs=1, learning_rate=LR,
-            lr_scheduler_type="constant", optim="adamw_torch", weight_decay=0.0, max_grad_norm=1.0,
-            logging_strategy="no", save_strategy="no", report_to="none", use_cpu=True, disable_tqdm=True,
-            dataloader_num_workers=0, remove_unused_columns=False, train_sampling_strategy="sequential", seed=0,
+            output_dir=out,
+            per_device_train_batch_size=self.args.batch,
+            num_train_epochs=1,
+            learning_rate=LR,
+            lr_scheduler_type="constant",
+            optim="adamw_torch",
+            weight_decay=0.0,
+            max_grad_norm=1.0,
+            logging_strategy="no",
+            save_strategy="no",
+            report_to="none",
+            use_cpu=True,
+            disable_tqdm=True,
+            dataloader_num_workers=0,
+            remove_unused_columns=False,
+            train_sampling_strategy="sequential",
+            seed=0,
         )
         collator = transformers.DataCollatorForSeq2Seq(self.tokenizer, padding=True, label_pad_token_id=-100)
         loop = TrainLoopClock()
-        trainer = transformers.Trainer(model=self.model, args=training_args, train_dataset=data, data_collator=collator,
-                                       callbacks=[loop])
+        trainer = transformers.Trainer(
+            model=self.model, args=training_args, train_dataset=data, data_collator=collator, callbacks=[loop]
+        )
         trainer.remove_callback(transformers.trainer_callback.PrinterCallback)  # its end-of-train dict
         output = trainer.train()
         shutil.rmtree(out, ignore_errors=True)
         wall, cpu = loop.elapsed
-        return {"wall": wall, "cpu": cpu, "steps": output.global_step, "loss": output.training_loss,
-                "useful": sum(len(ex["input_ids"]) for ex in data)}
+        return {
+            "wall": wall,
+            "cpu": cpu,
+            "steps": output.global_step,
+            "loss": output.training_loss,
+            "useful": sum(len(ex["input_ids"]) for ex in data),
+        }
 
     def close(self) -> None:
         """Nothing held between rounds: each round's ``Trainer`` and output folder are gone already."""
@@ -232,8 +280,13 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16, help="examples per optimizer step")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads for every run")
     parser.add_argument("--hidden", type=int, default=128, help="model width (128 = DIO-nano; 256 = the probe's)")
-    parser.add_argument("--rounds", type=int, default=4, help="shards of the data; each round runs every contender on one, "
-                        "in a rotating order, so a change in the machine's load hits them alike")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=4,
+        help="shards of the data; each round runs every contender on one, "
+        "in a rotating order, so a change in the machine's load hits them alike",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     transformers.utils.logging.set_verbosity_error()
@@ -241,24 +294,33 @@ def main() -> None:
     tokenizer_engine = fresh_engine(args)
     examples = tokenizer_engine.encode(skill_like_chats(args.examples, seed=0))
     lengths = sorted(len(ex.input_ids) for ex in examples)
-    print(f"data: {len(examples)} chats, {sum(lengths)} tokens, lengths {lengths[0]}-{lengths[-1]} "
-          f"(median {lengths[len(lengths) // 2]}); {args.batch} examples/step; threads {args.threads}; "
-          f"model {tokenizer_engine.parameters / 1e6:.2f}M params (hidden {args.hidden}); {args.rounds} rounds; "
-          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    print(
+        f"data: {len(examples)} chats, {sum(lengths)} tokens, lengths {lengths[0]}-{lengths[-1]} "
+        f"(median {lengths[len(lengths) // 2]}); {args.batch} examples/step; threads {args.threads}; "
+        f"model {tokenizer_engine.parameters / 1e6:.2f}M params (hidden {args.hidden}); {args.rounds} rounds; "
+        f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
+    )
 
-    runs = {"engine": EngineRun(args, examples), "hf-stock": HFRun(args, "random", examples),
-            "hf-group-by-length": HFRun(args, "group_by_length", examples)}
+    runs = {
+        "engine": EngineRun(args, examples),
+        "hf-stock": HFRun(args, "random", examples),
+        "hf-group-by-length": HFRun(args, "group_by_length", examples),
+    }
     names = list(runs)
     rounds: list[dict] = []
     peaks = []
     try:
         for r in range(args.rounds):
-            order = names[r % len(names):] + names[: r % len(names)]
+            order = names[r % len(names) :] + names[: r % len(names)]
             results = {name: runs[name].run(r) for name in order}
             peaks.append([matmul_peak_flops(torch.device("cpu"), seconds=0.5, clock=clock) for clock in PEAK_CLOCKS])
             rounds.append(results)
-            print(f"round {r + 1}: " + ", ".join(f"{n} {results[n]['useful'] / results[n]['wall']:.0f} tok/s" for n in names)
-                  + f"; load average {os.getloadavg()[0]:.2f}", flush=True)
+            print(
+                f"round {r + 1}: "
+                + ", ".join(f"{n} {results[n]['useful'] / results[n]['wall']:.0f} tok/s" for n in names)
+                + f"; load average {os.getloadavg()[0]:.2f}",
+                flush=True,
+            )
     finally:
         for run in runs.values():
             run.close()
@@ -266,13 +328,19 @@ def main() -> None:
 
 
 def report(args, engine: EngineRun, rounds: list[dict], peak: list[float]) -> None:
-    totals = {name: {key: sum(r[name][key] for r in rounds) for key in ("steps", "wall", "cpu", "useful")}
-              for name in rounds[0]}
-    print(f"\n{'run':<20} {'steps':>6} {'wall s':>8} {'cpu s':>8} {'useful tok/s':>13} {'tok/cpu-s':>10} {'mean loss':>10}")
+    totals = {
+        name: {key: sum(r[name][key] for r in rounds) for key in ("steps", "wall", "cpu", "useful")}
+        for name in rounds[0]
+    }
+    print(
+        f"\n{'run':<20} {'steps':>6} {'wall s':>8} {'cpu s':>8} {'useful tok/s':>13} {'tok/cpu-s':>10} {'mean loss':>10}"
+    )
     for name, t in totals.items():
         loss = sum(r[name]["loss"] * r[name]["steps"] for r in rounds) / t["steps"]
-        print(f"{name:<20} {t['steps']:>6} {t['wall']:>8.2f} {t['cpu']:>8.2f} {t['useful'] / t['wall']:>13.0f} "
-              f"{t['useful'] / t['cpu']:>10.0f} {loss:>10.4f}")
+        print(
+            f"{name:<20} {t['steps']:>6} {t['wall']:>8.2f} {t['cpu']:>8.2f} {t['useful'] / t['wall']:>13.0f} "
+            f"{t['useful'] / t['cpu']:>10.0f} {loss:>10.4f}"
+        )
     print("\nengine's useful tokens/s over theirs: the whole pass, then the median and range of the rounds")
     for name in ("hf-stock", "hf-group-by-length"):
         goal = 2.0 if name == "hf-stock" else 1.3
@@ -285,11 +353,15 @@ def report(args, engine: EngineRun, rounds: list[dict], peak: list[float]) -> No
     wall_peak, cpu_peak = peak
     achieved = engine.flops / engine.seconds
     per_cpu_s = engine.flops / totals["engine"]["cpu"]
-    print(f"engine model FLOP/s {achieved / 1e9:.2f} G = {100 * achieved / wall_peak:.1f} % of the measured matmul peak "
-          f"({wall_peak / 1e9:.1f} GFLOP/s, fp32, {args.threads} threads, median of {len(rounds)} probes); per CPU-second "
-          f"{per_cpu_s / 1e9:.2f} G = {100 * per_cpu_s / cpu_peak:.1f} % of the peak per CPU-second ({cpu_peak / 1e9:.1f} G)")
-    print(f"bus publishing: {1e3 * engine.publish_s / engine.steps:.3f} ms/step = "
-          f"{100 * engine.publish_s / engine.seconds:.3f} % of step time (goal < 1 %)")
+    print(
+        f"engine model FLOP/s {achieved / 1e9:.2f} G = {100 * achieved / wall_peak:.1f} % of the measured matmul peak "
+        f"({wall_peak / 1e9:.1f} GFLOP/s, fp32, {args.threads} threads, median of {len(rounds)} probes); per CPU-second "
+        f"{per_cpu_s / 1e9:.2f} G = {100 * per_cpu_s / cpu_peak:.1f} % of the peak per CPU-second ({cpu_peak / 1e9:.1f} G)"
+    )
+    print(
+        f"bus publishing: {1e3 * engine.publish_s / engine.steps:.3f} ms/step = "
+        f"{100 * engine.publish_s / engine.seconds:.3f} % of step time (goal < 1 %)"
+    )
 
 
 def speedup(mine: dict, theirs: dict, clock: str) -> float:

@@ -55,8 +55,9 @@ def _trainer(pub: str, ctl: str, rate: int, seconds: float, go, done) -> None:
         return publisher.snapshot() if isinstance(request, SnapshotRequest) else ErrorReply(message="bench")
 
     server = ControlServer(ctl, handle, publisher, heartbeat_s=HEARTBEAT_S).start()
-    info = TrainerInfo(model="builtin:dio-nano", device="cpu", parameters=412_000, pid=1, started=time.time(),
-                       steps_per_level=1000)
+    info = TrainerInfo(
+        model="builtin:dio-nano", device="cpu", parameters=412_000, pid=1, started=time.time(), steps_per_level=1000
+    )
     publisher.emit(TrainerStarted(trainer=info, step=0))
     total = int(rate * seconds)
     publisher.emit(QuestStarted(quest=QuestInfo(name="firehose", examples=total), total_steps=total))
@@ -67,8 +68,19 @@ def _trainer(pub: str, ctl: str, rate: int, seconds: float, go, done) -> None:
         due = min(total, int((time.perf_counter() - start) * rate))
         while step < due:
             step += 1
-            publisher.emit(StepMetrics(step=step, loss=3.0 / (1 + step / 500), lr=3e-3, grad_norm=0.5, tokens=4096,
-                                       tokens_per_s=1e5, examples_per_s=400.0, quest_step=step, quest_total=total))
+            publisher.emit(
+                StepMetrics(
+                    step=step,
+                    loss=3.0 / (1 + step / 500),
+                    lr=3e-3,
+                    grad_norm=0.5,
+                    tokens=4096,
+                    tokens_per_s=1e5,
+                    examples_per_s=400.0,
+                    quest_step=step,
+                    quest_total=total,
+                )
+            )
         time.sleep(0.005)
     done.wait()  # heartbeats only from here: the idle phase
     server.stop()
@@ -162,7 +174,9 @@ async def _run(rate: int, seconds: float, idle_s: float) -> dict:
             shown = {"1"}
             results["flood_latency"] = await _press_latencies(app, paints, time.monotonic() + seconds, shown)
             results["flood_cpu"] = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
-            while app.mirror.state.battle.quest_step < int(rate * seconds) and time.perf_counter() - wall0 < seconds + 30:
+            while (
+                app.mirror.state.battle.quest_step < int(rate * seconds) and time.perf_counter() - wall0 < seconds + 30
+            ):
                 await pilot.pause(0.05)
             results["flood_seq"] = app.mirror.seq
             results["flood_resyncs"] = app.mirror.snapshots - 1
@@ -218,8 +232,13 @@ async def _baseline_latency(seconds: float) -> list[float]:
 
 def _import_ms() -> float:
     code = "import time; t = time.perf_counter(); import realm.tui.app; print((time.perf_counter() - t) * 1000)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parents[1])
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     return float(out.stdout.strip())
 
 
@@ -239,21 +258,31 @@ def main() -> None:
     idle = [p.ms for p in r["idle_latency"]]
     p50f, p99f, p50i, p99i = _pct(flood, 0.5), _pct(flood, 0.99), _pct(idle, 0.5), _pct(idle, 0.99)
     load = os.getloadavg()[0]
-    print(f"TUI bench: {args.rate} events/s for {seconds:g} s, 80x24 headless, {mp.cpu_count()} CPU(s), load {load:.1f}")
+    print(
+        f"TUI bench: {args.rate} events/s for {seconds:g} s, 80x24 headless, {mp.cpu_count()} CPU(s), load {load:.1f}"
+    )
     print(f"  events applied      {r['flood_seq']:,} (re-syncs {r['flood_resyncs']}), repaints {r['frames']:,}")
     print(f"  key→screen flooded  p50 {p50f:6.1f} ms  p99 {p99f:6.1f} ms  ({len(flood)} presses; goal p99 < 100 ms)")
-    print(f"    screens seen before  p50 {_pct(warm, 0.5):6.1f} ms  p99 {_pct(warm, 0.99):6.1f} ms  ({len(warm)} presses)")
-    print(f"    first visits      {' '.join(f'{ms:.0f}' for ms in first)} ms  (Textual composes, mounts and lays out"
-          " a screen the first time it is shown)")
+    print(
+        f"    screens seen before  p50 {_pct(warm, 0.5):6.1f} ms  p99 {_pct(warm, 0.99):6.1f} ms  ({len(warm)} presses)"
+    )
+    print(
+        f"    first visits      {' '.join(f'{ms:.0f}' for ms in first)} ms  (Textual composes, mounts and lays out"
+        " a screen the first time it is shown)"
+    )
     print(f"  key→screen idle     p50 {p50i:6.1f} ms  p99 {p99i:6.1f} ms  ({len(idle)} presses)")
-    print(f"  bare Textual app    p50 {_pct(bare, 0.5):6.1f} ms  p99 {_pct(bare, 0.99):6.1f} ms  ({len(bare)} presses;"
-          " the same mode switch in an app with nothing but a status line and Textual's Footer)")
+    print(
+        f"  bare Textual app    p50 {_pct(bare, 0.5):6.1f} ms  p99 {_pct(bare, 0.99):6.1f} ms  ({len(bare)} presses;"
+        " the same mode switch in an app with nothing but a status line and Textual's Footer)"
+    )
     print(f"  flooded / idle      p50 x{p50f / p50i:.2f}  p99 x{p99f / p99i:.2f}")
     print(f"  idle / bare Textual p50 x{p50i / _pct(bare, 0.5):.2f}  p99 x{p99i / _pct(bare, 0.99):.2f}")
     print(f"  CPU flooded         {r['flood_cpu'] * 100:5.1f} % of a core")
     print(f"  CPU idle            {r['idle_cpu'] * 100:5.1f} % of a core (goal < 3 %)")
-    print(f"  first frame         {r['first_frame_ms']:.0f} ms after creating the app (headless);"
-          f" importing the app: {_import_ms():.0f} ms")
+    print(
+        f"  first frame         {r['first_frame_ms']:.0f} ms after creating the app (headless);"
+        f" importing the app: {_import_ms():.0f} ms"
+    )
     print(f"  mean latency        flooded {statistics.mean(flood):.1f} ms, idle {statistics.mean(idle):.1f} ms")
 
 

@@ -69,7 +69,7 @@ class TrainConfig(_Section):
     # train (one short final pass, so nothing the user gave is wasted)
     val_after: Literal["discard", "train"] = "discard"
     threads: AtLeast0 = 0  # torch CPU threads; 0 keeps torch's choice
-    # --- engine (issue 3)
+    # --- the engine
     schedule: Literal["constant", "cosine"] = "constant"  # after warmup
     cosine_steps: int = 10000  # cosine: steps from the end of warmup down to min_lr_ratio * lr
     min_lr_ratio: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.1
@@ -124,7 +124,7 @@ class BusConfig(_Section):
 
 
 class VaultConfig(_Section):
-    """Checkpoint retention (issue 3): what survives when a new checkpoint is saved."""
+    """Checkpoint retention: what survives when a new checkpoint is saved."""
 
     keep_last: int = 5  # the newest K checkpoints
     keep_best: int = 3  # and the best M by best_metric
@@ -138,6 +138,8 @@ class VaultConfig(_Section):
         for key in ("keep_best", "min_free_mb"):
             if getattr(self, key) < 0:
                 raise ValueError(f"`{key}` must be at least 0")
+
+
 class QuestsConfig(_Section):
     max_bad_share: float = 0.10  # a file whose share of bad lines exceeds this fails whole
     too_long: Literal["drop", "truncate"] = "drop"  # examples longer than train.max_length
@@ -152,12 +154,16 @@ class QuestsConfig(_Section):
             raise ValueError("`max_bad_share` must be between 0 and 1")
         if self.leak_min_chars < 1:
             raise ValueError("`leak_min_chars` must be at least 1")
+
+
 class SkillsConfig(_Section):
-    """Skills (issue 4): evals, level-ups and idle quests; see configs/skills/_template.yaml."""
+    """Skills: evals, level-ups and idle quests; see configs/skills/_template.yaml."""
 
     enabled: bool = True  # skill evals and skill idle quests; false: the skeleton's placeholder idle quest
     folder: str | None = None  # skill YAML folder; None: the shipped configs/skills
-    mix: list[str] = msgspec.field(default_factory=lambda: ["bin"])  # "id" or "id:weight"; the first is the active skill (ACC)
+    mix: list[str] = msgspec.field(
+        default_factory=lambda: ["bin"]
+    )  # "id" or "id:weight"; the first is the active skill (ACC)
     eval_every: int = 50  # optimizer steps between eval rounds (stretched by max_eval_share)
     max_eval_share: float = 0.1  # evals may take at most this share of training time; 0 disables the stretch
     eval_next_level: bool = True  # also score the next level's frozen set (a preview)
@@ -186,6 +192,8 @@ class SkillsConfig(_Section):
     def weights(self) -> dict[str, float]:
         """The mix as {skill id: weight}, in the written order."""
         return {e.partition(":")[0]: float(e.partition(":")[2] or 1.0) for e in self.mix}
+
+
 class HttpConfig(_Section):
     """The oracle's OpenAI-compatible HTTP front (realm/oracle/http.py)."""
 
@@ -240,8 +248,16 @@ class OracleConfig(_Section):
         _check_device("device", self.device)
         if not 0.0 < self.vllm_memory_share <= 1.0:
             raise ValueError("`vllm_memory_share` must be in (0, 1]")
-        for key in ("max_batch", "max_new_tokens", "max_prompt_tokens", "max_prompts", "max_request_tokens",
-                    "cache_limit_mb", "chunk_bytes", "credit"):
+        for key in (
+            "max_batch",
+            "max_new_tokens",
+            "max_prompt_tokens",
+            "max_prompts",
+            "max_request_tokens",
+            "cache_limit_mb",
+            "chunk_bytes",
+            "credit",
+        ):
             if getattr(self, key) < 1:
                 raise ValueError(f"`{key}` must be at least 1")
         if self.guest_models < 0:
@@ -337,7 +353,9 @@ def _profiled(raw: object) -> object:
 def _merged(base: dict, over: dict) -> dict:
     merged = dict(base)
     for key, value in over.items():
-        merged[key] = _merged(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+        merged[key] = (
+            _merged(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+        )
     return merged
 
 

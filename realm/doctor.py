@@ -62,17 +62,32 @@ def _keys(config: RealmConfig, home: Path, registry) -> list[Check]:
         ok = not mode & 0o077
         checks.append(Check(f"key {path.name}", ok, f"mode {mode:o}", "" if ok else f"chmod 600 {path}"))
     needs_keys = registry is not None and any(n.public_key for n in registry.nodes)
-    exposed = [e for e in (config.bus.pub, config.bus.control, config.oracle.pub, config.oracle.control)
-               if e != "auto" and not is_loopback(e)]
+    exposed = [
+        e
+        for e in (config.bus.pub, config.bus.control, config.oracle.pub, config.oracle.control)
+        if e != "auto" and not is_loopback(e)
+    ]
     if not secrets:
         if needs_keys or (exposed and not config.security.insecure):
-            checks.append(Check("keys", False, f"no key pairs in {folder}",
-                                "run `realm keys init` and put the public keys in the host registry"))
+            checks.append(
+                Check(
+                    "keys",
+                    False,
+                    f"no key pairs in {folder}",
+                    "run `realm keys init` and put the public keys in the host registry",
+                )
+            )
         else:
             checks.append(Check("keys", True, "none; every endpoint is local (ipc or loopback)"))
     if exposed and config.security.insecure:
-        checks.append(Check("encryption", False, f"{', '.join(exposed)} listen(s) without CURVE (security.insecure)",
-                            "run `realm keys init` and set security.insecure: false"))
+        checks.append(
+            Check(
+                "encryption",
+                False,
+                f"{', '.join(exposed)} listen(s) without CURVE (security.insecure)",
+                "run `realm keys init` and set security.insecure: false",
+            )
+        )
     return checks
 
 
@@ -99,22 +114,51 @@ def _probe(label: str, role: str, pub: str, control: str, setup, config: RealmCo
     start_cmd = "realm trainer" if role == "trainer" else "realm oracle"
     pong, rtt = _ping(control, setup, timeout_s=min(config.bus.timeout_s, 1.5))
     if pong is None:
-        return [Check(label, False, f"no answer at {control}",
-                      f"start `{start_cmd}` there (or fix its endpoint / key in the host registry)")]
-    checks = [Check(label, pong.version == PROTOCOL_VERSION,
-                    f"{control}: protocol v{pong.version}, run {pong.run}, {rtt * 1000:.1f} ms",
-                    "" if pong.version == PROTOCOL_VERSION else "run the same realm version on every node")]
+        return [
+            Check(
+                label,
+                False,
+                f"no answer at {control}",
+                f"start `{start_cmd}` there (or fix its endpoint / key in the host registry)",
+            )
+        ]
+    checks = [
+        Check(
+            label,
+            pong.version == PROTOCOL_VERSION,
+            f"{control}: protocol v{pong.version}, run {pong.run}, {rtt * 1000:.1f} ms",
+            "" if pong.version == PROTOCOL_VERSION else "run the same realm version on every node",
+        )
+    ]
     skew = pong.time - (time.time() - rtt / 2)
-    checks.append(Check(f"{label} clock", abs(skew) <= MAX_SKEW_S, f"skew {skew:+.3f}s",
-                        "" if abs(skew) <= MAX_SKEW_S else "synchronise the clocks (chrony or systemd-timesyncd)"))
+    checks.append(
+        Check(
+            f"{label} clock",
+            abs(skew) <= MAX_SKEW_S,
+            f"skew {skew:+.3f}s",
+            "" if abs(skew) <= MAX_SKEW_S else "synchronise the clocks (chrony or systemd-timesyncd)",
+        )
+    )
     age = _heartbeat_age(pub, setup, config.bus.heartbeat_s)
     limit = MAX_HEARTBEAT_AGE_FACTOR * config.bus.heartbeat_s
     if age is None:
-        checks.append(Check(f"{label} heartbeat", False, f"nothing heard on {pub}",
-                            "check the node's pub endpoint in the host registry and the firewall"))
+        checks.append(
+            Check(
+                f"{label} heartbeat",
+                False,
+                f"nothing heard on {pub}",
+                "check the node's pub endpoint in the host registry and the firewall",
+            )
+        )
     else:
-        checks.append(Check(f"{label} heartbeat", age <= limit + abs(skew), f"last {age:.2f}s ago",
-                            "" if age <= limit + abs(skew) else "the node is stuck: see its log"))
+        checks.append(
+            Check(
+                f"{label} heartbeat",
+                age <= limit + abs(skew),
+                f"last {age:.2f}s ago",
+                "" if age <= limit + abs(skew) else "the node is stuck: see its log",
+            )
+        )
     return checks
 
 
@@ -167,8 +211,12 @@ def _gpus(config: RealmConfig) -> Check:
     if gpus:
         names = ", ".join(f"{g.index}: {g.name} {g.memory_used_mb:.0f}/{g.memory_total_mb:.0f} MiB" for g in gpus)
         return Check("gpus", True, names)
-    return Check("gpus", not wants_cuda, note + ("" if wants_cuda else "; training and serving on CPU"),
-                 "install the NVIDIA driver or set model.device / oracle.device to auto" if wants_cuda else "")
+    return Check(
+        "gpus",
+        not wants_cuda,
+        note + ("" if wants_cuda else "; training and serving on CPU"),
+        "install the NVIDIA driver or set model.device / oracle.device to auto" if wants_cuda else "",
+    )
 
 
 def format_table(checks: list[Check]) -> str:

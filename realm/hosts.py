@@ -17,8 +17,8 @@ from typing import Literal
 import msgspec
 import yaml
 
-from realm.resources import shipped
 from realm.config import ConfigError, RealmConfig, endpoints, oracle_endpoints
+from realm.resources import shipped
 
 DEFAULT_HOSTS = shipped("configs/hosts.yaml")
 

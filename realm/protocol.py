@@ -120,8 +120,8 @@ class BattleState(_Wire):
     examples_per_s: float = 0.0
     losses: tuple[tuple[int, float], ...] = ()  # (step, loss), the last LOSS_HISTORY points
     val_losses: tuple[tuple[int, float], ...] = ()
-    mfu: float = 0.0  # issue 3: model FLOPs utilisation of the last step
-    gpu_memory_mb: float | None = None  # issue 3
+    mfu: float = 0.0  # model FLOPs utilisation of the last step
+    gpu_memory_mb: float | None = None  # the training process's GPU memory (pynvml), None without one
     reason: str = ""  # why the status changed, when it was not asked for (a full disk pauses)
 
 
@@ -135,7 +135,7 @@ class VaultState(_Wire):
     champion: int | None = None  # the champion's step (realm/vault/champion.py), None before any is scored
 
 
-# --------------------------------------------------------------------------- skills (issue 4)
+# --------------------------------------------------------------------------- skills
 
 
 class SkillEvalItem(_Wire):
@@ -219,6 +219,8 @@ class OracleState(_Wire):
     served: int = 0  # requests finished since start
     gpus: tuple[GpuInfo, ...] = ()
     gpu_note: str = ""  # e.g. "no NVIDIA GPU"
+
+
 # --------------------------------------------------------------------------- tui: achievements, armory (state)
 
 ConfigKind = Literal["safe", "critical", "fixed"]
@@ -291,7 +293,7 @@ class StepMetrics(_Event, tag="step"):
     examples_per_s: float
     quest_step: int
     quest_total: int
-    # --- engine (issue 3): additive, with defaults
+    # --- the engine's measurements: additive, with defaults
     flops_per_s: float = 0.0  # model FLOPs (6N per token + attention) per second
     mfu: float = 0.0  # flops_per_s as a share of the device's matmul peak; 0 when unknown
     gpu_memory_mb: float | None = None  # device memory in use (pynvml or torch); None on CPU
@@ -323,7 +325,7 @@ class ChampionChanged(_Event, tag="champion_changed"):
 
 
 class CheckpointsPruned(_Event, tag="checkpoints_pruned"):
-    """Issue 3: retention deleted these checkpoints (``reason``: retention or disk full)."""
+    """Retention deleted these checkpoints (``reason``: retention or disk full)."""
 
     steps: tuple[int, ...]
     reason: str = "retention"
@@ -336,11 +338,14 @@ class Notice(_Event, tag="notice"):
 
 # --- quests: the queue as the board sees it
 
+
 class QueueChanged(_Event, tag="queue_changed"):
     """The whole queue in training order, after a remove, a reorder or a reprioritisation."""
 
     queued: tuple[QuestInfo, ...]
-# skills (issue 4)
+
+
+# skills
 
 
 class SkillsLoaded(_Event, tag="skills_loaded"):
@@ -372,6 +377,8 @@ class SkillLevelUp(_Event, tag="skill_level_up"):
 
 class LineageCounted(_Event, tag="lineage_counted"):
     counts: tuple[LineageCount, ...]  # increments to add
+
+
 # --- oracle and vault events (the oracle publishes the Oracle* ones on its own PUB socket)
 
 
@@ -408,6 +415,8 @@ class OracleTelemetry(_Event, tag="oracle_telemetry"):
 class CheckpointDeleted(_Event, tag="checkpoint_deleted"):
     step: int
     name: str
+
+
 # --------------------------------------------------------------------------- tui: achievements, armory (events)
 
 
@@ -556,6 +565,8 @@ class QuestGenerateRequest(_Request, tag="quest_generate"):
     priority: Priority = "normal"
     seed: str = ""
     request_id: str = ""
+
+
 # --- vault and oracle requests the trainer answers (realm/vault/service.py)
 
 
@@ -685,8 +696,6 @@ class Chunk(_Reply, tag="chunk"):
     file: str
     offset: int
     data: bytes
-
-
 
 
 # --------------------------------------------------------------------------- the oracle's control socket

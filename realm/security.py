@@ -113,8 +113,9 @@ def _allowlist(context: zmq.Context, keys: set[str]) -> _Allowlist:
         return entry[1]
 
 
-def server_setup(config: RealmConfig, home: Path, bound: list[str], allowed: set[str],
-                 context: zmq.Context | None = None) -> SocketSetup | None:
+def server_setup(
+    config: RealmConfig, home: Path, bound: list[str], allowed: set[str], context: zmq.Context | None = None
+) -> SocketSetup | None:
     """What to do to a server socket before it binds, or None for plain sockets.
 
     Raises ``SecurityError`` when an endpoint reaches beyond loopback and there are no keys,

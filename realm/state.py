@@ -15,23 +15,31 @@ from realm.game.narration import narrate
 from realm.protocol import (
     AchievementsRestored,
     AchievementUnlocked,
-    ConfigChanged,
     BattleChanged,
     BattleState,
     BoardState,
+    ChampionChanged,
+    CheckpointDeleted,
     CheckpointSaved,
     CheckpointScored,
     CheckpointsPruned,
-    ChampionChanged,
+    ConfigChanged,
     Event,
+    LineageCount,
+    LineageCounted,
     LogLine,
     Notice,
+    OracleLoaded,
+    OracleLoadFailed,
+    OracleLoading,
+    OracleStarted,
+    OracleState,
+    OracleTelemetry,
+    OracleUnloaded,
     QuestFinished,
     QuestQueued,
     QuestStarted,
     QueueChanged,
-    LineageCount,
-    LineageCounted,
     RealmState,
     SkillEvalPoint,
     SkillEvaluated,
@@ -42,16 +50,6 @@ from realm.protocol import (
     TrainerStarted,
     ValMetrics,
     VaultState,
-)
-from realm.protocol import (
-    CheckpointDeleted,
-    OracleLoaded,
-    OracleLoadFailed,
-    OracleLoading,
-    OracleStarted,
-    OracleState,
-    OracleTelemetry,
-    OracleUnloaded,
 )
 
 __all__ = ["RealmState", "apply", "level_up", "LOSS_HISTORY", "LOG_LINES", "RECENT_QUESTS", "EMA_WEIGHT"]
@@ -89,7 +87,9 @@ def level_up(before: RealmState, after: RealmState) -> int | None:
 
 def _trainer_started(state: RealmState, ev: TrainerStarted, time: float) -> RealmState:
     scored = [c.suite for c in ev.checkpoints if c.suite is not None]
-    hero = replace(state.hero, steps=ev.step, quests_completed=ev.quests_completed, suite=scored[-1] if scored else None)
+    hero = replace(
+        state.hero, steps=ev.step, quests_completed=ev.quests_completed, suite=scored[-1] if scored else None
+    )
     return replace(
         state,
         trainer=ev.trainer,
@@ -122,7 +122,9 @@ def _queue_changed(state: RealmState, ev: QueueChanged, time: float) -> RealmSta
 
 def _quest_started(state: RealmState, ev: QuestStarted, time: float) -> RealmState:
     queued = tuple(q for q in state.board.queued if q.name != ev.quest.name)
-    battle = replace(state.battle, status="training", reason="", quest=ev.quest, quest_step=0, quest_total=ev.total_steps)
+    battle = replace(
+        state.battle, status="training", reason="", quest=ev.quest, quest_step=0, quest_total=ev.total_steps
+    )
     return replace(
         state,
         hero=replace(state.hero, val_loss=None),  # a quest val loss belongs to its own quest
@@ -244,6 +246,8 @@ def _lineage_counted(state: RealmState, ev: LineageCounted, time: float) -> Real
         totals[(c.generator, c.validator)] = totals.get((c.generator, c.validator), 0) + c.count
     lineage = tuple(LineageCount(generator=g, validator=v, count=n) for (g, v), n in sorted(totals.items()))
     return replace(state, skills=replace(state.skills, lineage=lineage))
+
+
 # --------------------------------------------------------------------------- oracle and vault
 
 
@@ -283,6 +287,8 @@ def _oracle_telemetry(state: RealmState, ev: OracleTelemetry, time: float) -> Re
 def _checkpoint_deleted(state: RealmState, ev: CheckpointDeleted, time: float) -> RealmState:
     kept = tuple(c for c in state.vault.checkpoints if c.step != ev.step)
     return replace(state, vault=replace(state.vault, checkpoints=kept))
+
+
 # --------------------------------------------------------------------------- tui: achievements, armory
 
 

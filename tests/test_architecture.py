@@ -27,7 +27,14 @@ UI = ("textual", "realm.tui")
 TRAINER_ENTRY = ("realm/cli/trainer.py",)
 FOUNDATION = ("realm/protocol.py", "realm/state.py", "realm/config.py", "realm/game/")
 # What the foundation may import from this project: itself and two leaf helpers.
-FOUNDATION_MAY_IMPORT = ("realm.protocol", "realm.state", "realm.config", "realm.game", "realm.errors", "realm.resources")
+FOUNDATION_MAY_IMPORT = (
+    "realm.protocol",
+    "realm.state",
+    "realm.config",
+    "realm.game",
+    "realm.errors",
+    "realm.resources",
+)
 
 
 @dataclass(frozen=True)
@@ -115,9 +122,7 @@ def test_the_trainer_never_imports_the_ui():
 
 def test_only_the_tui_imports_textual():
     offenders = [
-        found
-        for found in all_imports()
-        if within(found.target, "textual") and not found.file.startswith("realm/tui/")
+        found for found in all_imports() if within(found.target, "textual") and not found.file.startswith("realm/tui/")
     ]
     assert not offenders, report("Textual belongs to realm/tui/ alone", offenders)
 

@@ -22,8 +22,8 @@ from realm.bus import (
     LONG_REQUESTS,
     MISSED_HEARTBEATS,
     REPLY_HWM,
-    Later,
     ControlServer,
+    Later,
     Publisher,
     RealmClient,
     RequestFailed,
@@ -69,8 +69,15 @@ HB = 0.05  # heartbeat period for most tests: fast, so silence is detected in ~0
 
 def step(n: int, loss: float | None = None) -> StepMetrics:
     return StepMetrics(
-        step=n, loss=loss if loss is not None else 1.0 + 1.0 / (n + 1), lr=1e-3, grad_norm=0.5,
-        tokens=128, tokens_per_s=1e4, examples_per_s=10.0, quest_step=n % 40, quest_total=40,
+        step=n,
+        loss=loss if loss is not None else 1.0 + 1.0 / (n + 1),
+        lr=1e-3,
+        grad_norm=0.5,
+        tokens=128,
+        tokens_per_s=1e4,
+        examples_per_s=10.0,
+        quest_step=n % 40,
+        quest_total=40,
     )
 
 
@@ -116,8 +123,16 @@ class Trainer:
     """The trainer's side of the bus, as the daemon wires it: Publisher + ControlServer,
     with a context of its own (as a separate process would have)."""
 
-    def __init__(self, pub: str, ctl: str, run: str, *, heartbeat_s: float = HB, sndhwm: int = 100_000,
-                 handler: Callable | None = None) -> None:
+    def __init__(
+        self,
+        pub: str,
+        ctl: str,
+        run: str,
+        *,
+        heartbeat_s: float = HB,
+        sndhwm: int = 100_000,
+        handler: Callable | None = None,
+    ) -> None:
         self.ctx = zmq.Context()
         self.pub = Publisher(pub, run, context=self.ctx, sndhwm=sndhwm)
         self.server = ControlServer(ctl, handler or self.handle, self.pub, heartbeat_s=heartbeat_s, context=self.ctx)
@@ -219,7 +234,7 @@ def test_client_snapshot_and_commands(eps, trainers):
 def test_ipc_folder_is_private(eps, trainers):
     pub, ctl = eps
     trainers(pub, ctl, "run-1")
-    folder = Path(pub[len("ipc://"):]).parent
+    folder = Path(pub[len("ipc://") :]).parent
     assert folder.stat().st_mode & 0o777 == 0o700
     prepare_endpoint("tcp://127.0.0.1:1")  # not ipc: nothing to do, no error
 
@@ -241,7 +256,7 @@ def test_an_ipc_endpoint_in_a_folder_the_realm_does_not_own_is_refused_and_the_f
 def test_socket_files_go_when_their_sockets_close(eps, trainers):
     pub, ctl = eps
     trainer = trainers(pub, ctl, "run-1")
-    folder = Path(pub[len("ipc://"):]).parent
+    folder = Path(pub[len("ipc://") :]).parent
     assert sorted(p.name for p in folder.iterdir()) == ["ctl", "pub"]
     trainer.close()
     assert list(folder.iterdir()) == []
@@ -314,8 +329,9 @@ def test_oversized_requests(eps, zctx):
     pub, ctl = eps
     ctx = zmq.Context()
     publisher = Publisher(pub, "run-1", context=ctx)
-    server = ControlServer(ctl, lambda r: publisher.snapshot(), publisher, heartbeat_s=HB,
-                           max_message_bytes=1000, context=ctx).start()
+    server = ControlServer(
+        ctl, lambda r: publisher.snapshot(), publisher, heartbeat_s=HB, max_message_bytes=1000, context=ctx
+    ).start()
     try:
         # over the decoder's limit but under the socket's: a clear error comes back
         reply = _raw_req(zctx, ctl, b"\x00" * 1500)
@@ -359,7 +375,9 @@ def test_handler_that_raises_gets_error_reply_and_server_survives(eps, trainers)
 
 def test_snapshot_refuses_a_non_snapshot_reply(eps, zctx):
     _, ctl = eps
-    server = ControlServer(ctl, lambda request: Ack(message="hm"), None, context=zctx).start()  # no publisher: the handler answers
+    server = ControlServer(
+        ctl, lambda request: Ack(message="hm"), None, context=zctx
+    ).start()  # no publisher: the handler answers
     try:
         with pytest.raises(RequestFailed, match="expected a snapshot, got Ack"):
             RealmClient(ctl, timeout_s=1.0).snapshot()
@@ -471,7 +489,9 @@ def test_long_requests_beyond_the_queue_are_answered_busy(eps, trainers, zctx):
     try:
         queued = [asker(zctx, ctl, StopRequest()) for _ in range(LONG_REQUESTS)]
         assert poll_until(lambda: trainer.server._long.full(), timeout=10)
-        with pytest.raises(RequestFailed, match=f"the trainer is busy with {LONG_REQUESTS} long requests; try again in a moment"):
+        with pytest.raises(
+            RequestFailed, match=f"the trainer is busy with {LONG_REQUESTS} long requests; try again in a moment"
+        ):
             RealmClient(ctl, timeout_s=2.0, retries=0).request(StopRequest())
     finally:
         long.release.set()

@@ -9,23 +9,22 @@ import sys
 import time
 
 import yaml
-
 from conftest import wait_for
+
 from realm.vault.checkpoints import complete_checkpoints, read_sidecar
 
 FAST_TRAIN = {"batch_size": 4, "max_length": 64, "warmup_steps": 5, "threads": 1}
 
 
 def realm(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "realm.cli", *args], capture_output=True, text=True, timeout=timeout
-    )
+    return subprocess.run([sys.executable, "-m", "realm.cli", *args], capture_output=True, text=True, timeout=timeout)
 
 
 def realm_to_a_reader_gone(*args: str) -> subprocess.CompletedProcess:
     """``realm ARGS | head -0``: the reader closes the pipe before realm writes to it."""
-    process = subprocess.Popen([sys.executable, "-m", "realm.cli", *args], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "realm.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     process.stdout.close()
     stderr = process.stderr.read()
     return subprocess.CompletedProcess(process.args, process.wait(timeout=120), "", stderr)
@@ -125,8 +124,9 @@ def test_status_pause_resume_stop_against_a_running_trainer(tmp_path):
             result = realm("status", "--json", *common)
             return json.loads(result.stdout) if result.returncode == 0 else None
 
-        first = wait_for(lambda: (s := status()) and s["state"]["hero"]["steps"] > 0 and s, timeout=60,
-                         what="the trainer to train")
+        first = wait_for(
+            lambda: (s := status()) and s["state"]["hero"]["steps"] > 0 and s, timeout=60, what="the trainer to train"
+        )
         assert first["state"]["trainer"]["model"] == "builtin:dio-nano"
         assert first["run"] and first["seq"] > 0
 
@@ -173,7 +173,9 @@ def test_vault_export_onto_a_file_is_one_line_and_an_exit_code(tmp_path):
     onto.write_text("keep me\n")
     result = realm("vault", "export", "5", str(onto), "--home", str(home))
     assert (result.returncode, result.stderr) == (
-        1, f"realm: {onto} is a file; export copies checkpoint 5 into a folder: name a folder\n")
+        1,
+        f"realm: {onto} is a file; export copies checkpoint 5 into a folder: name a folder\n",
+    )
     assert onto.read_text() == "keep me\n"
     below = realm("vault", "export", "5", str(onto / "sub"), "--home", str(home))  # the OS refuses: still one line
     assert below.returncode == 1 and below.stderr.startswith(f"realm: {onto / 'sub'}: ")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import msgspec
-
 from conftest import fast_config
+from test_cli import realm, write_config
+
 from realm.config import IdleConfig
 from realm.protocol import PauseRequest
-from test_cli import realm, write_config
 
 
 def test_quest_commands_against_a_running_trainer(trainer_factory, tmp_path):

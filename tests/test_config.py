@@ -337,7 +337,12 @@ def test_endpoints_explicit_are_kept(tmp_path):
 def test_a_model_starts_from_its_profile_and_the_users_keys_win():
     qwen = config_from({"model": {"name": "Qwen/Qwen3-0.6B"}})
     assert profile_of(qwen.model) == "qwen3-0.6b"
-    assert (qwen.train.lr, qwen.train.max_length, qwen.train.gradient_checkpointing, qwen.idle.enabled) == (1e-5, 2048, True, False)
+    assert (qwen.train.lr, qwen.train.max_length, qwen.train.gradient_checkpointing, qwen.idle.enabled) == (
+        1e-5,
+        2048,
+        True,
+        False,
+    )
     mine = config_from({"model": {"name": "/models/Qwen3-0.6B"}, "train": {"lr": 5e-5}, "idle": {"enabled": True}})
     assert (mine.train.lr, mine.train.max_length, mine.idle.enabled) == (5e-5, 2048, True)  # key by key
     other = config_from({"model": {"name": "org/some-7b"}})

@@ -21,7 +21,9 @@ def test_level_default_steps(steps, expected):
     assert level(steps) == expected
 
 
-@pytest.mark.parametrize(("steps", "per_level", "expected"), [(0, 10, 1), (9, 10, 1), (10, 10, 2), (95, 10, 10), (5, 1, 6)])
+@pytest.mark.parametrize(
+    ("steps", "per_level", "expected"), [(0, 10, 1), (9, 10, 1), (10, 10, 2), (95, 10, 10), (5, 1, 6)]
+)
 def test_level_configurable(steps, per_level, expected):
     assert level(steps, per_level) == expected
 

@@ -26,29 +26,29 @@ from realm.protocol import (
     Notice,
     PauseRequest,
     ProtocolError,
+    QuestAddRequest,
+    QuestEntry,
     QuestFinished,
     QuestInfo,
+    QuestList,
+    QuestListRequest,
+    QuestMoveRequest,
     QuestQueued,
+    QuestRemoveRequest,
     QuestResult,
+    QuestRetryRequest,
     QuestStarted,
+    QueueChanged,
     RealmState,
     Reply,
     Request,
     ResumeRequest,
+    SkipRequest,
     Snapshot,
     SnapshotRequest,
     StepMetrics,
     StopRequest,
     TrainerInfo,
-    QuestAddRequest,
-    QuestEntry,
-    QuestList,
-    QuestListRequest,
-    QuestMoveRequest,
-    QuestRemoveRequest,
-    QuestRetryRequest,
-    QueueChanged,
-    SkipRequest,
     TrainerStarted,
     ValMetrics,
     VaultState,
@@ -60,7 +60,9 @@ from realm.protocol import (
 
 TRAINER = TrainerInfo(model="builtin:dio-nano", device="cpu", parameters=400_000, pid=4242, started=1.7e9)
 QUEST = QuestInfo(name="sy-l1-0001.jsonl", examples=256, priority="high", source="idle")
-CKPT = CheckpointInfo(step=200, name="checkpoint-200-20250101-1200", time=1.7e9, train_loss=1.5, val_loss=1.75, quest="q")
+CKPT = CheckpointInfo(
+    step=200, name="checkpoint-200-20250101-1200", time=1.7e9, train_loss=1.5, val_loss=1.75, quest="q"
+)
 
 EVENTS: list = [
     TrainerStarted(trainer=TRAINER, step=12, checkpoints=(CKPT,), quests_completed=3),
@@ -70,8 +72,15 @@ EVENTS: list = [
     QuestQueued(quest=QUEST),
     QuestStarted(quest=QUEST, total_steps=40),
     StepMetrics(
-        step=13, loss=2.25, lr=3e-3, grad_norm=0.5, tokens=4096, tokens_per_s=12345.5,
-        examples_per_s=48.0, quest_step=1, quest_total=40,
+        step=13,
+        loss=2.25,
+        lr=3e-3,
+        grad_norm=0.5,
+        tokens=4096,
+        tokens_per_s=12345.5,
+        examples_per_s=48.0,
+        quest_step=1,
+        quest_total=40,
     ),
     ValMetrics(step=50, val_loss=1.875),
     QuestFinished(result=QuestResult(name="q", outcome="done", steps=40, time=1.7e9)),
@@ -79,16 +88,35 @@ EVENTS: list = [
     CheckpointSaved(checkpoint=CKPT),
     CheckpointSaved(checkpoint=CheckpointInfo(step=1, name="c", time=0.0)),
     Notice(level="warning", text="disk at 90 % — ünïcødé ok"),
-    # issue 3
+    # the engine's measurements, retention
     protocol.CheckpointsPruned(steps=(200, 400), reason="retention"),
     StepMetrics(
-        step=14, loss=2.0, lr=3e-3, grad_norm=0.5, tokens=4096, tokens_per_s=1.0, examples_per_s=1.0,
-        quest_step=2, quest_total=40, flops_per_s=1e9, mfu=0.25, gpu_memory_mb=1024.5, micro_batch=8,
+        step=14,
+        loss=2.0,
+        lr=3e-3,
+        grad_norm=0.5,
+        tokens=4096,
+        tokens_per_s=1.0,
+        examples_per_s=1.0,
+        quest_step=2,
+        quest_total=40,
+        flops_per_s=1e9,
+        mfu=0.25,
+        gpu_memory_mb=1024.5,
+        micro_batch=8,
     ),
     ValMetrics(step=60, val_loss=1.5),
-    protocol.CheckpointScored(step=200, seconds=0.5, suite=protocol.SuiteScore(
-        version="3f2a9c0d1e2b", loss=1.25, accuracy=0.4, files=(("mine.jsonl", 1.25), ("builtin:skills", 2.0)),
-        skills=(("bin", 0.4),))),
+    protocol.CheckpointScored(
+        step=200,
+        seconds=0.5,
+        suite=protocol.SuiteScore(
+            version="3f2a9c0d1e2b",
+            loss=1.25,
+            accuracy=0.4,
+            files=(("mine.jsonl", 1.25), ("builtin:skills", 2.0)),
+            skills=(("bin", 0.4),),
+        ),
+    ),
     protocol.ChampionChanged(step=200, score=-0.85),
     protocol.ChampionChanged(step=None),
     QueueChanged(queued=(QUEST, QuestInfo(name="b.jsonl", format="sharegpt", quarantined=2))),
@@ -100,26 +128,60 @@ EVENTS: list = [
     protocol.OracleLoadFailed(ref="12", reason="no checkpoint at step 12 in the ledger"),
     protocol.OracleUnloaded(),
     protocol.OracleTelemetry(
-        tokens_per_s=512.5, active=2, queued=1, served=9,
-        gpus=(protocol.GpuInfo(index=0, name="RTX 3090", utilization=55.0, memory_used_mb=1200.0, memory_total_mb=24576.0),),
+        tokens_per_s=512.5,
+        active=2,
+        queued=1,
+        served=9,
+        gpus=(
+            protocol.GpuInfo(
+                index=0, name="RTX 3090", utilization=55.0, memory_used_mb=1200.0, memory_total_mb=24576.0
+            ),
+        ),
     ),
     protocol.OracleTelemetry(tokens_per_s=0.0, active=0, queued=0, served=0, gpu_note="no NVIDIA GPU"),
     protocol.CheckpointDeleted(step=200, name=CKPT.name),
 ]
 
-# skills (issue 4)
-_SKILL_ITEM = protocol.SkillEvalItem(prompt="①⓪ + ⓪① =", expected="⓪①①", response="⓪①⓪", correct=False,
-                                     explanation="wrong value: got 2, expected 3 (⓪①①)")
+# skills
+_SKILL_ITEM = protocol.SkillEvalItem(
+    prompt="①⓪ + ⓪① =",
+    expected="⓪①①",
+    response="⓪①⓪",
+    correct=False,
+    explanation="wrong value: got 2, expected 3 (⓪①①)",
+)
 EVENTS += [
-    protocol.SkillsLoaded(skills=protocol.SkillsState(
-        active="bin",
-        skills=(protocol.SkillState(id="bin", name="Binary Alchemy", level=2, max_level=30, accuracy=0.6,
-                                    history=(protocol.SkillEvalPoint(level=2, step=50, accuracy=0.6, probe=0.5),),
-                                    last_items=(_SKILL_ITEM,), next_eval_step=100),),
-        lineage=(protocol.LineageCount(generator="bin@1.0.0", validator="", count=256),),
-    )),
-    protocol.SkillEvaluated(skill="bin", level=2, step=100, accuracy=0.8, probe=0.75, next_accuracy=0.2,
-                            items=(_SKILL_ITEM,), next_eval_step=150, seconds=1.5, train_seconds=30.0, corrections=3),
+    protocol.SkillsLoaded(
+        skills=protocol.SkillsState(
+            active="bin",
+            skills=(
+                protocol.SkillState(
+                    id="bin",
+                    name="Binary Alchemy",
+                    level=2,
+                    max_level=30,
+                    accuracy=0.6,
+                    history=(protocol.SkillEvalPoint(level=2, step=50, accuracy=0.6, probe=0.5),),
+                    last_items=(_SKILL_ITEM,),
+                    next_eval_step=100,
+                ),
+            ),
+            lineage=(protocol.LineageCount(generator="bin@1.0.0", validator="", count=256),),
+        )
+    ),
+    protocol.SkillEvaluated(
+        skill="bin",
+        level=2,
+        step=100,
+        accuracy=0.8,
+        probe=0.75,
+        next_accuracy=0.2,
+        items=(_SKILL_ITEM,),
+        next_eval_step=150,
+        seconds=1.5,
+        train_seconds=30.0,
+        corrections=3,
+    ),
     protocol.SkillLevelUp(skill="bin", level=3, step=150, reason="3 evals >= 80%"),
     protocol.LineageCounted(counts=(protocol.LineageCount(generator="bin@1.0.0", validator="eval_overlap", count=2),)),
 ]
@@ -129,9 +191,17 @@ FULL_STATE = RealmState(
     trainer=TRAINER,
     hero=HeroState(steps=1234, loss_ema=1.5, val_loss=1.75, quests_completed=7),
     battle=BattleState(
-        status="training", quest=QUEST, quest_step=3, quest_total=40, loss=1.25, lr=1e-3,
-        grad_norm=0.25, tokens_per_s=1.0, examples_per_s=2.0,
-        losses=((1, 3.0), (2, 2.5)), val_losses=((50, 2.0),),
+        status="training",
+        quest=QUEST,
+        quest_step=3,
+        quest_total=40,
+        loss=1.25,
+        lr=1e-3,
+        grad_norm=0.25,
+        tokens_per_s=1.0,
+        examples_per_s=2.0,
+        losses=((1, 3.0), (2, 2.5)),
+        val_losses=((50, 2.0),),
     ),
     board=BoardState(queued=(QUEST,), recent=(QuestResult(name="old", outcome="skipped"),)),
     vault=VaultState(checkpoints=(CKPT,)),
@@ -149,8 +219,13 @@ REQUESTS: list = [
     QuestRemoveRequest(name="q.jsonl"),
     QuestMoveRequest(name="q.jsonl", priority="low", position=0),
     SkipRequest(),
-    SnapshotRequest(), PauseRequest(), ResumeRequest(), StopRequest(),
-    protocol.PingRequest(), protocol.PromoteRequest(ref="200"), protocol.ManifestRequest(ref="latest"),
+    SnapshotRequest(),
+    PauseRequest(),
+    ResumeRequest(),
+    StopRequest(),
+    protocol.PingRequest(),
+    protocol.PromoteRequest(ref="200"),
+    protocol.ManifestRequest(ref="latest"),
     protocol.ChunkRequest(step=200, file="model.safetensors", offset=0, size=65536),
     protocol.DeleteCheckpointRequest(step=200),
 ]
@@ -160,11 +235,16 @@ REPLIES: list = [
     Ack(),
     Ack(message="paused"),
     ErrorReply(message="no such checkpoint"),
-    QuestList(quests=(QuestEntry(name="q.jsonl", state="queued", priority="high", bytes=10),
-                      QuestEntry(name="f.jsonl", state="failed", reason="line 3: not valid JSON"))),
+    QuestList(
+        quests=(
+            QuestEntry(name="q.jsonl", state="queued", priority="high", bytes=10),
+            QuestEntry(name="f.jsonl", state="failed", reason="line 3: not valid JSON"),
+        )
+    ),
     protocol.Pong(role="trainer", run="run-1", version=1, time=1.7e9),
     protocol.Manifest(
-        checkpoint=CKPT, weights_sha256="ab" * 32,
+        checkpoint=CKPT,
+        weights_sha256="ab" * 32,
         files=(protocol.ManifestFile(name="model.safetensors", size=10, sha256="cd" * 32),),
     ),
     protocol.Chunk(step=200, file="model.safetensors", offset=0, data=b"\x00\xffbytes"),
@@ -184,8 +264,14 @@ REQUESTS += [
 ]
 REQUESTS += [protocol.QuestGenerateRequest(skill="bin", level=2, count=12, priority="high", seed="s1")]
 REPLIES += [
-    protocol.Journal(entries=(protocol.JournalEntry(id=1, run="run-1", seq=4, time=1.7e9, kind="level",
-                                                    text="DIO reached level 2", step=1000),), more=True),
+    protocol.Journal(
+        entries=(
+            protocol.JournalEntry(
+                id=1, run="run-1", seq=4, time=1.7e9, kind="level", text="DIO reached level 2", step=1000
+            ),
+        ),
+        more=True,
+    ),
 ]
 
 
@@ -273,7 +359,7 @@ def rejects(decoder, frame: bytes) -> str:
 @pytest.mark.parametrize("family", DECODERS)
 @pytest.mark.parametrize(
     "frame",
-    [b"", b"\x00", b"\xc1", b"hello world", b"\xff" * 32, b"{\"type\": \"snapshot\"}", bytes(range(256))],
+    [b"", b"\x00", b"\xc1", b"hello world", b"\xff" * 32, b'{"type": "snapshot"}', bytes(range(256))],
     ids=["empty", "zero", "never-used", "text", "ff", "json", "all-bytes"],
 )
 def test_garbage_bytes(family, frame):
@@ -342,9 +428,20 @@ def test_wrong_field_type_names_the_field():
 
 
 def test_wrong_nested_field_type_names_the_path():
-    bad = _envelope_dict(event={"type": "step", "step": 1, "loss": "low", "lr": 0.1, "grad_norm": 0.0,
-                                "tokens": 1, "tokens_per_s": 0.0, "examples_per_s": 0.0,
-                                "quest_step": 0, "quest_total": 0})
+    bad = _envelope_dict(
+        event={
+            "type": "step",
+            "step": 1,
+            "loss": "low",
+            "lr": 0.1,
+            "grad_norm": 0.0,
+            "tokens": 1,
+            "tokens_per_s": 0.0,
+            "examples_per_s": 0.0,
+            "quest_step": 0,
+            "quest_total": 0,
+        }
+    )
     message = rejects(decode_published, raw(bad))
     assert "$.event.loss" in message
 
@@ -366,7 +463,9 @@ def test_extra_field_top_level():
 
 
 def test_extra_field_nested():
-    message = rejects(decode_published, raw(_envelope_dict(event={"type": "notice", "level": "info", "text": "x", "x": 1})))
+    message = rejects(
+        decode_published, raw(_envelope_dict(event={"type": "notice", "level": "info", "text": "x", "x": 1}))
+    )
     assert "unknown field `x`" in message and "$.event" in message
 
 

@@ -23,9 +23,11 @@ def test_every_asset_and_config_is_in_the_wheels_data_files():
             assert matches, f"{pattern} matches nothing"
             for path in matches:
                 relative = path.relative_to(ROOT)
-                assert str(relative.parent) == target[len(prefix):], f"{relative} would land in {target}"
+                assert str(relative.parent) == target[len(prefix) :], f"{relative} would land in {target}"
                 covered.add(str(relative))
-    files = {str(p.relative_to(ROOT)) for folder in ("assets", "configs") for p in (ROOT / folder).rglob("*") if p.is_file()}
+    files = {
+        str(p.relative_to(ROOT)) for folder in ("assets", "configs") for p in (ROOT / folder).rglob("*") if p.is_file()
+    }
     assert files - NOT_SHIPPED - covered == set()
 
 

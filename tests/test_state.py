@@ -39,8 +39,15 @@ TRAINER = TrainerInfo(model="builtin:dio-nano", device="cpu", parameters=1000, p
 
 def step(n: int, loss: float = 2.0, quest_step: int = 0, quest_total: int = 10) -> StepMetrics:
     return StepMetrics(
-        step=n, loss=loss, lr=1e-3, grad_norm=0.5, tokens=100, tokens_per_s=1000.0,
-        examples_per_s=10.0, quest_step=quest_step, quest_total=quest_total,
+        step=n,
+        loss=loss,
+        lr=1e-3,
+        grad_norm=0.5,
+        tokens=100,
+        tokens_per_s=1000.0,
+        examples_per_s=10.0,
+        quest_step=quest_step,
+        quest_total=quest_total,
     )
 
 
@@ -92,8 +99,19 @@ def test_battle_changed():
 
 
 def test_quest_queued_keeps_the_training_order_of_priorities():
-    state = run_all([QuestQueued(quest=quest(name, priority=p)) for name, p in
-                     [("n1", "normal"), ("l1", "low"), ("n2", "normal"), ("h1", "high"), ("l2", "low"), ("h2", "high")]])
+    state = run_all(
+        [
+            QuestQueued(quest=quest(name, priority=p))
+            for name, p in [
+                ("n1", "normal"),
+                ("l1", "low"),
+                ("n2", "normal"),
+                ("h1", "high"),
+                ("l2", "low"),
+                ("h2", "high"),
+            ]
+        ]
+    )
     assert [q.name for q in state.board.queued] == ["h1", "h2", "n1", "n2", "l1", "l2"]
 
 
@@ -333,10 +351,14 @@ def _random_events(rng: random.Random, n: int) -> list:
         elif kind == 7:
             events.append(CheckpointSaved(checkpoint=ckpt(rng.randrange(0, steps + 1))))
         else:
-            events.append(rng.choice([
-                Notice(level=rng.choice(["info", "warning", "error"]), text=f"n{rng.random()}"),
-                BattleChanged(status=rng.choice(["idle", "training", "paused", "stopping"])),
-            ]))
+            events.append(
+                rng.choice(
+                    [
+                        Notice(level=rng.choice(["info", "warning", "error"]), text=f"n{rng.random()}"),
+                        BattleChanged(status=rng.choice(["idle", "training", "paused", "stopping"])),
+                    ]
+                )
+            )
     return events
 
 

@@ -7,8 +7,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-
 from conftest import fast_config, wait_for
+
 from realm.config import RealmConfig, VaultConfig
 from realm.protocol import CheckpointInfo, ResumeRequest
 from realm.vault.checkpoints import TEMP_PREFIX, complete_checkpoints, parse_step, remove_partials, write_checkpoint
@@ -58,7 +58,9 @@ def test_ledger_queries_latest_best_and_list(vault):
     root, ledger = vault
     for step, val in ((1, 2.0), (2, 1.0), (3, None), (4, 1.5)):
         folder = _checkpoint(root, step, val_loss=val, train_loss=10.0 - step)
-        ledger.record(folder, {"step": step, "name": folder.name, "time": 1.0, "val_loss": val, "train_loss": 10.0 - step})
+        ledger.record(
+            folder, {"step": step, "name": folder.name, "time": 1.0, "val_loss": val, "train_loss": 10.0 - step}
+        )
     assert ledger.latest().step == 4
     assert [c.step for c in ledger.best("val_loss", n=2)] == [2, 4]
     assert [c.step for c in ledger.best("train_loss")] == [4]
@@ -101,7 +103,11 @@ class _DiskFull:
         real = Engine.save
 
         def save(engine, folder):
-            if engine.step == self.fail_at_step and not self.disk_freed and (self.times is None or self.raised < self.times):
+            if (
+                engine.step == self.fail_at_step
+                and not self.disk_freed
+                and (self.times is None or self.raised < self.times)
+            ):
                 self.raised += 1
                 (folder / "model.safetensors").write_bytes(b"partial")
                 raise OSError(errno.ENOSPC, "No space left on device")

@@ -76,8 +76,10 @@ def propose(config: RealmConfig, key: str, value_text: str, confirm: bool) -> Re
     if key in CRITICAL and not confirm:
         raise ArmoryRefused(f"{key} is a critical key (safety rule): the change needs an explicit confirmation")
     if key in NEEDS_RESTART:
-        raise ArmoryRefused(f"{key}: confirmed, but the trainer cannot swap its model while running; "
-                            "set it in the config file and restart the trainer")
+        raise ArmoryRefused(
+            f"{key}: confirmed, but the trainer cannot swap its model while running; "
+            "set it in the config file and restart the trainer"
+        )
     try:
         value = yaml.load(value_text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:

@@ -79,8 +79,10 @@ class Checkpointer:
         then = "training resumes by itself (or run `realm resume`)"
         if self.room_for_save():  # full by the error alone (a quota, no inodes left): nothing to watch
             then = "then run `realm resume`"
-        return (f"disk full: {what} ({first_line(exc)}); {self.space()}; retention freed {len(freed)} "
-                f"checkpoint(s). Free some space there: {then}")
+        return (
+            f"disk full: {what} ({first_line(exc)}); {self.space()}; retention freed {len(freed)} "
+            f"checkpoint(s). Free some space there: {then}"
+        )
 
     # ------------------------------------------------------------------ save and retention
 
@@ -143,8 +145,9 @@ class AutoPromoter:
     """The deployment orchestrator: with ``oracle.auto_promote``, send each new champion that
     beats the served checkpoint by ``champion.margin`` on the current suite."""
 
-    def __init__(self, home: Path, ledger, vault: Callable[[], VaultService], emit, *,
-                 config: Callable[[], RealmConfig]) -> None:
+    def __init__(
+        self, home: Path, ledger, vault: Callable[[], VaultService], emit, *, config: Callable[[], RealmConfig]
+    ) -> None:
         self.home = home  # the data root
         self.ledger = ledger
         self.vault = vault
@@ -171,8 +174,10 @@ class AutoPromoter:
                 return
             served = scores.get(serving) if serving is not None else None
             if served is not None and best.score - served < margin:
-                text = (f"auto-promote: champion {best.checkpoint.name} beats the served checkpoint {serving} by "
-                        f"{best.score - served:.3f}, under champion.margin {margin:g}; still serving {serving}")
+                text = (
+                    f"auto-promote: champion {best.checkpoint.name} beats the served checkpoint {serving} by "
+                    f"{best.score - served:.3f}, under champion.margin {margin:g}; still serving {serving}"
+                )
                 self.emit(Notice(level="info", text=text))
                 return
             reply = service.promote(str(best.checkpoint.step))

@@ -55,7 +55,9 @@ def row_losses(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor
     if hidden.shape[0] <= size:
         return _chunk_losses(hidden, weight, targets)
     pieces = [
-        checkpoint(_chunk_losses, hidden[start : start + size], weight, targets[start : start + size], use_reentrant=False)
+        checkpoint(
+            _chunk_losses, hidden[start : start + size], weight, targets[start : start + size], use_reentrant=False
+        )
         for start in range(0, hidden.shape[0], size)
     ]
     return torch.cat(pieces)

@@ -22,8 +22,8 @@ from realm.config import RealmConfig, endpoints, profile_of
 from realm.home import Home, HomeBusy, hold_lock
 from realm.hosts import serve_setup
 from realm.protocol import (
-    Ack,
     AchievementsRestored,
+    Ack,
     BattleChanged,
     ConfigChanged,
     ConfigUpdateRequest,
@@ -123,8 +123,11 @@ class Daemon:
         notes += [f"quest {path.name} was interrupted; it is back at the front of the queue" for path in requeued]
         pub, control = endpoints(self.config, self.home.root)
         secure = serve_setup(self.config, self.home.root, [pub, control])  # CURVE beyond loopback
-        self.chronicle = Chronicle(self.home.db, self.config.game.steps_per_level,
-                                   on_error=lambda exc: self.disk.note_failed_write(f"journal {self.home.db}", exc))
+        self.chronicle = Chronicle(
+            self.home.db,
+            self.config.game.steps_per_level,
+            on_error=lambda exc: self.disk.note_failed_write(f"journal {self.home.db}", exc),
+        )
         self.publisher = JournaledPublisher(
             pub, self.run_id, RealmState(run=self.run_id), chronicle=self.chronicle, socket_setup=secure
         )
@@ -161,8 +164,12 @@ class Daemon:
     def _load_engine(self, latest: Path | None) -> None:
         from trainer.engine import Engine  # torch is heavy: import it once the lock is ours
 
-        log.info("loading %s%s (profile %s)", self.config.model.name, f" from {latest.name}" if latest else "",
-                 profile_of(self.config.model))
+        log.info(
+            "loading %s%s (profile %s)",
+            self.config.model.name,
+            f" from {latest.name}" if latest else "",
+            profile_of(self.config.model),
+        )
         self.lockstep.send("start", latest)
         self.engine = Engine(self.config, checkpoint=latest)
         self.start_step = self.engine.step
@@ -177,18 +184,25 @@ class Daemon:
         self.telemetry = (peak_flops, GpuMemory(self.engine.device))
         if train.metrics_log and self.engine.is_main:
             path = self.home.logs / "metrics.jsonl"
-            self.metrics_log = MetricsLog(path, on_error=lambda exc: self.disk.note_failed_write(f"metrics log {path}", exc))
+            self.metrics_log = MetricsLog(
+                path, on_error=lambda exc: self.disk.note_failed_write(f"metrics log {path}", exc)
+            )
         self.controls.on_wait = self.notifier.ping
 
     def _training_loop(self) -> TrainingLoop:
         emit, config = self.publisher.emit, lambda: self.config
         checkpointer = Checkpointer(
-            self.home.checkpoints, self.ledger, self.engine, emit, config=config,
+            self.home.checkpoints,
+            self.ledger,
+            self.engine,
+            emit,
+            config=config,
             in_use=lambda: self.skill_runner.checkpoints_in_use() if self.skill_runner else (),
         )
         self.disk = DiskWatch(checkpointer, self.controls, emit, self._flush_waiting_writes)
-        scorer = SuiteScorer(self.home, self.ledger, self.engine, emit, self.metrics_log, config=config,
-                             skills=self._skills_in_mix)
+        scorer = SuiteScorer(
+            self.home, self.ledger, self.engine, emit, self.metrics_log, config=config, skills=self._skills_in_mix
+        )
         promoter = AutoPromoter(self.home.root, self.ledger, self._vault_service, emit, config=config)
         board = QuestBoard(self.config, self.home, self.queue, self.publisher)
         return TrainingLoop(self, board, checkpointer, self.disk, scorer, promoter)
@@ -200,12 +214,24 @@ class Daemon:
         return [self.skill_runner.skills[s] for s in self.skill_runner.mix] if self.skill_runner else []
 
     def _announce(self, latest: Path | None, notes: list[str]) -> None:
-        info = TrainerInfo(model=self.config.model.name, device=str(self.engine.device),
-                           parameters=self.engine.parameters, pid=os.getpid(), started=time.time(),
-                           steps_per_level=self.config.game.steps_per_level, profile=profile_of(self.config.model))
-        self.publisher.emit(TrainerStarted(trainer=info, step=self.engine.step, checkpoints=tuple(self.ledger.present()),
-                                           quests_completed=self.queue.completed_count(),
-                                           champion=self.loop.scorer.champion))
+        info = TrainerInfo(
+            model=self.config.model.name,
+            device=str(self.engine.device),
+            parameters=self.engine.parameters,
+            pid=os.getpid(),
+            started=time.time(),
+            steps_per_level=self.config.game.steps_per_level,
+            profile=profile_of(self.config.model),
+        )
+        self.publisher.emit(
+            TrainerStarted(
+                trainer=info,
+                step=self.engine.step,
+                checkpoints=tuple(self.ledger.present()),
+                quests_completed=self.queue.completed_count(),
+                champion=self.loop.scorer.champion,
+            )
+        )
         self._start_skills()
         if latest is not None:  # its weights are the engine's: score it if a kill cut its scoring short
             self.loop.scorer.score(self.engine.step)
@@ -247,7 +273,14 @@ class Daemon:
             self.lockstep.close(self.engine)  # the other ranks stop, checking their weights against ours
             if self.server:
                 self.server.stop()
-            for part in (self.publisher, self.ledger, self.metrics_log, self.skill_runner, self.chronicle, self._lock_file):
+            for part in (
+                self.publisher,
+                self.ledger,
+                self.metrics_log,
+                self.skill_runner,
+                self.chronicle,
+                self._lock_file,
+            ):
                 if part is not None:
                     part.close()
 
@@ -301,8 +334,11 @@ class Daemon:
 
     def _generate_quest(self, request: QuestGenerateRequest) -> Reply | Later:
         if self.skill_runner is None:
-            why = ("not loaded yet (or their config failed: see the trainer's log)" if self.config.skills.enabled
-                   else "off in this trainer (skills.enabled: false)")
+            why = (
+                "not loaded yet (or their config failed: see the trainer's log)"
+                if self.config.skills.enabled
+                else "off in this trainer (skills.enabled: false)"
+            )
             return ErrorReply(message=f"no skill to draw a quest from: skills are {why}")
         return Later(lambda: self._generated_quest(request))  # thousands of chats take seconds
 
@@ -311,7 +347,9 @@ class Daemon:
         from realm.skills.curriculum import GeneratorExhausted
 
         try:
-            name, content, meta = self.skill_runner.generated_quest(request.skill, request.level, request.count, request.seed)
+            name, content, meta = self.skill_runner.generated_quest(
+                request.skill, request.level, request.count, request.seed
+            )
         except (ValueError, GeneratorExhausted) as exc:
             return ErrorReply(message=f"generate {request.skill} L{request.level}: {exc}")
         added = QuestAddRequest(name=name, content=content, priority=request.priority, request_id=request.request_id)

@@ -60,7 +60,14 @@ def _reject_whole_file_json(path: Path, text: str) -> None:
 def _json_type(value: object) -> str:
     if value is None:
         return "null"
-    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "an array", dict: "an object"}
+    names = {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "an object",
+    }
     return names.get(type(value), type(value).__name__)
 
 
@@ -277,8 +284,9 @@ def read_quest(path: Path) -> Quest:
     return Quest(path, chosen.name, examples, lines, problems, len(raw_lines), blank)
 
 
-def _normalised(records: list[tuple[int, str, dict]], chosen: QuestFormat,
-                problems: list[LineProblem]) -> tuple[list, list[int]]:
+def _normalised(
+    records: list[tuple[int, str, dict]], chosen: QuestFormat, problems: list[LineProblem]
+) -> tuple[list, list[int]]:
     """The records in the file's format as examples, with their line numbers; every other
     record is added to ``problems``."""
     examples, lines = [], []
@@ -323,7 +331,9 @@ def _parse_record(number: int, text: str, last_unterminated: bool) -> tuple[dict
         hint = "; the last line has no newline and looks cut off" if last_unterminated else ""
         return None, LineProblem(number, f"not valid JSON ({detail}){hint}", text)
     if isinstance(record, list):
-        return None, LineProblem(number, "expected JSONL (one JSON object per line), got a JSON array on this line", text)
+        return None, LineProblem(
+            number, "expected JSONL (one JSON object per line), got a JSON array on this line", text
+        )
     if not isinstance(record, dict):
         return None, LineProblem(number, f"expected a JSON object, got {_json_type(record)}", text)
     return record, None

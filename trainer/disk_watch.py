@@ -53,8 +53,10 @@ class DiskWatch:
         if what in self._warned:
             return
         self._warned.add(what)
-        text = (f"could not write the {what} ({first_line(exc)}); what it missed waits in memory and is retried "
-                "with the next write")
+        text = (
+            f"could not write the {what} ({first_line(exc)}); what it missed waits in memory and is retried "
+            "with the next write"
+        )
         log.warning(text)
         self.emit(Notice(level="warning", text=text))
 

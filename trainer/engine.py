@@ -25,7 +25,15 @@ from realm.config import ConfigError, RealmConfig
 from realm.model.chatml import IGNORE_INDEX, EncodedExample, encode_chat
 from realm.model.loading import count_parameters, load_model, resolve_device
 from trainer import chunked_loss, memory, target_rows
-from trainer.packing import ATTENTION, PackedBatch, attention_kwargs, flash_attention_available, pack, register, shifted_targets
+from trainer.packing import (
+    ATTENTION,
+    PackedBatch,
+    attention_kwargs,
+    flash_attention_available,
+    pack,
+    register,
+    shifted_targets,
+)
 
 log = logging.getLogger("realm.trainer")
 
@@ -58,7 +66,9 @@ class Engine:
         self.accelerator = make_accelerator(config)
         self.precision = resolve_precision(train.precision, resolve_device(config.model.device))
         torch.manual_seed(train.seed)
-        self.model, self.tokenizer = load_model(_weights_config(config, self.precision), checkpoint=checkpoint, seed=train.seed)
+        self.model, self.tokenizer = load_model(
+            _weights_config(config, self.precision), checkpoint=checkpoint, seed=train.seed
+        )
         self.attention = choose_attention(self.model)
         self.grouped = self.attention == ATTENTION  # pads to group widths: our CPU attention's layout
         if train.gradient_checkpointing:
@@ -263,15 +273,21 @@ class Engine:
         token_losses, _ = self._token_losses(batch, model)
         return token_losses.sum()
 
-    def _token_losses(self, batch: PackedBatch, model: torch.nn.Module | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _token_losses(
+        self, batch: PackedBatch, model: torch.nn.Module | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-target-token losses (through ``model``, default the training one); the LM head
         runs only where there is a target."""
         targets = shifted_targets(batch.labels)[0]
         keep = (targets != IGNORE_INDEX).nonzero().squeeze(1)
         rows = keep.to(self.device)
         wanted = targets[keep].to(self.device)
-        inputs = dict(input_ids=batch.input_ids.to(self.device), position_ids=batch.position_ids.to(self.device),
-                      use_cache=False, **attention_kwargs(batch, self.device))
+        inputs = dict(
+            input_ids=batch.input_ids.to(self.device),
+            position_ids=batch.position_ids.to(self.device),
+            use_cache=False,
+            **attention_kwargs(batch, self.device),
+        )
         if self.targets_only:  # the last layer returns just the target rows
             inputs[target_rows.ROWS_KWARG] = rows
         model = self.model if model is None else model
@@ -376,7 +392,9 @@ def resolve_precision(spec: str, device: torch.device) -> str:
     if spec == "auto":
         return "fp32" if device.type != "cuda" else "bf16" if bf16_ok else "fp16"
     if spec == "bf16" and not bf16_ok:
-        raise ConfigError(f"train.precision: bf16 asked for, but {torch.cuda.get_device_name(device)} has no bfloat16; use fp16 or auto")
+        raise ConfigError(
+            f"train.precision: bf16 asked for, but {torch.cuda.get_device_name(device)} has no bfloat16; use fp16 or auto"
+        )
     return spec
 
 
@@ -458,4 +476,3 @@ def _set_rng_state(state: dict) -> None:
         np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-

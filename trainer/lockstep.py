@@ -128,7 +128,9 @@ def follow(config, lockstep: Lockstep) -> int:
     if order.kind == "stop":  # the leader failed before it loaded anything
         return 0
     engine = Engine(config, checkpoint=order.payload)
-    log.info("rank %d of %d (pid %d) follows rank 0 from step %d", lockstep.rank, lockstep.world, os.getpid(), engine.step)
+    log.info(
+        "rank %d of %d (pid %d) follows rank 0 from step %d", lockstep.rank, lockstep.world, os.getpid(), engine.step
+    )
     while True:
         order = lockstep.receive()
         if order.kind == "train":
@@ -160,8 +162,13 @@ def _stop(rank: int, engine, leader_digest) -> int:
         return 0
     mine = weights_digest(engine)
     if any(abs(a - b) > 1e-6 * max(1.0, abs(a)) for a, b in zip(mine, leader_digest)):
-        log.error("rank %d stops at step %d with weights that differ from rank 0's (digest %s, rank 0 %s)",
-                  rank, engine.step, mine, tuple(leader_digest))
+        log.error(
+            "rank %d stops at step %d with weights that differ from rank 0's (digest %s, rank 0 %s)",
+            rank,
+            engine.step,
+            mine,
+            tuple(leader_digest),
+        )
         return 1
     log.info("rank %d stops at step %d; its weights agree with rank 0's", rank, engine.step)
     return 0

@@ -78,8 +78,12 @@ def refusal(need: Estimate, card_bytes: int, card: str, train) -> str:
     hints = []
     if not train.gradient_checkpointing:
         hints.append("train.gradient_checkpointing: true")
-    hints.append(f"a smaller train.batch_size (now {train.batch_size}; raise train.grad_accum to keep the effective batch)")
+    hints.append(
+        f"a smaller train.batch_size (now {train.batch_size}; raise train.grad_accum to keep the effective batch)"
+    )
     hints.append(f"a shorter train.max_length (now {train.max_length})")
     hints.append("model.dtype: bfloat16 (pure bf16 weights and optimizer: half the memory, less precise updates)")
-    return (f"training needs about {need.line()}, over {HEADROOM:.0%} of {card} ({card_bytes / GIB:.1f} GiB); "
-            f"try: " + "; ".join(hints))
+    return (
+        f"training needs about {need.line()}, over {HEADROOM:.0%} of {card} ({card_bytes / GIB:.1f} GiB); "
+        f"try: " + "; ".join(hints)
+    )

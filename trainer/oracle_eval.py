@@ -46,8 +46,9 @@ class OracleRound:
     its answer budget; when ``done`` is set, ``answers`` has one list of texts per request, or
     ``error`` says why not."""
 
-    def __init__(self, target: OracleTarget, step: int, requests: list[tuple[list[list[dict]], int]],
-                 timeout_s: float) -> None:
+    def __init__(
+        self, target: OracleTarget, step: int, requests: list[tuple[list[list[dict]], int]], timeout_s: float
+    ) -> None:
         self.target = target
         self.step = step
         self.requests = requests
@@ -68,8 +69,11 @@ class OracleRound:
         try:
             for chats, max_new_tokens in self.requests:
                 result = self.target.client.generate(
-                    [], Sampling(temperature=0.0, max_new_tokens=max_new_tokens), checkpoint=str(self.step),
-                    chats=chats, wait_s=max(0.1, deadline - time.monotonic()),
+                    [],
+                    Sampling(temperature=0.0, max_new_tokens=max_new_tokens),
+                    checkpoint=str(self.step),
+                    chats=chats,
+                    wait_s=max(0.1, deadline - time.monotonic()),
                 )
                 if len(result.texts) != len(chats):
                     raise ValueError(f"the oracle sent {len(result.texts)} answers for {len(chats)} chats")

@@ -163,8 +163,14 @@ def per_example_attention(
     cu_seqlens = kwargs.get("cu_seq_lens_q")
     if cu_seqlens is None:
         out = F.scaled_dot_product_attention(
-            query, key, value, attn_mask=attention_mask, is_causal=attention_mask is None and query.shape[2] > 1,
-            dropout_p=dropout, scale=scaling, enable_gqa=gqa,
+            query,
+            key,
+            value,
+            attn_mask=attention_mask,
+            is_causal=attention_mask is None and query.shape[2] > 1,
+            dropout_p=dropout,
+            scale=scaling,
+            enable_gqa=gqa,
         )
         return out.transpose(1, 2).contiguous(), None
     batch, heads, seq, dim = query.shape
@@ -235,4 +241,9 @@ def flash_attention_available(device: torch.device) -> bool:
 def attention_kwargs(batch: PackedBatch, device: torch.device) -> dict:
     """The varlen boundaries, as HF's flash-attention kwargs (our CPU path reads the same)."""
     cu = batch.cu_seqlens.to(device)
-    return {"cu_seq_lens_q": cu, "cu_seq_lens_k": cu, "max_length_q": batch.max_seqlen, "max_length_k": batch.max_seqlen}
+    return {
+        "cu_seq_lens_q": cu,
+        "cu_seq_lens_k": cu,
+        "max_length_q": batch.max_seqlen,
+        "max_length_k": batch.max_seqlen,
+    }

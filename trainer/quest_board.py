@@ -96,12 +96,19 @@ class QuestBoard:
                 reason = f"{path.name}: {verdict.refused}" + _see(quarantine, self.home)
                 return self._refuse(path, reason), verdict, reason
             queued = self.queue.admit(path, priority)
-            info = QuestInfo(name=queued.name, examples=len(verdict.examples), priority=priority,
-                             source=lineage.source(self.home, queued.name), format=verdict.quest.format,
-                             quarantined=len(verdict.rejections))
+            info = QuestInfo(
+                name=queued.name,
+                examples=len(verdict.examples),
+                priority=priority,
+                source=lineage.source(self.home, queued.name),
+                format=verdict.quest.format,
+                quarantined=len(verdict.rejections),
+            )
             self.publisher.emit(QuestQueued(quest=info))
             if verdict.rejections:
-                text = f"quest {queued.name}: {len(verdict.rejections)} bad line(s) quarantined" + _see(quarantine, self.home)
+                text = f"quest {queued.name}: {len(verdict.rejections)} bad line(s) quarantined" + _see(
+                    quarantine, self.home
+                )
                 self.publisher.emit(Notice(level="warning", text=text))
             return queued, verdict, ""
 
@@ -146,12 +153,18 @@ class QuestBoard:
             self.fail(active, str(exc))
             return None
 
-    def start(self, active: Path, priority: str, examples: int, held_out: int, total_steps: int,
-              split: str) -> QuestInfo:
+    def start(
+        self, active: Path, priority: str, examples: int, held_out: int, total_steps: int, split: str
+    ) -> QuestInfo:
         """The battle begins: ``split`` says how its examples were divided (said for the quests a
         person brought, not for the game's own)."""
-        quest = QuestInfo(name=active.name, examples=examples, priority=priority, held_out=held_out,
-                          source=lineage.source(self.home, active.name))
+        quest = QuestInfo(
+            name=active.name,
+            examples=examples,
+            priority=priority,
+            held_out=held_out,
+            source=lineage.source(self.home, active.name),
+        )
         if quest.source not in lineage.OWN_SOURCES:
             self.publisher.emit(Notice(level="info", text=f"quest {active.name}: {split}"))
         self.publisher.emit(QuestStarted(quest=quest, total_steps=total_steps))
@@ -173,8 +186,14 @@ class QuestBoard:
         self._finished(active.name, "failed", reason=reason)
 
     def _finished(self, name: str, outcome: str, steps: int = 0, reason: str = "") -> None:
-        result = QuestResult(name=name, outcome=outcome, steps=steps, reason=reason, time=time.time(),
-                             source=lineage.source(self.home, name))
+        result = QuestResult(
+            name=name,
+            outcome=outcome,
+            steps=steps,
+            reason=reason,
+            time=time.time(),
+            source=lineage.source(self.home, name),
+        )
         self.publisher.emit(QuestFinished(result=result))
 
     def _prepare(self, active: Path, tokenizer) -> list:

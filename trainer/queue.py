@@ -213,8 +213,12 @@ class QuestQueue:
     def keep_original(self, name: str, original: str) -> Path:
         """Record in the lineage the inbox name that quest ``name`` was renamed from."""
         readable = os.fsencode(original).decode("utf-8", errors="backslashreplace")
-        meta = {"source": "inbox", **lineage.read(self.home, name), "original_name": readable,
-                "renamed_because": renamed_because(original)}
+        meta = {
+            "source": "inbox",
+            **lineage.read(self.home, name),
+            "original_name": readable,
+            "renamed_because": renamed_because(original),
+        }
         return lineage.record(self.home, name, meta)
 
     # ------------------------------------------------------------------ the listing

@@ -70,8 +70,10 @@ def _mix_problem(config: SkillsConfig, skills: dict[str, SkillConfig]) -> str:
     unknown = [skill for skill in config.weights() if skill not in skills]
     if not unknown:
         return ""
-    return (f"skills.mix: {unknown[0]!r} is not a skill in {config.folder or 'configs/skills'}; "
-            f"known: {', '.join(sorted(skills)) or 'none'}")
+    return (
+        f"skills.mix: {unknown[0]!r} is not a skill in {config.folder or 'configs/skills'}; "
+        f"known: {', '.join(sorted(skills)) or 'none'}"
+    )
 
 
 class _Plan(NamedTuple):
@@ -151,8 +153,9 @@ class SkillRunner:
                     level=level,
                     max_level=skill.max_level,
                     accuracy=current[-1].accuracy if current else None,
-                    history=tuple(SkillEvalPoint(level=r.level, step=r.step, accuracy=r.accuracy, probe=r.probe)
-                                  for r in history),
+                    history=tuple(
+                        SkillEvalPoint(level=r.level, step=r.step, accuracy=r.accuracy, probe=r.probe) for r in history
+                    ),
                     last_items=tuple(SkillEvalItem(**item) for item in (current[-1].items if current else [])),
                     next_eval_step=self.next_eval_step,
                 )
@@ -206,14 +209,26 @@ class SkillRunner:
         train_seconds, self._train_seconds = self._train_seconds, 0.0
         self._last_eval_step = self.engine.step
         for event, level_up in results:
-            log.info("skill %s L%d at step %d: eval %.0f%%, probe %s, next L%d %s (%.1fs; next round at step %d)%s",
-                     event.skill, event.level, event.step, 100 * event.accuracy,
-                     "-" if event.probe is None else f"{100 * event.probe:.0f}%", event.level + 1,
-                     "-" if event.next_accuracy is None else f"{100 * event.next_accuracy:.0f}%",
-                     seconds, self.next_eval_step,
-                     f"; answers from oracle {extra['oracle']} in {extra['oracle_seconds']:.1f}s" if extra else "")
-            event = _replace(event, next_eval_step=self.next_eval_step, seconds=seconds / len(results),
-                             train_seconds=train_seconds / len(results), **extra)
+            log.info(
+                "skill %s L%d at step %d: eval %.0f%%, probe %s, next L%d %s (%.1fs; next round at step %d)%s",
+                event.skill,
+                event.level,
+                event.step,
+                100 * event.accuracy,
+                "-" if event.probe is None else f"{100 * event.probe:.0f}%",
+                event.level + 1,
+                "-" if event.next_accuracy is None else f"{100 * event.next_accuracy:.0f}%",
+                seconds,
+                self.next_eval_step,
+                f"; answers from oracle {extra['oracle']} in {extra['oracle_seconds']:.1f}s" if extra else "",
+            )
+            event = _replace(
+                event,
+                next_eval_step=self.next_eval_step,
+                seconds=seconds / len(results),
+                train_seconds=train_seconds / len(results),
+                **extra,
+            )
             self.emit(event)
             if level_up is not None:
                 self.emit(level_up)
@@ -230,30 +245,67 @@ class SkillRunner:
     def _plan(self, skill: SkillConfig, step: int) -> "_Plan":
         level, _ = self.store.level(skill.id)
         frozen = curriculum.eval_set(skill, level)
-        preview = curriculum.eval_set(skill, level + 1) if self.config.eval_next_level and level < skill.max_level else []
+        preview = (
+            curriculum.eval_set(skill, level + 1) if self.config.eval_next_level and level < skill.max_level else []
+        )
         probe = curriculum.probe(skill, level, skill.eval.probe_size, seed=step)
         return _Plan(skill, level, frozen, preview, probe)
 
     def _generate_locally(self, plan: "_Plan") -> list[str]:
-        return generate(self.engine.unwrapped, self.engine.tokenizer, plan.chats(), max_new_tokens=plan.skill.eval.max_new_tokens,
-                        batch_size=self.config.eval_batch_size)
+        return generate(
+            self.engine.unwrapped,
+            self.engine.tokenizer,
+            plan.chats(),
+            max_new_tokens=plan.skill.eval.max_new_tokens,
+            batch_size=self.config.eval_batch_size,
+        )
 
     def _record(self, plan: "_Plan", step: int, answers: list[str]):
         """Grade one skill's answers, store the round, and say what it gives: (event, level-up or None)."""
         skill, level = plan.skill, plan.level
         verdicts = [grade(skill, s, a) for s, a in zip(plan.samples, answers)]
-        at, nxt, fresh = verdicts[: len(plan.frozen)], verdicts[len(plan.frozen) : len(plan.frozen) + len(plan.preview)], verdicts[len(plan.frozen) + len(plan.preview) :]
+        at, nxt, fresh = (
+            verdicts[: len(plan.frozen)],
+            verdicts[len(plan.frozen) : len(plan.frozen) + len(plan.preview)],
+            verdicts[len(plan.frozen) + len(plan.preview) :],
+        )
         items = [_item(v) for v in at]
-        row = EvalRow(skill.id, level, level, step, time.time(), accuracy(at),
-                      accuracy(fresh) if fresh else None, strata(skill, fresh), [msgspec_to_dict(i) for i in items])
+        row = EvalRow(
+            skill.id,
+            level,
+            level,
+            step,
+            time.time(),
+            accuracy(at),
+            accuracy(fresh) if fresh else None,
+            strata(skill, fresh),
+            [msgspec_to_dict(i) for i in items],
+        )
         self.store.record(row)
         if nxt:
-            self.store.record(EvalRow(skill.id, level + 1, level, step, time.time(), accuracy(nxt), None, {},
-                                      [msgspec_to_dict(_item(v)) for v in nxt]))
+            self.store.record(
+                EvalRow(
+                    skill.id,
+                    level + 1,
+                    level,
+                    step,
+                    time.time(),
+                    accuracy(nxt),
+                    None,
+                    {},
+                    [msgspec_to_dict(_item(v)) for v in nxt],
+                )
+            )
         corrections = self._correction_quest(skill, level, step, [v for v in fresh if not v.correct])
         event = SkillEvaluated(
-            skill=skill.id, level=level, step=step, accuracy=row.accuracy, probe=row.probe,
-            next_accuracy=accuracy(nxt) if nxt else None, items=tuple(items), corrections=corrections,
+            skill=skill.id,
+            level=level,
+            step=step,
+            accuracy=row.accuracy,
+            probe=row.probe,
+            next_accuracy=accuracy(nxt) if nxt else None,
+            items=tuple(items),
+            corrections=corrections,
         )
         up, reason = should_level_up(skill, self.store.rounds_at(skill.id, level))
         level_up = None
@@ -314,14 +366,18 @@ class SkillRunner:
             self._oracle_trouble = ""
             self.emit(Notice(level="info", text=f"skill evals run on oracle {pending.target.node} again"))
         started = time.perf_counter()
-        results = [self._record(plan, pending.step, answers) for plan, answers in zip(self._pending_plans, pending.answers)]
+        results = [
+            self._record(plan, pending.step, answers) for plan, answers in zip(self._pending_plans, pending.answers)
+        ]
         seconds = self._handoff_seconds + time.perf_counter() - started
         self._close_round(pending.step, results, seconds, oracle=pending.target.node, oracle_seconds=pending.seconds)
 
     def _oracle_failed(self, step: int, reason: str) -> None:
         """Warn (once per distinct reason on the bus; every time in the log)."""
-        text = (f"oracle eval of step {step} failed: {reason}; "
-                f"this round is evaluated on the trainer at step {self.engine.step}")
+        text = (
+            f"oracle eval of step {step} failed: {reason}; "
+            f"this round is evaluated on the trainer at step {self.engine.step}"
+        )
         log.warning(text)
         if reason != self._oracle_trouble:
             self._oracle_trouble = reason
@@ -368,22 +424,35 @@ class SkillRunner:
             examples += fitting
             generator = f"{skill.generator}@{skill.family.version}"
             if len(fitting) < len(batch.examples):
-                counted.append(LineageCount(generator=generator, validator="too_long",
-                                            count=len(batch.examples) - len(fitting)))
-            meta_skills[skill_id] = {"level": level, "generator": skill.generator,
-                                     "generator_version": skill.family.version, "counts": batch.counts}
+                counted.append(
+                    LineageCount(generator=generator, validator="too_long", count=len(batch.examples) - len(fitting))
+                )
+            meta_skills[skill_id] = {
+                "level": level,
+                "generator": skill.generator,
+                "generator_version": skill.family.version,
+                "counts": batch.counts,
+            }
             counted.append(LineageCount(generator=generator, validator="", count=count))
             counted += _rejections(generator, batch.counts)
         if not examples:
             self._count_lineage(counted)
-            self.notice(f"no skill example fits train.max_length ({self.engine.config.train.max_length} tokens); "
-                        "raise it for skill quests. Using the placeholder idle quest")
+            self.notice(
+                f"no skill example fits train.max_length ({self.engine.config.train.max_length} tokens); "
+                "raise it for skill quests. Using the placeholder idle quest"
+            )
             return None
         random.Random(f"idle-order:{step}").shuffle(examples)
         top = max(counts_per_skill, key=counts_per_skill.get)
         name = f"idle-{top}-L{meta_skills[top]['level']}-{step:08d}.jsonl"
-        meta = {"kind": "idle", "source": "idle", "seed": f"idle:{step}", "step": step, "examples": len(examples),
-                "skills": meta_skills}
+        meta = {
+            "kind": "idle",
+            "source": "idle",
+            "seed": f"idle:{step}",
+            "step": step,
+            "examples": len(examples),
+            "skills": meta_skills,
+        }
         path = self._write_quest(folder, name, examples, meta)
         self._count_lineage(counted)
         return path
@@ -404,11 +473,20 @@ class SkillRunner:
         batch = curriculum.training_examples(skill, level, count, seed=f"asked:{seed}")
         name = f"{skill.id}-L{level}-{count}x-{seed[-8:]}.jsonl"
         generator = f"{skill.generator}@{skill.family.version}"
-        meta = {"kind": "asked", "source": "generated", "skill": skill.id, "level": level, "generator": skill.generator,
-                "generator_version": skill.family.version, "seed": f"asked:{seed}", "examples": count,
-                "counts": batch.counts}
-        self._count_lineage([LineageCount(generator=generator, validator="", count=count),
-                             *_rejections(generator, batch.counts)])
+        meta = {
+            "kind": "asked",
+            "source": "generated",
+            "skill": skill.id,
+            "level": level,
+            "generator": skill.generator,
+            "generator_version": skill.family.version,
+            "seed": f"asked:{seed}",
+            "examples": count,
+            "counts": batch.counts,
+        }
+        self._count_lineage(
+            [LineageCount(generator=generator, validator="", count=count), *_rejections(generator, batch.counts)]
+        )
         return name, _jsonl(batch.examples).encode(), meta
 
     def _correction_quest(self, skill: SkillConfig, level: int, step: int, wrong: list[Verdict]) -> int:
@@ -460,22 +538,34 @@ def _jsonl(examples: list[dict]) -> str:
 
 def _rejections(generator: str, counts: dict[str, int]) -> list[LineageCount]:
     """The lineage rows for what a drawer's validators rejected (``rejected_NAME`` counts)."""
-    return [LineageCount(generator=generator, validator=key[len("rejected_"):], count=value)
-            for key, value in counts.items() if key.startswith("rejected_")]
+    return [
+        LineageCount(generator=generator, validator=key[len("rejected_") :], count=value)
+        for key, value in counts.items()
+        if key.startswith("rejected_")
+    ]
 
 
 def _item(v: Verdict) -> SkillEvalItem:
-    return SkillEvalItem(prompt=v.sample.prompt, expected=v.sample.answer, response=v.response,
-                         correct=v.correct, explanation=v.explanation)
+    return SkillEvalItem(
+        prompt=v.sample.prompt,
+        expected=v.sample.answer,
+        response=v.response,
+        correct=v.correct,
+        explanation=v.explanation,
+    )
 
 
 def msgspec_to_dict(item: SkillEvalItem) -> dict:
-    return {"prompt": item.prompt, "expected": item.expected, "response": item.response,
-            "correct": item.correct, "explanation": item.explanation}
+    return {
+        "prompt": item.prompt,
+        "expected": item.expected,
+        "response": item.response,
+        "correct": item.correct,
+        "explanation": item.explanation,
+    }
 
 
 def _replace(event, **changes):
     from msgspec.structs import replace
 
     return replace(event, **changes)
-

@@ -29,8 +29,10 @@ class Split(NamedTuple):
         parts = []
         folded = self.exact_duplicates + self.near_duplicates
         if folded:
-            parts.append(f"{folded} duplicate(s) folded ({self.exact_duplicates} exact, {self.near_duplicates} "
-                         "differing only in whitespace or case)")
+            parts.append(
+                f"{folded} duplicate(s) folded ({self.exact_duplicates} exact, {self.near_duplicates} "
+                "differing only in whitespace or case)"
+            )
         if self.held_out:
             parts.append(f"{len(self.held_out)} of {self.distinct} distinct examples held out for the quest's val loss")
         else:

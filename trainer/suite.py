@@ -98,7 +98,11 @@ def build(folder: Path, config: RealmConfig, tokenizer, skills: list[SkillConfig
         user_sets.append(LossSet(path.name, [encode_chat(tokenizer, ex, max_length) for ex in verdict.examples]))
     skill_sets = [SkillSet(skill, _frozen_items(skill, config.suite.skill_levels)) for skill in skills]
     builtin_chats = [curriculum.chat(s.skill, sample, sample.answer) for s in skill_sets for sample in s.samples]
-    builtin = LossSet(BUILTIN, [encode_chat(tokenizer, chat, max_length) for chat in builtin_chats]) if builtin_chats else None
+    builtin = (
+        LossSet(BUILTIN, [encode_chat(tokenizer, chat, max_length) for chat in builtin_chats])
+        if builtin_chats
+        else None
+    )
     what = {
         "files": sorted(files.items()),
         "skills": [[s.skill.id, [curriculum.canonical_key(s.skill, x) for x in s.samples]] for s in skill_sets],
@@ -109,7 +113,9 @@ def build(folder: Path, config: RealmConfig, tokenizer, skills: list[SkillConfig
 
 
 def _frozen_items(skill: SkillConfig, levels: int) -> list:
-    return [sample for level in range(1, min(levels, skill.max_level) + 1) for sample in curriculum.eval_set(skill, level)]
+    return [
+        sample for level in range(1, min(levels, skill.max_level) + 1) for sample in curriculum.eval_set(skill, level)
+    ]
 
 
 def score(suite: Suite, engine, batch_size: int = 64) -> SuiteScore:
@@ -136,6 +142,7 @@ def score(suite: Suite, engine, batch_size: int = 64) -> SuiteScore:
 def _answer(skill_set: SkillSet, engine, batch_size: int) -> list:
     skill = skill_set.skill
     prompts = [curriculum.prompt_messages(skill, sample) for sample in skill_set.samples]
-    answers = generate(engine.unwrapped, engine.tokenizer, prompts, max_new_tokens=skill.eval.max_new_tokens,
-                       batch_size=batch_size)
+    answers = generate(
+        engine.unwrapped, engine.tokenizer, prompts, max_new_tokens=skill.eval.max_new_tokens, batch_size=batch_size
+    )
     return [grade(skill, sample, answer) for sample, answer in zip(skill_set.samples, answers)]

@@ -26,8 +26,17 @@ SCORE_PAUSE_ENV = "REALM_TEST_SCORE_PAUSE_S"
 class SuiteScorer:
     """Scores the engine's weights as a checkpoint is saved, once per suite version."""
 
-    def __init__(self, home: Home, ledger, engine, emit, metrics_log, *, config: Callable[[], RealmConfig],
-                 skills: Callable[[], list]) -> None:
+    def __init__(
+        self,
+        home: Home,
+        ledger,
+        engine,
+        emit,
+        metrics_log,
+        *,
+        config: Callable[[], RealmConfig],
+        skills: Callable[[], list],
+    ) -> None:
         self.home = home
         self.ledger = ledger
         self.engine = engine
@@ -58,8 +67,15 @@ class SuiteScorer:
             time.sleep(float(os.environ[SCORE_PAUSE_ENV]))
         if self.ledger.record_score(step, result, time.time()):
             self.emit(CheckpointScored(step=step, suite=result, seconds=seconds))
-            self.metrics_log.write({"kind": "suite", "time": time.time(), "step": step, "seconds": seconds,
-                                    **msgspec.structs.asdict(result)})
+            self.metrics_log.write(
+                {
+                    "kind": "suite",
+                    "time": time.time(),
+                    "step": step,
+                    "seconds": seconds,
+                    **msgspec.structs.asdict(result),
+                }
+            )
         self.publish_champion()
 
     def suite(self) -> evaluation_suite.Suite:
@@ -73,8 +89,10 @@ class SuiteScorer:
             for problem in self._suite.problems:
                 self.emit(Notice(level="warning", text=f"evaluation suite: {problem}; left out"))
             if old is not None and old != self._suite.version:
-                text = (f"evaluation suite changed ({old} -> {self._suite.version}): checkpoints are ranked "
-                        "against others scored on the new suite only")
+                text = (
+                    f"evaluation suite changed ({old} -> {self._suite.version}): checkpoints are ranked "
+                    "against others scored on the new suite only"
+                )
                 self.emit(Notice(level="info", text=text))
         return self._suite
 

@@ -42,7 +42,9 @@ def install(model: torch.nn.Module) -> bool:
     return True
 
 
-def _targets_only(layer: torch.nn.Module, hidden_states: torch.Tensor, rows: torch.Tensor, kwargs: dict) -> torch.Tensor:
+def _targets_only(
+    layer: torch.nn.Module, hidden_states: torch.Tensor, rows: torch.Tensor, kwargs: dict
+) -> torch.Tensor:
     """The stock pre-norm block, with the rows cut to ``rows`` right after the attention."""
     attended, _ = layer.self_attn(hidden_states=layer.input_layernorm(hidden_states), **kwargs)
     hidden_states = hidden_states[:, rows] + attended[:, rows]

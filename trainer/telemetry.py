@@ -12,8 +12,9 @@ from pathlib import Path
 import torch
 
 
-def matmul_peak_flops(device: torch.device, dtype: torch.dtype = torch.float32, seconds: float = 0.2,
-                      clock=time.perf_counter) -> float:
+def matmul_peak_flops(
+    device: torch.device, dtype: torch.dtype = torch.float32, seconds: float = 0.2, clock=time.perf_counter
+) -> float:
     """Dense matmul FLOP/s measured here and now: the denominator of the MFU estimate.
 
     ``clock=time.process_time`` gives FLOPs per CPU-second (CPU only): on a shared machine that
@@ -115,7 +116,7 @@ class MetricsLog:
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def read_metrics(path: Path) -> list[dict]:

@@ -219,7 +219,7 @@ def corpus(seed: int = SEED) -> list[str]:
     # a sprinkle of code-like text and symbols, so punctuation has tokens of its own
     texts += [
         'def main() -> int:\n    return 0\n\nif __name__ == "__main__":\n    main()\n',
-        "{\n  \"messages\": [\n    {\"role\": \"user\", \"content\": \"Hi\"}\n  ]\n}\n",
+        '{\n  "messages": [\n    {"role": "user", "content": "Hi"}\n  ]\n}\n',
         "- item one\n- item two\n* bold ** and `code` # heading ( ) [ ] < > / \\ | ~ ^ % $ @ & ' \"\n",
     ] * 20
     return texts

@@ -15,8 +15,17 @@ from pathlib import Path
 
 import msgspec
 
-from realm.protocol import Ack, BattleChanged, CheckpointSaved, ErrorReply, Notice, Reply, SkipRequest, StepMetrics
-from realm.protocol import ValMetrics
+from realm.protocol import (
+    Ack,
+    BattleChanged,
+    CheckpointSaved,
+    ErrorReply,
+    Notice,
+    Reply,
+    SkipRequest,
+    StepMetrics,
+    ValMetrics,
+)
 from trainer.armory import LiveConfig
 from trainer.checkpointer import AutoPromoter, Checkpointer, DiskFull
 from trainer.disk_watch import DiskWatch
@@ -51,8 +60,15 @@ class Controls:
 
 
 class TrainingLoop:
-    def __init__(self, daemon, board: QuestBoard, checkpointer: Checkpointer, disk: DiskWatch,
-                 scorer: SuiteScorer, promoter: AutoPromoter) -> None:
+    def __init__(
+        self,
+        daemon,
+        board: QuestBoard,
+        checkpointer: Checkpointer,
+        disk: DiskWatch,
+        scorer: SuiteScorer,
+        promoter: AutoPromoter,
+    ) -> None:
         self.live: LiveConfig = daemon.live
         self.home = daemon.home
         self.engine = daemon.engine
@@ -172,7 +188,9 @@ class TrainingLoop:
             return
         active, examples = taken
         train = self.config.train
-        parts = split(examples, max_held_out=train.val_examples, keep_duplicates=self.config.quests.duplicates == "keep")
+        parts = split(
+            examples, max_held_out=train.val_examples, keep_duplicates=self.config.quests.duplicates == "keep"
+        )
         val = self.engine.encode(parts.held_out)
         batches = self.engine.batches(self.engine.encode(parts.train), order_seed=f"{train.seed}:{active.name}")
         if val and train.val_after == "train":
@@ -295,8 +313,10 @@ class TrainingLoop:
         if not self.engine.is_main:
             return
         if not self.engine.weights_finite():  # the newest checkpoint must stay one worth loading
-            self.pause_for(f"checkpoint at step {self.engine.step} not saved: the weights hold inf/nan; "
-                            "the checkpoints saved before are intact. Lower train.lr, then restart the trainer")
+            self.pause_for(
+                f"checkpoint at step {self.engine.step} not saved: the weights hold inf/nan; "
+                "the checkpoints saved before are intact. Lower train.lr, then restart the trainer"
+            )
             return
         self.engine.progress = {"quests": dict(self.progress), "active": quest}
         try:

@@ -30,8 +30,8 @@ from typing import NamedTuple
 from realm.config import QuestsConfig
 from realm.files import atomic_write
 from realm.model.chatml import IM_END, IM_START
-from trainer.split import exact_key
 from trainer.data import ROLES, SHAREGPT_ROLES, Quest, QuestFormatError, TextExample, encode_example, read_quest
+from trainer.split import exact_key
 
 SPEC_VALIDATOR_NAME, SPEC_VALIDATOR_VERSION = "spec_validator", "1.0.0"
 VALIDATOR_NAME, VALIDATOR_VERSION = "data_validator", "1.0.0"
@@ -277,8 +277,15 @@ def write_quarantine(folder: Path, name: str, verdict: Verdict) -> Path | None:
         for r in verdict.rejections
     ]
     records += [
-        {"line": line, "action": "truncated", "level": STANDARD, "reason": "longer than train.max_length; truncated",
-         "validator": VALIDATOR_NAME, "version": VALIDATOR_VERSION, "raw": ""}
+        {
+            "line": line,
+            "action": "truncated",
+            "level": STANDARD,
+            "reason": "longer than train.max_length; truncated",
+            "validator": VALIDATOR_NAME,
+            "version": VALIDATOR_VERSION,
+            "raw": "",
+        }
         for line in verdict.truncated
     ]
     if not records:

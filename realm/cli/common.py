@@ -49,14 +49,13 @@ def trainer_client(args) -> RealmClient:
 def oracle_client(args, *, timeout_s: float | None = None) -> OracleClient:
     home, config, _ = load_context(args)
     _, control, setup = connect_oracle(config, home, getattr(args, "oracle", None))
-    return OracleClient(control, timeout_s=timeout_s or config.bus.timeout_s, retries=config.bus.retries,
-                        socket_setup=setup)
+    return OracleClient(
+        control, timeout_s=timeout_s or config.bus.timeout_s, retries=config.bus.retries, socket_setup=setup
+    )
 
 
 def setup_logging(stream=sys.stderr) -> None:
-    logging.basicConfig(
-        level=logging.INFO, stream=stream, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=logging.INFO, stream=stream, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 def run_command(args) -> int:

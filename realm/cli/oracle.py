@@ -15,12 +15,18 @@ from realm.protocol import Sampling
 
 
 def add_parsers(sub) -> None:
-    oracle = common_options(sub.add_parser("oracle", help="the inference worker: chat, batch generation, hot-swap promotion"))
+    oracle = common_options(
+        sub.add_parser("oracle", help="the inference worker: chat, batch generation, hot-swap promotion")
+    )
     oracle.set_defaults(func=cmd_oracle)
 
-    chat = common_options(sub.add_parser("chat", help="chat with DIO on the oracle; the answer streams to the terminal"))
+    chat = common_options(
+        sub.add_parser("chat", help="chat with DIO on the oracle; the answer streams to the terminal")
+    )
     chat.add_argument("message", metavar="MESSAGE")
-    chat.add_argument("--checkpoint", metavar="STEP", help="a step, canonical name, latest or champion (default: the served one)")
+    chat.add_argument(
+        "--checkpoint", metavar="STEP", help="a step, canonical name, latest or champion (default: the served one)"
+    )
     chat.add_argument("--system", metavar="TEXT", help="a system message before MESSAGE")
     chat.add_argument("--temperature", type=float, default=0.0, help="0 is greedy (default)")
     chat.add_argument("--top-p", type=float, default=1.0)
@@ -64,7 +70,10 @@ def cmd_chat(args) -> int:
         raise
     sys.stdout.write("\n")
     rate = end.tokens / end.seconds if end.seconds > 0 else 0.0
-    print(f"[{end.checkpoint}: {end.tokens} tokens in {end.seconds:.2f}s ({rate:.0f} tok/s), {end.reason}]", file=sys.stderr)
+    print(
+        f"[{end.checkpoint}: {end.tokens} tokens in {end.seconds:.2f}s ({rate:.0f} tok/s), {end.reason}]",
+        file=sys.stderr,
+    )
     return EXIT_OK
 
 

@@ -16,16 +16,22 @@ def add_parsers(sub) -> None:
     quest = sub.add_parser("quest", help="the quest queue: add, list, retry, remove")
     actions = quest.add_subparsers(dest="action", metavar="ACTION", required=True)
     add = common_options(actions.add_parser("add", help="send a quest file to the trainer (validated at once)"))
-    add.add_argument("file", metavar="FILE", help="a JSONL quest (messages, conversations, alpaca, prompt/completion, text)")
+    add.add_argument(
+        "file", metavar="FILE", help="a JSONL quest (messages, conversations, alpaca, prompt/completion, text)"
+    )
     add.add_argument("--priority", choices=("high", "normal", "low"), default="normal")
     add.set_defaults(func=cmd_quest_add)
-    listing = common_options(actions.add_parser("list", help="every quest: queued, active, done, skipped, failed, removed"))
+    listing = common_options(
+        actions.add_parser("list", help="every quest: queued, active, done, skipped, failed, removed")
+    )
     listing.add_argument("--json", action="store_true", help="one JSON document, stable for scripts")
     listing.set_defaults(func=cmd_quest_list)
     retry = common_options(actions.add_parser("retry", help="put a failed or skipped quest back in the queue"))
     retry.add_argument("name", metavar="NAME")
     retry.set_defaults(func=_quest_command(lambda args: QuestRetryRequest(name=args.name)))
-    remove = common_options(actions.add_parser("remove", help="take a queued quest off the queue (kept in quests/removed/)"))
+    remove = common_options(
+        actions.add_parser("remove", help="take a queued quest off the queue (kept in quests/removed/)")
+    )
     remove.add_argument("name", metavar="NAME")
     remove.set_defaults(func=_quest_command(lambda args: QuestRemoveRequest(name=args.name)))
 

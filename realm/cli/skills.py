@@ -26,7 +26,9 @@ def add_parsers(sub) -> None:
     sample.add_argument("skill", metavar="SKILL")
     sample.add_argument("--level", type=int, required=True, metavar="N")
     sample.add_argument("-n", type=int, default=3, metavar="K", help="how many (default 3)")
-    sample.add_argument("--seed", default="0", metavar="S", help="seed (default 0): the same seed gives the same samples")
+    sample.add_argument(
+        "--seed", default="0", metavar="S", help="seed (default 0): the same seed gives the same samples"
+    )
     sample.add_argument("--json", action="store_true", help="one JSON document")
     sample.set_defaults(func=cmd_sample)
 
@@ -76,20 +78,31 @@ def cmd_list(args) -> int:
     rows = []
     for skill in skills.values():
         level = store.level(skill.id)[0] if store else 1
-        rows.append({
-            "id": skill.id, "name": skill.name, "rpg_name": skill.rpg_name, "short_name": skill.short_name,
-            "icon": skill.icon, "color": skill.color, "generator": skill.generator,
-            "version": skill.family.version, "level": level, "max_level": skill.max_level,
-            "description": skill.description,
-        })
+        rows.append(
+            {
+                "id": skill.id,
+                "name": skill.name,
+                "rpg_name": skill.rpg_name,
+                "short_name": skill.short_name,
+                "icon": skill.icon,
+                "color": skill.color,
+                "generator": skill.generator,
+                "version": skill.family.version,
+                "level": level,
+                "max_level": skill.max_level,
+                "description": skill.description,
+            }
+        )
     if store:
         store.close()
     if args.json:
         _print_json({"skills": rows})
     else:
         for r in rows:
-            print(f"{r['icon']} {r['short_name'] or r['id']:<4} {r['name']} ({r['rpg_name']})  "
-                  f"L{r['level']}/{r['max_level']}  generator {r['generator']}@{r['version']}")
+            print(
+                f"{r['icon']} {r['short_name'] or r['id']:<4} {r['name']} ({r['rpg_name']})  "
+                f"L{r['level']}/{r['max_level']}  generator {r['generator']}@{r['version']}"
+            )
             print(f"      {r['description']}")
     return EXIT_OK
 
@@ -110,11 +123,14 @@ def cmd_sample(args) -> int:
     for _ in range(args.n):
         sample = skill.family.generate(params, rng)
         grade = skill.family.grade(sample, sample.answer)
-        rows.append({
-            "prompt": sample.prompt, "answer": sample.answer,
-            "grade": {"score": grade.score, "correct": grade.correct, "explanation": grade.explanation},
-            "meta": sample.meta,
-        })
+        rows.append(
+            {
+                "prompt": sample.prompt,
+                "answer": sample.answer,
+                "grade": {"score": grade.score, "correct": grade.correct, "explanation": grade.explanation},
+                "meta": sample.meta,
+            }
+        )
     if args.json:
         _print_json({"skill": skill.id, "level": args.level, "seed": args.seed, "samples": rows})
     else:
@@ -145,11 +161,22 @@ def cmd_eval(args) -> int:
     results = []
     for at in levels:
         verdicts = evaluate(skill, model, tokenizer, curriculum.eval_set(skill, at), config.skills.eval_batch_size)
-        results.append({
-            "level": at, "accuracy": accuracy(verdicts),
-            "items": [{"prompt": v.sample.prompt, "expected": v.sample.answer, "response": v.response,
-                       "correct": v.correct, "explanation": v.explanation} for v in verdicts],
-        })
+        results.append(
+            {
+                "level": at,
+                "accuracy": accuracy(verdicts),
+                "items": [
+                    {
+                        "prompt": v.sample.prompt,
+                        "expected": v.sample.answer,
+                        "response": v.response,
+                        "correct": v.correct,
+                        "explanation": v.explanation,
+                    }
+                    for v in verdicts
+                ],
+            }
+        )
     document = {"skill": skill.id, "checkpoint": folder.name if folder else "untrained", "results": results}
     if args.json:
         _print_json(document)
@@ -159,8 +186,10 @@ def cmd_eval(args) -> int:
             print(f"L{r['level']}: {r['accuracy']:.0%}")
             for item in r["items"]:
                 mark = "ok " if item["correct"] else "BAD"
-                print(f"  {mark} {item['prompt']!r} -> {item['response']!r}" +
-                      ("" if item["correct"] else f"  ({item['explanation']})"))
+                print(
+                    f"  {mark} {item['prompt']!r} -> {item['response']!r}"
+                    + ("" if item["correct"] else f"  ({item['explanation']})")
+                )
     return EXIT_OK
 
 
@@ -168,7 +197,9 @@ def _checkpoint_folder(home, step):
     folders = complete_checkpoints(home / "vault" / "checkpoints") if (home / "vault" / "checkpoints").is_dir() else []
     if step is None:
         if not folders:
-            raise CommandError(f"no checkpoint in {home / 'vault' / 'checkpoints'}; train first or pass --checkpoint STEP")
+            raise CommandError(
+                f"no checkpoint in {home / 'vault' / 'checkpoints'}; train first or pass --checkpoint STEP"
+            )
         return folders[-1]
     for folder in folders:
         if parse_step(folder.name) == step:
@@ -203,8 +234,16 @@ def cmd_stats(args) -> int:
         latest = {}
         for r in history:
             latest[r.level] = {"step": r.step, "accuracy": r.accuracy, "probe": r.probe}
-        rows.append({"id": skill.id, "level": level, "since_step": since, "max_level": skill.max_level,
-                     "rounds": len(history), "latest_by_level": {str(k): v for k, v in sorted(latest.items())}})
+        rows.append(
+            {
+                "id": skill.id,
+                "level": level,
+                "since_step": since,
+                "max_level": skill.max_level,
+                "rounds": len(history),
+                "latest_by_level": {str(k): v for k, v in sorted(latest.items())},
+            }
+        )
     if store:
         lineage = [{"generator": g, "validator": v, "count": n} for g, v, n in store.lineage()]
         store.close()

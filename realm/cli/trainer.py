@@ -88,9 +88,16 @@ def _play(args, home, config, config_path, keymap: dict[str, str], oracle: subpr
     with open(log_path, "ab") as log_file:
         trainer = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
-        run_tui(pub, control, heartbeat_s=config.bus.heartbeat_s, keymap=keymap,
-                trainer=TrainerProcess(trainer, log_path), oracles=registry_oracles(config, home),
-                chat_max_new_tokens=config.tui.chat_max_new_tokens, trainer_setup=trainer_link(config, home, control))
+        run_tui(
+            pub,
+            control,
+            heartbeat_s=config.bus.heartbeat_s,
+            keymap=keymap,
+            trainer=TrainerProcess(trainer, log_path),
+            oracles=registry_oracles(config, home),
+            chat_max_new_tokens=config.tui.chat_max_new_tokens,
+            trainer_setup=trainer_link(config, home, control),
+        )
     finally:
         if oracle is not None and oracle.poll() is None:
             oracle.terminate()  # SIGTERM: the oracle winds down while the trainer saves its checkpoint
@@ -136,9 +143,7 @@ def format_status(snapshot) -> str:
         "  ATK = 1/train loss · DEF = 1/suite loss (held-out, same for every checkpoint) · ACC = eval accuracy",
     ]
     quest = f"{battle.quest.name} {battle.quest_step}/{battle.quest_total}" if battle.quest else "none"
-    lines.append(
-        f"battle: {battle.status}  quest: {quest}  loss {num(battle.loss)}  {battle.tokens_per_s:,.0f} tok/s"
-    )
+    lines.append(f"battle: {battle.status}  quest: {quest}  loss {num(battle.loss)}  {battle.tokens_per_s:,.0f} tok/s")
     if battle.reason:
         lines.append(f"why {battle.status}: {battle.reason}")
     lines.append(f"queue: {len(state.board.queued)} quest(s) waiting")
@@ -150,7 +155,9 @@ def format_status(snapshot) -> str:
     if state.trainer:
         t = state.trainer
         profile = f", profile {t.profile}" if t.profile else ""
-        lines.append(f"trainer: {t.model} on {t.device}, {t.parameters / 1e6:.2f}M params{profile}, pid {t.pid}, run {snapshot.run}")
+        lines.append(
+            f"trainer: {t.model} on {t.device}, {t.parameters / 1e6:.2f}M params{profile}, pid {t.pid}, run {snapshot.run}"
+        )
     return "\n".join(lines)
 
 

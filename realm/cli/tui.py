@@ -41,16 +41,23 @@ def cmd_tui(args) -> int:
     if args.connect and args.connect != control:
         control = args.connect
         pub = args.pub or _derived_pub(control)
-    run_tui(pub, control, heartbeat_s=config.bus.heartbeat_s, readonly=args.readonly, keymap=keymap,
-            oracles=registry_oracles(config, home), chat_max_new_tokens=config.tui.chat_max_new_tokens,
-            trainer_setup=trainer_link(config, home, control))
+    run_tui(
+        pub,
+        control,
+        heartbeat_s=config.bus.heartbeat_s,
+        readonly=args.readonly,
+        keymap=keymap,
+        oracles=registry_oracles(config, home),
+        chat_max_new_tokens=config.tui.chat_max_new_tokens,
+        trainer_setup=trainer_link(config, home, control),
+    )
     return EXIT_OK
 
 
 def _derived_pub(control: str) -> str:
     """The pub endpoint beside a control endpoint: ipc sibling ``trainer-pub``, or tcp port + 1."""
     if control.startswith("ipc://"):
-        return f"ipc://{Path(control[len('ipc://'):]).with_name('trainer-pub')}"
+        return f"ipc://{Path(control[len('ipc://') :]).with_name('trainer-pub')}"
     head, _, port = control.rpartition(":")
     if not port.isdigit():
         raise CommandError(f"cannot tell the event endpoint from {control!r}; pass --pub ENDPOINT")

@@ -17,8 +17,8 @@ import msgspec
 from realm.bus import RealmClient, RequestFailed, TrainerUnreachable
 from realm.cli.common import EXIT_OK, common_options, load_context, oracle_client
 from realm.errors import RealmError
-from realm.hosts import connect_trainer
 from realm.home import Home
+from realm.hosts import connect_trainer
 from realm.protocol import DeleteCheckpointRequest
 from realm.vault import champion
 from realm.vault.ledger import Ledger
@@ -40,7 +40,9 @@ def add_parsers(sub) -> None:
     export.add_argument("step", metavar="STEP")
     export.add_argument("dir", metavar="DIR")
     export.set_defaults(func=cmd_vault_export)
-    delete = common_options(actions.add_parser("delete", help="delete checkpoint STEP (never the champion or the served one)"))
+    delete = common_options(
+        actions.add_parser("delete", help="delete checkpoint STEP (never the champion or the served one)")
+    )
     delete.add_argument("step", metavar="STEP")
     delete.set_defaults(func=cmd_vault_delete)
 
@@ -50,7 +52,6 @@ def _open_ledger(home: Path) -> Ledger:
     if not db.exists():
         raise RealmError(f"no vault at {home} (no {db.relative_to(home)}); is --home the trainer's data root?")
     return Ledger(db)
-
 
 
 def cmd_vault_list(args) -> int:
@@ -85,16 +86,21 @@ def cmd_vault_list(args) -> int:
     print(f"{'rank':>4}  {'step':>7}  {'name':<32} {'train':>7} {'q.val':>7} {'suite':>7} {'acc':>5} {'score':>8}")
     for r in rows:
         c, suite = r.checkpoint, r.checkpoint.suite
-        marks = (" champion" if c.step == best else "") + (" serving" if c.step == serving else "") + (
-            " latest" if c.step == latest else "")
+        marks = (
+            (" champion" if c.step == best else "")
+            + (" serving" if c.step == serving else "")
+            + (" latest" if c.step == latest else "")
+        )
         print(
             f"{r.rank or '-':>4}  {c.step:>7}  {c.name:<32} {num(c.train_loss):>7} {num(c.val_loss):>7} "
             f"{num(suite.loss if suite else None):>7} {num(suite.accuracy if suite else None, '{:.0%}'):>5} "
             f"{num(r.score):>8}{marks}"
         )
     version = champion.current_version([r.checkpoint for r in rows])
-    print(f"{champion.formula(config.champion)}, on suite {version or '(none scored yet)'}; "
-          "q.val is each quest's own held-out loss, not comparable across quests" + (f"; {note}" if note else ""))
+    print(
+        f"{champion.formula(config.champion)}, on suite {version or '(none scored yet)'}; "
+        "q.val is each quest's own held-out loss, not comparable across quests" + (f"; {note}" if note else "")
+    )
     return EXIT_OK
 
 
@@ -122,9 +128,9 @@ def cmd_vault_delete(args) -> int:
         info, _ = champion.resolve(ledger, args.step, config.champion)
         _, control, setup = connect_trainer(config, home)
         try:
-            reply = RealmClient(control, timeout_s=min(config.bus.timeout_s, 1.0), retries=0, socket_setup=setup).request(
-                DeleteCheckpointRequest(step=info.step)
-            )
+            reply = RealmClient(
+                control, timeout_s=min(config.bus.timeout_s, 1.0), retries=0, socket_setup=setup
+            ).request(DeleteCheckpointRequest(step=info.step))
             print(reply.message)
             return EXIT_OK
         except RequestFailed as exc:

@@ -17,8 +17,8 @@ import torch
 import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 
-from realm.resources import shipped
 from realm.model.chatml import CHATML_TEMPLATE, render_chatml
+from realm.resources import shipped
 
 DIO_NANO = "builtin:dio-nano"
 BUILTIN_PREFIX = "builtin:"

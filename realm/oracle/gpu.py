@@ -21,7 +21,9 @@ def _init() -> str:
                 _state["note"] = "" if pynvml.nvmlDeviceGetCount() > 0 else "no NVIDIA GPU"
             except Exception as exc:  # no driver, no library, no device: all mean "none here"
                 name = type(exc).__name__
-                _state["note"] = "no NVIDIA GPU" + ("" if "NotFound" in name or "LibraryNotFound" in name else f" ({exc})")
+                _state["note"] = "no NVIDIA GPU" + (
+                    "" if "NotFound" in name or "LibraryNotFound" in name else f" ({exc})"
+                )
         return str(_state["note"])
 
 

@@ -190,7 +190,9 @@ class OracleLink:
         finally:
             sock.close(linger=0)
         if not isinstance(reply, Snapshot):
-            raise HttpError(502, f"the oracle answered a snapshot request with {type(reply).__name__}", kind="server_error")
+            raise HttpError(
+                502, f"the oracle answered a snapshot request with {type(reply).__name__}", kind="server_error"
+            )
         return reply
 
 
@@ -221,8 +223,12 @@ class Front:
         given = request.headers.get("authorization", "")
         scheme, _, value = given.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), self.token.encode()):
-            raise HttpError(401, "a valid bearer token is required (oracle.http.token)", kind="authentication_error",
-                            code="invalid_api_key")
+            raise HttpError(
+                401,
+                "a valid bearer token is required (oracle.http.token)",
+                kind="authentication_error",
+                code="invalid_api_key",
+            )
 
     async def models(self, request):
         return await self._guarded(request, self._models)
@@ -239,8 +245,9 @@ class Front:
         except HttpError as exc:
             return JSONResponse(exc.body(), status_code=exc.status)
         except protocol.ProtocolError as exc:
-            return JSONResponse(HttpError(502, f"the oracle's reply was not understood: {exc}", "server_error").body(),
-                                status_code=502)
+            return JSONResponse(
+                HttpError(502, f"the oracle's reply was not understood: {exc}", "server_error").body(), status_code=502
+            )
 
     async def _models(self, request):
         from starlette.responses import JSONResponse
@@ -421,5 +428,5 @@ def _local_endpoint(endpoint: str) -> str:
     """Where this process reaches its own control socket (a wildcard bind is reached on loopback)."""
     for wildcard in ("tcp://*:", "tcp://0.0.0.0:"):
         if endpoint.startswith(wildcard):
-            return "tcp://127.0.0.1:" + endpoint[len(wildcard):]
+            return "tcp://127.0.0.1:" + endpoint[len(wildcard) :]
     return endpoint

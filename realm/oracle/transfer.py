@@ -174,8 +174,12 @@ class Fetcher(LazyPirateClient):
                 f"{name}: the weights' digest {digest[:12]}... does not match the ledger's "
                 f"{manifest.weights_sha256[:12]}...; the files were discarded"
             )
-        marker = {"weights_sha256": manifest.weights_sha256, "step": manifest.checkpoint.step,
-                  "fetched": time.time(), "used": time.time_ns()}
+        marker = {
+            "weights_sha256": manifest.weights_sha256,
+            "step": manifest.checkpoint.step,
+            "fetched": time.time(),
+            "used": time.time_ns(),
+        }
         (incoming / COMPLETE).write_text(json.dumps(marker), encoding="utf-8")
         if final.exists():
             shutil.rmtree(final)
@@ -184,7 +188,7 @@ class Fetcher(LazyPirateClient):
         return manifest, final, True
 
     def _fetch_file(self, manifest: Manifest, entry, folder: Path, on_chunk) -> None:
-        if "/" in entry.name or entry.name.startswith(".." ) or entry.name in ("", ".", COMPLETE):
+        if "/" in entry.name or entry.name.startswith("..") or entry.name in ("", ".", COMPLETE):
             raise TransferError(f"the manifest names a file that is not a plain file name: {entry.name!r}")
         target = folder / entry.name
         if target.is_file() and target.stat().st_size == entry.size:

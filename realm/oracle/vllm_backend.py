@@ -44,8 +44,13 @@ def load_served(config, folder: Path, *, step: int, name: str, source: str) -> S
 
     vllm = require_vllm()
     oracle = config.oracle
-    args = vllm.EngineArgs(model=str(folder), tokenizer=str(folder), dtype=oracle.dtype,
-                           gpu_memory_utilization=oracle.vllm_memory_share, max_num_seqs=oracle.max_batch)
+    args = vllm.EngineArgs(
+        model=str(folder),
+        tokenizer=str(folder),
+        dtype=oracle.dtype,
+        gpu_memory_utilization=oracle.vllm_memory_share,
+        max_num_seqs=oracle.max_batch,
+    )
     engine = vllm.LLMEngine.from_engine_args(args)
     tokenizer = load_tokenizer(str(folder))
     stop_ids = Served.stop_ids_of(tokenizer, getattr(engine.model_config.hf_config, "eos_token_id", None))
@@ -61,8 +66,13 @@ class VLLMBatcher(Batcher):
         sampling = session.sampling
         stops = session.served.stop_ids if session.stop_ids is None else session.stop_ids
         params = vllm.SamplingParams(
-            temperature=sampling.temperature, top_p=sampling.top_p, max_tokens=sampling.max_new_tokens,
-            seed=sampling.seed, stop_token_ids=sorted(stops), ignore_eos=True, detokenize=False,
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            max_tokens=sampling.max_new_tokens,
+            seed=sampling.seed,
+            stop_token_ids=sorted(stops),
+            ignore_eos=True,
+            detokenize=False,
         )
         session.served.model.add_request(_request_id(session), {"prompt_token_ids": session.prompt_ids}, params)
 
@@ -107,4 +117,3 @@ class VLLMBatcher(Batcher):
 
 def _request_id(session: Session) -> str:
     return session.key.decode("utf-8", "replace")
-

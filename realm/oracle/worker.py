@@ -34,7 +34,7 @@ from realm.bus import Publisher, close_bound, prepare_endpoint
 from realm.config import RealmConfig, oracle_endpoints
 from realm.errors import RealmError
 from realm.home import Home, hold_lock
-from realm.oracle.generation import Batcher, Served, Session, SamplingError, check_sampling
+from realm.oracle.generation import Batcher, SamplingError, Served, Session, check_sampling
 from realm.oracle.gpu import gpu_stats
 from realm.oracle.store import ModelStore, NotServing
 from realm.oracle.transfer import CheckpointCache, Fetcher
@@ -48,8 +48,8 @@ from realm.protocol import (
     ErrorReply,
     GenerateRequest,
     GenerateResult,
-    LoadRequest,
     Loaded,
+    LoadRequest,
     OracleInfo,
     OracleLoaded,
     OracleLoadFailed,
@@ -80,6 +80,8 @@ def _batcher(oracle) -> Batcher:
         require_vllm()
         return VLLMBatcher(oracle.max_batch)
     return Batcher(oracle.max_batch)
+
+
 RETRY_START_LOAD_S = 5.0  # while nothing is served, how often the start-up load is tried again
 
 
@@ -114,7 +116,6 @@ class _Loader:
 class OracleWorker:
     def __init__(self, config: RealmConfig, home: Path) -> None:
         from realm.hosts import connect_trainer
-
 
         self.config = config
         self.home = home
@@ -183,7 +184,9 @@ class OracleWorker:
             raise OSError(f"cannot bind {self.control_endpoint}: {exc}") from None
         outbox = self._context.socket(zmq.PULL)
         outbox.bind(self._outbox)
-        generation = threading.Thread(target=self.batcher.run, args=(self.stop_event,), name="realm-generate", daemon=True)
+        generation = threading.Thread(
+            target=self.batcher.run, args=(self.stop_event,), name="realm-generate", daemon=True
+        )
         generation.start()
         self._install_signal_handlers()
         self.publisher.emit(OracleStarted(info=self._info()))
@@ -222,8 +225,10 @@ class OracleWorker:
         try:
             from realm.oracle.http import HttpServer
         except ImportError as exc:
-            raise RealmError(f"oracle.http.bind is set, but its packages are missing ({exc.name}): "
-                             "pip install 'realm-of-training[http]'") from None
+            raise RealmError(
+                f"oracle.http.bind is set, but its packages are missing ({exc.name}): "
+                "pip install 'realm-of-training[http]'"
+            ) from None
         from realm.hosts import connect_oracle
 
         setup = connect_oracle(self.config, self.home, self.config.oracle.node)[2]
@@ -383,10 +388,14 @@ class OracleWorker:
             log.warning("could not load %s: %s", ref, reason)
             self.publisher.emit(OracleLoadFailed(ref=ref, reason=reason))
             if notify is not None:
-                self._send(notify, ErrorReply(message=f"could not load {ref}: {reason}; the previous model keeps serving"))
+                self._send(
+                    notify, ErrorReply(message=f"could not load {ref}: {reason}; the previous model keeps serving")
+                )
             return
         seconds = time.perf_counter() - asked
-        serving = OracleServing(step=served.step, name=served.name, source=served.source, loaded_at=time.time(), load_seconds=seconds)
+        serving = OracleServing(
+            step=served.step, name=served.name, source=served.source, loaded_at=time.time(), load_seconds=seconds
+        )
         log.info("serving %s (%s) %.2fs after the request", served.name, served.source, seconds)
         self.publisher.emit(OracleLoaded(serving=serving))
         if notify is not None:
@@ -435,8 +444,15 @@ class OracleWorker:
 
         def on_end(session: Session, reason: str, message: str) -> None:
             seconds = time.perf_counter() - session.started
-            end = ChatEnd(id=request.id, reason=reason, tokens=len(session.generated), seconds=seconds,
-                          checkpoint=served.name, message=message, prompt_tokens=len(session.prompt_ids))
+            end = ChatEnd(
+                id=request.id,
+                reason=reason,
+                tokens=len(session.generated),
+                seconds=seconds,
+                checkpoint=served.name,
+                message=message,
+                prompt_tokens=len(session.prompt_ids),
+            )
             self._send(identity, end)
 
         session = Session(request.id.encode(), served, prompt, request.sampling, on_delta, on_end)
@@ -461,7 +477,9 @@ class OracleWorker:
             stops, text_of = None, lambda session: session.text
         too_long = [i for i, ids in enumerate(prompts) if len(ids) > self.config.oracle.max_prompt_tokens]
         if too_long:
-            return ErrorReply(message=f"prompt {too_long[0]} exceeds oracle.max_prompt_tokens ({self.config.oracle.max_prompt_tokens})")
+            return ErrorReply(
+                message=f"prompt {too_long[0]} exceeds oracle.max_prompt_tokens ({self.config.oracle.max_prompt_tokens})"
+            )
         tokens = sum(len(ids) for ids in prompts) + len(prompts) * request.sampling.max_new_tokens
         if tokens > self.config.oracle.max_request_tokens:
             return ErrorReply(
@@ -483,7 +501,9 @@ class OracleWorker:
                 if not done:
                     return
                 if failures:  # a half-answered batch would grade as wrong answers: say it failed
-                    self._send(identity, ErrorReply(message=f"generation failed for {len(failures)} prompt(s): {failures[0]}"))
+                    self._send(
+                        identity, ErrorReply(message=f"generation failed for {len(failures)} prompt(s): {failures[0]}")
+                    )
                 else:
                     self._send(identity, GenerateResult(id=request.id, texts=tuple(texts), checkpoint=served.name))
 
@@ -500,8 +520,10 @@ class OracleWorker:
             return "a generate request needs prompts or chats (one of the two, not both)"
         count = len(request.prompts) + len(request.chats)
         if count > self.config.oracle.max_prompts:
-            return (f"the request holds {count} prompts; this oracle takes at most {self.config.oracle.max_prompts} "
-                    "(oracle.max_prompts): split it into smaller requests")
+            return (
+                f"the request holds {count} prompts; this oracle takes at most {self.config.oracle.max_prompts} "
+                "(oracle.max_prompts): split it into smaller requests"
+            )
         for index, chat in enumerate(request.chats):
             check = self._check_messages(chat)
             if check:

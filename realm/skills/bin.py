@@ -36,8 +36,8 @@ from __future__ import annotations
 
 import random
 import unicodedata
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from realm.skills.base import Grade, Sample, register
@@ -49,10 +49,25 @@ SYMBOLS = "▲●■◆★○△□◇♠♣♥♦☀☂♪"
 
 CHAIN_OPS = ("add", "sub", "and", "or", "xor")
 OPS = (
-    "add", "and", "or", "xor", "to_dec", "from_dec",
-    "sub", "not", "shl", "shr",
-    "cmp", "min", "max", "wrap", "mul",
-    "sadd", "ssub", "neg", "overflow",
+    "add",
+    "and",
+    "or",
+    "xor",
+    "to_dec",
+    "from_dec",
+    "sub",
+    "not",
+    "shl",
+    "shr",
+    "cmp",
+    "min",
+    "max",
+    "wrap",
+    "mul",
+    "sadd",
+    "ssub",
+    "neg",
+    "overflow",
 )
 TIERS = ("brief", "columns", "work", "trace")
 _TIER_SUFFIX = {"brief": "", "columns": " (columns)", "work": " (show work)", "trace": " (full trace)"}
@@ -251,13 +266,17 @@ def _binary(op: str, fn, rwidth_of, symbol: str):
 
 def _sub(rng: random.Random, width: int) -> _Problem:
     a, b = sorted(_pair(rng, width), reverse=True)
-    return _problem("sub", "{0} - {1} =", "bits", a - b, width, [f"{a} - {b} = {a - b}"], [(a, width), (b, width)], width)
+    return _problem(
+        "sub", "{0} - {1} =", "bits", a - b, width, [f"{a} - {b} = {a - b}"], [(a, width), (b, width)], width
+    )
 
 
 def _not(rng: random.Random, width: int) -> _Problem:
     a = rng.randint(0, (1 << width) - 1)
     value = a ^ ((1 << width) - 1)
-    return _problem("not", "NOT {0} =", "bits", value, width, [f"{(1 << width) - 1} - {a} = {value}"], [(a, width)], width)
+    return _problem(
+        "not", "NOT {0} =", "bits", value, width, [f"{(1 << width) - 1} - {a} = {value}"], [(a, width)], width
+    )
 
 
 def _shift(op: str):
@@ -278,15 +297,25 @@ def _shift(op: str):
 def _cmp(rng: random.Random, width: int) -> _Problem:
     a, b = _pair(rng, width)
     value = "<" if a < b else ">" if a > b else "="
-    return _problem("cmp", "compare {0} {1} =", "symbol", value, 0, [f"{a} {value} {b}"], [(a, width), (b, width)], width)
+    return _problem(
+        "cmp", "compare {0} {1} =", "symbol", value, 0, [f"{a} {value} {b}"], [(a, width), (b, width)], width
+    )
 
 
 def _minmax(op: str):
     def build(rng: random.Random, width: int) -> _Problem:
         a, b = _pair(rng, width)
         value = min(a, b) if op == "min" else max(a, b)
-        return _problem(op, op + "({0}, {1}) =", "bits", value, width, [f"{op}({a}, {b}) = {value}"],
-                        [(a, width), (b, width)], width)
+        return _problem(
+            op,
+            op + "({0}, {1}) =",
+            "bits",
+            value,
+            width,
+            [f"{op}({a}, {b}) = {value}"],
+            [(a, width), (b, width)],
+            width,
+        )
 
     return build
 
@@ -295,8 +324,9 @@ def _wrap(rng: random.Random, width: int) -> _Problem:
     a, b = _pair(rng, width)
     value = (a + b) % (1 << width)
     steps = [f"({a} + {b}) mod {1 << width} = {value}"]
-    return _problem("wrap", "{0} + {1} mod 2^" + str(width) + " =", "bits", value, width, steps,
-                    [(a, width), (b, width)], width)
+    return _problem(
+        "wrap", "{0} + {1} mod 2^" + str(width) + " =", "bits", value, width, steps, [(a, width), (b, width)], width
+    )
 
 
 def _to_dec(rng: random.Random, width: int) -> _Problem:
@@ -317,7 +347,9 @@ def _signed_op(op: str):
         value = sa + sb if op == "sadd" else sa - sb
         symbol = "+" if op == "sadd" else "-"
         text = "{0} " + symbol + " {1} signed ="
-        return _problem(op, text, "decimal", value, 0, [f"{sa} {symbol} {sb} = {value}"], [(a, width), (b, width)], width)
+        return _problem(
+            op, text, "decimal", value, 0, [f"{sa} {symbol} {sb} = {value}"], [(a, width), (b, width)], width
+        )
 
     return build
 

@@ -73,7 +73,9 @@ def eval_keys(skill: SkillConfig) -> frozenset[str]:
     cached = _KEYS_CACHE.get(fingerprint)
     if cached is None:
         cached = frozenset(
-            canonical_key(skill, s) for level in range(1, skill.max_level + 1) for s in _eval_set(fingerprint, skill, level)
+            canonical_key(skill, s)
+            for level in range(1, skill.max_level + 1)
+            for s in _eval_set(fingerprint, skill, level)
         )
         _KEYS_CACHE[fingerprint] = cached
     return cached
@@ -84,8 +86,15 @@ _KEYS_CACHE: dict[str, frozenset[str]] = {}
 
 def _skill_fingerprint(skill: SkillConfig) -> str:
     family = skill.family
-    what = {"id": skill.id, "gen": skill.generator, "v": family.version, "levels": skill.levels,
-            "max": skill.max_level, "interp": skill.interpolate, "eval": skill.eval}
+    what = {
+        "id": skill.id,
+        "gen": skill.generator,
+        "v": family.version,
+        "levels": skill.levels,
+        "max": skill.max_level,
+        "interp": skill.interpolate,
+        "eval": skill.eval,
+    }
     return msgspec.json.encode(what).decode()
 
 
@@ -163,9 +172,7 @@ class TrainingBatch(msgspec.Struct):
     counts: dict[str, int]  # lineage counts: by level, profile, rejections
 
 
-def training_examples(
-    skill: SkillConfig, level: int, n: int, seed: Any, drawer: Drawer | None = None
-) -> TrainingBatch:
+def training_examples(skill: SkillConfig, level: int, n: int, seed: Any, drawer: Drawer | None = None) -> TrainingBatch:
     """``n`` chats for an idle quest at ``level``, a ``lower_level_share`` of them from below."""
     drawer = drawer or Drawer(skill)
     before = Counter(drawer.rejected)

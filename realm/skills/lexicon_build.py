@@ -56,7 +56,8 @@ OFFENSIVE_GLOSS = re.compile(
 # Main senses about sex or bodily functions make no puzzle for a game: left out too.
 SENSITIVE_GLOSS = re.compile(
     r"\b(sex|sexual\w*|sexually|genital\w*|penis|vagin\w*|prostitut\w*|intercourse|erotic\w*|porn\w*|"
-    r"orgasm\w*|masturbat\w*|copulat\w*|homosexual\w*|anus|feces|excrement|urinat\w*|defecat\w*|fetish\w*)\b", re.I
+    r"orgasm\w*|masturbat\w*|copulat\w*|homosexual\w*|anus|feces|excrement|urinat\w*|defecat\w*|fetish\w*)\b",
+    re.I,
 )
 WORD = re.compile(r"^[a-z]+$")
 MIN_ZIPF = 1.8
@@ -119,9 +120,22 @@ def syllable_counts(phones: list[list[str]]) -> set[int]:
 def inflection_bases(word: str) -> list[str]:
     """Lemmas that ``word`` could be an inflection of (plural, past, participle, comparative)."""
     bases = []
-    for suffix, repl in (("ies", "y"), ("es", ""), ("s", ""), ("ied", "y"), ("ed", ""), ("ed", "e"),
-                         ("ing", ""), ("ing", "e"), ("ier", "y"), ("iest", "y"), ("er", ""), ("est", ""),
-                         ("er", "e"), ("est", "e")):
+    for suffix, repl in (
+        ("ies", "y"),
+        ("es", ""),
+        ("s", ""),
+        ("ied", "y"),
+        ("ed", ""),
+        ("ed", "e"),
+        ("ing", ""),
+        ("ing", "e"),
+        ("ier", "y"),
+        ("iest", "y"),
+        ("er", ""),
+        ("est", ""),
+        ("er", "e"),
+        ("est", "e"),
+    ):
         if word.endswith(suffix) and len(word) - len(suffix) >= 2:
             base = word[: -len(suffix)] + repl
             bases.append(base)
@@ -229,8 +243,17 @@ def build(wordnet_dir: Path = WORDNET_DIR) -> dict:
         return list(dict.fromkeys(out))
 
     entries = []
-    stats = {"wordnet_lemmas": 0, "not_alpha": 0, "no_cmu": 0, "split_disagrees": 0, "rare": 0,
-             "proper_or_instance": 0, "inflected": 0, "blocked": 0, "one_syllable": 0}
+    stats = {
+        "wordnet_lemmas": 0,
+        "not_alpha": 0,
+        "no_cmu": 0,
+        "split_disagrees": 0,
+        "rare": 0,
+        "proper_or_instance": 0,
+        "inflected": 0,
+        "blocked": 0,
+        "one_syllable": 0,
+    }
     lemmas = sorted({lemma for pos in index for lemma in index[pos]})
     for lemma in lemmas:
         stats["wordnet_lemmas"] += 1
@@ -255,7 +278,9 @@ def build(wordnet_dir: Path = WORDNET_DIR) -> dict:
             stats["rare"] += 1
             continue
         # main sense: the part of speech with the most tagged senses, its first synset
-        pos = max(POS_FILES, key=lambda p: (index[p][lemma][0], -list(POS_FILES).index(p)) if lemma in index[p] else (-1, 0))
+        pos = max(
+            POS_FILES, key=lambda p: (index[p][lemma][0], -list(POS_FILES).index(p)) if lemma in index[p] else (-1, 0)
+        )
         syn = synsets[(pos, index[pos][lemma][1][0])]
         forms = [w for w in syn.words if w.lower() == lemma]
         if not forms or forms[0] != lemma or any(sym == "@i" for sym, *_ in syn.pointers):
@@ -276,10 +301,21 @@ def build(wordnet_dir: Path = WORDNET_DIR) -> dict:
         hypernyms = related(syn, ("@",), None) or related(syn, ("&",), None)
         antonyms = related(syn, ("!",), word_index)
         domains = related(syn, (";c",), None)
-        entries.append([
-            lemma, "-".join(tiles), round(zipf, 2), pos, syn.lexname.split(".")[1], definition,
-            synonyms[:4], hypernyms[:3], examples[:2], antonyms[:3], domains[:2],
-        ])
+        entries.append(
+            [
+                lemma,
+                "-".join(tiles),
+                round(zipf, 2),
+                pos,
+                syn.lexname.split(".")[1],
+                definition,
+                synonyms[:4],
+                hypernyms[:3],
+                examples[:2],
+                antonyms[:3],
+                domains[:2],
+            ]
+        )
 
     solver_words_all = solver_vocabulary(entries, synsets, exc_forms, phones, zipf_frequency)
     # Puzzles only ever hold tiles of lexicon entries, so a word that cannot be cut into two or
@@ -291,8 +327,19 @@ def build(wordnet_dir: Path = WORDNET_DIR) -> dict:
     stats["solver_words"] = len(solver_words)
     return {
         "format": FORMAT,
-        "fields": ["word", "tiles", "zipf", "pos", "category", "definition", "synonyms", "hypernyms",
-                   "examples", "antonyms", "domains"],
+        "fields": [
+            "word",
+            "tiles",
+            "zipf",
+            "pos",
+            "category",
+            "definition",
+            "synonyms",
+            "hypernyms",
+            "examples",
+            "antonyms",
+            "domains",
+        ],
         "sources": {
             "wordnet": "WordNet 3.0 (Debian wordnet-base)",
             "wordfreq": _version("wordfreq"),
@@ -322,7 +369,10 @@ def main(argv: list[str] | None = None) -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     data = json.dumps(lexicon, ensure_ascii=False, separators=(",", ":")).encode()
     # no name and mtime=0 in the gzip header: the same build gives the same bytes
-    with open(args.out, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=9, mtime=0) as fh:
+    with (
+        open(args.out, "wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=9, mtime=0) as fh,
+    ):
         fh.write(data)
     print(json.dumps(lexicon["stats"]), f"-> {args.out} ({args.out.stat().st_size} bytes)")
 

@@ -53,8 +53,13 @@ class ReasoningGymFamily:
         config_json = json.dumps(config, sort_keys=True)
         seed = rng.getrandbits(31)
         entry = _dataset(name, seed, config_json)[0]
-        meta = {"dataset": name, "seed": seed, "config": config_json,
-                "op": str(entry.get("metadata", {}).get("source_dataset", name)), "key": f"{name}|{seed}|{config_json}"}
+        meta = {
+            "dataset": name,
+            "seed": seed,
+            "config": config_json,
+            "op": str(entry.get("metadata", {}).get("source_dataset", name)),
+            "key": f"{name}|{seed}|{config_json}",
+        }
         return Sample(prompt=entry["question"], answer=str(entry["answer"]), meta=meta)
 
     def canonical_key(self, sample: Sample) -> str:

@@ -81,15 +81,22 @@ class SkillStore:
         self._db.execute(
             "INSERT INTO skill_evals (skill, level, at_level, step, time, accuracy, probe, strata, items)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (row.skill, row.level, row.at_level, row.step, row.time, row.accuracy, row.probe,
-             json.dumps(row.strata), json.dumps(row.items, ensure_ascii=False)),
+            (
+                row.skill,
+                row.level,
+                row.at_level,
+                row.step,
+                row.time,
+                row.accuracy,
+                row.probe,
+                json.dumps(row.strata),
+                json.dumps(row.items, ensure_ascii=False),
+            ),
         )
 
     def rounds_at(self, skill: str, level: int) -> list[EvalRow]:
         """Rounds that scored ``level`` while the skill was at ``level``, oldest first."""
-        return self._rows(
-            "WHERE skill = ? AND level = ? AND at_level = ? ORDER BY id", (skill, level, level)
-        )
+        return self._rows("WHERE skill = ? AND level = ? AND at_level = ? ORDER BY id", (skill, level, level))
 
     def history(self, skill: str, limit: int = 60) -> list[EvalRow]:
         rows = self._rows("WHERE skill = ? ORDER BY id DESC LIMIT ?", (skill, limit))

@@ -49,9 +49,14 @@ LEXICON_PATH = shipped("assets/lexicon/sy-lexicon.json.gz")
 CONFIG_PATH = shipped("configs/skills/sy.yaml")
 
 HINT_TIERS: dict[str, int] = {
-    "definition": 1, "synonym": 1,
-    "category": 2, "example": 2, "hypernym": 2,
-    "antonym": 3, "domain": 3, "morphology": 3,
+    "definition": 1,
+    "synonym": 1,
+    "category": 2,
+    "example": 2,
+    "hypernym": 2,
+    "antonym": 3,
+    "domain": 3,
+    "morphology": 3,
     "pattern": 4,
 }
 POS_NAMES = {"n": "a noun", "v": "a verb", "a": "an adjective", "r": "an adverb"}
@@ -176,9 +181,7 @@ def check_params(params: Mapping[str, Any]) -> None:
     for count in range(smin, smax + 1):
         pool = len(lex.window(count, lo, hi))
         if pool < 3 * words:
-            raise ValueError(
-                f"zipf: only {pool} words of {count} syllables in [{lo}, {hi}]; need at least {3 * words}"
-            )
+            raise ValueError(f"zipf: only {pool} words of {count} syllables in [{lo}, {hi}]; need at least {3 * words}")
 
 
 # ----------------------------------------------------------------------------- clues
@@ -275,8 +278,15 @@ class Clue:
 
     @classmethod
     def of(cls, entry: Entry, kind: str) -> Clue:
-        return cls(len(entry.tiles), entry.word, kind, tuple(s for s in entry.synonyms if s.isalpha()),
-                   entry.pos, entry.category, entry.tiles[-1])
+        return cls(
+            len(entry.tiles),
+            entry.word,
+            kind,
+            tuple(s for s in entry.synonyms if s.isalpha()),
+            entry.pos,
+            entry.category,
+            entry.tiles[-1],
+        )
 
     def prefixes(self) -> list[tuple[str, int, int]]:
         """(prefix, most letters, tiles) that every word this clue admits fits; ("", 99, 99): any."""
@@ -349,8 +359,13 @@ def solve(tiles: Sequence[str], clues: Sequence[Clue], limit: int = 2, budget: i
                     # (prefix, most letters, tiles): the word must agree with the prefix, and
                     # the letters left must leave one at least for every tile still to come
                     n = len(word)
-                    left = [f for f in filters if depth <= f[2] and f[1] - n >= f[2] - depth
-                            and (word.startswith(f[0]) or f[0].startswith(word))]
+                    left = [
+                        f
+                        for f in filters
+                        if depth <= f[2]
+                        and f[1] - n >= f[2] - depth
+                        and (word.startswith(f[0]) or f[0].startswith(word))
+                    ]
                     if not left:
                         continue
                 else:
@@ -370,12 +385,14 @@ def solve(tiles: Sequence[str], clues: Sequence[Clue], limit: int = 2, budget: i
     answers = {c.answer for c in clues}
     options: list[list[tuple[str, tuple[tuple[str, int], ...]]]] = []
     for clue in clues:
-        options.append([
-            (word, tuple(Counter(use).items()))
-            for word, uses in spelled[clue.syllables].items()
-            if clue.admits(word, answers)
-            for use in sorted(uses)
-        ])
+        options.append(
+            [
+                (word, tuple(Counter(use).items()))
+                for word, uses in spelled[clue.syllables].items()
+                if clue.admits(word, answers)
+                for use in sorted(uses)
+            ]
+        )
     order = sorted(range(len(clues)), key=lambda i: len(options[i]))
     found: dict[tuple[str, ...], None] = {}
     chosen: list[str] = [""] * len(clues)
@@ -498,8 +515,9 @@ class SyllacrosticFamily:
             words[i] = _draw_word(params, words[:i] + words[i + 1 :], rng)
         raise RuntimeError(f"sy: no puzzle with a unique solution in {MAX_ATTEMPTS} draws for params {dict(params)}")
 
-    def _sample(self, words: list[Entry], hinted: list[tuple[str, str]], herrings: list[str], tiles: list[str],
-                attempt: int) -> Sample:
+    def _sample(
+        self, words: list[Entry], hinted: list[tuple[str, str]], herrings: list[str], tiles: list[str], attempt: int
+    ) -> Sample:
         upper = [e.word.upper() for e in words]
         tile_owners = Counter(t for e in words for t in set(e.tiles))
         kinds = [kind for kind, _ in hinted]

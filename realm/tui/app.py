@@ -30,8 +30,8 @@ from realm.state import level_up
 from realm.tui.actions import ChatStatus, bindings_for, disabled_reasons
 from realm.tui.away_summary import Mark, SeenMarks, summarise
 from realm.tui.news import drain, toasts
-from realm.tui.palette import RealmCommands
 from realm.tui.oracles import OracleLinks, OracleNode
+from realm.tui.palette import RealmCommands
 from realm.tui.screens.armory import ArmoryScreen
 from realm.tui.screens.away import AwayScreen
 from realm.tui.screens.base import RealmScreen
@@ -113,7 +113,9 @@ class RealmApp(App[None]):
         self._mode_history: list[str] = []
         self.frames = 0  # repaints pushed into a screen (the bench reads it)
         self.oracles = OracleLinks(oracles, heartbeat_s)
-        self._reasons: dict[str, str] = disabled_reasons(self.mirror.state, False, readonly, control_endpoint, self.chat_status())
+        self._reasons: dict[str, str] = disabled_reasons(
+            self.mirror.state, False, readonly, control_endpoint, self.chat_status()
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -157,16 +159,29 @@ class RealmApp(App[None]):
 
     def _check_trainer_process(self) -> None:
         if self.trainer is not None and self.trainer.process.poll() is not None:
-            self.notify(self.trainer.exit_note(), title="Trainer stopped", severity="error",
-                        timeout=TRAINER_GONE_TOAST_S, markup=False)
+            self.notify(
+                self.trainer.exit_note(),
+                title="Trainer stopped",
+                severity="error",
+                timeout=TRAINER_GONE_TOAST_S,
+                markup=False,
+            )
             self.trainer = None  # said once
 
     def _view_key(self) -> tuple:
         m = self.mirror
         screen = self.screen
         live = int(self.clock()) if isinstance(screen, RealmScreen) and screen.LIVE_CLOCK else 0
-        return (m.seq, m.connected, m.state.run, m.snapshots, screen, live,
-                self.oracles.key(), tuple(self._reasons.items()))
+        return (
+            m.seq,
+            m.connected,
+            m.state.run,
+            m.snapshots,
+            screen,
+            live,
+            self.oracles.key(),
+            tuple(self._reasons.items()),
+        )
 
     def _repaint(self) -> None:
         """Paint now, outside the tick (a screen switch, a picked node, a chat handler)."""
@@ -262,8 +277,9 @@ class RealmApp(App[None]):
 
     def handle_bindings_clash(self, clashed_bindings: set[Binding], node) -> None:
         keys = ", ".join(sorted(f"{b.key} ({b.id})" for b in clashed_bindings))
-        self.notify(f"tui.keys: these keys now fire something else and were dropped: {keys}",
-                    severity="warning", markup=False)
+        self.notify(
+            f"tui.keys: these keys now fire something else and were dropped: {keys}", severity="warning", markup=False
+        )
 
     def why_disabled(self, action: str) -> str | None:
         return self._reasons.get(action)

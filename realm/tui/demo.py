@@ -31,9 +31,9 @@ from realm.protocol import (
     QuestStarted,
     SkillEvalItem,
     SkillEvaluated,
-    SkillState,
     SkillsLoaded,
     SkillsState,
+    SkillState,
     StepMetrics,
     SuiteScore,
     TrainerInfo,
@@ -55,10 +55,15 @@ CONFIG = (
 )
 
 
-SKILLS = SkillsState(active="bin", skills=(
-    SkillState(id="bin", name="Binary", short_name="BIN", icon="⚙", level=1, max_level=10, next_eval_step=100),
-    SkillState(id="rev", name="Reverse words", short_name="REV", icon="↺", level=2, max_level=5, next_eval_step=100),
-))
+SKILLS = SkillsState(
+    active="bin",
+    skills=(
+        SkillState(id="bin", name="Binary", short_name="BIN", icon="⚙", level=1, max_level=10, next_eval_step=100),
+        SkillState(
+            id="rev", name="Reverse words", short_name="REV", icon="↺", level=2, max_level=5, next_eval_step=100
+        ),
+    ),
+)
 
 
 def bin_eval(n: int, accuracy: float) -> SkillEvaluated:
@@ -67,44 +72,77 @@ def bin_eval(n: int, accuracy: float) -> SkillEvaluated:
         SkillEvalItem(prompt="Convert 12 to binary.", expected="1100", response="1110", correct=False),
         SkillEvalItem(prompt="Convert 3 to binary.", expected="11", response="11", correct=True),
     )
-    return SkillEvaluated(skill="bin", level=1, step=n, accuracy=accuracy, next_accuracy=accuracy / 2,
-                          items=items, next_eval_step=n + 100)
+    return SkillEvaluated(
+        skill="bin", level=1, step=n, accuracy=accuracy, next_accuracy=accuracy / 2, items=items, next_eval_step=n + 100
+    )
 
 
 def step(n: int, total: int = 400) -> StepMetrics:
-    return StepMetrics(step=n, loss=3.0 / (1 + n / 50), lr=3e-3, grad_norm=0.5, tokens=4096,
-                       tokens_per_s=12_345.0, examples_per_s=45.0, quest_step=min(n, total), quest_total=total)
+    return StepMetrics(
+        step=n,
+        loss=3.0 / (1 + n / 50),
+        lr=3e-3,
+        grad_norm=0.5,
+        tokens=4096,
+        tokens_per_s=12_345.0,
+        examples_per_s=45.0,
+        quest_step=min(n, total),
+        quest_total=total,
+    )
 
 
 def session(steps: int = 250) -> list[Event]:
-    info = TrainerInfo(model="builtin:dio-nano", device="cpu", parameters=412_000, pid=4242,
-                       started=T0, steps_per_level=STEPS_PER_LEVEL)
+    info = TrainerInfo(
+        model="builtin:dio-nano",
+        device="cpu",
+        parameters=412_000,
+        pid=4242,
+        started=T0,
+        steps_per_level=STEPS_PER_LEVEL,
+    )
     events: list[Event] = [
         TrainerStarted(trainer=info, step=0),
         ConfigChanged(config=CONFIG),
         SkillsLoaded(skills=SKILLS),
         QuestQueued(quest=QuestInfo(name="reverse-words.jsonl", examples=512, priority="high")),
         QuestQueued(quest=QuestInfo(name="idle-bin-l1-0002.jsonl", examples=256, priority="low", source="idle")),
-        QuestFinished(result=QuestResult(name="broken.jsonl", outcome="failed", reason="line 3: not JSON", time=T0 + 1)),
+        QuestFinished(
+            result=QuestResult(name="broken.jsonl", outcome="failed", reason="line 3: not JSON", time=T0 + 1)
+        ),
         QuestStarted(quest=QuestInfo(name="idle-bin-l1-0001.jsonl", examples=256, source="idle"), total_steps=400),
     ]
     for n in range(1, steps + 1):
         events.append(step(n))
         if n == 1:
-            events.append(AchievementUnlocked(achievement=Achievement(id="first-blood", name="First Blood", time=T0 + 2, step=1)))
+            events.append(
+                AchievementUnlocked(achievement=Achievement(id="first-blood", name="First Blood", time=T0 + 2, step=1))
+            )
         if n % 50 == 0:
             events.append(ValMetrics(step=n, val_loss=3.2 / (1 + n / 60)))
         if n % 100 == 0:
-            ckpt = CheckpointInfo(step=n, name=f"checkpoint-{n}-20260101-00{n // 100:02d}", time=T0 + n,
-                                  train_loss=3.0 / (1 + n / 50), val_loss=3.2 / (1 + n / 60), quest="idle-bin-l1-0001.jsonl")
+            ckpt = CheckpointInfo(
+                step=n,
+                name=f"checkpoint-{n}-20260101-00{n // 100:02d}",
+                time=T0 + n,
+                train_loss=3.0 / (1 + n / 50),
+                val_loss=3.2 / (1 + n / 60),
+                quest="idle-bin-l1-0001.jsonl",
+            )
             events.append(CheckpointSaved(checkpoint=ckpt))
-            suite = SuiteScore(version="5c1e0a7d93b2", loss=2.9 / (1 + n / 80), accuracy=0.02 * n / 100,
-                               files=(("builtin:skills", 2.9 / (1 + n / 80)),), skills=(("bin", 0.02 * n / 100),))
+            suite = SuiteScore(
+                version="5c1e0a7d93b2",
+                loss=2.9 / (1 + n / 80),
+                accuracy=0.02 * n / 100,
+                files=(("builtin:skills", 2.9 / (1 + n / 80)),),
+                skills=(("bin", 0.02 * n / 100),),
+            )
             events.append(CheckpointScored(step=n, suite=suite, seconds=0.8))
             events.append(ChampionChanged(step=n, score=suite.accuracy - suite.loss))
             events.append(bin_eval(n, 0.25 * n / 100 + 0.1))
         if n == 100:
-            events.append(AchievementUnlocked(achievement=Achievement(id="centurion", name="Centurion", time=T0 + 100, step=100)))
+            events.append(
+                AchievementUnlocked(achievement=Achievement(id="centurion", name="Centurion", time=T0 + 100, step=100))
+            )
     events.append(Notice(level="warning", text="ledger: 1 checkpoint(s) are missing from disk"))
     events.append(BattleChanged(status="paused"))
     return events
@@ -113,8 +151,9 @@ def session(steps: int = 250) -> list[Event]:
 def oracle_session() -> list[Event]:
     """An oracle on this machine serving the demo's newest checkpoint, on a CPU."""
     info = OracleInfo(node="local", device="cpu", pid=4343, started=T0)
-    serving = OracleServing(step=200, name="checkpoint-200-20260101-0002", source="shared",
-                            loaded_at=T0 + 101, load_seconds=0.42)
+    serving = OracleServing(
+        step=200, name="checkpoint-200-20260101-0002", source="shared", loaded_at=T0 + 101, load_seconds=0.42
+    )
     return [
         OracleStarted(info=info),
         OracleLoaded(serving=serving),

@@ -58,7 +58,9 @@ def toasts(news: TickNews) -> list[Toast]:
     for result in results[:QUEST_TOASTS_PER_TICK]:
         reason = f" ({result.reason})" if result.reason else ""
         severity: Severity = "warning" if result.outcome == "failed" else "information"
-        title = "Quest failed" if result.outcome == "failed" else "Quest complete" if result.outcome == "done" else "Quest"
+        title = (
+            "Quest failed" if result.outcome == "failed" else "Quest complete" if result.outcome == "done" else "Quest"
+        )
         said.append(Toast(f"{result.name}: {result.outcome}{reason}", title, severity))
     if len(results) > QUEST_TOASTS_PER_TICK:
         said.append(Toast(f"and {len(results) - QUEST_TOASTS_PER_TICK} more quests finished", "Quest"))

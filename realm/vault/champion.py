@@ -94,5 +94,7 @@ def resolve(ledger, ref: str, weights: ChampionConfig) -> tuple[CheckpointInfo, 
         why = f"no checkpoint {ref} in the ledger (latest steps: {steps})"
     folder = ledger.path_of(chosen.step) if chosen else None
     if chosen is None or folder is None or not folder.is_dir():
-        raise UnknownCheckpoint(why if chosen is None else f"checkpoint {chosen.name} is in the ledger but its folder is gone")
+        raise UnknownCheckpoint(
+            why if chosen is None else f"checkpoint {chosen.name} is in the ledger but its folder is gone"
+        )
     return chosen, folder

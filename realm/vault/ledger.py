@@ -54,8 +54,16 @@ class Ledger:
             "INSERT OR REPLACE INTO checkpoints"
             " (step, name, path, time, train_loss, val_loss, quest, sha256, status)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'present')",
-            (info.step, info.name, str(folder), info.time, info.train_loss, info.val_loss, info.quest,
-             sidecar.get("sha256")),
+            (
+                info.step,
+                info.name,
+                str(folder),
+                info.time,
+                info.train_loss,
+                info.val_loss,
+                info.quest,
+                sidecar.get("sha256"),
+            ),
         )
         return info
 
@@ -77,7 +85,9 @@ class Ledger:
         return cursor.rowcount == 1
 
     def score_of(self, step: int, version: str) -> SuiteScore | None:
-        row = self._db.execute("SELECT score FROM suite_scores WHERE step = ? AND version = ?", (step, version)).fetchone()
+        row = self._db.execute(
+            "SELECT score FROM suite_scores WHERE step = ? AND version = ?", (step, version)
+        ).fetchone()
         return _score(row[0]) if row else None
 
     def scores(self, step: int) -> list[SuiteScore]:
@@ -93,12 +103,10 @@ class Ledger:
         return [msgspec.structs.replace(info, suite=newest.get(info.step)) for info in infos]
 
     def path_of(self, step: int) -> Path | None:
-        row = self._db.execute(
-            "SELECT path FROM checkpoints WHERE step = ? AND status = 'present'", (step,)
-        ).fetchone()
+        row = self._db.execute("SELECT path FROM checkpoints WHERE step = ? AND status = 'present'", (step,)).fetchone()
         return Path(row[0]) if row else None
 
-    # --- queries (issue 3) ---------------------------------------------------------------
+    # --- queries ------------------------------------------------------------------------
 
     def latest(self) -> CheckpointInfo | None:
         present = self.present()
@@ -130,8 +138,11 @@ class Ledger:
 
     def reconcile(self, checkpoints_dir: Path) -> tuple[int, int]:
         """Register orphan folders, mark vanished ones; return (registered, marked_missing)."""
-        on_disk = {int(sidecar["step"]): (folder, sidecar) for folder in complete_checkpoints(checkpoints_dir)
-                   if (sidecar := read_sidecar(folder)) is not None}
+        on_disk = {
+            int(sidecar["step"]): (folder, sidecar)
+            for folder in complete_checkpoints(checkpoints_dir)
+            if (sidecar := read_sidecar(folder)) is not None
+        }
         known = dict(self._db.execute("SELECT step, path FROM checkpoints WHERE status = 'present'").fetchall())
         registered = 0
         for step, (folder, sidecar) in on_disk.items():

@@ -30,11 +30,14 @@ def keep_set(
 ) -> set[int]:
     """The steps retention must keep among ``present``; ``ranked``: the champion board's steps, best first."""
     by_step = sorted(present, key=lambda c: c.step)
-    keep = {c.step for c in by_step[-max(1, keep_last):]}
+    keep = {c.step for c in by_step[-max(1, keep_last) :]}
     if best_metric == "score":
         best = list(ranked)
     else:
-        scored = sorted((c for c in by_step if getattr(c, best_metric) is not None), key=lambda c: (getattr(c, best_metric), -c.step))
+        scored = sorted(
+            (c for c in by_step if getattr(c, best_metric) is not None),
+            key=lambda c: (getattr(c, best_metric), -c.step),
+        )
         best = [c.step for c in scored]
     keep |= set(best[:keep_best]) & {c.step for c in by_step}
     keep |= set(pinned) & {c.step for c in by_step}
@@ -56,12 +59,24 @@ def prune(
     present = ledger.present()
     champion = ranked[0] if ranked else None
     if everything_allowed:
-        keep = keep_set(present, keep_last=1, keep_best=0, best_metric=settings.best_metric,
-                        pinned=settings.pinned, champion=champion)
+        keep = keep_set(
+            present,
+            keep_last=1,
+            keep_best=0,
+            best_metric=settings.best_metric,
+            pinned=settings.pinned,
+            champion=champion,
+        )
     else:
-        keep = keep_set(present, keep_last=settings.keep_last, keep_best=settings.keep_best,
-                        best_metric=settings.best_metric, pinned=(*settings.pinned, *in_use), champion=champion,
-                        ranked=ranked)
+        keep = keep_set(
+            present,
+            keep_last=settings.keep_last,
+            keep_best=settings.keep_best,
+            best_metric=settings.best_metric,
+            pinned=(*settings.pinned, *in_use),
+            champion=champion,
+            ranked=ranked,
+        )
     removed = []
     for info in present:
         if info.step not in keep:

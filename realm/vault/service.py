@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 from realm.config import RealmConfig
-from realm.hosts import connect_oracle
 from realm.errors import RealmError
+from realm.hosts import connect_oracle
 from realm.protocol import (
     PROTOCOL_VERSION,
     Ack,
@@ -106,7 +106,9 @@ class VaultService:
         if entry is None:
             return ErrorReply(message=f"{request.file!r} is not a file of checkpoint {request.step}'s manifest")
         if request.offset < 0 or request.size < 1 or request.offset > entry.size:
-            return ErrorReply(message=f"bad chunk range: offset {request.offset}, size {request.size} of {entry.size} bytes")
+            return ErrorReply(
+                message=f"bad chunk range: offset {request.offset}, size {request.size} of {entry.size} bytes"
+            )
         folder = self.ledger.path_of(request.step)
         if folder is None:
             return ErrorReply(message=f"checkpoint {request.step} is no longer in the vault")

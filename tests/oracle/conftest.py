@@ -8,8 +8,8 @@ from pathlib import Path
 
 import msgspec
 import pytest
-
 from conftest import fast_config, wait_for
+
 from realm.config import OracleConfig, RealmConfig, oracle_endpoints
 from realm.home import Home
 from realm.protocol import SuiteScore
@@ -23,8 +23,15 @@ def oracle_config(config: RealmConfig | None = None, **oracle) -> RealmConfig:
     return msgspec.structs.replace(config or fast_config(), oracle=OracleConfig(**options))
 
 
-def add_checkpoint(home: Path, step: int, *, seed: int | None = None, val_loss: float | None = None,
-                   skills: dict | None = None, suite: SuiteScore | None = None) -> Path:
+def add_checkpoint(
+    home: Path,
+    step: int,
+    *,
+    seed: int | None = None,
+    val_loss: float | None = None,
+    skills: dict | None = None,
+    suite: SuiteScore | None = None,
+) -> Path:
     """A real checkpoint of an untrained DIO-nano (weights drawn under ``seed``), in the ledger.
 
     Untrained weights make long, distinct answers: a good test of streaming and of which
@@ -34,7 +41,13 @@ def add_checkpoint(home: Path, step: int, *, seed: int | None = None, val_loss: 
     paths = Home(home).ensure()
     engine = Engine(fast_config(seed=step if seed is None else seed))
     engine.step = step  # the training state agrees with the name, so a trainer resumes at `step`
-    sidecar = {"time": 1.7e9 + step, "train_loss": 3.0, "val_loss": val_loss, "quest": None, "model": "builtin:dio-nano"}
+    sidecar = {
+        "time": 1.7e9 + step,
+        "train_loss": 3.0,
+        "val_loss": val_loss,
+        "quest": None,
+        "model": "builtin:dio-nano",
+    }
     if skills is not None:
         sidecar["skills"] = skills
     folder = write_checkpoint(paths.checkpoints, step, datetime(2026, 1, 1, 12, 0), engine.save, sidecar)

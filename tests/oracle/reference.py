@@ -21,7 +21,7 @@ def generate_answers(folder, prompts, n) -> list[str]:
     for prompt in prompts:
         ids = tok.apply_chat_template([{"role": "user", "content": prompt}], tokenize=True, add_generation_prompt=True)
         ids = list(ids["input_ids"] if hasattr(ids, "keys") else ids)
-        out = model.generate(torch.tensor([ids]), max_new_tokens=n, do_sample=False, eos_token_id=stop)[0, len(ids):]
+        out = model.generate(torch.tensor([ids]), max_new_tokens=n, do_sample=False, eos_token_id=stop)[0, len(ids) :]
         answers.append(tok.decode([t for t in out.tolist() if t not in stop], skip_special_tokens=True))
     return answers
 
@@ -35,6 +35,9 @@ def fresh_process_answers(folder, prompts, n) -> list[str]:
     )
     result = subprocess.run(
         [sys.executable, "-c", code, str(folder), str(n), json.dumps(prompts)],
-        capture_output=True, text=True, timeout=120, check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     return json.loads(result.stdout.strip().splitlines()[-1])

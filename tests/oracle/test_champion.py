@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import fast_config
+
 from realm.config import ChampionConfig
 from realm.home import Home
 from realm.protocol import SuiteScore
@@ -56,8 +56,11 @@ def test_board_ranks_the_current_suite_best_first_and_resolves_references(vault)
     assert champion.resolve(ledger, "champion", ChampionConfig())[0].step == 30
     assert champion.resolve(ledger, "latest", ChampionConfig())[0].step == 40
     assert champion.resolve(ledger, "checkpoint-10-20260101-1200", ChampionConfig())[0].step == 10
-    for bad, why in (("99", "no checkpoint 99"), ("checkpoint-10-20990101-0000", "no checkpoint"),
-                     ("../etc", "not a checkpoint reference")):
+    for bad, why in (
+        ("99", "no checkpoint 99"),
+        ("checkpoint-10-20990101-0000", "no checkpoint"),
+        ("../etc", "not a checkpoint reference"),
+    ):
         with pytest.raises(champion.UnknownCheckpoint, match=why):
             champion.resolve(ledger, bad, ChampionConfig())
 
@@ -115,7 +118,9 @@ def test_vault_commands_from_the_command_line(vault, tmp_path):
     assert [c["step"] for c in document["checkpoints"]] == [5, 10, 20, 30, 40]
     assert {c["step"]: c["rank"] for c in document["checkpoints"]} == {5: 0, 10: 3, 20: 2, 30: 1, 40: 0}
     suites = {c["step"]: c["suite"] for c in document["checkpoints"]}
-    assert suites[30] == {"version": "v2", "loss": 1.8, "accuracy": 0.5, "files": [], "skills": []} and suites[40] is None
+    assert (
+        suites[30] == {"version": "v2", "loss": 1.8, "accuracy": 0.5, "files": [], "skills": []} and suites[40] is None
+    )
 
     table = realm("vault", "list", "--home", str(home))
     assert table.returncode == 0 and "champion" in table.stdout and "score = " in table.stdout

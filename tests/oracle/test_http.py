@@ -8,8 +8,8 @@ import json
 
 import openai
 import pytest
-
 from conftest import wait_for
+
 from realm.config import ConfigError, HttpConfig, config_from
 from realm.oracle.http import StopFilter
 from realm.protocol import Sampling
@@ -49,8 +49,9 @@ def test_a_completion_is_the_answer_the_zeromq_chat_gives(served):
 def test_a_stream_sends_the_same_text_in_pieces_then_a_finish_reason(served):
     oracle, client, _ = served
     whole = client.chat.completions.create(model="dio", messages=HELLO, max_tokens=16, temperature=0)
-    chunks = list(client.chat.completions.create(model="dio", messages=HELLO, max_tokens=16, temperature=0,
-                                                 stream=True))
+    chunks = list(
+        client.chat.completions.create(model="dio", messages=HELLO, max_tokens=16, temperature=0, stream=True)
+    )
     pieces = [c.choices[0].delta.content for c in chunks if c.choices[0].delta.content]
     assert len(pieces) >= 2, "the answer came in one piece, not streamed"
     assert "".join(pieces) == whole.choices[0].message.content
@@ -64,8 +65,9 @@ def test_a_stop_sequence_cuts_the_answer_before_it(served):
     stop = text[5:8]
     cut = client.chat.completions.create(model="dio", messages=HELLO, max_tokens=24, temperature=0, stop=[stop])
     assert cut.choices[0].message.content == text[: text.index(stop)] and cut.choices[0].finish_reason == "stop"
-    streamed = client.chat.completions.create(model="dio", messages=HELLO, max_tokens=24, temperature=0, stop=stop,
-                                              stream=True)
+    streamed = client.chat.completions.create(
+        model="dio", messages=HELLO, max_tokens=24, temperature=0, stop=stop, stream=True
+    )
     assert "".join(c.choices[0].delta.content or "" for c in streamed) == text[: text.index(stop)]
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from conftest import wait_for
+
+from realm.cli.oracle import start_oracle, stop_oracle
 from realm.config import RealmConfig, oracle_endpoints
 from realm.oracle.client import OracleClient, OracleUnreachable
-from realm.cli.oracle import start_oracle, stop_oracle
 from tests.oracle.conftest import add_checkpoint
 
 

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-
 import pytest
 import zmq
-
 from conftest import TrainerThread, fast_config, wait_for
+
 from realm import protocol
-from realm.oracle.client import OracleRefused
-from realm.protocol import Ack, ChatDelta, ChatEnd, ChatRequest, PauseRequest, PromoteRequest, Sampling
-from tests.oracle.conftest import add_checkpoint, oracle_config
-from tests.oracle.reference import fresh_process_answers
 from realm.home import Home
-from realm.protocol import SuiteScore
+from realm.oracle.client import OracleRefused
+from realm.protocol import Ack, ChatDelta, ChatEnd, ChatRequest, PauseRequest, PromoteRequest, Sampling, SuiteScore
 from realm.vault import champion
 from realm.vault.ledger import Ledger
+from tests.oracle.conftest import add_checkpoint, oracle_config
+from tests.oracle.reference import fresh_process_answers
 from tests.oracle.test_worker import PROMPTS
 from trainer.idle import write_idle_quest
 
@@ -111,8 +109,9 @@ def test_promote_and_chat_from_the_command_line_and_the_served_checkpoint_is_kep
     oracle.wait_serving(3)
 
     def realm(*args):
-        return subprocess.run([sys.executable, "-m", "realm.cli", *args, "--home", str(home)],
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "realm.cli", *args, "--home", str(home)], capture_output=True, text=True, timeout=120
+        )
 
     promoted = realm("vault", "promote", "1", "--json")
     assert promoted.returncode == 0, promoted.stderr
@@ -146,15 +145,20 @@ def test_auto_promote_sends_a_champion_only_when_it_beats_the_served_one_by_the_
     oracle.wait_serving(1)
 
     def train(margin: float) -> TrainerThread:
-        config = msgspec.structs.replace(fast_config(checkpoint_every=12), oracle=OracleConfig(auto_promote=True),
-                                         champion=ChampionConfig(margin=margin))
+        config = msgspec.structs.replace(
+            fast_config(checkpoint_every=12),
+            oracle=OracleConfig(auto_promote=True),
+            champion=ChampionConfig(margin=margin),
+        )
         trainer = trainer_factory(config, max_steps=12, home=home).start()
         assert trainer.join(timeout=300) == 0
         return trainer
 
     held_back = train(margin=1000.0)
-    wait_for(lambda: any("under champion.margin 1000" in line.text for line in held_back.daemon.publisher.state.log),
-             what="auto-promote to hold back a champion under the margin")
+    wait_for(
+        lambda: any("under champion.margin 1000" in line.text for line in held_back.daemon.publisher.state.log),
+        what="auto-promote to hold back a champion under the margin",
+    )
     assert oracle.wait_serving(1).step == 1
 
     train(margin=0.02)

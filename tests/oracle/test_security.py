@@ -9,15 +9,15 @@ import sys
 import msgspec
 import pytest
 import zmq
+from conftest import fast_config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import fast_config
 from realm import protocol
 from realm.config import OracleConfig
 from realm.oracle.client import OracleClient, OracleUnreachable
 from realm.oracle.worker import OracleWorker
-from realm.protocol import PauseRequest, Pong, PingRequest
+from realm.protocol import PauseRequest, PingRequest, Pong
 from realm.security import SecurityError, init_keys, is_loopback
 from tests.oracle.conftest import add_checkpoint, oracle_config
 
@@ -54,8 +54,19 @@ def test_a_node_refuses_to_listen_beyond_loopback_without_keys(tmp_path):
     with pytest.raises(SecurityError, match="refusing to listen on tcp://0.0.0.0"):
         OracleWorker(exposed, tmp_path / "home").run()
     result = subprocess.run(
-        [sys.executable, "-m", "realm.cli", "doctor", "--home", str(tmp_path / "home"), "--config", str(_yaml(tmp_path, port))],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "realm.cli",
+            "doctor",
+            "--home",
+            str(tmp_path / "home"),
+            "--config",
+            str(_yaml(tmp_path, port)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 1 and "realm keys init" in result.stdout
 
@@ -79,7 +90,9 @@ def test_curve_admits_listed_clients_and_strangers_get_nothing(tmp_path, oracle_
     port = free_port()
     config = msgspec.structs.replace(
         oracle_config(load_on_start="1"),
-        oracle=OracleConfig(threads=1, load_on_start="1", control=f"tcp://127.0.0.1:{port}", pub=f"tcp://127.0.0.1:{port + 1}"),
+        oracle=OracleConfig(
+            threads=1, load_on_start="1", control=f"tcp://127.0.0.1:{port}", pub=f"tcp://127.0.0.1:{port + 1}"
+        ),
     )
     oracle = oracle_factory(config, home=home)
     oracle.wait_serving(1)
@@ -125,7 +138,11 @@ def _survives(endpoint, family_decoder):
 UNKNOWN_TAGS = st.builds(
     lambda tag, extra: msgspec.msgpack.encode({"type": tag, **extra}),
     st.text(max_size=20),
-    st.dictionaries(st.text(max_size=8), st.one_of(st.integers(-(2**63), 2**63 - 1), st.text(max_size=8), st.binary(max_size=8)), max_size=3),
+    st.dictionaries(
+        st.text(max_size=8),
+        st.one_of(st.integers(-(2**63), 2**63 - 1), st.text(max_size=8), st.binary(max_size=8)),
+        max_size=3,
+    ),
 )
 JUNK = st.one_of(st.binary(max_size=512), UNKNOWN_TAGS)
 
@@ -179,7 +196,9 @@ def test_doctor_checks_every_node_and_says_what_to_fix(tmp_path, oracle_factory)
     config.write_text("bus:\n  timeout_s: 0.5\n")
     result = subprocess.run(
         [sys.executable, "-m", "realm.cli", "doctor", "--json", "--home", str(home), "--config", str(config)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 1, result.stderr
     checks = {c["name"]: c for c in __import__("json").loads(result.stdout)}

@@ -94,7 +94,9 @@ def test_an_oracle_that_is_down_means_a_local_eval_and_a_warning(tmp_path, train
     assert trainer.join() == 0
 
     state = trainer.state
-    warnings = [line.text for line in state.log if line.level == "warning" and "oracle eval of step 5 failed" in line.text]
+    warnings = [
+        line.text for line in state.log if line.level == "warning" and "oracle eval of step 5 failed" in line.text
+    ]
     assert warnings and "no oracle answered" in warnings[0] and "evaluated on the trainer" in warnings[0]
     [skill_state] = state.skills.skills
     rounds = [p.step for p in skill_state.history if p.level == 1]
@@ -120,7 +122,9 @@ def test_a_round_still_on_the_oracle_at_stop_is_evaluated_here(tmp_path, trainer
     assert trainer.join() == 0
 
     state = trainer.state
-    assert any("no answer within 0s of the trainer stopping" in line.text for line in state.log if line.level == "warning")
+    assert any(
+        "no answer within 0s of the trainer stopping" in line.text for line in state.log if line.level == "warning"
+    )
     [skill_state] = state.skills.skills
     assert [p.step for p in skill_state.history if p.level == 1] == [5]
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-
 import msgspec
 import pytest
-
 from conftest import fast_config
+
 from realm.bus import ControlServer, Publisher
 from realm.config import BusConfig
 from realm.home import Home
@@ -42,7 +41,9 @@ def vault_server(tmp_path):
 
 
 def fetcher(endpoint, root, limit_mb=64, **kwargs) -> Fetcher:
-    return Fetcher(endpoint, CheckpointCache(root, limit_mb * 2**20), chunk_bytes=CHUNK, credit=4, timeout_s=5, **kwargs)
+    return Fetcher(
+        endpoint, CheckpointCache(root, limit_mb * 2**20), chunk_bytes=CHUNK, credit=4, timeout_s=5, **kwargs
+    )
 
 
 def test_fetch_verifies_every_file_and_skips_the_training_state(vault_server, tmp_path):

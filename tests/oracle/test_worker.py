@@ -9,8 +9,8 @@ import threading
 
 import pytest
 import zmq
-
 from conftest import wait_for
+
 from realm import protocol
 from realm.home import HomeBusy
 from realm.oracle.client import OracleClient, OracleRefused, OracleUnreachable
@@ -195,8 +195,8 @@ def test_garbage_frames_get_errors_not_a_crash(tmp_path, oracle_factory):
 def test_an_oracle_on_an_empty_vault_serves_the_first_checkpoint_when_it_appears(tmp_path, oracle_factory):
     home = tmp_path / "home"
     add_checkpoint(home, 1)  # the ledger exists: the same home as the trainer
-    from realm.vault.ledger import Ledger
     from realm.home import Home
+    from realm.vault.ledger import Ledger
 
     ledger = Ledger(Home(home).db)
     ledger.mark_deleted(1)
@@ -253,21 +253,29 @@ def test_a_second_oracle_on_the_same_home_is_refused_and_the_first_keeps_its_soc
     with pytest.raises(HomeBusy) as refused:
         oracle_factory(oracle_config(load_on_start=""), home=home)
     assert str(refused.value) == busy
-    result = subprocess.run([sys.executable, "-m", "realm.cli", "oracle", "--home", str(home)],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "realm.cli", "oracle", "--home", str(home)], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 1 and result.stderr.splitlines()[-1] == f"realm: {busy}"
     assert first.client.snapshot().run == first.worker.run_id  # still the first one answering
 
 
-def test_a_generate_request_beyond_the_prompt_or_token_caps_is_refused_and_the_oracle_serves_on(tmp_path, oracle_factory):
+def test_a_generate_request_beyond_the_prompt_or_token_caps_is_refused_and_the_oracle_serves_on(
+    tmp_path, oracle_factory
+):
     home = tmp_path / "home"
     add_checkpoint(home, 3)
     oracle = oracle_factory(oracle_config(max_prompts=4, max_request_tokens=300), home=home)
     oracle.wait_serving(3)
     client = oracle.client
-    with pytest.raises(OracleRefused, match=r"the request holds 20000 prompts; this oracle takes at most 4 \(oracle.max_prompts\): split it"):
+    with pytest.raises(
+        OracleRefused,
+        match=r"the request holds 20000 prompts; this oracle takes at most 4 \(oracle.max_prompts\): split it",
+    ):
         client.generate(["hi"] * 20_000, Sampling(max_new_tokens=8))
-    with pytest.raises(OracleRefused, match=r"this oracle takes at most 300 \(oracle.max_request_tokens\): send fewer prompts"):
+    with pytest.raises(
+        OracleRefused, match=r"this oracle takes at most 300 \(oracle.max_request_tokens\): send fewer prompts"
+    ):
         client.generate(PROMPTS, Sampling(max_new_tokens=100))
     assert len(client.generate(PROMPTS, Sampling(max_new_tokens=8)).texts) == len(PROMPTS)
     assert ask(client, "still there?", 4)[1].tokens == 4

@@ -7,7 +7,7 @@ import unicodedata
 
 import pytest
 
-from realm.skills.bin import BIN, SYMBOLS, ZERO, ONE
+from realm.skills.bin import BIN, ONE, SYMBOLS, ZERO
 from realm.skills.registry import get_skill
 
 SKILL = get_skill("bin")
@@ -93,29 +93,60 @@ def test_symbol_languages_are_nfkc_stable_and_distinct():
         assert set(s.answer.splitlines()[-1]) <= {s.meta["zero"], s.meta["one"]} or s.meta["kind"] != "bits"
 
 
-@pytest.mark.parametrize("op", ["add", "and", "or", "xor", "to_dec", "from_dec", "sub", "not", "shl", "shr", "cmp",
-                                "min", "max", "wrap", "mul", "sadd", "ssub", "neg", "overflow"])
+@pytest.mark.parametrize(
+    "op",
+    [
+        "add",
+        "and",
+        "or",
+        "xor",
+        "to_dec",
+        "from_dec",
+        "sub",
+        "not",
+        "shl",
+        "shr",
+        "cmp",
+        "min",
+        "max",
+        "wrap",
+        "mul",
+        "sadd",
+        "ssub",
+        "neg",
+        "overflow",
+    ],
+)
 def test_each_operation_computes_what_it_says(op):
     rng = random.Random(op)
     for _ in range(30):
         s = BIN.generate({"width": 6, "ops": [op]}, rng)
         m = s.meta
         final = s.answer.splitlines()[-1]
-        operands = [int(tok.replace(ZERO, "0").replace(ONE, "1"), 2)
-                    for tok in s.prompt.replace("(", " ").replace(")", " ").replace(",", " ").split()
-                    if tok and set(tok) <= {ZERO, ONE}]
+        operands = [
+            int(tok.replace(ZERO, "0").replace(ONE, "1"), 2)
+            for tok in s.prompt.replace("(", " ").replace(")", " ").replace(",", " ").split()
+            if tok and set(tok) <= {ZERO, ONE}
+        ]
         signed = [v - 64 if v >= 32 else v for v in operands]
         expected = {
-            "add": lambda: sum(operands), "and": lambda: operands[0] & operands[1],
-            "or": lambda: operands[0] | operands[1], "xor": lambda: operands[0] ^ operands[1],
-            "to_dec": lambda: operands[0], "from_dec": lambda: int(s.prompt.split()[0]),
-            "sub": lambda: operands[0] - operands[1], "not": lambda: 63 - operands[0],
+            "add": lambda: sum(operands),
+            "and": lambda: operands[0] & operands[1],
+            "or": lambda: operands[0] | operands[1],
+            "xor": lambda: operands[0] ^ operands[1],
+            "to_dec": lambda: operands[0],
+            "from_dec": lambda: int(s.prompt.split()[0]),
+            "sub": lambda: operands[0] - operands[1],
+            "not": lambda: 63 - operands[0],
             "shl": lambda: (operands[0] << int(s.prompt.split()[2])) & 63,
             "shr": lambda: operands[0] >> int(s.prompt.split()[2]),
             "cmp": lambda: "<" if operands[0] < operands[1] else ">" if operands[0] > operands[1] else "=",
-            "min": lambda: min(operands), "max": lambda: max(operands),
-            "wrap": lambda: sum(operands) % 64, "mul": lambda: operands[0] * operands[1],
-            "sadd": lambda: signed[0] + signed[1], "ssub": lambda: signed[0] - signed[1],
+            "min": lambda: min(operands),
+            "max": lambda: max(operands),
+            "wrap": lambda: sum(operands) % 64,
+            "mul": lambda: operands[0] * operands[1],
+            "sadd": lambda: signed[0] + signed[1],
+            "ssub": lambda: signed[0] - signed[1],
             "neg": lambda: (-operands[0]) % 64,
             "overflow": lambda: "no" if -32 <= signed[0] + signed[1] < 32 else "yes",
         }[op]()

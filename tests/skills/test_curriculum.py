@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from realm.skills import curriculum
+from realm.skills.grading import should_level_up
 from realm.skills.profiles import (
     ASK_FIX,
     STOP_EMOJIS,
@@ -22,7 +23,6 @@ from realm.skills.profiles import (
     strip_protocol,
     uses_emoji,
 )
-from realm.skills.grading import should_level_up
 from realm.skills.registry import SKILLS_DIR, SkillConfigError, get_skill, level_table, load_skill, load_skills
 from realm.skills.store import EvalRow
 
@@ -55,20 +55,34 @@ def _write(path, text):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("id: bin\nname: B\ngenerator: bin\nmax_level: two\nlevels: {1: {width: 2, ops: [add]}}\n",
-         "bin.yaml: max_level: expected `int`, got `str`"),
-        ("id: bin\nname: B\ngenerator: bin\nmax_level: 2\nlevels: {1: {width: 2, ops: [add]}}\neval: {samples: 5}\n",
-         "bin.yaml: eval.samples: unknown key"),
-        ("id: bin\nname: B\ngenerator: bin\nmax_level: 2\nlevels: {1: {width: 2, ops: [add]}}\nprogression: {window: 0}\n",
-         "bin.yaml: progression.window: must be at least 1"),
-        ("id: bin\nname: B\ngenerator: bin\nmax_level: 2\nlevels: {2: {width: 2, ops: [add]}}\n",
-         "bin.yaml: levels: must list level 1"),
-        ("id: bin\nname: B\ngenerator: bin\nmax_level: 2\nlevels: {1: {width: 2, ops: [add]}, 2: {ops: [pow]}}\n",
-         "bin.yaml: levels.2: ops: unknown operation 'pow'"),
-        ("id: bin\nname: B\ngenerator: nosuch\nmax_level: 2\nlevels: {1: {}}\n",
-         "bin.yaml: generator: no skill family 'nosuch'"),
-        ("id: other\nname: B\ngenerator: bin\nmax_level: 2\nlevels: {1: {width: 2, ops: [add]}}\n",
-         "bin.yaml: id: 'other' must match the file name"),
+        (
+            "id: bin\nname: B\ngenerator: bin\nmax_level: two\nlevels: {1: {width: 2, ops: [add]}}\n",
+            "bin.yaml: max_level: expected `int`, got `str`",
+        ),
+        (
+            "id: bin\nname: B\ngenerator: bin\nmax_level: 2\nlevels: {1: {width: 2, ops: [add]}}\neval: {samples: 5}\n",
+            "bin.yaml: eval.samples: unknown key",
+        ),
+        (
+            "id: bin\nname: B\ngenerator: bin\nmax_level: 2\nlevels: {1: {width: 2, ops: [add]}}\nprogression: {window: 0}\n",
+            "bin.yaml: progression.window: must be at least 1",
+        ),
+        (
+            "id: bin\nname: B\ngenerator: bin\nmax_level: 2\nlevels: {2: {width: 2, ops: [add]}}\n",
+            "bin.yaml: levels: must list level 1",
+        ),
+        (
+            "id: bin\nname: B\ngenerator: bin\nmax_level: 2\nlevels: {1: {width: 2, ops: [add]}, 2: {ops: [pow]}}\n",
+            "bin.yaml: levels.2: ops: unknown operation 'pow'",
+        ),
+        (
+            "id: bin\nname: B\ngenerator: nosuch\nmax_level: 2\nlevels: {1: {}}\n",
+            "bin.yaml: generator: no skill family 'nosuch'",
+        ),
+        (
+            "id: other\nname: B\ngenerator: bin\nmax_level: 2\nlevels: {1: {width: 2, ops: [add]}}\n",
+            "bin.yaml: id: 'other' must match the file name",
+        ),
         ("id: bin\nname: [unclosed\n", "bin.yaml: not valid YAML at line"),
         ("- a list\n", "bin.yaml: (top level): expected a mapping"),
     ],
@@ -80,8 +94,10 @@ def test_a_bad_skill_yaml_names_the_file_and_the_key(tmp_path, text, message):
 
 
 def test_adding_a_skill_of_a_known_family_is_adding_a_yaml_file(tmp_path):
-    _write(tmp_path / "bits.yaml", "id: bits\nname: Bits\ngenerator: bin\nmax_level: 3\n"
-           "levels: {1: {width: 3, ops: [xor]}, 3: {width: 5}}\n")
+    _write(
+        tmp_path / "bits.yaml",
+        "id: bits\nname: Bits\ngenerator: bin\nmax_level: 3\nlevels: {1: {width: 3, ops: [xor]}, 3: {width: 5}}\n",
+    )
     skill = load_skills(tmp_path)["bits"]
     assert skill.params(2) == {"width": 3, "ops": ["xor"]} and skill.params(3)["width"] == 5
     sample = skill.family.generate(curriculum.eval_params(skill, 3), random.Random(0))

@@ -47,7 +47,7 @@ def test_generation_matches_the_models_own_greedy_decoding(trained):
         seq = torch.tensor([ids])
         for _ in range(6):  # no cache, full recompute: the reference
             seq = torch.cat([seq, trained.model(seq).logits[:, -1:].argmax(-1)], dim=1)
-    reference = trained.tokenizer.decode(seq[0, len(ids):].tolist()).split(IM_END)[0]
+    reference = trained.tokenizer.decode(seq[0, len(ids) :].tolist()).split(IM_END)[0]
     assert generate(trained.model, trained.tokenizer, [messages], max_new_tokens=6)[0] == reference
 
 
@@ -76,13 +76,15 @@ def test_skills_list_and_sample(capsys, tmp_path):
     assert code == 0
     [skill] = [s for s in json.loads(out)["skills"] if s["id"] == "bin"]
     assert skill["level"] == 1 and skill["max_level"] == 30 and skill["name"] == "Binary Alchemy"
-    code, out, _ = run(capsys, "skills", "sample", "bin", "--level", "9", "-n", "4", "--seed", "5", "--json",
-                       "--home", str(tmp_path))
+    code, out, _ = run(
+        capsys, "skills", "sample", "bin", "--level", "9", "-n", "4", "--seed", "5", "--json", "--home", str(tmp_path)
+    )
     document = json.loads(out)
     assert code == 0 and len(document["samples"]) == 4
     assert all(s["grade"]["score"] == 1.0 and s["prompt"] and s["answer"] for s in document["samples"])
-    _, again, _ = run(capsys, "skills", "sample", "bin", "--level", "9", "-n", "4", "--seed", "5", "--json",
-                      "--home", str(tmp_path))
+    _, again, _ = run(
+        capsys, "skills", "sample", "bin", "--level", "9", "-n", "4", "--seed", "5", "--json", "--home", str(tmp_path)
+    )
     assert again == out
     code, out, _ = run(capsys, "skills", "sample", "bin", "--level", "1", "--home", str(tmp_path))
     assert code == 0 and "self-grade 1.0" in out

@@ -38,7 +38,9 @@ def test_samples_grade_by_score_answer_and_are_deterministic():
 
 
 def test_a_bad_dataset_config_names_the_level(tmp_path):
-    text = EXAMPLE.read_text(encoding="utf-8").replace("min_terms: 4, max_terms: 6", "min_terms: 4, max_terms: 6, bogus: 1")
+    text = EXAMPLE.read_text(encoding="utf-8").replace(
+        "min_terms: 4, max_terms: 6", "min_terms: 4, max_terms: 6, bogus: 1"
+    )
     (tmp_path / "arith.yaml").write_text(text, encoding="utf-8")
     with pytest.raises(SkillConfigError, match=r"arith.yaml: levels.10: dataset 'basic_arithmetic'"):
         load_skill(tmp_path / "arith.yaml")

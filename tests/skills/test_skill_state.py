@@ -24,9 +24,21 @@ def loaded() -> RealmState:
 
 def test_an_eval_updates_accuracy_history_items_and_the_heros_acc():
     item = SkillEvalItem(prompt="p", expected="a", response="b", correct=False, explanation="x")
-    state = apply(loaded(), SkillEvaluated(skill="bin", level=1, step=50, accuracy=0.4, probe=0.3,
-                                           next_accuracy=0.0, items=(item,), next_eval_step=100,
-                                           seconds=2.0, train_seconds=40.0))
+    state = apply(
+        loaded(),
+        SkillEvaluated(
+            skill="bin",
+            level=1,
+            step=50,
+            accuracy=0.4,
+            probe=0.3,
+            next_accuracy=0.0,
+            items=(item,),
+            next_eval_step=100,
+            seconds=2.0,
+            train_seconds=40.0,
+        ),
+    )
     bin_ = state.skills.skills[0]
     assert bin_.accuracy == 0.4 and bin_.last_items == (item,) and bin_.next_eval_step == 100
     assert [(p.level, p.step, p.accuracy) for p in bin_.history] == [(1, 50, 0.4), (2, 50, 0.0)]

@@ -191,8 +191,14 @@ def test_puzzles_do_not_depend_on_string_hashing():
         "print(hashlib.sha256((s.prompt + s.answer).encode()).hexdigest())"
     )
     digests = {
-        subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
-                       env={**os.environ, "PYTHONHASHSEED": hashseed}).stdout.strip()
+        subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": hashseed},
+        ).stdout.strip()
         for hashseed in ("1", "2")
     }
     here = make(37, 5)
@@ -387,8 +393,10 @@ def brute_force_solutions(tiles: list[str], clues: list[sy.Clue]) -> set[tuple[s
     return found
 
 
-@pytest.mark.parametrize("hints", [{"definition": 1}, {"pattern": 1}, {"morphology": 1}, {"category": 1},
-                                   {"example": 1, "synonym": 1, "antonym": 1}])
+@pytest.mark.parametrize(
+    "hints",
+    [{"definition": 1}, {"pattern": 1}, {"morphology": 1}, {"category": 1}, {"example": 1, "synonym": 1, "antonym": 1}],
+)
 def test_the_solver_agrees_with_brute_force_on_small_puzzles(hints):
     params = {"words": 4, "syllables": [2, 3], "zipf": [3.0, 5.0], "overlap": 0.5, "herrings": 2, "hints": hints}
     extra = ["er", "ing", "ed", "re", "un"]  # common tiles: with them more answer lists fit

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import msgspec
 import yaml
-
 from conftest import fast_config
+
 from realm.config import RealmConfig, SkillsConfig
 from realm.game.hero import hero_stats
 from realm.skills import curriculum
@@ -148,10 +148,10 @@ def test_a_bad_skill_yaml_disables_skills_with_a_notice_and_training_goes_on(tra
 
 
 def test_a_quest_generated_on_request_is_queued_with_lineage_and_bad_asks_are_refused(trainer_factory, tmp_path):
+    from conftest import wait_for
+
     from realm.bus import RequestFailed
     from realm.protocol import QuestGenerateRequest, QuestListRequest
-
-    from conftest import wait_for
 
     config = skills_config(skill_folder(tmp_path), eval_every=1000)
     trainer = trainer_factory(msgspec.structs.replace(config, idle=msgspec.structs.replace(config.idle, enabled=False)))
@@ -160,9 +160,11 @@ def test_a_quest_generated_on_request_is_queued_with_lineage_and_bad_asks_are_re
     wait_for(lambda: trainer.state.skills.skills, timeout=60, what="the skills to load")
     reply = client.request(QuestGenerateRequest(skill="bin", level=2, count=12, priority="high", seed="s1"))
     assert reply.message.startswith("queued bin-L2-12x-s1.jsonl (high)")
-    for bad, why in ((QuestGenerateRequest(skill="nope", level=1), "no skill 'nope'; this trainer knows bin"),
-                     (QuestGenerateRequest(skill="bin", level=31), "levels 1..30, not 31"),
-                     (QuestGenerateRequest(skill="bin", level=1, count=0), "between 1 and 10000, not 0")):
+    for bad, why in (
+        (QuestGenerateRequest(skill="nope", level=1), "no skill 'nope'; this trainer knows bin"),
+        (QuestGenerateRequest(skill="bin", level=31), "levels 1..30, not 31"),
+        (QuestGenerateRequest(skill="bin", level=1, count=0), "between 1 and 10000, not 0"),
+    ):
         try:
             client.request(bad)
         except RequestFailed as exc:
@@ -172,8 +174,11 @@ def test_a_quest_generated_on_request_is_queued_with_lineage_and_bad_asks_are_re
     home = tmp_path / "home"
     meta = json.loads((home / "quests" / "lineage" / "bin-L2-12x-s1.jsonl.meta.json").read_text())
     assert meta["kind"] == "asked" and meta["level"] == 2 and meta["examples"] == 12 and meta["source"] == "generated"
-    wait_for(lambda: any(r.name == "bin-L2-12x-s1.jsonl" and r.outcome == "done" for r in trainer.state.board.recent),
-             timeout=120, what="the generated quest to be trained")
+    wait_for(
+        lambda: any(r.name == "bin-L2-12x-s1.jsonl" and r.outcome == "done" for r in trainer.state.board.recent),
+        timeout=120,
+        what="the generated quest to be trained",
+    )
     assert [r.source for r in trainer.state.board.recent if r.name == "bin-L2-12x-s1.jsonl"] == ["generated"]
     listing = {q.name: q.state for q in client.request(QuestListRequest()).quests}
     assert listing["bin-L2-12x-s1.jsonl"] == "done"

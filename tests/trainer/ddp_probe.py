@@ -22,7 +22,10 @@ CONFIG = RealmConfig(train=TrainConfig(batch_size=2, grad_accum=2, max_length=64
 def chats() -> list[list[dict]]:
     words = ["apple", "river", "stone", "cloud", "ember", "frost", "grove", "haven"]
     return [
-        [{"role": "user", "content": "reverse " + " ".join(words[: i + 1])}, {"role": "assistant", "content": words[i][::-1]}]
+        [
+            {"role": "user", "content": "reverse " + " ".join(words[: i + 1])},
+            {"role": "assistant", "content": words[i][::-1]},
+        ]
         for i in range(8)
     ]
 
@@ -32,8 +35,13 @@ def run() -> dict:
     batch = engine.encode(chats())
     losses = [engine.train_step(batch).loss for _ in range(2)] + [engine.train_step(batch[:1]).loss]
     weights = torch.cat([p.detach().flatten() for p in engine.unwrapped.parameters()])
-    return {"losses": losses, "processes": engine.accelerator.num_processes, "is_main": engine.is_main,
-            "weights_sum": float(weights.double().sum()), "weights_abs": float(weights.double().abs().sum())}
+    return {
+        "losses": losses,
+        "processes": engine.accelerator.num_processes,
+        "is_main": engine.is_main,
+        "weights_sum": float(weights.double().sum()),
+        "weights_abs": float(weights.double().abs().sum()),
+    }
 
 
 if __name__ == "__main__":

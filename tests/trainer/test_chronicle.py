@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import fast_config, wait_for
+
 from realm.bus import RequestFailed
-from realm.protocol import Ack, ConfigUpdateRequest, Journal, JournalRequest, PauseRequest, ResumeRequest
-from realm.state import RealmState
 from realm.game.achievements import RULES, newly_earned
-from realm.protocol import HeroState
+from realm.protocol import Ack, ConfigUpdateRequest, HeroState, Journal, JournalRequest, PauseRequest, ResumeRequest
+from realm.state import RealmState
 
 
 def test_journal_keeps_notable_events_and_answers_since_a_mark(trainer_factory, tmp_path):

@@ -9,8 +9,8 @@ import sys
 import time
 
 import pytest
-
 from conftest import fast_config, wait_for, write_chat_quest
+
 from realm.bus import TrainerUnreachable
 from realm.protocol import Ack, PauseRequest, ResumeRequest, StopRequest
 from realm.vault.checkpoints import complete_checkpoints, parse_step, read_sidecar

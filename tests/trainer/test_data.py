@@ -122,7 +122,10 @@ def test_missing_file_and_folder(tmp_path):
         ('{"messages": ["hi"]}', "message 1: expected an object with role and content, got a string"),
         ('{"messages": [{"content": "hi"}]}', 'message 1: no "role" string'),
         ('{"messages": [{"role": "assistant"}]}', 'message 1: no "content" string'),
-        ('{"messages": [{"role": "assistant", "content": ["x"]}]}', 'message 1: "content" must be a string (or text parts), got an array'),
+        (
+            '{"messages": [{"role": "assistant", "content": ["x"]}]}',
+            'message 1: "content" must be a string (or text parts), got an array',
+        ),
     ],
 )
 def test_bad_records_name_the_line(tmp_path, record, expected):
@@ -149,7 +152,7 @@ def test_rendering_equals_the_chat_template(tokenizer):
         {"role": "system", "content": "You are DIO."},
         {"role": "user", "content": "What is ①⓪ + ⓪①?"},
         {"role": "assistant", "content": "①①"},
-        {"role": "user", "content": 'JSON please, 日本 🐉'},
+        {"role": "user", "content": "JSON please, 日本 🐉"},
         {"role": "assistant", "content": '{"answers": ["①①"]}'},
     ]
     encoded = encode_chat(tokenizer, chat, 256)

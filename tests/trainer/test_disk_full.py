@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 import yaml
-
 from conftest import fast_config, fill, wait_for, write_chat_quest
+
 from realm.bus import RealmClient, TrainerUnreachable
 from realm.config import RealmConfig, VaultConfig, endpoints
 from realm.protocol import Envelope, JournalRequest, Notice, StopRequest
@@ -169,7 +169,9 @@ def test_a_full_disk_pauses_the_trainer_which_resumes_by_itself_when_space_is_ba
         assert paused.battle.reason.startswith(f"disk full: checkpoint at step {paused.hero.steps} not saved")
         _assert_nothing_torn(home)
         _free_and_wait_for_training(fillers, client, trainer, log)
-        wait_for(lambda: paused.hero.steps in _checkpoint_steps(home), timeout=60, what="the refused save, made on resuming")
+        wait_for(
+            lambda: paused.hero.steps in _checkpoint_steps(home), timeout=60, what="the refused save, made on resuming"
+        )
 
         journal = client.request(JournalRequest(limit=1000))
         assert first_reason in [e.text for e in journal.entries if e.kind == "notice"], "written on a full disk"

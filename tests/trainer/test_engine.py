@@ -6,12 +6,12 @@ from __future__ import annotations
 import itertools
 import random
 
-import numpy as np
 import msgspec
+import numpy as np
 import pytest
 import torch
-
 from conftest import fast_config
+
 from realm.config import TrainConfig
 from realm.model.chatml import IGNORE_INDEX, EncodedExample
 from trainer.data import collate
@@ -73,7 +73,11 @@ def test_equal_lengths_share_a_group_and_far_apart_ones_do_not():
 
 
 def test_grouped_layout_pads_each_slot_after_its_example():
-    examples = [EncodedExample([5, 6, 7], [-100, 6, 7]), EncodedExample([8, 9], [8, 9]), EncodedExample([4] * 40, [4] * 40)]
+    examples = [
+        EncodedExample([5, 6, 7], [-100, 6, 7]),
+        EncodedExample([8, 9], [8, 9]),
+        EncodedExample([4] * 40, [4] * 40),
+    ]
     packed = pack(examples, MAX_LENGTH, grouped=True)
 
     assert packed.cu_seqlens.tolist() == [0, 3, 6, 46]  # the short two share width 3, the long one alone
@@ -109,7 +113,9 @@ def test_packed_per_example_losses_equal_each_example_alone(engine, grouped, mon
             ids = torch.tensor([ex.input_ids[:MAX_LENGTH]])
             labels = torch.tensor(ex.labels[:MAX_LENGTH])
             logits = engine.model(input_ids=ids, use_cache=False).logits[0, :-1]
-            alone.append(torch.nn.functional.cross_entropy(logits, labels[1:], ignore_index=IGNORE_INDEX, reduction="sum").item())
+            alone.append(
+                torch.nn.functional.cross_entropy(logits, labels[1:], ignore_index=IGNORE_INDEX, reduction="sum").item()
+            )
     for got, want in zip(packed_losses, alone):
         assert got == pytest.approx(want, rel=1e-5, abs=1e-5)
 

@@ -4,9 +4,9 @@ under bf16, and the estimate that refuses a run that cannot fit the card."""
 from __future__ import annotations
 
 import torch
+from conftest import fast_config, write_chat_quest
 from transformers import AutoModelForCausalLM, Qwen3Config
 
-from conftest import fast_config, write_chat_quest
 from realm.config import TrainConfig
 from trainer import chunked_loss, memory
 from trainer.engine import Engine
@@ -64,8 +64,16 @@ def test_bf16_autocast_keeps_float32_master_weights():
 
 def _qwen3_06b():
     """Qwen3-0.6B's real shape on the meta device: its parameter count, no weights."""
-    config = Qwen3Config(vocab_size=151_936, hidden_size=1024, intermediate_size=3072, num_hidden_layers=28,
-                         num_attention_heads=16, num_key_value_heads=8, head_dim=128, tie_word_embeddings=True)
+    config = Qwen3Config(
+        vocab_size=151_936,
+        hidden_size=1024,
+        intermediate_size=3072,
+        num_hidden_layers=28,
+        num_attention_heads=16,
+        num_key_value_heads=8,
+        head_dim=128,
+        tie_word_embeddings=True,
+    )
     with torch.device("meta"):
         return AutoModelForCausalLM.from_config(config)
 
@@ -86,6 +94,8 @@ def test_qwen3_06b_at_2048_tokens_fits_24_gb_with_checkpointing_and_is_refused_w
 
 def test_the_logits_part_is_one_chunk_however_many_rows():
     small = memory.estimate(1000, 2, 64, 1022, tokens=4096, master_bytes=4, autocast_16bit=False, checkpointing=False)
-    large = memory.estimate(1000, 2, 64, 151_936, tokens=32_768, master_bytes=4, autocast_16bit=True, checkpointing=True)
+    large = memory.estimate(
+        1000, 2, 64, 151_936, tokens=32_768, master_bytes=4, autocast_16bit=True, checkpointing=True
+    )
     assert small.logits == 2 * 4 * 4096 * 1022  # below one chunk: every row's logits
     assert large.logits == 2 * 4 * chunked_loss.CHUNK_ELEMENTS

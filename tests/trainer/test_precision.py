@@ -7,8 +7,8 @@ from __future__ import annotations
 import msgspec
 import pytest
 import torch
-
 from conftest import fast_config, wait_for, write_chat_quest
+
 from realm.config import ConfigError, ModelConfig
 from realm.protocol import PauseRequest, ResumeRequest
 from trainer.engine import Engine, resolve_precision
@@ -87,8 +87,11 @@ def test_the_trainer_says_when_an_fp16_step_is_skipped_and_trains_on(trainer_fac
     hook = _inf_gradients(trainer.daemon.engine)  # between steps: the training thread is waiting
     try:
         trainer.client.request(ResumeRequest())
-        notice = wait_for(lambda: [line.text for line in trainer.state.log if "optimizer step was skipped" in line.text],
-                          timeout=60, what="the skipped-step notice")
+        notice = wait_for(
+            lambda: [line.text for line in trainer.state.log if "optimizer step was skipped" in line.text],
+            timeout=60,
+            what="the skipped-step notice",
+        )
         trainer.client.request(PauseRequest())
         wait_for(lambda: trainer.state.battle.status == "paused", timeout=60, what="the second pause")
     finally:
@@ -158,8 +161,15 @@ def test_nan_losses_in_a_row_pause_the_trainer_with_the_reason_and_save_nothing(
     hook = _nan_loss(trainer.daemon.engine)  # between steps: the training thread is waiting
     try:
         trainer.client.request(ResumeRequest())
-        reason = wait_for(lambda: [line.text for line in trainer.state.log if "battle paused: the loss or gradients were not finite" in line.text],
-                          timeout=60, what="the pause for nan losses")
+        reason = wait_for(
+            lambda: [
+                line.text
+                for line in trainer.state.log
+                if "battle paused: the loss or gradients were not finite" in line.text
+            ],
+            timeout=60,
+            what="the pause for nan losses",
+        )
     finally:
         hook.remove()
     skipped = [line.text for line in trainer.state.log if "not finite, so the optimizer step was skipped" in line.text]

@@ -9,9 +9,10 @@ import sys
 from pathlib import Path
 
 from conftest import TrainerThread, wait_for
+
 from realm.config import ModelConfig, config_from
-from trainer.training_loop import RESTING
 from realm.model.loading import load_model
+from trainer.training_loop import RESTING
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,8 +22,12 @@ def test_a_users_model_rests_when_the_queue_is_empty_and_says_how_to_train_on_sk
     folder = tmp_path / "my-model"
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    config = config_from({"model": {"name": str(folder), "device": "cpu"},
-                          "train": {"threads": 1, "batch_size": 4, "grad_accum": 1, "max_length": 64}})
+    config = config_from(
+        {
+            "model": {"name": str(folder), "device": "cpu"},
+            "train": {"threads": 1, "batch_size": 4, "grad_accum": 1, "max_length": 64},
+        }
+    )
     home = tmp_path / "home"
     trainer = TrainerThread(home, config).start()
     try:
@@ -30,8 +35,13 @@ def test_a_users_model_rests_when_the_queue_is_empty_and_says_how_to_train_on_sk
         assert trainer.state.battle.reason == RESTING
         assert trainer.state.trainer.profile == "generic" and trainer.state.hero.steps == 0
         assert not list((home / "quests" / "queued" / "low").iterdir()), "no idle quest was written"
-        status = subprocess.run([sys.executable, "-m", "realm.cli", "status", "--home", str(home)], capture_output=True,
-                                text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        status = subprocess.run(
+            [sys.executable, "-m", "realm.cli", "status", "--home", str(home)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
         assert status.returncode == 0, status.stderr
         assert "profile generic" in status.stdout and "idle.enabled: true turns them on" in status.stdout
     finally:

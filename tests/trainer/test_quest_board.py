@@ -52,9 +52,15 @@ def test_long_and_control_character_names_are_renamed_at_intake_with_the_origina
     assert "not valid JSON" in failed.with_name(failed.name + ".reason.txt").read_text()
     queued = sorted(p.name for p in board.home.queued("normal").iterdir())
     assert queued == ["red_[31m.jsonl", "two_lines.jsonl"]
-    originals = {name: json.loads((board.home.lineage / f"{name}.meta.json").read_text())["original_name"]
-                 for name in [failed.name, *queued]}
-    assert originals == {failed.name: long, "red_[31m.jsonl": "red\x1b[31m.jsonl", "two_lines.jsonl": "two\nlines.jsonl"}
+    originals = {
+        name: json.loads((board.home.lineage / f"{name}.meta.json").read_text())["original_name"]
+        for name in [failed.name, *queued]
+    }
+    assert originals == {
+        failed.name: long,
+        "red_[31m.jsonl": "red\x1b[31m.jsonl",
+        "two_lines.jsonl": "two\nlines.jsonl",
+    }
     assert len(notices(board)) == 3
     assert any(f"renamed {failed.name} because it is longer than {MAX_NAME} bytes" in text for text in notices(board))
     assert all(entry.name.isprintable() for entry in board.queue.listing())
@@ -100,7 +106,9 @@ def test_quarantined_lines_and_reasons_are_private_files(board):
 
 def test_a_quest_keeps_the_source_its_writer_recorded_wherever_it_is_shown(board):
     correction = "correction-bin-L1-00000007.jsonl"
-    lineage.write_quest(board.home, board.home.failed, correction, lines(3), {"kind": "correction", "source": "correction"})
+    lineage.write_quest(
+        board.home, board.home.failed, correction, lines(3), {"kind": "correction", "source": "correction"}
+    )
     reply = board.handlers()[QuestRetryRequest](QuestRetryRequest(name=correction, priority="high"))
     assert reply.message == f"requeued {correction} (high)"
     drop(board, "idle-mine.jsonl", lines(3))  # a name says nothing: it came in through the inbox

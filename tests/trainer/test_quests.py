@@ -14,8 +14,8 @@ from pathlib import Path
 
 import msgspec
 import pytest
-
 from conftest import fast_config, wait_for
+
 from realm.bus import RequestFailed
 from realm.config import IdleConfig
 from realm.protocol import (
@@ -95,8 +95,10 @@ def bad_input_corpus() -> dict[str, tuple[bytes, str | None]]:
             "the conversation ends with the user, not the assistant",
         ),
         "leaked.jsonl": (
-            jsonl(conversation(("user", f"Repeat: the secret word {i}"), ("assistant", f"the secret word {i}"))
-                  for i in range(6)),
+            jsonl(
+                conversation(("user", f"Repeat: the secret word {i}"), ("assistant", f"the secret word {i}"))
+                for i in range(6)
+            ),
             "answer leakage",
         ),
         # Below the 10 % line: these train, and their one bad line is quarantined.
@@ -106,8 +108,10 @@ def bad_input_corpus() -> dict[str, tuple[bytes, str | None]]:
             None,
         ),
         "sharegpt.jsonl": (
-            jsonl({"conversations": [{"from": "human", "value": f"hey {i}"}, {"from": "gpt", "value": f"ho {i}"}]}
-                  for i in range(4)),
+            jsonl(
+                {"conversations": [{"from": "human", "value": f"hey {i}"}, {"from": "gpt", "value": f"ho {i}"}]}
+                for i in range(4)
+            ),
             None,
         ),
         "story.jsonl": (jsonl({"text": f"Once upon a time there were {i} dragons."} for i in range(4)), None),
@@ -141,7 +145,9 @@ def test_bad_input_gets_clear_reasons_loses_nothing_and_training_goes_on(trainer
     assert all(hashlib.sha256(content).hexdigest() in on_disk for content, _ in corpus.values())
 
     quarantine = home / "quests" / "quarantine"
-    truncated = [json.loads(line) for line in (quarantine / "truncated.jsonl.quarantine.jsonl").read_text().splitlines()]
+    truncated = [
+        json.loads(line) for line in (quarantine / "truncated.jsonl.quarantine.jsonl").read_text().splitlines()
+    ]
     assert [(r["line"], r["level"]) for r in truncated] == [(11, "quick")]
     assert "looks cut off" in truncated[0]["reason"]
     huge = [json.loads(line) for line in (quarantine / "huge_line.jsonl.quarantine.jsonl").read_text().splitlines()]
@@ -175,7 +181,9 @@ def test_quest_requests_over_the_bus(trainer_factory, tmp_path):
         client.request(QuestAddRequest(name="../escape.jsonl", content=content))
 
     client.request(QuestAddRequest(name="later.jsonl", content=jsonl([{"text": "t1"}, {"text": "t2"}]), priority="low"))
-    client.request(QuestAddRequest(name="urgent.jsonl", content=jsonl([{"prompt": "p", "completion": "c"}]), priority="high"))
+    client.request(
+        QuestAddRequest(name="urgent.jsonl", content=jsonl([{"prompt": "p", "completion": "c"}]), priority="high")
+    )
     board = lambda: [(q.name, q.priority) for q in trainer.state.board.queued]  # noqa: E731
     assert board() == [("urgent.jsonl", "high"), ("good.jsonl", "normal"), ("later.jsonl", "low")]
     assert [q.format for q in trainer.state.board.queued] == ["completion", "messages", "text"]
@@ -191,8 +199,12 @@ def test_quest_requests_over_the_bus(trainer_factory, tmp_path):
     listing = client.request(QuestListRequest())
     assert isinstance(listing, QuestList)
     states = {(q.name, q.state) for q in listing.quests}
-    assert states == {("later.jsonl", "queued"), ("urgent.jsonl", "queued"), ("good.jsonl", "removed"),
-                      ("array.jsonl", "failed")}
+    assert states == {
+        ("later.jsonl", "queued"),
+        ("urgent.jsonl", "queued"),
+        ("good.jsonl", "removed"),
+        ("array.jsonl", "failed"),
+    }
     failed = next(q for q in listing.quests if q.state == "failed")
     assert "got a JSON array" in failed.reason
 
@@ -214,7 +226,9 @@ def test_skip_ends_the_active_quest_between_steps_and_training_goes_on(trainer_f
 
     for name, n in [("long.jsonl", 200), ("paused.jsonl", 200), ("next.jsonl", 4)]:
         client.request(QuestAddRequest(name=name, content=jsonl(chat(i) for i in range(n))))
-    in_battle = lambda name: lambda: (q := trainer.state.battle.quest) and q.name == name and trainer.state.battle.quest_step >= 1  # noqa: E731
+    in_battle = lambda name: (
+        lambda: (q := trainer.state.battle.quest) and q.name == name and trainer.state.battle.quest_step >= 1
+    )  # noqa: E731
     finished = lambda name: lambda: any(r.name == name for r in trainer.state.board.recent)  # noqa: E731
 
     wait_for(in_battle("long.jsonl"), what="a step of long.jsonl")
@@ -268,7 +282,9 @@ def test_every_quest_request_refuses_a_name_that_is_not_a_plain_quest_name(train
     for name in [*folders, *control, "q" * 201]:
         for request in requests:
             extra = {"content": b'{"text": "t"}\n'} if request is QuestAddRequest else {}
-            with pytest.raises(RequestFailed, match=r"quest name .*: (must be a plain file name|holds control|is longer)"):
+            with pytest.raises(
+                RequestFailed, match=r"quest name .*: (must be a plain file name|holds control|is longer)"
+            ):
                 trainer.client.request(request(name=name, **extra))
     assert (home / "realm.yaml").read_text() == "train:\n  lr: 1e-4\n"
     assert victim.read_text() == "not the realm's\n"

@@ -16,12 +16,13 @@ import sys
 from pathlib import Path
 
 from conftest import wait_for, write_chat_quest
+from test_multiprocess import _free_port
+
 from realm.bus import RealmClient, TrainerUnreachable
 from realm.config import endpoints, load_config
 from realm.protocol import Ack, ConfigUpdateRequest
 from realm.vault.checkpoints import complete_checkpoints, parse_step
 from realm.vault.ledger import Ledger
-from test_multiprocess import _free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = """\
@@ -37,13 +38,34 @@ class TwoRanks:
         self.home, self.config, self.log = home, config, log
         env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
         env.pop("WORLD_SIZE", None)
-        command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-                   "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-                   "--main_process_port", str(_free_port()),
-                   "-m", "realm.cli", "trainer", "--home", str(home), "--config", str(config), *extra]
+        command = [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            "--multi_gpu",
+            "--num_processes",
+            "2",
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+            "--main_process_port",
+            str(_free_port()),
+            "-m",
+            "realm.cli",
+            "trainer",
+            "--home",
+            str(home),
+            "--config",
+            str(config),
+            *extra,
+        ]
         with open(log, "ab") as out:
-            self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
+            self.process = subprocess.Popen(
+                command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
 
     def cli(self, *args: str) -> str:
         command = [sys.executable, "-m", "realm.cli", *args, "--home", str(self.home), "--config", str(self.config)]
@@ -88,12 +110,17 @@ def _two_ranks_on_a_quest(tmp_path):
 def test_two_ranks_train_in_lockstep_with_rank_0_alone_on_the_bus_and_the_vault(tmp_path):
     home, config_file, config, log, ranks = _two_ranks_on_a_quest(tmp_path)
     try:
+
         def steps() -> int:
             state = _snapshot(home, config)
             return state.hero.steps if state else 0
 
-        wait_for(lambda: steps() >= 6 or ranks.process.poll() is not None, timeout=150, interval=0.2,
-                 what="two ranks to train 6 steps")
+        wait_for(
+            lambda: steps() >= 6 or ranks.process.poll() is not None,
+            timeout=150,
+            interval=0.2,
+            what="two ranks to train 6 steps",
+        )
         assert ranks.process.poll() is None, log.read_text()[-3000:]
         state = ranks.status()
         assert state["trainer"]["pid"] != ranks.process.pid and state["battle"]["quest"]["name"] == "q.jsonl"
@@ -118,8 +145,9 @@ def test_two_ranks_train_in_lockstep_with_rank_0_alone_on_the_bus_and_the_vault(
 
     text = log.read_text()
     final = parse_step(complete_checkpoints(home / "vault" / "checkpoints")[-1].name)
-    assert re.search(rf"rank 1 stops at step {final}; its weights agree with rank 0's", text), \
+    assert re.search(rf"rank 1 stops at step {final}; its weights agree with rank 0's", text), (
         "rank 1 trained every step rank 0 did, with the same config"
+    )
     _one_set_of_checkpoints(home)
 
     restarted = TwoRanks(home, config_file, log, "--max-steps", "2")  # both ranks resume from rank 0's checkpoint
@@ -147,8 +175,15 @@ def _one_set_of_checkpoints(home: Path) -> None:
 def test_a_killed_rank_ends_the_job_without_a_hang_and_leaves_a_complete_vault(tmp_path):
     home, config_file, config, log, ranks = _two_ranks_on_a_quest(tmp_path)
     try:
-        wait_for(lambda: ((_snapshot(home, config) or None) and _snapshot(home, config).hero.steps >= 6)
-                 or ranks.process.poll() is not None, timeout=150, interval=0.2, what="two ranks to train 6 steps")
+        wait_for(
+            lambda: (
+                ((_snapshot(home, config) or None) and _snapshot(home, config).hero.steps >= 6)
+                or ranks.process.poll() is not None
+            ),
+            timeout=150,
+            interval=0.2,
+            what="two ranks to train 6 steps",
+        )
         follower = int(re.search(r"rank 1 of 2 \(pid (\d+)\)", log.read_text()).group(1))
         os.kill(follower, signal.SIGKILL)
         assert ranks.wait(timeout=120) != 0, "the launcher reports the lost rank"

@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 
 import yaml
-
 from conftest import wait_for, write_chat_quest
+
 from realm.vault.checkpoints import TEMP_PREFIX, complete_checkpoints, parse_step
 from trainer.checkpointer import SAVE_PAUSE_ENV
 from trainer.telemetry import read_metrics
@@ -26,8 +26,13 @@ ROOT = Path(__file__).resolve().parents[2]
 TOTAL_STEPS = 14
 CONFIG = {
     "train": {
-        "batch_size": 4, "max_length": 64, "warmup_steps": 5, "checkpoint_every": 4, "val_every": 5,
-        "val_examples": 4, "threads": 1,
+        "batch_size": 4,
+        "max_length": 64,
+        "warmup_steps": 5,
+        "checkpoint_every": 4,
+        "val_every": 5,
+        "val_examples": 4,
+        "threads": 1,
     },
     "idle": {"examples": 32},
 }
@@ -42,8 +47,18 @@ def _home(tmp_path: Path, name: str) -> tuple[Path, Path]:
 
 
 def _trainer(home: Path, config: Path, max_steps: int, **env) -> subprocess.Popen:
-    command = [sys.executable, "-m", "realm.cli", "trainer", "--home", str(home), "--config", str(config),
-               "--max-steps", str(max_steps)]
+    command = [
+        sys.executable,
+        "-m",
+        "realm.cli",
+        "trainer",
+        "--home",
+        str(home),
+        "--config",
+        str(config),
+        "--max-steps",
+        str(max_steps),
+    ]
     environ = {**os.environ, "PYTHONPATH": str(ROOT), **env}
     environ.pop("NOTIFY_SOCKET", None)
     return subprocess.Popen(command, cwd=ROOT, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -111,7 +126,11 @@ def test_sigkill_anywhere_then_restart_continues_the_same_loss_curve(tmp_path):
     assert sorted(resumed) == list(range(1, TOTAL_STEPS + 1))
     for step in range(1, TOTAL_STEPS + 1):
         mine, theirs = resumed[step], reference[step]
-        assert (mine["quest"], mine["quest_step"], mine["tokens"]) == (theirs["quest"], theirs["quest_step"], theirs["tokens"]), step
+        assert (mine["quest"], mine["quest_step"], mine["tokens"]) == (
+            theirs["quest"],
+            theirs["quest_step"],
+            theirs["tokens"],
+        ), step
         assert abs(mine["loss"] - theirs["loss"]) <= 1e-5, (step, mine["loss"], theirs["loss"])
     assert len({r["quest"] for r in resumed.values()}) >= 2  # the run crossed a quest boundary
     assert _done(home) == _done(reference_home) and "reverse.jsonl" in _done(home)

@@ -14,15 +14,15 @@ from pathlib import Path
 
 import msgspec
 import yaml
-
 from conftest import fast_config, wait_for
+
 from realm.config import ChampionConfig, QuestsConfig, SkillsConfig, SuiteConfig, VaultConfig
 from realm.home import Home
 from realm.vault import champion
 from realm.vault.ledger import Ledger
-from trainer.suite_scorer import SCORE_PAUSE_ENV
 from trainer.idle import idle_examples, write_idle_quest
 from trainer.split import MIN_FOR_HELD_OUT, normal_key, split
+from trainer.suite_scorer import SCORE_PAUSE_ENV
 from trainer.telemetry import read_metrics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,7 +37,9 @@ def half_duplicates(n_distinct: int = 60) -> list[list[dict]]:
     lines = []
     for i in range(n_distinct):
         lines.append(chat(f"what is {i} plus {i}?", str(2 * i)))
-        lines.append(chat(f"What  is {i} PLUS {i}?", str(2 * i)) if i % 2 else chat(f"what is {i} plus {i}?", str(2 * i)))
+        lines.append(
+            chat(f"What  is {i} PLUS {i}?", str(2 * i)) if i % 2 else chat(f"what is {i} plus {i}?", str(2 * i))
+        )
     return lines
 
 
@@ -121,8 +123,11 @@ def test_no_held_out_example_or_copy_of_one_reaches_a_training_batch(tmp_path, t
     _write_quest(home / "quests" / "queued" / "normal" / "doubles.jsonl", lines)
     config = msgspec.structs.replace(fast_config(val_every=2), quests=QuestsConfig(duplicates="keep"))
     trainer = _recording_trainer(trainer_factory, home, config).start()
-    wait_for(lambda: any(r.name == "doubles.jsonl" for r in trainer.state.board.recent), timeout=120,
-             what="the quest to finish")
+    wait_for(
+        lambda: any(r.name == "doubles.jsonl" for r in trainer.state.board.recent),
+        timeout=120,
+        what="the quest to finish",
+    )
     trainer.stop()
     recorder = trainer.daemon.recorder
     encode = trainer.daemon.engine.encode
@@ -140,8 +145,9 @@ def test_val_after_train_trains_the_held_out_examples_after_their_last_validatio
     lines = [chat(f"what is {i} plus 1?", str(i + 1)) for i in range(40)]
     _write_quest(home / "quests" / "queued" / "normal" / "all.jsonl", lines)
     trainer = _recording_trainer(trainer_factory, home, fast_config(val_every=2, val_after="train")).start()
-    wait_for(lambda: any(r.name == "all.jsonl" for r in trainer.state.board.recent), timeout=120,
-             what="the quest to finish")
+    wait_for(
+        lambda: any(r.name == "all.jsonl" for r in trainer.state.board.recent), timeout=120, what="the quest to finish"
+    )
     trainer.stop()
     recorder = trainer.daemon.recorder
     held = set(recorder.validated)
@@ -168,8 +174,11 @@ def test_checkpoints_of_very_different_quests_are_scored_on_the_same_suite_and_t
     _write_quest(queued / "b-echo.jsonl", [chat(f"say {w}", w) for w in ("yes", "no", "ok") for _ in range(8)])
     config = msgspec.structs.replace(fast_config(val_every=2), champion=ChampionConfig())
     trainer = trainer_factory(config, home=home).start()
-    wait_for(lambda: {"a-sums.jsonl", "b-echo.jsonl"} <= {r.name for r in trainer.state.board.recent},
-             timeout=180, what="both quests to finish")
+    wait_for(
+        lambda: {"a-sums.jsonl", "b-echo.jsonl"} <= {r.name for r in trainer.state.board.recent},
+        timeout=180,
+        what="both quests to finish",
+    )
     trainer.stop()
     ledger = Ledger(Home(home).db)
     try:
@@ -190,8 +199,13 @@ def test_checkpoints_of_very_different_quests_are_scored_on_the_same_suite_and_t
 
 
 def _realm(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "realm.cli", *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return subprocess.run(
+        [sys.executable, "-m", "realm.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
 
 
 def test_a_validation_file_joins_the_scores_of_later_checkpoints_and_an_edit_starts_a_new_suite(
@@ -203,12 +217,21 @@ def test_a_validation_file_joins_the_scores_of_later_checkpoints_and_an_edit_sta
     wait_for(lambda: trainer.state.hero.steps >= 4, timeout=120, what="a first checkpoint")
     mine = Home(home).validation / "mine.jsonl"
     _write_quest(mine, [chat(f"{i}+1=", str(i + 1)) for i in range(30)])
-    wait_for(lambda: any(c.suite is not None for c in trainer.state.vault.checkpoints), timeout=120,
-             what="a checkpoint scored with mine.jsonl")
+    wait_for(
+        lambda: any(c.suite is not None for c in trainer.state.vault.checkpoints),
+        timeout=120,
+        what="a checkpoint scored with mine.jsonl",
+    )
     first = next(c.suite.version for c in trainer.state.vault.checkpoints if c.suite is not None)
     _write_quest(mine, [chat(f"{i}+2=", str(i + 2)) for i in range(30)])
-    wait_for(lambda: trainer.state.vault.checkpoints[-1].suite is not None
-             and trainer.state.vault.checkpoints[-1].suite.version != first, timeout=120, what="a new suite version")
+    wait_for(
+        lambda: (
+            trainer.state.vault.checkpoints[-1].suite is not None
+            and trainer.state.vault.checkpoints[-1].suite.version != first
+        ),
+        timeout=120,
+        what="a new suite version",
+    )
     trainer.stop()
 
     listed = _realm("vault", "list", "--json", "--home", str(home))
@@ -226,7 +249,9 @@ def test_a_validation_file_joins_the_scores_of_later_checkpoints_and_an_edit_sta
 
 def test_the_default_suite_is_the_skills_held_out_items_scored_by_loss_and_accuracy(tmp_path, trainer_factory):
     home = tmp_path / "home"
-    config = msgspec.structs.replace(fast_config(), skills=SkillsConfig(eval_every=1000), suite=SuiteConfig(skill_levels=2))
+    config = msgspec.structs.replace(
+        fast_config(), skills=SkillsConfig(eval_every=1000), suite=SuiteConfig(skill_levels=2)
+    )
     trainer = trainer_factory(config, max_steps=3, home=home).start()
     assert trainer.join(timeout=180) == 0
     events = [c for c in trainer.daemon.publisher.state.vault.checkpoints if c.suite is not None]
@@ -243,14 +268,28 @@ def test_kill_during_suite_scoring_loses_no_score_and_repeats_none(tmp_path):
     home = tmp_path / "home"
     write_idle_quest(Home(home).ensure().validation, 24, seed=4242)
     config = tmp_path / "realm.yaml"
-    config.write_text(yaml.safe_dump({
-        "train": {"batch_size": 4, "max_length": 64, "warmup_steps": 2, "checkpoint_every": 3, "threads": 1},
-        "skills": {"enabled": False},
-    }))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "train": {"batch_size": 4, "max_length": 64, "warmup_steps": 2, "checkpoint_every": 3, "threads": 1},
+                "skills": {"enabled": False},
+            }
+        )
+    )
 
     def trainer(max_steps: int, **env) -> subprocess.Popen:
-        command = [sys.executable, "-m", "realm.cli", "trainer", "--home", str(home), "--config", str(config),
-                   "--max-steps", str(max_steps)]
+        command = [
+            sys.executable,
+            "-m",
+            "realm.cli",
+            "trainer",
+            "--home",
+            str(home),
+            "--config",
+            str(config),
+            "--max-steps",
+            str(max_steps),
+        ]
         environ = {**os.environ, "PYTHONPATH": str(ROOT), **env}
         environ.pop("NOTIFY_SOCKET", None)
         return subprocess.Popen(command, cwd=ROOT, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -264,8 +303,11 @@ def test_kill_during_suite_scoring_loses_no_score_and_repeats_none(tmp_path):
         finally:
             ledger.close()
 
-    wait_for(lambda: (home / "vault" / "realm.db").exists() and saved_not_scored() or first.poll() is not None,
-             timeout=180, what="checkpoint 3 saved, its scoring held")
+    wait_for(
+        lambda: (home / "vault" / "realm.db").exists() and saved_not_scored() or first.poll() is not None,
+        timeout=180,
+        what="checkpoint 3 saved, its scoring held",
+    )
     time.sleep(0.5)
     assert first.poll() is None
     first.send_signal(signal.SIGKILL)

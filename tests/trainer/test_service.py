@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from conftest import write_chat_quest
+
 from realm.vault.checkpoints import complete_checkpoints, parse_step
 from trainer.sdnotify import Notifier
 
@@ -49,7 +50,9 @@ def test_notifier_speaks_the_protocol_and_is_silent_outside_systemd(tmp_path):
     assert other.watchdog_s is None, "the watchdog belongs to another process"
     launched = {"NOTIFY_SOCKET": str(tmp_path / "n"), "WATCHDOG_USEC": "1000", "WATCHDOG_PID": str(os.getppid())}
     assert Notifier(launched).watchdog_s is None, "our parent's watchdog, but we were not launched by it"
-    assert Notifier({**launched, "WORLD_SIZE": "2"}).watchdog_s == 0.001, "rank 0 pings for its launcher (the unit's main process)"
+    assert Notifier({**launched, "WORLD_SIZE": "2"}).watchdog_s == 0.001, (
+        "rank 0 pings for its launcher (the unit's main process)"
+    )
     gone = Notifier({"NOTIFY_SOCKET": str(tmp_path / "missing")})
     assert gone.ready() is False  # no systemd listening: never an exception
 
@@ -63,7 +66,10 @@ def test_sigterm_saves_a_checkpoint_and_exits_0_with_ready_watchdog_stopping(tmp
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "300000"}
     trainer = subprocess.Popen(
         [sys.executable, "-m", "realm.cli", "trainer", "--home", str(home), "--config", str(config)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         before_ready = _messages(sock, "READY=1")

@@ -54,22 +54,41 @@ def _jsonl(*records, end="\n") -> str:
     ("record", "fmt", "expected"),
     [
         (
-            {"messages": [{"role": "system", "content": "Be brief."}, *CHAT, {"role": "user", "content": "and 3+3?"},
-                          {"role": "assistant", "content": "6"}]},
+            {
+                "messages": [
+                    {"role": "system", "content": "Be brief."},
+                    *CHAT,
+                    {"role": "user", "content": "and 3+3?"},
+                    {"role": "assistant", "content": "6"},
+                ]
+            },
             "messages",
-            [{"role": "system", "content": "Be brief."}, *CHAT, {"role": "user", "content": "and 3+3?"},
-             {"role": "assistant", "content": "6"}],
+            [
+                {"role": "system", "content": "Be brief."},
+                *CHAT,
+                {"role": "user", "content": "and 3+3?"},
+                {"role": "assistant", "content": "6"},
+            ],
         ),
         (
-            {"messages": [{"role": "developer", "content": "Be brief."},
-                          {"role": "user", "content": [{"type": "text", "text": "2+"}, {"type": "text", "text": "3="}]},
-                          {"role": "assistant", "content": "5"}]},
+            {
+                "messages": [
+                    {"role": "developer", "content": "Be brief."},
+                    {"role": "user", "content": [{"type": "text", "text": "2+"}, {"type": "text", "text": "3="}]},
+                    {"role": "assistant", "content": "5"},
+                ]
+            },
             "messages",
             [{"role": "system", "content": "Be brief."}, *CHAT],
         ),
         (
-            {"conversations": [{"from": "system", "value": "Be brief."}, {"from": "human", "value": "2+3="},
-                               {"from": "gpt", "value": "5"}]},
+            {
+                "conversations": [
+                    {"from": "system", "value": "Be brief."},
+                    {"from": "human", "value": "2+3="},
+                    {"from": "gpt", "value": "5"},
+                ]
+            },
             "sharegpt",
             [{"role": "system", "content": "Be brief."}, *CHAT],
         ),
@@ -144,7 +163,9 @@ def test_deny_by_default_and_a_registered_spec_may_check_more(tmp_path, tokenize
     path = _write(tmp_path, _jsonl(*({"text": f"word {w}"} for w in ["a", "b", "c", "1"])))
     verdict = check_for_training(path, QuestsConfig(max_bad_share=0.5), tokenizer, 64)
     assert verdict.spec == "skill_v1"
-    assert [(r.line, r.level, r.reason) for r in verdict.rejections] == [(4, DEEP, "the answer protocol forbids digits")]
+    assert [(r.line, r.level, r.reason) for r in verdict.rejections] == [
+        (4, DEEP, "the answer protocol forbids digits")
+    ]
 
 
 # --------------------------------------------------------------------------- layer 2: QUICK
@@ -184,25 +205,47 @@ def _chat(*turns) -> dict:
     ("record", "level", "reason"),
     [
         (_chat(("usr", "hi"), ("assistant", "yo")), STANDARD, "turn 1: unknown role 'usr' (did you mean 'user'?)"),
-        ({"conversations": [{"from": "human", "value": "hi"}, {"from": "gtp", "value": "yo"}]}, STANDARD,
-         "turn 2: unknown role 'gtp' (did you mean 'gpt'?)"),
-        (_chat(("user", "hi"), ("tool", "yo")), STANDARD, "turn 2: unknown role 'tool' (expected system, user or assistant)"),
+        (
+            {"conversations": [{"from": "human", "value": "hi"}, {"from": "gtp", "value": "yo"}]},
+            STANDARD,
+            "turn 2: unknown role 'gtp' (did you mean 'gpt'?)",
+        ),
+        (
+            _chat(("user", "hi"), ("tool", "yo")),
+            STANDARD,
+            "turn 2: unknown role 'tool' (expected system, user or assistant)",
+        ),
         (_chat(("user", "hi"), ("assistant", "  ")), STANDARD, "turn 2 (assistant) is empty"),
         (_chat(("user", ""), ("assistant", "yo")), STANDARD, "turn 1 (user) is empty"),
-        (_chat(("user", "hi"), ("assistant", "yo"), ("user", "and?")), STANDARD,
-         "the conversation ends with the user, not the assistant: nothing to learn at its end"),
+        (
+            _chat(("user", "hi"), ("assistant", "yo"), ("user", "and?")),
+            STANDARD,
+            "the conversation ends with the user, not the assistant: nothing to learn at its end",
+        ),
         ({"text": "   "}, STANDARD, "empty text"),
-        (_chat(("user", "Translate: the cat sleeps on the mat"), ("assistant", "the cat sleeps on the mat")), DEEP,
-         "answer leakage: the assistant's answer (turn 2) appears word for word in the prompt"),
-        ({"prompt": "Q: capital of France? (Paris, France)", "completion": "Paris, France"}, DEEP,
-         "answer leakage: the assistant's answer (turn 2) appears word for word in the prompt"),
+        (
+            _chat(("user", "Translate: the cat sleeps on the mat"), ("assistant", "the cat sleeps on the mat")),
+            DEEP,
+            "answer leakage: the assistant's answer (turn 2) appears word for word in the prompt",
+        ),
+        (
+            {"prompt": "Q: capital of France? (Paris, France)", "completion": "Paris, France"},
+            DEEP,
+            "answer leakage: the assistant's answer (turn 2) appears word for word in the prompt",
+        ),
     ],
 )
 def test_content_checks_name_the_line_and_the_level(tmp_path, tokenizer, record, level, reason):
-    fine = {"text": "fine"} if "text" in record else (
-        {"prompt": "p", "completion": "c"} if "prompt" in record else
-        {"conversations": [{"from": "human", "value": "a"}, {"from": "gpt", "value": "b"}]}
-        if "conversations" in record else {"messages": CHAT}
+    fine = (
+        {"text": "fine"}
+        if "text" in record
+        else (
+            {"prompt": "p", "completion": "c"}
+            if "prompt" in record
+            else {"conversations": [{"from": "human", "value": "a"}, {"from": "gpt", "value": "b"}]}
+            if "conversations" in record
+            else {"messages": CHAT}
+        )
     )
     path = _write(tmp_path, _jsonl(fine, record, fine))
     verdict = check_for_training(path, QuestsConfig(max_bad_share=0.5, duplicates="keep"), tokenizer, 64)
@@ -249,7 +292,9 @@ def test_a_5_mb_line_is_judged_without_tokenizing_all_of_it(tmp_path, tokenizer)
 
 def test_exact_duplicates_are_reported_not_rejected(tmp_path, tokenizer):
     """The held-out split folds duplicates (trainer/split.py); validation only counts them."""
-    records = [_chat(("user", f"q{i}"), ("assistant", f"a{i}")) for i in range(9)] + [_chat(("user", "q3"), ("assistant", "a3"))]
+    records = [_chat(("user", f"q{i}"), ("assistant", f"a{i}")) for i in range(9)] + [
+        _chat(("user", "q3"), ("assistant", "a3"))
+    ]
     path = _write(tmp_path, _jsonl(*records))
     for rule in ("keep", "drop"):
         verdict = check_for_training(path, QuestsConfig(duplicates=rule), tokenizer, 64)
@@ -282,7 +327,12 @@ def test_every_line_is_accounted_for_in_the_quarantine(tmp_path, tokenizer):
     quarantined = {r["line"] for r in records}
     assert len(trained) + len(quarantined) + quest.blank_lines == quest.total_lines == 20
     assert not trained & quarantined
-    assert write_quarantine(tmp_path / "quarantine", "clean.jsonl", check_intake(_write(tmp_path, _jsonl({"text": "t"})), RULES)) is None
+    assert (
+        write_quarantine(
+            tmp_path / "quarantine", "clean.jsonl", check_intake(_write(tmp_path, _jsonl({"text": "t"})), RULES)
+        )
+        is None
+    )
 
 
 def test_the_readme_examples_read_as_the_formats_they_claim(tmp_path):
@@ -290,10 +340,15 @@ def test_the_readme_examples_read_as_the_formats_they_claim(tmp_path):
     from pathlib import Path
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("## Quest formats"):readme.index("### Validation")]
+    section = readme[readme.index("## Quest formats") : readme.index("### Validation")]
     rows = re.findall(r"^\| ([^|]+) \| `(\{.*\})` \|", section, re.M)
-    claimed = {"OpenAI messages": "messages", "ShareGPT": "sharegpt", "Alpaca": "alpaca",
-               "prompt/completion": "completion", "raw text": "text"}
+    claimed = {
+        "OpenAI messages": "messages",
+        "ShareGPT": "sharegpt",
+        "Alpaca": "alpaca",
+        "prompt/completion": "completion",
+        "raw text": "text",
+    }
     assert [title for title, _ in rows] == list(claimed)
     for title, line in rows:
         verdict = check_intake(_write(tmp_path, line + "\n"), RULES)

@@ -14,11 +14,11 @@ from realm.bus import ControlServer, Publisher
 from realm.config import RealmConfig
 from realm.protocol import (
     Ack,
+    BattleChanged,
     ConfigChanged,
     ConfigUpdateRequest,
-    JournalRequest,
-    BattleChanged,
     ErrorReply,
+    JournalRequest,
     PauseRequest,
     QuestInfo,
     QuestStarted,
@@ -30,7 +30,7 @@ from realm.protocol import (
     TrainerInfo,
     TrainerStarted,
 )
-
+from tests.oracle.conftest import oracle_factory  # noqa: F401 - the oracle fixture, for the live-oracle tests
 from trainer.armory import ArmoryRefused, changed_keys, fields, propose
 from trainer.chronicle import Chronicle, JournaledPublisher
 

@@ -60,7 +60,12 @@ async def test_shown_keys_in_order_with_disabled_ones_carrying_their_reason():
         text = bar.render().plain
         assert text.startswith(" a Add  d Delete ") and "Zap" not in text
         assert text.rstrip().endswith("palette") and len(text) == 80
-        assert [(s.key, s.enabled) for s in bar.spans] == [("a", True), ("d", False), ("question_mark", True), ("q", True)]
+        assert [(s.key, s.enabled) for s in bar.spans] == [
+            ("a", True),
+            ("d", False),
+            ("question_mark", True),
+            ("q", True),
+        ]
         assert bar.span_at(bar.spans[1].start).tooltip == REASON
 
 

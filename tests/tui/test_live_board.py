@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from conftest import fast_config, write_chat_quest
 from textual.widgets import DataTable, Input
 
-from conftest import fast_config, write_chat_quest
 from realm.tui.app import RealmApp
 from realm.tui.screens.ask import AskPath, Confirm
 
@@ -42,14 +42,23 @@ async def test_a_quest_added_from_the_board_is_queued_reprioritised_and_trained(
         assert notes.any("queued reverse.jsonl")
 
         app.screen.query_one("#quests-queued", DataTable).move_cursor(
-            row=table_keys(app, "#quests-queued").index("reverse.jsonl"))
+            row=table_keys(app, "#quests-queued").index("reverse.jsonl")
+        )
         await pilot.press("plus")
-        await wait_for(pilot, lambda: any(q.name == "reverse.jsonl" and q.priority == "high"
-                                          for q in app.mirror.state.board.queued), timeout=30, what="high priority")
+        await wait_for(
+            pilot,
+            lambda: any(q.name == "reverse.jsonl" and q.priority == "high" for q in app.mirror.state.board.queued),
+            timeout=30,
+            what="high priority",
+        )
 
         await pilot.press("space")  # resume: DIO trains on it
-        await wait_for(pilot, lambda: any(r.name == "reverse.jsonl" and r.outcome == "done"
-                                          for r in app.mirror.state.board.recent), timeout=90, what="trained")
+        await wait_for(
+            pilot,
+            lambda: any(r.name == "reverse.jsonl" and r.outcome == "done" for r in app.mirror.state.board.recent),
+            timeout=90,
+            what="trained",
+        )
         await wait_for(pilot, lambda: any(k.startswith("reverse.jsonl@") for k in table_keys(app, "#quests-finished")),
                        what="the finished row")  # fmt: skip
     trainer.stop()

@@ -8,6 +8,7 @@ transcript through the screen's thread worker and its messages; ``ctrl+x`` sends
 from __future__ import annotations
 
 import pytest
+from conftest import wait_for as wait_sync
 from textual.widgets import Input, Select
 
 from realm.oracle.client import OracleClient
@@ -17,9 +18,7 @@ from realm.tui.app import RealmApp
 from realm.tui.oracles import OracleNode
 from realm.tui.screens.oracle import ChatChunk, ChatFinished
 from realm.tui.widgets.chat_log import ChatMessage
-from tests.oracle.conftest import add_checkpoint, oracle_config, oracle_factory  # noqa: F401 (a fixture)
-
-from conftest import wait_for as wait_sync
+from tests.oracle.conftest import add_checkpoint, oracle_config
 
 from .conftest import HEARTBEAT_S, text_of, wait_for
 from .test_app import Notes
@@ -31,8 +30,14 @@ QUESTION = "What is 5 in binary?"
 
 def oracle_app(endpoints, oracle, readonly: bool = False, chat_max_new_tokens: int = 256) -> RealmApp:
     node = OracleNode("local", oracle.pub, oracle.control)
-    return RealmApp(endpoints.pub, endpoints.control, heartbeat_s=HEARTBEAT_S, readonly=readonly, oracles=[node],
-                    chat_max_new_tokens=chat_max_new_tokens)
+    return RealmApp(
+        endpoints.pub,
+        endpoints.control,
+        heartbeat_s=HEARTBEAT_S,
+        readonly=readonly,
+        oracles=[node],
+        chat_max_new_tokens=chat_max_new_tokens,
+    )
 
 
 class Stream(Notes):
@@ -86,7 +91,9 @@ async def test_a_question_streams_dio_s_answer_into_the_chat_and_ctrl_y_copies_i
         assert len(stream.chunks) > 1 and answer  # streamed piece by piece, not in one reply
         assert lines[0] == f"you: {QUESTION}" and lines[1] == f"DIO: {answer}"
         assert lines[2].startswith(f"oracle: {end.reason} · {end.tokens} tokens")
-        expected, _ = OracleClient(oracle.control).chat([{"role": "user", "content": QUESTION}], Sampling(max_new_tokens=24))
+        expected, _ = OracleClient(oracle.control).chat(
+            [{"role": "user", "content": QUESTION}], Sampling(max_new_tokens=24)
+        )
         assert answer == expected  # greedy: what any client of this oracle gets
         assert app.why_disabled("toggle_pause").startswith("read-only")
 
@@ -126,7 +133,9 @@ async def test_ctrl_x_stops_a_long_answer_and_quitting_drops_one(tmp_path, endpo
     wait_sync(lambda: oracle.worker.abandoned == 1, what="the oracle to drop the answer nobody reads")
 
 
-async def test_without_an_oracle_the_screen_says_what_to_run_and_chat_waits_for_one(tmp_path, endpoints, oracle_factory):
+async def test_without_an_oracle_the_screen_says_what_to_run_and_chat_waits_for_one(
+    tmp_path, endpoints, oracle_factory
+):
     home = tmp_path / "home"
     add_checkpoint(home, 5)
     config = oracle_config()
@@ -134,7 +143,9 @@ async def test_without_an_oracle_the_screen_says_what_to_run_and_chat_waits_for_
 
     pub, control = oracle_endpoints(config, home)
     notes = Notes()
-    app = RealmApp(endpoints.pub, endpoints.control, heartbeat_s=HEARTBEAT_S, oracles=[OracleNode("local", pub, control)])
+    app = RealmApp(
+        endpoints.pub, endpoints.control, heartbeat_s=HEARTBEAT_S, oracles=[OracleNode("local", pub, control)]
+    )
     async with app.run_test(size=(80, 24), message_hook=notes) as pilot:
         await pilot.press("6")
         missing = lambda: text_of(app.screen.query_one("#oracle-missing"))  # noqa: E731
@@ -148,8 +159,11 @@ async def test_without_an_oracle_the_screen_says_what_to_run_and_chat_waits_for_
         await pilot.press("9")
         await wait_for(pilot, lambda: "realm oracle" in text_of(app.screen.query_one("#help-text")), what="help")
         await pilot.press("7")
-        await wait_for(pilot, lambda: f"waiting at {control}" in text_of(app.screen.query_one("#watch-oracles")),
-                       what="the waiting oracle node")
+        await wait_for(
+            pilot,
+            lambda: f"waiting at {control}" in text_of(app.screen.query_one("#watch-oracles")),
+            what="the waiting oracle node",
+        )
 
         oracle_factory(config, home=home).wait_serving(5)  # the oracle comes up: the app follows it
         await pilot.press("6")
@@ -158,7 +172,9 @@ async def test_without_an_oracle_the_screen_says_what_to_run_and_chat_waits_for_
         assert not app.screen.query_one("#oracle-input", Input).disabled
 
 
-async def test_the_checkpoint_picker_makes_another_ledger_checkpoint_answer(tmp_path, endpoints, trainer, oracle_factory):
+async def test_the_checkpoint_picker_makes_another_ledger_checkpoint_answer(
+    tmp_path, endpoints, trainer, oracle_factory
+):
     home = tmp_path / "home"
     older = add_checkpoint(home, 5, seed=1)
     add_checkpoint(home, 9, seed=2)
@@ -183,7 +199,9 @@ async def test_the_checkpoint_picker_makes_another_ledger_checkpoint_answer(tmp_
         assert transcript(app)[-1].endswith(older.name)
 
 
-async def test_a_refused_chat_says_why_and_leaves_the_conversation_as_it_was(tmp_path, endpoints, trainer, oracle_factory):
+async def test_a_refused_chat_says_why_and_leaves_the_conversation_as_it_was(
+    tmp_path, endpoints, trainer, oracle_factory
+):
     oracle = serving_step_5(tmp_path, oracle_factory)
     stream = Stream()
     app = oracle_app(endpoints, oracle)

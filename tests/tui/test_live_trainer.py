@@ -34,11 +34,10 @@ async def test_the_app_follows_a_real_trainer_and_space_pauses_and_resumes(train
 
 
 async def test_armory_and_while_you_were_away_against_a_real_trainer(trainer_factory, tmp_path):
+    from conftest import fast_config
     from textual.widgets import DataTable, Input
 
     from realm.tui.screens.away import AwayScreen
-
-    from conftest import fast_config
 
     state_dir = tmp_path / "state"
     trainer = trainer_factory(fast_config(warmup_steps=1)).start()
@@ -82,8 +81,8 @@ async def test_g_on_the_quest_board_generates_a_quest_from_a_skill_at_a_level(tr
     import shutil
 
     import msgspec
-
     from conftest import fast_config
+
     from realm.config import SkillsConfig
     from realm.protocol import PauseRequest
     from realm.skills.registry import SKILLS_DIR
@@ -121,8 +120,8 @@ async def test_over_tcp_with_keys_the_app_reaches_the_trainer_through_curve_and_
     trainer_factory, tmp_path
 ):
     import msgspec
-
     from conftest import fast_config
+
     from realm.cli.tui import trainer_link
     from realm.config import BusConfig
     from realm.security import init_keys

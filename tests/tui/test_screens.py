@@ -11,13 +11,13 @@ from realm.protocol import (
     AchievementUnlocked,
     BattleChanged,
     ChampionChanged,
-    CheckpointScored,
-    SuiteScore,
     CheckpointInfo,
     CheckpointSaved,
+    CheckpointScored,
     ConfigUpdateRequest,
     QuestFinished,
     QuestResult,
+    SuiteScore,
 )
 from realm.tui.actions import EMPTY_VAULT
 from realm.tui.app import RealmApp
@@ -29,8 +29,17 @@ from .test_app import Notes, connect, make_app, playing, text
 
 pytestmark = pytest.mark.timeout(60)
 
-SCREENS = [("1", "Hero"), ("2", "Battle"), ("3", "Skills"), ("4", "Quests"), ("5", "Vault"),
-           ("6", "Oracle"), ("7", "Watchtower"), ("8", "Armory"), ("9", "Help")]
+SCREENS = [
+    ("1", "Hero"),
+    ("2", "Battle"),
+    ("3", "Skills"),
+    ("4", "Quests"),
+    ("5", "Vault"),
+    ("6", "Oracle"),
+    ("7", "Watchtower"),
+    ("8", "Armory"),
+    ("9", "Help"),
+]
 
 
 async def test_number_keys_show_every_screen_and_esc_goes_back(endpoints, trainer):
@@ -77,8 +86,14 @@ async def test_readonly_disables_commands_in_the_footer(endpoints, trainer):
 async def test_vault_sorts_and_filters(endpoints, trainer):
     async with playing(endpoints, trainer) as (app, pilot):
         for step, loss in ((100, 2.0), (200, 1.0), (300, 1.5)):
-            info = CheckpointInfo(step=step, name=f"checkpoint-{step}", time=1.7e9 + step, train_loss=1.0,
-                                  val_loss=0.1, quest="reverse" if step == 200 else "idle")
+            info = CheckpointInfo(
+                step=step,
+                name=f"checkpoint-{step}",
+                time=1.7e9 + step,
+                train_loss=1.0,
+                val_loss=0.1,
+                quest="reverse" if step == 200 else "idle",
+            )
             trainer.publisher.emit(CheckpointSaved(checkpoint=info))
             trainer.publisher.emit(CheckpointScored(step=step, suite=SuiteScore(version="v1", loss=loss)))
         trainer.publisher.emit(ChampionChanged(step=200, score=-1.0))
@@ -129,8 +144,9 @@ async def test_armory_edits_a_safe_key_and_confirms_a_critical_one(endpoints, tr
         await wait_for(pilot, lambda: isinstance(app.focused, Input), what="the edit box")
         app.focused.value = "128"
         await pilot.press("enter")
-        await wait_for(pilot, lambda: "Critical key" in str(app.screen.query("Static").first().render()),
-                       what="the confirmation")
+        await wait_for(
+            pilot, lambda: "Critical key" in str(app.screen.query("Static").first().render()), what="the confirmation"
+        )
         await pilot.press("n")
         await wait_for(pilot, lambda: notes.any("kept at 256"), what="kept")
         sent = [r for r in trainer.control_requests() if isinstance(r, ConfigUpdateRequest)]
@@ -264,7 +280,9 @@ async def test_a_key_judges_the_state_its_screen_shows_not_the_last_tick(endpoin
         await pilot.press("4")
         assert app.screen.query_one("#quests-finished", DataTable).row_count == 1
         await pilot.press("r")
-        await wait_for(pilot, lambda: QuestRetryRequest(name="broken.jsonl") in trainer.control_requests(), what="retry")
+        await wait_for(
+            pilot, lambda: QuestRetryRequest(name="broken.jsonl") in trainer.control_requests(), what="retry"
+        )
 
 
 async def test_board_keys_send_retry_remove_and_skip_with_the_selected_names(endpoints, trainer):
@@ -274,11 +292,15 @@ async def test_board_keys_send_retry_remove_and_skip_with_the_selected_names(end
     notes = Notes()
     async with playing(endpoints, trainer, notes=notes) as (app, pilot):
         trainer.publisher.emit(QuestQueued(quest=QuestInfo(name="reverse.jsonl", examples=8)))
-        trainer.publisher.emit(QuestFinished(result=QuestResult(name="broken.jsonl", outcome="failed", reason="line 3")))
+        trainer.publisher.emit(
+            QuestFinished(result=QuestResult(name="broken.jsonl", outcome="failed", reason="line 3"))
+        )
         await pilot.press("4")
         await wait_for(pilot, lambda: app.screen.query_one("#quests-finished", DataTable).row_count == 1, what="rows")
         await pilot.press("r")
-        await wait_for(pilot, lambda: QuestRetryRequest(name="broken.jsonl") in trainer.control_requests(), what="retry")
+        await wait_for(
+            pilot, lambda: QuestRetryRequest(name="broken.jsonl") in trainer.control_requests(), what="retry"
+        )
         await pilot.press("delete")
         await wait_for(pilot, lambda: isinstance(app.screen, Confirm), what="the confirmation")
         await pilot.press("n")  # no: nothing is sent
@@ -286,7 +308,9 @@ async def test_board_keys_send_retry_remove_and_skip_with_the_selected_names(end
         await pilot.press("delete")
         await wait_for(pilot, lambda: isinstance(app.screen, Confirm), what="the confirmation")
         await pilot.press("y")
-        await wait_for(pilot, lambda: QuestRemoveRequest(name="reverse.jsonl") in trainer.control_requests(), what="remove")
+        await wait_for(
+            pilot, lambda: QuestRemoveRequest(name="reverse.jsonl") in trainer.control_requests(), what="remove"
+        )
         await pilot.press("k")
         await wait_for(pilot, lambda: SkipRequest() in trainer.control_requests(), what="skip")
         assert len(trainer.control_requests()) == 3

@@ -23,8 +23,20 @@ def free_port() -> int:
 
 def test_serve_answers_with_the_app_page(tmp_path):
     port = free_port()
-    command = [sys.executable, "-m", "realm.cli", "tui", "--serve", "--host", "127.0.0.1", "--port", str(port),
-               "--home", str(tmp_path / "home"), "--readonly"]
+    command = [
+        sys.executable,
+        "-m",
+        "realm.cli",
+        "tui",
+        "--serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--home",
+        str(tmp_path / "home"),
+        "--readonly",
+    ]
     server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30

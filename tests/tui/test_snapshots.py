@@ -8,7 +8,6 @@ and look at the report before committing.
 
 from __future__ import annotations
 
-import os
 import time
 
 import pytest

@@ -20,12 +20,12 @@ from realm.protocol import (
     TrainerStarted,
     VaultState,
 )
+from realm.state import apply, level_up
 from realm.tui import demo
 from realm.tui import format as fmt
-from realm.state import apply, level_up
 from realm.tui.actions import (
-    HELP_ACTIONS,
     EMPTY_VAULT,
+    HELP_ACTIONS,
     NO_ANSWER,
     NO_ORACLE_NODE,
     NOT_GENERATING,
@@ -34,12 +34,12 @@ from realm.tui.actions import (
     disabled_reasons,
 )
 from realm.tui.away_summary import Mark, SeenStore, summarise
-from realm.tui.screens.battle import eta
 from realm.tui.oracles import OracleView
+from realm.tui.screens.battle import eta
 from realm.tui.screens.help import help_rows
 from realm.tui.screens.oracle import oracle_model
-from realm.tui.screens.watchtower import watchtower_model
 from realm.tui.screens.vault import vault_model
+from realm.tui.screens.watchtower import watchtower_model
 from realm.tui.view import RealmView
 
 
@@ -130,7 +130,9 @@ def test_chat_reasons_follow_the_oracle_not_read_only():
     unreachable = disabled_reasons(state, True, False, "e", ChatStatus(down))["send_chat"]
     assert "ipc://o" in unreachable and "realm oracle" in unreachable
     refused = OracleView("gpu-box", "tcp://10.0.0.2:5557", connected=False, problem="no client key")
-    assert disabled_reasons(state, True, False, "e", ChatStatus(refused))["send_chat"] == "oracle gpu-box: no client key"
+    assert (
+        disabled_reasons(state, True, False, "e", ChatStatus(refused))["send_chat"] == "oracle gpu-box: no client key"
+    )
 
 
 def test_oracle_and_watchtower_models_read_the_oracle_s_telemetry():
@@ -161,9 +163,17 @@ def test_eta_and_durations():
 
 
 def test_vault_model_sorts_and_filters():
-    ckpts = tuple(CheckpointInfo(step=s, name=f"checkpoint-{s}", time=float(s), val_loss=0.5, quest=q,
-                                 suite=SuiteScore(version="v1", loss=v, accuracy=0.25) if v else None)
-                  for s, v, q in ((10, 2.0, "a"), (20, None, "b"), (30, 1.0, "a")))
+    ckpts = tuple(
+        CheckpointInfo(
+            step=s,
+            name=f"checkpoint-{s}",
+            time=float(s),
+            val_loss=0.5,
+            quest=q,
+            suite=SuiteScore(version="v1", loss=v, accuracy=0.25) if v else None,
+        )
+        for s, v, q in ((10, 2.0, "a"), (20, None, "b"), (30, 1.0, "a"))
+    )
     view = RealmView(RealmState(vault=VaultState(checkpoints=ckpts, champion=30)), True, "e")
     assert [c.step for c in vault_model(view).rows] == [30, 20, 10]
     assert [c.step for c in vault_model(view, sort="suite").rows] == [30, 10, 20]  # unscored last

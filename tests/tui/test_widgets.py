@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from realm.tui import format as fmt
-from realm.game.hero import title
-from realm.tui.widgets.loss_chart import render_chart
-from realm.tui.widgets.meter import bar
 import pytest
 
+from realm.game.hero import title
+from realm.tui import format as fmt
+from realm.tui.widgets.loss_chart import render_chart
+from realm.tui.widgets.meter import bar
 from realm.tui.widgets.portrait import SPRITES, PortraitError, load_tiers, portrait, tier
 
 

@@ -124,8 +124,9 @@ class ArmoryScreen(RealmScreen):
 
     def _show_help(self) -> None:
         field = self.selected()
-        text = Content("") if field is None else Content.assemble(
-            (f"{field.key}: ", "bold"), (field.help, "$text-muted"))
+        text = (
+            Content("") if field is None else Content.assemble((f"{field.key}: ", "bold"), (field.help, "$text-muted"))
+        )
         self.set_row("#armory-help", text)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -143,8 +144,11 @@ class ArmoryScreen(RealmScreen):
         if field is None:
             return
         if field.kind == "fixed":
-            self.notify(f"{field.key} is read at start-up: set it in the config file and restart the trainer",
-                        severity="warning", markup=False)
+            self.notify(
+                f"{field.key} is read at start-up: set it in the config file and restart the trainer",
+                severity="warning",
+                markup=False,
+            )
             return
         self.app.push_screen(EditValue(field), lambda value: self._edited(field, value))
 

@@ -49,7 +49,7 @@ class PathSuggester(Suggester):
         except OSError:
             return None
         names = [n for n in names if not n.startswith(".") or stem.startswith(".")]
-        return value + names[0][len(stem):] if names else None
+        return value + names[0][len(stem) :] if names else None
 
 
 class AskPath(ModalScreen[str | None]):
@@ -89,16 +89,22 @@ class AskGenerate(ModalScreen[QuestGenerateRequest | None]):
         self.first = active if active in self.skills else next(iter(self.skills))
 
     def compose(self) -> ComposeResult:
-        options = [(f"{s.icon} {s.short_name or s.id} {s.name} (L{s.level}/{s.max_level})".strip(), s.id)
-                   for s in self.skills.values()]
+        options = [
+            (f"{s.icon} {s.short_name or s.id} {s.name} (L{s.level}/{s.max_level})".strip(), s.id)
+            for s in self.skills.values()
+        ]
         with Vertical(classes="modal-box", id="generate-box"):
             yield Static(Content.styled("Generate a quest from a skill", "bold $accent"))
             yield Select(options, value=self.first, allow_blank=False, id="generate-skill")
             with Horizontal(id="generate-numbers"):
                 yield Input(str(self.skills[self.first].level), type="integer", id="generate-level")
                 yield Input("64", type="integer", id="generate-count")
-                yield Select([(p, p) for p in ("high", "normal", "low")], value="normal", allow_blank=False,
-                             id="generate-priority")
+                yield Select(
+                    [(p, p) for p in ("high", "normal", "low")],
+                    value="normal",
+                    allow_blank=False,
+                    id="generate-priority",
+                )
             yield Static(Content.styled("level · chats · priority — enter sends · esc cancels", "$text-muted"))
 
     def on_mount(self) -> None:

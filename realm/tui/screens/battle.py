@@ -93,8 +93,12 @@ def state_line(step: int, battle: BattleState, readonly: bool, steps_per_s: floa
         parts.append(" · space resumes")
 
     elif steps_per_s:
-        parts += [("   ", ""), (f"{steps_per_s:.1f} steps/s", "$text-muted"), ("  ETA ", "$text-muted"),
-                  (eta(battle, steps_per_s), "bold")]
+        parts += [
+            ("   ", ""),
+            (f"{steps_per_s:.1f} steps/s", "$text-muted"),
+            ("  ETA ", "$text-muted"),
+            (eta(battle, steps_per_s), "bold"),
+        ]
     return Content.assemble(*parts)
 
 

@@ -35,9 +35,13 @@ def help_text(view: RealmView) -> Content:
         lines.append(line)
     lines.append(Content.styled("Stats", "bold $accent"))
     lines += [Content.assemble((f"  {name:<8}", "bold"), meaning) for name, meaning in STAT_MEANINGS]
-    lines.append(Content.styled("Remap keys in the config's tui.keys (`realm tui --keys` lists the ids); "
-                                "the palette (ctrl+p) runs every action.",
-                                "$text-muted italic"))
+    lines.append(
+        Content.styled(
+            "Remap keys in the config's tui.keys (`realm tui --keys` lists the ids); "
+            "the palette (ctrl+p) runs every action.",
+            "$text-muted italic",
+        )
+    )
     return Content("\n").join(lines)
 
 

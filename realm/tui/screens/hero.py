@@ -75,7 +75,8 @@ def model_line(trainer: TrainerInfo | None) -> Content:
         return Content.styled("model —", "$text-muted")
     return Content.styled(
         f"{trainer.model} · {trainer.device} · {fmt.params(trainer.parameters)} params"
-        + (f" · profile {trainer.profile}" if trainer.profile else ""), "$text-muted"
+        + (f" · profile {trainer.profile}" if trainer.profile else ""),
+        "$text-muted",
     )
 
 

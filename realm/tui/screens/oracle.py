@@ -64,8 +64,12 @@ def oracle_model(view: RealmView) -> OracleModel:
     nodes = tuple((o.name, i) for i, o in enumerate(view.oracles))
     checkpoints = ((SERVED_LABEL, SERVED), *((c.name, str(c.step)) for c in reversed(view.state.vault.checkpoints)))
     if oracle is None:
-        return OracleModel(f"no oracle node is known; {NO_ORACLE_HINT}", Content("no oracle node"),
-                           checkpoints, ((("no oracle node", NO_NODE)),))
+        return OracleModel(
+            f"no oracle node is known; {NO_ORACLE_HINT}",
+            Content("no oracle node"),
+            checkpoints,
+            ((("no oracle node", NO_NODE)),),
+        )
     if oracle.unreachable:
         status = Content.assemble(oracle.name, (" · waiting for the oracle", "$warning"))
         return OracleModel(oracle.unreachable, status, checkpoints, nodes)

@@ -187,7 +187,9 @@ class QuestsScreen(RealmScreen):
         if priority is None:
             self.notify(f"{quest.name} is already {quest.priority}", severity="warning")
             return
-        self.app.send_request(action, QuestMoveRequest(name=quest.name, priority=priority), f"{quest.name} → {priority}")
+        self.app.send_request(
+            action, QuestMoveRequest(name=quest.name, priority=priority), f"{quest.name} → {priority}"
+        )
 
     def action_skip_quest(self) -> None:
         self.app.send_request("skip_quest", SkipRequest(), "skip")

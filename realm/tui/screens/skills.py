@@ -72,7 +72,9 @@ def skills_model(view: RealmView) -> SkillsModel:
     idle_done = sum(1 for r in state.board.recent if r.outcome == "done" and r.source == "idle")
     step = state.hero.steps
     rows = tuple(skill_row(s, step, state.skills.active) for s in state.skills.skills)
-    return SkillsModel(rows=rows, empty=None if rows else NO_SKILLS, training_on=training_on, idle_quests_done=idle_done)
+    return SkillsModel(
+        rows=rows, empty=None if rows else NO_SKILLS, training_on=training_on, idle_quests_done=idle_done
+    )
 
 
 def clip(text: str, width: int = TEXT_CLIP) -> str:
@@ -83,8 +85,11 @@ def clip(text: str, width: int = TEXT_CLIP) -> str:
 def skill_row_text(row: SkillRow) -> Content:
     lines = [
         Content.assemble(
-            (f"{row.icon} {row.name}", "bold"), (" ★" if row.active else "", "$warning"),
-            f"  Lv {row.level}/{row.max_level}", ("  next eval ", "$text-muted"), row.next_eval,
+            (f"{row.icon} {row.name}", "bold"),
+            (" ★" if row.active else "", "$warning"),
+            f"  Lv {row.level}/{row.max_level}",
+            ("  next eval ", "$text-muted"),
+            row.next_eval,
         )  # fmt: skip
     ]
     if not row.accuracy:
@@ -93,7 +98,9 @@ def skill_row_text(row: SkillRow) -> Content:
         lines.append(Content.assemble((f"  acc L{lvl} ", "$text-muted"), " ".join(f"{a:.0%}" for a in accs)))
     for prompt, answer, right in row.last_items[:ITEMS_SHOWN]:
         verdict = ("✓", "$success") if right else ("✗", "bold $error")
-        lines.append(Content.assemble("  ", verdict, " ", clip(prompt), ("  → ", "$text-muted"), clip(answer or "(nothing)", 24)))
+        lines.append(
+            Content.assemble("  ", verdict, " ", clip(prompt), ("  → ", "$text-muted"), clip(answer or "(nothing)", 24))
+        )
     if len(row.last_items) > ITEMS_SHOWN:
         lines.append(Content.styled(f"  … {len(row.last_items) - ITEMS_SHOWN} more items", "$text-muted"))
     return Content("\n").join(lines)
@@ -117,7 +124,11 @@ class SkillsScreen(RealmScreen):
         self.query_one("#skills-rows", Static).update(Content("\n\n").join(skill_row_text(r) for r in model.rows))
         self.query_one("#skills-now", Static).update(
             Content.assemble(
-                ("Training on ", "$text-muted"), model.training_on, "\n",
-                ("Idle quests won (recent) ", "$text-muted"), str(model.idle_quests_done), "\n",
+                ("Training on ", "$text-muted"),
+                model.training_on,
+                "\n",
+                ("Idle quests won (recent) ", "$text-muted"),
+                str(model.idle_quests_done),
+                "\n",
             )  # fmt: skip
         )

@@ -16,8 +16,8 @@ from textual.app import ComposeResult
 from textual.content import Content
 from textual.widgets import DataTable, Input, Static
 
-from realm.protocol import CheckpointInfo, DeleteCheckpointRequest
 from realm.game.narration import suite_line
+from realm.protocol import CheckpointInfo, DeleteCheckpointRequest
 from realm.tui import format as fmt
 from realm.tui.actions import bindings_for
 from realm.tui.screens.ask import Confirm
@@ -40,7 +40,10 @@ class VaultModel:
 
 def _sort_key(sort: str):
     if sort == "suite":
-        return lambda c: (c.suite is None or c.suite.loss is None, c.suite.loss if c.suite and c.suite.loss is not None else 0.0)
+        return lambda c: (
+            c.suite is None or c.suite.loss is None,
+            c.suite.loss if c.suite and c.suite.loss is not None else 0.0,
+        )
     if sort == "train":
         return lambda c: (c.train_loss is None, c.train_loss or 0.0)
     if sort == "saved":
@@ -53,9 +56,16 @@ def vault_model(view: RealmView, filter_text: str = "", sort: str = "step") -> V
     needle = filter_text.strip().lower()
     rows = [c for c in all_ckpts if not needle or needle in f"{c.step} {c.name} {c.quest or ''}".lower()]
     rows.sort(key=_sort_key(sort))
-    marks = Marks(champion=view.state.vault.champion, served=_served(view), latest=max((c.step for c in all_ckpts), default=None))
-    return VaultModel(rows=tuple(rows), total=len(all_ckpts), stats=ledger_stats(all_ckpts, marks.champion),
-                      champion=MARKS_NOTE, marks=marks)
+    marks = Marks(
+        champion=view.state.vault.champion, served=_served(view), latest=max((c.step for c in all_ckpts), default=None)
+    )
+    return VaultModel(
+        rows=tuple(rows),
+        total=len(all_ckpts),
+        stats=ledger_stats(all_ckpts, marks.champion),
+        champion=MARKS_NOTE,
+        marks=marks,
+    )
 
 
 @dataclass(frozen=True)
@@ -65,7 +75,11 @@ class Marks:
     latest: int | None
 
     def of(self, step: int) -> str:
-        return ("★" if step == self.champion else "") + ("▶" if step == self.served else "") + ("•" if step == self.latest else "")
+        return (
+            ("★" if step == self.champion else "")
+            + ("▶" if step == self.served else "")
+            + ("•" if step == self.latest else "")
+        )
 
 
 def _served(view: RealmView) -> int | None:
@@ -75,7 +89,9 @@ def _served(view: RealmView) -> int | None:
 
 def ledger_stats(ckpts: tuple[CheckpointInfo, ...], champion: int | None = None) -> str:
     if not ckpts:
-        return "the vault is empty: DIO saves every train.checkpoint_every steps, after each of your quests, and on stop"
+        return (
+            "the vault is empty: DIO saves every train.checkpoint_every steps, after each of your quests, and on stop"
+        )
     newest = max(ckpts, key=lambda c: c.step)
     parts = [f"{len(ckpts)} checkpoint(s)", f"newest {newest.step:,}"]
     best = next((c for c in ckpts if c.step == champion), None)
@@ -88,9 +104,17 @@ def ledger_stats(ckpts: tuple[CheckpointInfo, ...], champion: int | None = None)
 
 def row_cells(c: CheckpointInfo, marks: "Marks") -> tuple[str, ...]:
     suite = c.suite
-    return (marks.of(c.step), str(c.step), fmt.loss(suite.loss if suite else None),
-            fmt.percent(suite.accuracy if suite else None), fmt.loss(c.train_loss), fmt.loss(c.val_loss),
-            fmt.clock(c.time), c.name, c.quest or "—")
+    return (
+        marks.of(c.step),
+        str(c.step),
+        fmt.loss(suite.loss if suite else None),
+        fmt.percent(suite.accuracy if suite else None),
+        fmt.loss(c.train_loss),
+        fmt.loss(c.val_loss),
+        fmt.clock(c.time),
+        c.name,
+        c.quest or "—",
+    )
 
 
 class VaultScreen(RealmScreen):
@@ -121,8 +145,10 @@ class VaultScreen(RealmScreen):
         self._view = view
         model = vault_model(view, self.filter_text, self.sort)
         shown = f"  (showing {len(model.rows)} matching “{self.filter_text}”)" if self.filter_text else ""
-        self.set_row("#vault-stats", Content.assemble(model.stats, (shown, "$text-muted"),
-                                                       (f"  sort: {self.sort}", "$text-muted")))
+        self.set_row(
+            "#vault-stats",
+            Content.assemble(model.stats, (shown, "$text-muted"), (f"  sort: {self.sort}", "$text-muted")),
+        )
         self.set_row("#vault-champion", Content.styled(model.champion, "$text-muted"))
         if (model.rows, model.marks) != (self._rows, self._marks):
             self._rows, self._marks = model.rows, model.marks

@@ -64,7 +64,10 @@ def oracle_rows(oracle: OracleView) -> tuple[tuple[str, str], ...]:
     """One oracle node: its heartbeat, what it serves, its speed and sessions, its GPU."""
     if oracle.problem or not oracle.connected:
         why = oracle.problem or f"waiting at {oracle.control}"
-        return (("node", f"{oracle.name} · {why}"), ("hint", "run `realm oracle`" if not oracle.problem else "see `realm doctor`"))
+        return (
+            ("node", f"{oracle.name} · {why}"),
+            ("hint", "run `realm oracle`" if not oracle.problem else "see `realm doctor`"),
+        )
     o = oracle.state
     device = o.info.device if o.info else fmt.MISSING
     return (

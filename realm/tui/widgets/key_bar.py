@@ -13,7 +13,6 @@ from textual import events
 from textual.content import Content
 from textual.widget import Widget
 
-
 HELP_KEY = "question_mark"
 
 

@@ -141,7 +141,7 @@ def _y_label(row: int, rows: int, y_range: tuple[float, float]) -> str:
 def _x_labels(x_range: tuple[float, float], plot_w: int) -> str:
     first, last = (str(max(round(x), 0)) for x in x_range)
     gap = max(plot_w - len(first) - len(last), 1)
-    return " " * (_AXIS_WIDTH - 1) + "└" + (first + " " * gap + last)[: plot_w]
+    return " " * (_AXIS_WIDTH - 1) + "└" + (first + " " * gap + last)[:plot_w]
 
 
 def _short(value: float) -> str:

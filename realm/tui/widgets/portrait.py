@@ -43,7 +43,11 @@ def load_tiers(path: Path = SPRITES) -> tuple[Tier, ...]:
         if not _COLOUR.match(str(colour)):
             raise PortraitError(f"{path}: colour {letter!r} is {colour!r}; write #rrggbb")
     loaded = tuple(_tier(path, colours, index, entry) for index, entry in enumerate(tiers))
-    if not loaded or loaded[0].from_level != 1 or [t.from_level for t in loaded] != sorted({t.from_level for t in loaded}):
+    if (
+        not loaded
+        or loaded[0].from_level != 1
+        or [t.from_level for t in loaded] != sorted({t.from_level for t in loaded})
+    ):
         raise PortraitError(f"{path}: tiers must start at level 1 and rise")
     return loaded
 
@@ -57,7 +61,9 @@ def _tier(path: Path, colours: dict[str, str], index: int, entry) -> Tier:
     if not _COLOUR.match(str(armour)):
         raise PortraitError(f"{where}: armour is {armour!r}; write #rrggbb")
     if not isinstance(pixels, list) or len(pixels) != SIZE:
-        raise PortraitError(f"{where}: {SIZE} rows of pixels, not {len(pixels) if isinstance(pixels, list) else pixels!r}")
+        raise PortraitError(
+            f"{where}: {SIZE} rows of pixels, not {len(pixels) if isinstance(pixels, list) else pixels!r}"
+        )
     known = set(colours) | {"A", "."}
     for row, line in enumerate(pixels, start=1):
         if not isinstance(line, str) or len(line) != SIZE:
@@ -79,7 +85,9 @@ def tier(level: int) -> int:
 def portrait(tier_index: int) -> Content:
     sprite = tiers()[tier_index]
     rows = [
-        Content.assemble(*(_cell(sprite.colours.get(top), sprite.colours.get(bottom)) for top, bottom in zip(upper, lower)))
+        Content.assemble(
+            *(_cell(sprite.colours.get(top), sprite.colours.get(bottom)) for top, bottom in zip(upper, lower))
+        )
         for upper, lower in zip(sprite.pixels[0::2], sprite.pixels[1::2])
     ]
     return Content("\n").join(rows)
