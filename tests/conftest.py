@@ -6,6 +6,7 @@ import json
 import math
 import os
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -14,6 +15,8 @@ import pytest
 
 from realm.bus import RealmClient
 from realm.config import RealmConfig, SkillsConfig, TrainConfig, endpoints
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def wait_for(condition, timeout: float = 30.0, interval: float = 0.02, what: str = "condition"):
@@ -151,3 +154,12 @@ def _zeros(path: Path, limit: int | None = None) -> Path:
     finally:
         os.close(fd)
     return path
+
+
+def trainer_process(home: Path, config: Path, max_steps: int, **env: str) -> subprocess.Popen:
+    """``realm trainer`` as its own process (for SIGKILL tests), its stderr kept for the failure message."""
+    command = [sys.executable, "-m", "realm.cli", "trainer", "--home", str(home), "--config", str(config),
+               "--max-steps", str(max_steps)]  # fmt: skip
+    environ = {**os.environ, "PYTHONPATH": str(ROOT), **env}
+    environ.pop("NOTIFY_SOCKET", None)
+    return subprocess.Popen(command, cwd=ROOT, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

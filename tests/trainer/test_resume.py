@@ -9,14 +9,12 @@ example sequence), and both homes must end with the same quests done, each exact
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import yaml
-from conftest import wait_for, write_chat_quest
+from conftest import trainer_process, wait_for, write_chat_quest
 
 from realm.vault.checkpoints import TEMP_PREFIX, complete_checkpoints, parse_step
 from trainer.checkpointer import SAVE_PAUSE_ENV
@@ -47,21 +45,7 @@ def _home(tmp_path: Path, name: str) -> tuple[Path, Path]:
 
 
 def _trainer(home: Path, config: Path, max_steps: int, **env) -> subprocess.Popen:
-    command = [
-        sys.executable,
-        "-m",
-        "realm.cli",
-        "trainer",
-        "--home",
-        str(home),
-        "--config",
-        str(config),
-        "--max-steps",
-        str(max_steps),
-    ]
-    environ = {**os.environ, "PYTHONPATH": str(ROOT), **env}
-    environ.pop("NOTIFY_SOCKET", None)
-    return subprocess.Popen(command, cwd=ROOT, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return trainer_process(home, config, max_steps, **env)
 
 
 def _finish(process: subprocess.Popen) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import msgspec
 import yaml
-from conftest import fast_config, wait_for
+from conftest import fast_config, trainer_process, wait_for
 
 from realm.config import ChampionConfig, QuestsConfig, SkillsConfig, SuiteConfig, VaultConfig
 from realm.home import Home
@@ -278,21 +278,7 @@ def test_kill_during_suite_scoring_loses_no_score_and_repeats_none(tmp_path):
     )
 
     def trainer(max_steps: int, **env) -> subprocess.Popen:
-        command = [
-            sys.executable,
-            "-m",
-            "realm.cli",
-            "trainer",
-            "--home",
-            str(home),
-            "--config",
-            str(config),
-            "--max-steps",
-            str(max_steps),
-        ]
-        environ = {**os.environ, "PYTHONPATH": str(ROOT), **env}
-        environ.pop("NOTIFY_SOCKET", None)
-        return subprocess.Popen(command, cwd=ROOT, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        return trainer_process(home, config, max_steps, **env)
 
     first = trainer(100, **{SCORE_PAUSE_ENV: "120"})
 
