@@ -12,64 +12,39 @@ Threads:
 Events (loaded checkpoint, load failures, tokens/s, queue depth, GPU use) go out through a
 ``Publisher`` on the oracle's own PUB socket, applied to an ``OracleState`` inside a
 ``RealmState`` by the one reducer, so ``StateMirror`` can follow an oracle too.
+
+The worker holds the lifecycle and wires the owners together: ``ControlLoop`` and ``Outbox``
+(control.py), ``RequestDispatcher`` (dispatch.py), ``ChatRequests`` (chats.py), and
+``CheckpointLoads`` on the ``Loader`` thread (loading.py).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import queue
 import signal
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import zmq
 
-from realm import protocol
 from realm.bus import Publisher, close_bound, prepare_endpoint
 from realm.config import RealmConfig, oracle_endpoints
 from realm.errors import RealmError
 from realm.home import Home, hold_lock
-from realm.oracle.generation import Batcher, SamplingError, Served, Session, check_sampling
-from realm.oracle.gpu import gpu_stats
-from realm.oracle.store import ModelStore, NotServing
+from realm.oracle.chats import ChatRequests
+from realm.oracle.control import ControlLoop, Outbox
+from realm.oracle.dispatch import RequestDispatcher
+from realm.oracle.generation import Batcher
+from realm.oracle.loading import CheckpointLoads, Loader
+from realm.oracle.store import ModelStore
 from realm.oracle.transfer import CheckpointCache, Fetcher
-from realm.protocol import (
-    PROTOCOL_VERSION,
-    Ack,
-    CancelRequest,
-    ChatDelta,
-    ChatEnd,
-    ChatRequest,
-    ErrorReply,
-    GenerateRequest,
-    GenerateResult,
-    Loaded,
-    LoadRequest,
-    OracleInfo,
-    OracleLoaded,
-    OracleLoadFailed,
-    OracleLoading,
-    OracleServing,
-    OracleStarted,
-    OracleTelemetry,
-    OracleUnloaded,
-    PingRequest,
-    Pong,
-    PromoteRequest,
-    ProtocolError,
-    RealmState,
-    SnapshotRequest,
-    UnloadRequest,
-)
+from realm.protocol import PROTOCOL_VERSION, OracleInfo, OracleStarted, RealmState
 
 log = logging.getLogger("realm.oracle")
-
-ROLES = ("system", "user", "assistant")
 
 
 def _batcher(oracle) -> Batcher:
@@ -80,37 +55,6 @@ def _batcher(oracle) -> Batcher:
         require_vllm()
         return VLLMBatcher(oracle.max_batch)
     return Batcher(oracle.max_batch)
-
-
-RETRY_START_LOAD_S = 5.0  # while nothing is served, how often the start-up load is tried again
-
-
-class _Loader:
-    """One daemon thread that runs the loads in order. (A ThreadPoolExecutor's thread is joined
-    at interpreter exit: a load still fetching from a trainer that had gone kept a stopped oracle
-    alive until the fetch gave up.)"""
-
-    def __init__(self) -> None:
-        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
-        self._closed = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="realm-oracle-load", daemon=True)
-        self._thread.start()
-
-    def submit(self, job: Callable[..., None], *args) -> None:
-        self._jobs.put((job, args))
-
-    def shutdown(self) -> None:
-        """Run no more jobs (one in flight is left to the process's exit)."""
-        self._closed.set()
-        self._jobs.put(None)
-
-    def _run(self) -> None:
-        while (item := self._jobs.get()) is not None and not self._closed.is_set():
-            job, args = item
-            try:
-                job(*args)
-            except Exception:  # each job answers its own errors; this is a bug, logged, not a dead loader
-                log.exception("an oracle load failed unexpectedly")
 
 
 class OracleWorker:
@@ -137,17 +81,20 @@ class OracleWorker:
         self.batcher = _batcher(oracle)
         self.stop_event = threading.Event()
         self.publisher: Publisher | None = None
-        self.bad_requests = 0
-        self._unloaded = False
-        self.abandoned = 0  # chats cancelled because their requester went away
         self.ready = threading.Event()
         self.http = None  # realm.oracle.http.HttpServer while oracle.http.bind serves
-        self._loader = _Loader()
-        self._outbox = f"inproc://oracle-out-{self.run_id}"
-        self._local = threading.local()
-        self._context = zmq.Context.instance()
-        self._pushes: list[zmq.Socket] = []
-        self._pushes_lock = threading.Lock()
+        self._loader = Loader()
+        self._outbox = Outbox(f"inproc://oracle-out-{self.run_id}")
+        self._control: ControlLoop | None = None  # while serving
+
+    @property
+    def bad_requests(self) -> int:
+        return self._control.bad_requests if self._control else 0
+
+    @property
+    def abandoned(self) -> int:
+        """Chats cancelled because their requester went away."""
+        return self._control.abandoned if self._control else 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -169,7 +116,7 @@ class OracleWorker:
 
         secure = serve_setup(self.config, self.home, [self.pub_endpoint, self.control_endpoint])
         self.publisher = Publisher(self.pub_endpoint, self.run_id, RealmState(run=self.run_id), socket_setup=secure)
-        router = self._context.socket(zmq.ROUTER)
+        router = zmq.Context.instance().socket(zmq.ROUTER)
         router.setsockopt(zmq.LINGER, 0)
         router.setsockopt(zmq.MAXMSGSIZE, self.config.bus.max_message_bytes + 1024)
         router.setsockopt(zmq.ROUTER_MANDATORY, 1)  # a send to a gone client fails: its chat is cancelled
@@ -182,8 +129,11 @@ class OracleWorker:
             router.close(linger=0)
             self.publisher.close()
             raise OSError(f"cannot bind {self.control_endpoint}: {exc}") from None
-        outbox = self._context.socket(zmq.PULL)
-        outbox.bind(self._outbox)
+        outbox = self._outbox.bind()
+        loads = CheckpointLoads(self.store, self.publisher, self._loader, self._outbox.send, oracle.load_on_start)
+        chats = ChatRequests(self.config, self.store, self.batcher, self._loader, self._outbox.send)
+        dispatcher = RequestDispatcher(self.run_id, self.publisher, loads, chats, self.batcher)
+        self._control = control = ControlLoop(self.config, self.publisher, dispatcher, loads, self.batcher)
         generation = threading.Thread(
             target=self.batcher.run, args=(self.stop_event,), name="realm-generate", daemon=True
         )
@@ -191,26 +141,24 @@ class OracleWorker:
         self._install_signal_handlers()
         self.publisher.emit(OracleStarted(info=self._info()))
         if oracle.load_on_start:
-            self._schedule_load(oracle.load_on_start, quiet=True)
+            loads.schedule(oracle.load_on_start, quiet=True)
         log.info("oracle up: control at %s, events at %s", self.control_endpoint, self.pub_endpoint)
         http = None
         try:
             http = self._start_http()
             self.ready.set()
-            self._serve(router, outbox)
+            control.serve(router, outbox, self.stop_event)
         finally:
             if http:
                 http.stop()
             self.stop_event.set()
             self.batcher.wake()
             generation.join(timeout=10)
-            self._drain(router, outbox)
+            control.drain(router, outbox)
             self._loader.shutdown()
             close_bound(router, self.control_endpoint)
             outbox.close(linger=0)
-            with self._pushes_lock:
-                for push in self._pushes:
-                    push.close(linger=0)
+            self._outbox.close_pushes()
             self.publisher.close()
             log.info("oracle stopped")
         return 0
@@ -250,315 +198,3 @@ class OracleWorker:
             started=time.time(),
             version=PROTOCOL_VERSION,
         )
-
-    # ------------------------------------------------------------------ the I/O loop
-
-    def _serve(self, router: zmq.Socket, outbox: zmq.Socket) -> None:
-        poller = zmq.Poller()
-        poller.register(router, zmq.POLLIN)
-        poller.register(outbox, zmq.POLLIN)
-        heartbeat_s = self.config.bus.heartbeat_s
-        telemetry_s = self.config.oracle.telemetry_s
-        next_telemetry = 0.0
-        next_retry = time.time() + RETRY_START_LOAD_S
-        while not self.stop_event.is_set():
-            ready = dict(poller.poll(50))
-            if outbox in ready:
-                self._drain(router, outbox)
-            if router in ready:
-                for _ in range(100):  # a bounded batch so the outbox is never starved
-                    try:
-                        frames = router.recv_multipart(zmq.NOBLOCK)
-                    except zmq.Again:
-                        break
-                    self._answer(router, frames)
-            now = time.time()
-            if now >= next_telemetry:
-                self._telemetry()
-                next_telemetry = now + telemetry_s
-            if now >= next_retry:  # nothing served yet (e.g. a fresh vault): try the start-up load again
-                next_retry = now + RETRY_START_LOAD_S
-                if self.config.oracle.load_on_start and self.store.serving is None and not self._unloaded:
-                    self._schedule_load(self.config.oracle.load_on_start, quiet=True)
-            if now - self.publisher.last_sent >= heartbeat_s:
-                self.publisher.heartbeat()
-
-    def _drain(self, router: zmq.Socket, outbox: zmq.Socket) -> None:
-        while True:
-            try:
-                identity, frame = outbox.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            try:
-                router.send_multipart([identity, b"", frame], zmq.NOBLOCK)
-            except zmq.ZMQError:  # the requester went away (or stopped reading): stop generating for it
-                self._abandon(frame)
-
-    def _abandon(self, frame: bytes) -> None:
-        try:
-            reply = protocol.decode_oracle_reply(frame)
-        except ProtocolError:
-            return
-        if isinstance(reply, ChatDelta) and self.batcher.cancel(reply.id.encode()):
-            self.abandoned += 1
-            log.info("cancelled chat %s: its requester is gone", reply.id)
-
-    def _telemetry(self) -> None:
-        active, queued = self.batcher.counts()
-        gpus, note = gpu_stats()
-        self.publisher.emit(
-            OracleTelemetry(
-                tokens_per_s=self.batcher.tokens_per_s(),
-                active=active,
-                queued=queued,
-                served=self.batcher.served_requests,
-                gpus=gpus,
-                gpu_note=note,
-            )
-        )
-
-    def _answer(self, router: zmq.Socket, frames: list[bytes]) -> None:
-        if len(frames) < 2:
-            self.bad_requests += 1
-            return
-        identity, payload = frames[0], frames[-1]
-        try:
-            request = protocol.decode_oracle_request(payload, self.config.bus.max_message_bytes)
-            reply = self._handle(identity, request)
-        except ProtocolError as exc:
-            self.bad_requests += 1
-            log.warning("rejected a request: %s", exc)
-            reply = ErrorReply(message=str(exc))
-        except Exception as exc:  # a handler bug must not take the oracle down
-            log.exception("request handler failed")
-            reply = ErrorReply(message=f"{type(exc).__name__}: {exc}")
-        if reply is not None:
-            try:
-                router.send_multipart([identity, b"", protocol.encode(reply)], zmq.NOBLOCK)
-            except zmq.ZMQError:  # gone already, or not reading: nothing to answer
-                pass
-
-    def _handle(self, identity: bytes, request):
-        """The reply to send now, or None when the answer comes later (streams, batches)."""
-        if isinstance(request, SnapshotRequest):
-            return self.publisher.snapshot()
-        if isinstance(request, PingRequest):
-            return Pong(role="oracle", run=self.run_id, version=PROTOCOL_VERSION, time=time.time())
-        if isinstance(request, (LoadRequest, PromoteRequest)):
-            self._schedule_load(request.ref, notify=identity)
-            return Ack(message=f"loading {request.ref}; the current model serves until it is ready")
-        if isinstance(request, UnloadRequest):
-            self._unloaded = True  # an explicit unload: no automatic start-up load after it
-            old = self.store.unload()
-            if old is None:
-                return Ack(message="nothing was loaded")
-            self.publisher.emit(OracleUnloaded())
-            return Ack(message=f"unloaded {old.name}; requests in flight finish on it")
-        if isinstance(request, ChatRequest):
-            return self._chat(identity, request)
-        if isinstance(request, GenerateRequest):
-            return self._generate(identity, request)
-        if isinstance(request, CancelRequest):
-            if self.batcher.cancel(request.id.encode()):
-                return Ack(message=f"cancelling {request.id}")
-            return ErrorReply(message=f"no running request with id {request.id!r}")
-        raise ValueError(f"unsupported request {type(request).__name__}")
-
-    # ------------------------------------------------------------------ loading
-
-    def _schedule_load(self, ref: str, quiet: bool = False, notify: bytes | None = None) -> None:
-        """Load on the loader thread; ``notify`` (a client identity) gets a second reply when done."""
-        asked = time.perf_counter()
-        self._loader.submit(self._load, ref, asked, quiet, notify)
-
-    def _load(self, ref: str, asked: float, quiet: bool, notify: bytes | None = None) -> None:
-        """``quiet``: the start-up load and its retries, which only speak when something changes."""
-        if quiet and self.store.serving is not None:
-            return
-        if not quiet:
-            self.publisher.emit(OracleLoading(ref=ref))
-        try:
-            served, old = self.store.promote(ref)
-        except Exception as exc:
-            reason = str(exc) or type(exc).__name__
-            if quiet and "vault is empty" in reason:
-                reason = "nothing to serve yet: the vault is empty"
-            if quiet and reason == self.publisher.state.oracle.last_error:
-                return
-            log.warning("could not load %s: %s", ref, reason)
-            self.publisher.emit(OracleLoadFailed(ref=ref, reason=reason))
-            if notify is not None:
-                self._send(
-                    notify, ErrorReply(message=f"could not load {ref}: {reason}; the previous model keeps serving")
-                )
-            return
-        seconds = time.perf_counter() - asked
-        serving = OracleServing(
-            step=served.step, name=served.name, source=served.source, loaded_at=time.time(), load_seconds=seconds
-        )
-        log.info("serving %s (%s) %.2fs after the request", served.name, served.source, seconds)
-        self.publisher.emit(OracleLoaded(serving=serving))
-        if notify is not None:
-            self._send(notify, Loaded(serving=serving))
-
-    # ------------------------------------------------------------------ chat and batch generation
-
-    def _chat(self, identity: bytes, request: ChatRequest):
-        check = self._check_chat(request.messages, request.sampling)
-        if check:
-            return ErrorReply(message=check)
-        return self._on_model(identity, request, self._submit_chat)
-
-    def _on_model(self, identity: bytes, request, submit):
-        """``submit(identity, request, served)`` on the served model now or, when the request names
-        a checkpoint, on the loader thread (it may have to load it first)."""
-        if request.checkpoint:
-            self._loader.submit(self._on_guest, identity, request, submit)
-            return None
-        try:
-            served = self.store.for_chat("")
-        except NotServing as exc:
-            return ErrorReply(message=str(exc))
-        return submit(identity, request, served)
-
-    def _on_guest(self, identity: bytes, request, submit) -> None:
-        try:
-            served = self.store.for_chat(request.checkpoint)
-        except Exception as exc:
-            self._send(identity, ErrorReply(message=f"cannot load {request.checkpoint}: {exc}"))
-            return
-        reply = submit(identity, request, served)
-        if reply is not None:
-            self._send(identity, reply)
-
-    def _submit_chat(self, identity: bytes, request: ChatRequest, served: Served):
-        prompt = served.prompt_ids([dict(m) for m in request.messages])
-        if len(prompt) > self.config.oracle.max_prompt_tokens:
-            return ErrorReply(
-                message=f"the prompt is {len(prompt)} tokens; this oracle takes at most "
-                f"{self.config.oracle.max_prompt_tokens} (oracle.max_prompt_tokens)"
-            )
-
-        def on_delta(session: Session, text: str) -> None:
-            self._send(identity, ChatDelta(id=request.id, text=text, tokens=len(session.generated)))
-
-        def on_end(session: Session, reason: str, message: str) -> None:
-            seconds = time.perf_counter() - session.started
-            end = ChatEnd(
-                id=request.id,
-                reason=reason,
-                tokens=len(session.generated),
-                seconds=seconds,
-                checkpoint=served.name,
-                message=message,
-                prompt_tokens=len(session.prompt_ids),
-            )
-            self._send(identity, end)
-
-        session = Session(request.id.encode(), served, prompt, request.sampling, on_delta, on_end)
-        try:
-            self.batcher.submit(session)
-        except ValueError as exc:
-            return ErrorReply(message=str(exc))
-        return None
-
-    def _generate(self, identity: bytes, request: GenerateRequest):
-        check = self._check_generate(request)
-        if check:
-            return ErrorReply(message=check)
-        return self._on_model(identity, request, self._submit_generate)
-
-    def _submit_generate(self, identity: bytes, request: GenerateRequest, served: Served):
-        if request.chats:  # the skill-eval form: exactly what the trainer's own eval generates
-            prompts = [served.eval_prompt_ids([dict(m) for m in chat]) for chat in request.chats]
-            stops, text_of = served.eval_stop_ids, served.eval_text
-        else:
-            prompts = [served.prompt_ids([{"role": "user", "content": text}]) for text in request.prompts]
-            stops, text_of = None, lambda session: session.text
-        too_long = [i for i, ids in enumerate(prompts) if len(ids) > self.config.oracle.max_prompt_tokens]
-        if too_long:
-            return ErrorReply(
-                message=f"prompt {too_long[0]} exceeds oracle.max_prompt_tokens ({self.config.oracle.max_prompt_tokens})"
-            )
-        tokens = sum(len(ids) for ids in prompts) + len(prompts) * request.sampling.max_new_tokens
-        if tokens > self.config.oracle.max_request_tokens:
-            return ErrorReply(
-                message=f"the request needs {tokens} tokens (its prompts plus max_new_tokens for each); this oracle "
-                f"takes at most {self.config.oracle.max_request_tokens} (oracle.max_request_tokens): send fewer "
-                "prompts or ask for fewer new tokens"
-            )
-        texts: list[str | None] = [None] * len(prompts)
-        failures: list[str] = []
-        lock = threading.Lock()
-
-        def ender(index: int):
-            def on_end(session: Session, reason: str, message: str) -> None:
-                with lock:
-                    texts[index] = text_of(session) if reason != "error" else ""
-                    if reason in ("error", "shutdown"):
-                        failures.append(f"prompt {index}: {message or reason}")
-                    done = all(t is not None for t in texts)
-                if not done:
-                    return
-                if failures:  # a half-answered batch would grade as wrong answers: say it failed
-                    self._send(
-                        identity, ErrorReply(message=f"generation failed for {len(failures)} prompt(s): {failures[0]}")
-                    )
-                else:
-                    self._send(identity, GenerateResult(id=request.id, texts=tuple(texts), checkpoint=served.name))
-
-            return on_end
-
-        for index, ids in enumerate(prompts):
-            key = f"{request.id}/{index}".encode()
-            session = Session(key, served, ids, request.sampling, lambda s, t: None, ender(index), stop_ids=stops)
-            self.batcher.submit(session)
-        return None
-
-    def _check_generate(self, request: GenerateRequest) -> str:
-        if bool(request.prompts) == bool(request.chats):
-            return "a generate request needs prompts or chats (one of the two, not both)"
-        count = len(request.prompts) + len(request.chats)
-        if count > self.config.oracle.max_prompts:
-            return (
-                f"the request holds {count} prompts; this oracle takes at most {self.config.oracle.max_prompts} "
-                "(oracle.max_prompts): split it into smaller requests"
-            )
-        for index, chat in enumerate(request.chats):
-            check = self._check_messages(chat)
-            if check:
-                return f"chat {index}: {check}"
-        return self._check_sampling(request.sampling)
-
-    def _check_chat(self, messages, sampling) -> str:
-        return self._check_messages(messages) or self._check_sampling(sampling)
-
-    def _check_messages(self, messages) -> str:
-        if not messages:
-            return "a chat needs at least one message"
-        for index, message in enumerate(messages):
-            if set(message) != {"role", "content"}:
-                return f"message {index} must have exactly the keys role and content, got {sorted(message)}"
-            if message["role"] not in ROLES:
-                return f"message {index} has role {message['role']!r}; use one of {', '.join(ROLES)}"
-        return ""
-
-    def _check_sampling(self, sampling) -> str:
-        try:
-            check_sampling(sampling, self.config.oracle.max_new_tokens)
-        except SamplingError as exc:
-            return f"bad sampling parameters: {exc}"
-        return ""
-
-    # ------------------------------------------------------------------ sending from other threads
-
-    def _send(self, identity: bytes, reply) -> None:
-        push = getattr(self._local, "push", None)
-        if push is None:
-            push = self._context.socket(zmq.PUSH)
-            push.setsockopt(zmq.LINGER, 0)
-            push.connect(self._outbox)
-            self._local.push = push
-            with self._pushes_lock:
-                self._pushes.append(push)
-        push.send_multipart([identity, protocol.encode(reply)])
