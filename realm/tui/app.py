@@ -20,15 +20,15 @@ from textual import events, work
 from textual.app import App
 from textual.binding import Binding
 from textual.css.query import NoMatches
-from textual.message import Message
 
 from realm.bus import StateMirror
 from realm.config import RealmConfig
-from realm.protocol import ConfigUpdateRequest, Journal, PauseRequest, PromoteRequest, Request, ResumeRequest
+from realm.protocol import ConfigUpdateRequest, PauseRequest, PromoteRequest, Request, ResumeRequest
 from realm.quest_files import QuestFileError, quest_add_request
 from realm.state import level_up
 from realm.tui.actions import ChatStatus, bindings_for, disabled_reasons
-from realm.tui.away_summary import Mark, SeenMarks, summarise
+from realm.tui.away_summary import SeenMarks, summarise
+from realm.tui.away_watch import AwayNews, AwayWatch
 from realm.tui.news import drain, toasts
 from realm.tui.oracles import OracleLinks, OracleNode
 from realm.tui.palette import RealmCommands
@@ -49,14 +49,6 @@ from realm.tui.view import LinkStats, RealmView, StepRate
 
 REPAINT_S = 0.1
 TRAINER_GONE_TOAST_S = 3600.0  # a trainer that died stays on screen until dismissed
-
-
-class AwayNews(Message):
-    """The trainer's journal answered: what happened while this player was away."""
-
-    def __init__(self, mark: Mark, journal: Journal, step_now: int) -> None:
-        super().__init__()
-        self.mark, self.journal, self.step_now = mark, journal, step_now
 
 
 class RealmApp(App[None]):
@@ -103,11 +95,12 @@ class RealmApp(App[None]):
         self.follow_bus = follow_bus  # False: draw a mirror filled by the caller (snapshots, bench)
         # trainer_setup: CURVE client keys when the host registry lists the trainer's key
         self.mirror = StateMirror(pub_endpoint, control_endpoint, heartbeat_s=heartbeat_s, socket_setup=trainer_setup)
-        self.seen = SeenMarks(state_dir, control_endpoint) if state_dir is not None else None
         self._shown_key: tuple | None = None  # what the active screen last drew
         self._snapshots_seen = 0
         self._drained = self.mirror.state  # the state as of the events drained so far
         self.requests = TrainerRequests(self, self.mirror, control_endpoint)
+        seen = SeenMarks(state_dir, control_endpoint) if state_dir is not None else None
+        self.away = AwayWatch(self, self.mirror, self.requests, seen, clock)
         self._rate = StepRate()
         self._last_event_time: float | None = None
         self._mode_history: list[str] = []
@@ -131,7 +124,7 @@ class RealmApp(App[None]):
         self._repaint()
 
     def on_unmount(self) -> None:
-        self._remember_seen(force=True)
+        self.away.remember(self._last_event_time, force=True)
 
     @work(exclusive=True, group="bus", name="bus")
     async def _follow_bus(self) -> None:
@@ -153,7 +146,7 @@ class RealmApp(App[None]):
         self._drain_events()
         self._check_trainer_process()
         self._refresh_reasons()  # before the key: the reasons are part of it
-        self._remember_seen()
+        self.away.remember(self._last_event_time)
         if self._view_key() != self._shown_key:
             self._paint()
 
@@ -233,29 +226,14 @@ class RealmApp(App[None]):
     def _on_fresh_snapshot(self) -> None:
         """What a snapshot holds is news to nobody: start counting from it."""
         m = self.mirror
-        previous = self.seen.previous() if self.seen else None
         self._snapshots_seen = m.snapshots
         m.recent.clear()
         self._drained = m.state
         self._rate.clear()
-        if previous is not None and (previous.run != m.state.run or m.seq > previous.seq):
-            self._fetch_journal(previous, m.state.hero.steps)  # a read, so read-only sessions ask too
-        self._remember_seen(force=True)
+        self.away.catch_up()
+        self.away.remember(self._last_event_time, force=True)
 
     # ------------------------------------------------------------------ while you were away
-
-    def _remember_seen(self, force: bool = False) -> None:
-        m = self.mirror
-        if self.seen is None or not m.state.run or m.snapshots == 0:
-            return
-        when = self._last_event_time if self._last_event_time is not None else self.clock()
-        self.seen.remember(Mark(run=m.state.run, seq=m.seq, time=when, step=m.state.hero.steps), force)
-
-    @work(group="journal", exclusive=True, name="journal")
-    async def _fetch_journal(self, mark: Mark, step_now: int) -> None:
-        reply = await self.requests.journal_since(mark)
-        if reply is not None and (reply.entries or step_now != mark.step):
-            self.post_message(AwayNews(mark, reply, step_now))
 
     def on_away_news(self, message: AwayNews) -> None:
         summary = summarise(message.journal, message.mark, message.step_now)

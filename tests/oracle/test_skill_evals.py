@@ -114,7 +114,7 @@ def test_an_unknown_eval_oracle_is_an_error_notice_and_evals_run_locally(tmp_pat
 
 
 def test_a_round_still_on_the_oracle_at_stop_is_evaluated_here(tmp_path, trainer_factory, oracle_factory, monkeypatch):
-    monkeypatch.setattr("trainer.skills.SHUTDOWN_WAIT_S", 0.0)  # stop at once: the oracle cannot have answered
+    monkeypatch.setattr("trainer.skill_oracle.SHUTDOWN_WAIT_S", 0.0)  # stop at once: the oracle cannot have answered
     home = tmp_path / "home"
     config = oracle_eval_config(tmp_path)
     oracle_factory(oracle_config(config, load_on_start=""), home=home)

@@ -1,0 +1,186 @@
+"""The quests skills write: idle quests drawn from the mix, quests asked for over the bus,
+correction quests from a round's wrong probe items; each with its lineage counted."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections import Counter
+from pathlib import Path
+
+from realm.config import SkillsConfig
+from realm.model.chatml import encode_chat
+from realm.protocol import MAX_GENERATED_CHATS, LineageCount, LineageCounted
+from realm.skills import curriculum
+from realm.skills.grading import Verdict
+from realm.skills.registry import SkillConfig
+from realm.skills.store import SkillStore
+from trainer import lineage
+
+CORRECTION_GENERATOR = "self_correction"
+CORRECTION_REPEATS = 4  # each wrong probe item appears this many times in its correction quest
+
+
+class SkillQuests:
+    """Writes quests for the skills in ``mix`` at the levels in ``store``; ``notice(text)`` warns on the bus."""
+
+    def __init__(
+        self,
+        config: SkillsConfig,
+        home,
+        engine,
+        store: SkillStore,
+        emit,
+        notice,
+        skills: dict[str, SkillConfig],
+        mix: dict[str, float],
+    ) -> None:
+        self.config = config
+        self.home = home
+        self.engine = engine
+        self.store = store
+        self.emit = emit
+        self.notice = notice
+        self.skills = skills
+        self.mix = mix
+        self.drawers = {s: curriculum.Drawer(skills[s]) for s in mix}
+
+    def write_idle_quest(self, folder: Path, n: int) -> Path | None:
+        """An idle quest drawn from the mix at each skill's level, with its lineage sidecar.
+
+        Examples longer than ``train.max_length`` are left out (and counted in the lineage as
+        rejected by ``too_long``) rather than handed to a validator that would refuse them;
+        None when no example fits.
+        """
+        step = self.engine.step
+        rng = random.Random(f"idle:{step}")
+        skill_ids = list(self.mix)
+        counts_per_skill: Counter[str] = Counter(rng.choices(skill_ids, weights=[self.mix[s] for s in skill_ids], k=n))
+        examples: list[dict] = []
+        meta_skills = {}
+        counted: list[LineageCount] = []
+        for skill_id, count in sorted(counts_per_skill.items()):
+            skill = self.skills[skill_id]
+            level, _ = self.store.level(skill_id)
+            batch = curriculum.training_examples(skill, level, count, seed=f"{step}", drawer=self.drawers[skill_id])
+            fitting = self._fitting(batch.examples)
+            examples += fitting
+            generator = f"{skill.generator}@{skill.family.version}"
+            if len(fitting) < len(batch.examples):
+                counted.append(
+                    LineageCount(generator=generator, validator="too_long", count=len(batch.examples) - len(fitting))
+                )
+            meta_skills[skill_id] = {
+                "level": level,
+                "generator": skill.generator,
+                "generator_version": skill.family.version,
+                "counts": batch.counts,
+            }
+            counted.append(LineageCount(generator=generator, validator="", count=count))
+            counted += _rejections(generator, batch.counts)
+        if not examples:
+            self._count_lineage(counted)
+            self.notice(
+                f"no skill example fits train.max_length ({self.engine.config.train.max_length} tokens); "
+                "raise it for skill quests. Using the placeholder idle quest"
+            )
+            return None
+        random.Random(f"idle-order:{step}").shuffle(examples)
+        top = max(counts_per_skill, key=counts_per_skill.get)
+        name = f"idle-{top}-L{meta_skills[top]['level']}-{step:08d}.jsonl"
+        meta = {
+            "kind": "idle",
+            "source": "idle",
+            "seed": f"idle:{step}",
+            "step": step,
+            "examples": len(examples),
+            "skills": meta_skills,
+        }
+        path = self._write_quest(folder, name, examples, meta)
+        self._count_lineage(counted)
+        return path
+
+    def generated_quest(self, skill_id: str, level: int, count: int, seed: str = "") -> tuple[str, bytes, dict]:
+        """A quest of ``count`` chats from one skill at one level, asked for over the bus (the
+        TUI's quest board): its file name, content and lineage record, for the quest board to
+        admit like an added file; the lineage counts are recorded here. Raises ``ValueError``
+        saying what is wrong with the ask."""
+        skill = self.skills.get(skill_id)
+        if skill is None:
+            raise ValueError(f"no skill {skill_id!r}; this trainer knows {', '.join(sorted(self.skills)) or 'none'}")
+        if not 1 <= level <= skill.max_level:
+            raise ValueError(f"skill {skill_id!r} has levels 1..{skill.max_level}, not {level}")
+        if not 1 <= count <= MAX_GENERATED_CHATS:
+            raise ValueError(f"count must be between 1 and {MAX_GENERATED_CHATS}, not {count}")
+        seed = seed or f"{time.time_ns()}"
+        batch = curriculum.training_examples(skill, level, count, seed=f"asked:{seed}")
+        name = f"{skill.id}-L{level}-{count}x-{seed[-8:]}.jsonl"
+        generator = f"{skill.generator}@{skill.family.version}"
+        meta = {
+            "kind": "asked",
+            "source": "generated",
+            "skill": skill.id,
+            "level": level,
+            "generator": skill.generator,
+            "generator_version": skill.family.version,
+            "seed": f"asked:{seed}",
+            "examples": count,
+            "counts": batch.counts,
+        }
+        self._count_lineage(
+            [LineageCount(generator=generator, validator="", count=count), *_rejections(generator, batch.counts)]
+        )
+        return name, _jsonl(batch.examples).encode(), meta
+
+    def correction_quest(self, skill: SkillConfig, level: int, step: int, wrong: list[Verdict]) -> int:
+        if not wrong or not self.config.corrections:
+            return 0
+        examples = [{"messages": curriculum.chat(skill, v.sample, v.sample.answer)} for v in wrong] * CORRECTION_REPEATS
+        random.Random(f"correction:{skill.id}:{step}").shuffle(examples)
+        name = f"correction-{skill.id}-L{level}-{step:08d}.jsonl"
+        meta = {
+            "kind": "correction",
+            "source": "correction",
+            "generator": CORRECTION_GENERATOR,
+            "source_generator": skill.generator,
+            "source_generator_version": skill.family.version,
+            "skill": skill.id,
+            "level": level,
+            "step": step,
+            "seed": f"probe:{skill.id}:{level}:{step}",
+            "examples": len(examples),
+            "wrong_items": len(wrong),
+            "repeats": CORRECTION_REPEATS,
+        }
+        self._write_quest(self.home.queued("high"), name, examples, meta)
+        self._count_lineage([LineageCount(generator=CORRECTION_GENERATOR, validator="", count=len(examples))])
+        return len(wrong)
+
+    def _fitting(self, examples: list[dict]) -> list[dict]:
+        limit = self.engine.config.train.max_length
+        # encode one token past the limit: encode_chat truncates, so a fitting example stays shorter
+        lengths = [len(encode_chat(self.engine.tokenizer, ex["messages"], limit + 1).input_ids) for ex in examples]
+        return [example for example, length in zip(examples, lengths) if length <= limit]
+
+    def _write_quest(self, folder: Path, name: str, examples: list[dict], meta: dict) -> Path:
+        return lineage.write_quest(self.home, folder, name, _jsonl(examples), meta)
+
+    def _count_lineage(self, counts: list[LineageCount]) -> None:
+        for c in counts:
+            self.store.count(c.generator, c.validator, c.count)
+        if counts:
+            self.emit(LineageCounted(counts=tuple(counts)))
+
+
+def _jsonl(examples: list[dict]) -> str:
+    return "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in examples)
+
+
+def _rejections(generator: str, counts: dict[str, int]) -> list[LineageCount]:
+    """The lineage rows for what a drawer's validators rejected (``rejected_NAME`` counts)."""
+    return [
+        LineageCount(generator=generator, validator=key[len("rejected_") :], count=value)
+        for key, value in counts.items()
+        if key.startswith("rejected_")
+    ]
