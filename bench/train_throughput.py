@@ -53,8 +53,11 @@ from trainer import (
     chunked_loss,  # noqa: E402
     target_rows,  # noqa: E402
 )
-from trainer.engine import Engine, _flop_weights  # noqa: E402
-from trainer.telemetry import matmul_peak_flops  # noqa: E402
+from trainer.engine import Engine  # noqa: E402
+from trainer.telemetry import (
+    FlopCount,  # noqa: E402
+    matmul_peak_flops,  # noqa: E402
+)
 
 WORDS = "add the sum of carry bit binary left right shift xor and or not zero one two three four five".split()
 LR = 1e-3
@@ -100,8 +103,7 @@ def fresh_engine(args) -> Engine:
         engine.model.set_attn_implementation(engine.attention)
         engine.targets_only = target_rows.install(engine.model)
         engine.parameters = sum(p.numel() for p in engine.model.parameters())
-        engine._flop_shape = (cfg.num_hidden_layers, cfg.num_attention_heads * cfg.head_dim)
-        engine._flop_weights = _flop_weights(engine.model)
+        engine.flops = FlopCount(engine.model, engine.config.train.max_length)
         engine.chunked = chunked_loss.install(engine.model)
         engine.optimizer = torch.optim.AdamW(engine.model.parameters(), lr=LR, weight_decay=0.0, fused=True)
         engine.scheduler = torch.optim.lr_scheduler.LambdaLR(engine.optimizer, lambda s: 1.0)

@@ -34,6 +34,7 @@ from trainer.packing import (
     register,
     shifted_targets,
 )
+from trainer.telemetry import FlopCount
 
 log = logging.getLogger("realm.trainer")
 
@@ -81,8 +82,7 @@ class Engine:
         _check_fits(self.memory, self.device, train)
         self.scaler = torch.amp.GradScaler(self.device.type) if self.precision == "fp16" else None
         self.parameters = count_parameters(self.model)
-        self._flop_shape = _attention_shape(self.model.config)
-        self._flop_weights = _flop_weights(self.model)
+        self.flops = FlopCount(self.model, train.max_length)
         self.step = 0
         self.micro_batch = train.batch_size  # halved on out-of-memory, for the rest of the run
         self.progress: dict | None = None  # the daemon's data position, restored from a checkpoint
@@ -298,18 +298,7 @@ class Engine:
         return torch.nn.functional.cross_entropy(logits, wanted, reduction="none"), keep
 
     def step_flops(self, batch: list[EncodedExample]) -> float:
-        """Model FLOPs a training step needs: 6 per weight per token through the decoder, 6 per
-        LM-head weight per target token (no other row needs logits), and causal attention per
-        example. The embedding is a lookup, not a matmul: its weights count only as the LM head
-        where they are tied to it."""
-        layers, width = self._flop_shape
-        max_length = self.config.train.max_length
-        lengths = [min(len(ex.input_ids), max_length) for ex in batch]
-        targets = sum(sum(label != IGNORE_INDEX for label in ex.labels[:max_length]) for ex in batch)
-        body, head = self._flop_weights
-        dense = 6.0 * body * sum(lengths) + 6.0 * head * targets
-        attention = 6.0 * layers * width * sum(n * n for n in lengths)  # QK and AV, causal half, fwd + 2x bwd
-        return dense + attention
+        return self.flops.step(batch)
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -437,20 +426,6 @@ def choose_attention(model: torch.nn.Module) -> str:
     name = "flash_attention_2" if flash_attention_available(device) else register()
     model.set_attn_implementation(name)
     return name
-
-
-def _flop_weights(model: torch.nn.Module) -> tuple[int, int]:
-    """(decoder weights that every token passes through, LM-head weights)."""
-    embedding, head = model.get_input_embeddings().weight, model.get_output_embeddings().weight
-    total = sum(p.numel() for p in model.parameters())
-    tied = embedding.data_ptr() == head.data_ptr()
-    return total - embedding.numel() - (0 if tied else head.numel()), head.numel()
-
-
-def _attention_shape(model_config) -> tuple[int, int]:
-    heads = getattr(model_config, "num_attention_heads", 1)
-    head_dim = getattr(model_config, "head_dim", None) or model_config.hidden_size // heads
-    return model_config.num_hidden_layers, heads * head_dim
 
 
 def _free_memory(device: torch.device) -> None:

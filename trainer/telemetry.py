@@ -11,6 +11,8 @@ from pathlib import Path
 
 import torch
 
+from realm.model.chatml import IGNORE_INDEX
+
 
 def matmul_peak_flops(
     device: torch.device, dtype: torch.dtype = torch.float32, seconds: float = 0.2, clock=time.perf_counter
@@ -128,3 +130,28 @@ def read_metrics(path: Path) -> list[dict]:
         except ValueError:
             continue
     return records
+
+
+class FlopCount:
+    """Model FLOPs a training step needs: 6 per weight per token through the decoder, 6 per
+    LM-head weight per target token (no other row needs logits), and causal attention per
+    example. The embedding is a lookup, not a matmul: its weights count only as the LM head
+    where they are tied to it."""
+
+    def __init__(self, model: torch.nn.Module, max_length: int) -> None:
+        self.max_length = max_length
+        config = model.config
+        heads = getattr(config, "num_attention_heads", 1)
+        head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+        self.layers, self.width = config.num_hidden_layers, heads * head_dim
+        embedding, head = model.get_input_embeddings().weight, model.get_output_embeddings().weight
+        tied = embedding.data_ptr() == head.data_ptr()
+        self.body = sum(p.numel() for p in model.parameters()) - embedding.numel() - (0 if tied else head.numel())
+        self.head = head.numel()
+
+    def step(self, batch) -> float:
+        lengths = [min(len(ex.input_ids), self.max_length) for ex in batch]
+        targets = sum(sum(label != IGNORE_INDEX for label in ex.labels[: self.max_length]) for ex in batch)
+        dense = 6.0 * self.body * sum(lengths) + 6.0 * self.head * targets
+        attention = 6.0 * self.layers * self.width * sum(n * n for n in lengths)  # QK and AV, causal half, fwd + 2x bwd
+        return dense + attention
