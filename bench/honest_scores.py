@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from realm.config import ChampionConfig, load_config  # noqa: E402
 from realm.protocol import SuiteScore  # noqa: E402
-from realm.skills.store import SkillStore  # noqa: E402
+from realm.skills.history import SkillStore  # noqa: E402
 from realm.vault.champion import suite_score  # noqa: E402
 from trainer.telemetry import read_metrics  # noqa: E402
 

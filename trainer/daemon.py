@@ -46,10 +46,10 @@ from realm.vault.checkpoints import complete_checkpoints, remove_partials
 from realm.vault.ledger import Ledger
 from realm.vault.retention import finish_interrupted_deletes
 from realm.vault.service import VAULT_REQUESTS, VaultService
-from trainer.armory import LiveConfig, fields
 from trainer.checkpointer import AutoPromoter, Checkpointer
 from trainer.chronicle import Chronicle, JournaledPublisher
 from trainer.disk_watch import DiskWatch
+from trainer.live_config import LiveConfig, fields
 from trainer.lockstep import Solo, follow, join
 from trainer.quest_board import QuestBoard
 from trainer.queue import QuestQueue

@@ -119,8 +119,8 @@ def join(config) -> Solo | Lockstep:
 
 def follow(config, lockstep: Lockstep) -> int:
     """A follower's life: load what the leader loaded, then train what it orders until ``stop``."""
-    from trainer.armory import apply_to_engine
     from trainer.engine import Engine
+    from trainer.live_config import apply_to_engine
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: log.info("rank %d: stop signal noted; rank 0 stops this process", lockstep.rank))

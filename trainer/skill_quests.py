@@ -14,8 +14,8 @@ from realm.model.chatml import encode_chat
 from realm.protocol import MAX_GENERATED_CHATS, LineageCount, LineageCounted
 from realm.skills import curriculum
 from realm.skills.grading import Verdict
+from realm.skills.history import SkillStore
 from realm.skills.registry import SkillConfig
-from realm.skills.store import SkillStore
 from trainer import lineage
 
 CORRECTION_GENERATOR = "self_correction"

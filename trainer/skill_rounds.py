@@ -17,8 +17,8 @@ from realm.protocol import SkillEvalItem, SkillEvaluated, SkillLevelUp
 from realm.skills import curriculum
 from realm.skills.base import Sample
 from realm.skills.grading import Verdict, accuracy, grade, should_level_up, strata
+from realm.skills.history import EvalRow, SkillStore
 from realm.skills.registry import SkillConfig
-from realm.skills.store import EvalRow, SkillStore
 
 log = logging.getLogger("realm.trainer.skills")
 

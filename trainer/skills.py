@@ -4,7 +4,7 @@ The daemon calls ``SkillRunner`` between optimizer steps: ``after_step`` runs an
 when one is due (``trainer.skill_rounds``), on an oracle with ``skills.eval_on: oracle``
 (``trainer.skill_oracle``); ``write_idle_quest`` makes the quest an empty queue trains on
 (``trainer.skill_quests``). Everything the runner learns goes out as events through ``emit``
-(the daemon's publisher), and into SQLite (``realm.skills.store``) so progress survives restarts.
+(the daemon's publisher), and into SQLite (``realm.skills.history``) so progress survives restarts.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 
 from realm.config import ConfigError, RealmConfig, SkillsConfig
 from realm.protocol import LineageCount, Notice, SkillEvalItem, SkillEvalPoint, SkillsLoaded, SkillsState, SkillState
+from realm.skills.history import SkillStore
 from realm.skills.registry import SkillConfig, load_skills
-from realm.skills.store import SkillStore
 from trainer.skill_oracle import OracleRounds
 from trainer.skill_quests import SkillQuests
 from trainer.skill_rounds import EvalRounds

@@ -26,11 +26,11 @@ from realm.protocol import (
     StepMetrics,
     ValMetrics,
 )
-from trainer.armory import LiveConfig
 from trainer.checkpointer import AutoPromoter, Checkpointer, DiskFull
 from trainer.disk_watch import DiskWatch
 from trainer.idle import queue_idle_quest
 from trainer.lineage import OWN_SOURCES
+from trainer.live_config import LiveConfig
 from trainer.quest_board import QuestBoard
 from trainer.queue import QuestGone
 from trainer.split import split

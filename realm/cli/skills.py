@@ -9,8 +9,8 @@ import sys
 
 from realm.cli.common import EXIT_OK, CommandError, common_options, load_context
 from realm.skills import curriculum
+from realm.skills.history import SkillStore
 from realm.skills.registry import SkillConfigError, get_skill, load_skills
-from realm.skills.store import SkillStore
 from realm.vault.checkpoints import complete_checkpoints, parse_step
 
 

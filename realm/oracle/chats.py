@@ -9,9 +9,9 @@ import time
 from collections.abc import Callable
 
 from realm.config import RealmConfig
+from realm.oracle.checkpoint_loads import Loader
 from realm.oracle.generation import Batcher, SamplingError, Served, Session, check_sampling
-from realm.oracle.loading import Loader
-from realm.oracle.store import ModelStore, NotServing
+from realm.oracle.model_store import ModelStore, NotServing
 from realm.protocol import ChatDelta, ChatEnd, ChatRequest, ErrorReply, GenerateRequest, GenerateResult
 
 ROLES = ("system", "user", "assistant")

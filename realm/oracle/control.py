@@ -12,10 +12,10 @@ import zmq
 from realm import protocol
 from realm.bus import Publisher
 from realm.config import RealmConfig
+from realm.oracle.checkpoint_loads import CheckpointLoads
 from realm.oracle.dispatch import RequestDispatcher
 from realm.oracle.generation import Batcher
 from realm.oracle.gpu import gpu_stats
-from realm.oracle.loading import CheckpointLoads
 from realm.protocol import ChatDelta, ErrorReply, OracleTelemetry, ProtocolError
 
 log = logging.getLogger("realm.oracle")

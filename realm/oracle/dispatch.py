@@ -6,8 +6,8 @@ import time
 
 from realm.bus import Publisher
 from realm.oracle.chats import ChatRequests
+from realm.oracle.checkpoint_loads import CheckpointLoads
 from realm.oracle.generation import Batcher
-from realm.oracle.loading import CheckpointLoads
 from realm.protocol import (
     PROTOCOL_VERSION,
     Ack,

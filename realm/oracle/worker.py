@@ -36,11 +36,11 @@ from realm.config import RealmConfig, oracle_endpoints
 from realm.errors import RealmError
 from realm.home import Home, hold_lock
 from realm.oracle.chats import ChatRequests
+from realm.oracle.checkpoint_loads import CheckpointLoads, Loader
 from realm.oracle.control import ControlLoop, Outbox
 from realm.oracle.dispatch import RequestDispatcher
 from realm.oracle.generation import Batcher
-from realm.oracle.loading import CheckpointLoads, Loader
-from realm.oracle.store import ModelStore
+from realm.oracle.model_store import ModelStore
 from realm.oracle.transfer import CheckpointCache, Fetcher
 from realm.protocol import PROTOCOL_VERSION, OracleInfo, OracleStarted, RealmState
 

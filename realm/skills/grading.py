@@ -12,9 +12,9 @@ from collections import defaultdict
 from realm.model.greedy import generate
 from realm.skills import curriculum
 from realm.skills.base import Sample
+from realm.skills.history import EvalRow
 from realm.skills.profiles import ProtocolError, strip_protocol
 from realm.skills.registry import SkillConfig
-from realm.skills.store import EvalRow
 
 
 class Verdict:

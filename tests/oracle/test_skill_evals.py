@@ -13,8 +13,8 @@ from realm.oracle.client import OracleRefused
 from realm.protocol import PauseRequest, Sampling
 from realm.skills import curriculum
 from realm.skills.grading import accuracy, evaluate
+from realm.skills.history import SkillStore
 from realm.skills.registry import load_skills
-from realm.skills.store import SkillStore
 from realm.vault.checkpoints import complete_checkpoints
 from tests.conftest import wait_for
 from tests.oracle.conftest import add_checkpoint, oracle_config

@@ -12,6 +12,7 @@ import yaml
 
 from realm.skills import curriculum
 from realm.skills.grading import should_level_up
+from realm.skills.history import EvalRow
 from realm.skills.profiles import (
     ASK_FIX,
     STOP_EMOJIS,
@@ -24,7 +25,6 @@ from realm.skills.profiles import (
     uses_emoji,
 )
 from realm.skills.registry import SKILLS_DIR, SkillConfigError, get_skill, level_table, load_skill, load_skills
-from realm.skills.store import EvalRow
 
 BIN = get_skill("bin")
 # Changing the generator, bin.yaml's levels or its eval seed changes the frozen sets; if that

@@ -106,7 +106,7 @@ def test_skills_commands_fail_clearly(capsys, tmp_path, argv, message):
 def test_skills_eval_and_stats_read_the_realm(capsys, tmp_path, trained):
     from datetime import datetime
 
-    from realm.skills.store import EvalRow, SkillStore
+    from realm.skills.history import EvalRow, SkillStore
     from realm.vault.checkpoints import write_checkpoint
 
     home = tmp_path / "home"

@@ -13,8 +13,8 @@ from conftest import fast_config
 from realm.config import RealmConfig, SkillsConfig
 from realm.game.hero import hero_stats
 from realm.skills import curriculum
+from realm.skills.history import EvalRow, SkillStore
 from realm.skills.registry import SKILLS_DIR, get_skill
-from realm.skills.store import EvalRow, SkillStore
 from realm.vault.checkpoints import complete_checkpoints, read_sidecar
 
 

@@ -31,8 +31,8 @@ from realm.protocol import (
     TrainerStarted,
 )
 from tests.oracle.conftest import oracle_factory  # noqa: F401 - the oracle fixture, for the live-oracle tests
-from trainer.armory import ArmoryRefused, changed_keys, fields, propose
 from trainer.chronicle import Chronicle, JournaledPublisher
+from trainer.live_config import ArmoryRefused, changed_keys, fields, propose
 
 HEARTBEAT_S = 0.2
 STEPS_PER_LEVEL = 100
@@ -96,7 +96,7 @@ class ScriptedTrainer:
         return ErrorReply(message=f"unsupported: {type(request).__name__}")
 
     def update_config(self, request: ConfigUpdateRequest) -> Reply:
-        """The real trainer's validation (trainer.armory), applied at once: there are no steps here."""
+        """The real trainer's validation (trainer.live_config), applied at once: there are no steps here."""
         try:
             new = propose(self.config, request.key, request.value, request.confirm)
         except ArmoryRefused as exc:

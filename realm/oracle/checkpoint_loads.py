@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 
 from realm.bus import Publisher
-from realm.oracle.store import ModelStore
+from realm.oracle.model_store import ModelStore
 from realm.protocol import (
     Ack,
     ErrorReply,
