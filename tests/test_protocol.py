@@ -113,7 +113,7 @@ EVENTS: list = [
             version="3f2a9c0d1e2b",
             loss=1.25,
             accuracy=0.4,
-            files=(("mine.jsonl", 1.25), ("builtin:skills", 2.0)),
+            files=(("mine.jsonl", 1.25), ("builtin:bin-L1", 2.0)),
             skills=(("bin", 0.4),),
         ),
     ),

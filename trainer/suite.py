@@ -3,9 +3,10 @@
 It holds two kinds of set:
 
 * **loss sets**, scored by the mean loss per answer token: each file in ``HOME/validation/``
-  (any quest format, validated like a quest), and the built-in set, the skills' frozen eval
-  items of levels ``1..suite.skill_levels`` with their right answers. The suite's loss is the
-  mean over the user's files when there are any, else the built-in set's.
+  (any quest format, validated like a quest), and the built-in sets, one per skill level
+  ``1..suite.skill_levels``: that level's frozen eval items with their right answers. The
+  suite's loss is the mean over the user's files when there are any, else over the built-in
+  sets (each level weighs the same, however long its answers).
 * **skill sets**, scored by accuracy: the same frozen items, answered greedily and graded.
 
 Frozen eval items are never drawn for training (``realm.skills.curriculum.Drawer``), so the
@@ -35,7 +36,7 @@ from trainer.validate import check_for_training
 
 log = logging.getLogger("realm.trainer")
 
-BUILTIN = "builtin:skills"  # the name of the built-in loss set
+BUILTIN = "builtin"  # the built-in loss sets are named "builtin:SKILL-LLEVEL"
 
 
 class LossSet(NamedTuple):
@@ -51,14 +52,14 @@ class SkillSet(NamedTuple):
 class Suite(NamedTuple):
     version: str
     user_sets: list[LossSet]
-    builtin: LossSet | None
+    builtin: list[LossSet]  # one per skill level, so each level weighs the same in the suite's loss
     skill_sets: list[SkillSet]
     problems: list[str]  # validation files left out, each with its reason
     files: dict[str, str]  # validation file name -> sha256
 
     @property
     def empty(self) -> bool:
-        return not self.user_sets and self.builtin is None and not self.skill_sets
+        return not self.user_sets and not self.builtin and not self.skill_sets
 
 
 def folder_stamp(folder: Path) -> tuple:
@@ -96,13 +97,9 @@ def build(folder: Path, config: RealmConfig, tokenizer, skills: list[SkillConfig
             continue
         files[path.name] = hashlib.sha256(data).hexdigest()
         user_sets.append(LossSet(path.name, [encode_chat(tokenizer, ex, max_length) for ex in verdict.examples]))
-    skill_sets = [SkillSet(skill, _frozen_items(skill, config.suite.skill_levels)) for skill in skills]
-    builtin_chats = [curriculum.chat(s.skill, sample, sample.answer) for s in skill_sets for sample in s.samples]
-    builtin = (
-        LossSet(BUILTIN, [encode_chat(tokenizer, chat, max_length) for chat in builtin_chats])
-        if builtin_chats
-        else None
-    )
+    levels = config.suite.skill_levels
+    skill_sets = [SkillSet(skill, _frozen_items(skill, levels)) for skill in skills]
+    builtin = [_level_set(skill, level, tokenizer, max_length) for skill in skills for level in _levels(skill, levels)]
     what = {
         "files": sorted(files.items()),
         "skills": [[s.skill.id, [curriculum.canonical_key(s.skill, x) for x in s.samples]] for s in skill_sets],
@@ -112,17 +109,25 @@ def build(folder: Path, config: RealmConfig, tokenizer, skills: list[SkillConfig
     return Suite(version, user_sets, builtin, skill_sets, problems, files)
 
 
+def _levels(skill: SkillConfig, levels: int) -> range:
+    return range(1, min(levels, skill.max_level) + 1)
+
+
 def _frozen_items(skill: SkillConfig, levels: int) -> list:
-    return [
-        sample for level in range(1, min(levels, skill.max_level) + 1) for sample in curriculum.eval_set(skill, level)
-    ]
+    return [sample for level in _levels(skill, levels) for sample in curriculum.eval_set(skill, level)]
+
+
+def _level_set(skill: SkillConfig, level: int, tokenizer, max_length: int) -> LossSet:
+    """A level's frozen items with their right answers: how sure DIO is of what is right."""
+    chats = [curriculum.chat(skill, sample, sample.answer) for sample in curriculum.eval_set(skill, level)]
+    return LossSet(f"{BUILTIN}:{skill.id}-L{level}", [encode_chat(tokenizer, chat, max_length) for chat in chats])
 
 
 def score(suite: Suite, engine, batch_size: int = 64) -> SuiteScore:
     """Score the engine's current weights on every set of the suite."""
     losses = tuple((s.name, engine.evaluate(s.examples)) for s in suite.user_sets)
-    builtin = (suite.builtin.name, engine.evaluate(suite.builtin.examples)) if suite.builtin else None
-    ranked = losses or ((builtin,) if builtin else ())
+    builtin = tuple((s.name, engine.evaluate(s.examples)) for s in suite.builtin)
+    ranked = losses or builtin
     loss = sum(value for _, value in ranked) / len(ranked) if ranked else None
     skills, correct, total = [], 0, 0
     for skill_set in suite.skill_sets:
@@ -134,7 +139,7 @@ def score(suite: Suite, engine, batch_size: int = 64) -> SuiteScore:
         version=suite.version,
         loss=loss,
         accuracy=correct / total if total else None,
-        files=losses + ((builtin,) if builtin else ()),
+        files=losses + builtin,
         skills=tuple(skills),
     )
 

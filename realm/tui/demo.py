@@ -133,7 +133,7 @@ def session(steps: int = 250) -> list[Event]:
                 version="5c1e0a7d93b2",
                 loss=2.9 / (1 + n / 80),
                 accuracy=0.02 * n / 100,
-                files=(("builtin:skills", 2.9 / (1 + n / 80)),),
+                files=(("builtin:bin-L1", 2.9 / (1 + n / 80)),),
                 skills=(("bin", 0.02 * n / 100),),
             )
             events.append(CheckpointScored(step=n, suite=suite, seconds=0.8))

@@ -256,7 +256,8 @@ def test_the_default_suite_is_the_skills_held_out_items_scored_by_loss_and_accur
     assert trainer.join(timeout=180) == 0
     events = [c for c in trainer.daemon.publisher.state.vault.checkpoints if c.suite is not None]
     suite = events[-1].suite
-    assert [name for name, _ in suite.files] == ["builtin:skills"] and suite.loss == suite.files[0][1]
+    assert [name for name, _ in suite.files] == ["builtin:bin-L1", "builtin:bin-L2"]
+    assert suite.loss == (suite.files[0][1] + suite.files[1][1]) / 2  # each level weighs the same
     assert [skill for skill, _ in suite.skills] == ["bin"] and 0.0 <= suite.accuracy <= 1.0
     assert trainer.daemon.publisher.state.hero.suite == suite
 
