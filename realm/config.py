@@ -277,7 +277,7 @@ class ChampionConfig(_Section):
 class SuiteConfig(_Section):
     """The evaluation suite every checkpoint is scored on (trainer/suite.py)."""
 
-    skill_levels: int = 10  # the skills' frozen eval items of levels 1..N join the suite
+    skill_levels: int = 5  # the skills' frozen eval items of levels 1..N join the suite (the first hour's levels)
 
     def __post_init__(self) -> None:
         if self.skill_levels < 1:
