@@ -55,12 +55,14 @@ def content_hash(example) -> str:
     return hashlib.sha256(normal_key(example).encode("utf-8")).hexdigest()
 
 
-def split(examples: list, *, max_held_out: int, keep_duplicates: bool) -> Split:
+def split(examples: list, *, max_held_out: int, keep_duplicates: bool, salt: str = "") -> Split:
     """De-duplicate ``examples``, then hold out up to ``max_held_out`` of them by content hash.
 
     ``keep_duplicates``: a trained example keeps every copy (each copy is a step's worth of
     weight, as the user wrote it); otherwise one copy is trained. A held-out example's copies
-    are never trained either way.
+    are never trained either way. ``salt`` goes into the hash: "" for a person's file (the same
+    lines on every restart and re-add); the quest's name for the game's own quests, which draw
+    from one small problem space again and again and would otherwise never train the same few.
     """
     groups: dict[str, list] = {}
     exact_seen: set[str] = set()
@@ -75,7 +77,7 @@ def split(examples: list, *, max_held_out: int, keep_duplicates: bool) -> Split:
         exact_seen.add(exact_k)
         groups.setdefault(key, []).append(example)
     n_held = min(max_held_out, len(groups) // HELD_OUT_SHARE) if len(groups) >= MIN_FOR_HELD_OUT else 0
-    by_hash = sorted(groups, key=lambda key: hashlib.sha256(key.encode("utf-8")).hexdigest())
+    by_hash = sorted(groups, key=lambda key: hashlib.sha256((salt + key).encode("utf-8")).hexdigest())
     held_keys = set(by_hash[:n_held])
     train, held_out = [], []
     for key, copies in groups.items():

@@ -26,6 +26,7 @@ from realm.protocol import (
     StepMetrics,
     ValMetrics,
 )
+from trainer import lineage
 from trainer.checkpointer import AutoPromoter, Checkpointer, DiskFull
 from trainer.disk_watch import DiskWatch
 from trainer.idle import queue_idle_quest
@@ -188,9 +189,10 @@ class TrainingLoop:
             return
         active, examples = taken
         train = self.config.train
-        parts = split(
-            examples, max_held_out=train.val_examples, keep_duplicates=self.config.quests.duplicates == "keep"
-        )
+        own = lineage.source(self.home, active.name) in OWN_SOURCES
+        # the game's own quests repeat items on purpose (corrections 4x): their weight is kept
+        keep = own or self.config.quests.duplicates == "keep"
+        parts = split(examples, max_held_out=train.val_examples, keep_duplicates=keep, salt=active.name if own else "")
         val = self.engine.encode(parts.held_out)
         batches = self.engine.batches(self.engine.encode(parts.train), order_seed=f"{train.seed}:{active.name}")
         if val and train.val_after == "train":

@@ -67,6 +67,16 @@ def test_the_held_out_sample_is_chosen_by_content_the_same_however_the_file_is_o
     assert first != {normal_key(x) for x in lines[:10]}, "not the file's first lines"
 
 
+def test_the_games_own_quests_hold_out_by_a_hash_salted_with_the_quest_so_no_problem_is_never_trained():
+    lines = [chat(f"q{i}", f"a{i}") for i in range(100)]
+    held = [
+        {normal_key(x) for x in split(lines, max_held_out=10, keep_duplicates=True, salt=f"idle-{n}.jsonl").held_out}
+        for n in range(5)
+    ]
+    assert len(set(map(frozenset, held))) == 5, "each quest holds out other lines"
+    assert len(set().union(*held)) > 10
+
+
 def test_a_tiny_quest_holds_out_nothing_and_says_so():
     parts = split([chat(f"q{i}", f"a{i}") for i in range(MIN_FOR_HELD_OUT - 1)], max_held_out=32, keep_duplicates=False)
     assert parts.held_out == [] and len(parts.train) == MIN_FOR_HELD_OUT - 1
