@@ -213,9 +213,15 @@ def _slot_groups(cu_seqlens: torch.Tensor) -> tuple[list[int], list[tuple[int, i
     return plan
 
 
-def _no_mask(*args, **kwargs) -> None:
-    """The per-example attention needs no mask tensor: the segments are the mask."""
-    return None
+def _mask(*args, attention_mask: torch.Tensor | None = None, **kwargs) -> torch.Tensor | None:
+    """Packed training passes no padding mask: its segments are the mask, so there is none to
+    build. A left-padded batch (generation for an eval round) does pass one, and gets SDPA's
+    mask: without it every prompt would attend to its padding and answer wrongly."""
+    if attention_mask is None:
+        return None
+    from transformers.masking_utils import sdpa_mask
+
+    return sdpa_mask(*args, attention_mask=attention_mask, **kwargs)
 
 
 def register() -> str:
@@ -224,7 +230,7 @@ def register() -> str:
     from transformers.masking_utils import AttentionMaskInterface
 
     AttentionInterface.register(ATTENTION, per_example_attention)
-    AttentionMaskInterface.register(ATTENTION, _no_mask)
+    AttentionMaskInterface.register(ATTENTION, _mask)
     return ATTENTION
 
 

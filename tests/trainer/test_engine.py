@@ -269,3 +269,15 @@ def test_step_flops_count_the_decoder_per_token_the_head_per_target_and_attentio
     assert model.get_input_embeddings().weight.data_ptr() == model.get_output_embeddings().weight.data_ptr()  # tied
     body = engine.parameters - head  # the embedding is a lookup; tied, its weights are the head's
     assert engine.step_flops([ex]) == pytest.approx(6 * body * 10 + 6 * head * 4 + 6 * layers * width * 100)
+
+
+def test_a_left_padded_batch_generates_what_each_prompt_generates_alone(engine):
+    """Eval rounds generate frozen, preview and probe prompts of different lengths together:
+    the engine's attention must honour the padding, or every short prompt answers wrongly."""
+    from realm.model.greedy import generate
+
+    prompts = [[{"role": "user", "content": "①"}], [{"role": "user", "content": "①⓪①① + ⓪①①⓪ = (columns) " * 3}],
+               [{"role": "user", "content": "reverse apple"}]]  # fmt: skip
+    together = generate(engine.unwrapped, engine.tokenizer, prompts, max_new_tokens=12, batch_size=8)
+    alone = [generate(engine.unwrapped, engine.tokenizer, [p], max_new_tokens=12, batch_size=1)[0] for p in prompts]
+    assert together == alone
