@@ -35,7 +35,7 @@ from realm.tui.actions import (
 )
 from realm.tui.away_summary import Mark, SeenStore, summarise
 from realm.tui.oracles import OracleView
-from realm.tui.screens.battle import eta
+from realm.tui.screens.battle import eta, metrics_line
 from realm.tui.screens.help import help_rows
 from realm.tui.screens.oracle import oracle_model
 from realm.tui.screens.vault import vault_model
@@ -153,6 +153,17 @@ def test_oracle_and_watchtower_models_read_the_oracle_s_telemetry():
 
     gpu = GpuInfo(index=0, name="RTX 3090", utilization=87.0, memory_used_mb=6144, memory_total_mb=24576)
     assert gpu_text(OracleState(gpus=(gpu, gpu))) == "GPU 87% 6.0/24.0 GiB +1"
+
+
+def test_quest_val_belongs_to_the_quest_being_fought():
+    from realm.protocol import QuestStarted, ValMetrics
+
+    state = apply(RealmState(), QuestStarted(quest=QuestInfo(name="a.jsonl"), total_steps=10))
+    state = apply(state, ValMetrics(step=5, val_loss=0.125))
+    assert "quest val 0.1250" in metrics_line(state.battle, state.hero.val_loss).plain
+    state = apply(state, QuestStarted(quest=QuestInfo(name="b.jsonl"), total_steps=10))
+    assert state.battle.val_losses  # the chart keeps the first quest's point
+    assert f"quest val {fmt.MISSING}" in metrics_line(state.battle, state.hero.val_loss).plain
 
 
 def test_eta_and_durations():

@@ -50,7 +50,7 @@ class BattleScreen(RealmScreen):
         self.query_one("#battle-quest", Meter).set(*quest_meter(battle))
         self.query_one("#battle-state").set_class(battle.status == "paused", "-paused")
         self.set_row("#battle-state", state_line(view.state.hero.steps, battle, view.readonly, view.steps_per_s))
-        self.set_row("#battle-metrics", metrics_line(battle))
+        self.set_row("#battle-metrics", metrics_line(battle, view.state.hero.val_loss))
         self.query_one(LossChart).set_series(battle.losses, battle.val_losses)
         self.query_one(LogView).set_lines(view.state.log)
 
@@ -102,10 +102,12 @@ def state_line(step: int, battle: BattleState, readonly: bool, steps_per_s: floa
     return Content.assemble(*parts)
 
 
-def metrics_line(battle: BattleState) -> Content:
+def metrics_line(battle: BattleState, quest_val: float | None) -> Content:
+    """``quest_val``: the current quest's own held-out loss (none yet for a quest just begun;
+    the chart keeps the earlier quests' points)."""
     return Content.assemble(
         ("loss ", "$text-muted"), (fmt.loss(battle.loss), "bold"),
-        ("  quest val ", "$text-muted"), fmt.loss(battle.val_losses[-1][1] if battle.val_losses else None),
+        ("  quest val ", "$text-muted"), fmt.loss(quest_val),
         ("  lr ", "$text-muted"), fmt.sci(battle.lr),
         ("  grad ", "$text-muted"), f"{battle.grad_norm:.3f}",
         ("  tok/s ", "$text-muted"), fmt.rate(battle.tokens_per_s),
