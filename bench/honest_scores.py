@@ -102,8 +102,8 @@ def main(argv=None) -> int:
     config = load_config(options.config)
     print(f"training from scratch in {home} for {options.minutes:g} min; load before: {os.getloadavg()[0]:.2f}")
     seconds = _run(home, options.config, options.minutes)
-    skill = config.skills.weights() and next(iter(config.skills.weights()))
-    table, scoring, wall = rows(home, config.champion, skill or "bin")
+    skill = next(iter(config.skills.weights()), "bin")  # the active skill: the mix's first
+    table, scoring, wall = rows(home, config.champion, skill)
     if not table:
         print("no checkpoint was scored: nothing to report")
         return 1
