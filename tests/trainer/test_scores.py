@@ -257,6 +257,24 @@ def test_a_validation_file_joins_the_scores_of_later_checkpoints_and_an_edit_sta
     assert "suite changed" in " ".join(e.text for e in trainer.daemon.publisher.state.log)
 
 
+def test_a_bad_validation_file_is_left_out_with_its_reason_and_the_rest_is_scored(tmp_path, trainer_factory):
+    home = tmp_path / "home"
+    validation = Home(home).ensure().validation
+    _write_quest(validation / "good.jsonl", [chat(f"{i}+1=", str(i + 1)) for i in range(24)])
+    (validation / "broken.jsonl").write_text("{not json at all\n[1, 2]\n", encoding="utf-8")
+    trainer = trainer_factory(fast_config(), max_steps=3, home=home).start()
+    assert trainer.join(timeout=120) == 0
+    state = trainer.daemon.publisher.state
+    scored = [c.suite for c in state.vault.checkpoints if c.suite is not None]
+    assert scored and [name for name, _ in scored[-1].files] == ["good.jsonl"]
+    warned = [line.text for line in state.log if "broken.jsonl" in line.text]
+    assert (
+        len(warned) == 1
+        and warned[0].startswith("evaluation suite: validation/broken.jsonl")
+        and "left out" in warned[0]
+    )
+
+
 def test_the_default_suite_is_the_skills_held_out_items_scored_by_loss_and_accuracy(tmp_path, trainer_factory):
     home = tmp_path / "home"
     config = msgspec.structs.replace(
