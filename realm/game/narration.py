@@ -45,6 +45,11 @@ def narrate(event: Event) -> Line | None:
     return words(event) if words is not None else None
 
 
+def counted(n: int, noun: str) -> str:
+    """``1 step``, ``2 steps``: a count with its noun in the right number."""
+    return f"{n:,} {noun}{'' if abs(n) == 1 else 's'}"
+
+
 def level_up_text(level: int, step: int) -> str:
     """A level DIO reached (the reducer's ``level_up`` finds it)."""
     return f"DIO reached level {level} at step {step:,}"
@@ -94,7 +99,7 @@ def _config_changed(ev: ConfigChanged) -> Line | None:
 _WORDS: dict[type, Callable[..., Line | None]] = {
     TrainerStarted: lambda ev: _info(f"DIO awakens at step {ev.step} ({ev.trainer.model} on {ev.trainer.device})"),
     BattleChanged: lambda ev: _info(f"battle {ev.status}" + (f": {ev.reason}" if ev.reason else "")),
-    QuestStarted: lambda ev: _info(f"DIO enters battle: {ev.quest.name} ({ev.total_steps} steps)"),
+    QuestStarted: lambda ev: _info(f"DIO enters battle: {ev.quest.name} ({counted(ev.total_steps, 'step')})"),
     QuestFinished: _quest_finished,
     CheckpointSaved: lambda ev: _info(f"vault: saved {ev.checkpoint.name}"),
     CheckpointScored: lambda ev: _info(f"vault: checkpoint {ev.step:,} scored: " + suite_line(ev.suite)),

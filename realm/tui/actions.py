@@ -198,7 +198,9 @@ ACTIONS: tuple[RealmAction, ...] = (
     ),
     RealmAction("app.help", "help", "question_mark", "Help", "Show every key", "App"),
     RealmAction("app.back", "back", "escape", "Back", "Back to the previous screen", "App", show=False),
-    RealmAction("app.quit", "quit", "q", "Quit", "Quit (the trainer keeps training)", "App"),
+    RealmAction(
+        "app.quit", "quit", "q", "Quit", "Quit (realm tui: the trainer keeps training; realm play: it stops too)", "App"
+    ),
     RealmAction(
         "app.command_palette", "command_palette", "ctrl+p", "Palette", "Search every action", "App", bound=False
     ),

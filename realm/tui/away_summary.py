@@ -13,6 +13,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from realm.game.narration import counted
 from realm.protocol import Journal
 
 SEEN_FILE = "seen.json"
@@ -93,17 +94,17 @@ class AwaySummary:
     more: bool
 
     def headline(self) -> str:
-        parts = [f"DIO trained {self.steps:,} steps"]
+        parts = [f"DIO trained {counted(self.steps, 'step')}"]
         if self.levels:
-            parts.append(f"gained {len(self.levels)} level(s)")
+            parts.append(f"gained {counted(len(self.levels), 'level')}")
         if self.quests_done:
-            parts.append(f"won {self.quests_done} quest(s)")
+            parts.append(f"won {counted(self.quests_done, 'quest')}")
         if self.quests_failed:
             parts.append(f"lost {len(self.quests_failed)}")
         if self.checkpoints:
-            parts.append(f"saved {self.checkpoints} checkpoint(s)")
+            parts.append(f"saved {counted(self.checkpoints, 'checkpoint')}")
         if self.achievements:
-            parts.append(f"earned {len(self.achievements)} achievement(s)")
+            parts.append(f"earned {counted(len(self.achievements), 'achievement')}")
         return ", ".join(parts) + "."
 
 

@@ -74,7 +74,7 @@ def test_away_summary_counts_what_the_journal_says():
     assert summary.steps == 400
     assert summary.quests_done == 1 and summary.quests_failed == ("Quest y is lost: bad",)
     assert summary.achievements == ("Centurion",) and summary.checkpoints == 1 and summary.restarts == 1
-    assert summary.headline().startswith("DIO trained 400 steps, gained 1 level(s), won 1 quest(s)")
+    assert summary.headline().startswith("DIO trained 400 steps, gained 1 level, won 1 quest")
 
 
 def test_seen_store_round_trips_and_survives_a_bad_file(tmp_path):

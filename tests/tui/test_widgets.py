@@ -24,6 +24,24 @@ def test_chart_fills_its_box_with_axis_labels():
     assert any(ord(ch) > 0x2800 for ch in plot), "no dots were drawn"
 
 
+def test_chart_axis_never_labels_a_negative_loss():
+    lines = render_chart([(step, 0.2 - step / 1000) for step in range(1, 201)], [], width=40, height=8).plain
+    bottom = float(lines.split("\n")[-2].split("┤")[0])
+    assert bottom == 0.0
+
+
+def test_one_spike_is_clipped_and_marked_so_the_curve_keeps_its_shape():
+    train = [(step, 4.0 - step / 100) for step in range(1, 301)]
+    train[150] = (151, 14.6)
+    lines = render_chart(train, [], width=60, height=10).plain.split("\n")
+    top_label = lines[0].split("┤")[0].strip()
+    assert top_label.startswith("↑") and float(top_label[1:]) < 6.0
+    # the curve still spans the plot: its last steps are drawn near the bottom, not squashed
+    assert any(ord(ch) > 0x2800 for ch in lines[-3][7:])
+    calm = render_chart(train[:150], [], width=60, height=10).plain.split("\n")
+    assert not calm[0].strip().startswith("↑")
+
+
 def test_chart_copes_with_one_point_and_flat_lines():
     assert len(render_chart([(5, 1.0)], [], width=20, height=4).plain.split("\n")) == 4
     assert len(render_chart([(1, 2.0), (2, 2.0)], [], width=20, height=4).plain.split("\n")) == 4

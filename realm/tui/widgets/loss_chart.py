@@ -49,13 +49,17 @@ def render_chart(train: Series, val: Series, width: int, height: int) -> Content
     plot_w, plot_h = max(width - _AXIS_WIDTH, 1), max(height - 1, 1)
     points = [*train, *val]
     x_range = _padded(min(p[0] for p in points), max(p[0] for p in points), 0.0)
-    y_range = _padded(min(p[1] for p in points), max(p[1] for p in points), 0.05)
+    values = [p[1] for p in points]
+    top, clipped = _robust_top(values)
+    y_range = _padded(min(values), top, 0.05)
+    if min(values) >= 0:  # a loss is never negative, so the axis never labels one
+        y_range = (max(y_range[0], 0.0), y_range[1])
     train_grid = _Grid(plot_w, plot_h, x_range, y_range)
     train_grid.line(train)
     val_grid = _Grid(plot_w, plot_h, x_range, y_range)
     val_grid.dots(val)
     rows = [
-        Content.assemble((_y_label(row, plot_h, y_range), "$text-muted"), *_plot_row(train_grid, val_grid, row))
+        Content.assemble(_y_label(row, plot_h, y_range, clipped), *_plot_row(train_grid, val_grid, row))
         for row in range(plot_h)
     ]
     rows.append(Content.styled(_x_labels(x_range, plot_w), "$text-muted"))
@@ -129,13 +133,27 @@ def _padded(low: float, high: float, margin: float) -> tuple[float, float]:
     return low - pad, high + pad
 
 
-def _y_label(row: int, rows: int, y_range: tuple[float, float]) -> str:
+def _robust_top(values: list[float]) -> tuple[float, bool]:
+    """The axis top and whether spikes above it are clipped.
+
+    One spike (a loss of 14 among losses near 1) would flatten the curve into the bottom row for
+    hundreds of steps, so the axis stops a little above the 98th percentile when the maximum is
+    far beyond it; clipped points are drawn on the top row and the top label is marked with ↑.
+    """
+    ordered = sorted(values)
+    typical = ordered[min(int(len(ordered) * 0.98), len(ordered) - 1)]
+    if len(ordered) >= 20 and ordered[-1] > typical + 2 * max(typical - ordered[0], 1e-9):
+        return typical + 0.25 * (typical - ordered[0]), True
+    return ordered[-1], False
+
+
+def _y_label(row: int, rows: int, y_range: tuple[float, float], clipped: bool) -> tuple[str, str]:
     low, high = y_range
     if row == 0:
-        return f"{_short(high):>6}┤"
+        return (f"{'↑' + _short(high):>6}┤", "$warning") if clipped else (f"{_short(high):>6}┤", "$text-muted")
     if row == rows - 1:
-        return f"{_short(low):>6}┤"
-    return "      │"
+        return f"{_short(low):>6}┤", "$text-muted"
+    return "      │", "$text-muted"
 
 
 def _x_labels(x_range: tuple[float, float], plot_w: int) -> str:
