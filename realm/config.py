@@ -293,8 +293,11 @@ class SecurityConfig(_Section):
 class TuiConfig(_Section):
     keys: dict[str, str] = {}  # binding id -> keys, e.g. {battle.pause: "p,space"}; `realm tui --keys` lists the ids
     chat_max_new_tokens: int = 256  # the longest answer the Oracle screen asks for (the oracle caps it at its own max)
+    away_after_s: float = 600.0  # "while you were away" only after this long without the TUI (and DIO trained)
 
     def __post_init__(self) -> None:
+        if not math.isfinite(self.away_after_s) or self.away_after_s < 0:
+            raise ValueError("`away_after_s` must be a finite number of seconds, at least 0")
         if self.chat_max_new_tokens < 1:
             raise ValueError("`chat_max_new_tokens` must be at least 1")
 

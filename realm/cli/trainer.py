@@ -96,6 +96,7 @@ def _play(args, home, config, config_path, keymap: dict[str, str], oracle: subpr
             trainer=TrainerProcess(trainer, log_path),
             oracles=registry_oracles(config, home),
             chat_max_new_tokens=config.tui.chat_max_new_tokens,
+            away_after_s=config.tui.away_after_s,
             trainer_setup=trainer_link(config, home, control),
         )
     finally:

@@ -49,6 +49,7 @@ def cmd_tui(args) -> int:
         keymap=keymap,
         oracles=registry_oracles(config, home),
         chat_max_new_tokens=config.tui.chat_max_new_tokens,
+        away_after_s=config.tui.away_after_s,
         trainer_setup=trainer_link(config, home, control),
     )
     return EXIT_OK

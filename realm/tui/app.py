@@ -84,6 +84,7 @@ class RealmApp(App[None]):
         trainer: TrainerProcess | None = None,
         chat_max_new_tokens: int = 256,
         trainer_setup: Callable[..., None] | None = None,
+        away_after_s: float = 600.0,
     ) -> None:
         super().__init__()
         self.chat_max_new_tokens = chat_max_new_tokens  # config `tui.chat_max_new_tokens`
@@ -100,7 +101,7 @@ class RealmApp(App[None]):
         self._drained = self.mirror.state  # the state as of the events drained so far
         self.requests = TrainerRequests(self, self.mirror, control_endpoint)
         seen = SeenMarks(state_dir, control_endpoint) if state_dir is not None else None
-        self.away = AwayWatch(self, self.mirror, self.requests, seen, clock)
+        self.away = AwayWatch(self, self.mirror, self.requests, seen, clock, away_after_s)
         self._rate = StepRate()
         self._last_event_time: float | None = None
         self._mode_history: list[str] = []
@@ -382,9 +383,10 @@ def run_tui(
     trainer: TrainerProcess | None = None,
     chat_max_new_tokens: int = 256,
     trainer_setup: Callable[..., None] | None = None,
+    away_after_s: float = 600.0,
 ) -> None:
     RealmApp(
         pub_endpoint, control_endpoint, heartbeat_s=heartbeat_s, readonly=readonly,
         state_dir=state_dir or default_state_dir(), oracles=oracles, keymap=keymap, trainer=trainer,
-        chat_max_new_tokens=chat_max_new_tokens, trainer_setup=trainer_setup,
+        chat_max_new_tokens=chat_max_new_tokens, trainer_setup=trainer_setup, away_after_s=away_after_s,
     ).run()  # fmt: skip

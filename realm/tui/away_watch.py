@@ -33,14 +33,18 @@ class AwayWatch:
         requests: TrainerRequests,
         seen: SeenMarks | None,
         clock: Callable[[], float],
+        away_after_s: float,
     ) -> None:
         self.app, self.mirror, self.requests, self.seen, self.clock = app, mirror, requests, seen, clock
+        self.away_after_s = away_after_s  # config `tui.away_after_s`: shorter gaps are not an absence
 
     def catch_up(self) -> None:
         """On a fresh snapshot, before its mark is remembered: ask for the news since the last mark."""
         m = self.mirror
         previous = self.seen.previous() if self.seen else None
-        if previous is not None and (previous.run != m.state.run or m.seq > previous.seq):
+        if previous is None or self.clock() - previous.time < self.away_after_s:
+            return  # a new game, or a reconnect after seconds: nothing to tell
+        if previous.run != m.state.run or m.seq > previous.seq:
             # a read, so read-only sessions ask too
             self.app.run_worker(
                 self._fetch_journal(previous, m.state.hero.steps), group="journal", exclusive=True, name="journal"
@@ -55,5 +59,5 @@ class AwayWatch:
 
     async def _fetch_journal(self, mark: Mark, step_now: int) -> None:
         reply = await self.requests.journal_since(mark)
-        if reply is not None and (reply.entries or step_now != mark.step):
+        if reply is not None and step_now != mark.step:  # news means DIO trained
             self.app.post_message(AwayNews(mark, reply, step_now))

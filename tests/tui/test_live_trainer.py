@@ -65,7 +65,7 @@ async def test_armory_and_while_you_were_away_against_a_real_trainer(trainer_fac
     deadline = time.monotonic() + 60
     while trainer.state.hero.steps < await_steps and time.monotonic() < deadline:
         time.sleep(0.05)
-    again = RealmApp(*endpoints, heartbeat_s=trainer.config.bus.heartbeat_s, state_dir=state_dir)
+    again = RealmApp(*endpoints, heartbeat_s=trainer.config.bus.heartbeat_s, state_dir=state_dir, away_after_s=0)
     async with again.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: isinstance(again.screen, AwayScreen), timeout=30, what="the away modal")
         assert again.screen.summary.steps >= 5

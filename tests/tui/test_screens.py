@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 from textual.command import CommandList
 from textual.widgets import DataTable, Input
@@ -225,7 +227,18 @@ async def test_while_you_were_away_shows_what_the_journal_says(endpoints, tmp_pa
         trainer.publisher.emit(QuestFinished(result=QuestResult(name="arith-l1", outcome="done", steps=250)))
         trainer.publisher.emit(BattleChanged(status="paused"))
 
-        second = RealmApp(endpoints.pub, endpoints.control, heartbeat_s=HEARTBEAT_S, state_dir=state_dir)
+        soon_dir = tmp_path / "soon"  # the same mark, for a player back within tui.away_after_s
+        soon_dir.mkdir()
+        shutil.copy(state_dir / "seen.json", soon_dir / "seen.json")
+        soon = RealmApp(endpoints.pub, endpoints.control, heartbeat_s=HEARTBEAT_S, state_dir=soon_dir)
+        async with soon.run_test(size=(80, 24)) as pilot:  # seconds away are not an absence
+            await wait_for(pilot, lambda: soon.mirror.state.hero.steps == 250, what="the snapshot")
+            await pilot.pause(0.5)
+            assert not isinstance(soon.screen, AwayScreen)
+
+        second = RealmApp(
+            endpoints.pub, endpoints.control, heartbeat_s=HEARTBEAT_S, state_dir=state_dir, away_after_s=0
+        )
         async with second.run_test(size=(80, 24)) as pilot:
             await wait_for(pilot, lambda: isinstance(second.screen, AwayScreen), what="the away modal")
             summary = second.screen.summary
@@ -233,10 +246,11 @@ async def test_while_you_were_away_shows_what_the_journal_says(endpoints, tmp_pa
             assert len(summary.levels) == 2  # levels 2 and 3 at 100 steps a level
             assert summary.quests_done == 1
             assert "Centurion" in summary.achievements
-            await pilot.press("escape")
+            await pilot.press("2")  # the news never swallows a key: it closes and the key still works
             await wait_for(pilot, lambda: not isinstance(second.screen, AwayScreen), what="the modal to close")
+            await wait_for(pilot, lambda: type(second.screen).__name__ == "BattleScreen", what="the Battle screen")
 
-        third = RealmApp(endpoints.pub, endpoints.control, heartbeat_s=HEARTBEAT_S, state_dir=state_dir)
+        third = RealmApp(endpoints.pub, endpoints.control, heartbeat_s=HEARTBEAT_S, state_dir=state_dir, away_after_s=0)
         async with third.run_test(size=(80, 24)) as pilot:  # nothing new: no modal
             await wait_for(pilot, lambda: third.mirror.connected, what="connected")
             await pilot.pause(0.5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content
@@ -29,7 +30,16 @@ class AwayScreen(ModalScreen[None]):
             if s.more:
                 lines.insert(0, Content.styled("… earlier entries left out", "$text-muted"))
             yield Static(Content("\n").join(lines), id="away-lines")
-            yield Static(Content.styled("esc or enter to close", "$text-muted"), id="away-hint")
+            yield Static(Content.styled("any key closes this", "$text-muted"), id="away-hint")
+
+    def on_key(self, event: events.Key) -> None:
+        """The news never swallows a key: any other key closes it and does what it would have done."""
+        if event.key in ("escape", "enter"):
+            return
+        event.stop()
+        event.prevent_default()
+        self.dismiss()
+        self.app.simulate_key(event.key)
 
     def on_mount(self) -> None:
         self.query_one("#away-box").border_title = "News from the realm"
