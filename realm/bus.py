@@ -72,7 +72,7 @@ def prepare_endpoint(endpoint: str) -> None:
     realm never changes the mode of a folder it did not make (a shared /tmp would lose its
     sticky bit), and a socket in a folder others can enter is open to them.
     """
-    path = _socket_file(endpoint)
+    path = socket_file(endpoint)
     if path is None:
         return
     folder = path.parent
@@ -93,12 +93,12 @@ def prepare_endpoint(endpoint: str) -> None:
 def close_bound(sock: zmq.Socket, endpoint: str) -> None:
     """Close a socket bound at ``endpoint``, and remove its ipc socket file (libzmq leaves it)."""
     sock.close(linger=0)
-    path = _socket_file(endpoint)
+    path = socket_file(endpoint)
     if path is not None:
         path.unlink(missing_ok=True)
 
 
-def _socket_file(endpoint: str) -> Path | None:
+def socket_file(endpoint: str) -> Path | None:
     """The file an ipc endpoint binds; None for other transports and Linux abstract sockets (``ipc://@name``)."""
     if not endpoint.startswith("ipc://") or endpoint.startswith("ipc://@"):
         return None
@@ -391,7 +391,7 @@ class RealmClient(LazyPirateClient):
         waited = (self.retries + 1) * self.timeout_s
         raise TrainerUnreachable(
             f"no trainer answered at {self.endpoint} ({self.retries + 1} tries, {waited:g}s); "
-            "is `realm trainer` running with the same --home/--config?"
+            "is `realm play` or `realm trainer` running with the same --home/--config?"
         )
 
     def snapshot(self) -> Snapshot:

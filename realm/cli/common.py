@@ -8,9 +8,10 @@ import logging
 import sys
 from pathlib import Path
 
-from realm.bus import RealmClient, RequestFailed, TrainerUnreachable
+from realm.bus import RealmClient, RequestFailed, TrainerUnreachable, socket_file
 from realm.config import ConfigError, RealmConfig, load_config, resolve_config_path, resolve_home
 from realm.errors import RealmError
+from realm.home import Home, lock_holder
 from realm.hosts import connect_oracle, connect_trainer
 from realm.oracle.client import OracleClient
 
@@ -43,7 +44,25 @@ def load_context(args) -> tuple[Path, RealmConfig, Path | None]:
 def trainer_client(args) -> RealmClient:
     home, config, _ = load_context(args)
     _, control, setup = connect_trainer(config, home)  # the host registry, and CURVE when it lists a key
+    if no_local_trainer(control, home):
+        raise TrainerUnreachable(
+            f"no trainer is running on {home}: start one with `realm play` (trainer and game) "
+            "or `realm trainer` (training only), with the same --home/--config"
+        )
     return RealmClient(control, timeout_s=config.bus.timeout_s, retries=config.bus.retries, socket_setup=setup)
+
+
+def no_local_trainer(control: str, home: Path) -> bool:
+    """True when ``control`` is an ipc socket nothing can be serving: its file is missing, or it is
+    this home's and no trainer holds the home's lock. Then waiting for timeouts and retries tells
+    nothing more; other transports may reach a trainer on another machine, so they are tried."""
+    path = socket_file(control)
+    if path is None:
+        return False
+    if not path.exists():
+        return True
+    paths = Home(home)
+    return path.resolve().parent == paths.run.resolve() and not lock_holder(paths.trainer_lock)
 
 
 def oracle_client(args, *, timeout_s: float | None = None) -> OracleClient:
