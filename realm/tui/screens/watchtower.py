@@ -1,4 +1,4 @@
-"""The Watchtower: the trainer and oracle nodes, heartbeats, bus lag and sequence, reconnects,
+"""The Watchtower: the trainer and oracle nodes, heartbeats, the newest event's age and sequence, reconnects,
 the oracles' GPUs; the raw log.
 
 ``watchtower_model`` reads the state, the link stats and what each oracle node publishes on
@@ -47,12 +47,11 @@ def watchtower_model(view: RealmView) -> WatchtowerModel:
             ("disk", DISK),
         )
     link = view.link
-    lag = fmt.MISSING if link.lag_s is None else f"{link.lag_s * 1000:.0f} ms"
     links = (
         ("endpoint", view.control_endpoint),
         ("status", "connected" if view.connected else "waiting"),
         ("heard", fmt.ago(link.heard_s_ago)),
-        ("bus lag", f"{lag} (now − newest event's time)"),
+        ("last event", fmt.ago(link.lag_s)),
         ("seq · run", f"{link.seq:,} · {view.state.run or fmt.MISSING}"),
         ("reconnects", f"{link.reconnects} · bad messages {link.bad_messages}"),
     )
