@@ -434,9 +434,30 @@ def _section_type(key: str) -> type | None:
     return struct
 
 
+_KINDS = {
+    "int": "a whole number",
+    "float": "a number",
+    "bool": "true or false",
+    "str": "text",
+    "array": "a list",
+    "object": "a mapping",
+    "null": "null",
+}
+_WRONG_TYPE = re.compile(r"Expected `(?P<want>[^`]+)`, got `(?P<got>\w+)`")
+
+
+def wrong_type_in_words(what: str) -> str | None:
+    """A type mismatch as a YAML user reads it: ``must be a number, not text``; None if it is not one."""
+    m = _WRONG_TYPE.fullmatch(what)
+    if m is None:
+        return None
+    wants = " or ".join(_KINDS.get(w.strip(), w.strip()) for w in m["want"].split("|"))
+    return f"must be {wants}, not {_KINDS.get(m['got'], m['got'])}"
+
+
 def _explain(exc: msgspec.ValidationError) -> str:
     # msgspec says e.g. "Expected `int`, got `str` - at `$.train.batch_size`"; the YAML user
-    # thinks in dotted keys, so say "train.batch_size: expected `int`, got `str`".
+    # thinks in dotted keys and YAML words, so say "train.batch_size: must be a whole number, not text".
     message = str(exc)
     key = ""
     what = message
@@ -459,10 +480,11 @@ def _explain(exc: msgspec.ValidationError) -> str:
     rule = _FIELD_RULE.match(what)
     if rule:  # a __post_init__ constraint: "`batch_size` must be at least 1" at `$.train`
         return f"{key + '.' if key else ''}{rule['field']}: {rule['rule']}"
+    words = wrong_type_in_words(what)
     if key:
-        return f"{key}: {what[0].lower()}{what[1:]}"
-    if message.startswith("Expected `object`"):
-        return f"(top level): {message[0].lower()}{message[1:]} (a mapping of sections)"
+        return f"{key}: {words or what[0].lower() + what[1:]}"
+    if words and what.startswith("Expected `object`"):
+        return f"(top level): {words.replace('a mapping', 'a mapping of sections', 1)}"
     return message
 
 

@@ -147,17 +147,17 @@ def test_unknown_section_names_it(tmp_path):
 
 def test_wrong_type_names_key_and_expected_type(tmp_path):
     message = fail(tmp_path, "train:\n  batch_size: sixteen\n")
-    assert "train.batch_size: expected `int`, got `str`" in message
+    assert "train.batch_size: must be a whole number, not text" in message
 
 
 def test_wrong_type_for_a_section(tmp_path):
     message = fail(tmp_path, "game: 3\n")
-    assert "game: expected `object`, got `int`" in message
+    assert "game: must be a mapping, not a whole number" in message
 
 
 def test_bool_is_not_an_int(tmp_path):
     message = fail(tmp_path, "train:\n  seed: true\n")
-    assert "train.seed: expected `int`, got `bool`" in message
+    assert "train.seed: must be a whole number, not true or false" in message
 
 
 def test_invalid_enum_value_names_key(tmp_path):
@@ -255,12 +255,12 @@ def test_invalid_yaml_mapping_in_value(tmp_path):
 
 def test_top_level_list(tmp_path):
     message = fail(tmp_path, "- model\n- train\n")
-    assert "(top level): expected `object`, got `array` (a mapping of sections)" in message
+    assert "(top level): must be a mapping of sections, not a list" in message
 
 
 def test_top_level_scalar(tmp_path):
     message = fail(tmp_path, "just words\n")
-    assert "(top level): expected `object`, got `str`" in message
+    assert "(top level): must be a mapping of sections, not text" in message
 
 
 def test_config_error_is_a_value_error():

@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 import yaml
 
+from realm.config import wrong_type_in_words
 from realm.resources import shipped
 from realm.skills.base import FAMILIES, Family
 
@@ -199,7 +200,7 @@ def _explain(exc: msgspec.ValidationError) -> str:
     rule = re.match(r"^`(?P<field>[^`]+)` (?P<rule>.*)$", what)
     if rule:
         return f"{key + '.' if key else ''}{rule['field']}: {rule['rule']}"
-    return f"{key or '(top level)'}: {what[0].lower()}{what[1:]}"
+    return f"{key or '(top level)'}: {wrong_type_in_words(what) or what[0].lower() + what[1:]}"
 
 
 def skill_files(folder: Path = SKILLS_DIR) -> list[Path]:

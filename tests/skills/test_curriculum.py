@@ -57,7 +57,7 @@ def _write(path, text):
     [
         (
             "id: bin\nname: B\ngenerator: bin\nmax_level: two\nlevels: {1: {width: 2, ops: [add]}}\n",
-            "bin.yaml: max_level: expected `int`, got `str`",
+            "bin.yaml: max_level: must be a whole number, not text",
         ),
         (
             "id: bin\nname: B\ngenerator: bin\nmax_level: 2\nlevels: {1: {width: 2, ops: [add]}}\neval: {samples: 5}\n",
