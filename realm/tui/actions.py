@@ -226,6 +226,7 @@ ACTIONS: tuple[RealmAction, ...] = (
         "Vault",
         "vault",
         why_not=lambda s: s.control or EXPORT_ELSEWHERE,
+        show=False,  # it only says which command to run on the vault's host: the palette and Help keep it
     ),
     RealmAction("vault.back", "clear_or_back", "escape", "Back", screen="vault", show=False),
     # the Armory, and its dialogs
