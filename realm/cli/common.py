@@ -10,7 +10,7 @@ from pathlib import Path
 
 from realm.bus import RealmClient, RequestFailed, TrainerUnreachable, socket_file
 from realm.config import ConfigError, RealmConfig, load_config, resolve_config_path, resolve_home
-from realm.errors import RealmError
+from realm.errors import RealmError, SetupError
 from realm.home import Home, lock_holder
 from realm.hosts import connect_oracle, connect_trainer
 from realm.oracle.client import OracleClient
@@ -84,7 +84,7 @@ def run_command(args) -> int:
     except ConfigError as exc:
         print(f"realm: bad config: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except UsageError as exc:
+    except (UsageError, SetupError) as exc:
         print(f"realm: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (TrainerUnreachable, RequestFailed, RealmError) as exc:

@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import random
 import sys
+from contextlib import closing
 
-from realm.cli.common import EXIT_OK, CommandError, common_options, load_context
+from realm.cli.common import EXIT_OK, CommandError, UsageError, common_options, load_context
+from realm.home import Home
 from realm.skills import curriculum
 from realm.skills.history import SkillStore
 from realm.skills.registry import SkillConfigError, get_skill, load_skills
-from realm.vault.checkpoints import complete_checkpoints, parse_step
+from realm.vault import champion
+from realm.vault.ledger import Ledger
 
 
 def add_parsers(sub) -> None:
@@ -34,7 +37,12 @@ def add_parsers(sub) -> None:
 
     evaluate = common_options(verbs.add_parser("eval", help="score a checkpoint on the frozen eval sets"))
     evaluate.add_argument("skill", metavar="SKILL")
-    evaluate.add_argument("--checkpoint", type=int, metavar="STEP", help="a vault checkpoint (default: the latest)")
+    evaluate.add_argument(
+        "--checkpoint",
+        default="latest",
+        metavar="latest|champion|STEP",
+        help="a vault checkpoint: latest (default), champion, a step or a canonical name",
+    )
     evaluate.add_argument("--level", type=int, metavar="N", help="the level (default: the skill's level here)")
     evaluate.add_argument("--json", action="store_true", help="one JSON document")
     evaluate.set_defaults(func=cmd_eval)
@@ -153,7 +161,7 @@ def cmd_eval(args) -> int:
         store.close()
     if not 1 <= level <= skill.max_level:
         raise CommandError(f"skill {skill.id!r} has levels 1..{skill.max_level}, not {level}")
-    folder = _checkpoint_folder(home, args.checkpoint)
+    folder = _checkpoint_folder(home, config, args.checkpoint)
     model, tokenizer = _load(config, folder)
     from realm.skills.grading import accuracy, evaluate  # torch: only `skills eval` runs a model
 
@@ -193,19 +201,15 @@ def cmd_eval(args) -> int:
     return EXIT_OK
 
 
-def _checkpoint_folder(home, step):
-    folders = complete_checkpoints(home / "vault" / "checkpoints") if (home / "vault" / "checkpoints").is_dir() else []
-    if step is None:
-        if not folders:
-            raise CommandError(
-                f"no checkpoint in {home / 'vault' / 'checkpoints'}; train first or pass --checkpoint STEP"
-            )
-        return folders[-1]
-    for folder in folders:
-        if parse_step(folder.name) == step:
-            return folder
-    have = ", ".join(str(parse_step(f.name)) for f in folders) or "none"
-    raise CommandError(f"no checkpoint at step {step} (have: {have})")
+def _checkpoint_folder(home, config, ref: str):
+    db = Home(home).db
+    if not db.exists():
+        raise CommandError(f"no checkpoint in {home / 'vault' / 'checkpoints'}; train first or pass --home")
+    with closing(Ledger(db)) as ledger:
+        try:
+            return champion.resolve(ledger, ref, config.champion)[1]
+        except champion.BadReference as exc:
+            raise UsageError(f"--checkpoint {exc}") from None
 
 
 def _load(config, folder):

@@ -17,6 +17,7 @@ import torch
 import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 
+from realm.errors import SetupError
 from realm.model.chatml import CHATML_TEMPLATE, render_chatml
 from realm.resources import shipped
 
@@ -45,7 +46,7 @@ _PROBES = [
 ]
 
 
-class ModelLoadError(ValueError):
+class ModelLoadError(SetupError, ValueError):
     """The model or tokenizer cannot be loaded; the message says what to do."""
 
 
@@ -143,7 +144,7 @@ def resolve_device(spec: str) -> torch.device:
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ModelLoadError(
-                f"device {spec!r} asked for, but CUDA is not available here: set model.device to auto or cpu"
+                f"model.device {spec!r} asked for, but CUDA is not available here: set model.device: cpu or auto"
             )
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise ModelLoadError(
@@ -295,7 +296,7 @@ def _from_pretrained(loader, spec: str, *, what: str, **kwargs):
         if _hub_offline():
             raise ModelLoadError(
                 f"{spec}: not a local folder and not in the Hugging Face cache, and offline mode is on "
-                f"(HF_HUB_OFFLINE): download it first (`hf download {spec}`) or give a local folder"
+                f"(HF_HUB_OFFLINE): download it first (`hf download {spec}`) or point model.name at a local folder"
             ) from None
     except ValueError as exc:  # e.g. a config.json of a model type this transformers does not know
         raise ModelLoadError(f"{spec}: cannot load the {what}: {_first_line(exc)}") from None

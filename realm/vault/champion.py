@@ -29,6 +29,10 @@ class UnknownCheckpoint(RealmError):
     """A ledger reference that names no present checkpoint."""
 
 
+class BadReference(UnknownCheckpoint):
+    """A reference that is none of the accepted forms: a usage error, not a missing checkpoint."""
+
+
 class Ranked(NamedTuple):
     rank: int  # 1 is the champion; 0 for unranked
     checkpoint: CheckpointInfo
@@ -83,7 +87,7 @@ def resolve(ledger, ref: str, weights: ChampionConfig) -> tuple[CheckpointInfo, 
     else:
         step = int(ref) if ref.isdigit() else parse_step(ref)
         if step is None:
-            raise UnknownCheckpoint(
+            raise BadReference(
                 f"{ref!r} is not a checkpoint reference: give a step (200), a canonical name "
                 "(checkpoint-200-20251127-1430), latest or champion"
             )

@@ -103,14 +103,31 @@ def test_skills_commands_fail_clearly(capsys, tmp_path, argv, message):
     assert code == 1 and message in err
 
 
-def test_skills_eval_and_stats_read_the_realm(capsys, tmp_path, trained):
+def _vault_checkpoint(home, engine, step, suite=None):
+    """A real checkpoint of ``engine`` saved as ``step`` and recorded in the realm's ledger."""
     from datetime import datetime
 
+    from realm.home import Home
+    from realm.vault.checkpoints import read_sidecar, write_checkpoint
+    from realm.vault.ledger import Ledger
+
+    paths = Home(home).ensure()
+    folder = write_checkpoint(paths.checkpoints, step, datetime.now(), engine.save, {"time": float(step)})
+    ledger = Ledger(paths.db)
+    ledger.record(folder, read_sidecar(folder))
+    if suite is not None:
+        ledger.record_score(step, suite, when=float(step))
+    ledger.close()
+    return folder
+
+
+def test_skills_eval_and_stats_read_the_realm(capsys, tmp_path, trained):
+    from realm.protocol import SuiteScore
     from realm.skills.history import EvalRow, SkillStore
-    from realm.vault.checkpoints import write_checkpoint
 
     home = tmp_path / "home"
-    write_checkpoint(home / "vault" / "checkpoints", trained.step, datetime.now(), trained.save, {"time": 0.0})
+    champion = _vault_checkpoint(home, trained, trained.step, SuiteScore(version="v1", loss=1.0, accuracy=0.5))
+    latest = _vault_checkpoint(home, trained, trained.step + 1)
     store = SkillStore(home / "vault" / "realm.db")
     store.record(EvalRow("bin", 1, 1, 50, 0.0, 0.6, 0.5, {"add": 0.5}, []))
     store.count("bin@1.0.0", "", 256)
@@ -120,8 +137,18 @@ def test_skills_eval_and_stats_read_the_realm(capsys, tmp_path, trained):
     document = json.loads(out)
     assert code == 0 and [r["level"] for r in document["results"]] == [1, 2]
     assert all(len(r["items"]) == 5 and 0.0 <= r["accuracy"] <= 1.0 for r in document["results"])
-    code, out, _ = run(capsys, "skills", "eval", "bin", "--checkpoint", "999", "--home", str(home))
-    assert code == 1
+    assert document["checkpoint"] == latest.name
+    for ref, folder in (("champion", champion), ("latest", latest), (str(trained.step), champion)):
+        code, out, _ = run(
+            capsys, "skills", "eval", "bin", "--checkpoint", ref, "--level", "30", "--json", "--home", str(home)
+        )
+        assert code == 0 and json.loads(out)["checkpoint"] == folder.name, ref
+    code, out, err = run(capsys, "skills", "eval", "bin", "--checkpoint", "999", "--home", str(home))
+    assert code == 1 and "no checkpoint 999" in err
+    for bad in ("best", "../etc"):
+        code, out, err = run(capsys, "skills", "eval", "bin", "--checkpoint", bad, "--home", str(home))
+        assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, bad
+        assert f"--checkpoint {bad!r} is not a checkpoint reference" in err and "latest or champion" in err
     code, out, _ = run(capsys, "skills", "stats", "--json", "--home", str(home))
     stats = json.loads(out)
     assert stats["skills"][0]["latest_by_level"]["1"]["accuracy"] == 0.6
