@@ -25,7 +25,9 @@ def add_parsers(sub) -> None:
     )
     chat.add_argument("message", metavar="MESSAGE")
     chat.add_argument(
-        "--checkpoint", metavar="STEP", help="a step, canonical name, latest or champion (default: the served one)"
+        "--checkpoint",
+        metavar="latest|champion|STEP",
+        help="a step, canonical name, latest or champion (default: the served one)",
     )
     chat.add_argument("--system", metavar="TEXT", help="a system message before MESSAGE")
     chat.add_argument("--temperature", type=float, default=0.0, help="0 is greedy (default)")
