@@ -192,3 +192,14 @@ def test_vault_model_sorts_and_filters():
     model = vault_model(view)
     assert "champion 30: suite loss 1.000 · acc 25%" in model.stats
     assert [model.marks.of(c.step) for c in model.rows] == ["★•", "", ""]
+
+
+def test_the_oracle_box_suggests_a_real_item_of_the_active_skill():
+    from realm.protocol import SkillEvalItem, SkillsState, SkillState
+    from realm.state import RealmState
+    from realm.tui.screens.oracle import ASK_HINT, ask_hint
+
+    assert ask_hint(RealmState()) == ASK_HINT  # nothing evaluated yet: the plain hint
+    item = SkillEvalItem(prompt="Add in binary:\n ① + ① =", expected="①⓪", response="①", correct=False)
+    skills = SkillsState(active="bin", skills=(SkillState(id="bin", short_name="BIN", level=3, last_items=(item,)),))
+    assert ask_hint(RealmState(skills=skills)) == "try a BIN L3 item: Add in binary: ① + ① ="

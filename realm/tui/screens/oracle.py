@@ -45,6 +45,19 @@ class OracleModel:
     nodes: tuple[tuple[str, int], ...]  # (label, index into view.oracles)
 
 
+ASK_HINT = "enter: ask DIO something · esc: leave the box"
+
+
+def ask_hint(state) -> str:
+    """What to ask: DIO knows only what it trained on, so the box offers a real item of the
+    active skill at DIO's level (from the latest eval round) rather than small talk."""
+    skill = next((s for s in state.skills.skills if s.id == state.skills.active), None)
+    if skill is None or not skill.last_items:
+        return ASK_HINT
+    prompt = " ".join(skill.last_items[0].prompt.split())
+    return f"try a {skill.short_name or skill.id} L{skill.level} item: {prompt}"
+
+
 def serving_text(oracle: OracleState) -> str:
     if oracle.loading:
         return f"loading {oracle.loading}"
@@ -161,7 +174,7 @@ class OracleScreen(RealmScreen):
             yield Select([("no oracle node", NO_NODE)], value=NO_NODE, allow_blank=False, id="oracle-node")
         yield Static(id="oracle-status")
         yield ChatLog(id="oracle-chat")
-        yield Input(placeholder="enter: ask DIO something · esc: leave the box", id="oracle-input")
+        yield Input(placeholder=ASK_HINT, id="oracle-input")
 
     def on_mount(self) -> None:
         self.query_one("#oracle-chat").border_title = "Chat (enter to type, ctrl+x stops, ctrl+y copies)"
@@ -176,7 +189,7 @@ class OracleScreen(RealmScreen):
         self._set_options(model, view.oracle_index)
         box = self.query_one("#oracle-input", Input)
         box.disabled = model.missing is not None
-        box.placeholder = "enter: ask DIO something · esc: leave the box" if not box.disabled else "no oracle"
+        box.placeholder = ask_hint(view.state) if not box.disabled else "no oracle"
 
     def _set_options(self, model: OracleModel, index: int) -> None:
         if (model.checkpoints, model.nodes) == self._options:
