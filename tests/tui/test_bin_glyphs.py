@@ -60,3 +60,12 @@ def test_doctor_asks_the_player_to_look_at_the_circled_digits(glyphs):
     assert f"tui.bin_glyphs: {glyphs}" in table
     assert f"{ZERO} {ONE}" in table
     assert ("set tui.bin_glyphs: ascii" in table) == (glyphs == "circled")
+
+
+def test_a_log_line_quoting_a_bin_prompt_follows_the_setting():
+    from realm.protocol import LogLine
+    from realm.tui.widgets.log_view import log_row
+
+    line = LogLine(time=demo.T0, level="info", text=f"DIO answered {CIRCLED_ANSWER}")
+    assert log_row(line, "ascii").plain.endswith("DIO answered 1000")
+    assert log_row(line, "circled").plain.endswith(f"DIO answered {CIRCLED_ANSWER}")
