@@ -35,6 +35,7 @@ def run_checks(config: RealmConfig, home: Path, config_path: Path | None) -> lis
         checks += _nodes(config, home, registry)
     checks.append(_disk(home))
     checks.append(_gpus(config))
+    checks.append(_bin_glyphs(config))
     return checks
 
 
@@ -217,6 +218,15 @@ def _gpus(config: RealmConfig) -> Check:
         note + ("" if wants_cuda else "; training and serving on CPU"),
         "install the NVIDIA driver or set model.device / oracle.device to auto" if wants_cuda else "",
     )
+
+
+def _bin_glyphs(config: RealmConfig) -> Check:
+    """No program can see the terminal's font, so the line asks the player to look."""
+    if config.tui.bin_glyphs == "ascii":
+        detail = "tui.bin_glyphs: ascii (BIN's \u24ea \u2460 drawn as 0 1); if \u24ea \u2460 here look right, circled shows them"
+        return Check("bin glyphs", True, detail)
+    detail = "tui.bin_glyphs: circled; if \u24ea \u2460 here show as boxes or misaligned, set tui.bin_glyphs: ascii"
+    return Check("bin glyphs", True, detail)
 
 
 def format_table(checks: list[Check]) -> str:

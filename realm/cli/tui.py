@@ -50,6 +50,7 @@ def cmd_tui(args) -> int:
         oracles=registry_oracles(config, home),
         chat_max_new_tokens=config.tui.chat_max_new_tokens,
         away_after_s=config.tui.away_after_s,
+        bin_glyphs=config.tui.bin_glyphs,
         trainer_setup=trainer_link(config, home, control),
     )
     return EXIT_OK

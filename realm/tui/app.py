@@ -85,8 +85,10 @@ class RealmApp(App[None]):
         chat_max_new_tokens: int = 256,
         trainer_setup: Callable[..., None] | None = None,
         away_after_s: float = 600.0,
+        bin_glyphs: str = "ascii",
     ) -> None:
         super().__init__()
+        self.bin_glyphs = bin_glyphs  # config `tui.bin_glyphs`: how BIN's circled digits are drawn
         self.chat_max_new_tokens = chat_max_new_tokens  # config `tui.chat_max_new_tokens`
         self.trainer = trainer  # set by `realm play`, which started the trainer: its exit is news
         self.keymap = dict(keymap or {})  # binding id -> keys (config `tui.keys`), checked by the caller
@@ -384,9 +386,11 @@ def run_tui(
     chat_max_new_tokens: int = 256,
     trainer_setup: Callable[..., None] | None = None,
     away_after_s: float = 600.0,
+    bin_glyphs: str = "ascii",
 ) -> None:
     RealmApp(
         pub_endpoint, control_endpoint, heartbeat_s=heartbeat_s, readonly=readonly,
         state_dir=state_dir or default_state_dir(), oracles=oracles, keymap=keymap, trainer=trainer,
         chat_max_new_tokens=chat_max_new_tokens, trainer_setup=trainer_setup, away_after_s=away_after_s,
+        bin_glyphs=bin_glyphs,
     ).run()  # fmt: skip

@@ -6,6 +6,9 @@ import time
 
 MISSING = "—"
 
+BIN_GLYPHS = ("circled", "ascii")  # config `tui.bin_glyphs`
+_CIRCLED_TO_ASCII = str.maketrans({"\u24ea": "0", "\u2460": "1"})  # BIN's ⓪ ① (realm/skills/bin.py)
+
 
 def count(n: int) -> str:
     return f"{n:,}"
@@ -66,3 +69,9 @@ def duration(seconds: float) -> str:
 
 def ago(seconds: float | None) -> str:
     return MISSING if seconds is None else f"{duration(max(seconds, 0.0))} ago"
+
+
+def bin_text(text: str, glyphs: str) -> str:
+    """BIN's circled digits as the player chose to see them: ``ascii`` draws ⓪ ① as 0 1 (fonts without
+    U+24EA show boxes, and some terminals draw them two cells wide); ``circled`` leaves what DIO saw."""
+    return text.translate(_CIRCLED_TO_ASCII) if glyphs == "ascii" else text

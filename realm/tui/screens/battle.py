@@ -52,7 +52,7 @@ class BattleScreen(RealmScreen):
         self.set_row("#battle-state", state_line(view.state.hero.steps, battle, view.readonly, view.steps_per_s))
         self.set_row("#battle-metrics", metrics_line(battle, view.state.hero.val_loss))
         self.query_one(LossChart).set_series(battle.losses, battle.val_losses)
-        self.query_one(LogView).set_lines(view.state.log)
+        self.query_one(LogView).set_lines(view.state.log, self.app.bin_glyphs)
 
     # effects the app triggers from the events it drains
     def effect_hits(self, losses: list[float]) -> None:

@@ -51,7 +51,7 @@ class HeroScreen(RealmScreen):
         self.set_row("#hero-stats", stats_line(stats, view.state.hero.quests_completed))
         self.set_row("#hero-model", model_line(view.state.trainer))
         self.set_row("#hero-achievements", achievements_line(view.state.achievements))
-        self.query_one(LogView).set_lines(view.state.log)
+        self.query_one(LogView).set_lines(view.state.log, self.app.bin_glyphs)
 
 
 def xp_meter(stats: HeroStats) -> tuple[float, str, str]:

@@ -26,6 +26,7 @@ from textual.worker import get_current_worker
 
 from realm.protocol import ChatEnd, OracleState, Sampling
 from realm.tui.actions import bindings_for
+from realm.tui.format import bin_text
 from realm.tui.oracles import NO_ORACLE_HINT, OracleNode
 from realm.tui.screens.base import RealmScreen
 from realm.tui.view import RealmView
@@ -221,7 +222,7 @@ class OracleScreen(RealmScreen):
             return
         event.input.value = ""
         log = self.query_one(ChatLog)
-        log.add_message("you", text)
+        log.add_message("you", bin_text(text, self.app.bin_glyphs))
         log.add_message("DIO")
         request_id = self.chat.ask(text)
         checkpoint = self.query_one("#oracle-checkpoint", Select).value
@@ -253,7 +254,7 @@ class OracleScreen(RealmScreen):
     def on_chat_chunk(self, message: ChatChunk) -> None:
         if message.request_id == self.chat.request_id:
             self.chat.answer += message.text
-            self.query_one(ChatLog).append_chunk(message.text)
+            self.query_one(ChatLog).append_chunk(bin_text(message.text, self.app.bin_glyphs))
 
     def on_chat_finished(self, message: ChatFinished) -> None:
         if message.request_id != self.chat.request_id:

@@ -15,6 +15,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 from realm.protocol import SkillState
+from realm.tui.format import bin_text
 from realm.tui.screens.base import RealmScreen
 from realm.tui.view import RealmView
 
@@ -82,7 +83,7 @@ def clip(text: str, width: int = TEXT_CLIP) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
-def skill_row_text(row: SkillRow) -> Content:
+def skill_row_text(row: SkillRow, glyphs: str = "ascii") -> Content:
     lines = [
         Content.assemble(
             (f"{row.icon} {row.name}", "bold"),
@@ -99,7 +100,14 @@ def skill_row_text(row: SkillRow) -> Content:
     for prompt, answer, right in row.last_items[:ITEMS_SHOWN]:
         verdict = ("✓", "$success") if right else ("✗", "bold $error")
         lines.append(
-            Content.assemble("  ", verdict, " ", clip(prompt), ("  → ", "$text-muted"), clip(answer or "(nothing)", 24))
+            Content.assemble(
+                "  ",
+                verdict,
+                " ",
+                clip(bin_text(prompt, glyphs)),
+                ("  → ", "$text-muted"),
+                clip(bin_text(answer, glyphs) or "(nothing)", 24),
+            )  # fmt: skip
         )
     if len(row.last_items) > ITEMS_SHOWN:
         lines.append(Content.styled(f"  … {len(row.last_items) - ITEMS_SHOWN} more items", "$text-muted"))
@@ -121,7 +129,9 @@ class SkillsScreen(RealmScreen):
         empty.display = model.empty is not None
         if model.empty:
             empty.update(Content.styled(model.empty, "$text-muted"))
-        self.query_one("#skills-rows", Static).update(Content("\n\n").join(skill_row_text(r) for r in model.rows))
+        self.query_one("#skills-rows", Static).update(
+            Content("\n\n").join(skill_row_text(r, self.app.bin_glyphs) for r in model.rows)
+        )
         self.query_one("#skills-now", Static).update(
             Content.assemble(
                 ("Training on ", "$text-muted"),

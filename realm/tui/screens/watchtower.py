@@ -104,4 +104,4 @@ class WatchtowerScreen(RealmScreen):
         self.query_one("#watch-trainer", Static).update(pairs_text(model.trainer, NODE_LABEL))
         self.query_one("#watch-oracles", Static).update(pairs_text(model.oracles, NODE_LABEL))
         self.query_one("#watch-link", Static).update(pairs_text(model.link))
-        self.query_one(LogView).set_lines(view.state.log)
+        self.query_one(LogView).set_lines(view.state.log, self.app.bin_glyphs)
