@@ -203,3 +203,4 @@ def test_the_oracle_box_suggests_a_real_item_of_the_active_skill():
     item = SkillEvalItem(prompt="Add in binary:\n ① + ① =", expected="①⓪", response="①", correct=False)
     skills = SkillsState(active="bin", skills=(SkillState(id="bin", short_name="BIN", level=3, last_items=(item,)),))
     assert ask_hint(RealmState(skills=skills)) == "try a BIN L3 item: Add in binary: ① + ① ="
+    assert ask_hint(RealmState(skills=skills), "ascii") == "try a BIN L3 item: Add in binary: 1 + 1 ="

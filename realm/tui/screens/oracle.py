@@ -49,13 +49,13 @@ class OracleModel:
 ASK_HINT = "enter: ask DIO something · esc: leave the box"
 
 
-def ask_hint(state) -> str:
+def ask_hint(state, glyphs: str = "circled") -> str:
     """What to ask: DIO knows only what it trained on, so the box offers a real item of the
     active skill at DIO's level (from the latest eval round) rather than small talk."""
     skill = next((s for s in state.skills.skills if s.id == state.skills.active), None)
     if skill is None or not skill.last_items:
         return ASK_HINT
-    prompt = " ".join(skill.last_items[0].prompt.split())
+    prompt = bin_text(" ".join(skill.last_items[0].prompt.split()), glyphs)
     return f"try a {skill.short_name or skill.id} L{skill.level} item: {prompt}"
 
 
@@ -190,7 +190,7 @@ class OracleScreen(RealmScreen):
         self._set_options(model, view.oracle_index)
         box = self.query_one("#oracle-input", Input)
         box.disabled = model.missing is not None
-        box.placeholder = ask_hint(view.state) if not box.disabled else "no oracle"
+        box.placeholder = ask_hint(view.state, self.app.bin_glyphs) if not box.disabled else "no oracle"
 
     def _set_options(self, model: OracleModel, index: int) -> None:
         if (model.checkpoints, model.nodes) == self._options:
