@@ -343,17 +343,21 @@ def _profiled(raw: object) -> object:
     """The user's settings over their model's profile (key by key), over the defaults."""
     if not isinstance(raw, dict):
         return raw  # config_from says what is wrong with it
+    return _merged(profile_settings(raw), raw)
+
+
+def profile_settings(raw: dict) -> dict:
+    """The settings of the profile that the user's settings ``raw`` choose (``{}`` when unclear)."""
     model = raw.get("model") if isinstance(raw.get("model"), dict) else {}
     try:
         chosen = profile_of(ModelConfig(name=str(model.get("name", ModelConfig().name)),
                                         profile=str(model.get("profile", "auto"))))  # fmt: skip
     except (TypeError, ValueError):
-        return raw
+        return {}
     path = PROFILES / f"{chosen}.yaml"
     if not path.is_file():
         raise ConfigError(f"model.profile: no profile {chosen!r}; known: {', '.join(known_profiles())}")
-    profile = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader) or {}  # noqa: S506 - SafeLoader
-    return _merged(profile, raw)
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader) or {}  # noqa: S506 - SafeLoader
 
 
 def _merged(base: dict, over: dict) -> dict:

@@ -70,7 +70,7 @@ class Daemon:
         self.home = Home(home).ensure()
         self.max_steps = max_steps
         self.controls = Controls()
-        self.live = LiveConfig(config, wake=self.controls.wake.set)
+        self.live = LiveConfig(config, wake=self.controls.wake.set, home=self.home.root)
         self.queue = QuestQueue(self.home)
         self.run_id = uuid.uuid4().hex[:12]
         self.engine = None

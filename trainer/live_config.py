@@ -4,7 +4,8 @@ A ``ConfigUpdateRequest`` names one dotted key and a YAML value. ``propose`` che
 against the same msgspec rules as a config file, refuses keys that cannot change while the
 trainer runs, and demands ``confirm`` for the critical keys of the seed's safety rules
 (model name, max_length). An accepted change is applied by the training thread between
-optimizer steps (``apply_to_engine``), never in the middle of one.
+optimizer steps (``apply_to_engine``), never in the middle of one; it is saved at once in
+``HOME/overrides.yaml`` (realm/overrides.py), so a restart keeps it.
 """
 
 from __future__ import annotations
@@ -12,89 +13,26 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
-import msgspec
-import yaml
-
-from realm.config import ConfigError, RealmConfig, _Loader, config_from
+from realm.config import ConfigError, RealmConfig
+from realm.overrides import CRITICAL, SAFE, ArmoryRefused, flatten, propose, save_override, yaml_text
 from realm.protocol import Ack, ConfigChanged, ConfigField, ConfigUpdateRequest, ErrorReply, Reply
 
 log = logging.getLogger("realm.trainer")
 
-# Keys the trainer can change between two steps, and what each does.
-SAFE = {
-    "train.lr": "AdamW learning rate (after warmup); applies from the next step",
-    "train.weight_decay": "AdamW weight decay; applies from the next step",
-    "train.max_grad_norm": "gradient clipping norm",
-    "train.checkpoint_every": "save a checkpoint every N optimizer steps",
-    "train.val_every": "run validation every N optimizer steps",
-    "idle.enabled": "make a quest from the active skill when the queue is empty",
-    "idle.examples": "examples in each idle quest",
-}
-# Keys the seed's safety rules protect: a change needs an explicit confirmation.
-CRITICAL = {
-    "train.max_length": "tokens per example; applies to the next quest's encoding",
-    "model.name": "the model DIO is; a change needs a trainer restart",
-    "model.tokenizer": "the tokenizer; a change needs a trainer restart",
-}
-NEEDS_RESTART = {"model.name", "model.tokenizer"}
-
-
-class ArmoryRefused(ValueError):
-    """A config change the trainer will not make; the message says why."""
-
-
-def _flatten(config: RealmConfig) -> dict[str, object]:
-    flat: dict[str, object] = {}
-    for section, values in msgspec.to_builtins(config).items():
-        for key, value in values.items():
-            flat[f"{section}.{key}"] = value
-    return flat
-
-
-def yaml_text(value: object) -> str:
-    text = yaml.safe_dump(value, default_flow_style=True).strip()
-    return text.removesuffix("\n...").removesuffix("...").strip()
-
 
 def fields(config: RealmConfig) -> tuple[ConfigField, ...]:
     out = []
-    for key, value in _flatten(config).items():
+    for key, value in flatten(config).items():
         kind = "safe" if key in SAFE else "critical" if key in CRITICAL else "fixed"
         help_text = SAFE.get(key) or CRITICAL.get(key) or "set in the config file; read at start-up"
         out.append(ConfigField(key=key, value=yaml_text(value), kind=kind, help=help_text))
     return tuple(out)
 
 
-def propose(config: RealmConfig, key: str, value_text: str, confirm: bool) -> RealmConfig:
-    """The config with ``key`` set to ``value_text``, or ``ArmoryRefused`` saying why not."""
-    flat = _flatten(config)
-    if key not in flat:
-        raise ArmoryRefused(f"{key}: no such config key")
-    if key not in SAFE and key not in CRITICAL:
-        raise ArmoryRefused(f"{key}: cannot change while the trainer runs; set it in the config file and restart")
-    if key in CRITICAL and not confirm:
-        raise ArmoryRefused(f"{key} is a critical key (safety rule): the change needs an explicit confirmation")
-    if key in NEEDS_RESTART:
-        raise ArmoryRefused(
-            f"{key}: confirmed, but the trainer cannot swap its model while running; "
-            "set it in the config file and restart the trainer"
-        )
-    try:
-        value = yaml.load(value_text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        raise ArmoryRefused(f"{key}: {value_text!r} is not a YAML value ({exc})") from None
-    section, name = key.split(".", 1)
-    raw = msgspec.to_builtins(config)
-    raw[section][name] = value
-    try:
-        return config_from(raw)
-    except ConfigError as exc:
-        raise ArmoryRefused(str(exc)) from None
-
-
 def changed_keys(old: RealmConfig, new: RealmConfig) -> tuple[str, ...]:
-    a, b = _flatten(old), _flatten(new)
+    a, b = flatten(old), flatten(new)
     return tuple(key for key in b if a.get(key) != b[key])
 
 
@@ -108,8 +46,9 @@ class LiveConfig:
     """The running config. A request (the control thread) proposes a change; the training
     thread applies the accepted one between two optimizer steps, never in the middle of one."""
 
-    def __init__(self, config: RealmConfig, wake: Callable[[], None]) -> None:
+    def __init__(self, config: RealmConfig, wake: Callable[[], None], home: Path | None = None) -> None:
         self.config = config
+        self._home = home  # where an accepted change is saved (overrides.yaml), so a restart keeps it
         self._wake = wake  # an idle or paused loop applies the change at once
         self._lock = threading.Lock()
         self._pending: RealmConfig | None = None
@@ -122,9 +61,20 @@ class LiveConfig:
             except ArmoryRefused as exc:
                 return ErrorReply(message=str(exc))
             self._pending = new
+            saved = self._save(request.key, new)
         self._wake()
         value = dict((f.key, f.value) for f in fields(new))[request.key]
-        return Ack(message=f"{request.key} = {value} accepted: applies before the next step")
+        return Ack(message=f"{request.key} = {value} accepted: applies before the next step{saved}")
+
+    def _save(self, key: str, new: RealmConfig) -> str:
+        if self._home is None:
+            return ""
+        try:
+            path = save_override(self._home, key, new)
+        except (OSError, ConfigError) as exc:
+            log.warning("armory: %s not saved: %s", key, exc)
+            return f"; NOT saved ({exc}): it lasts until the trainer stops"
+        return f"; saved in {path.name}"
 
     def apply_pending(self, engine, lockstep, emit) -> None:
         """The training thread, between steps: the accepted change, into the engine and every rank."""

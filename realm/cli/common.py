@@ -9,11 +9,12 @@ import sys
 from pathlib import Path
 
 from realm.bus import RealmClient, RequestFailed, TrainerUnreachable, socket_file
-from realm.config import ConfigError, RealmConfig, load_config, resolve_config_path, resolve_home
+from realm.config import ConfigError, RealmConfig, resolve_config_path, resolve_home
 from realm.errors import RealmError, SetupError
 from realm.home import Home, lock_holder
 from realm.hosts import connect_oracle, connect_trainer
 from realm.oracle.client import OracleClient
+from realm.overrides import load_home_config
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 EXIT_PIPE = 128 + 13  # what a shell reports for a writer killed by SIGPIPE: the reader stopped reading
@@ -35,10 +36,11 @@ def common_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def load_context(args) -> tuple[Path, RealmConfig, Path | None]:
-    """(home, config, config file or None) from the command's --home and --config."""
+    """(home, config, config file or None) from the command's --home and --config; the config
+    is the file's with the home's overrides.yaml (the Armory's saved changes) over it."""
     home = resolve_home(args.home)
     config_path = resolve_config_path(args.config, home)
-    return home, load_config(config_path), config_path
+    return home, load_home_config(home, config_path), config_path
 
 
 def trainer_client(args) -> RealmClient:

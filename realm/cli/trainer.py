@@ -13,9 +13,10 @@ from realm.bus import TrainerUnreachable
 from realm.cli.common import EXIT_OK, UsageError, common_options, load_context, setup_logging, trainer_client
 from realm.cli.oracle import start_oracle, stop_oracle
 from realm.cli.tui import checked_keymap, trainer_link
-from realm.config import endpoints
+from realm.config import endpoints, resolve_home
 from realm.game.hero import hero_stats
 from realm.home import Home, lock_holder
+from realm.overrides import OVERRIDES, overridden, yaml_text
 from realm.protocol import PauseRequest, ResumeRequest, SkipRequest, StopRequest
 from realm.tui.oracles import registry_oracles
 
@@ -128,7 +129,16 @@ def cmd_status(args) -> int:
         sys.stdout.write(msgspec.json.encode(snapshot).decode() + "\n")
     else:
         print(format_status(snapshot))
+        print(overrides_line(resolve_home(args.home)))
     return EXIT_OK
+
+
+def overrides_line(home) -> str:
+    """Which settings HOME/overrides.yaml changes (the Armory's, `realm config set`'s)."""
+    changed = overridden(home)
+    if not changed:
+        return "overrides: none (the config file's settings)"
+    return "overrides: " + ", ".join(f"{key}={yaml_text(value)}" for key, value in changed.items()) + f" ({OVERRIDES})"
 
 
 def format_status(snapshot) -> str:
