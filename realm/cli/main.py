@@ -9,7 +9,7 @@ import argparse
 import os
 import sys
 
-from realm.cli import doctor, keys, oracle, quests, skills, trainer, tui, vault
+from realm.cli import doctor, keys, metrics, oracle, quests, skills, trainer, tui, vault
 from realm.cli.common import EXIT_PIPE, run_command
 
 
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     vault.add_parsers(sub)
     keys.add_parsers(sub)
     doctor.add_parsers(sub)
+    metrics.add_parsers(sub)
     return parser
 
 
