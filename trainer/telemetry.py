@@ -95,6 +95,7 @@ class MetricsLog:
         if not self.max_bytes or size == 0 or size + adding <= self.max_bytes:
             return size
         os.close(self._fd)
+        self._fd = None  # never a closed number that a later open may reuse, should reopening fail
         try:
             rotate(self.path, self.keep)
         finally:
