@@ -75,6 +75,9 @@ class TrainConfig(_Section):
     min_lr_ratio: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.1
     peak_flops: NonNegative = 0.0  # the device's dense matmul FLOP/s for the MFU estimate; 0 measures it at start
     metrics_log: bool = True  # append every step's metrics to {home}/logs/metrics.jsonl
+    # logs/trainer.log and logs/metrics.jsonl each rotate past this size to .1 ... .log_keep (0: never)
+    log_max_mb: NonNegative = 50.0
+    log_keep: AtLeast0 = 3
     # auto: bf16 on a GPU that has it, fp16 with loss scaling on one that has not, fp32 on CPU
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
     # recompute each layer's activations in the backward: much less memory for ~30 % more compute

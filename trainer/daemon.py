@@ -185,7 +185,10 @@ class Daemon:
         if train.metrics_log and self.engine.is_main:
             path = self.home.logs / "metrics.jsonl"
             self.metrics_log = MetricsLog(
-                path, on_error=lambda exc: self.disk.note_failed_write(f"metrics log {path}", exc)
+                path,
+                on_error=lambda exc: self.disk.note_failed_write(f"metrics log {path}", exc),
+                max_bytes=int(train.log_max_mb * 2**20),
+                keep=train.log_keep,
             )
         self.controls.on_wait = self.notifier.ping
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from realm.metrics_history import read_records, rotate
 from realm.model.chatml import IGNORE_INDEX
 
 
@@ -75,14 +76,31 @@ class MetricsLog:
 
     MAX_PENDING = 100_000
 
-    def __init__(self, path: Path | None, on_error=lambda exc: None) -> None:
+    def __init__(self, path: Path | None, on_error=lambda exc: None, *, max_bytes: int = 0, keep: int = 3) -> None:
         self._fd: int | None = None
         self._pending: list[bytes] = []
         self.on_error = on_error
         self.lost = 0
+        self.path, self.max_bytes, self.keep = path, max_bytes, keep
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._open()
+
+    def _open(self) -> None:
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def _rotate_before(self, size: int, adding: int) -> int:
+        """Rotate (between whole lines) when ``adding`` bytes would take a non-empty file past
+        ``max_bytes``, as RotatingFileHandler does; the size of the file to append to."""
+        if not self.max_bytes or size == 0 or size + adding <= self.max_bytes:
+            return size
+        os.close(self._fd)
+        self._fd = None  # never a closed number that a later open may reuse, should reopening fail
+        try:
+            rotate(self.path, self.keep)
+        finally:
+            self._open()
+        return os.fstat(self._fd).st_size
 
     def write(self, record: dict) -> None:
         if self._fd is None:
@@ -97,9 +115,14 @@ class MetricsLog:
         """Append the waiting lines; False (the file as it was) when the write fails."""
         if self._fd is None or not self._pending:
             return True
-        whole = os.fstat(self._fd).st_size
+        data = b"".join(self._pending)
         try:
-            _write_all(self._fd, b"".join(self._pending))
+            whole = self._rotate_before(os.fstat(self._fd).st_size, len(data))
+        except OSError as exc:
+            self.on_error(exc)
+            return False
+        try:
+            _write_all(self._fd, data)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 os.ftruncate(self._fd, whole)  # no torn line for a reader, none to append after
@@ -122,14 +145,8 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def read_metrics(path: Path) -> list[dict]:
-    """The records of a metrics log; a torn last line (a crash mid-write) is skipped."""
-    records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            continue
-    return records
+    """The records of a metrics log and its rotated files, oldest first; a torn line (a crash mid-write) is skipped."""
+    return list(read_records(path))
 
 
 class FlopCount:

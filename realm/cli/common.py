@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import logging.handlers
+import os
 import sys
 from pathlib import Path
 
@@ -75,8 +77,31 @@ def oracle_client(args, *, timeout_s: float | None = None) -> OracleClient:
     )
 
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
 def setup_logging(stream=sys.stderr) -> None:
-    logging.basicConfig(level=logging.INFO, stream=stream, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, stream=stream, format=LOG_FORMAT)
+
+
+class _OutputFollowingHandler(logging.handlers.RotatingFileHandler):
+    """A size-rotated log that this process's stdout and stderr also write to (a traceback, a library's
+    print), moved onto each new file at rotation, so nothing keeps writing into a rotated one."""
+
+    def _open(self):
+        stream = super()._open()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for fd in (1, 2):
+            os.dup2(stream.fileno(), fd)
+        return stream
+
+
+def setup_file_logging(path: Path, max_bytes: int, keep: int) -> None:
+    """Log to ``path``, rotated past ``max_bytes`` (0: never) into ``path.1`` ... ``path.{keep}``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = _OutputFollowingHandler(path, maxBytes=max_bytes, backupCount=keep, encoding="utf-8")
+    logging.basicConfig(level=logging.INFO, handlers=[handler], format=LOG_FORMAT)
 
 
 def run_command(args) -> int:

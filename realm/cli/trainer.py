@@ -6,11 +6,20 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+from pathlib import Path
 
 import msgspec
 
 from realm.bus import TrainerUnreachable
-from realm.cli.common import EXIT_OK, UsageError, common_options, load_context, setup_logging, trainer_client
+from realm.cli.common import (
+    EXIT_OK,
+    UsageError,
+    common_options,
+    load_context,
+    setup_file_logging,
+    setup_logging,
+    trainer_client,
+)
 from realm.cli.oracle import start_oracle, stop_oracle
 from realm.cli.tui import checked_keymap, trainer_link
 from realm.config import endpoints, resolve_home
@@ -31,6 +40,11 @@ def add_parsers(sub) -> None:
 
     trainer = common_options(sub.add_parser("trainer", help="the headless trainer (what systemd runs)"))
     trainer.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimizer steps (with a checkpoint)")
+    trainer.add_argument(
+        "--log-file",
+        metavar="FILE",
+        help="log (and stdout/stderr) to FILE, rotated past train.log_max_mb into FILE.1 ... (default: stderr)",
+    )
     trainer.set_defaults(func=cmd_trainer)
 
 
@@ -53,7 +67,10 @@ def cmd_trainer(args) -> int:
     from trainer.daemon import Daemon
 
     home, config, config_path = load_context(args)
-    setup_logging()
+    if getattr(args, "log_file", None):
+        setup_file_logging(Path(args.log_file), int(config.train.log_max_mb * 2**20), config.train.log_keep)
+    else:
+        setup_logging()
     logging.getLogger("realm.trainer").info("config: %s", config_path or "built-in defaults")
     return Daemon(config, home, max_steps=args.max_steps).run()
 
@@ -81,7 +98,7 @@ def _play(args, home, config, config_path, keymap: dict[str, str], oracle: subpr
     pub, control = endpoints(config, home)
     (home / "logs").mkdir(parents=True, exist_ok=True)
     log_path = home / "logs" / "trainer.log"
-    command = [sys.executable, "-m", "realm.cli", "trainer", "--home", str(home)]
+    command = [sys.executable, "-m", "realm.cli", "trainer", "--home", str(home), "--log-file", str(log_path)]
     if config_path:
         command += ["--config", str(config_path)]
     if args.max_steps is not None:
