@@ -78,3 +78,8 @@ def test_oracle_chat_transcript(snap_compare):
 
 def test_generate_a_quest_box(snap_compare):
     assert snap_compare(recorded_app(), press=["4", "wait:200", "g", "wait:300"], terminal_size=(80, 24))
+
+
+def test_quest_detail_of_a_failed_quest(snap_compare):
+    """The recorded board's failed quest, opened with enter: its whole reason, wrapped."""
+    assert snap_compare(recorded_app(), press=["4", "wait:200", "tab", "enter", "wait:300"], terminal_size=(80, 24))
