@@ -373,9 +373,11 @@ async def test_enter_shows_a_failed_quests_whole_reason_and_esc_closes_it(endpoi
         await pilot.press("tab", "enter")
         await wait_for(pilot, lambda: isinstance(app.screen, QuestDetail), what="the detail view")
         await pilot.pause()
-        body = app.screen.query_one("#quest-detail-body")
-        assert LONG_REASON in text_of(body).replace("\n", "")
-        assert "status  failed" in text_of(body) and "source  inbox" in text_of(body)
+        labels = [text_of(w) for w in app.screen.query(".quest-fact-label")]
+        values = dict(zip(labels, (text_of(w) for w in app.screen.query(".quest-fact-value"))))
+        assert values["reason"] == LONG_REASON and values["status"] == "failed" and values["source"] == "inbox"
+        reason = app.screen.query(".quest-fact-value").last()
+        assert reason.size.height == 4, "200 characters wrap to four lines in the 60 columns beside the labels"
         assert app.screen.query_one("#quest-detail-box").max_scroll_y == 0, "all of it is on screen at 80x24"
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, QuestDetail), what="the detail view to close")

@@ -4,7 +4,7 @@ outcome and its whole reason, wrapped (the board's table cuts it at its column).
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.containers import VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Static
@@ -43,9 +43,8 @@ def finished_facts(r: QuestResult) -> list[tuple[str, str]]:
     ]
 
 
-def detail_content(quest: QuestInfo | QuestResult) -> Content:
-    facts = queued_facts(quest) if isinstance(quest, QuestInfo) else finished_facts(quest)
-    return Content("\n").join(Content.assemble((f"{label:>10}  ", "bold"), value) for label, value in facts)
+def facts_of(quest: QuestInfo | QuestResult) -> list[tuple[str, str]]:
+    return queued_facts(quest) if isinstance(quest, QuestInfo) else finished_facts(quest)
 
 
 class QuestDetail(ModalScreen[None]):
@@ -57,7 +56,10 @@ class QuestDetail(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="quest-detail-box"):
-            yield Static(detail_content(self.quest), id="quest-detail-body")
+            for label, value in facts_of(self.quest):
+                with Horizontal(classes="quest-fact"):
+                    yield Static(Content.styled(label, "bold"), classes="quest-fact-label")
+                    yield Static(Content(value), classes="quest-fact-value")  # wraps under itself
             yield Static(Content.styled("esc closes", "$text-muted"), id="quest-detail-hint")
 
     def on_mount(self) -> None:
