@@ -407,3 +407,22 @@ async def test_the_filter_hides_the_games_idle_quests_until_all_is_picked(endpoi
         await pilot.press("f")
         assert rows("#quests-finished") == 4 and rows("#quests-queued") == 2
         assert app.screen.query_one("#quests-finished").border_title == "Done and failed · enter: detail · f: all"
+
+
+async def test_enter_on_a_queued_quest_shows_its_counts(endpoints, trainer):
+    from realm.protocol import QuestInfo, QuestQueued
+    from realm.tui.screens.quest_detail import QuestDetail
+
+    async with playing(endpoints, trainer) as (app, pilot):
+        quest = QuestInfo(name="mine.jsonl", examples=1234, format="messages", quarantined=3, held_out=20)
+        trainer.publisher.emit(QuestQueued(quest=quest))
+        await pilot.press("4")
+        await wait_for(pilot, lambda: app.screen.query_one("#quests-queued", DataTable).row_count == 1, what="row")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, QuestDetail), what="the detail view")
+        labels = [text_of(w) for w in app.screen.query(".quest-fact-label")]
+        values = dict(zip(labels, (text_of(w) for w in app.screen.query(".quest-fact-value"))))
+        assert values["status"] == "queued" and values["examples"] == "1,234" and values["bad lines"] == "3"
+        assert values["quarantine"].startswith("quests/quarantine/")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not isinstance(app.screen, QuestDetail), what="enter to close it too")
