@@ -41,6 +41,9 @@ class _Wire(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 # --------------------------------------------------------------------------- state types
 
 
+GAME_SOURCES = ("idle", "correction")  # the sources of the quests the trainer makes itself
+
+
 class QuestInfo(_Wire):
     name: str
     examples: int = 0

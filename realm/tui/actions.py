@@ -306,6 +306,22 @@ ACTIONS: tuple[RealmAction, ...] = (
         "quests",
         why_not=_with_control(_has_active_quest),
     ),
+    RealmAction(
+        "quests.detail",
+        "show_detail",
+        "enter",
+        "Detail",
+        "Everything known about the selected quest, its full reason",
+        "Quests",
+        "quests",
+        show=False,  # the finished list's title names it; the key bar is full at 80 columns
+        priority=True,  # before the focused table's own enter (select the row)
+    ),
+    RealmAction(
+        "quests.filter", "cycle_filter", "f", "Filter", "Show my quests, failed ones, or all", "Quests", "quests"
+    ),
+    RealmAction("detail.close", "dismiss", "escape", "Close", screen="quest_detail"),
+    RealmAction("detail.enter", "dismiss", "enter", "Close", screen="quest_detail", show=False),
     RealmAction("confirm.yes", "answer(True)", "y", "Yes", screen="confirm"),
     RealmAction("confirm.no", "answer(False)", "n", "No", screen="confirm"),
     RealmAction("confirm.cancel", "answer(False)", "escape", "Cancel", screen="confirm", show=False),

@@ -356,3 +356,73 @@ async def test_first_visits_do_not_reparse_the_css_and_a_new_theme_still_reaches
         await pilot.pause(0.1)
         assert app.screen.styles.background != dark
         assert app.screen.styles.background == Color.parse(app.get_theme("textual-light").background)
+
+
+LONG_REASON = ("bad.jsonl: line 3 is not JSON (Expecting ',' delimiter: line 1 column 48); " * 3)[:200]
+
+
+async def test_enter_shows_a_failed_quests_whole_reason_and_esc_closes_it(endpoints, trainer):
+    from realm.tui.screens.quest_detail import QuestDetail
+
+    assert len(LONG_REASON) == 200
+    async with playing(endpoints, trainer) as (app, pilot):
+        result = QuestResult(name="bad.jsonl", outcome="failed", reason=LONG_REASON, time=1.0, source="inbox")
+        trainer.publisher.emit(QuestFinished(result=result))
+        await pilot.press("4")
+        await wait_for(pilot, lambda: app.screen.query_one("#quests-finished", DataTable).row_count == 1, what="row")
+        await pilot.press("tab", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, QuestDetail), what="the detail view")
+        await pilot.pause()
+        labels = [text_of(w) for w in app.screen.query(".quest-fact-label")]
+        values = dict(zip(labels, (text_of(w) for w in app.screen.query(".quest-fact-value"))))
+        assert values["reason"] == LONG_REASON and values["status"] == "failed" and values["source"] == "inbox"
+        reason = app.screen.query(".quest-fact-value").last()
+        assert reason.size.height == 4, "200 characters wrap to four lines in the 60 columns beside the labels"
+        assert app.screen.query_one("#quest-detail-box").max_scroll_y == 0, "all of it is on screen at 80x24"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, QuestDetail), what="the detail view to close")
+        assert app.screen.query_one("#quests-finished", DataTable).row_count == 1
+
+
+async def test_the_filter_hides_the_games_idle_quests_until_all_is_picked(endpoints, trainer):
+    from realm.protocol import QuestInfo, QuestQueued
+
+    def rows(selector: str) -> int:
+        return app.screen.query_one(selector, DataTable).row_count
+
+    async with playing(endpoints, trainer) as (app, pilot):
+        trainer.publisher.emit(QuestQueued(quest=QuestInfo(name="idle-2.jsonl", source="idle", priority="low")))
+        trainer.publisher.emit(QuestQueued(quest=QuestInfo(name="mine.jsonl", examples=8)))
+        for n, source in enumerate(("idle", "correction", "inbox", "idle")):
+            outcome = "failed" if source in ("inbox", "correction") else "done"
+            finished = QuestResult(name=f"{source}-{n}.jsonl", outcome=outcome, time=n + 1.0, source=source)
+            trainer.publisher.emit(QuestFinished(result=finished))
+        await pilot.press("4")
+        await wait_for(pilot, lambda: len(app.mirror.state.board.recent) == 4, what="four finished quests")
+        await wait_for(pilot, lambda: rows("#quests-finished") == 1, what="mine: the one inbox quest")
+        assert rows("#quests-queued") == 1
+        assert "f: mine (3 hidden)" in app.screen.query_one("#quests-finished").border_title
+        await pilot.press("f")
+        assert rows("#quests-finished") == 2 and "f: failed" in app.screen.query_one("#quests-finished").border_title
+        await pilot.press("f")
+        assert rows("#quests-finished") == 4 and rows("#quests-queued") == 2
+        assert app.screen.query_one("#quests-finished").border_title == "Done and failed · enter: detail · f: all"
+
+
+async def test_enter_on_a_queued_quest_shows_its_counts(endpoints, trainer):
+    from realm.protocol import QuestInfo, QuestQueued
+    from realm.tui.screens.quest_detail import QuestDetail
+
+    async with playing(endpoints, trainer) as (app, pilot):
+        quest = QuestInfo(name="mine.jsonl", examples=1234, format="messages", quarantined=3, held_out=20)
+        trainer.publisher.emit(QuestQueued(quest=quest))
+        await pilot.press("4")
+        await wait_for(pilot, lambda: app.screen.query_one("#quests-queued", DataTable).row_count == 1, what="row")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, QuestDetail), what="the detail view")
+        labels = [text_of(w) for w in app.screen.query(".quest-fact-label")]
+        values = dict(zip(labels, (text_of(w) for w in app.screen.query(".quest-fact-value"))))
+        assert values["status"] == "queued" and values["examples"] == "1,234" and values["bad lines"] == "3"
+        assert values["quarantine"].startswith("quests/quarantine/")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not isinstance(app.screen, QuestDetail), what="enter to close it too")

@@ -78,3 +78,16 @@ def test_oracle_chat_transcript(snap_compare):
 
 def test_generate_a_quest_box(snap_compare):
     assert snap_compare(recorded_app(), press=["4", "wait:200", "g", "wait:300"], terminal_size=(80, 24))
+
+
+def test_quest_detail_of_a_failed_quest(snap_compare):
+    """A failed quest with a long reason, opened with enter: the whole reason, wrapped beside its label."""
+    from realm.protocol import QuestFinished, QuestResult
+    from realm.state import apply
+
+    app = recorded_app()
+    reason = "bad.jsonl: refused: 12 of 40 lines are not JSON (line 3: Expecting ',' delimiter at column 48); "
+    reason += "fix them or set quests.bad_lines: skip; see quests/quarantine/bad.jsonl.quarantine.jsonl"
+    failed = QuestFinished(result=QuestResult(name="bad.jsonl", outcome="failed", reason=reason, time=demo.T0 + 150))
+    app.mirror.state = apply(app.mirror.state, failed, demo.T0 + 150)
+    assert snap_compare(app, press=["4", "wait:200", "tab", "enter", "wait:300"], terminal_size=(80, 24))

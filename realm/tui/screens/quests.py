@@ -4,7 +4,9 @@
 answered by trainer/quest_board.py): ``a`` adds a file (its content travels in the request, so the
 trainer may be on another host), ``+``/``-`` reprioritise the selected queued quest,
 ``delete`` removes it, ``r`` retries the selected failed or skipped quest, ``k`` skips the
-active one. ``tab`` moves between the queue and the finished list.
+active one. ``tab`` moves between the queue and the finished list. ``enter`` opens the selected
+quest's detail (its whole reason); ``f`` cycles the filter: mine (not the game's idle and
+correction quests, which finish every minute or so), failed, all.
 """
 
 from __future__ import annotations
@@ -17,11 +19,20 @@ from textual.app import ComposeResult
 from textual.content import Content
 from textual.widgets import DataTable, Static
 
-from realm.protocol import QuestInfo, QuestMoveRequest, QuestRemoveRequest, QuestResult, QuestRetryRequest, SkipRequest
+from realm.protocol import (
+    GAME_SOURCES,
+    QuestInfo,
+    QuestMoveRequest,
+    QuestRemoveRequest,
+    QuestResult,
+    QuestRetryRequest,
+    SkipRequest,
+)
 from realm.tui import format as fmt
 from realm.tui.actions import bindings_for
 from realm.tui.screens.ask import AskGenerate, AskPath, Confirm
 from realm.tui.screens.base import RealmScreen
+from realm.tui.screens.quest_detail import QuestDetail
 from realm.tui.view import RealmView
 
 PRIORITIES = ("high", "normal", "low")
@@ -29,6 +40,7 @@ PRIORITY_RANK = {p: i for i, p in enumerate(PRIORITIES)}
 PRIORITY_STYLE = {"high": "bold red", "normal": "", "low": "dim"}  # Rich styles: DataTable cells
 OUTCOME_STYLE = {"done": "green", "failed": "bold red", "skipped": "yellow"}
 RETRYABLE = ("failed", "skipped")
+FILTERS = ("mine", "failed", "all")  # the first is the default: the player's own quests, not the game's noise
 
 
 @dataclass(frozen=True)
@@ -36,6 +48,19 @@ class BoardModel:
     active: str
     queued: tuple[QuestInfo, ...]  # by priority, then queue order
     finished: tuple[QuestResult, ...]  # newest first
+
+
+def mine(quest: QuestInfo | QuestResult) -> bool:
+    return quest.source not in GAME_SOURCES
+
+
+def filtered(model: BoardModel, by: str) -> BoardModel:
+    """``mine``: no game quest in either list; ``failed``: my queue, and every failed quest."""
+    if by == "all":
+        return model
+    queued = tuple(q for q in model.queued if mine(q))
+    keep = mine if by == "mine" else (lambda r: r.outcome == "failed")
+    return BoardModel(active=model.active, queued=queued, finished=tuple(r for r in model.finished if keep(r)))
 
 
 def board_model(view: RealmView) -> BoardModel:
@@ -72,6 +97,7 @@ class QuestsScreen(RealmScreen):
     def __init__(self) -> None:
         super().__init__()
         self._shown: tuple | None = None
+        self.filter = FILTERS[0]
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="quests-active")
@@ -80,23 +106,30 @@ class QuestsScreen(RealmScreen):
 
     def on_mount(self) -> None:
         queued = self.query_one("#quests-queued", DataTable)
-        queued.border_title = "Queued (by priority)"
         for column in ("prio", "quest", "examples", "source"):
             queued.add_column(column, key=column)
         finished = self.query_one("#quests-finished", DataTable)
-        finished.border_title = "Done and failed (newest first)"
         for column in ("time", "outcome", "quest", "why"):
             finished.add_column(column, key=column)
 
     def show_body(self, view: RealmView) -> None:
-        model = board_model(view)
+        everything = board_model(view)
+        model = filtered(everything, self.filter)
         self.set_row("#quests-active", Content.assemble(("Active ", "bold"), model.active))
         if (model.queued, model.finished) == self._shown:
             return
         self._shown = (model.queued, model.finished)
+        self._title("#quests-queued", "Queued (by priority)", len(everything.queued) - len(model.queued))
+        self._title(
+            "#quests-finished", "Done and failed · enter: detail", len(everything.finished) - len(model.finished)
+        )
         self._fill(self.query_one("#quests-queued", DataTable), model.queued, queued_cells, lambda q: q.name)
         self._fill(self.query_one("#quests-finished", DataTable), model.finished, finished_cells,
                    lambda r: f"{r.name}@{r.time}")  # fmt: skip
+
+    def _title(self, selector: str, words: str, hidden: int) -> None:
+        table = self.query_one(selector, DataTable)
+        table.border_title = f"{words} · f: {self.filter}" + (f" ({hidden} hidden)" if hidden else "")
 
     @staticmethod
     def _fill(table: DataTable, rows, cells, key) -> None:
@@ -134,6 +167,24 @@ class QuestsScreen(RealmScreen):
         return next((r for r in finished if r.outcome in RETRYABLE), None)
 
     # ------------------------------------------------------------------ actions
+
+    def action_cycle_filter(self) -> None:
+        self.filter = FILTERS[(FILTERS.index(self.filter) + 1) % len(FILTERS)]
+        self._shown = None
+        if self.last_view is not None:
+            self.show_body(self.last_view)
+
+    def action_show_detail(self) -> None:
+        if self.focused is self.query_one("#quests-queued", DataTable):
+            quest = self.selected_queued()
+        else:
+            finished = self._shown[1] if self._shown else ()
+            key = self._cursor_key("#quests-finished")
+            quest = next((r for r in finished if f"{r.name}@{r.time}" == key), None)
+        if quest is None:
+            self.notify("no quest selected", severity="warning")
+            return
+        self.app.push_screen(QuestDetail(quest))
 
     def action_add_quest(self) -> None:
         self.app.push_screen(

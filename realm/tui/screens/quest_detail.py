@@ -1,0 +1,66 @@
+"""One quest, everything the state knows about it: a queued quest's counts, a finished one's
+outcome and its whole reason, wrapped (the board's table cuts it at its column)."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from realm.protocol import GAME_SOURCES, QuestInfo, QuestResult
+from realm.tui.actions import bindings_for
+from realm.tui.format import clock
+
+
+def source_words(source: str) -> str:
+    return f"{source} (the game's own quest)" if source in GAME_SOURCES else source
+
+
+def queued_facts(q: QuestInfo) -> list[tuple[str, str]]:
+    facts = [
+        ("status", "queued"),
+        ("priority", q.priority),
+        ("source", source_words(q.source)),
+        ("format", q.format or "not announced"),
+        ("examples", f"{q.examples:,}"),
+        ("held out", f"{q.held_out:,} examples for the quest's own val loss"),
+        ("bad lines", f"{q.quarantined:,}"),
+    ]
+    if q.quarantined:
+        facts.append(("quarantine", "quests/quarantine/ in the trainer's home, one record per line with its reason"))
+    return facts
+
+
+def finished_facts(r: QuestResult) -> list[tuple[str, str]]:
+    return [
+        ("status", r.outcome),
+        ("finished", clock(r.time) if r.time else "unknown"),
+        ("source", source_words(r.source)),
+        ("steps", f"{r.steps:,}"),
+        ("reason", r.reason or "none given"),
+    ]
+
+
+def facts_of(quest: QuestInfo | QuestResult) -> list[tuple[str, str]]:
+    return queued_facts(quest) if isinstance(quest, QuestInfo) else finished_facts(quest)
+
+
+class QuestDetail(ModalScreen[None]):
+    BINDINGS = bindings_for("quest_detail")
+
+    def __init__(self, quest: QuestInfo | QuestResult) -> None:
+        super().__init__()
+        self.quest = quest
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="quest-detail-box"):
+            for label, value in facts_of(self.quest):
+                with Horizontal(classes="quest-fact"):
+                    yield Static(Content.styled(label, "bold"), classes="quest-fact-label")
+                    yield Static(Content(value), classes="quest-fact-value")  # wraps under itself
+            yield Static(Content.styled("esc closes", "$text-muted"), id="quest-detail-hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#quest-detail-box").border_title = self.quest.name
