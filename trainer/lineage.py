@@ -13,9 +13,10 @@ from pathlib import Path
 
 from realm.files import atomic_write
 from realm.home import Home
+from realm.protocol import GAME_SOURCES
 
 SOURCES = ("inbox", "idle", "correction", "generated")
-OWN_SOURCES = ("idle", "correction")  # the game's own quests: not worth a line or a checkpoint each
+OWN_SOURCES = GAME_SOURCES  # the game's own quests: not worth a line or a checkpoint each
 
 
 def meta_path(home: Home, name: str) -> Path:

@@ -204,3 +204,18 @@ def test_the_oracle_box_suggests_a_real_item_of_the_active_skill():
     skills = SkillsState(active="bin", skills=(SkillState(id="bin", short_name="BIN", level=3, last_items=(item,)),))
     assert ask_hint(RealmState(skills=skills)) == "try a BIN L3 item: Add in binary: ① + ① ="
     assert ask_hint(RealmState(skills=skills), "ascii") == "try a BIN L3 item: Add in binary: 1 + 1 ="
+
+
+def test_the_skills_screen_names_what_kind_of_quest_dio_trains_on():
+    from realm.protocol import BattleState, QuestInfo
+    from realm.state import RealmState
+    from realm.tui.screens.skills import skills_model
+
+    def training_on(source: str) -> str:
+        battle = BattleState(quest=QuestInfo(name="q", source=source))
+        return skills_model(RealmView(RealmState(battle=battle), True, "e")).training_on
+
+    assert training_on("idle") == "an idle quest the trainer made (q)"
+    assert training_on("correction") == "a correction quest: the items DIO got wrong (q)"
+    assert training_on("generated") == "a quest drawn from a skill on request (q)"
+    assert training_on("inbox") == "your quest (q)"

@@ -66,10 +66,14 @@ def skills_model(view: RealmView) -> SkillsModel:
     quest = state.battle.quest
     if quest is None:
         training_on = "nothing: DIO rests"
-    elif quest.source in ("idle", "correction"):
+    elif quest.source == "idle":
         training_on = f"an idle quest the trainer made ({quest.name})"
+    elif quest.source == "correction":
+        training_on = f"a correction quest: the items DIO got wrong ({quest.name})"
+    elif quest.source == "generated":
+        training_on = f"a quest drawn from a skill on request ({quest.name})"
     else:
-        training_on = f"a dropped quest ({quest.name})"
+        training_on = f"your quest ({quest.name})"
     idle_done = sum(1 for r in state.board.recent if r.outcome == "done" and r.source == "idle")
     step = state.hero.steps
     rows = tuple(skill_row(s, step, state.skills.active) for s in state.skills.skills)
