@@ -15,16 +15,14 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import signal
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.trainer_run import run_trainer, training_start  # noqa: E402
 from realm.config import ChampionConfig, load_config  # noqa: E402
 from realm.protocol import SuiteScore  # noqa: E402
 from realm.skills.history import SkillStore  # noqa: E402
@@ -41,31 +39,11 @@ def _options(argv=None):
     return parser.parse_args(argv)
 
 
-def _run(home: Path, config: Path | None, minutes: float) -> float:
-    command = [sys.executable, "-m", "realm.cli", "trainer", "--home", str(home)]
-    if config:
-        command += ["--config", str(config)]
-    started = time.monotonic()
-    process = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        process.wait(timeout=minutes * 60)
-    except subprocess.TimeoutExpired:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=300)
-    return time.monotonic() - started
-
-
 def rows(home: Path, weights: ChampionConfig, skill: str) -> tuple[list[dict], float, float]:
     records = read_metrics(home / "logs" / "metrics.jsonl")
     steps = [r for r in records if r["kind"] == "step"]
     suites = [r for r in records if r["kind"] == "suite"]
-    start = steps[0]["time"] - steps[0].get("seconds", 0.0) if steps else 0.0
+    start = training_start(steps)
     store = SkillStore(home / "vault" / "realm.db")
     try:
         rounds = [r for r in store.history(skill, limit=100_000) if r.at_level == r.level]
@@ -101,7 +79,7 @@ def main(argv=None) -> int:
     home = options.home or Path(tempfile.mkdtemp(prefix="realm-honest-")) / "home"
     config = load_config(options.config)
     print(f"training from scratch in {home} for {options.minutes:g} min; load before: {os.getloadavg()[0]:.2f}")
-    seconds = _run(home, options.config, options.minutes)
+    seconds = run_trainer(home, options.config, options.minutes)
     skill = next(iter(config.skills.weights()), "bin")  # the active skill: the mix's first
     table, scoring, wall = rows(home, config.champion, skill)
     if not table:

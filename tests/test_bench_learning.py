@@ -1,0 +1,52 @@
+"""bench/learning.py on a real few-second run from scratch: the CSV has eval rounds and the table prints."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from realm.skills.registry import SKILLS_DIR
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def tiny_config(tmp_path: Path) -> Path:
+    """Small batches and a 6-item probe with short answers, an eval round every 5 steps."""
+    folder = tmp_path / "skills"
+    folder.mkdir()
+    raw = yaml.safe_load((SKILLS_DIR / "bin.yaml").read_text(encoding="utf-8"))
+    raw["eval"].update(probe_size=6, max_new_tokens=6)
+    (folder / "bin.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
+    config = {
+        "train": {"batch_size": 4, "warmup_steps": 5, "checkpoint_every": 1000, "val_every": 10, "threads": 1},
+        "skills": {"folder": str(folder), "eval_every": 5, "max_eval_share": 0.0, "eval_batch_size": 32},
+    }
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def test_a_short_run_writes_rounds_and_prints_the_table(tmp_path):
+    out = tmp_path / "out"
+    command = [sys.executable, str(ROOT / "bench" / "learning.py"), "--config", str(tiny_config(tmp_path)),
+               "--minutes", "3", "--max-steps", "12", "--seed", "3", "--out", str(out)]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=240, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    with open(out / "rounds.csv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows and {r["skill"] for r in rows} == {"bin"}
+    assert [int(r["step"]) for r in rows] == sorted(int(r["step"]) for r in rows)
+    assert "steps/s" in result.stdout and "load (1 min) at start" in result.stdout
+    assert "   skill  level    step  minutes\n     bin      1       0     0.00" in result.stdout
+    assert yaml.safe_load((out / "config.yaml").read_text(encoding="utf-8"))["train"]["seed"] == 3
+
+
+def test_a_missing_config_is_one_line_and_exit_2(tmp_path):
+    command = [sys.executable, str(ROOT / "bench" / "learning.py"), "--config", str(tmp_path / "nope.yaml")]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "nope.yaml" in result.stderr
