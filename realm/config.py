@@ -13,7 +13,7 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 import yaml
@@ -372,24 +372,33 @@ def _merged(base: dict, over: dict) -> dict:
     return merged
 
 
+def read_yaml(path: Path, kind: str) -> Any:
+    """The YAML document in ``path`` (None when empty). A missing file raises FileNotFoundError for
+    the caller to judge; an unreadable or malformed one is one ConfigError line naming file and place."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read {kind}: {exc}") from None
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
+
+
 def load_config(path: str | os.PathLike | None) -> RealmConfig:
     """Load ``path`` over its model's profile and the defaults; ``None`` gives DIO-nano's."""
     if path is None:
         return config_from({})
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        raw = read_yaml(path, "config file")
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read config file: {exc}") from None
-    try:
-        raw = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
     if raw is None:
         raw = {}
     try:

@@ -12,7 +12,16 @@ from pathlib import Path
 import msgspec
 import yaml
 
-from realm.config import ConfigError, RealmConfig, _Loader, _merged, config_from, load_config, profile_settings
+from realm.config import (
+    ConfigError,
+    RealmConfig,
+    _Loader,
+    _merged,
+    config_from,
+    load_config,
+    profile_settings,
+    read_yaml,
+)
 from realm.files import atomic_write
 
 OVERRIDES = "overrides.yaml"
@@ -95,17 +104,11 @@ def read_overrides(home: Path) -> dict:
     ``ConfigError`` naming the file when it is not a YAML mapping of sections."""
     path = overrides_path(home)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        raw = read_yaml(path, "overrides file")
     except FileNotFoundError:
         return {}
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read overrides file: {exc}") from None
-    try:
-        raw = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}: not valid YAML{where}; fix or delete the file") from None
+    except ConfigError as exc:
+        raise ConfigError(f"{exc}; fix or delete the file") from None
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -130,8 +133,7 @@ def file_settings(config_path: Path | None) -> dict:
     if config_path is None:
         return {}
     load_config(config_path)  # says what is wrong with the file itself, naming it
-    raw = yaml.load(Path(config_path).read_text(encoding="utf-8-sig"), Loader=_Loader)  # noqa: S506
-    return raw or {}
+    return read_yaml(Path(config_path), "config file") or {}
 
 
 def load_home_config(home: Path, config_path: Path | None) -> RealmConfig:

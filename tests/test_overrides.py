@@ -112,10 +112,12 @@ def test_a_broken_overrides_file_is_one_line_naming_file_and_key(tmp_path, capsy
     path = home / "overrides.yaml"
     for text, why in (
         ("train:\n  lr: fast\n", "train.lr: must be a number, not text; fix or delete the file"),
-        ("train: [\n", "not valid YAML at line 2; fix or delete the file"),
+        ("train: [\n", "not valid YAML at line 2, column 1: "),
         ("- lr\n", "must be a mapping of sections (train: {lr: 0.002}); fix or delete the file"),
     ):
         path.write_text(text)
         for command in (["config", "show"], ["status"], ["config", "set", "train.lr", "0.001"]):
             assert cli_main([*command, "--home", str(home)]) == 2
-            assert capsys.readouterr().err == f"realm: bad config: {path}: {why}\n"
+            err = capsys.readouterr().err
+            assert err.startswith(f"realm: bad config: {path}: {why}") and err.count("\n") == 1
+            assert err.endswith("; fix or delete the file\n")
