@@ -139,10 +139,10 @@ def file_settings(config_path: Path | None) -> dict:
 def load_home_config(home: Path, config_path: Path | None) -> RealmConfig:
     """The config file (over its profile and the defaults), with ``HOME/overrides.yaml`` over it
     key by key, checked by the same rules; ``ConfigError`` naming the file that is wrong."""
-    base = file_settings(config_path)
     over = read_overrides(home)
     if not over:
         return load_config(config_path)
+    base = file_settings(config_path)
     try:
         return config_from(_merged(base, over))
     except ConfigError as exc:
@@ -153,10 +153,10 @@ def origins(home: Path, config_path: Path | None) -> list[tuple[str, str, str]]:
     """(key, value, where it came from) for every setting of the effective config; the origin
     is ``overrides.yaml``, the config file, the model's profile or ``default``."""
     config = load_home_config(home, config_path)
-    base = file_settings(config_path)
-    over = flatten(read_overrides(home))
+    base, over_raw = file_settings(config_path), read_overrides(home)
+    over = flatten(over_raw)
     from_file = flatten(base)
-    from_profile = flatten(profile_settings(_merged(base, read_overrides(home))))
+    from_profile = flatten(profile_settings(_merged(base, over_raw)))
     rows = []
     for key, value in flatten(config).items():
         if key in over:
