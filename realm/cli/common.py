@@ -17,6 +17,7 @@ from realm.home import Home, lock_holder
 from realm.hosts import connect_oracle, connect_trainer
 from realm.oracle.client import OracleClient
 from realm.overrides import load_home_config
+from realm.vault.champion import BadReference, check_reference
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 EXIT_PIPE = 128 + 13  # what a shell reports for a writer killed by SIGPIPE: the reader stopped reading
@@ -29,6 +30,14 @@ class CommandError(RealmError):
 
 class UsageError(CommandError):
     """A command that cannot run as asked: ``realm: message`` and exit code 2."""
+
+
+def checkpoint_reference(ref: str, label: str = "STEP") -> str:
+    """A checkpoint reference checked for form before any socket or file is touched."""
+    try:
+        return check_reference(ref)
+    except BadReference as exc:
+        raise UsageError(f"{label} {exc}") from None
 
 
 def common_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

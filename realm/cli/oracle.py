@@ -9,7 +9,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from realm.cli.common import EXIT_OK, common_options, load_context, oracle_client, setup_logging
+from realm.cli.common import EXIT_OK, checkpoint_reference, common_options, load_context, oracle_client, setup_logging
 from realm.errors import RealmError
 from realm.protocol import Sampling
 
@@ -60,10 +60,11 @@ def cmd_chat(args) -> int:
         sys.stdout.write(text)
         sys.stdout.flush()
 
+    checkpoint = checkpoint_reference(args.checkpoint, "--checkpoint") if args.checkpoint else ""
     client = oracle_client(args)
     request_id = uuid.uuid4().hex
     try:
-        _, end = client.chat(messages, sampling, checkpoint=args.checkpoint or "", on_delta=show, request_id=request_id)
+        _, end = client.chat(messages, sampling, checkpoint=checkpoint, on_delta=show, request_id=request_id)
     except KeyboardInterrupt:  # Ctrl-C: stop the oracle generating for nobody
         try:
             client.cancel(request_id)

@@ -8,7 +8,7 @@ import random
 import sys
 from contextlib import closing
 
-from realm.cli.common import EXIT_OK, CommandError, UsageError, common_options, load_context
+from realm.cli.common import EXIT_OK, CommandError, checkpoint_reference, common_options, load_context
 from realm.home import Home
 from realm.skills import curriculum
 from realm.skills.history import SkillStore
@@ -202,14 +202,12 @@ def cmd_eval(args) -> int:
 
 
 def _checkpoint_folder(home, config, ref: str):
+    ref = checkpoint_reference(ref, "--checkpoint")
     db = Home(home).db
     if not db.exists():
         raise CommandError(f"no checkpoint in {home / 'vault' / 'checkpoints'}; train first or pass --home")
     with closing(Ledger(db)) as ledger:
-        try:
-            return champion.resolve(ledger, ref, config.champion)[1]
-        except champion.BadReference as exc:
-            raise UsageError(f"--checkpoint {exc}") from None
+        return champion.resolve(ledger, ref, config.champion)[1]
 
 
 def _load(config, folder):

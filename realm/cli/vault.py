@@ -15,7 +15,7 @@ from pathlib import Path
 import msgspec
 
 from realm.bus import RealmClient, RequestFailed, TrainerUnreachable
-from realm.cli.common import EXIT_OK, common_options, load_context, oracle_client
+from realm.cli.common import EXIT_OK, checkpoint_reference, common_options, load_context, oracle_client
 from realm.errors import RealmError
 from realm.home import Home
 from realm.hosts import connect_trainer
@@ -105,7 +105,7 @@ def cmd_vault_list(args) -> int:
 
 
 def cmd_vault_promote(args) -> int:
-    loaded = oracle_client(args).promote(args.step)
+    loaded = oracle_client(args).promote(checkpoint_reference(args.step))
     serving = loaded.serving
     if args.json:
         sys.stdout.write(json.dumps(msgspec.to_builtins(serving)) + "\n")
@@ -115,17 +115,19 @@ def cmd_vault_promote(args) -> int:
 
 
 def cmd_vault_export(args) -> int:
+    ref = checkpoint_reference(args.step)
     home, config, _ = load_context(args)
     with closing(_open_ledger(home)) as ledger:
-        target = export_checkpoint(ledger, config, args.step, Path(args.dir).expanduser())
+        target = export_checkpoint(ledger, config, ref, Path(args.dir).expanduser())
     print(f"exported to {target}")
     return EXIT_OK
 
 
 def cmd_vault_delete(args) -> int:
+    ref = checkpoint_reference(args.step)
     home, config, _ = load_context(args)
     with closing(_open_ledger(home)) as ledger:
-        info, _ = champion.resolve(ledger, args.step, config.champion)
+        info, _ = champion.resolve(ledger, ref, config.champion)
         _, control, setup = connect_trainer(config, home)
         try:
             reply = RealmClient(

@@ -74,9 +74,20 @@ def champion(ledger, weights: ChampionConfig) -> CheckpointInfo | None:
     return rows[0].checkpoint if rows and rows[0].rank == 1 else None
 
 
+def check_reference(ref: str) -> str:
+    """``ref`` stripped when it has one of the accepted forms; ``BadReference`` otherwise."""
+    ref = ref.strip()
+    if ref in ("latest", "champion") or ref.isdigit() or parse_step(ref) is not None:
+        return ref
+    raise BadReference(
+        f"{ref!r} is not a checkpoint reference: give a step (200), a canonical name "
+        "(checkpoint-200-20251127-1430), latest or champion"
+    )
+
+
 def resolve(ledger, ref: str, weights: ChampionConfig) -> tuple[CheckpointInfo, Path]:
     """The present checkpoint a reference names, and its folder; ``UnknownCheckpoint`` if none."""
-    ref = ref.strip()
+    ref = check_reference(ref)
     present = ledger.present()
     if ref == "latest":
         chosen = present[-1] if present else None
@@ -86,11 +97,6 @@ def resolve(ledger, ref: str, weights: ChampionConfig) -> tuple[CheckpointInfo, 
         why = "no checkpoint is scored on the evaluation suite yet (each is scored as it is saved)"
     else:
         step = int(ref) if ref.isdigit() else parse_step(ref)
-        if step is None:
-            raise BadReference(
-                f"{ref!r} is not a checkpoint reference: give a step (200), a canonical name "
-                "(checkpoint-200-20251127-1430), latest or champion"
-            )
         chosen = next((c for c in present if c.step == step), None)
         if chosen is not None and not ref.isdigit() and chosen.name != ref:
             chosen = None

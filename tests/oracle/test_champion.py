@@ -139,3 +139,20 @@ def _fast_bus(tmp_path):
     path = tmp_path / "fast-bus.yaml"
     path.write_text("bus:\n  timeout_s: 0.3\n  retries: 0\n", encoding="utf-8")
     return path
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("vault", "promote", "best"),
+        ("vault", "delete", "12x"),
+        ("vault", "export", "../etc", "out"),
+        ("chat", "--checkpoint", "newest", "hi"),
+    ],
+)
+def test_a_malformed_reference_is_a_usage_error_before_any_socket_or_file(tmp_path, argv):
+    # No vault and no oracle at this home: a form check that came later would fail on those instead.
+    result = realm(*argv, "--home", str(tmp_path))
+    assert result.returncode == 2 and result.stdout == "", result.stderr
+    assert result.stderr.count("\n") == 1 and "is not a checkpoint reference" in result.stderr
+    assert "latest or champion" in result.stderr
