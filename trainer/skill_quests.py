@@ -134,9 +134,20 @@ class SkillQuests:
         return name, _jsonl(batch.examples).encode(), meta
 
     def correction_quest(self, skill: SkillConfig, level: int, step: int, wrong: list[Verdict]) -> int:
+        """The round's wrong probe items, each ``CORRECTION_REPEATS`` times, as a high-priority
+        quest; the number of items it holds. Items longer than ``train.max_length`` are left out
+        (counted as ``too_long``), so the quest never fails on length."""
         if not wrong or not self.config.corrections:
             return 0
-        examples = [{"messages": curriculum.chat(skill, v.sample, v.sample.answer)} for v in wrong] * CORRECTION_REPEATS
+        items = [{"messages": curriculum.chat(skill, v.sample, v.sample.answer)} for v in wrong]
+        fitting = self._fitting(items)
+        if len(fitting) < len(items):
+            self._count_lineage(
+                [LineageCount(generator=CORRECTION_GENERATOR, validator="too_long", count=len(items) - len(fitting))]
+            )
+        if not fitting:
+            return 0
+        examples = fitting * CORRECTION_REPEATS
         random.Random(f"correction:{skill.id}:{step}").shuffle(examples)
         name = f"correction-{skill.id}-L{level}-{step:08d}.jsonl"
         meta = {
@@ -150,12 +161,12 @@ class SkillQuests:
             "step": step,
             "seed": f"probe:{skill.id}:{level}:{step}",
             "examples": len(examples),
-            "wrong_items": len(wrong),
+            "wrong_items": len(fitting),
             "repeats": CORRECTION_REPEATS,
         }
         self._write_quest(self.home.queued("high"), name, examples, meta)
         self._count_lineage([LineageCount(generator=CORRECTION_GENERATOR, validator="", count=len(examples))])
-        return len(wrong)
+        return len(fitting)
 
     def _fitting(self, examples: list[dict]) -> list[dict]:
         limit = self.engine.config.train.max_length

@@ -12,6 +12,8 @@ from conftest import fast_config
 
 from realm.config import RealmConfig, SkillsConfig
 from realm.game.hero import hero_stats
+from realm.model.chatml import encode_chat
+from realm.model.loading import load_tokenizer
 from realm.skills import curriculum
 from realm.skills.history import EvalRow, SkillStore
 from realm.skills.registry import SKILLS_DIR, get_skill
@@ -185,3 +187,29 @@ def test_a_quest_generated_on_request_is_queued_with_lineage_and_bad_asks_are_re
     counts = {(c.generator, c.validator): c.count for c in trainer.state.skills.lineage}
     assert counts[("bin@1.0.0", "")] >= 12
     trainer.stop()
+
+
+def test_a_correction_quest_leaves_out_items_longer_than_max_length_and_never_fails_on_length(
+    trainer_factory, tmp_path
+):
+    """SY's puzzles run from under to over 256 tokens at L1, so an untrained DIO's wrong probe
+    items include both: only the fitting ones are trained, and the quest is not failed."""
+    folder = tmp_path / "skills"
+    folder.mkdir()
+    raw = yaml.safe_load((SKILLS_DIR / "sy.yaml").read_text(encoding="utf-8"))
+    raw["eval"].update(probe_size=12, max_new_tokens=4)
+    (folder / "sy.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    config = skills_config(folder, mix=["sy"], eval_every=2, eval_next_level=False)
+    trainer = trainer_factory(config, max_steps=6).start()
+    assert trainer.join() == 0
+    home = tmp_path / "home"
+    counts = {(c.generator, c.validator): c.count for c in trainer.state.skills.lineage}
+    assert counts.get(("self_correction", "too_long"), 0) > 0, counts
+    tokenizer = load_tokenizer(config.model.name)
+    corrections = list((home / "quests").rglob("correction-sy-L1-*.jsonl"))
+    assert corrections
+    for quest in corrections:
+        lines = [json.loads(line)["messages"] for line in quest.read_text(encoding="utf-8").splitlines()]
+        assert lines and all(len(encode_chat(tokenizer, m, 10_000).input_ids) <= 256 for m in lines)
+    failed = [r for r in trainer.state.board.recent if r.name.startswith("correction-") and r.outcome == "failed"]
+    assert not failed, failed
