@@ -59,7 +59,7 @@ class TrainConfig(_Section):
     weight_decay: NonNegative = 0.0
     batch_size: int = 16
     grad_accum: int = 1
-    max_length: int = 256
+    max_length: int = 2048
     max_grad_norm: Annotated[float, msgspec.Meta(gt=0.0)] = 1.0
     seed: Seed = 0
     checkpoint_every: int = 200
