@@ -154,6 +154,7 @@ class SkillEvalPoint(_Wire):
     step: int
     accuracy: float
     probe: float | None = None  # fresh-probe accuracy (rounds at the skill's own level)
+    probe_items: int = 0  # the probe's size: ``probe`` is a share of this many fresh items
 
 
 class SkillState(_Wire):
@@ -361,6 +362,7 @@ class SkillEvaluated(_Event, tag="skill_evaluated"):
     step: int
     accuracy: float  # frozen eval set at ``level``
     probe: float | None = None  # fresh probe at ``level``
+    probe_items: int = 0  # the probe's size
     next_accuracy: float | None = None  # frozen eval set at ``level + 1`` (a preview)
     items: tuple[SkillEvalItem, ...] = ()
     next_eval_step: int = 0

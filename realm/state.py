@@ -214,7 +214,9 @@ def _with_skill(state: RealmState, skill_id: str, change) -> RealmState:
 
 
 def _skill_evaluated(state: RealmState, ev: SkillEvaluated, time: float) -> RealmState:
-    points = [SkillEvalPoint(level=ev.level, step=ev.step, accuracy=ev.accuracy, probe=ev.probe)]
+    points = [
+        SkillEvalPoint(level=ev.level, step=ev.step, accuracy=ev.accuracy, probe=ev.probe, probe_items=ev.probe_items)
+    ]
     if ev.next_accuracy is not None:
         points.append(SkillEvalPoint(level=ev.level + 1, step=ev.step, accuracy=ev.next_accuracy))
 

@@ -154,6 +154,7 @@ class EvalRounds:
             accuracy(fresh) if fresh else None,
             strata(skill, fresh),
             [msgspec_to_dict(i) for i in items],
+            len(fresh),
         )
         self.store.record(row)
         if nxt:
@@ -177,6 +178,7 @@ class EvalRounds:
             step=step,
             accuracy=row.accuracy,
             probe=row.probe,
+            probe_items=row.probe_items,
             next_accuracy=accuracy(nxt) if nxt else None,
             items=tuple(items),
             corrections=corrections,

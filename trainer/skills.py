@@ -107,7 +107,10 @@ class SkillRunner:
                     max_level=skill.max_level,
                     accuracy=current[-1].accuracy if current else None,
                     history=tuple(
-                        SkillEvalPoint(level=r.level, step=r.step, accuracy=r.accuracy, probe=r.probe) for r in history
+                        SkillEvalPoint(
+                            level=r.level, step=r.step, accuracy=r.accuracy, probe=r.probe, probe_items=r.probe_items
+                        )
+                        for r in history
                     ),
                     last_items=tuple(SkillEvalItem(**item) for item in (current[-1].items if current else [])),
                     next_eval_step=self.rounds.next_eval_step,

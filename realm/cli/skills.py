@@ -11,6 +11,7 @@ from contextlib import closing
 from realm.cli.common import EXIT_OK, CommandError, checkpoint_reference, common_options, load_context
 from realm.home import Home
 from realm.skills import curriculum
+from realm.skills.confidence import ProbeBand, band_text, probe_band
 from realm.skills.history import SkillStore
 from realm.skills.registry import SkillConfigError, get_skill, load_skills
 from realm.vault import champion
@@ -236,6 +237,7 @@ def cmd_stats(args) -> int:
         latest = {}
         for r in history:
             latest[r.level] = {"step": r.step, "accuracy": r.accuracy, "probe": r.probe}
+        band = probe_band(history, level, skill.progression.window)
         rows.append(
             {
                 "id": skill.id,
@@ -244,6 +246,7 @@ def cmd_stats(args) -> int:
                 "max_level": skill.max_level,
                 "rounds": len(history),
                 "latest_by_level": {str(k): v for k, v in sorted(latest.items())},
+                "probe_band": band._asdict() if band else None,
             }
         )
     if store:
@@ -254,6 +257,8 @@ def cmd_stats(args) -> int:
         return EXIT_OK
     for r in rows:
         print(f"{r['id']}: L{r['level']}/{r['max_level']} since step {r['since_step']}, {r['rounds']} eval round(s)")
+        if r["probe_band"]:
+            print(f"  L{r['level']} {band_text(ProbeBand(**r['probe_band']))}")
         for lvl, v in r["latest_by_level"].items():
             probe = "" if v["probe"] is None else f", probe {v['probe']:.0%}"
             print(f"  L{lvl}: {v['accuracy']:.0%}{probe} at step {v['step']}")

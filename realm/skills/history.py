@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS skill_evals (
     accuracy    REAL NOT NULL,
     probe       REAL,                  -- fresh-probe accuracy (current level only)
     strata      TEXT NOT NULL DEFAULT '{}',   -- probe accuracy per stratum, JSON
-    items       TEXT NOT NULL DEFAULT '[]'    -- the graded eval items, JSON
+    items       TEXT NOT NULL DEFAULT '[]',   -- the graded eval items, JSON
+    probe_items INTEGER NOT NULL DEFAULT 0    -- how many fresh-probe items ``probe`` is the share of
 );
 CREATE INDEX IF NOT EXISTS skill_evals_by_skill ON skill_evals (skill, level, id);
 CREATE TABLE IF NOT EXISTS skill_lineage (
@@ -50,6 +51,7 @@ class EvalRow(msgspec.Struct, frozen=True):
     probe: float | None
     strata: dict[str, float]
     items: list[dict]
+    probe_items: int = 0  # the fresh probe's size (0: no probe, or a round recorded before it was kept)
 
 
 class SkillStore:
@@ -58,6 +60,9 @@ class SkillStore:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(skill_evals)")}
+        if "probe_items" not in columns:  # a vault written before the probe's size was kept
+            self._db.execute("ALTER TABLE skill_evals ADD COLUMN probe_items INTEGER NOT NULL DEFAULT 0")
 
     def close(self) -> None:
         self._db.close()
@@ -79,8 +84,8 @@ class SkillStore:
 
     def record(self, row: EvalRow) -> None:
         self._db.execute(
-            "INSERT INTO skill_evals (skill, level, at_level, step, time, accuracy, probe, strata, items)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO skill_evals (skill, level, at_level, step, time, accuracy, probe, strata, items, probe_items)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 row.skill,
                 row.level,
@@ -91,6 +96,7 @@ class SkillStore:
                 row.probe,
                 json.dumps(row.strata),
                 json.dumps(row.items, ensure_ascii=False),
+                row.probe_items,
             ),
         )
 
@@ -104,10 +110,12 @@ class SkillStore:
 
     def _rows(self, where: str, args: tuple) -> list[EvalRow]:
         cursor = self._db.execute(
-            "SELECT skill, level, at_level, step, time, accuracy, probe, strata, items FROM skill_evals " + where, args
+            "SELECT skill, level, at_level, step, time, accuracy, probe, strata, items, probe_items FROM skill_evals "
+            + where,
+            args,
         )
         return [
-            EvalRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7]), json.loads(r[8]))
+            EvalRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7]), json.loads(r[8]), r[9])
             for r in cursor.fetchall()
         ]
 

@@ -129,7 +129,7 @@ def test_skills_eval_and_stats_read_the_realm(capsys, tmp_path, trained):
     champion = _vault_checkpoint(home, trained, trained.step, SuiteScore(version="v1", loss=1.0, accuracy=0.5))
     latest = _vault_checkpoint(home, trained, trained.step + 1)
     store = SkillStore(home / "vault" / "realm.db")
-    store.record(EvalRow("bin", 1, 1, 50, 0.0, 0.6, 0.5, {"add": 0.5}, []))
+    store.record(EvalRow("bin", 1, 1, 50, 0.0, 0.6, 0.5, {"add": 0.5}, [], 40))
     store.count("bin@1.0.0", "", 256)
     store.count("bin@1.0.0", "eval_overlap", 9)
     store.close()
@@ -152,6 +152,8 @@ def test_skills_eval_and_stats_read_the_realm(capsys, tmp_path, trained):
     code, out, _ = run(capsys, "skills", "stats", "--json", "--home", str(home))
     stats = json.loads(out)
     assert stats["skills"][0]["latest_by_level"]["1"]["accuracy"] == 0.6
+    assert stats["skills"][0]["probe_band"]["items"] == 40 and stats["skills"][0]["probe_band"]["accuracy"] == 0.5
     assert {"generator": "bin@1.0.0", "validator": "eval_overlap", "count": 9} in stats["lineage"]
     code, out, _ = run(capsys, "skills", "stats", "--home", str(home))
     assert "eval_overlap 9 (3.4%)" in out
+    assert "L1 probe 50% (35-65%, 40 items in 1 round)" in out

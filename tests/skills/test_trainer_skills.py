@@ -51,7 +51,7 @@ def test_idle_quests_come_from_the_skill_with_lineage_and_evals_run(trainer_fact
     assert state.skills.active == "bin"
     rounds = [p for p in skill.history if p.level == 1]
     assert [p.step for p in rounds] == [5, 10]
-    assert all(p.probe is not None for p in rounds)
+    assert all(p.probe is not None and p.probe_items == 6 for p in rounds)  # probe_size in skill_folder
     assert [p.level for p in skill.history] == [1, 2, 1, 2]  # the next level's frozen set as a preview
     assert len(skill.last_items) == 5 and all(i.prompt and i.expected for i in skill.last_items)
     assert hero_stats(state).acc == skill.accuracy is not None
