@@ -10,7 +10,7 @@ Layer 2, the content, at three depths:
 * STANDARD, before training: known roles (typos get a suggestion), no empty turns, the
   conversation ends with the assistant, no example longer than ``train.max_length`` tokens
   (dropped or truncated as ``quests.too_long`` says, and reported either way). Exact
-  duplicates are listed, not rejected: the held-out split (``trainer.split``) folds them.
+  duplicates are listed, not rejected: the held-out split (``realm.quests.split``) folds them.
 * DEEP, before training: answer leakage (an assistant answer that appears word for word in
   the prompt before it).
 
@@ -30,8 +30,8 @@ from typing import NamedTuple
 from realm.config import QuestsConfig
 from realm.files import atomic_write
 from realm.model.chatml import IM_END, IM_START
-from trainer.data import ROLES, SHAREGPT_ROLES, Quest, QuestFormatError, TextExample, encode_example, read_quest
-from trainer.split import exact_key
+from realm.quests.formats import ROLES, SHAREGPT_ROLES, Quest, QuestFormatError, TextExample, encode_example, read_quest
+from realm.quests.split import exact_key
 
 SPEC_VALIDATOR_NAME, SPEC_VALIDATOR_VERSION = "spec_validator", "1.0.0"
 VALIDATOR_NAME, VALIDATOR_VERSION = "data_validator", "1.0.0"
@@ -43,7 +43,7 @@ QUICK, STANDARD, DEEP = "quick", "standard", "deep"
 
 class Spec(NamedTuple):
     name: str
-    formats: tuple[str, ...]  # trainer.data.FORMATS names this spec accepts
+    formats: tuple[str, ...]  # realm.quests.formats.FORMATS names this spec accepts
     description: str
     # An extra per-example check for specialised specs (a skill's answer protocol): returns a
     # reason to reject the example, or "" to accept it. Runs at the DEEP level.
