@@ -125,10 +125,20 @@ def check_intake(path: Path, rules: QuestsConfig) -> Verdict:
 
 def check_for_training(path: Path, rules: QuestsConfig, tokenizer, max_length: int) -> Verdict:
     """Both layers at every depth: what the trainer checks right before a battle."""
+    return _check(path, rules, tokenizer, max_length)
+
+
+def check_content(path: Path, rules: QuestsConfig) -> Verdict:
+    """Both layers at every depth but the token length: the cheap checks ``realm quest add`` and
+    the TUI run before sending a file, with no tokenizer to load."""
+    return _check(path, rules, None, 0)
+
+
+def _check(path: Path, rules: QuestsConfig, tokenizer, max_length: int) -> Verdict:
     quest = read_quest(path)
     spec = spec_for(quest)
     rejections = _quick_rejections(quest)
-    budget = (max_length + 1) * longest_token_chars(tokenizer)
+    budget = (max_length + 1) * longest_token_chars(tokenizer) if tokenizer is not None else 0
     seen: dict[str, int] = {}
     examples, lines, truncated, duplicates = [], [], [], []
     for example, line in zip(quest.examples, quest.lines):
@@ -148,8 +158,12 @@ def check_for_training(path: Path, rules: QuestsConfig, tokenizer, max_length: i
         if reason:
             reject(reason, DEEP)
             continue
-        clipped = clip_example(example, budget)
-        if token_upper_bound(example) > max_length and too_long(tokenizer, clipped, max_length):
+        clipped = clip_example(example, budget) if tokenizer is not None else example
+        if (
+            tokenizer is not None
+            and token_upper_bound(example) > max_length
+            and too_long(tokenizer, clipped, max_length)
+        ):
             if rules.too_long == "drop":
                 reject(f"longer than train.max_length ({max_length} tokens); dropped (quests.too_long: drop)")
                 continue
