@@ -149,7 +149,7 @@ def print_check(check: QuestCheck, shown: tuple[int, EncodedExample] | None, tok
     for b in bins:
         label = f"{b.low}–{b.high}" if b.high is not None else f"over {check.max_length}"
         bar = "█" * round(BAR_WIDTH * b.count / most)
-        console.print(Text(f"  {label:>13}  {b.count:>5}  {bar}"))
+        console.print(Text(f"  {label:>13}  {b.count:>5}  {bar}".rstrip()))
     if shown is not None:
         line, encoded = shown
         loss = sum(1 for label in encoded.labels if label != IGNORE_INDEX)
