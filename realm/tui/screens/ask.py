@@ -107,8 +107,8 @@ class QuestCheckBox(ModalScreen[bool]):
         try:
             check, note = self.run_check(self.path)
         except QuestFormatError as exc:
-            where = f"line {exc.line}: " if exc.line is not None else ""
-            self.app.call_from_thread(self._show, [f"not a quest file: {where}{exc.reason}"], exc.reason)
+            why = (f"line {exc.line}: " if exc.line is not None else "") + exc.reason
+            self.app.call_from_thread(self._show, [f"{self.path.name}: {why}"], why)
             return
         lines = summary_lines(check) + ([note] if note else [])
         self.app.call_from_thread(self._show, lines, check.refused)
