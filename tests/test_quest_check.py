@@ -23,10 +23,6 @@ def tokenizer():
     return load_tokenizer(DIO_NANO)
 
 
-def lenient() -> RealmConfig:
-    return RealmConfig(quests=QuestsConfig(max_bad_share=0.5))
-
-
 def test_a_good_file_is_all_ok_and_its_held_out_lines_are_the_splits(tmp_path, tokenizer):
     check = check_quest(good(tmp_path), RealmConfig(), tokenizer)
     assert (check.format, check.spec, check.refused) == ("messages", "chat_v1", "")
@@ -147,3 +143,19 @@ def test_quest_add_refuses_an_all_bad_file_before_sending_it(tmp_path):
     assert result.returncode == 1
     assert result.stderr.startswith("realm: not sent, ") and result.stderr.count("\n") == 1
     assert "line 1: turn 2: unknown role 'asistant'" in result.stderr and "realm quest check" in result.stderr
+
+
+def test_copies_of_a_line_are_folded_as_the_split_folds_them(tmp_path, tokenizer):
+    from quest_files_fixtures import chat, write
+
+    records = [chat(f"What is {i} plus {i}?", f"It is {2 * i}.") for i in range(10)]
+    records += [records[0], chat("WHAT is 1  plus 1?", "it is 2.")]  # an exact copy, and one in other case
+    path = write(tmp_path / "copies.jsonl", records)
+    folded = check_quest(path, RealmConfig(), tokenizer)
+    assert [(c.line, c.verdict, c.reason) for c in folded.lines[10:]] == [
+        (11, "duplicate", "repeats line 1: trained once (quests.duplicates: drop)"),
+        (12, "duplicate", "repeats line 2: trained once (quests.duplicates: drop)"),
+    ]
+    assert folded.all_good and folded.training == 10
+    kept = check_quest(path, RealmConfig(quests=QuestsConfig(duplicates="keep")), tokenizer)
+    assert [c.verdict for c in kept.lines[10:]] == ["ok", "ok"] and kept.training == 12

@@ -12,7 +12,6 @@ from rich.text import Text
 
 from realm.cli.common import EXIT_FAIL, EXIT_OK, UsageError, common_options, load_context, trainer_client
 from realm.model.chatml import IGNORE_INDEX, EncodedExample
-from realm.model.loading import load_tokenizer, tokenizer_name
 from realm.protocol import QuestListRequest, QuestRemoveRequest, QuestRetryRequest
 from realm.quest_files import intake_check, quest_add_request, skipped_note
 from realm.quests.check import QuestCheck, check_quest, histogram, loss_runs, summary_lines
@@ -74,6 +73,8 @@ def cmd_quest_add(args) -> int:
 
 
 def cmd_quest_check(args) -> int:
+    from realm.model.loading import load_tokenizer, tokenizer_name  # torch and transformers: only for this command
+
     _, config, _ = load_context(args)
     path = Path(args.file)
     tokenizer = load_tokenizer(tokenizer_name(config.model))
