@@ -52,7 +52,7 @@ class QuestInfo(_Wire):
     # files, "idle" and "correction" for quests the trainer makes itself, "generated" for one
     # drawn from a skill on request
     source: str = "inbox"
-    format: str = ""  # messages | sharegpt | alpaca | completion | text (trainer.data.FORMATS)
+    format: str = ""  # messages | sharegpt | alpaca | completion | text (realm.quests.formats.FORMATS)
     quarantined: int = 0  # lines set aside by validation (see quests/quarantine/NAME.jsonl)
     held_out: int = 0  # distinct examples kept out of training for the quest's own val loss
 

@@ -1,13 +1,17 @@
 """A quest file on this machine, read into the request that sends it to the trainer (the trainer
-may run on another host): used by ``realm quest add`` and the TUI's add."""
+may run on another host), after the cheap content checks: used by ``realm quest add`` and the TUI's add."""
 
 from __future__ import annotations
 
+import shlex
 import uuid
 from pathlib import Path
 
+from realm.config import RealmConfig
 from realm.errors import RealmError
 from realm.protocol import QuestAddRequest, encode
+from realm.quests.check import QuestCheck, check_quest
+from realm.quests.formats import QuestFormatError
 
 
 class QuestFileError(RealmError):
@@ -31,3 +35,34 @@ def quest_add_request(path: Path, priority: str, max_message_bytes: int) -> Ques
             "(bus.max_message_bytes): copy the file into the trainer's HOME/inbox/ instead"
         )
     return request
+
+
+def intake_check(path: Path, config: RealmConfig) -> QuestCheck | None:
+    """The trainer's checks but the token length, before the file is sent: ``QuestFileError``
+    naming the first bad line when the trainer would fail the file whole. None for a file that
+    is no quest at all: the trainer refuses that itself and keeps it in quests/failed/."""
+    try:
+        check = check_quest(path, config, None)
+    except QuestFormatError:
+        return None
+    if check.refused:
+        failing = check.failing
+        where = f"{path} line {failing[0].line}: {failing[0].reason}" if failing else f"{path}: {check.refused}"
+        raise QuestFileError(
+            f"not sent, {where} ({len(failing)} of {len(check.lines)} lines would be rejected, over "
+            f"quests.max_bad_share {config.quests.max_bad_share:.0%}); see `{check_command(path)}`"
+        )
+    return check
+
+
+def skipped_note(check: QuestCheck) -> str:
+    """One line for a file sent with some bad lines: how many the trainer will skip, and the first."""
+    first = check.failing[0]
+    return (
+        f"{len(check.failing)} of {len(check.lines)} lines will be skipped (first, line {first.line}: "
+        f"{first.reason}); see `{check_command(check.path)}`"
+    )
+
+
+def check_command(path: Path) -> str:
+    return f"realm quest check {shlex.quote(str(path))}"

@@ -6,6 +6,7 @@ import json
 
 import msgspec
 from conftest import fast_config
+from quest_files_fixtures import mixed
 from test_cli import realm, write_config
 
 from realm.config import IdleConfig
@@ -52,6 +53,13 @@ def test_quest_commands_against_a_running_trainer(trainer_factory, tmp_path):
 
     skip = realm("skip", *at)
     assert skip.returncode == 1 and "nothing to skip" in skip.stderr
+
+    partial = realm("quest", "add", str(mixed(tmp_path)), *at)  # 3 bad lines of 33: queued, and said
+    assert partial.returncode == 0, partial.stderr
+    queued, skipped = partial.stdout.splitlines()
+    assert queued.startswith("queued mixed.jsonl (normal):")
+    assert skipped.startswith("3 of 33 lines will be skipped (first, line 31: turn 2: unknown role 'asistant'")
+    assert skipped.endswith(f"see `realm quest check {tmp_path / 'mixed.jsonl'}`")
     trainer.stop()
 
 

@@ -39,10 +39,10 @@ from realm.protocol import (
     QueueChanged,
     Reply,
 )
+from realm.quests.formats import QuestFormatError
+from realm.quests.validate import Verdict, check_for_training, check_intake, write_quarantine
 from trainer import lineage
-from trainer.data import QuestFormatError
 from trainer.queue import MAX_NAME, QuestGone, QuestQueue, intake_name, renamed_because
-from trainer.validate import Verdict, check_for_training, check_intake, write_quarantine
 
 log = logging.getLogger("realm.trainer")
 

@@ -251,7 +251,7 @@ def _entry(home: Home, path: Path, state: str, priority: str | None = None, posi
     reason = ""
     if state in ("failed", "skipped") and _present(reason_file):
         reason = reason_file.read_text(encoding="utf-8", errors="replace").strip()
-    quarantine = home.quarantine / f"{path.name}.quarantine.jsonl"  # see trainer.validate
+    quarantine = home.quarantine / f"{path.name}.quarantine.jsonl"  # see realm.quests.validate
     return QuestEntry(
         name=path.name,
         state=state,

@@ -28,11 +28,11 @@ from realm.files import UnreadableFile, read_bytes
 from realm.model.chatml import encode_chat
 from realm.model.greedy import generate
 from realm.protocol import SuiteScore
+from realm.quests.formats import QuestFormatError
+from realm.quests.validate import check_for_training
 from realm.skills import curriculum
 from realm.skills.grading import accuracy, grade
 from realm.skills.registry import SkillConfig
-from trainer.data import QuestFormatError
-from trainer.validate import check_for_training
 
 log = logging.getLogger("realm.trainer")
 

@@ -26,6 +26,7 @@ from realm.protocol import (
     StepMetrics,
     ValMetrics,
 )
+from realm.quests.split import split
 from trainer import lineage
 from trainer.checkpointer import AutoPromoter, Checkpointer, DiskFull
 from trainer.disk_watch import DiskWatch
@@ -34,7 +35,6 @@ from trainer.lineage import OWN_SOURCES
 from trainer.live_config import LiveConfig
 from trainer.quest_board import QuestBoard
 from trainer.queue import QuestGone
-from trainer.split import split
 from trainer.suite_scorer import SuiteScorer
 
 log = logging.getLogger("realm.trainer")

@@ -77,6 +77,11 @@ def dio_nano_config(vocab_size: int, **overrides) -> transformers.Qwen3Config:
 # --- tokenizer -----------------------------------------------------------------------------------
 
 
+def tokenizer_name(model_cfg) -> str:
+    """The tokenizer the trainer loads for ``model_cfg`` when it starts without a checkpoint."""
+    return model_cfg.tokenizer or model_cfg.name
+
+
 def load_tokenizer(spec: str) -> PreTrainedTokenizerBase:
     """``builtin:dio-nano``, a local folder or an HF id; with a ChatML template and a pad token."""
     if spec.startswith(BUILTIN_PREFIX):
@@ -179,7 +184,7 @@ def load_model(model_cfg, *, checkpoint: Path | None = None, seed: int = 0):
     device = resolve_device(model_cfg.device)
     dtype = resolve_dtype(model_cfg.dtype, device)
     name = model_cfg.name
-    tokenizer_spec = model_cfg.tokenizer or name
+    tokenizer_spec = tokenizer_name(model_cfg)
 
     if checkpoint is not None:
         checkpoint = Path(checkpoint)

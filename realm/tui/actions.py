@@ -327,6 +327,8 @@ ACTIONS: tuple[RealmAction, ...] = (
     RealmAction("confirm.cancel", "answer(False)", "escape", "Cancel", screen="confirm", show=False),
     RealmAction("ask.cancel", "cancel", "escape", "Cancel", screen="ask_path"),
     RealmAction("generate.cancel", "cancel", "escape", "Cancel", screen="ask_generate"),
+    RealmAction("check.queue", "queue", "enter", "Queue it", screen="quest_check", priority=True),
+    RealmAction("check.cancel", "cancel", "escape", "Cancel", screen="quest_check"),
     # the Oracle
     RealmAction(
         "oracle.type",

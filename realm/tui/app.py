@@ -16,15 +16,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
+import yaml
 from textual import events, work
 from textual.app import App
 from textual.binding import Binding
 from textual.css.query import NoMatches
 
 from realm.bus import StateMirror
-from realm.config import RealmConfig
+from realm.config import ConfigError, RealmConfig, config_from
+from realm.errors import SetupError
 from realm.protocol import ConfigUpdateRequest, PauseRequest, PromoteRequest, Request, ResumeRequest
 from realm.quest_files import QuestFileError, quest_add_request
+from realm.quests.check import QuestCheck, check_quest
 from realm.state import level_up
 from realm.tui.actions import ChatStatus, bindings_for, disabled_reasons
 from realm.tui.away_summary import SeenMarks, summarise
@@ -109,6 +113,7 @@ class RealmApp(App[None]):
         self._mode_history: list[str] = []
         self.frames = 0  # repaints pushed into a screen (the bench reads it)
         self.oracles = OracleLinks(oracles, heartbeat_s)
+        self._tokenizers: dict[str, object] = {}  # the quest check's tokenizers, by name
         self._reasons: dict[str, str] = disabled_reasons(
             self.mirror.state, False, readonly, control_endpoint, self.chat_status()
         )
@@ -327,6 +332,36 @@ class RealmApp(App[None]):
             self.notify(str(exc), title="Quest not sent", severity="error", markup=False)
             return
         self.send_request("add_quest", request, f"add {path.name}")
+
+    def check_quest_file(self, path: Path) -> tuple[QuestCheck, str]:
+        """The offline check of ``path`` under the trainer's announced config, with its tokenizer
+        (loaded once); a tokenizer that cannot load leaves the lengths unmeasured, said in the note.
+        Runs in a worker thread: loading a tokenizer takes a while."""
+        from realm.model.loading import load_tokenizer, tokenizer_name  # torch and transformers: only when asked
+
+        config = self.announced_config()
+        name = tokenizer_name(config.model)
+        try:
+            if name not in self._tokenizers:
+                self._tokenizers[name] = load_tokenizer(name)
+        except (SetupError, OSError) as exc:
+            return check_quest(path, config, None), f"token lengths not measured: {exc}"
+        return check_quest(path, config, self._tokenizers[name]), ""
+
+    def announced_config(self) -> RealmConfig:
+        """The config the trainer announced (defaults before it has, or for keys it did not name)."""
+        raw = msgspec.to_builtins(RealmConfig())
+        for field in self.mirror.state.config:
+            section, _, key = field.key.partition(".")
+            if isinstance(raw.get(section), dict) and key in raw[section]:
+                try:
+                    raw[section][key] = yaml.safe_load(field.value)
+                except yaml.YAMLError:
+                    continue
+        try:
+            return config_from(raw)
+        except ConfigError:
+            return RealmConfig()
 
     def _max_message_bytes(self) -> int:
         announced = {f.key: f.value for f in self.mirror.state.config}.get("bus.max_message_bytes")

@@ -9,11 +9,8 @@ import torch
 
 from realm.model.chatml import IGNORE_INDEX, EncodedExample, encode_chat, render_chatml
 from realm.model.loading import DIO_NANO, load_tokenizer
-from trainer.data import (
-    QuestFormatError,
-    collate,
-    read_quest,
-)
+from realm.quests.formats import QuestFormatError, read_quest
+from trainer.data import collate
 
 CHAT = [{"role": "user", "content": "2+3="}, {"role": "assistant", "content": "5"}]
 

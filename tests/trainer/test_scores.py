@@ -18,10 +18,10 @@ from conftest import fast_config, trainer_process, wait_for
 
 from realm.config import ChampionConfig, QuestsConfig, SkillsConfig, SuiteConfig, VaultConfig
 from realm.home import Home
+from realm.quests.split import MIN_FOR_HELD_OUT, normal_key, split
 from realm.vault import champion
 from realm.vault.ledger import Ledger
 from trainer.idle import idle_examples, write_idle_quest
-from trainer.split import MIN_FOR_HELD_OUT, normal_key, split
 from trainer.suite_scorer import SCORE_PAUSE_ENV
 from trainer.telemetry import read_metrics
 

@@ -9,13 +9,13 @@ import pytest
 from realm.config import QuestsConfig
 from realm.model.chatml import IGNORE_INDEX, encode_chat
 from realm.model.loading import DIO_NANO, load_tokenizer
-from trainer.data import (
+from realm.quests.formats import (
     QuestFormatError,
     TextExample,
     encode_example,
     read_quest,
 )
-from trainer.validate import (
+from realm.quests.validate import (
     DEEP,
     QUICK,
     STANDARD,
@@ -152,7 +152,7 @@ def test_each_format_maps_to_a_spec(tmp_path):
 
 
 def test_deny_by_default_and_a_registered_spec_may_check_more(tmp_path, tokenizer, monkeypatch):
-    monkeypatch.setattr("trainer.validate.SPECS", {})
+    monkeypatch.setattr("realm.quests.validate.SPECS", {})
     with pytest.raises(QuestFormatError, match="maps to no known spec"):
         check_intake(_write(tmp_path, _jsonl({"text": "t"})), RULES)
 
@@ -291,7 +291,7 @@ def test_a_5_mb_line_is_judged_without_tokenizing_all_of_it(tmp_path, tokenizer)
 
 
 def test_exact_duplicates_are_reported_not_rejected(tmp_path, tokenizer):
-    """The held-out split folds duplicates (trainer/split.py); validation only counts them."""
+    """The held-out split folds duplicates (realm/quests/split.py); validation only counts them."""
     records = [_chat(("user", f"q{i}"), ("assistant", f"a{i}")) for i in range(9)] + [
         _chat(("user", "q3"), ("assistant", "a3"))
     ]
@@ -358,7 +358,7 @@ def test_the_readme_examples_read_as_the_formats_they_claim(tmp_path):
 def test_the_token_bound_that_spares_short_examples_the_tokenizer_really_bounds(tokenizer):
     import random
 
-    from trainer.validate import token_upper_bound
+    from realm.quests.validate import token_upper_bound
 
     rng = random.Random(7)
     alphabet = "ab é🐉\n<|>x①\t"

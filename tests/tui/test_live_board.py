@@ -37,6 +37,11 @@ async def test_a_quest_added_from_the_board_is_queued_reprioritised_and_trained(
         await wait_for(pilot, lambda: isinstance(app.screen, AskPath), what="the path box")
         app.screen.query_one(Input).value = str(quest)  # typing it key by key is slow under load
         await pilot.press("enter")
+        await wait_for(pilot, lambda: getattr(app.screen, "refusal", None) == "", timeout=60, what="the check")
+        assert "reverse.jsonl: messages (chat_v1), 16 lines: 16 ok, 0 rejected" in text_of(
+            app.screen.query_one("#quest-check-summary")
+        )
+        await pilot.press("enter")  # the check's summary: queue it
         await wait_for(pilot, lambda: "reverse.jsonl" in queued_names(app), timeout=30, what="the quest queued")
         await wait_for(pilot, lambda: "reverse.jsonl" in table_keys(app, "#quests-queued"), what="the board row")
         assert notes.any("queued reverse.jsonl")
@@ -75,7 +80,10 @@ async def test_add_a_missing_file_says_so_and_sends_nothing(trainer_factory, tmp
         await wait_for(pilot, lambda: isinstance(app.screen, AskPath), what="the path box")
         app.screen.query_one(Input).value = str(tmp_path / "nope.jsonl")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: notes.any("nope.jsonl: file not found"), what="the refusal")
+        await wait_for(pilot, lambda: getattr(app.screen, "refusal", None), timeout=60, what="the check")
+        assert text_of(app.screen.query_one("#quest-check-summary")) == "nope.jsonl: file not found"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: notes.any("nope.jsonl is not queued: file not found"), what="the refusal")
         assert "nope.jsonl" not in queued_names(app)
     trainer.stop()
 

@@ -91,3 +91,24 @@ def test_quest_detail_of_a_failed_quest(snap_compare):
     failed = QuestFinished(result=QuestResult(name="bad.jsonl", outcome="failed", reason=reason, time=demo.T0 + 150))
     app.mirror.state = apply(app.mirror.state, failed, demo.T0 + 150)
     assert snap_compare(app, press=["4", "wait:200", "tab", "enter", "wait:300"], terminal_size=(80, 24))
+
+
+def test_add_quest_check_box(snap_compare, tmp_path):
+    """The Add dialog's summary of a mixed file (30 good lines, 3 bad) before it is queued."""
+    from quest_files_fixtures import mixed
+
+    from realm.tui.screens.ask import QuestCheckBox
+
+    path = mixed(tmp_path)
+
+    async def check(pilot) -> None:
+        await pilot.press("4")
+        await pilot.pause(0.2)
+        pilot.app.push_screen(QuestCheckBox(path, pilot.app.check_quest_file))
+        for _ in range(600):
+            await pilot.pause(0.1)
+            if isinstance(pilot.app.screen, QuestCheckBox) and pilot.app.screen.refusal is not None:
+                break
+        await pilot.pause(0.3)
+
+    assert snap_compare(recorded_app(), run_before=check, terminal_size=(80, 24))

@@ -1,8 +1,10 @@
-"""Small modals the screens share: a yes/no confirmation, a path prompt with completion, and
-the quest board's "generate a quest from a skill at a level"."""
+"""Small modals the screens share: a yes/no confirmation, a path prompt with completion, a quest
+file's offline check before it is queued, and the quest board's "generate a quest from a skill
+at a level"."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from textual.app import ComposeResult
@@ -13,6 +15,9 @@ from textual.suggester import Suggester
 from textual.widgets import Input, Select, Static
 
 from realm.protocol import MAX_GENERATED_CHATS, QuestGenerateRequest, SkillState
+from realm.quest_files import check_command
+from realm.quests.check import QuestCheck, summary_lines
+from realm.quests.formats import QuestFormatError
 from realm.tui.actions import bindings_for
 
 
@@ -76,6 +81,56 @@ class AskPath(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class QuestCheckBox(ModalScreen[bool]):
+    """A quest file's offline check (``realm quest check``'s summary) before it is queued:
+    ``enter`` queues it (True), ``esc`` cancels. A file the trainer would fail whole is not queued."""
+
+    BINDINGS = bindings_for("quest_check")
+
+    def __init__(self, path: Path, run_check: Callable[[Path], tuple[QuestCheck, str]]) -> None:
+        super().__init__()
+        self.path, self.run_check = path, run_check
+        self.refusal: str | None = None  # None: still checking; "": fine to queue
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="modal-box", id="quest-check-box"):
+            yield Static(Content.styled(f"Add {self.path.name}?", "bold $accent"))
+            yield Static(Content(f"checking {self.path.name} as the trainer would…"), id="quest-check-summary")
+            yield Static(Content.styled("enter queues it · esc cancels", "$text-muted"), id="quest-check-hint")
+
+    def on_mount(self) -> None:
+        self.run_worker(self._check, thread=True, exclusive=True, group="quest-check")
+
+    def _check(self) -> None:
+        try:
+            check, note = self.run_check(self.path)
+        except QuestFormatError as exc:
+            why = (f"line {exc.line}: " if exc.line is not None else "") + exc.reason
+            self.app.call_from_thread(self._show, [f"{self.path.name}: {why}"], why)
+            return
+        lines = summary_lines(check) + ([note] if note else [])
+        self.app.call_from_thread(self._show, lines, check.refused)
+
+    def _show(self, lines: list[str], refusal: str) -> None:
+        self.refusal = refusal
+        self.query_one("#quest-check-summary", Static).update(Content("\n".join(lines)))
+        hint = "enter queues it · esc cancels"
+        if refusal:
+            hint = f"the trainer would fail it: not queued · `{check_command(self.path)}` shows every line · esc"
+        self.query_one("#quest-check-hint", Static).update(Content.styled(hint, "$text-muted"))
+
+    def action_queue(self) -> None:
+        if self.refusal is None:
+            self.notify("still checking the file", severity="warning")
+        elif self.refusal:
+            self.notify(f"{self.path.name} is not queued: {self.refusal}", severity="error", markup=False)
+        else:
+            self.dismiss(True)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
 
 
 class AskGenerate(ModalScreen[QuestGenerateRequest | None]):

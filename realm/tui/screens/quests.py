@@ -30,7 +30,7 @@ from realm.protocol import (
 )
 from realm.tui import format as fmt
 from realm.tui.actions import bindings_for
-from realm.tui.screens.ask import AskGenerate, AskPath, Confirm
+from realm.tui.screens.ask import AskGenerate, AskPath, Confirm, QuestCheckBox
 from realm.tui.screens.base import RealmScreen
 from realm.tui.screens.quest_detail import QuestDetail
 from realm.tui.view import RealmView
@@ -188,14 +188,21 @@ class QuestsScreen(RealmScreen):
 
     def action_add_quest(self) -> None:
         self.app.push_screen(
-            AskPath("Add a quest file", "its content is sent to the trainer, which validates it at once · "
+            AskPath("Add a quest file", "checked here first, then its content is sent to the trainer · "
                     "→ completes · esc cancels"),
             self._add,
         )  # fmt: skip
 
     def _add(self, path: str | None) -> None:
         if path:
-            self.app.add_quest_file(Path(path).expanduser())
+            chosen = Path(path).expanduser()
+            self.app.push_screen(
+                QuestCheckBox(chosen, self.app.check_quest_file), lambda queue: self._queue(chosen, queue)
+            )
+
+    def _queue(self, path: Path, queue: bool | None) -> None:
+        if queue:
+            self.app.add_quest_file(path)
 
     def action_generate_quest(self) -> None:
         if self.last_view is None:

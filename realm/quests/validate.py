@@ -10,7 +10,7 @@ Layer 2, the content, at three depths:
 * STANDARD, before training: known roles (typos get a suggestion), no empty turns, the
   conversation ends with the assistant, no example longer than ``train.max_length`` tokens
   (dropped or truncated as ``quests.too_long`` says, and reported either way). Exact
-  duplicates are listed, not rejected: the held-out split (``trainer.split``) folds them.
+  duplicates are listed, not rejected: the held-out split (``realm.quests.split``) folds them.
 * DEEP, before training: answer leakage (an assistant answer that appears word for word in
   the prompt before it).
 
@@ -30,8 +30,8 @@ from typing import NamedTuple
 from realm.config import QuestsConfig
 from realm.files import atomic_write
 from realm.model.chatml import IM_END, IM_START
-from trainer.data import ROLES, SHAREGPT_ROLES, Quest, QuestFormatError, TextExample, encode_example, read_quest
-from trainer.split import exact_key
+from realm.quests.formats import ROLES, SHAREGPT_ROLES, Quest, QuestFormatError, TextExample, encode_example, read_quest
+from realm.quests.split import exact_key
 
 SPEC_VALIDATOR_NAME, SPEC_VALIDATOR_VERSION = "spec_validator", "1.0.0"
 VALIDATOR_NAME, VALIDATOR_VERSION = "data_validator", "1.0.0"
@@ -43,7 +43,7 @@ QUICK, STANDARD, DEEP = "quick", "standard", "deep"
 
 class Spec(NamedTuple):
     name: str
-    formats: tuple[str, ...]  # trainer.data.FORMATS names this spec accepts
+    formats: tuple[str, ...]  # realm.quests.formats.FORMATS names this spec accepts
     description: str
     # An extra per-example check for specialised specs (a skill's answer protocol): returns a
     # reason to reject the example, or "" to accept it. Runs at the DEEP level.
@@ -125,10 +125,20 @@ def check_intake(path: Path, rules: QuestsConfig) -> Verdict:
 
 def check_for_training(path: Path, rules: QuestsConfig, tokenizer, max_length: int) -> Verdict:
     """Both layers at every depth: what the trainer checks right before a battle."""
+    return _check(path, rules, tokenizer, max_length)
+
+
+def check_content(path: Path, rules: QuestsConfig) -> Verdict:
+    """Both layers at every depth but the token length: the cheap checks ``realm quest add`` and
+    the TUI run before sending a file, with no tokenizer to load."""
+    return _check(path, rules, None, 0)
+
+
+def _check(path: Path, rules: QuestsConfig, tokenizer, max_length: int) -> Verdict:
     quest = read_quest(path)
     spec = spec_for(quest)
     rejections = _quick_rejections(quest)
-    budget = (max_length + 1) * longest_token_chars(tokenizer)
+    budget = (max_length + 1) * longest_token_chars(tokenizer) if tokenizer is not None else 0
     seen: dict[str, int] = {}
     examples, lines, truncated, duplicates = [], [], [], []
     for example, line in zip(quest.examples, quest.lines):
@@ -148,8 +158,12 @@ def check_for_training(path: Path, rules: QuestsConfig, tokenizer, max_length: i
         if reason:
             reject(reason, DEEP)
             continue
-        clipped = clip_example(example, budget)
-        if token_upper_bound(example) > max_length and too_long(tokenizer, clipped, max_length):
+        clipped = clip_example(example, budget) if tokenizer is not None else example
+        if (
+            tokenizer is not None
+            and token_upper_bound(example) > max_length
+            and too_long(tokenizer, clipped, max_length)
+        ):
             if rules.too_long == "drop":
                 reject(f"longer than train.max_length ({max_length} tokens); dropped (quests.too_long: drop)")
                 continue

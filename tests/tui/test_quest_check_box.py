@@ -1,0 +1,69 @@
+"""The Add dialog's check: a quest file's summary (the offline check's) before it is queued."""
+
+from __future__ import annotations
+
+import msgspec
+from quest_files_fixtures import all_bad, mixed, too_long
+
+from realm.config import TrainConfig
+from realm.protocol import QuestAddRequest
+from realm.tui.screens.ask import QuestCheckBox
+
+from .conftest import text_of, wait_for
+from .test_app import Notes, playing
+
+
+async def add_through_the_dialog(app, pilot, path) -> QuestCheckBox:
+    await pilot.press("4", "a")
+    await wait_for(pilot, lambda: app.screen.query("#ask-path"), what="the path box")
+    app.screen.query_one("#ask-path").value = str(path)
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(app.screen, QuestCheckBox), what="the check box")
+    box = app.screen
+    await wait_for(pilot, lambda: box.refusal is not None, timeout=60, what="the check's summary")
+    return box
+
+
+def summary(box: QuestCheckBox) -> str:
+    return text_of(box.query_one("#quest-check-summary"))
+
+
+async def test_a_mixed_file_shows_its_summary_and_enter_queues_it(endpoints, trainer, tmp_path):
+    path = mixed(tmp_path)
+    async with playing(endpoints, trainer) as (app, pilot):
+        box = await add_through_the_dialog(app, pilot, path)
+        shown = summary(box)
+        assert "mixed.jsonl: messages (chat_v1), 33 lines: 30 ok, 3 rejected" in shown
+        assert "1 × turn 2: unknown role 'asistant' (did you mean 'assistant'?)" in shown
+        assert "train.max_length 256: 0 over" in shown
+        assert not [r for r in trainer.control_requests() if isinstance(r, QuestAddRequest)]
+        await pilot.press("enter")
+        await wait_for(
+            pilot,
+            lambda: [r.name for r in trainer.control_requests() if isinstance(r, QuestAddRequest)] == ["mixed.jsonl"],
+            what="the add request",
+        )
+        assert not isinstance(app.screen, QuestCheckBox)
+
+
+async def test_a_file_the_trainer_would_fail_is_not_queued(endpoints, trainer, tmp_path):
+    notes = Notes()
+    async with playing(endpoints, trainer, notes=notes) as (app, pilot):
+        box = await add_through_the_dialog(app, pilot, all_bad(tmp_path))
+        assert "5 lines: 0 ok, 5 rejected" in summary(box)
+        assert "the trainer would fail the whole file: 5 of 5 lines (100%) are bad" in summary(box)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: notes.any("all-bad.jsonl is not queued: 5 of 5 lines"), what="the refusal")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, QuestCheckBox), what="the box to close")
+        assert not [r for r in trainer.control_requests() if isinstance(r, QuestAddRequest)]
+
+
+async def test_the_length_is_measured_against_the_trainers_announced_max_length(endpoints, trainer, tmp_path):
+    trainer.config = msgspec.structs.replace(trainer.config, train=TrainConfig(max_length=64))
+    async with playing(endpoints, trainer) as (app, pilot):
+        trainer.announce_config()
+        await wait_for(pilot, lambda: app.announced_config().train.max_length == 64, what="the announced config")
+        box = await add_through_the_dialog(app, pilot, too_long(tmp_path, words=40))
+        assert "train.max_length 64: 1 over" in summary(box)
+        assert "21 lines: 20 ok, 1 rejected" in summary(box)
