@@ -55,7 +55,7 @@ from trainer.quest_board import QuestBoard
 from trainer.queue import QuestQueue
 from trainer.sdnotify import Notifier
 from trainer.suite_scorer import SuiteScorer
-from trainer.telemetry import GpuMemory, MetricsLog, matmul_peak_flops
+from trainer.telemetry import GpuMemory, MetricsLog, matmul_peak_flops, skill_record
 from trainer.trackers import Trackers, check_trackers, run_name
 from trainer.training_loop import Controls, TrainingLoop
 
@@ -264,7 +264,7 @@ class Daemon:
             return
         from trainer.skills import SkillRunner
 
-        runner = SkillRunner(self.config, self.home, self.engine, self.publisher.emit, self.loop.checkpoint_for_eval)
+        runner = SkillRunner(self.config, self.home, self.engine, self._emit_skill_event, self.loop.checkpoint_for_eval)
         try:
             runner.start()
         except ValueError as exc:  # a bad skill YAML or mix: say so, train on without skills
@@ -273,6 +273,13 @@ class Daemon:
             self.publisher.emit(Notice(level="error", text=f"skills disabled: {exc}"))
             return
         self.skill_runner = self.loop.skill_runner = runner
+
+    def _emit_skill_event(self, event) -> None:
+        """The skill runner's events; a round's accuracies and a level-up go to the metrics log too."""
+        self.publisher.emit(event)
+        record = skill_record(event)
+        if record is not None:
+            self.metrics_log.write(record)
 
     def _shutdown(self) -> None:
         self.notifier.stopping()

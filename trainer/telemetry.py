@@ -13,6 +13,7 @@ import torch
 
 from realm.metrics_history import read_records, rotate
 from realm.model.chatml import IGNORE_INDEX
+from realm.protocol import SkillEvaluated, SkillLevelUp
 from trainer.trackers import NoTrackers
 
 
@@ -149,6 +150,18 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
+
+
+def skill_record(event) -> dict | None:
+    """The metrics-log record of a skill round (its accuracies) or a level-up; None for other events."""
+    if isinstance(event, SkillEvaluated):
+        numbers = ("level", "accuracy", "probe", "next_accuracy", "corrections", "seconds")
+        return {"kind": "skill", "time": time.time(), "step": event.step, "skill": event.skill,
+                **{key: getattr(event, key) for key in numbers}}  # fmt: skip
+    if isinstance(event, SkillLevelUp):
+        return {"kind": "level_up", "time": time.time(), "step": event.step, "skill": event.skill,
+                "level": event.level, "reason": event.reason}  # fmt: skip
+    return None
 
 
 def read_metrics(path: Path) -> list[dict]:

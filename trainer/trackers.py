@@ -2,8 +2,9 @@
 
 ``MetricsLog.write`` is the one place a metric is recorded; it hands each record to ``Trackers.log``
 too, so TensorBoard, W&B and the others see exactly what ``logs/metrics.jsonl`` holds. A tracker's
-numbers are named ``<kind>/<field>`` (``train/loss``, ``val/val_loss``, ``suite/skills/bin``) at the
-record's optimizer step. Trackers that keep files write them under ``HOME/logs/<tracker>/<run>``.
+numbers are named ``<kind>/<field>`` (``train/loss``, ``val/val_loss``, ``suite/skills/bin``,
+``skill/<id>/accuracy``, ``level_up/<id>/level``) at the record's optimizer step. Trackers that keep
+files write them under ``HOME/logs/<tracker>/<run>``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ log = logging.getLogger("realm.trainer")
 INSTALL = "pip install -e '.[trackers]'"
 PROJECT = "realm-of-training"  # the project of trackers that keep no local folder (W&B, Comet, MLflow ...)
 PREFIX = {"step": "train"}  # a record's kind -> its numbers' prefix, where they differ
-NOT_PLOTTED = {"kind", "step", "time", "quest", "version"}
+NOT_PLOTTED = {"kind", "step", "time", "quest", "version", "skill"}
 
 
 def check_trackers(names: Iterable[str]) -> None:
@@ -51,6 +52,8 @@ def numbers(record: dict) -> dict[str, float]:
     """A metrics-log record's plottable numbers, named ``<kind>/<field>``; pairs (a suite's
     ``skills``, ``files``) become ``<kind>/<field>/<name>``. Text, None and booleans are left out."""
     prefix = PREFIX.get(record.get("kind"), record.get("kind", "metrics"))
+    if isinstance(record.get("skill"), str):  # one curve per skill: skill/bin/accuracy, level_up/bin/level
+        prefix = f"{prefix}/{record['skill']}"
     out: dict[str, float] = {}
     for key, value in record.items():
         if key in NOT_PLOTTED:

@@ -12,7 +12,10 @@ import yaml
 from conftest import fast_config
 
 from realm.cli.main import main
+from realm.config import SkillsConfig
 from realm.metrics_history import read_records
+from realm.skills.history import EvalRow, SkillStore
+from realm.skills.registry import SKILLS_DIR
 from trainer.trackers import numbers
 
 pytest.importorskip("tensorboard")
@@ -133,3 +136,39 @@ def test_log_with_is_off_by_default_and_writes_no_tracker_folder(trainer_factory
     home = tmp_path / "home"
     assert trainer_factory(fast_config(), max_steps=2, home=home).start().join() == 0
     assert not (home / "logs" / "tensorboard").exists()
+
+
+def _passing_bin_skill(tmp_path):
+    """The shipped bin skill with a small probe and a rule any score passes: a real level-up in a few steps."""
+    folder = tmp_path / "skills"
+    folder.mkdir()
+    raw = yaml.safe_load((SKILLS_DIR / "bin.yaml").read_text(encoding="utf-8"))
+    raw["eval"].update(probe_size=6, max_new_tokens=6)
+    raw["progression"].update(threshold=0.0, probe_threshold=0.0, stratum_floor=0.0)
+    (folder / "bin.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    skills = SkillsConfig(enabled=True, folder=str(folder), eval_every=3, max_eval_share=0.0, corrections=False)
+    config = fast_config(max_length=256, log_with=["tensorboard"])
+    return msgspec.structs.replace(config, skills=skills, idle=msgspec.structs.replace(config.idle, examples=24))
+
+
+def test_skill_rounds_and_level_ups_reach_metrics_jsonl_and_tensorboard(trainer_factory, tmp_path):
+    home = tmp_path / "home"
+    store = SkillStore(home / "vault" / "realm.db")  # two passing rounds on record: the third completes the window
+    for i in range(2):
+        store.record(EvalRow("bin", 1, 1, i, 0.0, 1.0, 1.0, {"add": 1.0}, []))
+    store.close()
+    trainer = trainer_factory(_passing_bin_skill(tmp_path), max_steps=3, home=home).start()
+    assert trainer.join() == 0
+
+    [skill] = trainer.state.skills.skills
+    records = list(read_records(home / "logs" / "metrics.jsonl"))
+    [round_] = [r for r in records if r["kind"] == "skill"]
+    assert (round_["skill"], round_["step"], round_["level"]) == ("bin", 3, 1)
+    [point] = [p for p in skill.history if (p.step, p.level) == (3, 1)]  # the round the TUI shows
+    assert round_["accuracy"] == point.accuracy and round_["probe"] == point.probe
+    [up] = [r for r in records if r["kind"] == "level_up"]
+    assert (up["skill"], up["step"], up["level"]) == ("bin", 3, 2) and skill.level == 2
+
+    (run,) = (home / "logs" / "tensorboard").iterdir()
+    assert _scalars(run, "skill/bin/accuracy") == {3: pytest.approx(round_["accuracy"])}
+    assert _scalars(run, "level_up/bin/level") == {3: 2.0}
