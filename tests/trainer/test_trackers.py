@@ -172,3 +172,21 @@ def test_skill_rounds_and_level_ups_reach_metrics_jsonl_and_tensorboard(trainer_
     (run,) = (home / "logs" / "tensorboard").iterdir()
     assert _scalars(run, "skill/bin/accuracy") == {3: pytest.approx(round_["accuracy"])}
     assert _scalars(run, "level_up/bin/level") == {3: 2.0}
+
+
+class UnstartableTracker(BrokenTracker):
+    name = "unstartable"
+
+    def start(self) -> None:
+        raise PermissionError("no API key")
+
+
+def test_a_tracker_that_cannot_start_stops_the_start_with_one_line(tmp_path, capsys, monkeypatch):
+    import accelerate.tracking
+
+    monkeypatch.setitem(accelerate.tracking.LOGGER_TYPE_TO_CLASS, "unstartable", UnstartableTracker)
+    config = _config_file(tmp_path, ["unstartable"])
+    home = tmp_path / "home"
+    assert main(["trainer", "--config", str(config), "--home", str(home), "--max-steps", "1"]) == 2
+    assert capsys.readouterr().err.strip().endswith("train.log_with: tracker unstartable could not start: no API key")
+    assert not (home / "logs" / "metrics.jsonl").exists() or not (home / "logs" / "metrics.jsonl").stat().st_size
