@@ -78,6 +78,8 @@ class TrainConfig(_Section):
     # logs/trainer.log and logs/metrics.jsonl each rotate past this size to .1 ... .log_keep (0: never)
     log_max_mb: NonNegative = 50.0
     log_keep: AtLeast0 = 3
+    # experiment trackers fed every metrics record: any accelerate tracker name (tensorboard, wandb, ...)
+    log_with: list[str] = msgspec.field(default_factory=list)
     # auto: bf16 on a GPU that has it, fp16 with loss scaling on one that has not, fp32 on CPU
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
     # recompute each layer's activations in the backward: much less memory for ~30 % more compute

@@ -55,7 +55,8 @@ from trainer.quest_board import QuestBoard
 from trainer.queue import QuestQueue
 from trainer.sdnotify import Notifier
 from trainer.suite_scorer import SuiteScorer
-from trainer.telemetry import GpuMemory, MetricsLog, matmul_peak_flops
+from trainer.telemetry import GpuMemory, MetricsLog, matmul_peak_flops, skill_record
+from trainer.trackers import Trackers, check_trackers, run_name
 from trainer.training_loop import Controls, TrainingLoop
 
 log = logging.getLogger("realm.trainer")
@@ -116,6 +117,7 @@ class Daemon:
             from trainer.skills import check_mix
 
             check_mix(self.config.skills)  # before the model loads: a config error stops the start
+        check_trackers(self.config.train.log_with)
         notes = self._open_vault()
         latest = (complete_checkpoints(self.home.checkpoints) or [None])[-1]
         self._load_engine(latest)
@@ -182,6 +184,9 @@ class Daemon:
         train = self.config.train
         peak_flops = train.peak_flops or matmul_peak_flops(self.engine.device, seconds=0.1)
         self.telemetry = (peak_flops, GpuMemory(self.engine.device))
+        trackers = None
+        if train.log_with and self.engine.is_main:
+            trackers = Trackers(train.log_with, self.home.logs, run_name(self.run_id), self._tracker_failed)
         if train.metrics_log and self.engine.is_main:
             path = self.home.logs / "metrics.jsonl"
             self.metrics_log = MetricsLog(
@@ -189,8 +194,15 @@ class Daemon:
                 on_error=lambda exc: self.disk.note_failed_write(f"metrics log {path}", exc),
                 max_bytes=int(train.log_max_mb * 2**20),
                 keep=train.log_keep,
+                trackers=trackers,
             )
+        elif trackers:
+            self.metrics_log = MetricsLog(None, trackers=trackers)
         self.controls.on_wait = self.notifier.ping
+
+    def _tracker_failed(self, text: str) -> None:
+        if self.publisher is not None:
+            self.publisher.emit(Notice(level="warning", text=text))
 
     def _training_loop(self) -> TrainingLoop:
         emit, config = self.publisher.emit, lambda: self.config
@@ -252,7 +264,7 @@ class Daemon:
             return
         from trainer.skills import SkillRunner
 
-        runner = SkillRunner(self.config, self.home, self.engine, self.publisher.emit, self.loop.checkpoint_for_eval)
+        runner = SkillRunner(self.config, self.home, self.engine, self._emit_skill_event, self.loop.checkpoint_for_eval)
         try:
             runner.start()
         except ValueError as exc:  # a bad skill YAML or mix: say so, train on without skills
@@ -261,6 +273,13 @@ class Daemon:
             self.publisher.emit(Notice(level="error", text=f"skills disabled: {exc}"))
             return
         self.skill_runner = self.loop.skill_runner = runner
+
+    def _emit_skill_event(self, event) -> None:
+        """The skill runner's events; a round's accuracies and a level-up go to the metrics log too."""
+        self.publisher.emit(event)
+        record = skill_record(event)
+        if record is not None:
+            self.metrics_log.write(record)
 
     def _shutdown(self) -> None:
         self.notifier.stopping()

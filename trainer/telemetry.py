@@ -13,6 +13,8 @@ import torch
 
 from realm.metrics_history import read_records, rotate
 from realm.model.chatml import IGNORE_INDEX
+from realm.protocol import SkillEvaluated, SkillLevelUp
+from trainer.trackers import NoTrackers
 
 
 def matmul_peak_flops(
@@ -68,7 +70,8 @@ class GpuMemory:
 
 
 class MetricsLog:
-    """One JSON line per step (and per validation), appended as they happen.
+    """One JSON line per step (and per validation), appended as they happen, and handed to the
+    experiment trackers (``train.log_with``, trainer/trackers.py): the one place a metric is recorded.
 
     A write never raises: when it fails (a full disk), the file is cut back to its last whole
     line, the lines wait in memory for the next write or ``flush``, and ``on_error`` hears why.
@@ -76,8 +79,11 @@ class MetricsLog:
 
     MAX_PENDING = 100_000
 
-    def __init__(self, path: Path | None, on_error=lambda exc: None, *, max_bytes: int = 0, keep: int = 3) -> None:
+    def __init__(
+        self, path: Path | None, on_error=lambda exc: None, *, max_bytes: int = 0, keep: int = 3, trackers=None
+    ) -> None:
         self._fd: int | None = None
+        self.trackers = trackers or NoTrackers()
         self._pending: list[bytes] = []
         self.on_error = on_error
         self.lost = 0
@@ -103,6 +109,7 @@ class MetricsLog:
         return os.fstat(self._fd).st_size
 
     def write(self, record: dict) -> None:
+        self.trackers.log(record)
         if self._fd is None:
             return
         self._pending.append((json.dumps(record, sort_keys=True) + "\n").encode("utf-8"))
@@ -132,6 +139,7 @@ class MetricsLog:
         return True
 
     def close(self) -> None:
+        self.trackers.close()
         if self._fd is not None:
             self.flush()
             os.close(self._fd)
@@ -142,6 +150,18 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
+
+
+def skill_record(event) -> dict | None:
+    """The metrics-log record of a skill round (its accuracies) or a level-up; None for other events."""
+    if isinstance(event, SkillEvaluated):
+        numbers = ("level", "accuracy", "probe", "next_accuracy", "corrections", "seconds")
+        return {"kind": "skill", "time": time.time(), "step": event.step, "skill": event.skill,
+                **{key: getattr(event, key) for key in numbers}}  # fmt: skip
+    if isinstance(event, SkillLevelUp):
+        return {"kind": "level_up", "time": time.time(), "step": event.step, "skill": event.skill,
+                "level": event.level, "reason": event.reason}  # fmt: skip
+    return None
 
 
 def read_metrics(path: Path) -> list[dict]:

@@ -22,7 +22,8 @@ def add_parsers(sub) -> None:
             "oldest first) as CSV or JSON. Reads files only: works with or without a running trainer.",
             epilog="Examples: `realm metrics export --csv --out loss.csv`; "
             "`realm metrics export --json --since 500 | jq '.[] | select(.kind==\"val\")'`. "
-            "Record kinds: step (train loss, lr, throughput), val (quest val loss) and the suite scores. "
+            "Record kinds: step (train loss, lr, throughput), val (quest val loss), suite (scores), "
+            "skill (a skill round's accuracies) and level_up. "
             "A bad line is skipped with a warning naming its file and line.",
         )
     )

@@ -76,7 +76,10 @@ def cmd_trainer(args) -> int:
 
 
 def cmd_play(args) -> int:
+    from trainer.trackers import check_trackers  # accelerate loads only when train.log_with names a tracker
+
     home, config, config_path = load_context(args)
+    check_trackers(config.train.log_with)  # here too: the TUI's trainer is a child process
     keymap = {} if args.headless else checked_keymap(config)  # a bad tui.keys fails before anything starts
     paths = Home(home)
     playing = lock_holder(paths.trainer_lock)
