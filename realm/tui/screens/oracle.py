@@ -25,6 +25,7 @@ from textual.widgets import Input, Select, Static
 from textual.worker import get_current_worker
 
 from realm.protocol import ChatEnd, OracleState, Sampling
+from realm.tui import format as fmt
 from realm.tui.actions import bindings_for
 from realm.tui.format import bin_text
 from realm.tui.oracles import NO_ORACLE_HINT, OracleNode
@@ -68,9 +69,9 @@ def serving_text(oracle: OracleState) -> str:
 def gpu_text(oracle: OracleState) -> str:
     if not oracle.gpus:
         return oracle.gpu_note or "no GPU reported"
-    gpu = oracle.gpus[0]
     more = f" +{len(oracle.gpus) - 1}" if len(oracle.gpus) > 1 else ""
-    return f"GPU {gpu.utilization:.0f}% {gpu.memory_used_mb / 1024:.1f}/{gpu.memory_total_mb / 1024:.1f} GiB{more}"
+    gpu = oracle.gpus[0]
+    return f"GPU {gpu.utilization:.0f}% {fmt.gpu_memory(gpu)}{more}"
 
 
 def oracle_model(view: RealmView) -> OracleModel:
