@@ -31,10 +31,10 @@ def utc(monkeypatch):
 ORACLE = OracleNode("local", "ipc:///realm-home/run/oracle-pub", "ipc:///realm-home/run/oracle-ctl")
 
 
-def recorded_app(oracle: bool = True, events=None) -> RealmApp:
+def recorded_app(oracle: bool = True, events=None, follow: str = "off") -> RealmApp:
     app = RealmApp(
         "ipc:///realm-home/run/trainer-pub", "ipc:///realm-home/run/trainer-ctl",
-        follow_bus=False, clock=lambda: demo.T0 + 200, oracles=[ORACLE] if oracle else [],
+        follow_bus=False, clock=lambda: demo.T0 + 200, oracles=[ORACLE] if oracle else [], oracle_follow=follow,
     )  # fmt: skip
     demo.fill(app.mirror, events)
     for link in app.oracles.links:
@@ -97,6 +97,12 @@ def test_oracle_chat_transcript(snap_compare):
         await pilot.pause(0.3)
 
     assert snap_compare(recorded_app(), run_before=chat, terminal_size=(80, 24))
+
+
+def test_oracle_follows_the_champion_and_ctrl_t_tries_a_suggestion(snap_compare):
+    """The champion is served already, so following it sends nothing; ctrl+t fills the box."""
+    app = recorded_app(follow="champion")
+    assert snap_compare(app, press=["6", "wait:300", "ctrl+t", "wait:200"], terminal_size=(80, 24))
 
 
 def test_generate_a_quest_box(snap_compare):
