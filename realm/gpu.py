@@ -91,13 +91,18 @@ def read_gpu(index: int, uuid: str = "") -> tuple[GpuInfo | None, str]:
     import pynvml
 
     try:
-        if uuid:
-            handle = pynvml.nvmlDeviceGetHandleByUUID(uuid if uuid.startswith("GPU-") else f"GPU-{uuid}")
-        else:
-            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-        return _reading(index, handle), ""
+        return _reading(index, _handle(pynvml, index, uuid)), ""
     except Exception as exc:
         return None, f"NVML error: {exc}"
+
+
+def _handle(pynvml, index: int, uuid: str):
+    if uuid:
+        try:
+            return pynvml.nvmlDeviceGetHandleByUUID(uuid if uuid.startswith("GPU-") else f"GPU-{uuid}")
+        except Exception:  # a UUID form this driver does not know: NVML's index then
+            pass
+    return pynvml.nvmlDeviceGetHandleByIndex(index)
 
 
 def spec_peak_flops(card: str) -> float | None:
