@@ -44,7 +44,6 @@ sys.path.insert(0, str(ROOT))
 
 # Beyond torch, transformers and accelerate: what the trainer and the oracle import.
 PACKAGES = ("pyzmq", "msgspec", "pyyaml", "nvidia-ml-py", "rich", "tokenizers", "safetensors")
-SPEC_PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "RTX 3090": 71e12, "RTX 4090": 165e12, "L40S": 362e12}
 QWEN3_06B = dict(vocab_size=151_936, hidden_size=1024, intermediate_size=3072, num_hidden_layers=28,
                  num_attention_heads=16, num_key_value_heads=8, head_dim=128, max_position_embeddings=40960,
                  rope_theta=1_000_000.0, tie_word_embeddings=True)  # fmt: skip
@@ -136,6 +135,7 @@ def realm_config(folder: Path, tiny: bool, **train):
 def check_engine(folder: Path, tiny: bool, steps: int, data) -> dict:
     import torch
 
+    from realm.gpu import spec_peak_flops
     from trainer.engine import Engine
     from trainer.telemetry import matmul_peak_flops
 
@@ -160,7 +160,7 @@ def check_engine(folder: Path, tiny: bool, steps: int, data) -> dict:
     dtype = torch.bfloat16 if cuda else torch.float32
     measured = matmul_peak_flops(engine.device, dtype=dtype, seconds=0.5)
     name = torch.cuda.get_device_name(engine.device) if cuda else "CPU"
-    spec = next((peak for card, peak in SPEC_PEAK_BF16.items() if card in name), None)
+    spec = spec_peak_flops(name)
     row = {"device": name, "precision": engine.precision, "steps": len(losses), "tokens_per_s": round(tokens / seconds),
            "loss_first_last": [round(losses[0], 3), round(losses[-1], 3)],
            "mfu_measured_peak": round(flops / seconds / measured, 3),
@@ -253,9 +253,9 @@ def check_fp16(folder: Path, tiny: bool, data) -> dict:
 
 
 def check_nvml() -> dict:
-    from realm.oracle.gpu import gpu_stats
+    from realm.gpu import read_gpus
 
-    gpus, note = gpu_stats()
+    gpus, note = read_gpus()
     if not gpus:
         raise Skipped(note)
     return {"gpus": [{k: getattr(g, k) for k in g.__struct_fields__} for g in gpus]}

@@ -300,10 +300,13 @@ class TuiConfig(_Section):
     chat_max_new_tokens: int = 256  # the longest answer the Oracle screen asks for (the oracle caps it at its own max)
     away_after_s: float = 600.0  # "while you were away" only after this long without the TUI (and DIO trained)
     bin_glyphs: str = "ascii"  # BIN's ⓪ ① on screen: ascii draws 0 1 (display only; training data keeps them)
+    oracle_follow: str = "off"  # latest | champion: ask the oracle to load each new one (ctrl+f on the Oracle)
 
     def __post_init__(self) -> None:
         if self.bin_glyphs not in ("circled", "ascii"):
             raise ValueError(f"`bin_glyphs` must be circled or ascii, not {self.bin_glyphs!r}")
+        if self.oracle_follow not in ("latest", "champion", "off"):
+            raise ValueError(f"`oracle_follow` must be latest, champion or off, not {self.oracle_follow!r}")
         if not math.isfinite(self.away_after_s) or self.away_after_s < 0:
             raise ValueError("`away_after_s` must be a finite number of seconds, at least 0")
         if self.chat_max_new_tokens < 1:

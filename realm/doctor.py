@@ -205,9 +205,9 @@ def _disk(home: Path) -> Check:
 
 
 def _gpus(config: RealmConfig) -> Check:
-    from realm.oracle.gpu import gpu_stats
+    from realm.gpu import read_gpus
 
-    gpus, note = gpu_stats()
+    gpus, note = read_gpus()
     wants_cuda = any(d.startswith("cuda") for d in (config.model.device, config.oracle.device))
     if gpus:
         names = ", ".join(f"{g.index}: {g.name} {g.memory_used_mb:.0f}/{g.memory_total_mb:.0f} MiB" for g in gpus)

@@ -125,6 +125,8 @@ class BattleState(_Wire):
     val_losses: tuple[tuple[int, float], ...] = ()
     mfu: float = 0.0  # model FLOPs utilisation of the last step
     gpu_memory_mb: float | None = None  # the training process's GPU memory (pynvml), None without one
+    gpu: GpuInfo | None = None  # the training GPU's last NVML reading; None on CPU or without NVML
+    gpu_note: str = ""  # why there is no reading on a CUDA device (e.g. "no NVIDIA GPU")
     reason: str = ""  # why the status changed, when it was not asked for (a full disk pauses)
 
 
@@ -194,6 +196,8 @@ class GpuInfo(_Wire):
     utilization: float  # percent
     memory_used_mb: float
     memory_total_mb: float
+    temperature_c: float | None = None  # None where the card does not report it
+    power_w: float | None = None
 
 
 class OracleInfo(_Wire):
@@ -302,6 +306,8 @@ class StepMetrics(_Event, tag="step"):
     mfu: float = 0.0  # flops_per_s as a share of the device's matmul peak; 0 when unknown
     gpu_memory_mb: float | None = None  # device memory in use (pynvml or torch); None on CPU
     micro_batch: int = 0  # examples per micro-batch (halved on out-of-memory)
+    gpu: GpuInfo | None = None  # the training GPU through NVML (realm.gpu); None on CPU or without NVML
+    gpu_note: str = ""  # why a CUDA trainer has no reading
 
 
 class ValMetrics(_Event, tag="val"):

@@ -150,6 +150,8 @@ def _step(state: RealmState, ev: StepMetrics, time: float) -> RealmState:
         examples_per_s=ev.examples_per_s,
         mfu=ev.mfu,
         gpu_memory_mb=ev.gpu_memory_mb,
+        gpu=ev.gpu,
+        gpu_note=ev.gpu_note,
         losses=(*state.battle.losses, (ev.step, ev.loss))[-LOSS_HISTORY:],
     )
     return replace(state, hero=hero, battle=battle)

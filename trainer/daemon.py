@@ -55,7 +55,7 @@ from trainer.quest_board import QuestBoard
 from trainer.queue import QuestQueue
 from trainer.sdnotify import Notifier
 from trainer.suite_scorer import SuiteScorer
-from trainer.telemetry import GpuMemory, MetricsLog, matmul_peak_flops, skill_record
+from trainer.telemetry import MetricsLog, TrainerGpu, matmul_peak_flops, skill_record
 from trainer.trackers import Trackers, check_trackers, run_name
 from trainer.training_loop import Controls, TrainingLoop
 
@@ -87,7 +87,7 @@ class Daemon:
         self.start_step = 0
         self.resumed = False  # the engine's weights are the latest checkpoint's
         self.progress: dict[str, int] = {}  # quest name -> optimizer steps of it already trained
-        self.telemetry: tuple = (0.0, None)  # (peak FLOP/s, GpuMemory), for the MFU of each step
+        self.telemetry: tuple = (0.0, None)  # (peak FLOP/s, TrainerGpu), for the MFU of each step
         self._lock_file = None
         self._vault: VaultService | None = None
         self._dispatch: dict[type, Callable] = {}
@@ -183,7 +183,7 @@ class Daemon:
         self.progress = dict((self.engine.progress or {}).get("quests", {}))
         train = self.config.train
         peak_flops = train.peak_flops or matmul_peak_flops(self.engine.device, seconds=0.1)
-        self.telemetry = (peak_flops, GpuMemory(self.engine.device))
+        self.telemetry = (peak_flops, TrainerGpu(self.engine.device))
         trackers = None
         if train.log_with and self.engine.is_main:
             trackers = Trackers(train.log_with, self.home.logs, run_name(self.run_id), self._tracker_failed)

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import torch
 
+from realm.gpu import read_gpu
 from realm.metrics_history import read_records, rotate
 from realm.model.chatml import IGNORE_INDEX
-from realm.protocol import SkillEvaluated, SkillLevelUp
+from realm.protocol import GpuInfo, SkillEvaluated, SkillLevelUp
 from trainer.trackers import NoTrackers
 
 
@@ -44,29 +45,32 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-class GpuMemory:
-    """Memory in use on the training GPU, through pynvml when present, else torch's counter."""
+class TrainerGpu:
+    """The training GPU as NVML sees it (realm.gpu), read at most once per ``every_s`` (a step
+    can be a few milliseconds); where NVML cannot read it, memory falls back to torch's counter."""
 
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-        self._handle = None
-        if device.type != "cuda":
-            return
+    def __init__(self, device: torch.device, every_s: float = 1.0, clock=time.monotonic) -> None:
+        self.device, self.every_s, self.clock = device, every_s, clock
+        self._uuid = self._cuda_uuid() if device.type == "cuda" else ""
+        self._last: tuple[GpuInfo | None, str] = (None, "")
+        self._read_at: float | None = None
+
+    def _cuda_uuid(self) -> str:
         try:
-            import pynvml
+            return str(torch.cuda.get_device_properties(self.device).uuid)
+        except Exception:  # an older torch without uuid: NVML's index then
+            return ""
 
-            pynvml.nvmlInit()
-            self._handle = pynvml.nvmlDeviceGetHandleByIndex(device.index or 0)
-            self._pynvml = pynvml
-        except Exception:  # no driver library, no permission: fall back to torch's numbers
-            self._handle = None
-
-    def used_mb(self) -> float | None:
+    def read(self) -> tuple[GpuInfo | None, str, float | None]:
+        """(NVML reading or None, why none on a CUDA device, memory in use in MiB or None on CPU)."""
         if self.device.type != "cuda":
-            return None
-        if self._handle is not None:
-            return self._pynvml.nvmlDeviceGetMemoryInfo(self._handle).used / 2**20
-        return torch.cuda.memory_reserved(self.device) / 2**20
+            return None, "", None
+        now = self.clock()
+        if self._read_at is None or now - self._read_at >= self.every_s:
+            self._last, self._read_at = read_gpu(self.device.index or 0, self._uuid), now
+        gpu, note = self._last
+        memory = gpu.memory_used_mb if gpu else torch.cuda.memory_reserved(self.device) / 2**20
+        return gpu, note, memory
 
 
 class MetricsLog:

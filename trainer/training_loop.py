@@ -78,7 +78,7 @@ class TrainingLoop:
         self.lockstep = daemon.lockstep
         self.metrics_log = daemon.metrics_log
         self.notifier = daemon.notifier
-        self.telemetry = daemon.telemetry  # (peak FLOP/s or 0, GpuMemory)
+        self.telemetry = daemon.telemetry  # (peak FLOP/s or 0, TrainerGpu)
         self.max_steps = daemon.max_steps
         self.start_step = daemon.start_step
         self.progress: dict[str, int] = daemon.progress  # quest name -> optimizer steps of it already trained
@@ -240,7 +240,8 @@ class TrainingLoop:
             self._skipped_step(result, index, quest)
             return
         self._nonfinite_in_a_row = 0
-        peak_flops, gpu_memory = self.telemetry
+        peak_flops, trainer_gpu = self.telemetry
+        gpu, gpu_note, gpu_memory_mb = trainer_gpu.read()
         seconds = max(result.seconds, 1e-9)
         flops_per_s = result.flops / seconds
         metrics = StepMetrics(
@@ -255,11 +256,14 @@ class TrainingLoop:
             quest_total=total,
             flops_per_s=flops_per_s,
             mfu=flops_per_s / peak_flops if peak_flops else 0.0,
-            gpu_memory_mb=gpu_memory.used_mb(),
+            gpu_memory_mb=gpu_memory_mb,
             micro_batch=result.micro_batch,
+            gpu=gpu,
+            gpu_note=gpu_note,
         )
         self.publisher.emit(metrics)
-        self.metrics_log.write({"kind": "step", "quest": quest, "time": time.time(), **msgspec.structs.asdict(metrics)})
+        record = {**msgspec.structs.asdict(metrics), "gpu": msgspec.to_builtins(gpu)}
+        self.metrics_log.write({"kind": "step", "quest": quest, "time": time.time(), **record})
         self.notifier.ping()
         if self.engine.step % self.config.train.checkpoint_every == 0:
             self.save_checkpoint(quest=quest)

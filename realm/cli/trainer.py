@@ -119,6 +119,7 @@ def _play(args, home, config, config_path, keymap: dict[str, str], oracle: subpr
             chat_max_new_tokens=config.tui.chat_max_new_tokens,
             away_after_s=config.tui.away_after_s,
             bin_glyphs=config.tui.bin_glyphs,
+            oracle_follow=config.tui.oracle_follow,
             trainer_setup=trainer_link(config, home, control),
         )
     finally:

@@ -51,6 +51,7 @@ def cmd_tui(args) -> int:
         chat_max_new_tokens=config.tui.chat_max_new_tokens,
         away_after_s=config.tui.away_after_s,
         bin_glyphs=config.tui.bin_glyphs,
+        oracle_follow=config.tui.oracle_follow,
         trainer_setup=trainer_link(config, home, control),
     )
     return EXIT_OK

@@ -12,10 +12,10 @@ import zmq
 from realm import protocol
 from realm.bus import Publisher
 from realm.config import RealmConfig
+from realm.gpu import read_gpus
 from realm.oracle.checkpoint_loads import CheckpointLoads
 from realm.oracle.dispatch import RequestDispatcher
 from realm.oracle.generation import Batcher
-from realm.oracle.gpu import gpu_stats
 from realm.protocol import ChatDelta, ErrorReply, OracleTelemetry, ProtocolError
 
 log = logging.getLogger("realm.oracle")
@@ -124,7 +124,7 @@ class ControlLoop:
 
     def _telemetry(self) -> None:
         active, queued = self.batcher.counts()
-        gpus, note = gpu_stats()
+        gpus, note = read_gpus()
         self.publisher.emit(
             OracleTelemetry(
                 tokens_per_s=self.batcher.tokens_per_s(),

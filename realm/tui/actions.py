@@ -23,6 +23,9 @@ NO_ORACLE_NODE = f"no oracle node is known: {NO_ORACLE_HINT}"
 NOT_GENERATING = "DIO is not answering anything now"
 STILL_ANSWERING = "DIO is still answering: ctrl+x stops the answer"
 NO_ANSWER = "no answer to copy yet"
+NO_TALK = "the conversation is empty"
+NO_SUGGESTION = "no eval round yet: suggestions are the skills' latest eval items"
+READONLY = "read-only session: no command is sent"
 EXPORT_ELSEWHERE = "export copies files on the vault's host: run `realm vault export STEP DIR` there"
 EMPTY_VAULT = "the vault is empty: no checkpoint yet"
 EMPTY_QUEUE = "the queue is empty"
@@ -39,6 +42,7 @@ class ChatStatus:
     oracle: OracleView | None = None
     generating: bool = False
     answered: bool = False
+    talked: bool = False  # the conversation has a message in it
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,7 @@ class Situation:
     def control(self) -> str | None:
         """Why no request can reach the trainer now, or None."""
         if self.readonly:
-            return "read-only session: no command is sent"
+            return READONLY
         if not self.connected:
             return f"trainer not reachable at {self.endpoint}"
         return None
@@ -152,6 +156,18 @@ def _generating(s: Situation) -> str | None:
 
 def _answered(s: Situation) -> str | None:
     return None if s.chat.answered else NO_ANSWER
+
+
+def _clearable(s: Situation) -> str | None:
+    return STILL_ANSWERING if s.chat.generating else (None if s.chat.talked else NO_TALK)
+
+
+def _has_suggestion(s: Situation) -> str | None:
+    return None if any(skill.last_items for skill in s.state.skills.skills) else NO_SUGGESTION
+
+
+def _not_readonly(s: Situation) -> str | None:
+    return READONLY if s.readonly else None
 
 
 def _has_oracle(s: Situation) -> str | None:
@@ -354,6 +370,41 @@ ACTIONS: tuple[RealmAction, ...] = (
     ),
     RealmAction(
         "oracle.copy", "copy_answer", "ctrl+y", "Copy", "Copy DIO's last answer", "Oracle", "oracle", why_not=_answered
+    ),
+    RealmAction(
+        "oracle.clear",
+        "clear_chat",
+        "ctrl+l",
+        "Clear",
+        "Clear the conversation (DIO forgets it too)",
+        "Oracle",
+        "oracle",
+        priority=True,
+        why_not=_clearable,
+    ),
+    RealmAction(
+        "oracle.suggest",
+        "try_suggestion",
+        "ctrl+t",
+        "Try",
+        "Put a suggested prompt (a real eval item) in the message box",
+        "Oracle",
+        "oracle",
+        priority=True,
+        show=False,  # the screen itself shows the key
+        why_not=_has_suggestion,
+    ),
+    RealmAction(
+        "oracle.follow",
+        "cycle_follow",
+        "ctrl+f",
+        "Follow",
+        "Follow the latest checkpoint, the champion, or neither (tui.oracle_follow)",
+        "Oracle",
+        "oracle",
+        priority=True,
+        show=False,  # the screen itself shows the key
+        why_not=_not_readonly,
     ),
     RealmAction(
         "oracle.checkpoint",

@@ -34,6 +34,7 @@ from realm.tui.actions import ChatStatus, bindings_for, disabled_reasons
 from realm.tui.away_summary import SeenMarks, summarise
 from realm.tui.away_watch import AwayNews, AwayWatch
 from realm.tui.news import drain, toasts
+from realm.tui.oracle_follow import FOLLOW_WORDS, OracleFollow
 from realm.tui.oracles import OracleLinks, OracleNode
 from realm.tui.palette import RealmCommands
 from realm.tui.screens.armory import ArmoryScreen
@@ -90,8 +91,10 @@ class RealmApp(App[None]):
         trainer_setup: Callable[..., None] | None = None,
         away_after_s: float = 600.0,
         bin_glyphs: str = "ascii",
+        oracle_follow: str = "off",
     ) -> None:
         super().__init__()
+        self.follow = OracleFollow(oracle_follow)  # config `tui.oracle_follow`, ctrl+f on the Oracle
         self.bin_glyphs = bin_glyphs  # config `tui.bin_glyphs`: how BIN's circled digits are drawn
         self.chat_max_new_tokens = chat_max_new_tokens  # config `tui.chat_max_new_tokens`
         self.trainer = trainer  # set by `realm play`, which started the trainer: its exit is news
@@ -155,6 +158,7 @@ class RealmApp(App[None]):
         self._check_trainer_process()
         self._refresh_reasons()  # before the key: the reasons are part of it
         self.away.remember(self._last_event_time)
+        self._follow_oracle()
         if self._view_key() != self._shown_key:
             self._paint()
 
@@ -280,7 +284,7 @@ class RealmApp(App[None]):
         except KeyError:
             screens = []
         chat = screens[0].chat if screens and isinstance(screens[0], OracleScreen) else NO_CHAT
-        return ChatStatus(link.view() if link else None, chat.generating, chat.answered)
+        return ChatStatus(link.view() if link else None, chat.generating, chat.answered, bool(chat.history))
 
     def select_oracle(self, index: int) -> None:
         if self.oracles.pick(index):
@@ -309,6 +313,26 @@ class RealmApp(App[None]):
 
     async def action_help(self) -> None:
         await self.action_show("help")
+
+    def _follow_oracle(self) -> None:
+        """With `tui.oracle_follow`, ask for the newest (or the champion) checkpoint as it appears,
+        through the same promote request as `P`; nothing is sent while promoting is disabled."""
+        if self.follow.mode == "off" or self._reasons.get("promote"):
+            return
+        link = self.oracles.picked()
+        serving = link.view().state.serving if link is not None else None
+        due = self.follow.due(self.mirror.state, serving.step if serving else None)
+        if due is not None:
+            self.follow.asked = due.step
+            self.requests.send(
+                PromoteRequest(ref=str(due.step)), f"{FOLLOW_WORDS[self.follow.mode]}: promote {due.name}"
+            )
+
+    def cycle_follow(self) -> str:
+        mode = self.follow.cycle()
+        self.notify(f"the oracle {FOLLOW_WORDS[mode]}" + (" (ctrl+f again to change)" if mode != "off" else ""))
+        self._follow_oracle()
+        return mode
 
     def action_promote(self) -> None:
         """Promote the Vault's selected checkpoint; on any other screen, the champion."""
@@ -422,10 +446,11 @@ def run_tui(
     trainer_setup: Callable[..., None] | None = None,
     away_after_s: float = 600.0,
     bin_glyphs: str = "ascii",
+    oracle_follow: str = "off",
 ) -> None:
     RealmApp(
         pub_endpoint, control_endpoint, heartbeat_s=heartbeat_s, readonly=readonly,
         state_dir=state_dir or default_state_dir(), oracles=oracles, keymap=keymap, trainer=trainer,
         chat_max_new_tokens=chat_max_new_tokens, trainer_setup=trainer_setup, away_after_s=away_after_s,
-        bin_glyphs=bin_glyphs,
+        bin_glyphs=bin_glyphs, oracle_follow=oracle_follow,
     ).run()  # fmt: skip

@@ -75,3 +75,19 @@ def bin_text(text: str, glyphs: str) -> str:
     """BIN's circled digits as the player chose to see them: ``ascii`` draws ⓪ ① as 0 1 (fonts without
     U+24EA show boxes, and some terminals draw them two cells wide); ``circled`` leaves what DIO saw."""
     return text.translate(_CIRCLED_TO_ASCII) if glyphs == "ascii" else text
+
+
+def gpu_name(gpu) -> str:
+    """A card's name without the vendor's brand words: 'RTX 4090', 'H100 80GB HBM3'."""
+    return gpu.name.removeprefix("NVIDIA ").removeprefix("GeForce ")
+
+
+def gpu_memory(gpu) -> str:
+    return f"{gpu.memory_used_mb / 1024:.1f}/{gpu.memory_total_mb / 1024:.1f} GiB"
+
+
+def gpu_heat(gpu) -> str:
+    """Temperature and power where the card reports them: '64°C 311 W', '' where it reports neither."""
+    parts = [f"{gpu.temperature_c:.0f}°C" if gpu.temperature_c is not None else "",
+             f"{gpu.power_w:.0f} W" if gpu.power_w is not None else ""]  # fmt: skip
+    return " ".join(p for p in parts if p)

@@ -16,6 +16,7 @@ from realm.protocol import Ack, PauseRequest, ResumeRequest, StopRequest
 from realm.vault.checkpoints import complete_checkpoints, parse_step, read_sidecar
 from realm.vault.ledger import Ledger
 from trainer.daemon import TrainerBusy
+from trainer.telemetry import read_metrics
 
 
 def test_trains_a_quest_and_loss_goes_down(trainer_factory, tmp_path):
@@ -30,6 +31,9 @@ def test_trains_a_quest_and_loss_goes_down(trainer_factory, tmp_path):
     assert trainer.state.hero.steps == 60
     assert trainer.state.hero.val_loss is not None
     assert trainer.state.battle.status == "stopped"
+    assert (trainer.state.battle.gpu, trainer.state.battle.gpu_memory_mb) == (None, None)  # a CPU trainer reads no GPU
+    steps = [r for r in read_metrics(home / "logs" / "metrics.jsonl") if r["kind"] == "step"]
+    assert len(steps) == 60 and steps[-1]["gpu"] is None
 
 
 def test_pause_takes_effect_within_one_step_and_resume_continues(trainer_factory):

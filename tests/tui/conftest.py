@@ -20,6 +20,7 @@ from realm.protocol import (
     ErrorReply,
     JournalRequest,
     PauseRequest,
+    PromoteRequest,
     QuestInfo,
     QuestStarted,
     Reply,
@@ -93,6 +94,8 @@ class ScriptedTrainer:
             return self.chronicle.journal(request)
         if isinstance(request, ConfigUpdateRequest):
             return self.update_config(request)
+        if isinstance(request, PromoteRequest):  # the real trainer forwards it to the oracle
+            return Ack(message=f"promote {request.ref}: sent to the oracle")
         return ErrorReply(message=f"unsupported: {type(request).__name__}")
 
     def update_config(self, request: ConfigUpdateRequest) -> Reply:

@@ -31,15 +31,38 @@ def utc(monkeypatch):
 ORACLE = OracleNode("local", "ipc:///realm-home/run/oracle-pub", "ipc:///realm-home/run/oracle-ctl")
 
 
-def recorded_app(oracle: bool = True) -> RealmApp:
+def recorded_app(oracle: bool = True, events=None, follow: str = "off") -> RealmApp:
     app = RealmApp(
         "ipc:///realm-home/run/trainer-pub", "ipc:///realm-home/run/trainer-ctl",
-        follow_bus=False, clock=lambda: demo.T0 + 200, oracles=[ORACLE] if oracle else [],
+        follow_bus=False, clock=lambda: demo.T0 + 200, oracles=[ORACLE] if oracle else [], oracle_follow=follow,
     )  # fmt: skip
-    demo.fill(app.mirror)
+    demo.fill(app.mirror, events)
     for link in app.oracles.links:
         demo.fill(link.mirror, demo.oracle_session())
     return app
+
+
+def gpu_app() -> RealmApp:
+    """The recorded session on a CUDA trainer whose last step carries an NVML reading."""
+    from msgspec.structs import replace
+
+    from realm.protocol import GpuInfo
+
+    events = demo.session()
+    started = events[0]
+    events[0] = replace(started, trainer=replace(started.trainer, device="cuda:0", parameters=596_049_920))
+    reading = GpuInfo(
+        index=0, name="NVIDIA GeForce RTX 4090", utilization=87.0, memory_used_mb=12_595.0,
+        memory_total_mb=24_564.0, temperature_c=64.0, power_w=311.0,
+    )  # fmt: skip
+    events.insert(-2, replace(demo.step(250), gpu=reading))
+    return recorded_app(events=events)
+
+
+@pytest.mark.parametrize("key", ["2", "7"])
+def test_trainer_gpu_reading(snap_compare, key):
+    """Battle and Watchtower with the trainer's GPU (the recorded CPU session is the no-GPU case)."""
+    assert snap_compare(gpu_app(), press=[key, "wait:300"], terminal_size=(80, 24))
 
 
 @pytest.mark.parametrize("key", [str(n) for n in range(1, 10)])
@@ -74,6 +97,12 @@ def test_oracle_chat_transcript(snap_compare):
         await pilot.pause(0.3)
 
     assert snap_compare(recorded_app(), run_before=chat, terminal_size=(80, 24))
+
+
+def test_oracle_follows_the_champion_and_ctrl_t_tries_a_suggestion(snap_compare):
+    """The champion is served already, so following it sends nothing; ctrl+t fills the box."""
+    app = recorded_app(follow="champion")
+    assert snap_compare(app, press=["6", "wait:300", "ctrl+t", "wait:200"], terminal_size=(80, 24))
 
 
 def test_generate_a_quest_box(snap_compare):

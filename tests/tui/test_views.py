@@ -194,16 +194,27 @@ def test_vault_model_sorts_and_filters():
     assert [model.marks.of(c.step) for c in model.rows] == ["★•", "", ""]
 
 
-def test_the_oracle_box_suggests_a_real_item_of_the_active_skill():
+def test_the_oracle_suggests_real_items_of_each_skill_in_the_mix():
     from realm.protocol import SkillEvalItem, SkillsState, SkillState
     from realm.state import RealmState
-    from realm.tui.screens.oracle import ASK_HINT, ask_hint
+    from realm.tui.screens.oracle import suggestions_text
+    from realm.tui.suggestions import suggested_prompts
 
-    assert ask_hint(RealmState()) == ASK_HINT  # nothing evaluated yet: the plain hint
-    item = SkillEvalItem(prompt="Add in binary:\n ① + ① =", expected="①⓪", response="①", correct=False)
-    skills = SkillsState(active="bin", skills=(SkillState(id="bin", short_name="BIN", level=3, last_items=(item,)),))
-    assert ask_hint(RealmState(skills=skills)) == "try a BIN L3 item: Add in binary: ① + ① ="
-    assert ask_hint(RealmState(skills=skills), "ascii") == "try a BIN L3 item: Add in binary: 1 + 1 ="
+    def item(prompt: str) -> SkillEvalItem:
+        return SkillEvalItem(prompt=prompt, expected="x", response="y", correct=False)
+
+    assert suggested_prompts(RealmState()) == ()  # nothing evaluated yet: nothing to suggest
+    bin_ = SkillState(
+        id="bin", short_name="BIN", level=3, last_items=(item("Add in binary:\n ① + ① ="), item("b2"), item("b3"))
+    )
+    sy = SkillState(id="sy", short_name="SY", level=1, last_items=(item("s1"), item("s2")))
+    fresh = SkillState(id="new", level=1)  # in the mix, no round yet
+    state = RealmState(skills=SkillsState(active="sy", skills=(bin_, sy, fresh)))
+    # the active skill first, then every skill gets a turn before any gets a second
+    assert suggested_prompts(state) == (("SY L1", "s1"), ("BIN L3", "Add in binary: ① + ① ="), ("SY L1", "s2"))
+    assert suggested_prompts(state, limit=5)[3:] == (("BIN L3", "b2"), ("BIN L3", "b3"))
+    text = suggestions_text(suggested_prompts(state), "ascii").plain.splitlines()
+    assert text == ["try ctrl+t  SY L1   s1", "            BIN L3  Add in binary: 1 + 1 =", "            SY L1   s2"]
 
 
 def test_the_skills_screen_names_what_kind_of_quest_dio_trains_on():

@@ -8,7 +8,8 @@ from textual.containers import Horizontal
 from textual.content import Content
 from textual.widgets import Static
 
-from realm.protocol import BattleState
+from realm import gpu as nvml
+from realm.protocol import BattleState, RealmState
 from realm.tui import format as fmt
 from realm.tui.screens.base import RealmScreen
 from realm.tui.view import RealmView
@@ -36,6 +37,7 @@ class BattleScreen(RealmScreen):
         yield Meter(id="battle-quest")
         yield Static(id="battle-state")
         yield Static(id="battle-metrics")
+        yield Static(id="battle-gpu")
         with Horizontal(id="battle-field"):
             yield LossChart(id="battle-chart")
             yield DamageFloats(id="battle-damage")
@@ -51,6 +53,7 @@ class BattleScreen(RealmScreen):
         self.query_one("#battle-state").set_class(battle.status == "paused", "-paused")
         self.set_row("#battle-state", state_line(view.state.hero.steps, battle, view.readonly, view.steps_per_s))
         self.set_row("#battle-metrics", metrics_line(battle, view.state.hero.val_loss))
+        self.set_row("#battle-gpu", gpu_line(view.state))
         self.query_one(LossChart).set_series(battle.losses, battle.val_losses)
         self.query_one(LogView).set_lines(view.state.log, self.app.bin_glyphs)
 
@@ -113,3 +116,37 @@ def metrics_line(battle: BattleState, quest_val: float | None) -> Content:
         ("  tok/s ", "$text-muted"), fmt.rate(battle.tokens_per_s),
         ("  ex/s ", "$text-muted"), fmt.rate(battle.examples_per_s),
     )  # fmt: skip
+
+
+def trainer_gpu_rows(state: RealmState) -> tuple[tuple[str, str], ...]:
+    """The trainer's device as it reports it: its GPU's NVML reading and MFU against the card's
+    spec peak, or plainly the CPU with tokens/s (the one throughput a CPU run has)."""
+    trainer, battle = state.trainer, state.battle
+    if trainer is None:
+        return (("device", "not reported yet"),)
+    if not trainer.device.startswith("cuda"):
+        return (
+            ("gpu", f"none: trains on {trainer.device.split(':')[0].upper()}"),
+            ("tok/s", fmt.rate(battle.tokens_per_s)),
+        )
+    if battle.gpu is None:
+        memory = f" · {battle.gpu_memory_mb / 1024:.1f} GiB used" if battle.gpu_memory_mb is not None else ""
+        return (("gpu", f"{trainer.device} · {battle.gpu_note or 'no reading yet'}{memory}"),)
+    gpu = battle.gpu
+    mfu = mfu_text(trainer.parameters, battle.tokens_per_s, gpu.name)
+    memory = " · ".join(part for part in (fmt.gpu_memory(gpu), fmt.gpu_heat(gpu)) if part)
+    return (("gpu", f"{fmt.gpu_name(gpu)} {gpu.utilization:.0f}% · MFU {mfu}"), ("memory", memory))
+
+
+def gpu_line(state: RealmState) -> Content:
+    """The Battle's one row of the trainer's device: 'trainer gpu RTX 4090 87% · MFU 26.8% · memory ...'."""
+    parts: list[str | tuple[str, str]] = [("trainer", "$text-muted")]
+    for i, (label, value) in enumerate(trainer_gpu_rows(state)):
+        parts += [(" · " if i else " ", "$text-muted"), (f"{label} ", "$text-muted"), value]
+    return Content.assemble(*parts)
+
+
+def mfu_text(parameters: int, tokens_per_s: float, card: str) -> str:
+    """Training MFU (6 x parameters x tokens/s over the card's spec bf16 peak); '—' for a card not in the table."""
+    value = nvml.mfu(parameters, tokens_per_s, card)
+    return fmt.MISSING if value is None else f"{value:.1%}"

@@ -4,7 +4,9 @@ The app follows each oracle node of the host registry with its own mirror (realm
 ``oracle_model`` reads what the picked node reports. A chat runs in a thread worker through
 ``OracleClient.chat``; each streamed piece comes back as a ``ChatChunk`` message and the
 handlers here own the transcript (the worker never touches a widget). ``ctrl+x`` sends
-``CancelRequest`` for the answer in flight; ``ctrl+y`` copies the last answer. The screen owns
+``CancelRequest`` for the answer in flight; ``ctrl+y`` copies the last answer; ``ctrl+l`` clears
+the conversation; ``ctrl+t`` puts a suggested prompt (realm.tui.suggestions) in the box; ``ctrl+f``
+cycles what the oracle follows (realm.tui.oracle_follow, the app sends the promote). The screen owns
 the ``Chat``; the app reads it (``generating``, ``answered``) for the keys' reasons.
 
 Keys: the number keys switch screens as everywhere, so the message box is entered with
@@ -25,10 +27,13 @@ from textual.widgets import Input, Select, Static
 from textual.worker import get_current_worker
 
 from realm.protocol import ChatEnd, OracleState, Sampling
+from realm.tui import format as fmt
 from realm.tui.actions import bindings_for
 from realm.tui.format import bin_text
+from realm.tui.oracle_follow import FOLLOW_WORDS
 from realm.tui.oracles import NO_ORACLE_HINT, OracleNode
 from realm.tui.screens.base import RealmScreen
+from realm.tui.suggestions import suggested_prompts
 from realm.tui.view import RealmView
 from realm.tui.widgets.chat_log import ChatLog
 
@@ -47,16 +52,21 @@ class OracleModel:
 
 
 ASK_HINT = "enter: ask DIO something · esc: leave the box"
+TRY_HINT = "enter: ask DIO · ctrl+t: try a suggestion above · esc: leave the box"
 
 
-def ask_hint(state, glyphs: str = "circled") -> str:
-    """What to ask: DIO knows only what it trained on, so the box offers a real item of the
-    active skill at DIO's level (from the latest eval round) rather than small talk."""
-    skill = next((s for s in state.skills.skills if s.id == state.skills.active), None)
-    if skill is None or not skill.last_items:
-        return ASK_HINT
-    prompt = bin_text(" ".join(skill.last_items[0].prompt.split()), glyphs)
-    return f"try a {skill.short_name or skill.id} L{skill.level} item: {prompt}"
+def suggestions_text(suggestions: tuple[tuple[str, str], ...], glyphs: str = "circled") -> Content:
+    """The suggested prompts, one a row: 'try ctrl+t  BIN L1  Convert 5 to binary.'."""
+    width = max(len(label) for label, _ in suggestions)
+    rows = [
+        Content.assemble(
+            ("try ctrl+t  " if i == 0 else " " * 12, "$text-muted"),
+            (f"{label:<{width}}  ", "bold $accent"),
+            bin_text(prompt, glyphs),
+        )
+        for i, (label, prompt) in enumerate(suggestions)
+    ]
+    return Content("\n").join(rows)
 
 
 def serving_text(oracle: OracleState) -> str:
@@ -68,9 +78,9 @@ def serving_text(oracle: OracleState) -> str:
 def gpu_text(oracle: OracleState) -> str:
     if not oracle.gpus:
         return oracle.gpu_note or "no GPU reported"
-    gpu = oracle.gpus[0]
     more = f" +{len(oracle.gpus) - 1}" if len(oracle.gpus) > 1 else ""
-    return f"GPU {gpu.utilization:.0f}% {gpu.memory_used_mb / 1024:.1f}/{gpu.memory_total_mb / 1024:.1f} GiB{more}"
+    gpu = oracle.gpus[0]
+    return f"GPU {gpu.utilization:.0f}% {fmt.gpu_memory(gpu)}{more}"
 
 
 def oracle_model(view: RealmView) -> OracleModel:
@@ -167,6 +177,8 @@ class OracleScreen(RealmScreen):
         super().__init__()
         self.chat = Chat()
         self._options: tuple = ()
+        self._suggestions: tuple[tuple[str, str], ...] = ()
+        self._tried = -1  # the suggestion ctrl+t put in the box last
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="oracle-missing", classes="missing")
@@ -174,6 +186,7 @@ class OracleScreen(RealmScreen):
             yield Select([(SERVED_LABEL, SERVED)], value=SERVED, allow_blank=False, id="oracle-checkpoint")
             yield Select([("no oracle node", NO_NODE)], value=NO_NODE, allow_blank=False, id="oracle-node")
         yield Static(id="oracle-status")
+        yield Static(id="oracle-suggest")
         yield ChatLog(id="oracle-chat")
         yield Input(placeholder=ASK_HINT, id="oracle-input")
 
@@ -188,9 +201,15 @@ class OracleScreen(RealmScreen):
             missing.update(Content.assemble(("no oracle to chat with: ", "bold $warning"), model.missing))
         self.set_row("#oracle-status", model.status)
         self._set_options(model, view.oracle_index)
+        self._suggestions = suggested_prompts(view.state)
+        suggest = self.query_one("#oracle-suggest", Static)
+        suggest.display = bool(self._suggestions)
+        if self._suggestions:
+            suggest.update(suggestions_text(self._suggestions, self.app.bin_glyphs))
+        self.query_one(ChatLog).border_subtitle = f"{FOLLOW_WORDS[self.app.follow.mode]} · ctrl+f"
         box = self.query_one("#oracle-input", Input)
         box.disabled = model.missing is not None
-        box.placeholder = ask_hint(view.state, self.app.bin_glyphs) if not box.disabled else "no oracle"
+        box.placeholder = "no oracle" if box.disabled else (TRY_HINT if self._suggestions else ASK_HINT)
 
     def _set_options(self, model: OracleModel, index: int) -> None:
         if (model.checkpoints, model.nodes) == self._options:
@@ -287,6 +306,28 @@ class OracleScreen(RealmScreen):
     def action_copy_answer(self) -> None:
         self.app.copy_to_clipboard(self.chat.last_answer)
         self.notify(f"copied DIO's answer ({len(self.chat.last_answer)} characters)", markup=False)
+
+    def action_clear_chat(self) -> None:
+        """A fresh conversation: DIO is sent only what follows."""
+        self.chat = Chat()
+        self.query_one(ChatLog).remove_children()
+        self.app.refresh_now()
+        self.notify("conversation cleared", markup=False)
+
+    def action_try_suggestion(self) -> None:
+        """The next suggested prompt into the box, to send as is or edit."""
+        if not self._suggestions:
+            return
+        self._tried = (self._tried + 1) % len(self._suggestions)
+        box = self.query_one("#oracle-input", Input)
+        box.value = self._suggestions[self._tried][1]
+        if not box.disabled:
+            box.focus()
+
+    def action_cycle_follow(self) -> None:
+        self.app.cycle_follow()
+        self.app.refresh_now()
+        self.query_one(ChatLog).border_subtitle = f"{FOLLOW_WORDS[self.app.follow.mode]} · ctrl+f"
 
     def action_pick_checkpoint(self) -> None:
         self._open("#oracle-checkpoint")

@@ -1,5 +1,5 @@
 """The Watchtower: the trainer and oracle nodes, heartbeats, the newest event's age and sequence, reconnects,
-the oracles' GPUs; the raw log.
+the trainer's and the oracles' GPUs; the raw log.
 
 ``watchtower_model`` reads the state, the link stats and what each oracle node publishes on
 its own bus (tokens/s, sessions, GPU use via pynvml, or "no NVIDIA GPU"). The data root's
@@ -18,6 +18,7 @@ from textual.widgets import Static
 from realm.tui import format as fmt
 from realm.tui.oracles import OracleView
 from realm.tui.screens.base import RealmScreen
+from realm.tui.screens.battle import trainer_gpu_rows
 from realm.tui.screens.oracle import gpu_text, serving_text
 from realm.tui.view import RealmView
 from realm.tui.widgets.log_view import LogView
@@ -44,6 +45,7 @@ def watchtower_model(view: RealmView) -> WatchtowerModel:
             ("device", f"{t.device} · {fmt.params(t.parameters)} params"),
             ("pid · up", f"{t.pid} · {uptime}"),
             ("battle", view.state.battle.status),
+            *trainer_gpu_rows(view.state),
             ("disk", DISK),
         )
     link = view.link
