@@ -12,14 +12,14 @@ from realm.tui.actions import HELP_ACTIONS, RealmAction
 
 class RealmCommands(Provider):
     def _entries(self) -> list[tuple[str, str, RealmAction]]:
-        """(title, what it does, action): "Vault: Promote [P]" above "Promote the selected
+        """(title, what it does, action): "Vault: Promote (P)" above "Promote the selected
         checkpoint to the oracle"; a disabled one's words end with why."""
         entries = []
         for action in HELP_ACTIONS:
             if action.name == "command_palette":
                 continue
             reason = self.app.why_disabled(action.name)
-            title = f"{action.group}: {action.label} [{action.shown_key}]" + (" (disabled)" if reason else "")
+            title = f"{action.group}: {action.label} ({action.shown_key})" + (" (disabled)" if reason else "")
             entries.append((title, action.description + (f" — disabled: {reason}" if reason else ""), action))
         return entries
 
