@@ -147,7 +147,7 @@ async def test_the_empty_vault_says_when_dio_saves(endpoints, trainer):
         trainer.announce_config()
         await pilot.press("5")
         every = RealmConfig().train.checkpoint_every
-        await wait_for(pilot, lambda: f"every {every} steps (idle quests too)" in text(app, "#vault-stats"),
+        await wait_for(pilot, lambda: f"every {every} steps (idle quests too)" in text(app, "#vault-empty"),
                        what="the cadence")  # fmt: skip
 
 

@@ -27,7 +27,16 @@ from realm.tui.view import RealmView
 NO_SKILLS = "no skill loaded: the trainer announces its skills (skills.enabled) when it starts"
 SPARK = "▁▂▃▄▅▆▇█"  # 0 % to 100 %, the same scale on every line
 SPARK_POINTS = 24  # the newest rounds a sparkline shows
-ITEM_COLUMNS = (("", 1), ("skill", 5), ("prompt", 28), ("DIO's answer", 16), ("expected", 16))
+ITEM_COLUMNS = ("", "skill", "prompt", "DIO's answer", "expected")
+ITEM_FIXED = 1 + 5 + 2 * len(ITEM_COLUMNS) + 2 + 2  # mark, skill, cell padding, border, scrollbar
+
+
+def item_widths(width: int) -> tuple[int, ...]:
+    """The columns' widths in a table ``width`` cells wide: the texts share what the mark and
+    the skill leave (at 80 columns: 28, 16, 16)."""
+    room = max(width - ITEM_FIXED, 30)
+    answer = room * 4 // 15
+    return 1, 5, room - 2 * answer, answer, answer
 
 
 @dataclass(frozen=True)
@@ -183,9 +192,8 @@ def skill_row_text(row: SkillRow) -> Content:
     return Content("\n").join(lines)
 
 
-def item_cells(row: EvalItemRow, glyphs: str) -> tuple[Content, ...]:
+def item_cells(row: EvalItemRow, glyphs: str, widths: tuple[int, ...]) -> tuple[Content, ...]:
     right = row.item.correct
-    widths = [w for _, w in ITEM_COLUMNS]
     texts = (row.skill, row.item.prompt, row.item.response or "(nothing)", row.item.expected)
     return (
         Content.styled("✓", "$success") if right else Content.styled("✗", "bold $error"),
@@ -215,6 +223,7 @@ class SkillsScreen(RealmScreen):
     def __init__(self) -> None:
         super().__init__()
         self._items: tuple[EvalItemRow, ...] | None = None
+        self._widths: tuple[int, ...] = ()
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="skills-body"):
@@ -224,10 +233,28 @@ class SkillsScreen(RealmScreen):
         yield DataTable(id="skills-items", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
+        self.query_one("#skills-items", DataTable).border_title = "Last eval, every skill · enter: the whole item"
+
+    def on_resize(self) -> None:
+        if self.last_view is not None:
+            self.show_body(self.last_view)
+
+    def _fill(self, items: tuple[EvalItemRow, ...]) -> None:
+        """The table at this screen's width: columns rebuilt when it changed, rows redrawn."""
         table = self.query_one("#skills-items", DataTable)
-        for label, width in ITEM_COLUMNS:
-            table.add_column(label, width=width, key=label or "verdict")
-        table.border_title = "Last eval, every skill · enter: the whole item"
+        widths = item_widths(self.size.width or self.app.size.width)
+        if (items, widths) == (self._items, self._widths):
+            return
+        row = table.cursor_row
+        table.clear(columns=widths != self._widths)
+        if widths != self._widths:
+            for label, width in zip(ITEM_COLUMNS, widths):
+                table.add_column(label, width=width, key=label or "verdict")
+        self._items, self._widths = items, widths
+        for n, item in enumerate(items):
+            table.add_row(*item_cells(item, self.app.bin_glyphs, widths), key=str(n))
+        if table.row_count:
+            table.move_cursor(row=min(row, table.row_count - 1))
 
     def show_body(self, view: RealmView) -> None:
         model = skills_model(view)
@@ -247,15 +274,7 @@ class SkillsScreen(RealmScreen):
                 (model.mix, "$text-muted"),
             )  # fmt: skip
         )
-        if model.items != self._items:
-            self._items = model.items
-            table = self.query_one("#skills-items", DataTable)
-            row = table.cursor_row
-            table.clear()
-            for n, item in enumerate(model.items):
-                table.add_row(*item_cells(item, self.app.bin_glyphs), key=str(n))
-            if table.row_count:
-                table.move_cursor(row=min(row, table.row_count - 1))
+        self._fill(model.items)
 
     def selected_item(self) -> EvalItemRow | None:
         table = self.query_one("#skills-items", DataTable)

@@ -29,7 +29,7 @@ from realm.vault.service import kept_reason
 
 COLUMNS = ("", "step", "suite loss", "suite acc", "train", "quest val", "saved", "name", "quest")
 SORTS = ("step", "suite", "train", "saved")  # what `s` cycles through
-MARKS_NOTE = "★ champion ▶ served • latest · suite: held-out, the same for all · ⏎ detail"
+MARKS_NOTE = "★ champion ▶ served • latest · sort: {sort} · ⏎ detail · suite: held-out set"
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ class VaultModel:
     stats: str
     champion: str
     marks: "Marks"
+    empty: str | None  # when DIO saves, while the vault is empty
 
 
 def _sort_key(sort: str):
@@ -65,9 +66,10 @@ def vault_model(view: RealmView, filter_text: str = "", sort: str = "step") -> V
     return VaultModel(
         rows=tuple(rows),
         total=len(all_ckpts),
-        stats=ledger_stats(all_ckpts, marks.champion, config_value(view, "train.checkpoint_every")),
-        champion=MARKS_NOTE,
+        stats=ledger_stats(all_ckpts, marks.champion),
+        champion=MARKS_NOTE.format(sort=sort),
         marks=marks,
+        empty=None if all_ckpts else empty_vault(config_value(view, "train.checkpoint_every")),
     )
 
 
@@ -116,9 +118,9 @@ def empty_vault(every: str | None) -> str:
     )
 
 
-def ledger_stats(ckpts: tuple[CheckpointInfo, ...], champion: int | None = None, every: str | None = None) -> str:
+def ledger_stats(ckpts: tuple[CheckpointInfo, ...], champion: int | None = None) -> str:
     if not ckpts:
-        return empty_vault(every)
+        return "no checkpoint yet"
     newest = max(ckpts, key=lambda c: c.step)
     parts = [f"{len(ckpts)} checkpoint(s)", f"newest {newest.step:,}"]
     best = next((c for c in ckpts if c.step == champion), None)
@@ -160,6 +162,7 @@ class VaultScreen(RealmScreen):
     def compose_body(self) -> ComposeResult:
         yield Static(id="vault-stats")
         yield Static(id="vault-champion")
+        yield Static(id="vault-empty", classes="missing")
         yield Input(placeholder="filter: step, name or quest (esc clears)", id="vault-filter")
         yield DataTable(id="vault-table", cursor_type="row", zebra_stripes=True)
 
@@ -174,8 +177,12 @@ class VaultScreen(RealmScreen):
         shown = f"  (showing {len(model.rows)} matching “{self.filter_text}”)" if self.filter_text else ""
         self.set_row(
             "#vault-stats",
-            Content.assemble(model.stats, (shown, "$text-muted"), (f"  sort: {self.sort}", "$text-muted")),
+            Content.assemble(model.stats, (shown, "$text-muted")),
         )
+        empty = self.query_one("#vault-empty", Static)
+        empty.display = model.empty is not None
+        if model.empty:
+            empty.update(Content.styled(model.empty, "$text-muted"))
         self.set_row("#vault-champion", Content.styled(model.champion, "$text-muted"))
         if (model.rows, model.marks) != (self._rows, self._marks):
             self._rows, self._marks = model.rows, model.marks
