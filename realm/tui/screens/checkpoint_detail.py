@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 
-from realm.game.narration import suite_line
+from realm.game.narration import counted, suite_line
 from realm.protocol import CheckpointInfo, Chunk, ChunkRequest, Manifest, ManifestRequest, Reply, Request
 from realm.tui import format as fmt
 from realm.tui.screens.quest_detail import FactSheet, source_words
@@ -47,7 +47,7 @@ def lineage(ckpt: CheckpointInfo, view: RealmView) -> str:
         return f"the oldest checkpoint in the vault; trained on {ckpt.quest or 'no quest'}"
     parent = max(before, key=lambda c: c.step)
     return (
-        f"{ckpt.step - parent.step:,} steps after {parent.name} (step {parent.step:,}); "
+        f"{counted(ckpt.step - parent.step, 'step')} after {parent.name} (step {parent.step:,}); "
         f"trained on {ckpt.quest or 'no quest'}"
     )
 

@@ -16,6 +16,7 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import DataTable, Static
 
+from realm.game.narration import counted
 from realm.protocol import SkillEvalItem, SkillState
 from realm.skills.registry import SKILLS_DIR, skill_files
 from realm.tui.actions import bindings_for
@@ -167,7 +168,7 @@ def trend_text(trend: LevelTrend) -> Content:
     first, last = shown[0][0], shown[-1][0]
     steps = f"step {last:,}" if first == last else f"steps {first:,}–{last:,}"
     count = len(trend.points)
-    evals = f"{len(shown)} of {count} evals" if len(shown) < count else f"{count} eval{'s' if count != 1 else ''}"
+    evals = f"{len(shown)} of {count} evals" if len(shown) < count else counted(count, "eval")
     return Content.assemble(
         (f"  L{trend.level:<3}", "$text-muted"),
         (sparkline(tuple(acc for _, acc in shown)).ljust(SPARK_POINTS), "$accent"),

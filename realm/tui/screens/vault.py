@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.content import Content
 from textual.widgets import DataTable, Input, Static
 
-from realm.game.narration import suite_line
+from realm.game.narration import counted, suite_line
 from realm.protocol import CheckpointInfo, DeleteCheckpointRequest
 from realm.tui import format as fmt
 from realm.tui.actions import bindings_for
@@ -112,7 +112,7 @@ def config_value(view: RealmView, key: str) -> str | None:
 def empty_vault(every: str | None) -> str:
     """When the trainer saves (trainer/training_loop.py): every N steps whatever the quest, at the
     end of each of the player's quests (not the game's own), and when it stops."""
-    steps = f"{every} steps" if every else "train.checkpoint_every steps"
+    steps = counted(int(every), "step") if every and every.isdigit() else "train.checkpoint_every steps"
     return (
         f"the vault is empty: DIO saves every {steps} (idle quests too), at the end of each of your quests, and on stop"
     )
