@@ -268,3 +268,13 @@ def test_marks_say_which_checkpoints_the_trainer_keeps():
     assert marks.kept(ckpt(30)) == "checkpoint-30 is the latest checkpoint; the trainer resumes from it"
     assert "is the champion" in marks.kept(ckpt(20)) and "being served" in marks.kept(ckpt(10))
     assert marks.kept(ckpt(40)) is None
+
+
+def test_a_skill_draws_the_level_before_its_own_its_own_and_the_next():
+    from realm.protocol import SkillEvalPoint, SkillState
+    from realm.tui.screens.skills import skill_row, skill_row_text
+
+    history = tuple(SkillEvalPoint(level=lvl, step=100 * lvl, accuracy=0.5) for lvl in (1, 2, 3, 4, 5))
+    text = skill_row_text(skill_row(SkillState(id="sy", level=4, max_level=50, history=history), 0, "")).plain
+    assert [line.split()[0] for line in text.splitlines()[1:4]] == ["L3", "L4", "L5"]
+    assert text.splitlines()[-1] == "  + 2 earlier levels not drawn"

@@ -189,7 +189,11 @@ def skill_row_text(row: SkillRow) -> Content:
     ]
     if not row.trends:
         lines.append(Content.styled("  no eval yet", "$text-muted"))
-    lines += [trend_text(t) for t in row.trends]
+    shown = [t for t in row.trends if t.level >= row.level - 1]  # how it got here, here, and the next level
+    lines += [trend_text(t) for t in shown]
+    earlier = len(row.trends) - len(shown)
+    if earlier:
+        lines.append(Content.styled(f"  + {counted(earlier, 'earlier level')} not drawn", "$text-muted"))
     return Content("\n").join(lines)
 
 
