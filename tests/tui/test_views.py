@@ -278,3 +278,25 @@ def test_a_skill_draws_the_level_before_its_own_its_own_and_the_next():
     text = skill_row_text(skill_row(SkillState(id="sy", level=4, max_level=50, history=history), 0, "")).plain
     assert [line.split()[0] for line in text.splitlines()[1:4]] == ["L3", "L4", "L5"]
     assert text.splitlines()[-1] == "  + 2 earlier levels not drawn"
+
+
+def test_the_vault_marks_what_each_followed_oracle_serves():
+    from realm.protocol import OracleServing, OracleState
+    from realm.tui.oracles import OracleView
+    from realm.tui.screens.vault import vault_model
+
+    def serving(step: int) -> OracleState:
+        return OracleState(
+            serving=OracleServing(step=step, name=f"c-{step}", source="shared", loaded_at=0, load_seconds=0)
+        )
+
+    ckpts = tuple(CheckpointInfo(step=s, name=f"c-{s}", time=float(s)) for s in (10, 20, 30))
+    oracles = (
+        OracleView("local", "ipc://a", True, serving(10)),
+        OracleView("gpu-box", "ipc://b", True, serving(20)),
+        OracleView("gone", "ipc://c", False, serving(30)),  # not connected: what it served is not known now
+    )
+    view = RealmView(RealmState(vault=VaultState(checkpoints=ckpts)), True, "e", oracles=oracles)
+    model = vault_model(view)
+    assert [model.marks.of(c.step) for c in model.rows] == ["•", "▶", "▶"]
+    assert model.marks.nodes_serving(20) == ["gpu-box"]
