@@ -300,3 +300,12 @@ def test_the_vault_marks_what_each_followed_oracle_serves():
     model = vault_model(view)
     assert [model.marks.of(c.step) for c in model.rows] == ["•", "▶", "▶"]
     assert model.marks.nodes_serving(20) == ["gpu-box"]
+
+
+def test_the_eval_table_shows_what_tells_items_apart():
+    from realm.tui.screens.skills import prompt_gist
+
+    assert prompt_gist("Syllacrostic: join the tiles.\nTiles: BALL FOOT\n1. (2 syllables) a game") == (
+        "Tiles: BALL FOOT 1. (2 syllables) a game"
+    )
+    assert prompt_gist("3 in binary, 5 bits = (columns)") == "3 in binary, 5 bits = (columns)"

@@ -197,9 +197,17 @@ def skill_row_text(row: SkillRow) -> Content:
     return Content("\n").join(lines)
 
 
+def prompt_gist(prompt: str) -> str:
+    """What tells one item from another: a many-line prompt's first line is the skill's
+    instruction, the same for every item (SY's "Syllacrostic: join the syllable tiles..."), so
+    the table shows the rest; the detail pane shows all of it."""
+    lines = [line for line in prompt.splitlines() if line.strip()]
+    return " ".join(lines[1:]) if len(lines) > 1 else prompt
+
+
 def item_cells(row: EvalItemRow, glyphs: str, widths: tuple[int, ...]) -> tuple[Content, ...]:
     right = row.item.correct
-    texts = (row.skill, row.item.prompt, row.item.response or "(nothing)", row.item.expected)
+    texts = (row.skill, prompt_gist(row.item.prompt), row.item.response or "(nothing)", row.item.expected)
     return (
         Content.styled("✓", "$success") if right else Content.styled("✗", "bold $error"),
         *(Content(clip(bin_text(t, glyphs), w)) for t, w in zip(texts, widths[1:])),
