@@ -700,6 +700,8 @@ class Manifest(_Reply, tag="manifest"):
     checkpoint: CheckpointInfo
     weights_sha256: str  # the ledger's digest over the weights (the sidecar's sha256)
     files: tuple[ManifestFile, ...]
+    folder: str = ""  # the checkpoint's folder on the trainer's host (the Vault's detail pane shows it)
+    folder_bytes: int = 0  # every file in the folder, the optimizer state too (not all are shipped)
 
 
 class Chunk(_Reply, tag="chunk"):

@@ -244,6 +244,17 @@ ACTIONS: tuple[RealmAction, ...] = (
         why_not=lambda s: s.control or EXPORT_ELSEWHERE,
         show=False,  # it only says which command to run on the vault's host: the palette and Help keep it
     ),
+    RealmAction(
+        "vault.detail",
+        "show_checkpoint",
+        "enter",
+        "Detail",
+        "The selected checkpoint whole: marks, scores, lineage, size, folder, sidecar",
+        "Vault",
+        "vault",
+        show=False,  # the note above the table names it; the key bar is full at 80 columns
+        priority=True,  # before the table's own enter (select the row)
+    ),
     RealmAction("vault.back", "clear_or_back", "escape", "Back", screen="vault", show=False),
     # the Armory, and its dialogs
     RealmAction(
@@ -335,6 +346,16 @@ ACTIONS: tuple[RealmAction, ...] = (
     ),
     RealmAction(
         "quests.filter", "cycle_filter", "f", "Filter", "Show my quests, failed ones, or all", "Quests", "quests"
+    ),
+    RealmAction(
+        "skills.detail",
+        "show_item",
+        "enter",
+        "Detail",
+        "The selected eval item whole: DIO's answer, the expected one, the grader's words",
+        "Skills",
+        "skills",
+        priority=True,  # before the table's own enter (select the row)
     ),
     RealmAction("detail.close", "dismiss", "escape", "Close", screen="quest_detail"),
     RealmAction("detail.enter", "dismiss", "enter", "Close", screen="quest_detail", show=False),

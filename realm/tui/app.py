@@ -261,7 +261,7 @@ class RealmApp(App[None]):
         active = self.screen.active_bindings.get(event.key)
         if active is None or active.enabled:
             return
-        reason = self._reasons.get(active.binding.action.split("(", 1)[0])
+        reason = self.why_disabled(active.binding.action.split("(", 1)[0])
         if reason:
             self.notify(f"{active.binding.description}: {reason}", severity="warning", markup=False)
 
@@ -272,7 +272,11 @@ class RealmApp(App[None]):
         )
 
     def why_disabled(self, action: str) -> str | None:
-        return self._reasons.get(action)
+        """Why ``action`` cannot run now: the app's reasons, then the screen's for its selection."""
+        screen = self.screen if self.screen_stack else None
+        return self._reasons.get(action) or (
+            screen.why_disabled_here(action) if isinstance(screen, RealmScreen) else None
+        )
 
     # ------------------------------------------------------------------ the oracle
 

@@ -12,13 +12,15 @@ from realm.tui.actions import HELP_ACTIONS, RealmAction
 
 class RealmCommands(Provider):
     def _entries(self) -> list[tuple[str, str, RealmAction]]:
+        """(title, what it does, action): "Vault: Promote (P)" above "Promote the selected
+        checkpoint to the oracle"; a disabled one's words end with why."""
         entries = []
         for action in HELP_ACTIONS:
             if action.name == "command_palette":
                 continue
             reason = self.app.why_disabled(action.name)
-            text = f"{action.description} [{action.shown_key}]" + (" (disabled)" if reason else "")
-            entries.append((text, reason or action.group, action))
+            title = f"{action.group}: {action.label} ({action.shown_key})" + (" (disabled)" if reason else "")
+            entries.append((title, action.description + (f" — disabled: {reason}" if reason else ""), action))
         return entries
 
     async def _run(self, action: RealmAction) -> None:
@@ -39,6 +41,6 @@ class RealmCommands(Provider):
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for text, help_text, action in self._entries():
-            score = matcher.match(text)
+            score = max(matcher.match(text), matcher.match(help_text))  # by name or by what it does
             if score > 0:
                 yield Hit(score, matcher.highlight(text), partial(self._run, action), help=help_text)

@@ -89,10 +89,12 @@ class VaultService:
             return ErrorReply(message=str(exc))
         sidecar = read_sidecar(folder) or {}
         files = []
-        for path in sorted(folder.iterdir()):
-            if path.is_file() and path.name not in NOT_SHIPPED and not path.name.endswith(".tmp"):
+        everything = [path for path in sorted(folder.iterdir()) if path.is_file()]
+        for path in everything:
+            if path.name not in NOT_SHIPPED and not path.name.endswith(".tmp"):
                 files.append(ManifestFile(name=path.name, size=path.stat().st_size, sha256=self._digest(path)))
-        manifest = Manifest(checkpoint=info, weights_sha256=str(sidecar.get("sha256", "")), files=tuple(files))
+        manifest = Manifest(checkpoint=info, weights_sha256=str(sidecar.get("sha256", "")), files=tuple(files),
+                            folder=str(folder), folder_bytes=sum(p.stat().st_size for p in everything))  # fmt: skip
         self._manifests[info.step] = manifest
         return manifest
 
@@ -161,19 +163,31 @@ def served_step(config: RealmConfig, home: Path) -> tuple[int | None, str]:
     return (serving.step if serving else None), ""
 
 
+KEPT = {
+    "champion": "is the champion; it is kept (promote or train a better one first)",
+    "latest": "is the latest checkpoint; the trainer resumes from it",
+    "served": "is being served by the oracle; promote another checkpoint first",
+}
+
+
+def kept_reason(name: str, why: str) -> str:
+    """Why checkpoint ``name`` cannot be deleted: it is the ``why`` (a key of ``KEPT``)."""
+    return f"{name} {KEPT[why]}"
+
+
 def delete_checkpoint(config: RealmConfig, home: Path, ledger, step: int):
     """Delete one checkpoint folder and mark it in the ledger; refuse the champion, the served
     checkpoint and the latest one (the trainer resumes from it)."""
     info, folder = champion.resolve(ledger, str(step), config.champion)
     best = champion.champion(ledger, config.champion)
     if best is not None and best.step == info.step:
-        raise DeleteRefused(f"{info.name} is the champion; it is kept (promote or train a better one first)")
+        raise DeleteRefused(kept_reason(info.name, "champion"))
     present = ledger.present()
     if present and present[-1].step == info.step:
-        raise DeleteRefused(f"{info.name} is the latest checkpoint; the trainer resumes from it")
+        raise DeleteRefused(kept_reason(info.name, "latest"))
     serving, _ = served_step(config, home)
     if serving == info.step:
-        raise DeleteRefused(f"{info.name} is being served by the oracle; promote another checkpoint first")
+        raise DeleteRefused(kept_reason(info.name, "served"))
     delete_checkpoint_folder(ledger, info.step, folder)
     log.info("deleted %s", info.name)
     return info

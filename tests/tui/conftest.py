@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.pilot import Pilot
@@ -15,10 +16,13 @@ from realm.config import RealmConfig
 from realm.protocol import (
     Ack,
     BattleChanged,
+    ChunkRequest,
     ConfigChanged,
     ConfigUpdateRequest,
+    DeleteCheckpointRequest,
     ErrorReply,
     JournalRequest,
+    ManifestRequest,
     PauseRequest,
     PromoteRequest,
     QuestInfo,
@@ -57,6 +61,7 @@ class ScriptedTrainer:
     journal_db: Path | None = None  # set: the real Chronicle keeps a journal and achievements
     config: RealmConfig = field(default_factory=RealmConfig)
     chronicle: Chronicle | None = None
+    vault: Any = None  # a real realm.vault.service.VaultService: answers manifests, chunks and deletes
 
     def start(self) -> "ScriptedTrainer":
         if self.journal_db is not None:
@@ -96,6 +101,8 @@ class ScriptedTrainer:
             return self.update_config(request)
         if isinstance(request, PromoteRequest):  # the real trainer forwards it to the oracle
             return Ack(message=f"promote {request.ref}: sent to the oracle")
+        if self.vault is not None and isinstance(request, (ManifestRequest, ChunkRequest, DeleteCheckpointRequest)):
+            return self.vault.handle(request)
         return ErrorReply(message=f"unsupported: {type(request).__name__}")
 
     def update_config(self, request: ConfigUpdateRequest) -> Reply:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from conftest import fast_config, write_chat_quest
 from textual.widgets import DataTable, Input
 
 from realm.tui.app import RealmApp
+from realm.tui.format import bin_text
 from realm.tui.screens.ask import AskPath, Confirm
+from realm.tui.screens.checkpoint_detail import CheckpointDetail
+from realm.tui.screens.quest_detail import FactSheet
 
 from .conftest import text_of, wait_for
 from .test_app import Notes
@@ -103,10 +108,15 @@ async def test_promote_and_delete_reach_the_trainer_which_refuses_without_an_ora
         await pilot.press("P")
         await wait_for(pilot, lambda: notes.any(f"promote {newest.name} refused: promote {newest.name}"),
                        timeout=30, what="the trainer's refusal (no oracle)")  # fmt: skip
-        await pilot.press("d")
-        await wait_for(pilot, lambda: isinstance(app.screen, Confirm), what="the confirmation")
-        await pilot.press("y")
-        await wait_for(pilot, lambda: notes.any("is the latest checkpoint"), timeout=30, what="the delete refusal")
+        await pilot.press("d")  # the newest: refused at once, nothing asked
+        await wait_for(pilot, lambda: notes.any(f"{newest.name} is the latest checkpoint"), what="the reason")
+        assert not isinstance(app.screen, Confirm)
+        await pilot.press("enter")  # its detail: the trainer's real manifest and sidecar
+        await wait_for(pilot, lambda: isinstance(app.screen, CheckpointDetail), what="the detail")
+        await wait_for(pilot, lambda: (app.screen.fact("folder") or "").endswith(newest.name), timeout=30,
+                       what="the trainer's facts")  # fmt: skip
+        assert "model.safetensors" in app.screen.fact("files") and f"step: {newest.step}" in app.screen.fact("sidecar")
+        await pilot.press("escape")
         assert any(c.step == newest.step for c in trainer.state.vault.checkpoints)
     trainer.stop()
     assert trainer.exit_code == 0
@@ -120,11 +130,17 @@ async def test_the_skills_screen_shows_bin_after_an_eval_round(trainer_factory, 
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("3")
         rows = lambda: text_of(app.screen.query_one("#skills-rows"))  # noqa: E731
-        await wait_for(pilot, lambda: "acc L1" in rows(), timeout=120, what="an eval round on the screen")
+        await wait_for(pilot, lambda: "  L1  " in rows(), timeout=120, what="an eval round on the screen")
         [skill] = app.mirror.state.skills.skills
         assert skill.id == "bin"
         assert f"{skill.name}" in rows() and f"Lv {skill.level}/{skill.max_level}" in rows()
-        assert ("✓" in rows()) or ("✗" in rows())
+        assert re.search(r"steps? [\d,–]+ · \d+ evals?", rows()), "the sparkline's steps and rounds"
+        assert app.screen.query_one("#skills-items", DataTable).row_count == len(skill.last_items) > 0
         assert not app.screen.query_one("#skills-empty").display
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, FactSheet), what="the item's detail")
+        item = skill.last_items[0]
+        assert app.screen.fact("DIO said") == (bin_text(item.response, app.bin_glyphs) or "(nothing)")
+        assert app.screen.fact("expected") == bin_text(item.expected, app.bin_glyphs)
     trainer.stop()
     assert trainer.exit_code == 0

@@ -141,3 +141,75 @@ def test_add_quest_check_box(snap_compare, tmp_path):
         await pilot.pause(0.3)
 
     assert snap_compare(recorded_app(), run_before=check, terminal_size=(80, 24))
+
+
+def with_real_skills(mix):
+    from tests.tui.skill_scenes import with_skills
+
+    app = recorded_app()
+    with_skills(app, mix)
+    return app
+
+
+def test_skills_with_the_default_mix_says_sy_is_left_out(snap_compare):
+    """Real BIN items (multi-line answers) at 80x24; SY is not in the default skills.mix and the screen says so."""
+    from tests.tui.skill_scenes import BIN
+
+    assert snap_compare(with_real_skills((BIN,)), press=["3", "wait:300"], terminal_size=(80, 24))
+
+
+def test_skills_with_bin_and_sy_at_120x40(snap_compare):
+    from tests.tui.skill_scenes import BIN, SY
+
+    assert snap_compare(with_real_skills((BIN, SY)), press=["3", "wait:300"], terminal_size=(120, 40))
+
+
+def test_skill_item_detail_of_a_wrong_sy_answer(snap_compare):
+    """enter on SY's item: the verdict, DIO's whole answer, the expected one and the grader's words first."""
+    from tests.tui.skill_scenes import BIN, SY
+
+    keys = ["3", "wait:300", "down", "down", "down", "enter", "wait:300"]
+    assert snap_compare(with_real_skills((BIN, SY)), press=keys, terminal_size=(80, 24))
+
+
+def test_checkpoint_detail_with_the_trainers_answer(snap_compare):
+    """enter on the champion: marks, scores, lineage from the state; folder, size, files and
+    sidecar as the trainer's manifest tells them (drawn here from a fixed manifest)."""
+    from realm.protocol import Manifest, ManifestFile
+
+    files = (
+        (".ledger.json", 612),
+        ("config.json", 702),
+        ("generation_config.json", 119),
+        ("model.safetensors", 1_652_208),
+        ("tokenizer.json", 2_113),
+        ("tokenizer_config.json", 1_048),
+    )
+    sidecar = {"lr": 0.003, "model": "builtin:dio-nano", "quest": "idle-bin-l1-0001.jsonl", "skill": "bin",
+               "skills": {"bin": {"accuracy": 0.6, "level": 1}}, "step": 200, "train_loss": 0.6}  # fmt: skip
+
+    async def open_detail(pilot):
+        await pilot.press("5")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        ckpt = pilot.app.screen.ckpt
+        manifest = Manifest(
+            checkpoint=ckpt, weights_sha256="9f2c" * 16, files=tuple(ManifestFile(n, s, "") for n, s in files),
+            folder=f"/home/dio/.local/share/realm/vault/checkpoints/{ckpt.name}", folder_bytes=4_960_514,
+        )  # fmt: skip
+        await pilot.app.screen.show_trainer_facts(manifest, sidecar)
+        await pilot.pause(0.2)
+
+    assert snap_compare(recorded_app(), run_before=open_detail, terminal_size=(80, 24))
+
+
+def test_vault_empty_says_when_dio_saves(snap_compare):
+    from msgspec.structs import replace
+
+    from realm.protocol import ConfigField, VaultState
+
+    app = recorded_app()
+    config = (*app.mirror.state.config, ConfigField(key="train.checkpoint_every", value="200"))
+    app.mirror.state = replace(app.mirror.state, vault=VaultState(), config=config)
+    assert snap_compare(app, press=["5", "wait:300"], terminal_size=(80, 24))

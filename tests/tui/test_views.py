@@ -230,3 +230,93 @@ def test_the_skills_screen_names_what_kind_of_quest_dio_trains_on():
     assert training_on("correction") == "a correction quest: the items DIO got wrong (q)"
     assert training_on("generated") == "a quest drawn from a skill on request (q)"
     assert training_on("inbox") == "your quest (q)"
+
+
+def test_sparklines_share_one_scale_and_say_their_steps():
+    from realm.protocol import SkillEvalPoint, SkillState
+    from realm.tui.screens.skills import SPARK_POINTS, sparkline, trend_text, trends
+
+    assert sparkline((0.0, 0.5, 1.0)) == "▁▅█" and sparkline((1.4, -0.1)) == "█▁"
+    points = tuple(SkillEvalPoint(level=2, step=50 * k, accuracy=k / 40) for k in range(1, 31))
+    [trend] = trends(SkillState(id="bin", history=points))
+    line = trend_text(trend).plain
+    first_drawn = 50 * (30 - SPARK_POINTS + 1)
+    assert line.startswith("  L2  ") and f"steps {first_drawn:,}–1,500 · {SPARK_POINTS} of 30 evals" in line
+    assert " 75%" in line  # the newest round's accuracy
+    [one] = trends(SkillState(id="bin", history=points[:1]))
+    assert "step 50 · 1 eval" in trend_text(one).plain
+
+
+def test_the_eval_tables_columns_share_the_width():
+    from realm.tui.screens.skills import ITEM_FIXED, item_widths
+
+    assert item_widths(80) == (1, 5, 28, 16, 16)
+    assert sum(item_widths(120)) == 120 - ITEM_FIXED + 6 and item_widths(120)[3] > 16
+
+
+def test_the_mix_line_names_the_shipped_skills_left_out_only_for_the_shipped_folder():
+    from realm.protocol import ConfigField, SkillsState, SkillState
+    from realm.tui.screens.skills import mix_line
+
+    bin_only = (SkillState(id="bin", short_name="BIN"),)
+
+    def line(folder: str | None) -> str:
+        config = () if folder is None else (ConfigField(key="skills.folder", value=folder),)
+        state = RealmState(skills=SkillsState(skills=bin_only), config=config)
+        return mix_line(RealmView(state, True, "e"), bin_only)
+
+    assert line("null").startswith("In the mix (skills.mix): BIN. Not in the mix, so not trained or shown: sy;")
+    assert line("/my/skills") == line(None) == "In the mix (skills.mix): BIN"
+
+
+def test_marks_say_which_checkpoints_the_trainer_keeps():
+    from realm.tui.screens.vault import Marks
+
+    marks = Marks(champion=20, served=((10, "local"), (10, "gpu-box")), latest=30)
+    ckpt = lambda step: CheckpointInfo(step=step, name=f"checkpoint-{step}", time=0.0)  # noqa: E731
+    assert [marks.of(s) for s in (10, 20, 30, 40)] == ["▶", "★", "•", ""]
+    assert marks.nodes_serving(10) == ["local", "gpu-box"]
+    assert marks.kept(ckpt(30)) == "checkpoint-30 is the latest checkpoint; the trainer resumes from it"
+    assert "is the champion" in marks.kept(ckpt(20)) and "being served" in marks.kept(ckpt(10))
+    assert marks.kept(ckpt(40)) is None
+
+
+def test_a_skill_draws_the_level_before_its_own_its_own_and_the_next():
+    from realm.protocol import SkillEvalPoint, SkillState
+    from realm.tui.screens.skills import skill_row, skill_row_text
+
+    history = tuple(SkillEvalPoint(level=lvl, step=100 * lvl, accuracy=0.5) for lvl in (1, 2, 3, 4, 5))
+    text = skill_row_text(skill_row(SkillState(id="sy", level=4, max_level=50, history=history), 0, "")).plain
+    assert [line.split()[0] for line in text.splitlines()[1:4]] == ["L3", "L4", "L5"]
+    assert text.splitlines()[-1] == "  + 2 earlier levels not drawn"
+
+
+def test_the_vault_marks_what_each_followed_oracle_serves():
+    from realm.protocol import OracleServing, OracleState
+    from realm.tui.oracles import OracleView
+    from realm.tui.screens.vault import vault_model
+
+    def serving(step: int) -> OracleState:
+        return OracleState(
+            serving=OracleServing(step=step, name=f"c-{step}", source="shared", loaded_at=0, load_seconds=0)
+        )
+
+    ckpts = tuple(CheckpointInfo(step=s, name=f"c-{s}", time=float(s)) for s in (10, 20, 30))
+    oracles = (
+        OracleView("local", "ipc://a", True, serving(10)),
+        OracleView("gpu-box", "ipc://b", True, serving(20)),
+        OracleView("gone", "ipc://c", False, serving(30)),  # not connected: what it served is not known now
+    )
+    view = RealmView(RealmState(vault=VaultState(checkpoints=ckpts)), True, "e", oracles=oracles)
+    model = vault_model(view)
+    assert [model.marks.of(c.step) for c in model.rows] == ["•", "▶", "▶"]
+    assert model.marks.nodes_serving(20) == ["gpu-box"]
+
+
+def test_the_eval_table_shows_what_tells_items_apart():
+    from realm.tui.screens.skills import prompt_gist
+
+    assert prompt_gist("Syllacrostic: join the tiles.\nTiles: BALL FOOT\n1. (2 syllables) a game") == (
+        "Tiles: BALL FOOT 1. (2 syllables) a game"
+    )
+    assert prompt_gist("3 in binary, 5 bits = (columns)") == "3 in binary, 5 bits = (columns)"

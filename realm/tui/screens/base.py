@@ -58,9 +58,13 @@ class RealmScreen(Screen):
         """Replace a one-row Static's text; its height is fixed in CSS, so no relayout."""
         self.query_one(selector, Static).update(content, layout=False)
 
+    def why_disabled_here(self, action: str) -> str | None:
+        """Why ``action`` cannot run on what this screen has selected (the app's reasons aside)."""
+        return None
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Screen actions share the app's reasons: a disabled one shows dimmed, with its why."""
-        return None if self.app.why_disabled(action) else True
+        return None if self.app.why_disabled(action) or self.why_disabled_here(action) else True
 
 
 def missing_panel(what: str, detail: str = "") -> Content:

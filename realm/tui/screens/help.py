@@ -5,12 +5,12 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.content import Content
-from textual.widgets import Static
 
 from realm.game.hero import STAT_MEANINGS
 from realm.tui.actions import HELP_ACTIONS
 from realm.tui.screens.base import RealmScreen
 from realm.tui.view import RealmView
+from realm.tui.widgets.hanging import HangingText
 
 
 def help_rows(view: RealmView) -> list[tuple[str, str, str, str | None]]:
@@ -22,27 +22,35 @@ def help_rows(view: RealmView) -> list[tuple[str, str, str, str | None]]:
     return [(a.group, rebound.get(a.id, a.shown_key), a.description, view.why_disabled(a.name)) for a in ordered]
 
 
-def help_text(view: RealmView) -> Content:
-    lines: list[Content] = []
+KEY_COLUMN = 10  # "  " and the key: where a description and its wrapped lines start
+
+
+def key_label(key: str) -> Content:
+    return Content.styled(f"  {key:<{KEY_COLUMN - 3}} ", "bold")
+
+
+def help_entries(view: RealmView) -> list:
+    """Headings and notes (Content), and (key, words) rows whose words wrap beside the key."""
+    entries: list = []
     group = None
     for row_group, key, description, why in help_rows(view):
         if row_group != group:
             group = row_group
-            lines.append(Content.styled(group, "bold $accent"))
-        line = Content.assemble((f"  {key:<8}", "bold"), description)
+            entries.append(Content.styled(group, "bold $accent"))
+        words = Content(description)
         if why:
-            line = Content.assemble(line, ("  — disabled: " + why, "$text-muted"))
-        lines.append(line)
-    lines.append(Content.styled("Stats", "bold $accent"))
-    lines += [Content.assemble((f"  {name:<8}", "bold"), meaning) for name, meaning in STAT_MEANINGS]
-    lines.append(
+            words = Content.assemble(words, ("  — disabled: " + why, "$text-muted"))
+        entries.append((key_label(key), words))
+    entries.append(Content.styled("Stats", "bold $accent"))
+    entries += [(key_label(name), Content(meaning)) for name, meaning in STAT_MEANINGS]
+    entries.append(
         Content.styled(
             "Remap keys in the config's tui.keys (`realm tui --keys` lists the ids); "
             "the palette (ctrl+p) runs every action.",
             "$text-muted italic",
         )
     )
-    return Content("\n").join(lines)
+    return entries
 
 
 class HelpScreen(RealmScreen):
@@ -50,7 +58,7 @@ class HelpScreen(RealmScreen):
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="help-body"):
-            yield Static(id="help-text")
+            yield HangingText(KEY_COLUMN, id="help-text")
 
     def show_body(self, view: RealmView) -> None:
-        self.query_one("#help-text", Static).update(help_text(view))
+        self.query_one("#help-text", HangingText).show(help_entries(view))

@@ -1,5 +1,6 @@
-"""One quest, everything the state knows about it: a queued quest's counts, a finished one's
-outcome and its whole reason, wrapped (the board's table cuts it at its column)."""
+"""Detail panes: ``FactSheet`` is a modal of labelled facts, each value wrapped under itself
+(a table cuts it at its column). ``QuestDetail`` is one quest, everything the state knows about
+it: a queued quest's counts, a finished one's outcome and its whole reason."""
 
 from __future__ import annotations
 
@@ -47,20 +48,41 @@ def facts_of(quest: QuestInfo | QuestResult) -> list[tuple[str, str]]:
     return queued_facts(quest) if isinstance(quest, QuestInfo) else finished_facts(quest)
 
 
-class QuestDetail(ModalScreen[None]):
+class FactSheet(ModalScreen[None]):
+    """Labelled facts in a bordered box; esc or enter closes it (the ``quest_detail`` keys)."""
+
     BINDINGS = bindings_for("quest_detail")
 
-    def __init__(self, quest: QuestInfo | QuestResult) -> None:
+    def __init__(self, title: str, facts: list[tuple[str, str]]) -> None:
         super().__init__()
-        self.quest = quest
+        self.title_text = title
+        self.facts = facts
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="quest-detail-box"):
-            for label, value in facts_of(self.quest):
+            for label, value in self.facts:
                 with Horizontal(classes="quest-fact"):
                     yield Static(Content.styled(label, "bold"), classes="quest-fact-label")
                     yield Static(Content(value), classes="quest-fact-value")  # wraps under itself
             yield Static(Content.styled("esc closes", "$text-muted"), id="quest-detail-hint")
 
     def on_mount(self) -> None:
-        self.query_one("#quest-detail-box").border_title = self.quest.name
+        self._title()
+
+    def _title(self) -> None:
+        self.query_one("#quest-detail-box").border_title = self.title_text
+
+    async def show_facts(self, facts: list[tuple[str, str]]) -> None:
+        """Replace the facts (e.g. when an answer from the trainer adds some)."""
+        self.facts = facts
+        await self.recompose()
+        self._title()
+
+    def fact(self, label: str) -> str | None:
+        return next((value for name, value in self.facts if name == label), None)
+
+
+class QuestDetail(FactSheet):
+    def __init__(self, quest: QuestInfo | QuestResult) -> None:
+        super().__init__(quest.name, facts_of(quest))
+        self.quest = quest

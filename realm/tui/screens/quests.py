@@ -19,6 +19,7 @@ from textual.app import ComposeResult
 from textual.content import Content
 from textual.widgets import DataTable, Static
 
+from realm.game.narration import counted
 from realm.protocol import (
     GAME_SOURCES,
     QuestInfo,
@@ -79,7 +80,7 @@ def queued_cells(q: QuestInfo) -> tuple[Text | str, ...]:
 
 
 def finished_cells(r: QuestResult) -> tuple[Text | str, ...]:
-    why = r.reason or f"{r.steps:,} steps"
+    why = r.reason or counted(r.steps, "step")
     return fmt.clock(r.time) if r.time else "", Text(r.outcome, OUTCOME_STYLE.get(r.outcome, "")), r.name, why
 
 

@@ -1,8 +1,10 @@
-"""The Skills screen: each skill's icon, level, accuracy history per level, the last eval's
-items (prompt, DIO's answer, verdict) and the step of the next eval.
+"""The Skills screen: the skills in the mix, each one's accuracy over steps as a sparkline per
+level, and the last eval's items in a table; ``enter`` on an item opens everything about it
+(DIO's whole answer, the expected answer, the grader's explanation).
 
 ``skills_model`` is the one place that reads the state (``RealmState.skills``, filled by the
-trainer's ``SkillsLoaded`` / ``SkillEvaluated`` / ``SkillLevelUp`` events).
+trainer's ``SkillsLoaded`` / ``SkillEvaluated`` / ``SkillLevelUp`` events). The trainer announces
+only the skills in ``skills.mix``; the screen says which shipped skills are left out of it.
 """
 
 from __future__ import annotations
@@ -12,26 +14,57 @@ from dataclasses import dataclass
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.content import Content
-from textual.widgets import Static
+from textual.widgets import DataTable, Static
 
-from realm.protocol import SkillState
+from realm.game.narration import counted
+from realm.protocol import SkillEvalItem, SkillState
+from realm.skills.registry import SKILLS_DIR, skill_files
+from realm.tui.actions import bindings_for
 from realm.tui.format import bin_text
 from realm.tui.screens.base import RealmScreen
+from realm.tui.screens.quest_detail import FactSheet
 from realm.tui.view import RealmView
 
 NO_SKILLS = "no skill loaded: the trainer announces its skills (skills.enabled) when it starts"
-ITEMS_SHOWN = 4  # of the last eval's items, on an 80x24 screen
-TEXT_CLIP = 34
+SPARK = "▁▂▃▄▅▆▇█"  # 0 % to 100 %, the same scale on every line
+SPARK_POINTS = 24  # the newest rounds a sparkline shows
+ITEM_COLUMNS = ("", "skill", "prompt", "DIO's answer", "expected")
+ITEM_FIXED = 1 + 5 + 2 * len(ITEM_COLUMNS) + 2 + 2  # mark, skill, cell padding, border, scrollbar
+
+
+def item_widths(width: int) -> tuple[int, ...]:
+    """The columns' widths in a table ``width`` cells wide: the texts share what the mark and
+    the skill leave (at 80 columns: 28, 16, 16)."""
+    room = max(width - ITEM_FIXED, 30)
+    answer = room * 4 // 15
+    return 1, 5, room - 2 * answer, answer, answer
+
+
+@dataclass(frozen=True)
+class LevelTrend:
+    """One level's eval rounds, oldest first: (step, accuracy)."""
+
+    level: int
+    points: tuple[tuple[int, float], ...]
+
+
+@dataclass(frozen=True)
+class EvalItemRow:
+    skill: str  # the short name
+    skill_title: str  # icon, name, short name
+    level: int
+    step: int | None  # the round's step
+    item: SkillEvalItem
 
 
 @dataclass(frozen=True)
 class SkillRow:
     icon: str
     name: str
+    short_name: str
     level: int
     max_level: int
-    accuracy: tuple[tuple[int, tuple[float, ...]], ...]  # (level, accuracies oldest first), by level
-    last_items: tuple[tuple[str, str, bool], ...]  # (prompt, DIO's answer, right?)
+    trends: tuple[LevelTrend, ...]  # by level
     next_eval: str
     active: bool = False  # the skill behind the hero's ACC
 
@@ -39,26 +72,61 @@ class SkillRow:
 @dataclass(frozen=True)
 class SkillsModel:
     rows: tuple[SkillRow, ...]
+    items: tuple[EvalItemRow, ...]  # the last round's items of every skill
     empty: str | None  # why there is no row
     training_on: str  # what DIO trains on now
     idle_quests_done: int
+    mix: str  # which skills the trainer trains and evaluates, and which are left out
+
+
+def trends(skill: SkillState) -> tuple[LevelTrend, ...]:
+    by_level: dict[int, list[tuple[int, float]]] = {}
+    for point in skill.history:
+        by_level.setdefault(point.level, []).append((point.step, point.accuracy))
+    return tuple(LevelTrend(lvl, tuple(points)) for lvl, points in sorted(by_level.items()))
 
 
 def skill_row(skill: SkillState, step: int, active: str) -> SkillRow:
-    by_level: dict[int, list[float]] = {}
-    for point in skill.history:
-        by_level.setdefault(point.level, []).append(point.accuracy)
-    accuracy = tuple((lvl, tuple(accs)) for lvl, accs in sorted(by_level.items()))
     if not skill.next_eval_step:
         next_eval = "not scheduled"
     elif skill.next_eval_step <= step:
         next_eval = f"due (step {skill.next_eval_step:,})"
     else:
         next_eval = f"step {skill.next_eval_step:,} (in {skill.next_eval_step - step:,})"
-    items = tuple((i.prompt, i.response, i.correct) for i in skill.last_items)
-    return SkillRow(icon=skill.icon or "◆", name=skill.name or skill.id, level=skill.level,
-                    max_level=skill.max_level, accuracy=accuracy, last_items=items,
-                    next_eval=next_eval, active=skill.id == active)  # fmt: skip
+    return SkillRow(icon=skill.icon or "◆", name=skill.name or skill.id, short_name=short(skill), level=skill.level,
+                    max_level=skill.max_level, trends=trends(skill), next_eval=next_eval,
+                    active=skill.id == active)  # fmt: skip
+
+
+def short(skill: SkillState) -> str:
+    return skill.short_name or skill.id.upper()
+
+
+def item_rows(skill: SkillState) -> tuple[EvalItemRow, ...]:
+    at_level = [p.step for p in skill.history if p.level == skill.level]
+    title = f"{skill.icon or '◆'} {skill.name or skill.id} ({short(skill)})"
+    step = at_level[-1] if at_level else None
+    return tuple(EvalItemRow(short(skill), title, skill.level, step, item) for item in skill.last_items)
+
+
+def config_value(view: RealmView, key: str) -> str | None:
+    return next((f.value for f in view.state.config if f.key == key), None)
+
+
+def mix_line(view: RealmView, skills: tuple[SkillState, ...]) -> str:
+    """The skills in the mix, and the shipped ones left out (only when the trainer reads the
+    shipped folder: another folder's skills are not known here)."""
+    shown = ", ".join(short(s) for s in skills) or "none"
+    line = f"In the mix (skills.mix): {shown}"
+    if config_value(view, "skills.folder") not in ("null", ""):
+        return line
+    left_out = [p.stem for p in skill_files(SKILLS_DIR) if p.stem not in {s.id for s in skills}]
+    if left_out:
+        line += (
+            f". Not in the mix, so not trained or shown: {', '.join(left_out)}; add to skills.mix in the config "
+            "file and restart the trainer"
+        )
+    return line
 
 
 def skills_model(view: RealmView) -> SkillsModel:
@@ -76,56 +144,130 @@ def skills_model(view: RealmView) -> SkillsModel:
         training_on = f"your quest ({quest.name})"
     idle_done = sum(1 for r in state.board.recent if r.outcome == "done" and r.source == "idle")
     step = state.hero.steps
-    rows = tuple(skill_row(s, step, state.skills.active) for s in state.skills.skills)
-    return SkillsModel(
-        rows=rows, empty=None if rows else NO_SKILLS, training_on=training_on, idle_quests_done=idle_done
-    )
+    skills = state.skills.skills
+    rows = tuple(skill_row(s, step, state.skills.active) for s in skills)
+    items = tuple(row for s in skills for row in item_rows(s))
+    return SkillsModel(rows=rows, items=items, empty=None if rows else NO_SKILLS, training_on=training_on,
+                       idle_quests_done=idle_done, mix=mix_line(view, skills))  # fmt: skip
 
 
-def clip(text: str, width: int = TEXT_CLIP) -> str:
+def clip(text: str, width: int) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
-def skill_row_text(row: SkillRow, glyphs: str = "ascii") -> Content:
+def sparkline(values: tuple[float, ...]) -> str:
+    """Accuracies (0..1) as block characters, on a fixed 0-100 % scale."""
+    top = len(SPARK) - 1
+    return "".join(SPARK[round(min(max(v, 0.0), 1.0) * top)] for v in values)
+
+
+def trend_text(trend: LevelTrend) -> Content:
+    """``L4  ▃▃▄▅▆  85%  steps 350–1,500 · 24 of 30 evals``: the step range is the drawn points'."""
+    shown = trend.points[-SPARK_POINTS:]
+    first, last = shown[0][0], shown[-1][0]
+    steps = f"step {last:,}" if first == last else f"steps {first:,}–{last:,}"
+    count = len(trend.points)
+    evals = f"{len(shown)} of {count} evals" if len(shown) < count else counted(count, "eval")
+    return Content.assemble(
+        (f"  L{trend.level:<3}", "$text-muted"),
+        (sparkline(tuple(acc for _, acc in shown)).ljust(SPARK_POINTS), "$accent"),
+        f" {shown[-1][1]:>4.0%}",
+        (f"  {steps} · {evals}", "$text-muted"),
+    )  # fmt: skip
+
+
+def skill_row_text(row: SkillRow) -> Content:
     lines = [
         Content.assemble(
-            (f"{row.icon} {row.name}", "bold"),
+            (f"{row.icon} {row.name} ({row.short_name})", "bold"),
             (" ★" if row.active else "", "$warning"),
             f"  Lv {row.level}/{row.max_level}",
             ("  next eval ", "$text-muted"),
             row.next_eval,
         )  # fmt: skip
     ]
-    if not row.accuracy:
+    if not row.trends:
         lines.append(Content.styled("  no eval yet", "$text-muted"))
-    for lvl, accs in row.accuracy:
-        lines.append(Content.assemble((f"  acc L{lvl} ", "$text-muted"), " ".join(f"{a:.0%}" for a in accs)))
-    for prompt, answer, right in row.last_items[:ITEMS_SHOWN]:
-        verdict = ("✓", "$success") if right else ("✗", "bold $error")
-        lines.append(
-            Content.assemble(
-                "  ",
-                verdict,
-                " ",
-                clip(bin_text(prompt, glyphs)),
-                ("  → ", "$text-muted"),
-                clip(bin_text(answer, glyphs) or "(nothing)", 24),
-            )  # fmt: skip
-        )
-    if len(row.last_items) > ITEMS_SHOWN:
-        lines.append(Content.styled(f"  … {len(row.last_items) - ITEMS_SHOWN} more items", "$text-muted"))
+    shown = [t for t in row.trends if t.level >= row.level - 1]  # how it got here, here, and the next level
+    lines += [trend_text(t) for t in shown]
+    earlier = len(row.trends) - len(shown)
+    if earlier:
+        lines.append(Content.styled(f"  + {counted(earlier, 'earlier level')} not drawn", "$text-muted"))
     return Content("\n").join(lines)
+
+
+def prompt_gist(prompt: str) -> str:
+    """What tells one item from another: a many-line prompt's first line is the skill's
+    instruction, the same for every item (SY's "Syllacrostic: join the syllable tiles..."), so
+    the table shows the rest; the detail pane shows all of it."""
+    lines = [line for line in prompt.splitlines() if line.strip()]
+    return " ".join(lines[1:]) if len(lines) > 1 else prompt
+
+
+def item_cells(row: EvalItemRow, glyphs: str, widths: tuple[int, ...]) -> tuple[Content, ...]:
+    right = row.item.correct
+    texts = (row.skill, prompt_gist(row.item.prompt), row.item.response or "(nothing)", row.item.expected)
+    return (
+        Content.styled("✓", "$success") if right else Content.styled("✗", "bold $error"),
+        *(Content(clip(bin_text(t, glyphs), w)) for t, w in zip(texts, widths[1:])),
+    )
+
+
+def item_facts(row: EvalItemRow, glyphs: str) -> list[tuple[str, str]]:
+    item = row.item
+    grader = item.explanation or ("the answer matches" if item.correct else "no explanation given")
+    return [  # the verdict and its why first: a long prompt would push them below the box
+        ("verdict", "✓ right" if item.correct else "✗ wrong"),
+        ("DIO said", bin_text(item.response, glyphs) or "(nothing)"),
+        ("expected", bin_text(item.expected, glyphs)),
+        ("grader", bin_text(grader, glyphs)),
+        ("prompt", bin_text(item.prompt, glyphs)),
+        ("skill", f"{row.skill_title} at level {row.level}"),
+        ("round", f"step {row.step:,}" if row.step is not None else "unknown"),
+    ]
 
 
 class SkillsScreen(RealmScreen):
     SCREEN_NAME = "3 Skills"
+    AUTO_FOCUS = "#skills-items"
+    BINDINGS = bindings_for("skills")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._items: tuple[EvalItemRow, ...] | None = None
+        self._widths: tuple[int, ...] = ()
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="skills-body"):
             yield Static(id="skills-now")
             yield Static(id="skills-empty", classes="missing")
             yield Static(id="skills-rows")
+        yield DataTable(id="skills-items", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#skills-items", DataTable).border_title = "Last eval, every skill · enter: the whole item"
+
+    def on_resize(self) -> None:
+        if self.last_view is not None:
+            self.show_body(self.last_view)
+
+    def _fill(self, items: tuple[EvalItemRow, ...]) -> None:
+        """The table at this screen's width: columns rebuilt when it changed, rows redrawn."""
+        table = self.query_one("#skills-items", DataTable)
+        widths = item_widths(self.size.width or self.app.size.width)
+        if (items, widths) == (self._items, self._widths):
+            return
+        row = table.cursor_row
+        table.clear(columns=widths != self._widths)
+        if widths != self._widths:
+            for label, width in zip(ITEM_COLUMNS, widths):
+                table.add_column(label, width=width, key=label or "verdict")
+        self._items, self._widths = items, widths
+        for n, item in enumerate(items):
+            table.add_row(*item_cells(item, self.app.bin_glyphs, widths), key=str(n))
+        if table.row_count:
+            table.move_cursor(row=min(row, table.row_count - 1))
 
     def show_body(self, view: RealmView) -> None:
         model = skills_model(view)
@@ -133,9 +275,7 @@ class SkillsScreen(RealmScreen):
         empty.display = model.empty is not None
         if model.empty:
             empty.update(Content.styled(model.empty, "$text-muted"))
-        self.query_one("#skills-rows", Static).update(
-            Content("\n\n").join(skill_row_text(r, self.app.bin_glyphs) for r in model.rows)
-        )
+        self.query_one("#skills-rows", Static).update(Content("\n").join(skill_row_text(r) for r in model.rows))
         self.query_one("#skills-now", Static).update(
             Content.assemble(
                 ("Training on ", "$text-muted"),
@@ -144,5 +284,23 @@ class SkillsScreen(RealmScreen):
                 ("Idle quests won (recent) ", "$text-muted"),
                 str(model.idle_quests_done),
                 "\n",
+                (model.mix, "$text-muted"),
             )  # fmt: skip
+        )
+        self._fill(model.items)
+
+    def selected_item(self) -> EvalItemRow | None:
+        table = self.query_one("#skills-items", DataTable)
+        if not table.row_count or not self._items:
+            return None
+        return self._items[table.cursor_row]
+
+    def action_show_item(self) -> None:
+        row = self.selected_item()
+        if row is None:
+            self.notify("no eval item yet: the first eval round fills this table", severity="warning")
+            return
+        verdict = "right" if row.item.correct else "wrong"
+        self.app.push_screen(
+            FactSheet(f"{row.skill} L{row.level} eval item: {verdict}", item_facts(row, self.app.bin_glyphs))
         )
