@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from realm.bus import Later
-from realm.game.hero import hero_stats
+from realm.game.hero import GOLD_PER_QUEST, hero_stats
 from realm.game.shop import BY_ID, COMMISSION_CHATS, ITEMS, Item
 from realm.protocol import Ack, ErrorReply, GoldSpent, QuestGenerateRequest, Reply, ShopBuyRequest
 
@@ -52,7 +52,9 @@ class Shop:
     def _sell(self, item: Item, request: ShopBuyRequest) -> Reply:
         gold = hero_stats(self.daemon.publisher.state).gold
         if gold < item.price:
-            return ErrorReply(message=f"shop: {item.id} costs {item.price:,} gold; DIO has {gold:,} (100 a quest won)")
+            return ErrorReply(
+                message=f"shop: {item.id} costs {item.price:,} gold; DIO has {gold:,} ({GOLD_PER_QUEST} a quest won)"
+            )
         deliver: Callable[[], Reply] = {"quest": lambda: self._commission(request), "eval": self._extra_eval}[item.id]
         delivered = deliver()
         if isinstance(delivered, ErrorReply):
