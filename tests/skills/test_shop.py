@@ -11,6 +11,7 @@ from conftest import wait_for
 from test_trainer_skills import skill_folder, skills_config
 
 from realm.bus import RealmClient, RequestFailed
+from realm.cli.main import main as cli_main
 from realm.game.hero import hero_stats
 from realm.protocol import Ack, PauseRequest, QuestListRequest, ShopBuyRequest
 
@@ -27,7 +28,7 @@ def without_idle(config):
     return msgspec.structs.replace(config, idle=msgspec.structs.replace(config.idle, enabled=False))
 
 
-def test_gold_buys_a_real_quest_and_a_real_eval_round_and_is_spent_once(trainer_factory, tmp_path):
+def test_gold_buys_a_real_quest_and_a_real_eval_round_and_is_spent_once(trainer_factory, tmp_path, capsys):
     config = skills_config(skill_folder(tmp_path), eval_every=1000)
     home = tmp_path / "home"
 
@@ -81,6 +82,13 @@ def test_gold_buys_a_real_quest_and_a_real_eval_round_and_is_spent_once(trainer_
     ]
     spent = trainer.state.hero.gold_spent
     assert spent == 500 + 200 * affordable and hero_stats(trainer.state).gold == gold % 200
+
+    capsys.readouterr()
+    assert cli_main(["shop", "list", "--home", str(home)]) == 0
+    listed = capsys.readouterr().out
+    assert "quest    300 gold" in listed and f"gold: {gold % 200} (100 a quest won, {spent:,} spent)" in listed
+    assert cli_main(["shop", "buy", "eval", "--home", str(home)]) == 1
+    assert capsys.readouterr().err == f"realm: shop: eval costs 200 gold; DIO has {gold % 200} (100 a quest won)\n"
     trainer.stop()
 
     again = trainer_factory(without_idle(config), home=home).start()
