@@ -23,7 +23,8 @@ from textual.css.query import NoMatches
 
 from realm.bus import StateMirror
 from realm.config import RealmConfig
-from realm.protocol import ConfigUpdateRequest, PauseRequest, PromoteRequest, Request, ResumeRequest
+from realm.game.hero import hero_stats
+from realm.protocol import ConfigUpdateRequest, PauseRequest, PromoteRequest, Request, ResumeRequest, ShopBuyRequest
 from realm.quest_files import QuestFileError, quest_add_request
 from realm.state import level_up
 from realm.tui.actions import ChatStatus, bindings_for, disabled_reasons
@@ -40,6 +41,7 @@ from realm.tui.screens.help import HelpScreen
 from realm.tui.screens.hero import HeroScreen
 from realm.tui.screens.oracle import NO_CHAT, OracleScreen
 from realm.tui.screens.quests import QuestsScreen
+from realm.tui.screens.shop import ShopScreen
 from realm.tui.screens.skills import SkillsScreen
 from realm.tui.screens.vault import VaultScreen
 from realm.tui.screens.watchtower import WatchtowerScreen
@@ -310,6 +312,20 @@ class RealmApp(App[None]):
         picked = self.screen.selected_checkpoint() if isinstance(self.screen, RealmScreen) else None
         ref, name = (str(picked.step), picked.name) if picked is not None else ("champion", "the champion")
         self.send_request("promote", PromoteRequest(ref=ref), f"promote {name}")
+
+    def action_open_shop(self) -> None:
+        reason = self._reasons.get("open_shop")
+        if reason:
+            self.notify(f"shop: {reason}", severity="warning", markup=False)
+            return
+        state = self.mirror.state
+        shop = ShopScreen(hero_stats(state).gold, state.skills.skills, state.skills.active)
+        self.push_screen(shop, self._buy)
+
+    def _buy(self, request: ShopBuyRequest | None) -> None:
+        if request is not None:
+            what = f"{request.skill} L{request.level} quest" if request.item == "quest" else f"{request.item} round"
+            self.send_request("open_shop", request, f"buy a {what}")
 
     def send_request(self, action: str, request: Request, verb: str) -> None:
         """Send ``request`` for ``action`` unless it is disabled now (then say why)."""

@@ -91,3 +91,15 @@ def test_quest_detail_of_a_failed_quest(snap_compare):
     failed = QuestFinished(result=QuestResult(name="bad.jsonl", outcome="failed", reason=reason, time=demo.T0 + 150))
     app.mirror.state = apply(app.mirror.state, failed, demo.T0 + 150)
     assert snap_compare(app, press=["4", "wait:200", "tab", "enter", "wait:300"], terminal_size=(80, 24))
+
+
+def test_shop(snap_compare):
+    from realm.game.hero import hero_stats
+    from realm.tui.screens.shop import ShopScreen
+
+    async def open_shop(pilot):
+        state = pilot.app.mirror.state
+        await pilot.app.push_screen(ShopScreen(hero_stats(state).gold, state.skills.skills, state.skills.active))
+        await pilot.pause(0.3)
+
+    assert snap_compare(recorded_app(), run_before=open_shop, terminal_size=(80, 24))
