@@ -117,6 +117,7 @@ def _play(args, home, config, config_path, keymap: dict[str, str], oracle: subpr
             away_after_s=config.tui.away_after_s,
             bin_glyphs=config.tui.bin_glyphs,
             trainer_setup=trainer_link(config, home, control),
+            home=home,
         )
     finally:
         if oracle is not None and oracle.poll() is None:

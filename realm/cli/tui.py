@@ -38,7 +38,8 @@ def cmd_tui(args) -> int:
     home, config, _ = load_context(args)
     keymap = checked_keymap(config)
     pub, control, _ = trainer_endpoints(config, home)
-    if args.connect and args.connect != control:
+    elsewhere = bool(args.connect and args.connect != control)  # another trainer: this home's files are not its
+    if elsewhere:
         control = args.connect
         pub = args.pub or _derived_pub(control)
     run_tui(
@@ -52,6 +53,7 @@ def cmd_tui(args) -> int:
         away_after_s=config.tui.away_after_s,
         bin_glyphs=config.tui.bin_glyphs,
         trainer_setup=trainer_link(config, home, control),
+        home=None if elsewhere else home,
     )
     return EXIT_OK
 

@@ -30,6 +30,7 @@ from realm.state import level_up
 from realm.tui.actions import ChatStatus, bindings_for, disabled_reasons
 from realm.tui.away_summary import SeenMarks, summarise
 from realm.tui.away_watch import AwayNews, AwayWatch
+from realm.tui.last_known import LastKnown, read_last_known
 from realm.tui.news import drain, toasts
 from realm.tui.oracles import OracleLinks, OracleNode
 from realm.tui.palette import RealmCommands
@@ -88,6 +89,7 @@ class RealmApp(App[None]):
         trainer_setup: Callable[..., None] | None = None,
         away_after_s: float = 600.0,
         bin_glyphs: str = "ascii",
+        last_known: LastKnown | None = None,
     ) -> None:
         super().__init__()
         self.bin_glyphs = bin_glyphs  # config `tui.bin_glyphs`: how BIN's circled digits are drawn
@@ -100,6 +102,10 @@ class RealmApp(App[None]):
         self.follow_bus = follow_bus  # False: draw a mirror filled by the caller (snapshots, bench)
         # trainer_setup: CURVE client keys when the host registry lists the trainer's key
         self.mirror = StateMirror(pub_endpoint, control_endpoint, heartbeat_s=heartbeat_s, socket_setup=trainer_setup)
+        # the data root's files, shown (marked "last known") until the trainer's first snapshot replaces them
+        self.last_known_at = last_known.time if last_known else None
+        if last_known is not None:
+            self.mirror.state = last_known.state
         self._shown_key: tuple | None = None  # what the active screen last drew
         self._snapshots_seen = 0
         self._drained = self.mirror.state  # the state as of the events drained so far
@@ -143,6 +149,7 @@ class RealmApp(App[None]):
             now=now, link=LinkStats.of(m, now, self._last_event_time), steps_per_s=self._rate.per_s(), disabled=tuple(sorted(self._reasons.items())),
             oracles=self.oracles.views(), oracle_index=self.oracles.index,
             keymap=tuple(self.keymap.items()),
+            last_known_at=self.last_known_at if m.snapshots == 0 else None,
         )  # fmt: skip
 
     def _tick(self) -> None:
@@ -403,10 +410,12 @@ def run_tui(
     trainer_setup: Callable[..., None] | None = None,
     away_after_s: float = 600.0,
     bin_glyphs: str = "ascii",
+    home: Path | None = None,
 ) -> None:
+    """``home``: the data root whose last known state is shown until the trainer answers."""
     RealmApp(
         pub_endpoint, control_endpoint, heartbeat_s=heartbeat_s, readonly=readonly,
         state_dir=state_dir or default_state_dir(), oracles=oracles, keymap=keymap, trainer=trainer,
         chat_max_new_tokens=chat_max_new_tokens, trainer_setup=trainer_setup, away_after_s=away_after_s,
-        bin_glyphs=bin_glyphs,
+        bin_glyphs=bin_glyphs, last_known=read_last_known(home) if home is not None else None,
     ).run()  # fmt: skip
