@@ -8,6 +8,9 @@ from textual.content import Content
 from textual.widgets import Static
 
 from realm.game.hero import STAT_MEANINGS
+from realm.game.milestones import LADDER
+from realm.game.milestones import MEANINGS as MILESTONE_MEANINGS
+from realm.game.shop import ITEMS
 from realm.tui.actions import HELP_ACTIONS
 from realm.tui.screens.base import RealmScreen
 from realm.tui.view import RealmView
@@ -35,6 +38,12 @@ def help_text(view: RealmView) -> Content:
         lines.append(line)
     lines.append(Content.styled("Stats", "bold $accent"))
     lines += [Content.assemble((f"  {name:<8}", "bold"), meaning) for name, meaning in STAT_MEANINGS]
+    lines.append(Content.styled("Milestones (the title climbs with them)", "bold $accent"))
+    lines += [Content.assemble((f"  {kind:<16}", "bold"), meaning) for kind, meaning in MILESTONE_MEANINGS]
+    ladder = " · ".join(f"{first} {name}" for first, name, _ in reversed(LADDER))
+    lines.append(Content.styled(f"  titles: {ladder}", "$text-muted"))
+    lines.append(Content.styled("Shop ($)", "bold $accent"))
+    lines += [Content.assemble((f"  {i.id:<6}{i.price:>5} gold  ", "bold"), i.what) for i in ITEMS]
     lines.append(
         Content.styled(
             "Remap keys in the config's tui.keys (`realm tui --keys` lists the ids); "
