@@ -9,6 +9,7 @@ from realm.protocol import (
     CheckpointInfo,
     CheckpointSaved,
     CheckpointScored,
+    Envelope,
     GoldSpent,
     Milestone,
     MilestoneReached,
@@ -125,3 +126,13 @@ def test_the_chronicle_owns_the_records_and_they_survive_a_restart(tmp_path):
     assert chronicle.gold_spent() == 200
     chronicle.close()
     assert Chronicle(db).gold_spent() == 200
+
+
+def test_a_milestone_is_toasted_with_what_it_means():
+    import collections
+
+    from realm.tui.news import drain, toasts
+
+    m = Milestone(kind="skill-level", text="bin reached level 2", time=1.0, step=50)
+    recent = collections.deque([Envelope(run="r", seq=1, time=1.0, event=MilestoneReached(milestone=m))])
+    assert [(t.title, t.text) for t in toasts(drain(recent))] == [("⚑ Milestone", "bin reached level 2")]
