@@ -29,6 +29,7 @@ def cmd_tui(args) -> int:
     # Textual loads only here (and in play): `realm status` and the other commands start without it
     from realm.tui.app import run_tui
     from realm.tui.keymap import describe
+    from realm.tui.last_known import skill_mix
 
     if args.keys:
         print(describe())
@@ -54,6 +55,7 @@ def cmd_tui(args) -> int:
         bin_glyphs=config.tui.bin_glyphs,
         trainer_setup=trainer_link(config, home, control),
         home=None if elsewhere else home,
+        skills=skill_mix(config),
     )
     return EXIT_OK
 

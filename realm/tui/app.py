@@ -411,11 +411,13 @@ def run_tui(
     away_after_s: float = 600.0,
     bin_glyphs: str = "ascii",
     home: Path | None = None,
+    skills: tuple[str, ...] = (),
 ) -> None:
-    """``home``: the data root whose last known state is shown until the trainer answers."""
+    """``home``: the data root whose last known state is shown until the trainer answers;
+    ``skills``: the config's skill mix, read there too."""
     RealmApp(
         pub_endpoint, control_endpoint, heartbeat_s=heartbeat_s, readonly=readonly,
         state_dir=state_dir or default_state_dir(), oracles=oracles, keymap=keymap, trainer=trainer,
         chat_max_new_tokens=chat_max_new_tokens, trainer_setup=trainer_setup, away_after_s=away_after_s,
-        bin_glyphs=bin_glyphs, last_known=read_last_known(home) if home is not None else None,
+        bin_glyphs=bin_glyphs, last_known=read_last_known(home, skills) if home is not None else None,
     ).run()  # fmt: skip

@@ -19,8 +19,18 @@ import msgspec
 from realm.game.milestones import RECENT_MILESTONES
 from realm.home import Home
 from realm.metrics_history import METRICS_FILE, rotated_files
-from realm.protocol import Achievement, HeroState, LogLine, Milestone, RealmState, VaultState
-from realm.state import EMA_WEIGHT, LOG_LINES
+from realm.protocol import (
+    Achievement,
+    HeroState,
+    LogLine,
+    Milestone,
+    RealmState,
+    SkillEvalPoint,
+    SkillsState,
+    SkillState,
+    VaultState,
+)
+from realm.state import EMA_WEIGHT, LOG_LINES, SKILL_HISTORY
 from realm.vault.ledger import Ledger
 
 TAIL_BYTES = 256 * 1024  # of the metrics log: a few thousand steps, enough for the smoothed loss
@@ -31,8 +41,14 @@ class LastKnown(NamedTuple):
     time: float  # when the newest of it was written (Unix seconds)
 
 
-def read_last_known(root: Path) -> LastKnown | None:
-    """The data root's last known state, or None when it has no history (a new game)."""
+def skill_mix(config) -> tuple[str, ...]:
+    """The skills a trainer with ``config`` trains, in the mix's order (none with skills off)."""
+    return tuple(s for s, w in config.skills.weights().items() if w > 0) if config.skills.enabled else ()
+
+
+def read_last_known(root: Path, skills: tuple[str, ...] = ()) -> LastKnown | None:
+    """The data root's last known state, or None when it has no history (a new game).
+    ``skills``: the config's mix, in its order (the first is the one behind ACC)."""
     home = Home(root)
     steps = _step_records(home.logs / METRICS_FILE)
     if not home.db.exists() and not steps:
@@ -45,7 +61,7 @@ def read_last_known(root: Path) -> LastKnown | None:
     state = RealmState(hero=hero)
     times = [steps[-1].get("time", 0.0)] if steps else []
     if home.db.exists():
-        state, db_time = _from_db(home.db, state)
+        state, db_time = _from_db(home.db, state, skills)
         times.append(db_time)
     return LastKnown(state, max(times, default=0.0))
 
@@ -85,7 +101,7 @@ def _quests_won(done: Path) -> int:
     )
 
 
-def _from_db(path: Path, state: RealmState) -> tuple[RealmState, float]:
+def _from_db(path: Path, state: RealmState, skill_ids: tuple[str, ...]) -> tuple[RealmState, float]:
     ledger = Ledger(path)
     try:
         checkpoints = tuple(ledger.present())
@@ -100,6 +116,7 @@ def _from_db(path: Path, state: RealmState) -> tuple[RealmState, float]:
         count = _rows(db, "SELECT COUNT(*) FROM milestones")
         spent = _rows(db, "SELECT COALESCE(SUM(price), 0) FROM purchases")
         journal = _rows(db, "SELECT time, kind, text FROM journal ORDER BY id DESC LIMIT ?", LOG_LINES)
+        skills = tuple(_skill(db, skill_id) for skill_id in skill_ids)
     finally:
         db.close()
     scored = [c.suite for c in checkpoints if c.suite is not None]
@@ -115,6 +132,7 @@ def _from_db(path: Path, state: RealmState) -> tuple[RealmState, float]:
         vault=VaultState(checkpoints=checkpoints),
         achievements=tuple(sorted(achievements, key=lambda a: a.time)),
         milestones=tuple(Milestone(*r) for r in reversed(milestones)),
+        skills=SkillsState(active=skill_ids[0] if skill_ids else "", skills=skills),
         log=tuple(
             LogLine(time=t, level="warning" if kind == "notice" else "info", text=text)
             for t, kind, text in reversed(journal)
@@ -122,6 +140,18 @@ def _from_db(path: Path, state: RealmState) -> tuple[RealmState, float]:
     )
     newest = [row[0] for row in journal[:1]] + [c.time for c in checkpoints[-1:]]
     return state, max(newest, default=0.0)
+
+
+def _skill(db: sqlite3.Connection, skill_id: str) -> SkillState:
+    """A skill's level and its rounds' accuracies, as the trainer's skill store keeps them."""
+    level = _rows(db, "SELECT level FROM skill_levels WHERE skill = ?", skill_id)
+    at = level[0][0] if level else 1
+    rounds = _rows(
+        db, "SELECT level, at_level, step, accuracy, probe FROM skill_evals WHERE skill = ? ORDER BY id", skill_id
+    )
+    current = [r for r in rounds if r[0] == r[1] == at]
+    history = tuple(SkillEvalPoint(level=r[0], step=r[2], accuracy=r[3], probe=r[4]) for r in rounds[-SKILL_HISTORY:])
+    return SkillState(id=skill_id, level=at, accuracy=current[-1][3] if current else None, history=history)
 
 
 def _rows(db: sqlite3.Connection, sql: str, *params) -> list[tuple]:

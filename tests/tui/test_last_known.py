@@ -12,6 +12,7 @@ import pytest
 from realm.game.hero import hero_stats
 from realm.home import Home
 from realm.protocol import Envelope, HeroState, QuestFinished, QuestResult, RealmState, SuiteScore
+from realm.skills.history import EvalRow, SkillStore
 from realm.tui.app import RealmApp
 from realm.tui.last_known import read_last_known
 from realm.vault.ledger import Ledger
@@ -47,6 +48,11 @@ def write_home(root: Path) -> Path:
         won = QuestFinished(result=QuestResult(name=f"idle-bin-L1-{seq:08d}.jsonl", outcome="done"))
         chronicle.record(Envelope(run="old-run", seq=seq, time=T0 + 200 * seq, event=won), 200 * seq)
         chronicle.reach_milestones(won, 200 * seq, "old-run", T0 + 200 * seq)
+    store = SkillStore(home.db)
+    store.set_level("bin", 2, 900)
+    for step, level, accuracy in ((800, 1, 0.9), (1000, 2, 0.25), (1100, 2, 0.4)):
+        store.record(EvalRow("bin", level, level, step, T0 + step, accuracy, None, {}, []))
+    store.close()
     chronicle.record_purchase("old-run", T0 + 1190, "eval", 200, "an eval round of bin")
     chronicle.close()
     return root
@@ -54,11 +60,12 @@ def write_home(root: Path) -> Path:
 
 def test_the_last_known_state_is_read_from_the_files_a_trainer_writes(tmp_path):
     assert read_last_known(tmp_path / "new-game") is None
-    known = read_last_known(write_home(tmp_path / "home"))
+    known = read_last_known(write_home(tmp_path / "home"), ("bin",))
     hero = known.state.hero
     assert hero.steps == 1200 and hero.quests_completed == 7 and hero.milestones == 2 and hero.gold_spent == 200
     stats = hero_stats(known.state)
     assert stats.gold == 500 and stats.defense == pytest.approx(1 / 0.8) and stats.atk > 0
+    assert stats.acc == 0.4 and known.state.skills.skills[0].level == 2  # the latest round at the current level
     assert [a.name for a in known.state.achievements] == ["First Blood"]
     assert [m.text for m in known.state.milestones] == ["3 quests won in a row", "5 quests won in a row"]
     assert known.time == T0 + 1200
@@ -68,7 +75,7 @@ def test_the_last_known_state_is_read_from_the_files_a_trainer_writes(tmp_path):
 def resumed_app(root: Path, now: float) -> RealmApp:
     return RealmApp(
         f"ipc://{root}/run/pub", f"ipc://{root}/run/ctl",
-        clock=lambda: now, last_known=read_last_known(root), follow_bus=False,
+        clock=lambda: now, last_known=read_last_known(root, ("bin",)), follow_bus=False,
     )  # fmt: skip
 
 
@@ -80,7 +87,7 @@ async def test_the_hero_screen_shows_the_last_known_state_marked_until_the_train
         status = text_of(app.screen.query_one("StatusBar"))
         assert "last known · 3 min ago (from disk, not live)" in status
         stats = text_of(app.screen.query_one("#hero-stats"))
-        assert "Gold 500" in stats and "ATK -" not in stats and "Quests 7" in stats
+        assert "Gold 500" in stats and "ATK -" not in stats and "Quests 7" in stats and "ACC 40%" in stats
         assert "XP 1,200" in str(app.screen.query_one("#hero-xp").render())
 
 
