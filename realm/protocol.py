@@ -109,6 +109,8 @@ class HeroState(_Wire):
     val_loss: float | None = None  # the active quest's last held-out loss (the Battle's "quest val")
     quests_completed: int = 0
     suite: SuiteScore | None = None  # the newest checkpoint's suite scores (DEF)
+    milestones: int = 0  # milestones reached ever (persisted by the trainer): the title's ladder
+    gold_spent: int = 0  # gold spent in the shop ever (persisted by the trainer)
 
 
 class BattleState(_Wire):
@@ -241,6 +243,13 @@ class Achievement(_Wire):
     step: int = 0
 
 
+class Milestone(_Wire):
+    kind: str  # skill-level | best-suite-loss | best-accuracy | streak | checkpoints | first-champion
+    text: str  # one line a player can read
+    time: float
+    step: int = 0
+
+
 class ConfigField(_Wire):
     key: str  # dotted, e.g. "train.lr"
     value: str  # YAML text of the value, e.g. "0.003", "true", "builtin:dio-nano"
@@ -259,6 +268,7 @@ class RealmState(_Wire):
     skills: SkillsState = SkillsState()
     oracle: OracleState = OracleState()  # filled on an oracle's own PUB socket
     achievements: tuple[Achievement, ...] = ()  # earned, oldest first (persisted by the trainer)
+    milestones: tuple[Milestone, ...] = ()  # the most recent, oldest first (persisted by the trainer)
     config: tuple[ConfigField, ...] = ()  # the trainer's running config (the Armory)
 
 
@@ -275,6 +285,9 @@ class TrainerStarted(_Event, tag="trainer_started"):
     checkpoints: tuple[CheckpointInfo, ...] = ()
     quests_completed: int = 0
     champion: int | None = None
+    milestones: int = 0  # reached ever, from the chronicle
+    recent_milestones: tuple[Milestone, ...] = ()
+    gold_spent: int = 0  # from the chronicle's purchases
 
 
 class BattleChanged(_Event, tag="battle_changed"):
@@ -439,6 +452,16 @@ class AchievementUnlocked(_Event, tag="achievement_unlocked"):
     achievement: Achievement
 
 
+class MilestoneReached(_Event, tag="milestone_reached"):
+    milestone: Milestone
+
+
+class GoldSpent(_Event, tag="gold_spent"):
+    item: str  # a realm.game.shop item id
+    price: int
+    detail: str = ""  # what was bought, e.g. the quest's name
+
+
 class ConfigChanged(_Event, tag="config_changed"):
     config: tuple[ConfigField, ...]
     changed: tuple[str, ...] = ()  # keys that changed; empty when the trainer announces its config
@@ -472,6 +495,8 @@ Event = Union[
     AchievementsRestored,
     AchievementUnlocked,
     ConfigChanged,
+    MilestoneReached,
+    GoldSpent,
 ]
 
 
@@ -626,6 +651,15 @@ class ConfigUpdateRequest(_Request, tag="config_update"):
     confirm: bool = False  # required for critical keys (model, max_length): the seed's safety rule
 
 
+class ShopBuyRequest(_Request, tag="shop_buy"):
+    """Spend gold on an item of ``realm.game.shop.ITEMS``; the trainer checks the price against DIO's gold."""
+
+    item: str
+    skill: str = ""  # for a commissioned quest
+    level: int = 0
+    request_id: str = ""  # a retried request (same id) is answered again, never charged twice
+
+
 Request = Union[
     SnapshotRequest,
     PauseRequest,
@@ -645,6 +679,7 @@ Request = Union[
     JournalRequest,
     ConfigUpdateRequest,
     QuestGenerateRequest,
+    ShopBuyRequest,
 ]
 
 

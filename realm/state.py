@@ -11,6 +11,7 @@ from __future__ import annotations
 from msgspec.structs import replace
 
 from realm.game.hero import hero_level
+from realm.game.milestones import RECENT_MILESTONES
 from realm.game.narration import narrate
 from realm.protocol import (
     AchievementsRestored,
@@ -25,9 +26,11 @@ from realm.protocol import (
     CheckpointsPruned,
     ConfigChanged,
     Event,
+    GoldSpent,
     LineageCount,
     LineageCounted,
     LogLine,
+    MilestoneReached,
     Notice,
     OracleLoaded,
     OracleLoadFailed,
@@ -88,7 +91,12 @@ def level_up(before: RealmState, after: RealmState) -> int | None:
 def _trainer_started(state: RealmState, ev: TrainerStarted, time: float) -> RealmState:
     scored = [c.suite for c in ev.checkpoints if c.suite is not None]
     hero = replace(
-        state.hero, steps=ev.step, quests_completed=ev.quests_completed, suite=scored[-1] if scored else None
+        state.hero,
+        steps=ev.step,
+        quests_completed=ev.quests_completed,
+        suite=scored[-1] if scored else None,
+        milestones=ev.milestones,
+        gold_spent=ev.gold_spent,
     )
     return replace(
         state,
@@ -96,6 +104,7 @@ def _trainer_started(state: RealmState, ev: TrainerStarted, time: float) -> Real
         hero=hero,
         battle=BattleState(status="starting"),
         vault=VaultState(checkpoints=ev.checkpoints, champion=ev.champion),
+        milestones=ev.recent_milestones[-RECENT_MILESTONES:],
     )
 
 
@@ -305,6 +314,15 @@ def _achievement_unlocked(state: RealmState, ev: AchievementUnlocked, time: floa
     return replace(state, achievements=earned)
 
 
+def _milestone_reached(state: RealmState, ev: MilestoneReached, time: float) -> RealmState:
+    hero = replace(state.hero, milestones=state.hero.milestones + 1)
+    return replace(state, hero=hero, milestones=(*state.milestones, ev.milestone)[-RECENT_MILESTONES:])
+
+
+def _gold_spent(state: RealmState, ev: GoldSpent, time: float) -> RealmState:
+    return replace(state, hero=replace(state.hero, gold_spent=state.hero.gold_spent + ev.price))
+
+
 def _config_changed(state: RealmState, ev: ConfigChanged, time: float) -> RealmState:
     return replace(state, config=ev.config)
 
@@ -337,6 +355,8 @@ _HANDLERS = {
     AchievementsRestored: _achievements_restored,
     AchievementUnlocked: _achievement_unlocked,
     ConfigChanged: _config_changed,
+    MilestoneReached: _milestone_reached,
+    GoldSpent: _gold_spent,
 }
 
 assert set(_HANDLERS) == set(Event.__args__), "every event needs a handler"  # type: ignore[attr-defined]

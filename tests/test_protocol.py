@@ -263,6 +263,12 @@ REQUESTS += [
     protocol.ConfigUpdateRequest(key="train.max_length", value="128", confirm=True),
 ]
 REQUESTS += [protocol.QuestGenerateRequest(skill="bin", level=2, count=12, priority="high", seed="s1")]
+MILESTONE = protocol.Milestone(kind="streak", text="3 quests won in a row", time=1.7e9, step=30)
+EVENTS += [
+    protocol.MilestoneReached(milestone=MILESTONE),
+    protocol.GoldSpent(item="quest", price=300, detail="queued bin-L2-64x-1.jsonl (high)"),
+]
+REQUESTS += [protocol.ShopBuyRequest(item="quest", skill="bin", level=2, request_id="r-1")]
 REPLIES += [
     protocol.Journal(
         entries=(

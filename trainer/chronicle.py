@@ -1,10 +1,12 @@
-"""The trainer's chronicle: an append-only journal of notable events, and achievements.
+"""The trainer's chronicle: an append-only journal of notable events, achievements,
+milestones (and the records they are measured against) and the shop's purchases.
 
-Both live in ``vault/realm.db`` (SQLite, WAL), in their own tables. ``JournaledPublisher``
+All live in ``vault/realm.db`` (SQLite, WAL), in their own tables. ``JournaledPublisher``
 is the trainer's ``Publisher`` with the chronicle watching every event it emits: notable
 ones (levels, quests, checkpoints, pauses, achievements, config changes, warnings; not
 every step) become journal rows, and after each event the achievement rules not yet earned
-are checked, and a newly earned one is recorded once and announced as an event.
+are checked, and a newly earned one is recorded once and announced as an event; the
+milestones an event makes (``realm.game.milestones``) are recorded and announced the same way.
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ import sqlite3
 import threading
 from pathlib import Path
 
+import msgspec
+
 from realm.bus import Publisher
 from realm.game.achievements import BY_ID, newly_earned
+from realm.game.milestones import RECENT_MILESTONES, Records, reached
 from realm.game.narration import level_up_text, narrate
 from realm.protocol import (
     Achievement,
@@ -24,9 +29,12 @@ from realm.protocol import (
     ConfigChanged,
     Envelope,
     Event,
+    GoldSpent,
     Journal,
     JournalEntry,
     JournalRequest,
+    Milestone,
+    MilestoneReached,
     Notice,
     QuestFinished,
     QuestStarted,
@@ -55,6 +63,26 @@ CREATE TABLE IF NOT EXISTS achievements (
     step  INTEGER NOT NULL,
     run   TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS milestones (
+    id    INTEGER PRIMARY KEY AUTOINCREMENT,
+    run   TEXT NOT NULL,
+    time  REAL NOT NULL,
+    step  INTEGER NOT NULL,
+    kind  TEXT NOT NULL,
+    text  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS records (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS purchases (
+    id     INTEGER PRIMARY KEY AUTOINCREMENT,
+    run    TEXT NOT NULL,
+    time   REAL NOT NULL,
+    item   TEXT NOT NULL,
+    price  INTEGER NOT NULL,
+    detail TEXT NOT NULL
+);
 """
 
 _KINDS = {
@@ -62,6 +90,8 @@ _KINDS = {
     QuestStarted: "quest",
     CheckpointSaved: "checkpoint",
     AchievementUnlocked: "achievement",
+    MilestoneReached: "milestone",
+    GoldSpent: "shop",
 }
 
 
@@ -81,6 +111,8 @@ class Chronicle:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
         self._earned = {row[0] for row in self._db.execute("SELECT id FROM achievements")}
+        row = self._db.execute("SELECT value FROM records WHERE key = 'milestones'").fetchone()
+        self._records = msgspec.json.decode(row[0], type=Records) if row else Records()
 
     def close(self) -> None:
         with self._lock:
@@ -179,6 +211,50 @@ class Chronicle:
                 unlocked.append(achievement)
         return unlocked
 
+    # ------------------------------------------------------------------ milestones
+
+    def reach_milestones(self, event: Event, step: int, run: str, now: float) -> list[Milestone]:
+        """The milestones ``event`` makes against the records, recorded with the records after it."""
+        with self._lock:
+            made, records = reached(event, self._records)
+            if records == self._records:
+                return []
+            self._records = records
+            self._write(
+                "INSERT OR REPLACE INTO records (key, value) VALUES ('milestones', ?)",
+                (msgspec.json.encode(records).decode(),),
+            )
+            milestones = [Milestone(kind=kind, text=text, time=now, step=step) for kind, text in made]
+            for m in milestones:
+                self._write(
+                    "INSERT INTO milestones (run, time, step, kind, text) VALUES (?, ?, ?, ?, ?)",
+                    (run, m.time, m.step, m.kind, m.text),
+                )
+        return milestones
+
+    def milestones(self) -> tuple[int, tuple[Milestone, ...]]:
+        """(how many were reached ever, the most recent ones oldest first)."""
+        with self._lock:
+            count = self._db.execute("SELECT COUNT(*) FROM milestones").fetchone()[0]
+            rows = self._db.execute(
+                "SELECT kind, text, time, step FROM milestones ORDER BY id DESC LIMIT ?", (RECENT_MILESTONES,)
+            ).fetchall()
+        return count, tuple(Milestone(*row) for row in reversed(rows))
+
+    # ------------------------------------------------------------------ purchases
+
+    def gold_spent(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COALESCE(SUM(price), 0) FROM purchases").fetchone()[0]
+
+    def record_purchase(self, run: str, now: float, item: str, price: int, detail: str) -> None:
+        """Record a purchase; raises ``sqlite3.Error`` when it cannot be written (nothing is sold then)."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO purchases (run, time, item, price, detail) VALUES (?, ?, ?, ?, ?)",
+                (run, now, item, price, detail),
+            )
+
 
 class JournaledPublisher(Publisher):
     """A ``Publisher`` whose every event is shown to a ``Chronicle`` after it is published."""
@@ -193,6 +269,8 @@ class JournaledPublisher(Publisher):
         state = self.state
         before, self._journaled = self._journaled, state
         self.chronicle.record(envelope, state.hero.steps, level_up(before, state))
+        for milestone in self.chronicle.reach_milestones(event, state.hero.steps, self.run, envelope.time):
+            self.emit(MilestoneReached(milestone=milestone))
         if not isinstance(event, AchievementUnlocked):
             for achievement in self.chronicle.unlock_new(state, self.run, envelope.time):
                 self.emit(AchievementUnlocked(achievement=achievement))

@@ -37,6 +37,7 @@ from realm.protocol import (
     Reply,
     Request,
     ResumeRequest,
+    ShopBuyRequest,
     SkipRequest,
     StopRequest,
     TrainerInfo,
@@ -54,6 +55,7 @@ from trainer.lockstep import Solo, follow, join
 from trainer.quest_board import QuestBoard
 from trainer.queue import QuestQueue
 from trainer.sdnotify import Notifier
+from trainer.shop import Shop
 from trainer.suite_scorer import SuiteScorer
 from trainer.telemetry import MetricsLog, TrainerGpu, matmul_peak_flops, skill_record
 from trainer.trackers import Trackers, check_trackers, run_name
@@ -91,6 +93,7 @@ class Daemon:
         self._lock_file = None
         self._vault: VaultService | None = None
         self._dispatch: dict[type, Callable] = {}
+        self.shop = Shop(self)
         self.lockstep = Solo()  # under torchrun / accelerate launch: rank 0's orders to the other ranks
 
     @property
@@ -238,6 +241,7 @@ class Daemon:
             steps_per_level=self.config.game.steps_per_level,
             profile=profile_of(self.config.model),
         )
+        milestones, recent = self.chronicle.milestones()
         self.publisher.emit(
             TrainerStarted(
                 trainer=info,
@@ -245,6 +249,9 @@ class Daemon:
                 checkpoints=tuple(self.ledger.present()),
                 quests_completed=self.queue.completed_count(),
                 champion=self.loop.scorer.champion,
+                milestones=milestones,
+                recent_milestones=recent,
+                gold_spent=self.chronicle.gold_spent(),
             )
         )
         self._start_skills()
@@ -329,6 +336,7 @@ class Daemon:
             JournalRequest: self.chronicle.journal,
             ConfigUpdateRequest: self.live.propose,
             QuestGenerateRequest: self._generate_quest,
+            ShopBuyRequest: self.shop.buy,
             **self.loop.board.handlers(),
             **vault,
         }

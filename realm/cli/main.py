@@ -9,7 +9,7 @@ import argparse
 import os
 import sys
 
-from realm.cli import doctor, keys, metrics, oracle, quests, settings, skills, trainer, tui, vault
+from realm.cli import doctor, keys, metrics, oracle, quests, settings, shop, skills, trainer, tui, vault
 from realm.cli.common import EXIT_PIPE, run_command
 
 
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_parsers(sub)
     settings.add_parsers(sub)  # config show, config set
     metrics.add_parsers(sub)
+    shop.add_parsers(sub)
     return parser
 
 

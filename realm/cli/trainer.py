@@ -97,6 +97,7 @@ def _play(args, home, config, config_path, keymap: dict[str, str], oracle: subpr
     if args.headless:
         return cmd_trainer(args)
     from realm.tui.app import TrainerProcess, run_tui  # Textual: only when the TUI runs
+    from realm.tui.last_known import skill_mix
 
     pub, control = endpoints(config, home)
     (home / "logs").mkdir(parents=True, exist_ok=True)
@@ -121,6 +122,8 @@ def _play(args, home, config, config_path, keymap: dict[str, str], oracle: subpr
             bin_glyphs=config.tui.bin_glyphs,
             oracle_follow=config.tui.oracle_follow,
             trainer_setup=trainer_link(config, home, control),
+            home=home,
+            skills=skill_mix(config),
         )
     finally:
         if oracle is not None and oracle.poll() is None:

@@ -29,6 +29,7 @@ def cmd_tui(args) -> int:
     # Textual loads only here (and in play): `realm status` and the other commands start without it
     from realm.tui.app import run_tui
     from realm.tui.keymap import describe
+    from realm.tui.last_known import skill_mix
 
     if args.keys:
         print(describe())
@@ -38,7 +39,8 @@ def cmd_tui(args) -> int:
     home, config, _ = load_context(args)
     keymap = checked_keymap(config)
     pub, control, _ = trainer_endpoints(config, home)
-    if args.connect and args.connect != control:
+    elsewhere = bool(args.connect and args.connect != control)  # another trainer: this home's files are not its
+    if elsewhere:
         control = args.connect
         pub = args.pub or _derived_pub(control)
     run_tui(
@@ -53,6 +55,8 @@ def cmd_tui(args) -> int:
         bin_glyphs=config.tui.bin_glyphs,
         oracle_follow=config.tui.oracle_follow,
         trainer_setup=trainer_link(config, home, control),
+        home=None if elsewhere else home,
+        skills=skill_mix(config),
     )
     return EXIT_OK
 

@@ -8,20 +8,6 @@ from realm.protocol import RealmState
 
 GOLD_PER_QUEST = 100
 
-TITLES = (  # (first level, title), highest first
-    (50, "Legend of the Realm"),
-    (20, "Warlord of Weights"),
-    (10, "Paladin of Perplexity"),
-    (5, "Knight of the Loss"),
-    (2, "Squire of Gradients"),
-    (1, "Novice of Noise"),
-)
-
-
-def title(level: int) -> str:
-    return next(name for first, name in TITLES if level >= first)
-
-
 STAT_MEANINGS = (  # one line each, for the Hero and Help screens and `realm status`
     ("ATK", "1 / smoothed train loss: how hard DIO hits the quest he is fighting"),
     ("DEF", "1 / loss on the evaluation suite: held-out data, the same for every checkpoint"),
@@ -64,8 +50,9 @@ def defense(suite_loss: float | None) -> float | None:
     return None if suite_loss is None else 1.0 / max(suite_loss, 1e-6)
 
 
-def gold(quests_completed: int) -> int:
-    return GOLD_PER_QUEST * quests_completed
+def gold(quests_completed: int, spent: int = 0) -> int:
+    """GOLD_PER_QUEST for every quest won, less what the shop took."""
+    return GOLD_PER_QUEST * quests_completed - spent
 
 
 def hero_stats(state: RealmState) -> HeroStats:
@@ -78,7 +65,7 @@ def hero_stats(state: RealmState) -> HeroStats:
         xp_for_level=per_level,
         atk=attack(state.hero.loss_ema),
         defense=defense(state.hero.suite.loss if state.hero.suite else None),
-        gold=gold(state.hero.quests_completed),
+        gold=gold(state.hero.quests_completed, state.hero.gold_spent),
         acc=accuracy(state),
     )
 

@@ -20,7 +20,9 @@ from realm.protocol import (
     CheckpointsPruned,
     ConfigChanged,
     Event,
+    GoldSpent,
     LogLevel,
+    MilestoneReached,
     Notice,
     OracleLoaded,
     OracleLoadFailed,
@@ -123,4 +125,6 @@ _WORDS: dict[type, Callable[..., Line | None]] = {
     OracleUnloaded: lambda ev: _info("oracle: unloaded"),
     AchievementUnlocked: lambda ev: _info(f"achievement unlocked: {ev.achievement.name}"),
     ConfigChanged: _config_changed,
+    MilestoneReached: lambda ev: _info(f"milestone: {ev.milestone.text}"),
+    GoldSpent: lambda ev: _info(f"shop: {ev.price:,} gold for {ev.detail or ev.item}"),
 }

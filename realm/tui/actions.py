@@ -68,7 +68,7 @@ class Situation:
 Rule = Callable[[Situation], "str | None"]
 
 # Keys as Textual names them, and as the Help screen and the palette show them.
-_KEY_WORDS = {"question_mark": "?", "escape": "esc", "slash": "/", "plus": "+", "minus": "-"}
+_KEY_WORDS = {"question_mark": "?", "escape": "esc", "slash": "/", "plus": "+", "minus": "-", "dollar_sign": "$"}
 
 
 @dataclass(frozen=True)
@@ -211,6 +211,16 @@ ACTIONS: tuple[RealmAction, ...] = (
         "Promote the selected checkpoint to the oracle",
         "Vault",
         why_not=_with_control(_has_checkpoints),
+    ),
+    RealmAction(
+        "app.shop",
+        "open_shop",
+        "dollar_sign",
+        "Shop",
+        "Spend gold: commission a quest, an extra eval round",
+        "App",
+        show=False,
+        why_not=_with_control(_has_skills),
     ),
     RealmAction("app.help", "help", "question_mark", "Help", "Show every key", "App"),
     RealmAction("app.back", "back", "escape", "Back", "Back to the previous screen", "App", show=False),
@@ -366,6 +376,7 @@ ACTIONS: tuple[RealmAction, ...] = (
     RealmAction("generate.cancel", "cancel", "escape", "Cancel", screen="ask_generate"),
     RealmAction("check.queue", "queue", "enter", "Queue it", screen="quest_check", priority=True),
     RealmAction("check.cancel", "cancel", "escape", "Cancel", screen="quest_check"),
+    RealmAction("shop.cancel", "cancel", "escape", "Close", screen="shop"),
     # the Oracle
     RealmAction(
         "oracle.type",

@@ -26,13 +26,15 @@ from textual.css.query import NoMatches
 from realm.bus import StateMirror
 from realm.config import ConfigError, RealmConfig, config_from
 from realm.errors import SetupError
-from realm.protocol import ConfigUpdateRequest, PauseRequest, PromoteRequest, Request, ResumeRequest
+from realm.game.hero import hero_stats
+from realm.protocol import ConfigUpdateRequest, PauseRequest, PromoteRequest, Request, ResumeRequest, ShopBuyRequest
 from realm.quest_files import QuestFileError, quest_add_request
 from realm.quests.check import QuestCheck, check_quest
 from realm.state import level_up
 from realm.tui.actions import ChatStatus, bindings_for, disabled_reasons
 from realm.tui.away_summary import SeenMarks, summarise
 from realm.tui.away_watch import AwayNews, AwayWatch
+from realm.tui.last_known import LastKnown, read_last_known
 from realm.tui.news import drain, toasts
 from realm.tui.oracle_follow import FOLLOW_WORDS, OracleFollow
 from realm.tui.oracles import OracleLinks, OracleNode
@@ -45,6 +47,7 @@ from realm.tui.screens.help import HelpScreen
 from realm.tui.screens.hero import HeroScreen
 from realm.tui.screens.oracle import NO_CHAT, OracleScreen
 from realm.tui.screens.quests import QuestsScreen
+from realm.tui.screens.shop import ShopScreen
 from realm.tui.screens.skills import SkillsScreen
 from realm.tui.screens.vault import VaultScreen
 from realm.tui.screens.watchtower import WatchtowerScreen
@@ -92,6 +95,7 @@ class RealmApp(App[None]):
         away_after_s: float = 600.0,
         bin_glyphs: str = "ascii",
         oracle_follow: str = "off",
+        last_known: LastKnown | None = None,
     ) -> None:
         super().__init__()
         self.follow = OracleFollow(oracle_follow)  # config `tui.oracle_follow`, ctrl+f on the Oracle
@@ -105,6 +109,10 @@ class RealmApp(App[None]):
         self.follow_bus = follow_bus  # False: draw a mirror filled by the caller (snapshots, bench)
         # trainer_setup: CURVE client keys when the host registry lists the trainer's key
         self.mirror = StateMirror(pub_endpoint, control_endpoint, heartbeat_s=heartbeat_s, socket_setup=trainer_setup)
+        # the data root's files, shown (marked "last known") until the trainer's first snapshot replaces them
+        self.last_known_at = last_known.time if last_known else None
+        if last_known is not None:
+            self.mirror.state = last_known.state
         self._shown_key: tuple | None = None  # what the active screen last drew
         self._snapshots_seen = 0
         self._drained = self.mirror.state  # the state as of the events drained so far
@@ -149,6 +157,7 @@ class RealmApp(App[None]):
             now=now, link=LinkStats.of(m, now, self._last_event_time), steps_per_s=self._rate.per_s(), disabled=tuple(sorted(self._reasons.items())),
             oracles=self.oracles.views(), oracle_index=self.oracles.index,
             keymap=tuple(self.keymap.items()),
+            last_known_at=self.last_known_at if m.snapshots == 0 else None,
         )  # fmt: skip
 
     def _tick(self) -> None:
@@ -344,6 +353,20 @@ class RealmApp(App[None]):
         ref, name = (str(picked.step), picked.name) if picked is not None else ("champion", "the champion")
         self.send_request("promote", PromoteRequest(ref=ref), f"promote {name}")
 
+    def action_open_shop(self) -> None:
+        reason = self._reasons.get("open_shop")
+        if reason:
+            self.notify(f"shop: {reason}", severity="warning", markup=False)
+            return
+        state = self.mirror.state
+        shop = ShopScreen(hero_stats(state).gold, state.skills.skills, state.skills.active)
+        self.push_screen(shop, self._buy)
+
+    def _buy(self, request: ShopBuyRequest | None) -> None:
+        if request is not None:
+            what = f"{request.skill} L{request.level} quest" if request.item == "quest" else f"{request.item} round"
+            self.send_request("open_shop", request, f"buy a {what}")
+
     def send_request(self, action: str, request: Request, verb: str) -> None:
         """Send ``request`` for ``action`` unless it is disabled now (then say why)."""
         reason = self._reasons.get(action)
@@ -451,10 +474,15 @@ def run_tui(
     away_after_s: float = 600.0,
     bin_glyphs: str = "ascii",
     oracle_follow: str = "off",
+    home: Path | None = None,
+    skills: tuple[str, ...] = (),
 ) -> None:
+    """``home``: the data root whose last known state is shown until the trainer answers;
+    ``skills``: the config's skill mix, read there too."""
     RealmApp(
         pub_endpoint, control_endpoint, heartbeat_s=heartbeat_s, readonly=readonly,
         state_dir=state_dir or default_state_dir(), oracles=oracles, keymap=keymap, trainer=trainer,
         chat_max_new_tokens=chat_max_new_tokens, trainer_setup=trainer_setup, away_after_s=away_after_s,
         bin_glyphs=bin_glyphs, oracle_follow=oracle_follow,
+        last_known=read_last_known(home, skills) if home is not None else None,
     ).run()  # fmt: skip

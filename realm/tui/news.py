@@ -11,7 +11,7 @@ import collections
 from dataclasses import dataclass, field
 from typing import Literal
 
-from realm.protocol import AchievementUnlocked, Envelope, QuestFinished, QuestResult, StepMetrics
+from realm.protocol import AchievementUnlocked, Envelope, MilestoneReached, QuestFinished, QuestResult, StepMetrics
 
 QUEST_TOASTS_PER_TICK = 3  # a burst of finished quests gets a few toasts and a count
 
@@ -31,6 +31,7 @@ class TickNews:
     losses: list[float] = field(default_factory=list)
     finished: list[QuestResult] = field(default_factory=list)
     achievements: list[str] = field(default_factory=list)
+    milestones: list[str] = field(default_factory=list)
     last_time: float | None = None  # the newest envelope's time
 
 
@@ -48,12 +49,15 @@ def drain(recent: collections.deque[Envelope]) -> TickNews:
             news.finished.append(event.result)
         elif isinstance(event, AchievementUnlocked):
             news.achievements.append(event.achievement.name)
+        elif isinstance(event, MilestoneReached):
+            news.milestones.append(event.milestone.text)
     return news
 
 
 def toasts(news: TickNews) -> list[Toast]:
-    """The achievements, then the finished quests (a few, and a count of the rest)."""
+    """The achievements and milestones, then the finished quests (a few, and a count of the rest)."""
     said = [Toast(name, "★ Achievement unlocked") for name in news.achievements]
+    said += [Toast(text, "⚑ Milestone") for text in news.milestones]
     results = news.finished
     for result in results[:QUEST_TOASTS_PER_TICK]:
         reason = f" ({result.reason})" if result.reason else ""

@@ -69,6 +69,7 @@ class RealmView:
     oracles: tuple[OracleView, ...] = ()  # every oracle node the app follows
     oracle_index: int = 0  # the one picked on the Oracle screen
     keymap: tuple[tuple[str, str], ...] = ()  # (binding id, keys) the config's tui.keys rebound
+    last_known_at: float | None = None  # the state is the data root's files, written then: not live yet
 
     @property
     def oracle(self) -> OracleView | None:

@@ -213,3 +213,15 @@ def test_vault_empty_says_when_dio_saves(snap_compare):
     config = (*app.mirror.state.config, ConfigField(key="train.checkpoint_every", value="200"))
     app.mirror.state = replace(app.mirror.state, vault=VaultState(), config=config)
     assert snap_compare(app, press=["5", "wait:300"], terminal_size=(80, 24))
+
+
+def test_shop(snap_compare):
+    from realm.game.hero import hero_stats
+    from realm.tui.screens.shop import ShopScreen
+
+    async def open_shop(pilot):
+        state = pilot.app.mirror.state
+        await pilot.app.push_screen(ShopScreen(hero_stats(state).gold, state.skills.skills, state.skills.active))
+        await pilot.pause(0.3)
+
+    assert snap_compare(recorded_app(), run_before=open_shop, terminal_size=(80, 24))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from realm.game.hero import title
+from realm.game.milestones import rank
 from realm.tui import format as fmt
 from realm.tui.widgets.loss_chart import render_chart
 from realm.tui.widgets.meter import bar
@@ -62,7 +62,10 @@ def test_portrait_is_half_blocks_and_each_tier_has_its_own_sprite():
     assert all(len(p.plain.split("\n")) == 8 and set(p.plain) <= set("▀▄ \n") for p in drawn)
     assert len({p.markup for p in drawn}) == len(drawn)  # four different pictures
     assert [tier(level) for level in (1, 4, 5, 10, 20, 99)] == [0, 0, 1, 2, 3, 3]
-    assert title(1) != title(5) != title(50)
+    assert [rank(n) for n in (0, 1, 5, 15, 40)] == [
+        ("Novice of Noise", 0), ("Squire of Gradients", 0), ("Knight of the Loss", 1),
+        ("Paladin of Perplexity", 2), ("Warlord of Weights", 3),
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,9 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 
 from realm.game.hero import STAT_MEANINGS
+from realm.game.milestones import LADDER
+from realm.game.milestones import MEANINGS as MILESTONE_MEANINGS
+from realm.game.shop import ITEMS
 from realm.tui.actions import HELP_ACTIONS
 from realm.tui.screens.base import RealmScreen
 from realm.tui.view import RealmView
@@ -43,6 +46,14 @@ def help_entries(view: RealmView) -> list:
         entries.append((key_label(key), words))
     entries.append(Content.styled("Stats", "bold $accent"))
     entries += [(key_label(name), Content(meaning)) for name, meaning in STAT_MEANINGS]
+    entries.append(Content.styled("Milestones (the title climbs with them)", "bold $accent"))
+    entries += [
+        (key_label(""), Content.assemble((kind, "bold"), "  ", meaning)) for kind, meaning in MILESTONE_MEANINGS
+    ]
+    ladder = " · ".join(f"{first} {name}" for first, name, _ in reversed(LADDER))
+    entries.append((key_label("titles"), Content.styled(ladder, "$text-muted")))
+    entries.append(Content.styled("Shop ($)", "bold $accent"))
+    entries += [(key_label(i.id), Content.assemble((f"{i.price} gold  ", "bold"), i.what)) for i in ITEMS]
     entries.append(
         Content.styled(
             "Remap keys in the config's tui.keys (`realm tui --keys` lists the ids); "

@@ -1,4 +1,6 @@
-"""The Hero screen: DIO's portrait, title, level, XP, stats, achievements and the narration."""
+"""The Hero screen: DIO's portrait, title, level, XP, stats, achievements, milestones and the narration.
+
+The title and the portrait climb the milestone ladder (``realm.game.milestones.LADDER``)."""
 
 from __future__ import annotations
 
@@ -8,8 +10,9 @@ from textual.content import Content
 from textual.widgets import Static
 
 from realm.game.achievements import RULES
-from realm.game.hero import HeroStats, hero_stats, title
-from realm.protocol import Achievement, TrainerInfo
+from realm.game.hero import HeroStats, hero_stats
+from realm.game.milestones import next_rank, rank
+from realm.protocol import Achievement, Milestone, TrainerInfo
 from realm.tui import format as fmt
 from realm.tui.screens.base import RealmScreen
 from realm.tui.view import RealmView
@@ -44,14 +47,33 @@ class HeroScreen(RealmScreen):
 
     def show_body(self, view: RealmView) -> None:
         stats = hero_stats(view.state)
-        self.query_one(Portrait).show_level(stats.level)
-        self.set_row("#hero-name", Content.assemble(("DIO", "bold $accent"), ", ", (title(stats.level), "italic")))
-        self.set_row("#hero-level", Content.styled(f"Level {stats.level}", "bold"))
+        reached = view.state.hero.milestones
+        title, tier = rank(reached)
+        self.query_one(Portrait).show_tier(tier)
+        self.set_row("#hero-name", Content.assemble(("DIO", "bold $accent"), ", ", (title, "italic")))
+        self.set_row("#hero-level", level_line(stats.level, reached))
         self.query_one("#hero-xp", Meter).set(*xp_meter(stats))
         self.set_row("#hero-stats", stats_line(stats, view.state.hero.quests_completed))
         self.set_row("#hero-model", model_line(view.state.trainer))
-        self.set_row("#hero-achievements", achievements_line(view.state.achievements))
+        self.set_row(
+            "#hero-achievements",
+            Content("\n").join([achievements_line(view.state.achievements), milestones_line(view.state.milestones)]),
+        )
         self.query_one(LogView).set_lines(view.state.log, self.app.bin_glyphs)
+
+
+def level_line(level: int, milestones: int) -> Content:
+    """'Level 3 · ⚑ 7 milestones · 8 more: Paladin of Perplexity'."""
+    up = next_rank(milestones)
+    climb = f" · {up[0] - milestones} more: {up[1]}" if up else ""
+    return Content.assemble((f"Level {level}", "bold"), " · ", (f"⚑ {milestones:,} milestones", "$warning"), climb)
+
+
+def milestones_line(recent: tuple[Milestone, ...]) -> Content:
+    """The newest milestones, newest first."""
+    if not recent:
+        return Content.styled("⚑ none yet: a quest streak, a record or a skill level earns one", "$text-muted")
+    return Content.assemble(("⚑ ", "bold $warning"), " · ".join(m.text for m in reversed(recent[-3:])))
 
 
 def xp_meter(stats: HeroStats) -> tuple[float, str, str]:

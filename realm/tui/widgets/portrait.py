@@ -109,7 +109,10 @@ class Portrait(Static):
         self._tier = 0
 
     def show_level(self, level: int) -> None:
-        new_tier = tier(level)
+        self.show_tier(tier(level))
+
+    def show_tier(self, new_tier: int) -> None:
+        new_tier = min(new_tier, len(tiers()) - 1)
         if new_tier != self._tier:
             self._tier = new_tier
             self.update(portrait(new_tier), layout=False)
