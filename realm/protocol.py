@@ -55,6 +55,7 @@ class QuestInfo(_Wire):
     format: str = ""  # messages | sharegpt | alpaca | completion | text (trainer.data.FORMATS)
     quarantined: int = 0  # lines set aside by validation (see quests/quarantine/NAME.jsonl)
     held_out: int = 0  # distinct examples kept out of training for the quest's own val loss
+    epochs: int = 1  # passes over the quest's lines, each reshuffled (realm quest add --epochs)
 
 
 class QuestResult(_Wire):
@@ -116,6 +117,8 @@ class BattleState(_Wire):
     quest: QuestInfo | None = None
     quest_step: int = 0
     quest_total: int = 0
+    quest_epoch: int = 0  # as StepMetrics.quest_epoch
+    quest_epochs: int = 0
     loss: float | None = None
     lr: float = 0.0
     grad_norm: float = 0.0
@@ -301,6 +304,8 @@ class StepMetrics(_Event, tag="step"):
     mfu: float = 0.0  # flops_per_s as a share of the device's matmul peak; 0 when unknown
     gpu_memory_mb: float | None = None  # device memory in use (pynvml or torch); None on CPU
     micro_batch: int = 0  # examples per micro-batch (halved on out-of-memory)
+    quest_epoch: int = 0  # the pass over the quest's lines this step trains (1-based); 0: a one-pass quest
+    quest_epochs: int = 0
 
 
 class ValMetrics(_Event, tag="val"):

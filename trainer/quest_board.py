@@ -154,7 +154,7 @@ class QuestBoard:
             return None
 
     def start(
-        self, active: Path, priority: str, examples: int, held_out: int, total_steps: int, split: str
+        self, active: Path, priority: str, examples: int, held_out: int, total_steps: int, split: str, epochs: int = 1
     ) -> QuestInfo:
         """The battle begins: ``split`` says how its examples were divided (said for the quests a
         person brought, not for the game's own)."""
@@ -164,6 +164,7 @@ class QuestBoard:
             priority=priority,
             held_out=held_out,
             source=lineage.source(self.home, active.name),
+            epochs=epochs,
         )
         if quest.source not in lineage.OWN_SOURCES:
             self.publisher.emit(Notice(level="info", text=f"quest {active.name}: {split}"))
@@ -281,6 +282,12 @@ class QuestBoard:
             quest = known.get(path.name) or QuestInfo(name=path.name, source=lineage.source(self.home, path.name))
             queued.append(QuestInfo(**{**_fields(quest), "priority": priority}))
         self.publisher.emit(QueueChanged(queued=tuple(queued)))
+
+
+def quest_epochs(home: Home, name: str, config: RealmConfig) -> int:
+    """Passes over quest ``name``'s lines: its own (``realm quest add --epochs``), else ``quests.epochs``."""
+    epochs = lineage.read(home, name).get("epochs")
+    return epochs if isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 1 else config.quests.epochs
 
 
 def _fields(quest: QuestInfo) -> dict:
