@@ -244,6 +244,7 @@ class ConfigField(_Wire):
     value: str  # YAML text of the value, e.g. "0.003", "true", "builtin:dio-nano"
     kind: ConfigKind = "fixed"  # safe: editable live; critical: needs confirmation; fixed: not over the bus
     help: str = ""
+    overridden: bool = False  # the value comes from HOME/overrides.yaml (a live change kept), not the config file
 
 
 class RealmState(_Wire):

@@ -243,7 +243,7 @@ class Daemon:
         if latest is not None:  # its weights are the engine's: score it if a kill cut its scoring short
             self.loop.scorer.score(self.engine.step)
         self.publisher.emit(AchievementsRestored(achievements=self.chronicle.earned()))
-        self.publisher.emit(ConfigChanged(config=fields(self.config)))
+        self.publisher.emit(ConfigChanged(config=fields(self.config, self.home.root)))
         self.loop.board.announce_queue()
         if self.lockstep.world > 1:
             text = f"training on {self.lockstep.world} processes: each optimizer step is shared between them"

@@ -16,18 +16,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 from realm.config import ConfigError, RealmConfig
-from realm.overrides import CRITICAL, SAFE, ArmoryRefused, flatten, propose, save_override, yaml_text
+from realm.overrides import CRITICAL, SAFE, ArmoryRefused, flatten, overridden, propose, save_override, yaml_text
 from realm.protocol import Ack, ConfigChanged, ConfigField, ConfigUpdateRequest, ErrorReply, Reply
 
 log = logging.getLogger("realm.trainer")
 
 
-def fields(config: RealmConfig) -> tuple[ConfigField, ...]:
+def fields(config: RealmConfig, home: Path | None = None) -> tuple[ConfigField, ...]:
+    """The config as the Armory's fields; those ``HOME/overrides.yaml`` sets are marked."""
+    over = overridden(home) if home is not None else {}
     out = []
     for key, value in flatten(config).items():
         kind = "safe" if key in SAFE else "critical" if key in CRITICAL else "fixed"
         help_text = SAFE.get(key) or CRITICAL.get(key) or "set in the config file; read at start-up"
-        out.append(ConfigField(key=key, value=yaml_text(value), kind=kind, help=help_text))
+        out.append(ConfigField(key=key, value=yaml_text(value), kind=kind, help=help_text, overridden=key in over))
     return tuple(out)
 
 
@@ -103,5 +105,5 @@ class LiveConfig:
         lockstep.send("config", new)
         if changed:
             log.info("armory: %s", ", ".join(changed))
-            emit(ConfigChanged(config=fields(new), changed=changed))
+            emit(ConfigChanged(config=fields(new, self._home), changed=changed))
         return changed
