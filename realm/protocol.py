@@ -530,6 +530,7 @@ class QuestAddRequest(_Request, tag="quest_add"):
     content: bytes
     priority: Priority = "normal"
     request_id: str = ""
+    epochs: int = 0  # passes over the quest's lines; 0: the trainer's quests.epochs
 
 
 class QuestListRequest(_Request, tag="quest_list"):

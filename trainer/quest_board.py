@@ -244,14 +244,20 @@ class QuestBoard:
             return reply
 
     def _add_once(self, request: QuestAddRequest, meta: dict | None) -> Reply:
+        if request.epochs < 0:
+            return ErrorReply(message=f"epochs: {request.epochs} is not a number of passes; give 1 or more")
         name = self.queue.unique_name(request.name)
+        if request.epochs:
+            meta = {**(meta or {"source": "inbox"}), "epochs": request.epochs}
         if meta is not None:
             lineage.record(self.home, name, meta)
         path = atomic_write(self.home.inbox / name, request.content, private=True)
         where, verdict, refused = self.admit(path, request.priority)
         if refused:
             return ErrorReply(message=f"refused; moved to quests/failed/{where.name}: {refused}")
-        return Ack(message=f"queued {where.name} ({request.priority}): {verdict.summary()}")
+        epochs = quest_epochs(self.home, where.name, self.config)
+        passes = f", {epochs} epochs" if epochs > 1 else ""
+        return Ack(message=f"queued {where.name} ({request.priority}{passes}): {verdict.summary()}")
 
     def _retry(self, request: QuestRetryRequest) -> Reply:
         with self._lock:

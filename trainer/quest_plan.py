@@ -29,6 +29,7 @@ class QuestPlan:
         self.epochs = len(self.passes) - (1 if self.held_out else 0)
         self.done = min(done, self.examples)  # examples trained, before a restart too
         self.steps_done = math.ceil(self.done / per_step)  # optimizer steps of this quest so far
+        self.trained_epoch = self.epoch
 
     @property
     def examples(self) -> int:
@@ -66,6 +67,8 @@ class QuestPlan:
         return self.passes[index][offset : offset + per_step]
 
     def advance(self, n: int) -> None:
+        """``n`` examples of the next batch were trained; ``trained_epoch`` is the epoch they were of."""
+        self.trained_epoch = self.epoch
         self.done += n
         self.steps_done += 1
 

@@ -274,7 +274,7 @@ class TrainingLoop:
             examples_per_s=result.examples / seconds,
             quest_step=index,
             quest_total=total,
-            quest_epoch=plan.epoch if plan.epochs > 1 else 0,
+            quest_epoch=plan.trained_epoch if plan.epochs > 1 else 0,
             quest_epochs=plan.epochs if plan.epochs > 1 else 0,
             flops_per_s=flops_per_s,
             mfu=flops_per_s / peak_flops if peak_flops else 0.0,

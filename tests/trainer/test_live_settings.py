@@ -61,10 +61,10 @@ def test_batch_size_and_schedule_change_live_and_survive_a_restart(tmp_path):
             ("train.min_lr_ratio", "0.5"),
         ]:
             change(trainer, key, value)
-        wait_for(lambda: trainer.daemon.config.train.min_lr_ratio == 0.5, what="the changes applied while paused")
+        keys = {"train.batch_size", "train.schedule", "train.cosine_steps", "train.min_lr_ratio"}
+        # announced with the Armory's "•override" mark once applied (while paused: between steps)
+        wait_for(lambda: {f.key for f in trainer.state.config if f.overridden} == keys, what="the changes applied")
         assert trainer.daemon.engine.micro_batch == 2
-        marked = {f.key for f in trainer.state.config if f.overridden}  # the Armory's "•override"
-        assert marked == {"train.batch_size", "train.schedule", "train.cosine_steps", "train.min_lr_ratio"}
         for value, words in [("0", "train.batch_size: must be at least 1"), ("many", "train.batch_size")]:
             with pytest.raises(RequestFailed, match=words):
                 trainer.client.request(ConfigUpdateRequest(key="train.batch_size", value=value))
