@@ -67,15 +67,18 @@ class QuestBoard:
         for path in self.queue.inbox_files():
             with self._lock:
                 if path.exists():
-                    self.admit(path, "normal")
+                    path = self.queue.bring_up(path)  # a subfolder's file: flattened into the inbox
+                    if path is not None:
+                        self.admit(path, "normal")
 
     def _notice_strays(self) -> None:
         """Say once per entry that a folder, link or FIFO in the inbox is not taken as a quest."""
         for path in self.queue.inbox_strays():
-            if path.name in self._strays_noticed:
+            where = str(path.relative_to(self.home.inbox))
+            if where in self._strays_noticed:
                 continue
-            self._strays_noticed.add(path.name)
-            text = f"inbox: {intake_name(path.name)} is not taken as a quest: it is {_kind(path)}; it stays where it is"
+            self._strays_noticed.add(where)
+            text = f"inbox: {intake_name(where)} is not taken as a quest: it is {_kind(path)}; it stays where it is"
             log.warning(text)
             self.publisher.emit(Notice(level="warning", text=text))
 
@@ -336,6 +339,4 @@ def _bad_name(name: str) -> str:
 def _kind(path: Path) -> str:
     if path.is_symlink():
         return "a symbolic link (never followed: copy the file in instead)"
-    if path.is_dir():
-        return "a folder (quests are files directly in the inbox)"
     return "not a regular file"
