@@ -55,7 +55,8 @@ class QuestPlan:
 
     @property
     def in_held_out(self) -> bool:
-        return self.held_out and self._position()[0] == len(self.passes) - 1
+        """The held-out pass is being or has been trained: their loss no longer tells anything."""
+        return self.held_out and self._position()[0] >= len(self.passes) - 1
 
     def at_held_out_start(self) -> bool:
         index, offset = self._position()

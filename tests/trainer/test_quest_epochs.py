@@ -67,3 +67,11 @@ def test_quest_add_refuses_zero_epochs_in_one_line(tmp_path, capsys):
         cli_main(["quest", "add", str(quest), "--epochs", "0", "--home", str(tmp_path / "home")])
     assert exit_.value.code == 2
     assert "argument --epochs: 0 is not at least 1" in capsys.readouterr().err
+
+
+def test_once_the_held_out_pass_is_trained_the_plan_says_so_to_the_end():
+    plan = QuestPlan([[1, 2], ["h"]], held_out=True)
+    plan.advance(2)
+    assert plan.at_held_out_start() and plan.in_held_out
+    plan.advance(1)
+    assert plan.finished and plan.in_held_out  # no validation on lines just trained
