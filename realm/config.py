@@ -153,8 +153,11 @@ class QuestsConfig(_Section):
     duplicates: Literal["keep", "drop"] = "drop"
     answer_leak: bool = True  # DEEP check: reject examples whose answer appears in the prompt
     leak_min_chars: int = 8  # shorter answers ("4", "yes") are not checked for leakage
+    epochs: int = 1  # passes over a quest's lines (each reshuffled) unless `realm quest add --epochs` says
 
     def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ValueError("`epochs` must be at least 1")
         if not 0.0 <= self.max_bad_share <= 1.0:
             raise ValueError("`max_bad_share` must be between 0 and 1")
         if self.leak_min_chars < 1:

@@ -15,6 +15,7 @@ import yaml
 from realm.config import (
     ConfigError,
     RealmConfig,
+    SkillsConfig,
     _Loader,
     _merged,
     config_from,
@@ -23,6 +24,7 @@ from realm.config import (
     read_yaml,
 )
 from realm.files import atomic_write
+from realm.skills.registry import load_skills, mix_problem
 
 OVERRIDES = "overrides.yaml"
 
@@ -35,6 +37,12 @@ SAFE = {
     "train.val_every": "run validation every N optimizer steps",
     "idle.enabled": "make a quest from the active skill when the queue is empty",
     "idle.examples": "examples in each idle quest",
+    "train.batch_size": "examples per micro-batch; the next step is cut at the new size (memory checked first)",
+    "train.schedule": "lr after warmup: constant or cosine; continues from the current step",
+    "train.warmup_steps": "linear lr warmup steps; read at the current step",
+    "train.cosine_steps": "cosine: steps from the end of warmup down to min_lr_ratio * lr",
+    "train.min_lr_ratio": "cosine: the lr's floor, as a share of train.lr",
+    "skills.mix": "skills and weights (bin:2) for eval rounds and idle quests; the first is the active skill",
 }
 # Keys the seed's safety rules protect: a change needs an explicit confirmation.
 CRITICAL = {
@@ -90,9 +98,28 @@ def propose(config: RealmConfig, key: str, value_text: str, confirm: bool) -> Re
     raw = msgspec.to_builtins(config)
     raw[section][name] = value
     try:
-        return config_from(raw)
+        new = config_from(raw)
     except ConfigError as exc:
         raise ArmoryRefused(str(exc)) from None
+    if key == "skills.mix":
+        _check_mix(new.skills)
+    return new
+
+
+def _check_mix(skills: SkillsConfig) -> None:
+    """A live mix must name known skills, once each, with some weight."""
+    weights = skills.weights()
+    if len(weights) < len(skills.mix):
+        raise ArmoryRefused("skills.mix: a skill is listed twice; list each once, with its weight (bin:2)")
+    if not sum(weights.values()) > 0:
+        raise ArmoryRefused("skills.mix: the weights add up to 0; give at least one skill a weight above 0")
+    try:
+        known = load_skills(skills.folder)
+    except ValueError as exc:
+        raise ArmoryRefused(f"skills.mix: cannot read the skills to check it ({exc})") from None
+    problem = mix_problem(skills, known)
+    if problem:
+        raise ArmoryRefused(problem)
 
 
 def overrides_path(home: Path) -> Path:

@@ -55,6 +55,7 @@ class QuestInfo(_Wire):
     format: str = ""  # messages | sharegpt | alpaca | completion | text (realm.quests.formats.FORMATS)
     quarantined: int = 0  # lines set aside by validation (see quests/quarantine/NAME.jsonl)
     held_out: int = 0  # distinct examples kept out of training for the quest's own val loss
+    epochs: int = 1  # passes over the quest's lines, each reshuffled (realm quest add --epochs)
 
 
 class QuestResult(_Wire):
@@ -118,6 +119,8 @@ class BattleState(_Wire):
     quest: QuestInfo | None = None
     quest_step: int = 0
     quest_total: int = 0
+    quest_epoch: int = 0  # as StepMetrics.quest_epoch
+    quest_epochs: int = 0
     loss: float | None = None
     lr: float = 0.0
     grad_norm: float = 0.0
@@ -255,6 +258,7 @@ class ConfigField(_Wire):
     value: str  # YAML text of the value, e.g. "0.003", "true", "builtin:dio-nano"
     kind: ConfigKind = "fixed"  # safe: editable live; critical: needs confirmation; fixed: not over the bus
     help: str = ""
+    overridden: bool = False  # the value comes from HOME/overrides.yaml (a live change kept), not the config file
 
 
 class RealmState(_Wire):
@@ -321,6 +325,8 @@ class StepMetrics(_Event, tag="step"):
     micro_batch: int = 0  # examples per micro-batch (halved on out-of-memory)
     gpu: GpuInfo | None = None  # the training GPU through NVML (realm.gpu); None on CPU or without NVML
     gpu_note: str = ""  # why a CUDA trainer has no reading
+    quest_epoch: int = 0  # the pass over the quest's lines this step trains (1-based); 0: a one-pass quest
+    quest_epochs: int = 0
 
 
 class ValMetrics(_Event, tag="val"):
@@ -557,6 +563,7 @@ class QuestAddRequest(_Request, tag="quest_add"):
     content: bytes
     priority: Priority = "normal"
     request_id: str = ""
+    epochs: int = 0  # passes over the quest's lines; 0: the trainer's quests.epochs
 
 
 class QuestListRequest(_Request, tag="quest_list"):

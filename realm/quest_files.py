@@ -18,7 +18,7 @@ class QuestFileError(RealmError):
     """A quest file that cannot be sent: the message says why, in one line."""
 
 
-def quest_add_request(path: Path, priority: str, max_message_bytes: int) -> QuestAddRequest:
+def quest_add_request(path: Path, priority: str, max_message_bytes: int, epochs: int = 0) -> QuestAddRequest:
     """Read a quest file into one QuestAddRequest, or raise QuestFileError saying why it cannot be sent."""
     try:
         content = path.read_bytes()
@@ -28,7 +28,9 @@ def quest_add_request(path: Path, priority: str, max_message_bytes: int) -> Ques
         raise QuestFileError(f"{path}: is a folder, not a quest file") from None
     except OSError as exc:
         raise QuestFileError(f"{path}: cannot read it ({exc.strerror or exc})") from None
-    request = QuestAddRequest(name=path.name, content=content, priority=priority, request_id=uuid.uuid4().hex)
+    request = QuestAddRequest(
+        name=path.name, content=content, priority=priority, request_id=uuid.uuid4().hex, epochs=epochs
+    )
     if len(encode(request)) > max_message_bytes:
         raise QuestFileError(
             f"{path} is {len(content):,} bytes; one bus message carries at most {max_message_bytes:,} "

@@ -132,7 +132,14 @@ def _queue_changed(state: RealmState, ev: QueueChanged, time: float) -> RealmSta
 def _quest_started(state: RealmState, ev: QuestStarted, time: float) -> RealmState:
     queued = tuple(q for q in state.board.queued if q.name != ev.quest.name)
     battle = replace(
-        state.battle, status="training", reason="", quest=ev.quest, quest_step=0, quest_total=ev.total_steps
+        state.battle,
+        status="training",
+        reason="",
+        quest=ev.quest,
+        quest_step=0,
+        quest_total=ev.total_steps,
+        quest_epoch=0,
+        quest_epochs=0,
     )
     return replace(
         state,
@@ -152,6 +159,8 @@ def _step(state: RealmState, ev: StepMetrics, time: float) -> RealmState:
         reason="",
         quest_step=ev.quest_step,
         quest_total=ev.quest_total,
+        quest_epoch=ev.quest_epoch,
+        quest_epochs=ev.quest_epochs,
         loss=ev.loss,
         lr=ev.lr,
         grad_norm=ev.grad_norm,
@@ -179,7 +188,7 @@ def _quest_finished(state: RealmState, ev: QuestFinished, time: float) -> RealmS
     board = BoardState(queued=queued, recent=(*state.board.recent, result)[-RECENT_QUESTS:])
     battle = state.battle
     if battle.quest is not None and battle.quest.name == result.name:
-        battle = replace(battle, quest=None, quest_step=0, quest_total=0)
+        battle = replace(battle, quest=None, quest_step=0, quest_total=0, quest_epoch=0, quest_epochs=0)
     return replace(state, hero=replace(state.hero, quests_completed=completed), battle=battle, board=board)
 
 

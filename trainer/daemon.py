@@ -73,7 +73,7 @@ class Daemon:
         self.home = Home(home).ensure()
         self.max_steps = max_steps
         self.controls = Controls()
-        self.live = LiveConfig(config, wake=self.controls.wake.set, home=self.home.root)
+        self.live = LiveConfig(config, wake=self.controls.wake.set, home=self.home.root, refusal=self._refusal)
         self.queue = QuestQueue(self.home)
         self.run_id = uuid.uuid4().hex[:12]
         self.engine = None
@@ -88,7 +88,7 @@ class Daemon:
         self.metrics_log = MetricsLog(None)
         self.start_step = 0
         self.resumed = False  # the engine's weights are the latest checkpoint's
-        self.progress: dict[str, int] = {}  # quest name -> optimizer steps of it already trained
+        self.progress: dict[str, int] = {}  # quest name -> examples of it already trained
         self.telemetry: tuple = (0.0, None)  # (peak FLOP/s, TrainerGpu), for the MFU of each step
         self._lock_file = None
         self._vault: VaultService | None = None
@@ -99,6 +99,10 @@ class Daemon:
     @property
     def config(self) -> RealmConfig:
         return self.live.config
+
+    def _refusal(self, new: RealmConfig) -> str:
+        """Why a live change cannot run on this trainer's device (the start-up memory check), or ""."""
+        return self.engine.refusal(new.train) if self.engine is not None else ""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -183,7 +187,7 @@ class Daemon:
 
     def _start_engine_extras(self) -> None:
         """Resume position, telemetry, the metrics log, the watchdog."""
-        self.progress = dict((self.engine.progress or {}).get("quests", {}))
+        self.progress = examples_trained(self.engine.progress or {}, self.config.train)
         train = self.config.train
         peak_flops = train.peak_flops or matmul_peak_flops(self.engine.device, seconds=0.1)
         self.telemetry = (peak_flops, TrainerGpu(self.engine.device))
@@ -258,7 +262,7 @@ class Daemon:
         if latest is not None:  # its weights are the engine's: score it if a kill cut its scoring short
             self.loop.scorer.score(self.engine.step)
         self.publisher.emit(AchievementsRestored(achievements=self.chronicle.earned()))
-        self.publisher.emit(ConfigChanged(config=fields(self.config)))
+        self.publisher.emit(ConfigChanged(config=fields(self.config, self.home.root)))
         self.loop.board.announce_queue()
         if self.lockstep.world > 1:
             text = f"training on {self.lockstep.world} processes: each optimizer step is shared between them"
@@ -389,3 +393,11 @@ class Daemon:
         if self._vault is None:
             self._vault = VaultService(self.config, self.home.root, self.ledger, self.publisher)
         return self._vault
+
+
+def examples_trained(progress: dict, train) -> dict[str, int]:
+    """Quest name -> examples trained, from a checkpoint's data position (older checkpoints
+    counted optimizer steps, of the batch size then: taken to be the one now)."""
+    if "examples" in progress:
+        return dict(progress["examples"])
+    return {name: steps * train.batch_size * train.grad_accum for name, steps in progress.get("quests", {}).items()}

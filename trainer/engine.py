@@ -34,6 +34,7 @@ from trainer.packing import (
     register,
     shifted_targets,
 )
+from trainer.quest_plan import shuffled
 from trainer.telemetry import FlopCount
 
 log = logging.getLogger("realm.trainer")
@@ -120,10 +121,9 @@ class Engine:
 
     def batches(self, examples: list[EncodedExample], order_seed: str) -> list[list[EncodedExample]]:
         """The quest's examples shuffled (deterministically) into optimizer-step groups."""
-        order = list(range(len(examples)))
-        random.Random(order_seed).shuffle(order)
+        order = shuffled(examples, order_seed)
         per_step = self.config.train.batch_size * self.config.train.grad_accum
-        return [[examples[i] for i in order[start : start + per_step]] for start in range(0, len(order), per_step)]
+        return [order[start : start + per_step] for start in range(0, len(order), per_step)]
 
     # ------------------------------------------------------------------ training
 
@@ -336,15 +336,34 @@ class Engine:
         self.use_optimizer_settings(self.config.train)  # the config file wins over the saved groups
 
     def use_optimizer_settings(self, train) -> None:
-        """Put ``train.lr`` (under the schedule's current factor) and ``train.weight_decay`` into
-        the optimizer: after a restore, whose saved groups hold the old run's values, and for a
-        live change from the Armory. Unchanged values leave the groups bit-identical."""
+        """Put ``train.lr`` (under the schedule's factor at the current step) and
+        ``train.weight_decay`` into the optimizer: after a restore, whose saved groups hold the
+        old run's values, and for a live change from the Armory. The schedule (warmup, constant
+        or cosine) is rebuilt from ``train`` and read at the step the run is at, so a new schedule
+        continues from where training is, not from its start. Unchanged values leave the groups
+        bit-identical."""
         scheduler = self.scheduler
         scheduler.base_lrs = [train.lr for _ in scheduler.base_lrs]
+        scheduler.lr_lambdas = [lr_schedule(train) for _ in scheduler.lr_lambdas]
         for index, group in enumerate(self.optimizer.param_groups):
             group["initial_lr"] = train.lr
             group["weight_decay"] = train.weight_decay
             group["lr"] = train.lr * scheduler.lr_lambdas[index](scheduler.last_epoch)
+
+    def use_batch_size(self, old, train) -> None:
+        """A live ``train.batch_size``: the micro-batch follows it (but stays at an out-of-memory
+        halving's size if that is smaller) and the memory estimate is redone."""
+        halved = self.micro_batch < old.batch_size
+        self.micro_batch = min(self.micro_batch, train.batch_size) if halved else train.batch_size
+        self.memory = memory.for_engine(self.unwrapped, train, self.precision)
+
+    def refusal(self, train) -> str:
+        """Why ``train``'s settings would not fit this device's memory (the start-up check), or ""."""
+        if self.device.type != "cuda":
+            return ""
+        card = torch.cuda.get_device_properties(self.device)
+        need = memory.for_engine(self.unwrapped, train, self.precision)
+        return memory.refusal(need, card.total_memory, card.name, train)
 
 
 def lr_schedule(train):

@@ -67,15 +67,18 @@ class QuestBoard:
         for path in self.queue.inbox_files():
             with self._lock:
                 if path.exists():
-                    self.admit(path, "normal")
+                    path = self.queue.bring_up(path)  # a subfolder's file: flattened into the inbox
+                    if path is not None:
+                        self.admit(path, "normal")
 
     def _notice_strays(self) -> None:
         """Say once per entry that a folder, link or FIFO in the inbox is not taken as a quest."""
         for path in self.queue.inbox_strays():
-            if path.name in self._strays_noticed:
+            where = str(path.relative_to(self.home.inbox))
+            if where in self._strays_noticed:
                 continue
-            self._strays_noticed.add(path.name)
-            text = f"inbox: {intake_name(path.name)} is not taken as a quest: it is {_kind(path)}; it stays where it is"
+            self._strays_noticed.add(where)
+            text = f"inbox: {intake_name(where)} is not taken as a quest: it is {_kind(path)}; it stays where it is"
             log.warning(text)
             self.publisher.emit(Notice(level="warning", text=text))
 
@@ -154,7 +157,7 @@ class QuestBoard:
             return None
 
     def start(
-        self, active: Path, priority: str, examples: int, held_out: int, total_steps: int, split: str
+        self, active: Path, priority: str, examples: int, held_out: int, total_steps: int, split: str, epochs: int = 1
     ) -> QuestInfo:
         """The battle begins: ``split`` says how its examples were divided (said for the quests a
         person brought, not for the game's own)."""
@@ -164,6 +167,7 @@ class QuestBoard:
             priority=priority,
             held_out=held_out,
             source=lineage.source(self.home, active.name),
+            epochs=epochs,
         )
         if quest.source not in lineage.OWN_SOURCES:
             self.publisher.emit(Notice(level="info", text=f"quest {active.name}: {split}"))
@@ -243,14 +247,20 @@ class QuestBoard:
             return reply
 
     def _add_once(self, request: QuestAddRequest, meta: dict | None) -> Reply:
+        if request.epochs < 0:
+            return ErrorReply(message=f"epochs: {request.epochs} is not a number of passes; give 1 or more")
         name = self.queue.unique_name(request.name)
+        if request.epochs:
+            meta = {**(meta or {"source": "inbox"}), "epochs": request.epochs}
         if meta is not None:
             lineage.record(self.home, name, meta)
         path = atomic_write(self.home.inbox / name, request.content, private=True)
         where, verdict, refused = self.admit(path, request.priority)
         if refused:
             return ErrorReply(message=f"refused; moved to quests/failed/{where.name}: {refused}")
-        return Ack(message=f"queued {where.name} ({request.priority}): {verdict.summary()}")
+        epochs = quest_epochs(self.home, where.name, self.config)
+        passes = f", {epochs} epochs" if epochs > 1 else ""
+        return Ack(message=f"queued {where.name} ({request.priority}{passes}): {verdict.summary()}")
 
     def _retry(self, request: QuestRetryRequest) -> Reply:
         with self._lock:
@@ -281,6 +291,12 @@ class QuestBoard:
             quest = known.get(path.name) or QuestInfo(name=path.name, source=lineage.source(self.home, path.name))
             queued.append(QuestInfo(**{**_fields(quest), "priority": priority}))
         self.publisher.emit(QueueChanged(queued=tuple(queued)))
+
+
+def quest_epochs(home: Home, name: str, config: RealmConfig) -> int:
+    """Passes over quest ``name``'s lines: its own (``realm quest add --epochs``), else ``quests.epochs``."""
+    epochs = lineage.read(home, name).get("epochs")
+    return epochs if isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 1 else config.quests.epochs
 
 
 def _fields(quest: QuestInfo) -> dict:
@@ -323,6 +339,4 @@ def _bad_name(name: str) -> str:
 def _kind(path: Path) -> str:
     if path.is_symlink():
         return "a symbolic link (never followed: copy the file in instead)"
-    if path.is_dir():
-        return "a folder (quests are files directly in the inbox)"
     return "not a regular file"

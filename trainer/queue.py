@@ -47,33 +47,57 @@ class QuestQueue:
     # ------------------------------------------------------------------ intake
 
     def inbox_files(self) -> list[Path]:
-        """Inbox files old enough to be complete, oldest first.
+        """Inbox files old enough to be complete, oldest first, in subfolders too.
 
         Only regular files are quests. A symbolic link is not followed (it could lead anywhere
-        the trainer can read, outside HOME): ``inbox_strays`` names it, with folders and FIFOs.
+        the trainer can read, outside HOME): ``inbox_strays`` names it, with FIFOs and the like.
+        Hidden files and folders (``.name``) are not looked at.
         """
         now = time.time()
         files = []
-        for path in self.home.inbox.iterdir():
+        for path in self._inbox_entries():
             try:
                 info = path.lstat()
             except FileNotFoundError:  # taken by the other thread meanwhile
                 continue
-            if stat.S_ISREG(info.st_mode) and not path.name.startswith(".") and now - info.st_mtime >= SETTLE_S:
+            if stat.S_ISREG(info.st_mode) and now - info.st_mtime >= SETTLE_S:
                 files.append(path)
         return sorted(files, key=_age_key)
 
     def inbox_strays(self) -> list[Path]:
-        """What the inbox holds that is not a quest file: folders, links, FIFOs and the like."""
+        """What the inbox holds that is not a quest file: links (to files or folders), FIFOs and the like."""
         strays = []
-        for path in self.home.inbox.iterdir():
+        for path in self._inbox_entries():
             try:
                 regular = stat.S_ISREG(path.lstat().st_mode)
             except FileNotFoundError:
                 continue
-            if not regular and not path.name.startswith("."):
+            if not regular:
                 strays.append(path)
         return sorted(strays)
+
+    def _inbox_entries(self) -> list[Path]:
+        """Every entry of the inbox and its real (not linked, not hidden) subfolders, but those folders."""
+        entries = []
+        for folder, dirs, names in os.walk(self.home.inbox, followlinks=False):
+            links = [d for d in dirs if os.path.islink(os.path.join(folder, d))]
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in links)
+            entries += [Path(folder, name) for name in [*names, *links] if not name.startswith(".")]
+        return entries
+
+    def flat_name(self, path: Path) -> str:
+        """An inbox file's quest name: its path under the inbox, folders joined by ``-``
+        (``inbox/sub/dir/file.jsonl`` is ``sub-dir-file.jsonl``)."""
+        return "-".join(path.relative_to(self.home.inbox).parts)
+
+    def bring_up(self, path: Path) -> Path | None:
+        """Move an inbox subfolder's file to the inbox itself, under its flat name; None when
+        the file is no longer inside the inbox (a folder on its way was swapped for a link)."""
+        if path.parent == self.home.inbox:
+            return path
+        if not path.parent.resolve().is_relative_to(self.home.inbox.resolve()):
+            return None
+        return self.rename_in_inbox(path, self.flat_name(path))
 
     def admit(self, path: Path, priority: str = "normal") -> Path:
         """Inbox -> queued, under a name no other quest has."""

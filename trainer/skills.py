@@ -14,8 +14,9 @@ from pathlib import Path
 
 from realm.config import ConfigError, RealmConfig, SkillsConfig
 from realm.protocol import LineageCount, Notice, SkillEvalItem, SkillEvalPoint, SkillsLoaded, SkillsState, SkillState
+from realm.skills import curriculum
 from realm.skills.history import SkillStore
-from realm.skills.registry import SkillConfig, load_skills
+from realm.skills.registry import SkillConfig, load_skills, mix_problem
 from trainer.skill_oracle import OracleRounds
 from trainer.skill_quests import SkillQuests
 from trainer.skill_rounds import EvalRounds
@@ -36,13 +37,7 @@ def check_mix(config: SkillsConfig) -> None:
 
 
 def _mix_problem(config: SkillsConfig, skills: dict[str, SkillConfig]) -> str:
-    unknown = [skill for skill in config.weights() if skill not in skills]
-    if not unknown:
-        return ""
-    return (
-        f"skills.mix: {unknown[0]!r} is not a skill in {config.folder or 'configs/skills'}; "
-        f"known: {', '.join(sorted(skills)) or 'none'}"
-    )
+    return mix_problem(config, skills)
 
 
 class SkillRunner:
@@ -84,6 +79,17 @@ class SkillRunner:
         self.emit(SkillsLoaded(skills=self._loaded_state()))
         if self.config.eval_on == "oracle":
             self.on_oracle.connect()
+
+    def use_mix(self, config: SkillsConfig) -> None:
+        """A live ``skills.mix``: the next eval round and idle quest use it. The dict is the one
+        the quest writer and the eval rounds hold, so it changes in place."""
+        self.config = self.quests.config = self.rounds.config = config
+        self.mix.clear()
+        self.mix.update({s: w for s, w in config.weights().items() if w > 0})
+        for skill_id in self.mix:
+            if skill_id not in self.quests.drawers:
+                self.quests.drawers[skill_id] = curriculum.Drawer(self.skills[skill_id])
+        self.emit(SkillsLoaded(skills=self._loaded_state()))
 
     @property
     def active(self) -> str:

@@ -33,7 +33,8 @@ from trainer.disk_watch import DiskWatch
 from trainer.idle import queue_idle_quest
 from trainer.lineage import OWN_SOURCES
 from trainer.live_config import LiveConfig
-from trainer.quest_board import QuestBoard
+from trainer.quest_board import QuestBoard, quest_epochs
+from trainer.quest_plan import QuestPlan, shuffled
 from trainer.queue import QuestGone
 from trainer.suite_scorer import SuiteScorer
 
@@ -81,7 +82,7 @@ class TrainingLoop:
         self.telemetry = daemon.telemetry  # (peak FLOP/s or 0, TrainerGpu)
         self.max_steps = daemon.max_steps
         self.start_step = daemon.start_step
-        self.progress: dict[str, int] = daemon.progress  # quest name -> optimizer steps of it already trained
+        self.progress: dict[str, int] = daemon.progress  # quest name -> examples of it already trained
         self.board, self.checkpointer, self.disk = board, checkpointer, disk
         self.scorer, self.promoter = scorer, promoter
         self.skill_runner = None  # trainer.skills.SkillRunner when skills are enabled
@@ -89,6 +90,7 @@ class TrainingLoop:
         self._skip_name: str | None = None  # the active quest a skip request asked to end
         self._inbox_checked = 0.0
         self._nonfinite_in_a_row = 0
+        self._split_line = ""  # how the active quest's examples were divided
 
     @property
     def config(self):
@@ -142,7 +144,9 @@ class TrainingLoop:
         self._set_status(status if status != "paused" else "training")
 
     def _apply_pending_config(self) -> None:
-        self.live.apply_pending(self.engine, self.lockstep, self.publisher.emit)
+        changed = self.live.apply_pending(self.engine, self.lockstep, self.publisher.emit)
+        if "skills.mix" in changed and self.skill_runner:
+            self.skill_runner.use_mix(self.config.skills)  # the next eval round and idle quest draw from it
 
     def _save_owed_checkpoint(self) -> None:
         if self.disk.owed_save_due():
@@ -188,44 +192,61 @@ class TrainingLoop:
         if taken is None:
             return
         active, examples = taken
+        plan, val = self._plan(active, examples)
+        quest = self.board.start(
+            active, priority, len(examples), len(val), plan.total_steps(self._per_step()), self._split_line, plan.epochs
+        )
+        if plan.done:
+            text = f"quest {active.name} continues where it stopped: {plan.done} of {plan.examples} examples trained"
+            self.publisher.emit(Notice(level="info", text=text))
+        while not plan.finished:
+            if not self.may_continue():
+                return  # left in active/: a restart continues it first, from its checkpointed position
+            per_step = self._per_step()  # after may_continue: a live batch-size change applies here
+            if not self._between_steps(active, plan.steps_done, plan.total_steps(per_step)):
+                return
+            if val and plan.at_held_out_start():
+                self._validate(val)  # the last look at the held-out lines before they are trained
+            batch = plan.next_batch(per_step)
+            plan.advance(len(batch))
+            self._train_one(batch, plan, per_step, active.name)
+            if val and not plan.in_held_out and self.engine.step % self.config.train.val_every == 0:
+                self._validate(val)
+        if val and not plan.held_out:
+            self._validate(val)
+        if quest.source not in OWN_SOURCES and self.engine.step != self.saved_step:
+            self.save_checkpoint(quest=active.name)
+        self.board.finish(active, plan.steps_done)
+        self.progress.pop(active.name, None)
+
+    def _per_step(self) -> int:
+        return self.config.train.batch_size * self.config.train.grad_accum
+
+    def _plan(self, active: Path, examples: list) -> tuple[QuestPlan, list]:
+        """The quest's passes (one shuffle each epoch, then the held-out pass with val_after: train)
+        and its encoded held-out examples."""
         train = self.config.train
         own = lineage.source(self.home, active.name) in OWN_SOURCES
         # the game's own quests repeat items on purpose (corrections 4x): their weight is kept
         keep = own or self.config.quests.duplicates == "keep"
         parts = split(examples, max_held_out=train.val_examples, keep_duplicates=keep, salt=active.name if own else "")
+        self._split_line = parts.summary()
         val = self.engine.encode(parts.held_out)
-        batches = self.engine.batches(self.engine.encode(parts.train), order_seed=f"{train.seed}:{active.name}")
-        if val and train.val_after == "train":
-            batches += self.engine.batches(val, order_seed=f"{train.seed}:{active.name}:held-out")
-        trained_val_from = len(batches) - (self.engine.steps_for(len(val)) if val and train.val_after == "train" else 0)
-        quest = self.board.start(active, priority, len(examples), len(parts.held_out), len(batches), parts.summary())
-        done = min(self.progress.get(active.name, 0), len(batches))  # trained before a restart
-        if done:
-            text = f"quest {active.name} continues where it stopped: step {done} of {len(batches)} already trained"
-            self.publisher.emit(Notice(level="info", text=text))
-        for index, batch in enumerate(batches, start=1):
-            if index <= done:
-                continue
-            if not self.may_continue():
-                return  # left in active/: a restart continues it first, from its checkpointed position
-            if not self._between_steps(active, index - 1, len(batches)):
-                return
-            if val and index == trained_val_from + 1:
-                self._validate(val)  # the last look at the held-out lines before they are trained
-            self._train_one(batch, index, len(batches), active.name)
-            if val and index <= trained_val_from and self.engine.step % train.val_every == 0:
-                self._validate(val)
-        if val and trained_val_from == len(batches):
-            self._validate(val)
-        if quest.source not in OWN_SOURCES and self.engine.step != self.saved_step:
-            self.save_checkpoint(quest=active.name)
-        self.board.finish(active, len(batches))
-        self.progress.pop(active.name, None)
+        encoded = self.engine.encode(parts.train)
+        epochs = quest_epochs(self.home, active.name, self.config)
+        seeds = [f"{train.seed}:{active.name}"] + [f"{train.seed}:{active.name}:epoch{e}" for e in range(2, epochs + 1)]
+        passes = [shuffled(encoded, seed) for seed in seeds]
+        trained_val = bool(val) and train.val_after == "train"
+        if trained_val:
+            passes.append(shuffled(val, f"{train.seed}:{active.name}:held-out"))
+        done = self.progress.get(active.name, 0)  # examples trained before a restart
+        return QuestPlan(passes, held_out=trained_val, done=done, per_step=self._per_step()), val
 
-    def _train_one(self, batch, index: int, total: int, quest: str) -> None:
+    def _train_one(self, batch, plan: QuestPlan, per_step: int, quest: str) -> None:
         micro_before = self.engine.micro_batch
         result = self.lockstep.train(self.engine, batch)  # every rank takes this step
-        self.progress[quest] = index
+        self.progress[quest] = plan.done
+        index, total = plan.steps_done, plan.total_steps(per_step)
         if result.oom_retries:
             text = (
                 f"out of memory: micro-batch {micro_before} -> {result.micro_batch} examples; the step was redone "
@@ -254,6 +275,8 @@ class TrainingLoop:
             examples_per_s=result.examples / seconds,
             quest_step=index,
             quest_total=total,
+            quest_epoch=plan.trained_epoch if plan.epochs > 1 else 0,
+            quest_epochs=plan.epochs if plan.epochs > 1 else 0,
             flops_per_s=flops_per_s,
             mfu=flops_per_s / peak_flops if peak_flops else 0.0,
             gpu_memory_mb=gpu_memory_mb,
@@ -324,7 +347,7 @@ class TrainingLoop:
                 "the checkpoints saved before are intact. Lower train.lr, then restart the trainer"
             )
             return
-        self.engine.progress = {"quests": dict(self.progress), "active": quest}
+        self.engine.progress = {"examples": dict(self.progress), "active": quest}
         try:
             info = self.checkpointer.save(_sidecar(self.publisher.state, quest, self.config.model.name))
         except DiskFull as exc:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -29,6 +30,13 @@ def add_parsers(sub) -> None:
         "file", metavar="FILE", help="a JSONL quest (messages, conversations, alpaca, prompt/completion, text)"
     )
     add.add_argument("--priority", choices=("high", "normal", "low"), default="normal")
+    add.add_argument(
+        "--epochs",
+        type=at_least_one,
+        default=0,
+        metavar="N",
+        help="train the quest's lines N times, each pass reshuffled (default: quests.epochs in the config, 1)",
+    )
     add.set_defaults(func=cmd_quest_add)
     check = common_options(
         actions.add_parser(
@@ -64,7 +72,7 @@ def add_parsers(sub) -> None:
 def cmd_quest_add(args) -> int:
     _, config, _ = load_context(args)
     path = Path(args.file)
-    request = quest_add_request(path, args.priority, config.bus.max_message_bytes)
+    request = quest_add_request(path, args.priority, config.bus.max_message_bytes, args.epochs)
     check = intake_check(path, config)
     print(trainer_client(args).request(request).message)
     if check is not None and check.failing:
@@ -167,6 +175,16 @@ def render_loss(runs: list[tuple[str, bool]]) -> Text:
     for run, loss in runs:
         text.append(run, style=LOSS_STYLE if loss else "dim")
     return text
+
+
+def at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not at least 1")
+    return value
 
 
 def cmd_quest_list(args) -> int:

@@ -179,6 +179,8 @@ def format_status(snapshot) -> str:
         "  ATK = 1/train loss · DEF = 1/suite loss (held-out, same for every checkpoint) · ACC = eval accuracy",
     ]
     quest = f"{battle.quest.name} {battle.quest_step}/{battle.quest_total}" if battle.quest else "none"
+    if battle.quest and battle.quest_epochs:
+        quest += f" (epoch {battle.quest_epoch}/{battle.quest_epochs})"
     lines.append(f"battle: {battle.status}  quest: {quest}  loss {num(battle.loss)}  {battle.tokens_per_s:,.0f} tok/s")
     if battle.reason:
         lines.append(f"why {battle.status}: {battle.reason}")

@@ -215,6 +215,17 @@ def load_skills(folder: str | os.PathLike | None = None) -> dict[str, SkillConfi
     return {skill.id: skill for skill in map(load_skill, skill_files(folder))}
 
 
+def mix_problem(config, skills: dict[str, SkillConfig]) -> str:
+    """The first skill ``config.mix`` (a ``SkillsConfig``) names that ``skills`` has not, in YAML words, or ""."""
+    unknown = [skill for skill in config.weights() if skill not in skills]
+    if not unknown:
+        return ""
+    return (
+        f"skills.mix: {unknown[0]!r} is not a skill in {config.folder or 'configs/skills'}; "
+        f"known: {', '.join(sorted(skills)) or 'none'}"
+    )
+
+
 def get_skill(skill_id: str, folder: str | os.PathLike | None = None) -> SkillConfig:
     skills = load_skills(folder)
     if skill_id not in skills:

@@ -47,9 +47,9 @@ RUN = "demo-run"
 STEPS_PER_LEVEL = 100
 CONFIG = (
     ConfigField(key="model.name", value="builtin:dio-nano", kind="critical", help="the model DIO is"),
-    ConfigField(key="train.lr", value="0.003", kind="safe", help="AdamW learning rate"),
+    ConfigField(key="train.lr", value="0.002", kind="safe", help="AdamW learning rate", overridden=True),
     ConfigField(key="train.max_length", value="256", kind="critical", help="tokens per example"),
-    ConfigField(key="train.batch_size", value="16", kind="fixed", help="read at start-up"),
+    ConfigField(key="train.batch_size", value="16", kind="safe", help="examples per micro-batch"),
     ConfigField(key="train.val_every", value="50", kind="safe", help="validation every N steps"),
     ConfigField(key="idle.enabled", value="true", kind="safe", help="idle quests"),
 )

@@ -66,7 +66,7 @@ def test_long_and_control_character_names_are_renamed_at_intake_with_the_origina
     assert all(entry.name.isprintable() for entry in board.queue.listing())
 
 
-def test_links_folders_and_fifos_in_the_inbox_stay_there_with_one_notice_each(board, tmp_path):
+def test_links_and_fifos_in_the_inbox_stay_there_with_one_notice_each(board, tmp_path):
     secret = tmp_path / "secret.jsonl"  # outside HOME, readable by its owner only
     secret.write_text(lines(20, bad=1))
     secret.chmod(0o600)
@@ -84,7 +84,6 @@ def test_links_folders_and_fifos_in_the_inbox_stay_there_with_one_notice_each(bo
     link = "a symbolic link (never followed: copy the file in instead)"
     assert notices(board) == [
         f"inbox: dangling.jsonl is not taken as a quest: it is {link}; it stays where it is",
-        "inbox: folder is not taken as a quest: it is a folder (quests are files directly in the inbox); it stays where it is",
         f"inbox: link.jsonl is not taken as a quest: it is {link}; it stays where it is",
         "inbox: pipe is not taken as a quest: it is not a regular file; it stays where it is",
     ]
@@ -123,3 +122,28 @@ def test_a_quest_keeps_the_source_its_writer_recorded_wherever_it_is_shown(board
     board.fail(board.queue.activate(board.home.queued("high") / correction), "a reason")
     [result] = board.publisher.state.board.recent
     assert (result.name, result.outcome, result.source) == (correction, "failed", "correction")
+
+
+def test_inbox_subfolders_are_flattened_into_names_and_links_out_and_hidden_folders_are_not_followed(board, tmp_path):
+    inbox = board.home.inbox
+    outside = tmp_path / "outside"  # a folder beyond HOME with a quest in it
+    outside.mkdir()
+    (outside / "secret.jsonl").write_text(lines(20))
+    for where in ("sub/dir/file.jsonl", "top.jsonl", ".hidden/skip.jsonl", "sub/.cache.jsonl"):
+        (inbox / where).parent.mkdir(parents=True, exist_ok=True)
+        drop(board, where, lines(20))
+    (inbox / "sub" / "escape").symlink_to(outside, target_is_directory=True)
+    (inbox / "sub" / "dir" / "link.jsonl").symlink_to(outside / "secret.jsonl")
+    drop(board, "sub-dir-file.jsonl", lines(20))  # the flat name is taken: the nested file gets another
+    for _ in range(2):
+        board.take_inbox()
+
+    queued = sorted(entry.name for entry in board.queue.listing())
+    assert queued == ["sub-dir-file-2.jsonl", "sub-dir-file.jsonl", "top.jsonl"]
+    assert (outside / "secret.jsonl").exists() and (inbox / ".hidden" / "skip.jsonl").exists()
+    assert (inbox / "sub" / ".cache.jsonl").exists()
+    link = "a symbolic link (never followed: copy the file in instead)"
+    assert notices(board) == [
+        f"inbox: sub/dir/link.jsonl is not taken as a quest: it is {link}; it stays where it is",
+        f"inbox: sub/escape is not taken as a quest: it is {link}; it stays where it is",
+    ]

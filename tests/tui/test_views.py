@@ -320,3 +320,17 @@ def test_the_eval_table_shows_what_tells_items_apart():
         "Tiles: BALL FOOT 1. (2 syllables) a game"
     )
     assert prompt_gist("3 in binary, 5 bits = (columns)") == "3 in binary, 5 bits = (columns)"
+
+
+def test_a_quest_of_several_epochs_says_which_pass_it_is_on():
+    from realm.protocol import QuestInfo, QuestStarted, StepMetrics
+    from realm.tui.screens.battle import quest_meter
+    from realm.tui.screens.quests import board_model
+
+    state = apply(RealmState(), QuestStarted(quest=QuestInfo(name="q.jsonl", epochs=3), total_steps=30))
+    metrics = dict(loss=1.0, lr=1e-3, grad_norm=1.0, tokens=10, tokens_per_s=1.0, examples_per_s=1.0, quest_total=30)
+    state = apply(state, StepMetrics(step=12, quest_step=12, quest_epoch=2, quest_epochs=3, **metrics))
+    assert board_model(RealmView(state, True, "e")).active == "q.jsonl  12/30 steps  epoch 2/3  (inbox)"
+    assert quest_meter(state.battle)[2] == " 12/30 ep 2/3"
+    one_pass = apply(state, StepMetrics(step=13, quest_step=13, **metrics))
+    assert board_model(RealmView(one_pass, True, "e")).active == "q.jsonl  13/30 steps  (inbox)"

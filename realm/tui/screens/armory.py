@@ -1,6 +1,7 @@
 """The Armory: the trainer's running config; safe keys editable, critical keys confirmed.
 
-``armory_model`` reads the state's config fields (the trainer announces them). ``e`` (or
+``armory_model`` reads the state's config fields (the trainer announces them, marking those
+HOME/overrides.yaml sets: "•override", a live change a restart keeps). ``e`` (or
 enter) edits the selected key; the trainer validates the value and applies it between steps
 or refuses with a reason, which comes back as a toast. A critical key (model, max_length,
 the seed's safety rules) asks for an explicit ``y`` first.
@@ -23,6 +24,7 @@ from realm.tui.view import RealmView
 
 KIND_STYLE = {"safe": "$success", "critical": "bold $warning", "fixed": "$text-muted"}
 KIND_WORD = {"safe": "live", "critical": "critical", "fixed": "file"}
+OVERRIDE_MARK = "•override"  # the value comes from HOME/overrides.yaml, over the config file
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,7 @@ class ArmoryScreen(RealmScreen):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        for column, width in (("key", 24), ("value", 30), ("kind", 8)):
+        for column, width in (("key", 24), ("value", 26), ("kind", 8), ("from", 9)):
             table.add_column(column, key=column, width=width)
 
     def show_body(self, view: RealmView) -> None:
@@ -111,7 +113,9 @@ class ArmoryScreen(RealmScreen):
             row = table.cursor_row
             table.clear()
             for f in model.fields:
-                table.add_row(f.key, f.value, Content.styled(KIND_WORD[f.kind], KIND_STYLE[f.kind]), key=f.key)
+                kind = Content.styled(KIND_WORD[f.kind], KIND_STYLE[f.kind])
+                origin = Content.styled(OVERRIDE_MARK if f.overridden else "", "bold $accent")
+                table.add_row(f.key, f.value, kind, origin, key=f.key)
             if model.fields:
                 table.move_cursor(row=min(row, len(model.fields) - 1))
         self._show_help()

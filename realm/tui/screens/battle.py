@@ -78,7 +78,8 @@ def quest_meter(battle: BattleState) -> tuple[float | None, str, str]:
     if len(name) > QUEST_LABEL_WIDTH:
         name = name[: QUEST_LABEL_WIDTH - 1] + "…"
     fraction = battle.quest_step / battle.quest_total if battle.quest_total else 0.0
-    return fraction, f"Quest {name} ", f" {battle.quest_step:,}/{battle.quest_total:,}"
+    epoch = f" ep {battle.quest_epoch}/{battle.quest_epochs}" if battle.quest_epochs else ""
+    return fraction, f"Quest {name} ", f" {battle.quest_step:,}/{battle.quest_total:,}{epoch}"
 
 
 def eta(battle: BattleState, steps_per_s: float | None) -> str:

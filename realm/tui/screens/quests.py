@@ -70,7 +70,10 @@ def board_model(view: RealmView) -> BoardModel:
     if battle.quest is None:
         active = "none: DIO rests at camp"
     else:
-        active = f"{battle.quest.name}  {battle.quest_step:,}/{battle.quest_total:,} steps  ({battle.quest.source})"
+        epoch = f"  epoch {battle.quest_epoch}/{battle.quest_epochs}" if battle.quest_epochs else ""
+        active = (
+            f"{battle.quest.name}  {battle.quest_step:,}/{battle.quest_total:,} steps{epoch}  ({battle.quest.source})"
+        )
     queued = tuple(sorted(state.board.queued, key=lambda q: PRIORITY_RANK.get(q.priority, 1)))
     return BoardModel(active=active, queued=queued, finished=tuple(reversed(state.board.recent)))
 
