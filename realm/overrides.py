@@ -143,6 +143,12 @@ def read_overrides(home: Path) -> dict:
     for section, values in raw.items():
         if not isinstance(values, dict):
             raise ConfigError(f"{path}: {section}: must be a mapping of keys; fix or delete the file")
+    stray = [key for key in flatten(raw) if key not in SAFE and key not in CRITICAL]
+    if stray:
+        raise ConfigError(
+            f"{path}: {stray[0]} is not a key the Armory or `realm config set` changes (set it in the config "
+            "file); fix or delete the file"
+        )
     return raw
 
 

@@ -116,6 +116,7 @@ def test_a_broken_overrides_file_is_one_line_naming_file_and_key(tmp_path, capsy
         ("train:\n  lr: fast\n", "train.lr: must be a number, not text; fix or delete the file"),
         ("train: [\n", "not valid YAML at line 2, column 1: "),
         ("- lr\n", "must be a mapping of sections (train: {lr: 0.002}); fix or delete the file"),
+        ("train:\n  seed: 3\n", "train.seed is not a key the Armory or `realm config set` changes"),
     ):
         path.write_text(text)
         for command in (["config", "show"], ["status"], ["config", "set", "train.lr", "0.001"]):
