@@ -374,9 +374,9 @@ class Daemon:
                 else "off in this trainer (skills.enabled: false)"
             )
             return ErrorReply(message=f"no skill to draw a quest from: skills are {why}")
-        return Later(lambda: self._generated_quest(request))  # thousands of chats take seconds
+        return Later(lambda: self.generated_quest(request))  # thousands of chats take seconds
 
-    def _generated_quest(self, request: QuestGenerateRequest) -> Reply:
+    def generated_quest(self, request: QuestGenerateRequest) -> Reply:
         """Draw the quest from the skill, then admit it through the quest board like an added file."""
         from realm.skills.curriculum import GeneratorExhausted
 

@@ -70,7 +70,7 @@ class Shop:
 
     def _commission(self, request: ShopBuyRequest) -> Reply:
         ask = QuestGenerateRequest(skill=request.skill, level=request.level, count=COMMISSION_CHATS, priority="high")
-        return self.daemon._generated_quest(ask)
+        return self.daemon.generated_quest(ask)
 
     def _extra_eval(self) -> Reply:
         runner = self.daemon.skill_runner
