@@ -250,11 +250,12 @@ class RealmState(_Wire):
     battle: BattleState = BattleState()
     board: BoardState = BoardState()
     vault: VaultState = VaultState()
-    log: tuple[LogLine, ...] = ()
+    log: tuple[LogLine, ...] = ()  # the story (realm.game.narration.policy): the Chronicle, the Battle log
     skills: SkillsState = SkillsState()
     oracle: OracleState = OracleState()  # filled on an oracle's own PUB socket
     achievements: tuple[Achievement, ...] = ()  # earned, oldest first (persisted by the trainer)
     config: tuple[ConfigField, ...] = ()  # the trainer's running config (the Armory)
+    notices: tuple[LogLine, ...] = ()  # the game's housekeeping (the Notices view)
 
 
 # --------------------------------------------------------------------------- events

@@ -116,9 +116,10 @@ class Chronicle:
     # ------------------------------------------------------------------ journal
 
     @staticmethod
-    def entry_for(event: Event) -> tuple[str, str] | None:
-        """(kind, text) when the event is worth keeping, else None; the text is the log's."""
-        line = narrate(event)
+    def entry_for(event: Event, before: RealmState | None = None) -> tuple[str, str] | None:
+        """(kind, text) when the event is worth keeping, else None; the text is the log's
+        (``before``: the state the event arrived in)."""
+        line = narrate(event, before)
         if line is None:
             return None
         if isinstance(event, BattleChanged):
@@ -133,9 +134,14 @@ class Chronicle:
             kind = _KINDS.get(type(event))
         return (kind, line[1]) if kind is not None else None
 
-    def record(self, envelope: Envelope, step: int, reached: int | None = None) -> None:
+    def record(
+        self, envelope: Envelope, step: int, reached: int | None = None, before: RealmState | None = None
+    ) -> None:
         """Journal ``envelope``'s event if it is worth keeping, and a level DIO ``reached`` by it."""
-        entry = ("level", level_up_text(reached, step)) if reached is not None else self.entry_for(envelope.event)
+        if reached is not None:
+            entry = ("level", level_up_text(reached, step))
+        else:
+            entry = self.entry_for(envelope.event, before)
         if entry is None:
             return
         kind, text = entry
@@ -192,7 +198,7 @@ class JournaledPublisher(Publisher):
         envelope = super().emit(event)
         state = self.state
         before, self._journaled = self._journaled, state
-        self.chronicle.record(envelope, state.hero.steps, level_up(before, state))
+        self.chronicle.record(envelope, state.hero.steps, level_up(before, state), before)
         if not isinstance(event, AchievementUnlocked):
             for achievement in self.chronicle.unlock_new(state, self.run, envelope.time):
                 self.emit(AchievementUnlocked(achievement=achievement))

@@ -170,6 +170,7 @@ SCREENS = (
     ("7", "watchtower", "Watchtower"),
     ("8", "armory", "Armory"),
     ("9", "help", "Help"),
+    ("0", "notices", "Notices"),
 )
 
 ACTIONS: tuple[RealmAction, ...] = (
@@ -319,6 +320,9 @@ ACTIONS: tuple[RealmAction, ...] = (
     ),
     RealmAction(
         "quests.filter", "cycle_filter", "f", "Filter", "Show my quests, failed ones, or all", "Quests", "quests"
+    ),
+    RealmAction(
+        "notices.filter", "cycle_filter", "f", "Filter", "Show all notices, warnings, or errors", "Notices", "notices"
     ),
     RealmAction("detail.close", "dismiss", "escape", "Close", screen="quest_detail"),
     RealmAction("detail.enter", "dismiss", "enter", "Close", screen="quest_detail", show=False),

@@ -15,6 +15,7 @@ from realm.game.hero import hero_stats
 from realm.skills import curriculum
 from realm.skills.history import EvalRow, SkillStore
 from realm.skills.registry import SKILLS_DIR, get_skill
+from realm.state import every_line
 from realm.vault.checkpoints import complete_checkpoints, read_sidecar
 
 
@@ -43,7 +44,7 @@ def test_idle_quests_come_from_the_skill_with_lineage_and_evals_run(trainer_fact
     trainer = trainer_factory(skills_config(skill_folder(tmp_path)), max_steps=10).start()
     assert trainer.join() == 0
     state = trainer.state
-    assert len(state.skills.skills) == 1, [line.text for line in state.log]
+    assert len(state.skills.skills) == 1, [line.text for line in every_line(state)]
     [skill] = state.skills.skills
     assert skill.id == "bin" and skill.level == 1 and skill.max_level == 30
     assert state.skills.active == "bin"
@@ -118,7 +119,7 @@ def test_level_up_after_the_window_across_a_restart(trainer_factory, tmp_path):
     trainer.join()
     [skill] = trainer.state.skills.skills
     assert skill.level == 2
-    assert any("rises to L2" in line.text for line in trainer.state.log)
+    assert any("rises to L2" in line.text for line in every_line(trainer.state))
     _clear_queue(home)
     again = trainer_factory(skills_config(folder, eval_every=1000), max_steps=1, home=home).start()
     again.join()
@@ -142,7 +143,7 @@ def test_a_bad_skill_yaml_disables_skills_with_a_notice_and_training_goes_on(tra
     (folder / "bin.yaml").write_text("id: bin\nname: B\ngenerator: bin\nmax_level: two\nlevels: {1: {}}\n")
     trainer = trainer_factory(skills_config(folder), max_steps=2).start()
     assert trainer.join() == 0
-    errors = [line.text for line in trainer.state.log if line.level == "error"]
+    errors = [line.text for line in every_line(trainer.state) if line.level == "error"]
     assert any("bin.yaml: max_level" in text for text in errors), errors
     assert trainer.state.hero.steps == 2  # the placeholder idle quest kept DIO training
 

@@ -42,7 +42,7 @@ def recorded_app(oracle: bool = True) -> RealmApp:
     return app
 
 
-@pytest.mark.parametrize("key", [str(n) for n in range(1, 10)])
+@pytest.mark.parametrize("key", [str(n) for n in range(0, 10)])
 def test_screen(snap_compare, key):
     assert snap_compare(recorded_app(), press=[key, "wait:300"], terminal_size=(80, 24))
 
@@ -91,3 +91,20 @@ def test_quest_detail_of_a_failed_quest(snap_compare):
     failed = QuestFinished(result=QuestResult(name="bad.jsonl", outcome="failed", reason=reason, time=demo.T0 + 150))
     app.mirror.state = apply(app.mirror.state, failed, demo.T0 + 150)
     assert snap_compare(app, press=["4", "wait:200", "tab", "enter", "wait:300"], terminal_size=(80, 24))
+
+
+def test_battle_with_a_toast_over_the_log_not_the_chart(snap_compare):
+    """The game's worst toast (an error, a failed and a won quest with long names, an achievement)."""
+    from .test_toasts import news_flood
+
+    async def flood(pilot):
+        await pilot.press("2")
+        await pilot.pause(0.2)
+        news_flood(pilot.app)
+        await pilot.pause(0.4)
+
+    assert snap_compare(recorded_app(), run_before=flood, terminal_size=(80, 24))
+
+
+def test_notices_filtered_to_warnings(snap_compare):
+    assert snap_compare(recorded_app(), press=["0", "wait:200", "f", "wait:300"], terminal_size=(80, 24))

@@ -9,6 +9,7 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from realm.game.narration import quest_title
 from realm.protocol import GAME_SOURCES, QuestInfo, QuestResult
 from realm.tui.actions import bindings_for
 from realm.tui.format import clock
@@ -20,6 +21,8 @@ def source_words(source: str) -> str:
 
 def queued_facts(q: QuestInfo) -> list[tuple[str, str]]:
     facts = [
+        ("title", quest_title(q)),
+        ("file", q.name),
         ("status", "queued"),
         ("priority", q.priority),
         ("source", source_words(q.source)),
@@ -35,6 +38,8 @@ def queued_facts(q: QuestInfo) -> list[tuple[str, str]]:
 
 def finished_facts(r: QuestResult) -> list[tuple[str, str]]:
     return [
+        ("title", quest_title(r)),
+        ("file", r.name),
         ("status", r.outcome),
         ("finished", clock(r.time) if r.time else "unknown"),
         ("source", source_words(r.source)),
