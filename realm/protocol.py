@@ -55,6 +55,7 @@ class QuestInfo(_Wire):
     format: str = ""  # messages | sharegpt | alpaca | completion | text (trainer.data.FORMATS)
     quarantined: int = 0  # lines set aside by validation (see quests/quarantine/NAME.jsonl)
     held_out: int = 0  # distinct examples kept out of training for the quest's own val loss
+    title: str = ""  # a game quest's name for people, from its lineage (realm.game.narration.skill_quest_title)
 
 
 class QuestResult(_Wire):
@@ -64,6 +65,7 @@ class QuestResult(_Wire):
     reason: str = ""
     time: float = 0.0
     source: str = "inbox"  # as QuestInfo.source
+    title: str = ""  # as QuestInfo.title
 
 
 class SuiteScore(_Wire):

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from realm.game.narration import HOUSEKEEPING, STORY, STORY_TOAST, narrate, policy, quest_title
+from realm.game.narration import (
+    HOUSEKEEPING,
+    STORY,
+    STORY_TOAST,
+    narrate,
+    policy,
+    quest_title,
+    skill_quest_title,
+)
 from realm.protocol import (
     Achievement,
     AchievementUnlocked,
@@ -83,6 +91,15 @@ def test_housekeeping_goes_to_the_notices_and_the_story_to_the_log():
 )
 def test_quest_titles_come_from_skill_level_and_kind(name, source, title):
     assert quest_title(QuestInfo(name=name, source=source), SKILLS) == title
+
+
+def test_the_trainers_titles_say_what_is_in_a_quest():
+    assert skill_quest_title("idle", [("BIN", 3, 128)]) == "BIN L3 · 128 chats"
+    assert skill_quest_title("idle", [("BIN", 3, 96), ("SY", 2, 32)]) == "BIN L3 ×96 · SY L2 ×32"
+    assert skill_quest_title("generated", [("BIN", 4, 1)]) == "BIN L4 · 1 chat asked for"
+    assert skill_quest_title("correction", [("SY", 2, 24)], wrong=6) == "Correction · SY level 2 · 6 missed"
+    titled = QuestResult(name="idle-bin-L3-00001200.jsonl", outcome="done", source="idle", title="BIN L3 · 128 chats")
+    assert quest_title(titled, SKILLS) == "BIN L3 · 128 chats"  # the lineage's title wins
 
 
 def test_a_victory_says_rows_steps_and_the_loss_before_and_after():

@@ -101,6 +101,7 @@ class QuestBoard:
                 examples=len(verdict.examples),
                 priority=priority,
                 source=lineage.source(self.home, queued.name),
+                title=lineage.title(self.home, queued.name),
                 format=verdict.quest.format,
                 quarantined=len(verdict.rejections),
             )
@@ -137,7 +138,12 @@ class QuestBoard:
     def announce_queue(self) -> None:
         """Every queued quest, as a trainer that starts finds them."""
         for priority, path in self.queue.queued():
-            info = QuestInfo(name=path.name, priority=priority, source=lineage.source(self.home, path.name))
+            info = QuestInfo(
+                name=path.name,
+                priority=priority,
+                source=lineage.source(self.home, path.name),
+                title=lineage.title(self.home, path.name),
+            )
             self.publisher.emit(QuestQueued(quest=info))
 
     # ------------------------------------------------------------------ a battle's life
@@ -164,6 +170,7 @@ class QuestBoard:
             priority=priority,
             held_out=held_out,
             source=lineage.source(self.home, active.name),
+            title=lineage.title(self.home, active.name),
         )
         if quest.source not in lineage.OWN_SOURCES:
             self.publisher.emit(Notice(level="info", text=f"quest {active.name}: {split}"))
@@ -193,6 +200,7 @@ class QuestBoard:
             reason=reason,
             time=time.time(),
             source=lineage.source(self.home, name),
+            title=lineage.title(self.home, name),
         )
         self.publisher.emit(QuestFinished(result=result))
 
@@ -255,7 +263,12 @@ class QuestBoard:
     def _retry(self, request: QuestRetryRequest) -> Reply:
         with self._lock:
             queued = self.queue.retry(request.name, request.priority)
-        info = QuestInfo(name=queued.name, priority=request.priority, source=lineage.source(self.home, queued.name))
+        info = QuestInfo(
+            name=queued.name,
+            priority=request.priority,
+            source=lineage.source(self.home, queued.name),
+            title=lineage.title(self.home, queued.name),
+        )
         self.publisher.emit(QuestQueued(quest=info))
         self.publisher.emit(Notice(level="info", text=f"quest {queued.name} is back in the queue ({request.priority})"))
         return Ack(message=f"requeued {queued.name} ({request.priority})")
@@ -278,7 +291,9 @@ class QuestBoard:
         known = {quest.name: quest for quest in self.publisher.state.board.queued}
         queued = []
         for priority, path in self.queue.queued():
-            quest = known.get(path.name) or QuestInfo(name=path.name, source=lineage.source(self.home, path.name))
+            quest = known.get(path.name) or QuestInfo(
+                name=path.name, source=lineage.source(self.home, path.name), title=lineage.title(self.home, path.name)
+            )
             queued.append(QuestInfo(**{**_fields(quest), "priority": priority}))
         self.publisher.emit(QueueChanged(queued=tuple(queued)))
 

@@ -125,10 +125,26 @@ _ASKED_NAME = re.compile(r"^(?P<skill>[a-z][a-z0-9_]*)-L(?P<level>\d+)-(?P<count
 _PLACEHOLDER_NAME = re.compile(r"^idle-\d+(-\d+)?\.jsonl$")
 
 
+def skill_quest_title(kind: str, parts: list[tuple[str, int, int]], wrong: int = 0) -> str:
+    """The title the trainer gives a quest it draws from skills, from what is in it: ``parts``
+    are (skill short name, level, chats). ``BIN L3 · 128 chats``, ``BIN L3 ×96 · SY L2 ×32``,
+    ``Correction · BIN level 3 · 6 missed``, ``BIN L4 · 40 chats asked for``."""
+    if kind == "correction":
+        short, level, _ = parts[0]
+        return f"Correction · {short} level {level}" + (f" · {wrong} missed" if wrong else "")
+    if len(parts) == 1:
+        short, level, chats = parts[0]
+        return f"{short} L{level} · {counted(chats, 'chat')}" + (" asked for" if kind == "generated" else "")
+    return " · ".join(f"{short} L{level} ×{chats}" for short, level, chats in parts)
+
+
 def quest_title(quest: QuestInfo | QuestResult, skills: SkillsState | None = None) -> str:
-    """A quest's name for people: the game's own quests by skill, level and content
-    (``BIN L3 · Binary Alchemy drills``, ``Correction · SY level 2``); the player's own by
-    their file name. The file name stays in the quest's detail view."""
+    """A quest's name for people: its lineage's title when the trainer gave one, else for the
+    game's own quests one from the name's skill and level (``BIN L3 · Binary Alchemy drills``,
+    ``Correction · SY level 2``); the player's own by their file name. The file name stays in
+    the quest's detail view."""
+    if quest.title:
+        return quest.title
     name = quest.name
     if quest.source == "inbox":
         return name
