@@ -107,15 +107,38 @@ def session(steps: int = 250) -> list[Event]:
         ConfigChanged(config=CONFIG),
         SkillsLoaded(skills=SKILLS),
         QuestQueued(quest=QuestInfo(name=LONG_QUEST, examples=512, priority="high")),
-        QuestQueued(quest=QuestInfo(name="correction-bin-L1-00000000.jsonl", examples=24, source="correction")),
-        QuestQueued(quest=QuestInfo(name="idle-bin-L1-00000400.jsonl", examples=256, priority="low", source="idle")),
+        QuestQueued(
+            quest=QuestInfo(
+                name="correction-bin-L1-00000000.jsonl",
+                examples=24,
+                source="correction",
+                title="Correction · BIN level 1 · 3 missed",
+            )
+        ),
+        QuestQueued(
+            quest=QuestInfo(
+                name="idle-bin-L1-00000400.jsonl",
+                examples=256,
+                priority="low",
+                source="idle",
+                title="BIN L1 ×192 · REV L2 ×64",
+            )
+        ),
         QuestFinished(
             result=QuestResult(name="broken.jsonl", outcome="failed", reason="line 3: not JSON", time=T0 + 1)
         ),
         QuestFinished(
-            result=QuestResult(name="bin-L1-40x-25600001.jsonl", outcome="done", steps=60, source="generated")
+            result=QuestResult(
+                name="bin-L1-40x-25600001.jsonl",
+                outcome="done",
+                steps=60,
+                source="generated",
+                title="BIN L1 · 40 chats asked for",
+            )
         ),
-        QuestStarted(quest=QuestInfo(name=IDLE_QUEST, examples=256, source="idle"), total_steps=400),
+        QuestStarted(
+            quest=QuestInfo(name=IDLE_QUEST, examples=256, source="idle", title="BIN L1 · 256 chats"), total_steps=400
+        ),
         Notice(level="warning", text=f"quest {IDLE_QUEST}: 115 exact duplicate(s) kept (the split folds them)"),
     ]
     for n in range(1, steps + 1):

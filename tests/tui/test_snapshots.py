@@ -95,7 +95,7 @@ def test_quest_detail_of_a_failed_quest(snap_compare):
 
 def test_battle_with_a_toast_over_the_log_not_the_chart(snap_compare):
     """The game's worst toast (an error, a failed and a won quest with long names, an achievement)."""
-    from .test_toasts import news_flood
+    from .test_notices import news_flood
 
     async def flood(pilot):
         await pilot.press("2")

@@ -19,10 +19,15 @@ def source_words(source: str) -> str:
     return f"{source} (the game's own quest)" if source in GAME_SOURCES else source
 
 
+def _names(quest: QuestInfo | QuestResult) -> list[tuple[str, str]]:
+    """The title the screens show and the file name, when they differ (the box's title is the file)."""
+    title = quest_title(quest)
+    return [("title", title), ("file", quest.name)] if title != quest.name else []
+
+
 def queued_facts(q: QuestInfo) -> list[tuple[str, str]]:
     facts = [
-        ("title", quest_title(q)),
-        ("file", q.name),
+        *_names(q),
         ("status", "queued"),
         ("priority", q.priority),
         ("source", source_words(q.source)),
@@ -38,8 +43,7 @@ def queued_facts(q: QuestInfo) -> list[tuple[str, str]]:
 
 def finished_facts(r: QuestResult) -> list[tuple[str, str]]:
     return [
-        ("title", quest_title(r)),
-        ("file", r.name),
+        *_names(r),
         ("status", r.outcome),
         ("finished", clock(r.time) if r.time else "unknown"),
         ("source", source_words(r.source)),
