@@ -103,7 +103,7 @@ def test_the_trainers_titles_say_what_is_in_a_quest():
 
 
 def test_a_victory_says_rows_steps_and_the_loss_before_and_after():
-    quest = QuestInfo(name="idle-bin-L3-00001200.jsonl", source="idle", examples=120)
+    quest = QuestInfo(name="idle-bin-L3-00001200.jsonl", source="idle", examples=120, held_out=8)
     state = apply(RealmState(skills=SKILLS), QuestStarted(quest=quest, total_steps=3))
     for i, loss in enumerate((2.5, 1.75, 0.5), start=1):
         metrics = StepMetrics(
@@ -114,8 +114,8 @@ def test_a_victory_says_rows_steps_and_the_loss_before_and_after():
     done = QuestFinished(result=QuestResult(name=quest.name, outcome="done", steps=3, source="idle"))
     assert narrate(done, state) == (
         "info",
-        "Victory: BIN L3 · Binary Alchemy drills — 120 rows, 3 steps, loss 2.500→0.500",
+        "Victory: BIN L3 · Binary Alchemy drills — 120 rows (8 held out), 3 steps, loss 2.500→0.500",
     )
     assert apply(state, done).log[-1].text == narrate(done, state)[1]
     started = narrate(QuestStarted(quest=quest, total_steps=3), state)
-    assert started == ("info", "DIO enters battle: BIN L3 · Binary Alchemy drills (120 rows, 3 steps)")
+    assert started == ("info", "DIO enters battle: BIN L3 · Binary Alchemy drills — 120 rows (8 held out), 3 steps")

@@ -138,9 +138,9 @@ def test_quest_started():
     assert state.battle.status == "training"
     assert state.battle.quest == quest("a")
     assert (state.battle.quest_step, state.battle.quest_total) == (0, 40)
-    assert state.log[-1] == LogLine(time=9.0, level="info", text="DIO enters battle: a (8 rows, 40 steps)")
+    assert state.log[-1] == LogLine(time=9.0, level="info", text="DIO enters battle: a — 8 rows, 40 steps")
     state = apply(state, QuestStarted(quest=quest("b"), total_steps=1), 10.0)
-    assert state.log[-1].text == "DIO enters battle: b (8 rows, 1 step)"
+    assert state.log[-1].text == "DIO enters battle: b — 8 rows, 1 step"
 
 
 def test_step_metrics():

@@ -201,10 +201,15 @@ def _info(text: str) -> Line:
     return "info", text
 
 
+def _rows(quest: QuestInfo) -> str:
+    """``24 rows (4 held out)``: the quest's examples, and those kept for its own val loss."""
+    return counted(quest.examples, "row") + (f" ({quest.held_out:,} held out)" if quest.held_out else "")
+
+
 def _quest_started(ev: QuestStarted, before: RealmState) -> Line:
-    rows = counted(ev.quest.examples, "row") + ", " if ev.quest.examples else ""
+    rows = _rows(ev.quest) + ", " if ev.quest.examples else ""
     title = quest_title(ev.quest, before.skills)
-    return _info(f"DIO enters battle: {title} ({rows}{counted(ev.total_steps, 'step')})")
+    return _info(f"DIO enters battle: {title} — {rows}{counted(ev.total_steps, 'step')}")
 
 
 def _quest_finished(ev: QuestFinished, before: RealmState) -> Line:
@@ -224,7 +229,7 @@ def _what_dio_did(result: QuestResult, before: RealmState) -> str:
     facts = []
     quest = battle.quest if battle.quest is not None and battle.quest.name == result.name else None
     if quest is not None and quest.examples:
-        facts.append(counted(quest.examples, "row"))
+        facts.append(_rows(quest))
     facts.append(counted(result.steps, "step"))
     if quest is not None and 0 < battle.quest_step <= len(battle.losses):
         points = battle.losses[-battle.quest_step :]
