@@ -56,6 +56,7 @@ class QuestInfo(_Wire):
     quarantined: int = 0  # lines set aside by validation (see quests/quarantine/NAME.jsonl)
     held_out: int = 0  # distinct examples kept out of training for the quest's own val loss
     epochs: int = 1  # passes over the quest's lines, each reshuffled (realm quest add --epochs)
+    title: str = ""  # a game quest's name for people, from its lineage (realm.game.narration.skill_quest_title)
 
 
 class QuestResult(_Wire):
@@ -65,6 +66,7 @@ class QuestResult(_Wire):
     reason: str = ""
     time: float = 0.0
     source: str = "inbox"  # as QuestInfo.source
+    title: str = ""  # as QuestInfo.title
 
 
 class SuiteScore(_Wire):
@@ -268,12 +270,13 @@ class RealmState(_Wire):
     battle: BattleState = BattleState()
     board: BoardState = BoardState()
     vault: VaultState = VaultState()
-    log: tuple[LogLine, ...] = ()
+    log: tuple[LogLine, ...] = ()  # the story (realm.game.narration.policy): the Chronicle, the Battle log
     skills: SkillsState = SkillsState()
     oracle: OracleState = OracleState()  # filled on an oracle's own PUB socket
     achievements: tuple[Achievement, ...] = ()  # earned, oldest first (persisted by the trainer)
     milestones: tuple[Milestone, ...] = ()  # the most recent, oldest first (persisted by the trainer)
     config: tuple[ConfigField, ...] = ()  # the trainer's running config (the Armory)
+    notices: tuple[LogLine, ...] = ()  # the game's housekeeping (the Notices view)
 
 
 # --------------------------------------------------------------------------- events

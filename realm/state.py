@@ -2,8 +2,9 @@
 
 The trainer applies each event to its own state before publishing it; every TUI applies the
 same events to the snapshot it fetched. Because both run this function, they cannot disagree.
-It is pure: it never mutates its input and reads no clock, file or socket. The log line an
-event adds is ``narrate``'s; ``level_up`` says which level DIO reached between two states.
+It is pure: it never mutates its input and reads no clock, file or socket. The line an
+event adds is ``narrate``'s, to the story's ``log`` or the ``notices`` as ``policy`` says;
+``level_up`` says which level DIO reached between two states.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from msgspec.structs import replace
 
 from realm.game.hero import hero_level
 from realm.game.milestones import RECENT_MILESTONES
-from realm.game.narration import narrate
+from realm.game.narration import narrate, policy
 from realm.protocol import (
     AchievementsRestored,
     AchievementUnlocked,
@@ -55,7 +56,7 @@ from realm.protocol import (
     VaultState,
 )
 
-__all__ = ["RealmState", "apply", "level_up", "LOSS_HISTORY", "LOG_LINES", "RECENT_QUESTS", "EMA_WEIGHT"]
+__all__ = ["RealmState", "apply", "every_line", "level_up", "LOSS_HISTORY", "LOG_LINES", "RECENT_QUESTS", "EMA_WEIGHT"]
 
 LOSS_HISTORY = 300
 LOG_LINES = 200
@@ -69,12 +70,20 @@ def apply(state: RealmState, event: Event, time: float = 0.0) -> RealmState:
     handler = _HANDLERS.get(type(event))
     if handler is None:
         return state
-    state = handler(state, event, time)
-    line = narrate(event)
+    before, state = state, handler(state, event, time)
+    line = narrate(event, before)
     if line is None:
         return state
     level, text = line
-    return replace(state, log=(*state.log, LogLine(time=time, level=level, text=text))[-LOG_LINES:])
+    said = LogLine(time=time, level=level, text=text)
+    if policy(event).audience == "story":
+        return replace(state, log=(*state.log, said)[-LOG_LINES:])
+    return replace(state, notices=(*state.notices, said)[-LOG_LINES:])
+
+
+def every_line(state: RealmState) -> tuple[LogLine, ...]:
+    """The story and the notices together, oldest first (the Watchtower's raw log)."""
+    return tuple(sorted((*state.log, *state.notices), key=lambda line: line.time))
 
 
 def level_up(before: RealmState, after: RealmState) -> int | None:

@@ -138,9 +138,9 @@ def test_quest_started():
     assert state.battle.status == "training"
     assert state.battle.quest == quest("a")
     assert (state.battle.quest_step, state.battle.quest_total) == (0, 40)
-    assert state.log[-1] == LogLine(time=9.0, level="info", text="DIO enters battle: a (40 steps)")
+    assert state.log[-1] == LogLine(time=9.0, level="info", text="DIO enters battle: a — 8 rows, 40 steps")
     state = apply(state, QuestStarted(quest=quest("b"), total_steps=1), 10.0)
-    assert state.log[-1].text == "DIO enters battle: b (1 step)"
+    assert state.log[-1].text == "DIO enters battle: b — 8 rows, 1 step"
 
 
 def test_step_metrics():
@@ -187,7 +187,9 @@ def test_quest_finished_clears_current_quest():
     assert (state.battle.quest_step, state.battle.quest_total) == (0, 0)
     assert state.board.recent == (result,)
     assert state.hero.quests_completed == 1
-    assert state.log[-1] == LogLine(time=10.0, level="info", text="quest a: done")
+    assert state.log[-1] == LogLine(
+        time=10.0, level="info", text="Victory: a — 8 rows, 5 steps"
+    )  # 1 of its 5 losses held: no loss said
 
 
 def test_quest_finished_other_name_keeps_current_quest():
@@ -195,7 +197,7 @@ def test_quest_finished_other_name_keeps_current_quest():
     state = apply(state, QuestFinished(result=QuestResult(name="b", outcome="skipped", reason="removed")))
     assert state.battle.quest == quest("a")
     assert state.board.queued == ()  # a finished quest leaves the board even if never started
-    assert state.log[-1].text == "quest b: skipped (removed)"
+    assert state.log[-1].text == "Retreat: b (removed)"
 
 
 def test_only_done_counts_as_completed():
@@ -209,7 +211,7 @@ def test_only_done_counts_as_completed():
     assert state.hero.quests_completed == 2
     assert type(state.hero.quests_completed) is int
     assert [r.name for r in state.board.recent] == ["a", "b", "c", "d"]
-    assert state.log[2] == LogLine(time=2.0, level="warning", text="quest c: failed (bad file)")
+    assert state.log[2] == LogLine(time=2.0, level="warning", text="Defeat: c (bad file)")
     assert [line.level for line in state.log] == ["info", "info", "warning", "info"]
 
 
@@ -224,7 +226,8 @@ def test_recent_quests_capped():
 def test_checkpoint_saved_appends():
     state = run_all([CheckpointSaved(checkpoint=ckpt(100)), CheckpointSaved(checkpoint=ckpt(200))])
     assert [c.step for c in state.vault.checkpoints] == [100, 200]
-    assert state.log[-1].text == "vault: saved checkpoint-200"
+    assert state.notices[-1].text == "vault: saved checkpoint-200"  # housekeeping: a folder name
+    assert state.log == ()
 
 
 def test_checkpoint_saved_replaces_same_step():
@@ -237,7 +240,7 @@ def test_checkpoint_saved_replaces_same_step():
 
 def test_notice():
     state = apply(RealmState(), Notice(level="error", text="disk full"), 5.0)
-    assert state.log == (LogLine(time=5.0, level="error", text="disk full"),)
+    assert state.notices == (LogLine(time=5.0, level="error", text="disk full"),)
 
 
 def test_unknown_event_leaves_state_alone():
@@ -246,7 +249,7 @@ def test_unknown_event_leaves_state_alone():
 
 
 def test_time_defaults_to_zero():
-    assert apply(RealmState(), Notice(level="info", text="x")).log[0].time == 0.0
+    assert apply(RealmState(), Notice(level="info", text="x")).notices[0].time == 0.0
 
 
 # --------------------------------------------------------------------------- caps
@@ -265,11 +268,20 @@ def test_val_history_capped():
     assert state.battle.val_losses[0] == (3, 1.0)
 
 
-def test_log_capped():
-    state = run_all([Notice(level="info", text=f"n{i}") for i in range(LOG_LINES + 25)])
+def test_notices_capped_apart_from_the_story():
+    state = run_all(
+        [BattleChanged(status="paused")] + [Notice(level="info", text=f"n{i}") for i in range(LOG_LINES + 25)]
+    )
+    assert len(state.notices) == LOG_LINES
+    assert state.notices[0].text == "n25"
+    assert state.notices[-1].text == f"n{LOG_LINES + 24}"
+    assert [line.text for line in state.log] == ["battle paused"]  # a flood of housekeeping keeps the story
+
+
+def test_story_log_capped():
+    state = run_all([BattleChanged(status="paused", reason=f"r{i}") for i in range(LOG_LINES + 25)])
     assert len(state.log) == LOG_LINES
-    assert state.log[0].text == "n25"
-    assert state.log[-1].text == f"n{LOG_LINES + 24}"
+    assert state.log[0].text == "battle paused: r25"
 
 
 # --------------------------------------------------------------------------- purity

@@ -148,9 +148,10 @@ class Chronicle:
     # ------------------------------------------------------------------ journal
 
     @staticmethod
-    def entry_for(event: Event) -> tuple[str, str] | None:
-        """(kind, text) when the event is worth keeping, else None; the text is the log's."""
-        line = narrate(event)
+    def entry_for(event: Event, before: RealmState | None = None) -> tuple[str, str] | None:
+        """(kind, text) when the event is worth keeping, else None; the text is the log's
+        (``before``: the state the event arrived in)."""
+        line = narrate(event, before)
         if line is None:
             return None
         if isinstance(event, BattleChanged):
@@ -165,9 +166,14 @@ class Chronicle:
             kind = _KINDS.get(type(event))
         return (kind, line[1]) if kind is not None else None
 
-    def record(self, envelope: Envelope, step: int, reached: int | None = None) -> None:
+    def record(
+        self, envelope: Envelope, step: int, reached: int | None = None, before: RealmState | None = None
+    ) -> None:
         """Journal ``envelope``'s event if it is worth keeping, and a level DIO ``reached`` by it."""
-        entry = ("level", level_up_text(reached, step)) if reached is not None else self.entry_for(envelope.event)
+        if reached is not None:
+            entry = ("level", level_up_text(reached, step))
+        else:
+            entry = self.entry_for(envelope.event, before)
         if entry is None:
             return
         kind, text = entry
@@ -268,7 +274,7 @@ class JournaledPublisher(Publisher):
         envelope = super().emit(event)
         state = self.state
         before, self._journaled = self._journaled, state
-        self.chronicle.record(envelope, state.hero.steps, level_up(before, state))
+        self.chronicle.record(envelope, state.hero.steps, level_up(before, state), before)
         for milestone in self.chronicle.reach_milestones(event, state.hero.steps, self.run, envelope.time):
             self.emit(MilestoneReached(milestone=milestone))
         if not isinstance(event, AchievementUnlocked):

@@ -37,6 +37,12 @@ def source(home: Home, name: str) -> str:
     return found if found in SOURCES else "inbox"
 
 
+def title(home: Home, name: str) -> str:
+    """The title the trainer gave a quest it made; "" for the player's (their file name says it)."""
+    found = read(home, name).get("title")
+    return found if isinstance(found, str) else ""
+
+
 def record(home: Home, name: str, meta: dict) -> Path:
     """Write quest ``name``'s record (private: an original file name may be someone's secret)."""
     home.lineage.mkdir(parents=True, exist_ok=True)

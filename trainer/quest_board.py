@@ -104,6 +104,7 @@ class QuestBoard:
                 examples=len(verdict.examples),
                 priority=priority,
                 source=lineage.source(self.home, queued.name),
+                title=lineage.title(self.home, queued.name),
                 format=verdict.quest.format,
                 quarantined=len(verdict.rejections),
             )
@@ -140,7 +141,12 @@ class QuestBoard:
     def announce_queue(self) -> None:
         """Every queued quest, as a trainer that starts finds them."""
         for priority, path in self.queue.queued():
-            info = QuestInfo(name=path.name, priority=priority, source=lineage.source(self.home, path.name))
+            info = QuestInfo(
+                name=path.name,
+                priority=priority,
+                source=lineage.source(self.home, path.name),
+                title=lineage.title(self.home, path.name),
+            )
             self.publisher.emit(QuestQueued(quest=info))
 
     # ------------------------------------------------------------------ a battle's life
@@ -168,6 +174,7 @@ class QuestBoard:
             held_out=held_out,
             source=lineage.source(self.home, active.name),
             epochs=epochs,
+            title=lineage.title(self.home, active.name),
         )
         if quest.source not in lineage.OWN_SOURCES:
             self.publisher.emit(Notice(level="info", text=f"quest {active.name}: {split}"))
@@ -197,6 +204,7 @@ class QuestBoard:
             reason=reason,
             time=time.time(),
             source=lineage.source(self.home, name),
+            title=lineage.title(self.home, name),
         )
         self.publisher.emit(QuestFinished(result=result))
 
@@ -265,7 +273,12 @@ class QuestBoard:
     def _retry(self, request: QuestRetryRequest) -> Reply:
         with self._lock:
             queued = self.queue.retry(request.name, request.priority)
-        info = QuestInfo(name=queued.name, priority=request.priority, source=lineage.source(self.home, queued.name))
+        info = QuestInfo(
+            name=queued.name,
+            priority=request.priority,
+            source=lineage.source(self.home, queued.name),
+            title=lineage.title(self.home, queued.name),
+        )
         self.publisher.emit(QuestQueued(quest=info))
         self.publisher.emit(Notice(level="info", text=f"quest {queued.name} is back in the queue ({request.priority})"))
         return Ack(message=f"requeued {queued.name} ({request.priority})")
@@ -288,7 +301,9 @@ class QuestBoard:
         known = {quest.name: quest for quest in self.publisher.state.board.queued}
         queued = []
         for priority, path in self.queue.queued():
-            quest = known.get(path.name) or QuestInfo(name=path.name, source=lineage.source(self.home, path.name))
+            quest = known.get(path.name) or QuestInfo(
+                name=path.name, source=lineage.source(self.home, path.name), title=lineage.title(self.home, path.name)
+            )
             queued.append(QuestInfo(**{**_fields(quest), "priority": priority}))
         self.publisher.emit(QueueChanged(queued=tuple(queued)))
 

@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 from realm.config import SkillsConfig
+from realm.game.narration import skill_quest_title
 from realm.model.chatml import encode_chat
 from realm.protocol import MAX_GENERATED_CHATS, LineageCount, LineageCounted
 from realm.skills import curriculum
@@ -59,12 +60,14 @@ class SkillQuests:
         counts_per_skill: Counter[str] = Counter(rng.choices(skill_ids, weights=[self.mix[s] for s in skill_ids], k=n))
         examples: list[dict] = []
         meta_skills = {}
+        fitted: dict[str, int] = {}  # skill -> chats in the quest
         counted: list[LineageCount] = []
         for skill_id, count in sorted(counts_per_skill.items()):
             skill = self.skills[skill_id]
             level, _ = self.store.level(skill_id)
             batch = curriculum.training_examples(skill, level, count, seed=f"{step}", drawer=self.drawers[skill_id])
             fitting = self._fitting(batch.examples)
+            fitted[skill_id] = len(fitting)
             examples += fitting
             generator = f"{skill.generator}@{skill.family.version}"
             if len(fitting) < len(batch.examples):
@@ -89,9 +92,11 @@ class SkillQuests:
         random.Random(f"idle-order:{step}").shuffle(examples)
         top = max(counts_per_skill, key=counts_per_skill.get)
         name = f"idle-{top}-L{meta_skills[top]['level']}-{step:08d}.jsonl"
+        parts = [(_short(self.skills[s]), meta_skills[s]["level"], fitted[s]) for s in sorted(fitted) if fitted[s]]
         meta = {
             "kind": "idle",
             "source": "idle",
+            "title": skill_quest_title("idle", parts),
             "seed": f"idle:{step}",
             "step": step,
             "examples": len(examples),
@@ -120,6 +125,7 @@ class SkillQuests:
         meta = {
             "kind": "asked",
             "source": "generated",
+            "title": skill_quest_title("generated", [(_short(skill), level, count)]),
             "skill": skill.id,
             "level": level,
             "generator": skill.generator,
@@ -153,6 +159,7 @@ class SkillQuests:
         meta = {
             "kind": "correction",
             "source": "correction",
+            "title": skill_quest_title("correction", [(_short(skill), level, len(examples))], wrong=len(wrong)),
             "generator": CORRECTION_GENERATOR,
             "source_generator": skill.generator,
             "source_generator_version": skill.family.version,
@@ -195,3 +202,8 @@ def _rejections(generator: str, counts: dict[str, int]) -> list[LineageCount]:
         for key, value in counts.items()
         if key.startswith("rejected_")
     ]
+
+
+def _short(skill: SkillConfig) -> str:
+    """The skill as the screens show it: ``BIN``."""
+    return skill.short_name or skill.id.upper()

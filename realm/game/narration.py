@@ -1,16 +1,25 @@
-"""Narration: the one place an event becomes words.
+"""Narration: the one place an event becomes words, and the policy that says who hears them.
 
 ``narrate`` gives the log line an event makes, (level, text), or None for an event the log
 leaves out (steps, validation losses, telemetry: too frequent, or shown elsewhere). The reducer
 appends it to the state's log, which the TUI shows and the chronicle journals. It is pure: the
-same event gives the same line.
+same event (and state before it) gives the same line.
+
+``policy`` is the one table of who hears an event: its ``audience`` (the *story*, told by the
+Chronicle and the Battle log, or *housekeeping*: the game's own file names, duplicates, retries,
+shown in the Notices view) and whether it earns a ``toast`` (something a player acts on or
+celebrates). The severity is narrate's level. ``quest_title`` names a quest for people.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
 
 from realm.protocol import (
+    GAME_SOURCES,
     AchievementUnlocked,
     BattleChanged,
     ChampionChanged,
@@ -30,21 +39,146 @@ from realm.protocol import (
     OracleStarted,
     OracleUnloaded,
     QuestFinished,
+    QuestInfo,
+    QuestResult,
     QuestStarted,
+    RealmState,
     SkillEvaluated,
     SkillLevelUp,
     SkillsLoaded,
+    SkillsState,
     SuiteScore,
     TrainerStarted,
 )
 
 Line = tuple[LogLevel, str]
+Audience = Literal["story", "housekeeping"]
 
 
-def narrate(event: Event) -> Line | None:
-    """The log line ``event`` makes, or None."""
+@dataclass(frozen=True)
+class Policy:
+    audience: Audience
+    toast: bool = False  # the player acts on it or celebrates it
+
+
+STORY = Policy("story")
+STORY_TOAST = Policy("story", toast=True)
+HOUSEKEEPING = Policy("housekeeping")
+HOUSEKEEPING_TOAST = Policy("housekeeping", toast=True)
+
+
+def policy(event: Event) -> Policy:
+    """Who hears ``event``: the one table (events it does not list are housekeeping, no toast)."""
+    rule = _POLICY.get(type(event), HOUSEKEEPING)
+    return rule(event) if callable(rule) else rule
+
+
+def _quest_finished_policy(ev: QuestFinished) -> Policy:
+    """The player's own quests toast (won: celebrate; failed or skipped: look at why); the game's
+    own idle and correction quests are part of the story, never a toast."""
+    own = ev.result.source in GAME_SOURCES
+    return STORY if own else STORY_TOAST
+
+
+def _notice_policy(ev: Notice) -> Policy:
+    """The game's own notes are housekeeping; an error is one a player must act on."""
+    return HOUSEKEEPING_TOAST if ev.level == "error" else HOUSEKEEPING
+
+
+_POLICY: dict[type, Policy | Callable[..., Policy]] = {
+    TrainerStarted: STORY,
+    BattleChanged: STORY,
+    QuestStarted: STORY,
+    QuestFinished: _quest_finished_policy,
+    CheckpointScored: STORY,  # a record: the suite's loss and accuracy
+    ChampionChanged: STORY_TOAST,
+    SkillEvaluated: STORY,
+    SkillLevelUp: STORY_TOAST,
+    AchievementUnlocked: STORY_TOAST,
+    MilestoneReached: STORY_TOAST,
+    GoldSpent: STORY,  # the player's own purchase
+    ConfigChanged: STORY,  # the player's own change in the Armory
+    CheckpointSaved: HOUSEKEEPING,  # a folder name
+    CheckpointsPruned: HOUSEKEEPING,
+    CheckpointDeleted: HOUSEKEEPING,
+    Notice: _notice_policy,
+    SkillsLoaded: HOUSEKEEPING,
+    OracleStarted: HOUSEKEEPING,
+    OracleLoading: HOUSEKEEPING,
+    OracleLoaded: HOUSEKEEPING,
+    OracleLoadFailed: HOUSEKEEPING_TOAST,
+    OracleUnloaded: HOUSEKEEPING,
+}
+
+
+def narrate(event: Event, before: RealmState | None = None) -> Line | None:
+    """The log line ``event`` makes, or None; ``before`` (the state the event arrives in) lets a
+    quest's end say what DIO did in it."""
+    if isinstance(event, (QuestStarted, QuestFinished)):
+        return _QUEST_WORDS[type(event)](event, before or RealmState())
     words = _WORDS.get(type(event))
     return words(event) if words is not None else None
+
+
+# --------------------------------------------------------------------------- quest titles
+
+# the names the trainer gives the quests it makes (trainer/skill_quests.py, trainer/idle.py);
+# a "-2" tail is the queue's, for a name already taken
+_GAME_NAME = re.compile(r"^(?P<kind>idle|correction)-(?P<skill>[a-z][a-z0-9_]*)-L(?P<level>\d+)-\d+(-\d+)?\.jsonl$")
+_ASKED_NAME = re.compile(r"^(?P<skill>[a-z][a-z0-9_]*)-L(?P<level>\d+)-(?P<count>\d+)x-\w+?(-\d+)?\.jsonl$")
+_PLACEHOLDER_NAME = re.compile(r"^idle-\d+(-\d+)?\.jsonl$")
+
+
+def skill_quest_title(kind: str, parts: list[tuple[str, int, int]], wrong: int = 0) -> str:
+    """The title the trainer gives a quest it draws from skills, from what is in it: ``parts``
+    are (skill short name, level, chats). ``BIN L3 · 128 chats``, ``BIN L3 ×96 · SY L2 ×32``,
+    ``Correction · BIN level 3 · 6 missed``, ``BIN L4 · 40 chats asked for``."""
+    if kind == "correction":
+        short, level, _ = parts[0]
+        return f"Correction · {short} level {level}" + (f" · {wrong} missed" if wrong else "")
+    if len(parts) == 1:
+        short, level, chats = parts[0]
+        return f"{short} L{level} · {counted(chats, 'chat')}" + (" asked for" if kind == "generated" else "")
+    return " · ".join(f"{short} L{level} ×{chats}" for short, level, chats in parts)
+
+
+def quest_title(quest: QuestInfo | QuestResult, skills: SkillsState | None = None) -> str:
+    """A quest's name for people: its lineage's title when the trainer gave one, else for the
+    game's own quests one from the name's skill and level (``BIN L3 · Binary Alchemy drills``,
+    ``Correction · SY level 2``); the player's own by their file name. The file name stays in
+    the quest's detail view."""
+    if quest.title:
+        return quest.title
+    name = quest.name
+    if quest.source == "inbox":
+        return name
+    if quest.source == "idle" and _PLACEHOLDER_NAME.match(name):
+        return "Warm-up · adding small numbers"
+    found = _GAME_NAME.match(name)
+    if found:
+        skill, level = found["skill"], int(found["level"])
+        if found["kind"] == "correction":
+            return f"Correction · {_short(skill, skills)} level {level}"
+        return f"{_short(skill, skills)} L{level} · {_long(skill, skills)} drills"
+    found = _ASKED_NAME.match(name)
+    if found:
+        chats = counted(int(found["count"]), "chat")
+        return f"{_short(found['skill'], skills)} L{found['level']} · {chats} of {_long(found['skill'], skills)}"
+    return name
+
+
+def _skill_state(skill: str, skills: SkillsState | None):
+    return next((s for s in skills.skills if s.id == skill), None) if skills is not None else None
+
+
+def _short(skill: str, skills: SkillsState | None) -> str:
+    known = _skill_state(skill, skills)
+    return known.short_name if known is not None and known.short_name else skill.upper()
+
+
+def _long(skill: str, skills: SkillsState | None) -> str:
+    known = _skill_state(skill, skills)
+    return known.name if known is not None and known.name else skill
 
 
 def counted(n: int, noun: str) -> str:
@@ -71,10 +205,40 @@ def _info(text: str) -> Line:
     return "info", text
 
 
-def _quest_finished(ev: QuestFinished) -> Line:
+def _rows(quest: QuestInfo) -> str:
+    """``24 rows (4 held out)``: the quest's examples, and those kept for its own val loss."""
+    return counted(quest.examples, "row") + (f" ({quest.held_out:,} held out)" if quest.held_out else "")
+
+
+def _quest_started(ev: QuestStarted, before: RealmState) -> Line:
+    rows = _rows(ev.quest) + ", " if ev.quest.examples else ""
+    title = quest_title(ev.quest, before.skills)
+    return _info(f"DIO enters battle: {title} — {rows}{counted(ev.total_steps, 'step')}")
+
+
+def _quest_finished(ev: QuestFinished, before: RealmState) -> Line:
     result = ev.result
-    text = f"quest {result.name}: {result.outcome}" + (f" ({result.reason})" if result.reason else "")
-    return ("warning" if result.outcome == "failed" else "info"), text
+    title = quest_title(result, before.skills)
+    if result.outcome == "done":
+        return _info(f"Victory: {title}" + _what_dio_did(result, before))
+    if result.outcome == "failed":
+        return "warning", f"Defeat: {title}" + (f" ({result.reason})" if result.reason else "")
+    return _info(f"Retreat: {title}" + (f" ({result.reason})" if result.reason else ""))
+
+
+def _what_dio_did(result: QuestResult, before: RealmState) -> str:
+    """`` — 120 rows, 40 steps, loss 2.310→0.840``: the quest's rows, its steps, and its first and
+    last training loss when the state still holds every step of it."""
+    battle = before.battle
+    facts = []
+    quest = battle.quest if battle.quest is not None and battle.quest.name == result.name else None
+    if quest is not None and quest.examples:
+        facts.append(_rows(quest))
+    facts.append(counted(result.steps, "step"))
+    if quest is not None and 0 < battle.quest_step <= len(battle.losses):
+        points = battle.losses[-battle.quest_step :]
+        facts.append(f"loss {points[0][1]:.3f}→{points[-1][1]:.3f}")
+    return " — " + ", ".join(facts)
 
 
 def _champion_changed(ev: ChampionChanged) -> Line:
@@ -98,11 +262,11 @@ def _config_changed(ev: ConfigChanged) -> Line | None:
     return _info("armory: " + ", ".join(f"{key} = {values.get(key, '?')}" for key in ev.changed))
 
 
+_QUEST_WORDS: dict[type, Callable[..., Line]] = {QuestStarted: _quest_started, QuestFinished: _quest_finished}
+
 _WORDS: dict[type, Callable[..., Line | None]] = {
     TrainerStarted: lambda ev: _info(f"DIO awakens at step {ev.step} ({ev.trainer.model} on {ev.trainer.device})"),
     BattleChanged: lambda ev: _info(f"battle {ev.status}" + (f": {ev.reason}" if ev.reason else "")),
-    QuestStarted: lambda ev: _info(f"DIO enters battle: {ev.quest.name} ({counted(ev.total_steps, 'step')})"),
-    QuestFinished: _quest_finished,
     CheckpointSaved: lambda ev: _info(f"vault: saved {ev.checkpoint.name}"),
     CheckpointScored: lambda ev: _info(f"vault: checkpoint {ev.step:,} scored: " + suite_line(ev.suite)),
     ChampionChanged: _champion_changed,

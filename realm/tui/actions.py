@@ -186,6 +186,7 @@ SCREENS = (
     ("7", "watchtower", "Watchtower"),
     ("8", "armory", "Armory"),
     ("9", "help", "Help"),
+    ("0", "notices", "Notices"),
 )
 
 ACTIONS: tuple[RealmAction, ...] = (
@@ -366,6 +367,9 @@ ACTIONS: tuple[RealmAction, ...] = (
         "Skills",
         "skills",
         priority=True,  # before the table's own enter (select the row)
+    ),
+    RealmAction(
+        "notices.filter", "cycle_filter", "f", "Filter", "Show all notices, warnings, or errors", "Notices", "notices"
     ),
     RealmAction("detail.close", "dismiss", "escape", "Close", screen="quest_detail"),
     RealmAction("detail.enter", "dismiss", "enter", "Close", screen="quest_detail", show=False),

@@ -35,7 +35,7 @@ from realm.tui.actions import ChatStatus, bindings_for, disabled_reasons
 from realm.tui.away_summary import SeenMarks, summarise
 from realm.tui.away_watch import AwayNews, AwayWatch
 from realm.tui.last_known import LastKnown, read_last_known
-from realm.tui.news import drain, toasts
+from realm.tui.news import ToastGate, drain
 from realm.tui.oracle_follow import FOLLOW_WORDS, OracleFollow
 from realm.tui.oracles import OracleLinks, OracleNode
 from realm.tui.palette import RealmCommands
@@ -45,6 +45,7 @@ from realm.tui.screens.base import RealmScreen
 from realm.tui.screens.battle import BattleScreen
 from realm.tui.screens.help import HelpScreen
 from realm.tui.screens.hero import HeroScreen
+from realm.tui.screens.notices import NoticesScreen
 from realm.tui.screens.oracle import NO_CHAT, OracleScreen
 from realm.tui.screens.quests import QuestsScreen
 from realm.tui.screens.shop import ShopScreen
@@ -72,6 +73,7 @@ class RealmApp(App[None]):
         "watchtower": WatchtowerScreen,
         "armory": ArmoryScreen,
         "help": HelpScreen,
+        "notices": NoticesScreen,
     }
     DEFAULT_MODE = "hero"
     COMMANDS = App.COMMANDS | {RealmCommands}
@@ -120,6 +122,7 @@ class RealmApp(App[None]):
         seen = SeenMarks(state_dir, control_endpoint) if state_dir is not None else None
         self.away = AwayWatch(self, self.mirror, self.requests, seen, clock, away_after_s)
         self._rate = StepRate()
+        self.toasts = ToastGate()  # the game's news, coalesced: one toast per 10 s of ``clock`` at most
         self._last_event_time: float | None = None
         self._mode_history: list[str] = []
         self.frames = 0  # repaints pushed into a screen (the bench reads it)
@@ -232,17 +235,20 @@ class RealmApp(App[None]):
             self._last_event_time = news.last_time
         for time_, step in news.steps:
             self._rate.add(time_, step)
-        for toast in toasts(news):
-            self.notify(toast.text, title=toast.title, severity=toast.severity, markup=False)
+        for event in news.toastworthy:
+            self.toasts.add(event, self.mirror.state.skills)
         screen = self.screen if isinstance(self.screen, RealmScreen) and self.screen.is_mounted else None
         reached = level_up(self._drained, self.mirror.state)
         self._drained = self.mirror.state
         if reached is not None:
-            self.notify(f"DIO reached level {reached}!", title="Level up")
+            self.toasts.add_level(reached)
             if screen is not None:
                 screen.effect_level_up(reached)
         if news.losses and screen is not None:
             screen.effect_hits(news.losses)
+        toast = self.toasts.due(self.clock())
+        if toast is not None:
+            self.notify(toast.text, title=toast.title, severity=toast.severity, markup=False)
 
     def _on_fresh_snapshot(self) -> None:
         """What a snapshot holds is news to nobody: start counting from it."""

@@ -45,6 +45,8 @@ from realm.state import apply
 T0 = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC
 RUN = "demo-run"
 STEPS_PER_LEVEL = 100
+IDLE_QUEST = "idle-bin-L1-00000000.jsonl"  # named as trainer/skill_quests.py names them
+LONG_QUEST = "reverse-words-from-the-whole-of-moby-dick-chapters-one-to-ten.jsonl"
 CONFIG = (
     ConfigField(key="model.name", value="builtin:dio-nano", kind="critical", help="the model DIO is"),
     ConfigField(key="train.lr", value="0.002", kind="safe", help="AdamW learning rate", overridden=True),
@@ -104,12 +106,40 @@ def session(steps: int = 250) -> list[Event]:
         TrainerStarted(trainer=info, step=0),
         ConfigChanged(config=CONFIG),
         SkillsLoaded(skills=SKILLS),
-        QuestQueued(quest=QuestInfo(name="reverse-words.jsonl", examples=512, priority="high")),
-        QuestQueued(quest=QuestInfo(name="idle-bin-l1-0002.jsonl", examples=256, priority="low", source="idle")),
+        QuestQueued(quest=QuestInfo(name=LONG_QUEST, examples=512, priority="high")),
+        QuestQueued(
+            quest=QuestInfo(
+                name="correction-bin-L1-00000000.jsonl",
+                examples=24,
+                source="correction",
+                title="Correction · BIN level 1 · 3 missed",
+            )
+        ),
+        QuestQueued(
+            quest=QuestInfo(
+                name="idle-bin-L1-00000400.jsonl",
+                examples=256,
+                priority="low",
+                source="idle",
+                title="BIN L1 ×192 · REV L2 ×64",
+            )
+        ),
         QuestFinished(
             result=QuestResult(name="broken.jsonl", outcome="failed", reason="line 3: not JSON", time=T0 + 1)
         ),
-        QuestStarted(quest=QuestInfo(name="idle-bin-l1-0001.jsonl", examples=256, source="idle"), total_steps=400),
+        QuestFinished(
+            result=QuestResult(
+                name="bin-L1-40x-25600001.jsonl",
+                outcome="done",
+                steps=60,
+                source="generated",
+                title="BIN L1 · 40 chats asked for",
+            )
+        ),
+        QuestStarted(
+            quest=QuestInfo(name=IDLE_QUEST, examples=256, source="idle", title="BIN L1 · 256 chats"), total_steps=400
+        ),
+        Notice(level="warning", text=f"quest {IDLE_QUEST}: 115 exact duplicate(s) kept (the split folds them)"),
     ]
     for n in range(1, steps + 1):
         events.append(step(n))
@@ -126,7 +156,7 @@ def session(steps: int = 250) -> list[Event]:
                 time=T0 + n,
                 train_loss=3.0 / (1 + n / 50),
                 val_loss=3.2 / (1 + n / 60),
-                quest="idle-bin-l1-0001.jsonl",
+                quest=IDLE_QUEST,
             )
             events.append(CheckpointSaved(checkpoint=ckpt))
             suite = SuiteScore(
@@ -144,6 +174,9 @@ def session(steps: int = 250) -> list[Event]:
                 AchievementUnlocked(achievement=Achievement(id="centurion", name="Centurion", time=T0 + 100, step=100))
             )
     events.append(Notice(level="warning", text="ledger: 1 checkpoint(s) are missing from disk"))
+    events.append(
+        Notice(level="error", text=f"quest {LONG_QUEST}: could not read quests/queued/high/{LONG_QUEST}: retrying")
+    )
     events.append(BattleChanged(status="paused"))
     return events
 

@@ -15,6 +15,7 @@ from realm.skills import curriculum
 from realm.skills.grading import accuracy, evaluate
 from realm.skills.history import SkillStore
 from realm.skills.registry import load_skills
+from realm.state import every_line
 from realm.vault.checkpoints import complete_checkpoints
 from tests.conftest import wait_for
 from tests.oracle.conftest import add_checkpoint, oracle_config
@@ -68,9 +69,9 @@ def test_evals_on_the_oracle_equal_local_greedy_evals_of_the_same_checkpoint(tmp
     steps = [p.step for p in skill_state.history if p.level == 1]
     # the round of step 5 always; step 10's only if step 5's answers were back by then (one in flight)
     assert steps in ([5], [5, 10])
-    on_oracle = [line.text for line in state.log if "answers from oracle local" in line.text]
-    assert len(on_oracle) == len(steps), [line.text for line in state.log]
-    assert not [line.text for line in state.log if "failed" in line.text]
+    on_oracle = [line.text for line in every_line(state) if "answers from oracle local" in line.text]
+    assert len(on_oracle) == len(steps), [line.text for line in every_line(state)]
+    assert not [line.text for line in every_line(state) if "failed" in line.text]
 
     skill = load_skills(skill_folder(tmp_path))["bin"]
     store = SkillStore(home / "vault" / "realm.db")
@@ -95,19 +96,21 @@ def test_an_oracle_that_is_down_means_a_local_eval_and_a_warning(tmp_path, train
 
     state = trainer.state
     warnings = [
-        line.text for line in state.log if line.level == "warning" and "oracle eval of step 5 failed" in line.text
+        line.text
+        for line in every_line(state)
+        if line.level == "warning" and "oracle eval of step 5 failed" in line.text
     ]
     assert warnings and "no oracle answered" in warnings[0] and "evaluated on the trainer" in warnings[0]
     [skill_state] = state.skills.skills
     rounds = [p.step for p in skill_state.history if p.level == 1]
     assert rounds and rounds[0] > 5  # the round of step 5, run here once the oracle had failed
-    assert not [line.text for line in state.log if "answers from oracle" in line.text]
+    assert not [line.text for line in every_line(state) if "answers from oracle" in line.text]
 
 
 def test_an_unknown_eval_oracle_is_an_error_notice_and_evals_run_locally(tmp_path, trainer_factory):
     trainer = trainer_factory(oracle_eval_config(tmp_path, eval_oracle="atlantis"), max_steps=5).start()
     assert trainer.join() == 0
-    errors = [line.text for line in trainer.state.log if line.level == "error"]
+    errors = [line.text for line in every_line(trainer.state) if line.level == "error"]
     assert any("no oracle node 'atlantis'" in text and "run on the trainer" in text for text in errors), errors
     [skill_state] = trainer.state.skills.skills
     assert [p.step for p in skill_state.history if p.level == 1] == [5]
@@ -123,7 +126,9 @@ def test_a_round_still_on_the_oracle_at_stop_is_evaluated_here(tmp_path, trainer
 
     state = trainer.state
     assert any(
-        "no answer within 0s of the trainer stopping" in line.text for line in state.log if line.level == "warning"
+        "no answer within 0s of the trainer stopping" in line.text
+        for line in every_line(state)
+        if line.level == "warning"
     )
     [skill_state] = state.skills.skills
     assert [p.step for p in skill_state.history if p.level == 1] == [5]
@@ -146,7 +151,7 @@ def test_retention_keeps_the_checkpoint_an_oracle_round_is_reading(tmp_path, tra
     oracle_factory(oracle_config(config, load_on_start=""), home=home)
     assert trainer.join() == 0
 
-    log = [line.text for line in trainer.state.log]
+    log = [line.text for line in every_line(trainer.state)]
     assert any("at step 5 (answers from oracle local)" in text for text in log), log
     assert not [text for text in log if "oracle eval of step" in text and "failed" in text]
     kept = [int(f.name.split("-")[1]) for f in complete_checkpoints(home / "vault" / "checkpoints")]

@@ -17,6 +17,7 @@ from realm.model.loading import load_tokenizer
 from realm.skills import curriculum
 from realm.skills.history import EvalRow, SkillStore
 from realm.skills.registry import SKILLS_DIR, get_skill
+from realm.state import every_line
 from realm.vault.checkpoints import complete_checkpoints, read_sidecar
 
 
@@ -45,7 +46,7 @@ def test_idle_quests_come_from_the_skill_with_lineage_and_evals_run(trainer_fact
     trainer = trainer_factory(skills_config(skill_folder(tmp_path)), max_steps=10).start()
     assert trainer.join() == 0
     state = trainer.state
-    assert len(state.skills.skills) == 1, [line.text for line in state.log]
+    assert len(state.skills.skills) == 1, [line.text for line in every_line(state)]
     [skill] = state.skills.skills
     assert skill.id == "bin" and skill.level == 1 and skill.max_level == 30
     assert state.skills.active == "bin"
@@ -60,7 +61,10 @@ def test_idle_quests_come_from_the_skill_with_lineage_and_evals_run(trainer_fact
     meta = json.loads(sorted((home / "quests" / "lineage").glob("idle-bin-L1-*.meta.json"))[0].read_text())
     assert meta["skills"]["bin"]["generator"] == "bin" and meta["skills"]["bin"]["level"] == 1
     assert meta["examples"] == 24 and meta["seed"] and meta["source"] == "idle"
+    assert meta["title"] == "BIN L1 · 24 chats"  # what is in it, for people; the name stays in the detail
     assert {r.source for r in state.board.recent if r.name.startswith("idle-bin-")} == {"idle"}
+    assert {r.title for r in state.board.recent if r.name.startswith("idle-bin-")} == {"BIN L1 · 24 chats"}
+    assert any(line.text.startswith("Victory: BIN L1 · 24 chats — ") for line in state.log)
     counts = {(c.generator, c.validator): c.count for c in state.skills.lineage}
     assert counts[("bin@1.0.0", "")] >= 24
     # an untrained DIO gets probe items wrong: they come back as a high-priority correction quest
@@ -69,6 +73,7 @@ def test_idle_quests_come_from_the_skill_with_lineage_and_evals_run(trainer_fact
     correction_meta = json.loads((home / "quests" / "lineage" / f"{corrections[0].name}.meta.json").read_text())
     assert correction_meta["generator"] == "self_correction" and correction_meta["source_generator"] == "bin"
     assert correction_meta["source"] == "correction"
+    assert correction_meta["title"] == f"Correction · BIN level 1 · {correction_meta['wrong_items']} missed"
     store = SkillStore(home / "vault" / "realm.db")
     assert [r.step for r in store.rounds_at("bin", 1)] == [5, 10]
     store.close()
@@ -120,7 +125,7 @@ def test_level_up_after_the_window_across_a_restart(trainer_factory, tmp_path):
     trainer.join()
     [skill] = trainer.state.skills.skills
     assert skill.level == 2
-    assert any("rises to L2" in line.text for line in trainer.state.log)
+    assert any("rises to L2" in line.text for line in every_line(trainer.state))
     _clear_queue(home)
     again = trainer_factory(skills_config(folder, eval_every=1000), max_steps=1, home=home).start()
     again.join()
@@ -144,7 +149,7 @@ def test_a_bad_skill_yaml_disables_skills_with_a_notice_and_training_goes_on(tra
     (folder / "bin.yaml").write_text("id: bin\nname: B\ngenerator: bin\nmax_level: two\nlevels: {1: {}}\n")
     trainer = trainer_factory(skills_config(folder), max_steps=2).start()
     assert trainer.join() == 0
-    errors = [line.text for line in trainer.state.log if line.level == "error"]
+    errors = [line.text for line in every_line(trainer.state) if line.level == "error"]
     assert any("bin.yaml: max_level" in text for text in errors), errors
     assert trainer.state.hero.steps == 2  # the placeholder idle quest kept DIO training
 
@@ -182,6 +187,9 @@ def test_a_quest_generated_on_request_is_queued_with_lineage_and_bad_asks_are_re
         what="the generated quest to be trained",
     )
     assert [r.source for r in trainer.state.board.recent if r.name == "bin-L2-12x-s1.jsonl"] == ["generated"]
+    assert [r.title for r in trainer.state.board.recent if r.name == "bin-L2-12x-s1.jsonl"] == [
+        "BIN L2 · 12 chats asked for"
+    ]
     listing = {q.name: q.state for q in client.request(QuestListRequest()).quests}
     assert listing["bin-L2-12x-s1.jsonl"] == "done"
     counts = {(c.generator, c.validator): c.count for c in trainer.state.skills.lineage}

@@ -18,6 +18,7 @@ from conftest import fast_config, fill, wait_for, write_chat_quest
 from realm.bus import RealmClient, TrainerUnreachable
 from realm.config import RealmConfig, VaultConfig, endpoints
 from realm.protocol import Envelope, JournalRequest, Notice, StopRequest
+from realm.state import every_line
 from realm.vault.checkpoints import TEMP_PREFIX, complete_checkpoints, parse_step, read_sidecar, weights_sha256
 from realm.vault.ledger import Ledger
 from realm.vault.retention import DOOMED_PREFIX
@@ -162,7 +163,7 @@ def test_a_full_disk_pauses_the_trainer_which_resumes_by_itself_when_space_is_ba
         assert "battle: paused" in status.stdout and "why paused: disk full:" in status.stdout
         _assert_nothing_torn(home)
         resumed = _free_and_wait_for_training(fillers, client, trainer, log)
-        assert any("disk has room again" in line.text for line in resumed.log)
+        assert any("disk has room again" in line.text for line in every_line(resumed))
 
         # 2. all but 4 MB: the lines fit, a checkpoint (11 MB) does not; torch.save fails its own way
         paused, fillers = _fill_until_paused(disk, client, trainer, log, leave_mb=4)
@@ -203,6 +204,6 @@ def test_a_retention_delete_cut_short_by_a_kill_is_finished_at_the_next_start(tr
     ledger.close()
     assert rows[3] == "deleted"
     assert not any(p.name.startswith(TEMP_PREFIX) for p in checkpoints.iterdir())
-    texts = [line.text for line in second.state.log]
+    texts = [line.text for line in every_line(second.state)]
     assert any("finished deleting " + oldest.name in text for text in texts)
     assert not any("missing from disk" in text for text in texts)

@@ -11,6 +11,7 @@ from conftest import fast_config, wait_for, write_chat_quest
 
 from realm.config import ConfigError, ModelConfig
 from realm.protocol import PauseRequest, ResumeRequest
+from realm.state import every_line
 from trainer.engine import Engine, resolve_precision
 
 WORDS = ["apple", "river", "stone", "cloud"]
@@ -88,7 +89,7 @@ def test_the_trainer_says_when_an_fp16_step_is_skipped_and_trains_on(trainer_fac
     try:
         trainer.client.request(ResumeRequest())
         notice = wait_for(
-            lambda: [line.text for line in trainer.state.log if "optimizer step was skipped" in line.text],
+            lambda: [line.text for line in every_line(trainer.state) if "optimizer step was skipped" in line.text],
             timeout=60,
             what="the skipped-step notice",
         )
@@ -164,7 +165,7 @@ def test_nan_losses_in_a_row_pause_the_trainer_with_the_reason_and_save_nothing(
         reason = wait_for(
             lambda: [
                 line.text
-                for line in trainer.state.log
+                for line in every_line(trainer.state)
                 if "battle paused: the loss or gradients were not finite" in line.text
             ],
             timeout=60,
@@ -172,7 +173,9 @@ def test_nan_losses_in_a_row_pause_the_trainer_with_the_reason_and_save_nothing(
         )
     finally:
         hook.remove()
-    skipped = [line.text for line in trainer.state.log if "not finite, so the optimizer step was skipped" in line.text]
+    skipped = [
+        line.text for line in every_line(trainer.state) if "not finite, so the optimizer step was skipped" in line.text
+    ]
     assert len(skipped) == NONFINITE_PAUSE_AFTER
     assert f"were not finite for {NONFINITE_PAUSE_AFTER} steps in a row" in reason[0] and "Lower train.lr" in reason[0]
     assert trainer.state.battle.status == "paused" and trainer.state.hero.steps == steps
@@ -194,4 +197,4 @@ def test_weights_that_hold_nan_are_never_saved(trainer_factory, tmp_path):
         trainer.daemon.engine.unwrapped.get_input_embeddings().weight[0, 0] = float("inf")
     trainer.stop()  # the stop saves a checkpoint of the steps since the last one: not of these weights
     assert not list((home / "checkpoints").glob("checkpoint-*"))
-    assert any("not saved: the weights hold inf/nan" in line.text for line in trainer.state.log)
+    assert any("not saved: the weights hold inf/nan" in line.text for line in every_line(trainer.state))

@@ -12,6 +12,7 @@ from realm.bus import Publisher
 from realm.config import RealmConfig
 from realm.home import Home
 from realm.protocol import QuestAddRequest, QuestMoveRequest, QuestRetryRequest
+from realm.state import every_line
 from trainer import lineage
 from trainer.quest_board import QuestBoard
 from trainer.queue import MAX_NAME, QuestQueue
@@ -33,7 +34,7 @@ def drop(board: QuestBoard, name: str, content: str) -> None:
 
 
 def notices(board: QuestBoard) -> list[str]:
-    return [line.text for line in board.publisher.state.log if line.text.startswith("inbox:")]
+    return [line.text for line in every_line(board.publisher.state) if line.text.startswith("inbox:")]
 
 
 def lines(n: int, bad: int = 0) -> str:

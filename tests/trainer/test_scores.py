@@ -19,6 +19,7 @@ from conftest import fast_config, trainer_process, wait_for
 from realm.config import ChampionConfig, QuestsConfig, SkillsConfig, SuiteConfig, VaultConfig
 from realm.home import Home
 from realm.quests.split import MIN_FOR_HELD_OUT, normal_key, split
+from realm.state import every_line
 from realm.vault import champion
 from realm.vault.ledger import Ledger
 from trainer.idle import idle_examples, write_idle_quest
@@ -146,7 +147,9 @@ def test_no_held_out_example_or_copy_of_one_reaches_a_training_batch(tmp_path, t
     trained = {key_of[ids] for ids in recorder.trained if ids in key_of}  # idle quests after it are not in the file
     assert len(held) == 6 and len(trained) == 54
     assert not held & trained
-    started = [e for e in trainer.daemon.publisher.state.log if "doubles.jsonl" in e.text and "folded" in e.text]
+    started = [
+        e for e in every_line(trainer.daemon.publisher.state) if "doubles.jsonl" in e.text and "folded" in e.text
+    ]
     assert len(started) == 1, "the split is reported once for the quest"
 
 
@@ -204,7 +207,7 @@ def test_checkpoints_of_very_different_quests_are_scored_on_the_same_suite_and_t
     assert [r.checkpoint.step for r in ranked] == [
         c.step for c in sorted((r.checkpoint for r in ranked), key=lambda c: (c.suite.loss, -c.step))
     ], "with no skills in the suite, the champion is the lowest suite loss"
-    scored = [e for e in trainer.daemon.publisher.state.log if " scored: suite loss" in e.text]
+    scored = [e for e in every_line(trainer.daemon.publisher.state) if " scored: suite loss" in e.text]
     assert len(scored) >= 2
 
 
@@ -254,7 +257,7 @@ def test_a_validation_file_joins_the_scores_of_later_checkpoints_and_an_edit_sta
     scored = [row["step"] for row in document["checkpoints"] if row["suite"] is not None]
     unscored = [row["step"] for row in document["checkpoints"] if row["suite"] is None]
     assert unscored and max(unscored) < min(scored), "every checkpoint saved after the file was added is scored"
-    assert "suite changed" in " ".join(e.text for e in trainer.daemon.publisher.state.log)
+    assert "suite changed" in " ".join(e.text for e in every_line(trainer.daemon.publisher.state))
 
 
 def test_a_bad_validation_file_is_left_out_with_its_reason_and_the_rest_is_scored(tmp_path, trainer_factory):
@@ -267,7 +270,7 @@ def test_a_bad_validation_file_is_left_out_with_its_reason_and_the_rest_is_score
     state = trainer.daemon.publisher.state
     scored = [c.suite for c in state.vault.checkpoints if c.suite is not None]
     assert scored and [name for name, _ in scored[-1].files] == ["good.jsonl"]
-    warned = [line.text for line in state.log if "broken.jsonl" in line.text]
+    warned = [line.text for line in every_line(state) if "broken.jsonl" in line.text]
     assert (
         len(warned) == 1
         and warned[0].startswith("evaluation suite: validation/broken.jsonl")

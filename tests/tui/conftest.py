@@ -172,6 +172,20 @@ def trainer(endpoints) -> Iterator[ScriptedTrainer]:
         scripted.stop()
 
 
+class SteppedClock:
+    """The app's clock: the wall clock plus what the test added. A test drives the app's time
+    forward (the toasts' 10 s) instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.added = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.added
+
+    def advance(self, seconds: float) -> None:
+        self.added += seconds
+
+
 def text_of(widget) -> str:
     """The plain text a widget draws (our widgets render Content)."""
     rendered = widget.render()

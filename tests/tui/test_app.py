@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 
 import pytest
 from textual.message import Message
@@ -12,7 +13,7 @@ from realm.game.hero import hero_stats
 from realm.protocol import PauseRequest, QuestFinished, QuestResult, ResumeRequest
 from realm.tui.app import RealmApp
 
-from .conftest import HEARTBEAT_S, ScriptedTrainer, text_of, wait_for
+from .conftest import HEARTBEAT_S, ScriptedTrainer, SteppedClock, text_of, wait_for
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -33,8 +34,18 @@ class Notes:
         return any(text in m for m in self.messages)
 
 
-def make_app(endpoints, readonly: bool = False) -> RealmApp:
-    return RealmApp(endpoints.pub, endpoints.control, heartbeat_s=HEARTBEAT_S, readonly=readonly)
+def make_app(endpoints, readonly: bool = False, clock=time.time) -> RealmApp:
+    return RealmApp(endpoints.pub, endpoints.control, heartbeat_s=HEARTBEAT_S, readonly=readonly, clock=clock)
+
+
+def toasts_after_each_wait(clock: SteppedClock, condition):
+    """``condition``, with the app's clock 1 s further on each time it is asked (toasts wait 10 s)."""
+
+    def check() -> bool:
+        clock.advance(1.0)
+        return condition()
+
+    return check
 
 
 def text(app: RealmApp, selector: str) -> str:
@@ -96,7 +107,8 @@ async def test_a_lost_trainer_shows_waiting_and_a_new_one_is_followed(endpoints,
 
 async def test_battle_and_hero_screens_follow_the_events(endpoints, trainer):
     notes = Notes()
-    app = make_app(endpoints)
+    clock = SteppedClock()
+    app = make_app(endpoints, clock=clock)
     async with app.run_test(size=(80, 24), message_hook=notes) as pilot:
         await connect(pilot, app, trainer)
         trainer.begin(quest="arith-l1", total_steps=400)
@@ -119,7 +131,8 @@ async def test_battle_and_hero_screens_follow_the_events(endpoints, trainer):
         assert f"XP {stats.xp}" in xp
         assert f"{stats.xp_into_level}/{stats.xp_for_level}" in xp
         assert "Gold 100" in text(app, "#hero-stats")
-        await wait_for(pilot, lambda: notes.any("level 3") and notes.any("warmup: done"), what="the toasts")
+        both = toasts_after_each_wait(clock, lambda: notes.any("level 3") and notes.any("Quest won: warmup"))
+        await wait_for(pilot, both, what="the toasts")
 
 
 async def test_space_pauses_and_resumes(endpoints, trainer):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from realm.game.narration import quest_title
 from realm.tui.app import RealmApp
 
 from .conftest import text_of, wait_for
@@ -19,7 +20,14 @@ async def test_the_app_follows_a_real_trainer_and_space_pauses_and_resumes(train
         await wait_for(pilot, lambda: app.mirror.state.hero.steps >= 3, timeout=60, what="training steps")
         seen = app.mirror.state.hero.steps
         await wait_for(pilot, lambda: app.mirror.state.hero.steps > seen, timeout=30, what="the step to advance")
-        await wait_for(pilot, lambda: "idle-" in text_of(app.screen.query_one("#battle-quest")), what="quest name")
+
+        def titled() -> bool:  # the game's own quest by its title, not its file name
+            quest, meter = app.mirror.state.battle.quest, text_of(app.screen.query_one("#battle-quest"))
+            return (
+                quest is not None and quest_title(quest, app.mirror.state.skills)[:20] in meter and "idle-" not in meter
+            )
+
+        await wait_for(pilot, titled, what="quest title")
 
         await pilot.press("space")
         await wait_for(pilot, lambda: trainer.state.battle.status == "paused", timeout=30, what="the trainer pausing")

@@ -26,8 +26,8 @@ from realm.tui.app import RealmApp
 from realm.tui.screens.away import AwayScreen
 from realm.tui.widgets.damage import DamageFloats
 
-from .conftest import HEARTBEAT_S, ScriptedTrainer, text_of, wait_for
-from .test_app import Notes, connect, make_app, playing, text
+from .conftest import HEARTBEAT_S, ScriptedTrainer, SteppedClock, text_of, wait_for
+from .test_app import Notes, connect, make_app, playing, text, toasts_after_each_wait
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -165,7 +165,8 @@ async def test_armory_edits_a_safe_key_and_confirms_a_critical_one(endpoints, tr
 
 async def test_battle_effects_eta_damage_flash_and_toasts(endpoints, trainer):
     notes = Notes()
-    app = make_app(endpoints)
+    clock = SteppedClock()
+    app = make_app(endpoints, clock=clock)
     async with app.run_test(size=(80, 24), message_hook=notes) as pilot:
         await connect(pilot, app, trainer)
         trainer.begin(total_steps=400)
@@ -181,9 +182,12 @@ async def test_battle_effects_eta_damage_flash_and_toasts(endpoints, trainer):
             assert app.screen.query_one("#battle-state").has_class("-flash")
         trainer.publisher.emit(AchievementUnlocked(achievement=Achievement(id="x", name="Centurion", time=1.0)))
         trainer.publisher.emit(QuestFinished(result=QuestResult(name="bad.jsonl", outcome="failed", reason="no json")))
-        await wait_for(pilot, lambda: notes.any("Centurion") and notes.any("bad.jsonl: failed"), what="toasts")
+        together = toasts_after_each_wait(
+            clock, lambda: notes.any("Quest failed: bad.jsonl") and notes.any("Centurion")
+        )
+        await wait_for(pilot, together, what="one toast for both")
         log = text_of(app.screen.query_one("#battle-log"))
-        assert "quest bad.jsonl: failed (no json)" in log and "achievement unlocked: Centurion" in log
+        assert "Defeat: bad.jsonl (no json)" in log and "achievement unlocked: Centurion" in log
 
 
 def first_hit(app) -> str:

@@ -65,7 +65,7 @@ def test_trainer_gpu_reading(snap_compare, key):
     assert snap_compare(gpu_app(), press=[key, "wait:300"], terminal_size=(80, 24))
 
 
-@pytest.mark.parametrize("key", [str(n) for n in range(1, 10)])
+@pytest.mark.parametrize("key", [str(n) for n in range(0, 10)])
 def test_screen(snap_compare, key):
     assert snap_compare(recorded_app(), press=[key, "wait:300"], terminal_size=(80, 24))
 
@@ -225,3 +225,20 @@ def test_shop(snap_compare):
         await pilot.pause(0.3)
 
     assert snap_compare(recorded_app(), run_before=open_shop, terminal_size=(80, 24))
+
+
+def test_battle_with_a_toast_over_the_log_not_the_chart(snap_compare):
+    """The game's worst toast (an error, a failed and a won quest with long names, an achievement)."""
+    from .test_notices import news_flood
+
+    async def flood(pilot):
+        await pilot.press("2")
+        await pilot.pause(0.2)
+        news_flood(pilot.app)
+        await pilot.pause(0.4)
+
+    assert snap_compare(recorded_app(), run_before=flood, terminal_size=(80, 24))
+
+
+def test_notices_filtered_to_warnings(snap_compare):
+    assert snap_compare(recorded_app(), press=["0", "wait:200", "f", "wait:300"], terminal_size=(80, 24))

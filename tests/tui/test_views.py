@@ -46,7 +46,7 @@ from realm.tui.view import RealmView
 def test_narration_speaks_of_notable_events_only():
     assert narrate(demo.step(1000)) is None  # steps are too frequent for the log
     failed = QuestFinished(result=QuestResult(name="q", outcome="failed", reason="bad line 3"))
-    assert narrate(failed) == ("warning", "quest q: failed (bad line 3)")
+    assert narrate(failed) == ("warning", "Defeat: q (bad line 3)")
     assert narrate(BattleChanged(status="paused")) == ("info", "battle paused")
     assert narrate(failed) == narrate(failed)  # pure
 

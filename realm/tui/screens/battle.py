@@ -9,7 +9,8 @@ from textual.content import Content
 from textual.widgets import Static
 
 from realm import gpu as nvml
-from realm.protocol import BattleState, RealmState
+from realm.game.narration import quest_title
+from realm.protocol import BattleState, RealmState, SkillsState
 from realm.tui import format as fmt
 from realm.tui.screens.base import RealmScreen
 from realm.tui.view import RealmView
@@ -49,7 +50,7 @@ class BattleScreen(RealmScreen):
 
     def show_body(self, view: RealmView) -> None:
         battle = view.state.battle
-        self.query_one("#battle-quest", Meter).set(*quest_meter(battle))
+        self.query_one("#battle-quest", Meter).set(*quest_meter(battle, view.state.skills))
         self.query_one("#battle-state").set_class(battle.status == "paused", "-paused")
         self.set_row("#battle-state", state_line(view.state.hero.steps, battle, view.readonly, view.steps_per_s))
         self.set_row("#battle-metrics", metrics_line(battle, view.state.hero.val_loss))
@@ -69,12 +70,12 @@ class BattleScreen(RealmScreen):
         self.set_timer(FLASH_S, lambda: row.remove_class("-flash"))
 
 
-def quest_meter(battle: BattleState) -> tuple[float | None, str, str]:
+def quest_meter(battle: BattleState, skills: SkillsState | None = None) -> tuple[float | None, str, str]:
     if battle.quest is None:
         if battle.status == "idle" and battle.reason:  # resting by policy, not for want of work
             return None, "No quest. Idle quests are off: idle.enabled: true turns them on.", ""
         return None, "No quest: DIO rests at camp.", ""
-    name = battle.quest.name
+    name = quest_title(battle.quest, skills)
     if len(name) > QUEST_LABEL_WIDTH:
         name = name[: QUEST_LABEL_WIDTH - 1] + "…"
     fraction = battle.quest_step / battle.quest_total if battle.quest_total else 0.0

@@ -10,6 +10,7 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from realm.game.narration import quest_title
 from realm.protocol import GAME_SOURCES, QuestInfo, QuestResult
 from realm.tui.actions import bindings_for
 from realm.tui.format import clock
@@ -19,8 +20,15 @@ def source_words(source: str) -> str:
     return f"{source} (the game's own quest)" if source in GAME_SOURCES else source
 
 
+def _names(quest: QuestInfo | QuestResult) -> list[tuple[str, str]]:
+    """The title the screens show and the file name, when they differ (the box's title is the file)."""
+    title = quest_title(quest)
+    return [("title", title), ("file", quest.name)] if title != quest.name else []
+
+
 def queued_facts(q: QuestInfo) -> list[tuple[str, str]]:
     facts = [
+        *_names(q),
         ("status", "queued"),
         ("priority", q.priority),
         ("source", source_words(q.source)),
@@ -36,6 +44,7 @@ def queued_facts(q: QuestInfo) -> list[tuple[str, str]]:
 
 def finished_facts(r: QuestResult) -> list[tuple[str, str]]:
     return [
+        *_names(r),
         ("status", r.outcome),
         ("finished", clock(r.time) if r.time else "unknown"),
         ("source", source_words(r.source)),

@@ -19,7 +19,7 @@ from textual.app import ComposeResult
 from textual.content import Content
 from textual.widgets import DataTable, Static
 
-from realm.game.narration import counted
+from realm.game.narration import counted, quest_title
 from realm.protocol import (
     GAME_SOURCES,
     QuestInfo,
@@ -27,6 +27,7 @@ from realm.protocol import (
     QuestRemoveRequest,
     QuestResult,
     QuestRetryRequest,
+    SkillsState,
     SkipRequest,
 )
 from realm.tui import format as fmt
@@ -71,20 +72,22 @@ def board_model(view: RealmView) -> BoardModel:
         active = "none: DIO rests at camp"
     else:
         epoch = f"  epoch {battle.quest_epoch}/{battle.quest_epochs}" if battle.quest_epochs else ""
-        active = (
-            f"{battle.quest.name}  {battle.quest_step:,}/{battle.quest_total:,} steps{epoch}  ({battle.quest.source})"
-        )
+        title = quest_title(battle.quest, state.skills)
+        active = f"{title}  {battle.quest_step:,}/{battle.quest_total:,} steps{epoch}  ({battle.quest.source})"
     queued = tuple(sorted(state.board.queued, key=lambda q: PRIORITY_RANK.get(q.priority, 1)))
     return BoardModel(active=active, queued=queued, finished=tuple(reversed(state.board.recent)))
 
 
-def queued_cells(q: QuestInfo) -> tuple[Text | str, ...]:
-    return Text(q.priority, PRIORITY_STYLE.get(q.priority, "")), q.name, f"{q.examples:,}", q.source
+def queued_cells(q: QuestInfo, skills: SkillsState | None = None) -> tuple[Text | str, ...]:
+    """The quest by its title; its file name is in the detail view."""
+    priority = Text(q.priority, PRIORITY_STYLE.get(q.priority, ""))
+    return priority, quest_title(q, skills), f"{q.examples:,}", q.source
 
 
-def finished_cells(r: QuestResult) -> tuple[Text | str, ...]:
+def finished_cells(r: QuestResult, skills: SkillsState | None = None) -> tuple[Text | str, ...]:
     why = r.reason or counted(r.steps, "step")
-    return fmt.clock(r.time) if r.time else "", Text(r.outcome, OUTCOME_STYLE.get(r.outcome, "")), r.name, why
+    outcome = Text(r.outcome, OUTCOME_STYLE.get(r.outcome, ""))
+    return fmt.clock(r.time) if r.time else "", outcome, quest_title(r, skills), why
 
 
 def shifted(priority: str, by: int) -> str | None:
@@ -127,9 +130,11 @@ class QuestsScreen(RealmScreen):
         self._title(
             "#quests-finished", "Done and failed · enter: detail", len(everything.finished) - len(model.finished)
         )
-        self._fill(self.query_one("#quests-queued", DataTable), model.queued, queued_cells, lambda q: q.name)
-        self._fill(self.query_one("#quests-finished", DataTable), model.finished, finished_cells,
-                   lambda r: f"{r.name}@{r.time}")  # fmt: skip
+        skills = view.state.skills
+        self._fill(self.query_one("#quests-queued", DataTable), model.queued,
+                   lambda q: queued_cells(q, skills), lambda q: q.name)  # fmt: skip
+        self._fill(self.query_one("#quests-finished", DataTable), model.finished,
+                   lambda r: finished_cells(r, skills), lambda r: f"{r.name}@{r.time}")  # fmt: skip
 
     def _title(self, selector: str, words: str, hidden: int) -> None:
         table = self.query_one(selector, DataTable)

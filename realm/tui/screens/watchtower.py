@@ -15,6 +15,7 @@ from textual.containers import Horizontal
 from textual.content import Content
 from textual.widgets import Static
 
+from realm.state import every_line
 from realm.tui import format as fmt
 from realm.tui.oracles import OracleView
 from realm.tui.screens.base import RealmScreen
@@ -106,4 +107,4 @@ class WatchtowerScreen(RealmScreen):
         self.query_one("#watch-trainer", Static).update(pairs_text(model.trainer, NODE_LABEL))
         self.query_one("#watch-oracles", Static).update(pairs_text(model.oracles, NODE_LABEL))
         self.query_one("#watch-link", Static).update(pairs_text(model.link))
-        self.query_one(LogView).set_lines(view.state.log, self.app.bin_glyphs)
+        self.query_one(LogView).set_lines(every_line(view.state), self.app.bin_glyphs)
