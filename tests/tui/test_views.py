@@ -334,3 +334,17 @@ def test_a_quest_of_several_epochs_says_which_pass_it_is_on():
     assert quest_meter(state.battle)[2] == " 12/30 ep 2/3"
     one_pass = apply(state, StepMetrics(step=13, quest_step=13, **metrics))
     assert board_model(RealmView(one_pass, True, "e")).active == "q.jsonl  13/30 steps  (inbox)"
+
+
+def test_a_skill_row_gives_the_pooled_probe_with_its_band():
+    from realm.protocol import SkillEvalPoint, SkillState
+    from realm.tui.screens.skills import skill_row, skill_row_text
+
+    history = tuple(
+        SkillEvalPoint(level=2, step=50 * k, accuracy=0.6, probe=share, probe_items=40)
+        for k, share in enumerate((0.5, 0.6, 0.7, 0.8), 1)
+    )
+    text = skill_row_text(skill_row(SkillState(id="bin", level=2, max_level=30, history=history), 0, "")).plain
+    assert "  L2  probe 70% (61-77%, 120 items in 3 rounds)" in text.splitlines()
+    unsized = tuple(SkillEvalPoint(level=2, step=50, accuracy=0.6, probe=0.5) for _ in range(3))
+    assert "probe" not in skill_row_text(skill_row(SkillState(id="bin", level=2, history=unsized), 0, "")).plain

@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Static
 
 from realm.game.narration import counted
 from realm.protocol import SkillEvalItem, SkillState
+from realm.skills.confidence import band_text, probe_band
 from realm.skills.registry import SKILLS_DIR, skill_files
 from realm.tui.actions import bindings_for
 from realm.tui.format import bin_text
@@ -67,6 +68,7 @@ class SkillRow:
     trends: tuple[LevelTrend, ...]  # by level
     next_eval: str
     active: bool = False  # the skill behind the hero's ACC
+    probe: str = ""  # the last rounds' fresh probes at its level, pooled, with a 95 % band; "" before any
 
 
 @dataclass(frozen=True)
@@ -93,9 +95,10 @@ def skill_row(skill: SkillState, step: int, active: str) -> SkillRow:
         next_eval = f"due (step {skill.next_eval_step:,})"
     else:
         next_eval = f"step {skill.next_eval_step:,} (in {skill.next_eval_step - step:,})"
+    band = probe_band(skill.history, skill.level)
     return SkillRow(icon=skill.icon or "◆", name=skill.name or skill.id, short_name=short(skill), level=skill.level,
                     max_level=skill.max_level, trends=trends(skill), next_eval=next_eval,
-                    active=skill.id == active)  # fmt: skip
+                    active=skill.id == active, probe=band_text(band) if band else "")  # fmt: skip
 
 
 def short(skill: SkillState) -> str:
@@ -189,6 +192,8 @@ def skill_row_text(row: SkillRow) -> Content:
     ]
     if not row.trends:
         lines.append(Content.styled("  no eval yet", "$text-muted"))
+    if row.probe:
+        lines.append(Content.styled(f"  L{row.level:<3}{row.probe}", "$text-muted"))
     shown = [t for t in row.trends if t.level >= row.level - 1]  # how it got here, here, and the next level
     lines += [trend_text(t) for t in shown]
     earlier = len(row.trends) - len(shown)
