@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import json
 
+import msgspec
 import pytest
 from quest_files_fixtures import all_bad, good, malformed, mixed, too_long, unknown_format
 from test_cli import realm, write_config
 
-from realm.config import QuestsConfig, RealmConfig
+from realm.config import QuestsConfig, RealmConfig, TrainConfig
 from realm.model.chatml import IGNORE_INDEX
 from realm.model.loading import DIO_NANO, load_tokenizer
 from realm.quest_files import QuestFileError, intake_check, skipped_note
 from realm.quests.check import check_quest, histogram, loss_runs, summary_lines
 from realm.quests.formats import QuestFormatError, encode_example
 from realm.quests.validate import check_for_training
+
+DEFAULT_MAX_LENGTH = TrainConfig().max_length
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +56,8 @@ def test_a_mixed_file_names_each_bad_line_with_the_validators_reason(tmp_path, t
 
 def test_over_length_lines_are_dropped_or_truncated_as_the_config_says(tmp_path, tokenizer):
     path = too_long(tmp_path)
-    dropped = check_quest(path, RealmConfig(), tokenizer)
+    short = RealmConfig(train=TrainConfig(max_length=256))
+    dropped = check_quest(path, short, tokenizer)
     long_line = dropped.lines[-1]
     assert long_line.line == 21 and long_line.verdict == "rejected" and long_line.tokens > 256
     assert long_line.reason.startswith("longer than train.max_length (256 tokens); dropped")
@@ -61,7 +65,7 @@ def test_over_length_lines_are_dropped_or_truncated_as_the_config_says(tmp_path,
     assert bins[-1].low == 257 and bins[-1].high is None and bins[-1].count == 1
     assert sum(b.count for b in bins) == 21
     assert "train.max_length 256: 1 over" in "\n".join(summary_lines(dropped))
-    truncated = check_quest(path, RealmConfig(quests=QuestsConfig(too_long="truncate")), tokenizer)
+    truncated = check_quest(path, msgspec.structs.replace(short, quests=QuestsConfig(too_long="truncate")), tokenizer)
     assert truncated.lines[-1].verdict == "truncated" and truncated.all_good
     encoded = encode_example(tokenizer, truncated.examples[21], 256)
     assert len(encoded.input_ids) == 256
@@ -108,14 +112,14 @@ def test_quest_check_command_text_json_show_and_exit_codes(tmp_path):
     out = text.stdout
     assert out.startswith("mixed.jsonl: messages (chat_v1), 33 lines: 30 ok, 3 rejected\n")
     assert "     31  rejected" in out and "unknown role 'asistant'" in out
-    assert "token lengths against train.max_length 256:" in out
+    assert f"token lengths against train.max_length {DEFAULT_MAX_LENGTH}:" in out
     assert "line 31 as the trainer trains it:" in out and "carry loss" in out
     assert "<|im_start|>user\nhi<|im_end|>\n<|im_start|>asistant\nhello<|im_end|>" in out
 
     ok = realm("quest", "check", str(good(tmp_path)), "--json", "--show", "1", *home)
     assert ok.returncode == 0, ok.stderr
     document = json.loads(ok.stdout)
-    assert (document["format"], document["ok"], document["max_length"]) == ("messages", True, 256)
+    assert (document["format"], document["ok"], document["max_length"]) == ("messages", True, DEFAULT_MAX_LENGTH)
     assert len(document["lines"]) == 30 and len(document["held_out_lines"]) == 3
     assert sum(b["count"] for b in document["histogram"]) == 30
     assert [r["text"] for r in document["show"]["runs"] if r["loss"]] == ["It is 0.<|im_end|>"]

@@ -35,7 +35,7 @@ async def test_a_mixed_file_shows_its_summary_and_enter_queues_it(endpoints, tra
         shown = summary(box)
         assert "mixed.jsonl: messages (chat_v1), 33 lines: 30 ok, 3 rejected" in shown
         assert "1 × turn 2: unknown role 'asistant' (did you mean 'assistant'?)" in shown
-        assert "train.max_length 256: 0 over" in shown
+        assert f"train.max_length {TrainConfig().max_length}: 0 over" in shown
         assert not [r for r in trainer.control_requests() if isinstance(r, QuestAddRequest)]
         await pilot.press("enter")
         await wait_for(

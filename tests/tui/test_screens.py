@@ -8,6 +8,7 @@ import pytest
 from textual.command import CommandList
 from textual.widgets import DataTable, Input
 
+from realm.config import TrainConfig
 from realm.protocol import (
     Achievement,
     AchievementUnlocked,
@@ -150,7 +151,7 @@ async def test_armory_edits_a_safe_key_and_confirms_a_critical_one(endpoints, tr
             pilot, lambda: "Critical key" in str(app.screen.query("Static").first().render()), what="the confirmation"
         )
         await pilot.press("n")
-        await wait_for(pilot, lambda: notes.any("kept at 256"), what="kept")
+        await wait_for(pilot, lambda: notes.any(f"kept at {TrainConfig().max_length}"), what="kept")
         sent = [r for r in trainer.control_requests() if isinstance(r, ConfigUpdateRequest)]
         assert [r.key for r in sent] == ["train.lr", "train.lr"]
 
