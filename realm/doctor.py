@@ -221,12 +221,14 @@ def _gpus(config: RealmConfig) -> Check:
 
 
 def _bin_glyphs(config: RealmConfig) -> Check:
-    """No program can see the terminal's font, so the line asks the player to look."""
+    """No program can see the terminal's font, so the line asks the player to look (a browser needs
+    no look: the page of ``realm tui --serve`` ships a font with the glyphs)."""
+    browser = "; the browser page (tui --serve) ships a font with them"
     if config.tui.bin_glyphs == "ascii":
         detail = "tui.bin_glyphs: ascii (BIN's \u24ea \u2460 drawn as 0 1); if \u24ea \u2460 here look right, circled shows them"
-        return Check("bin glyphs", True, detail)
+        return Check("bin glyphs", True, detail + browser)
     detail = "tui.bin_glyphs: circled; if \u24ea \u2460 here show as boxes or misaligned, set tui.bin_glyphs: ascii"
-    return Check("bin glyphs", True, detail)
+    return Check("bin glyphs", True, detail + browser)
 
 
 def format_table(checks: list[Check]) -> str:

@@ -3,14 +3,20 @@ and what ``realm play`` shares with it (the checked keymap, the CURVE link to th
 
 from __future__ import annotations
 
+import base64
 import shlex
 import sys
+import tempfile
 from pathlib import Path
 
 from realm.cli.common import EXIT_OK, CommandError, common_options, load_context
 from realm.hosts import trainer_endpoints
+from realm.resources import shipped
 from realm.security import client_setup
 from realm.tui.oracles import registry_oracles
+
+PAGE_TEMPLATE = Path(__file__).with_name("serve_page.html")  # textual-serve's page, with the font added
+PAGE_FONT = "assets/fonts/enclosed-alphanumerics.woff2"
 
 
 def add_parsers(sub) -> None:
@@ -96,6 +102,23 @@ def _serve_tui(args) -> int:
             command += [f"--{flag}", str(Path(value).resolve()) if flag in ("home", "config") else value]
     if args.readonly:
         command.append("--readonly")
-    print(f"Serving the Realm at http://{args.host}:{args.port} (ctrl+c stops)", flush=True)
-    Server(shlex.join(command), host=args.host, port=args.port, title="Realm of Training").serve()
+    with tempfile.TemporaryDirectory(prefix="realm-page-") as templates:
+        write_page_template(Path(templates))
+        print(f"Serving the Realm at http://{args.host}:{args.port} (ctrl+c stops)", flush=True)
+        server = Server(
+            shlex.join(command), host=args.host, port=args.port, title="Realm of Training", templates_path=templates
+        )
+        server.serve()
     return EXIT_OK
+
+
+def write_page_template(folder: Path) -> Path:
+    """The browser page's template, ``folder/app_index.html``, with BIN's circled digits inlined as a
+    font: a data URL needs no route of its own, and textual-serve's static folder stays its own."""
+    font = shipped(PAGE_FONT)
+    if not font.is_file():
+        raise CommandError(f"{font} is missing: reinstall realm-of-training (it is the browser page's font)")
+    encoded = base64.b64encode(font.read_bytes()).decode("ascii")
+    page = folder / "app_index.html"
+    page.write_text(PAGE_TEMPLATE.read_text().replace("REALM_ENCLOSED_ALPHANUMERICS_WOFF2", encoded))
+    return page

@@ -63,6 +63,7 @@ def test_doctor_asks_the_player_to_look_at_the_circled_digits(glyphs):
     assert f"tui.bin_glyphs: {glyphs}" in table
     assert f"{ZERO} {ONE}" in table
     assert ("set tui.bin_glyphs: ascii" in table) == (glyphs == "circled")
+    assert "the browser page (tui --serve) ships a font with them" in table
 
 
 def test_a_log_line_quoting_a_bin_prompt_follows_the_setting():
