@@ -138,6 +138,7 @@ class Checkpointer:
             if pause:
                 time.sleep(float(pause))
 
+        sidecar = {**sidecar, **self.engine.sidecar_fields()}  # an adapter checkpoint names its base
         return write_checkpoint(self.folder, self.engine.step, datetime.now(), save, sidecar)
 
 

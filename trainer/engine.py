@@ -22,8 +22,10 @@ import torch
 import transformers
 
 from realm.config import ConfigError, RealmConfig
+from realm.model import lora
 from realm.model.chatml import IGNORE_INDEX, EncodedExample, encode_chat
 from realm.model.loading import count_parameters, load_model, resolve_device
+from realm.vault import merge
 from trainer import chunked_loss, memory, target_rows
 from trainer.packing import (
     ATTENTION,
@@ -67,15 +69,14 @@ class Engine:
         self.accelerator = make_accelerator(config)
         self.precision = resolve_precision(train.precision, resolve_device(config.model.device))
         torch.manual_seed(train.seed)
-        self.model, self.tokenizer = load_model(
-            _weights_config(config, self.precision), checkpoint=checkpoint, seed=train.seed
-        )
+        self.model, self.tokenizer, self.adapter_base = _load(config, self.precision, checkpoint)
         self.attention = choose_attention(self.model)
         self.grouped = self.attention == ATTENTION  # pads to group widths: our CPU attention's layout
         if train.gradient_checkpointing:
             enable_checkpointing(self.model)
         self.targets_only = target_rows.install(self.model)  # the last layer's MLP only where there is a target
         self.chunked = chunked_loss.install(self.model)  # the LM head and loss a chunk of rows at a time
+        self.model = _with_adapters(self.model, train.lora, checkpoint)
         self.device = next(self.model.parameters()).device
         self.memory = memory.for_engine(self.model, train, self.precision)
         log.info("memory estimate for a full-length micro-batch: %s", self.memory.line())
@@ -87,7 +88,7 @@ class Engine:
         self.micro_batch = train.batch_size  # halved on out-of-memory, for the rest of the run
         self.progress: dict | None = None  # the daemon's data position, restored from a checkpoint
         self.optimizer = torch.optim.AdamW(
-            self.model.parameters(),
+            [p for p in self.model.parameters() if p.requires_grad],  # with LoRA: the adapters alone
             lr=train.lr,
             weight_decay=train.weight_decay,
             fused=self.device.type in FUSED_ADAMW_DEVICES or None,  # one kernel per tensor, not ~10 ops
@@ -306,6 +307,12 @@ class Engine:
         """No inf or nan in any weight: what a checkpoint must hold."""
         return all(bool(torch.isfinite(p).all()) for p in self.unwrapped.parameters())
 
+    def sidecar_fields(self) -> dict:
+        """What a checkpoint's sidecar says of its kind: adapters, and the base they apply to."""
+        if self.adapter_base is None:
+            return {"adapter": False}
+        return {"adapter": True, **self.adapter_base}
+
     def save(self, folder: Path) -> None:
         """Weights, tokenizer and the training state (optimizer, scheduler, RNG, data position)."""
         self.unwrapped.save_pretrained(folder, safe_serialization=True)
@@ -399,6 +406,40 @@ def _weights_config(config: RealmConfig, precision: str):
     if config.model.dtype == "auto":  # autocast computes in bf16/fp16 over float32 master weights
         return msgspec.structs.replace(config.model, dtype="float32")
     return config.model
+
+
+def _load(config: RealmConfig, precision: str, checkpoint: Path | None):
+    """(model, tokenizer, adapter base): the model to train, with an adapter checkpoint's base
+    loaded as its sidecar names it. The adapter base is what the sidecars of LoRA checkpoints
+    record (None for a full fine-tune)."""
+    weights = _weights_config(config, precision)
+    seed = config.train.seed
+    if lora.is_adapter(checkpoint):
+        name, base_checkpoint, seed = merge.base_of(checkpoint)
+        model, tokenizer = load_model(
+            msgspec.structs.replace(weights, name=name), checkpoint=base_checkpoint, seed=seed
+        )
+        base = {"base_model": name, "base_checkpoint": str(base_checkpoint) if base_checkpoint else None}
+    else:
+        model, tokenizer = load_model(weights, checkpoint=checkpoint, seed=seed)
+        base = {"base_model": config.model.name, "base_checkpoint": str(checkpoint) if checkpoint else None}
+    return model, tokenizer, {**base, "base_seed": seed} if config.train.lora is not None else None
+
+
+def _with_adapters(model: torch.nn.Module, settings, checkpoint: Path | None) -> torch.nn.Module:
+    """New adapters, or an adapter checkpoint's to train on; without ``train.lora`` an adapter
+    checkpoint is merged and the whole model trains."""
+    if lora.is_adapter(checkpoint):
+        if settings is None:
+            log.info("train.lora is off: merging %s's adapters and training the whole model", checkpoint.name)
+            return lora.merged(model, checkpoint)
+        return lora.load(model, checkpoint, trainable=True)
+    if settings is None:
+        return model
+    model = lora.attach(model, settings)
+    trainable = lora.trainable_parameters(model)
+    log.info("LoRA r=%d on %s: %s trainable parameters", settings.r, ", ".join(settings.targets), f"{trainable:,}")
+    return model
 
 
 def _check_fits(need: memory.Estimate, device: torch.device, train) -> None:
