@@ -10,19 +10,20 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import fast_config, write_chat_quest
+from conftest import fast_config, trainer_process, wait_for, write_chat_quest
 from transformers import AutoModelForCausalLM
 
 from realm.config import ConfigError, LoraSettings
 from realm.home import Home
 from realm.model.lora import ADAPTER_CONFIG
-from realm.vault.checkpoints import read_sidecar
+from realm.vault.checkpoints import complete_checkpoints, read_sidecar
 from realm.vault.ledger import Ledger
 from realm.vault.merge import MERGED
 from realm.vault.service import VaultService, export_checkpoint
 from trainer import memory
 from trainer.checkpointer import Checkpointer
 from trainer.engine import Engine
+from trainer.telemetry import read_metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 LORA = LoraSettings(r=8, alpha=16, targets=("q_proj", "v_proj"))
@@ -161,3 +162,39 @@ def test_a_config_naming_lora_without_peft_installed_says_what_to_install(tmp_pa
     assert result.returncode == 2, result.stderr
     assert "train.lora" in result.stderr and "realm-of-training[lora]" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def _steps(home: Path) -> dict[int, float]:
+    path = home / "logs" / "metrics.jsonl"
+    return {r["step"]: r["loss"] for r in read_metrics(path) if r["kind"] == "step"} if path.exists() else {}
+
+
+def _run(home: Path, config: Path, max_steps: int) -> None:
+    process = trainer_process(home, config, max_steps)
+    _, err = process.communicate(timeout=240)
+    assert process.returncode == 0, err.decode()[-2000:]
+
+
+def test_sigkill_then_restart_resumes_the_adapters_on_the_same_loss_curve(tmp_path):
+    total = 8
+    config = tmp_path / "realm.yaml"
+    train = dict(batch_size=4, max_length=64, warmup_steps=2, checkpoint_every=4, val_every=50, threads=1)
+    config.write_text(yaml.safe_dump({"train": {**train, "lora": {"r": 8, "targets": ["q_proj", "v_proj"]}}}))
+    homes = {name: tmp_path / name for name in ("reference", "killed")}
+    for home in homes.values():
+        write_chat_quest(home / "quests" / "queued" / "normal" / "reverse.jsonl", n=48)
+    _run(homes["reference"], config, total)
+
+    home = homes["killed"]
+    first = trainer_process(home, config, total)
+    wait_for(lambda: max(_steps(home), default=0) >= 5 or first.poll() is not None, timeout=180, what="step 5")
+    first.kill()
+    first.wait(timeout=30)
+    (latest,) = complete_checkpoints(Home(home).checkpoints)
+    assert read_sidecar(latest)["adapter"] is True and (latest / ADAPTER_CONFIG).is_file()
+    _run(home, config, total - 4)
+
+    reference, resumed = _steps(homes["reference"]), _steps(home)
+    assert sorted(resumed) == sorted(reference) == list(range(1, total + 1))
+    for step in range(5, total + 1):
+        assert abs(resumed[step] - reference[step]) <= 1e-5, (step, resumed[step], reference[step])
