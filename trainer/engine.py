@@ -8,6 +8,7 @@ everything a resume needs (weights, optimizer, scheduler, step, RNG).
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import logging
 import math
@@ -36,7 +37,7 @@ from trainer.packing import (
     register,
     shifted_targets,
 )
-from trainer.telemetry import FlopCount
+from trainer.telemetry import FlopCount, matmul_peak_flops
 
 log = logging.getLogger("realm.trainer")
 
@@ -381,17 +382,50 @@ def make_accelerator(config: RealmConfig):
 PRECISIONS = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
+CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo: bf16 dot products in hardware
+CPU_BF16_MATMUL_GAIN = 1.5  # bf16 matmuls this much faster than fp32 before auto picks bf16 on CPU
+
+
 def resolve_precision(spec: str, device: torch.device) -> str:
     """``train.precision`` on ``device``: auto is bf16 on a GPU that has it, fp16 (with loss
-    scaling) on one that has not, and fp32 on CPU, where autocast gains nothing."""
+    scaling) on one that has not; on CPU bf16 only where the CPU has native bf16 and a bf16
+    matmul measured here is clearly faster than fp32's (``cpu_bf16_pays``), else fp32: emulated
+    bf16 autocast is slower than fp32 (bench/cpu_bf16.py)."""
     bf16_ok = device.type != "cuda" or torch.cuda.is_bf16_supported()
     if spec == "auto":
-        return "fp32" if device.type != "cuda" else "bf16" if bf16_ok else "fp16"
+        if device.type != "cuda":
+            return "bf16" if cpu_bf16_pays() else "fp32"
+        return "bf16" if bf16_ok else "fp16"
     if spec == "bf16" and not bf16_ok:
         raise ConfigError(
             f"train.precision: bf16 asked for, but {torch.cuda.get_device_name(device)} has no bfloat16; use fp16 or auto"
         )
     return spec
+
+
+def cpu_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether this CPU has bf16 instructions (AVX512-BF16 or AMX); unknown (not Linux) is no."""
+    try:
+        flags = set(cpuinfo.read_text(encoding="utf-8", errors="replace").split())
+    except OSError:
+        return False
+    return any(flag in flags for flag in CPU_BF16_FLAGS)
+
+
+@functools.cache
+def cpu_bf16_pays() -> bool:
+    """Native bf16, and bf16 matmuls measured (alternating with fp32, a few tenths of a second
+    once per process) at least ``CPU_BF16_MATMUL_GAIN`` times fp32's FLOP/s: the other ops of a
+    step gain less, so a small matmul gain would not carry a whole step."""
+    if not cpu_native_bf16():
+        return False
+    cpu = torch.device("cpu")
+    fp32 = bf16 = 0.0
+    for _ in range(2):
+        fp32 += matmul_peak_flops(cpu, torch.float32, seconds=0.05)
+        bf16 += matmul_peak_flops(cpu, torch.bfloat16, seconds=0.05)
+    log.info("CPU matmul: bf16 %.0f GFLOP/s, fp32 %.0f GFLOP/s", bf16 / 2e9, fp32 / 2e9)
+    return bf16 >= CPU_BF16_MATMUL_GAIN * fp32
 
 
 def _weights_config(config: RealmConfig, precision: str):
