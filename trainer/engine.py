@@ -97,7 +97,9 @@ class Engine:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_schedule(train))
         self.model, self.optimizer = self.accelerator.prepare(self.model, self.optimizer)
         if checkpoint is not None and (checkpoint / TRAINING_STATE).exists():
-            self._restore(checkpoint / TRAINING_STATE)
+            # a switch between LoRA and a full fine-tune trains other parameters: a new optimizer
+            same_kind = lora.is_adapter(checkpoint) == (train.lora is not None)
+            self._restore(checkpoint / TRAINING_STATE, optimizer=same_kind)
 
     @property
     def pad_id(self) -> int:
@@ -331,10 +333,13 @@ class Engine:
             folder / TRAINING_STATE,
         )
 
-    def _restore(self, path: Path) -> None:
+    def _restore(self, path: Path, optimizer: bool = True) -> None:
         state = torch.load(path, map_location="cpu", weights_only=True)
         self.step = int(state["step"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        if optimizer:
+            self.optimizer.load_state_dict(state["optimizer"])
+        else:
+            log.info("train.lora changed since %s: the optimizer starts afresh", path.parent.name)
         self.scheduler.load_state_dict(state["scheduler"])
         _set_rng_state(state["rng"])
         self.micro_batch = int(state.get("micro_batch") or self.micro_batch)
@@ -466,7 +471,7 @@ def _with_adapters(model: torch.nn.Module, settings, checkpoint: Path | None) ->
     if lora.is_adapter(checkpoint):
         if settings is None:
             log.info("train.lora is off: merging %s's adapters and training the whole model", checkpoint.name)
-            return lora.merged(model, checkpoint)
+            return lora.merged(model, checkpoint).requires_grad_(True)  # peft froze the base
         return lora.load(model, checkpoint, trainable=True)
     if settings is None:
         return model

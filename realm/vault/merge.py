@@ -18,7 +18,15 @@ from realm.config import ModelConfig
 from realm.errors import RealmError
 from realm.files import atomic_write
 from realm.model import lora
-from realm.vault.checkpoints import SIDECAR, TEMP_PREFIX, fsync_tree, read_sidecar, weights_sha256
+from realm.vault.checkpoints import (
+    SIDECAR,
+    TEMP_PREFIX,
+    complete_checkpoints,
+    fsync_tree,
+    parse_step,
+    read_sidecar,
+    weights_sha256,
+)
 
 MERGED = "merged"
 _merging = threading.Lock()  # one merge at a time in a process: each holds a whole model
@@ -31,6 +39,17 @@ def base_of(folder: Path) -> tuple[str, Path | None, int]:
         raise RealmError(f"{folder}: an adapter checkpoint whose {SIDECAR} names no base_model; it cannot be merged")
     checkpoint = sidecar.get("base_checkpoint")
     return str(sidecar["base_model"]), Path(checkpoint) if checkpoint else None, int(sidecar.get("base_seed", 0))
+
+
+def adapter_bases(checkpoints_dir: Path) -> tuple[int, ...]:
+    """Steps of the full checkpoints that adapter checkpoints here were started on: merging
+    those adapters needs them, so retention keeps them."""
+    steps = set()
+    for folder in complete_checkpoints(checkpoints_dir):
+        base = (read_sidecar(folder) or {}).get("base_checkpoint")
+        if base and Path(base).parent == checkpoints_dir and (step := parse_step(Path(base).name)) is not None:
+            steps.add(step)
+    return tuple(sorted(steps))
 
 
 def load_base(folder: Path, *, device: str = "cpu", dtype: str = "float32"):

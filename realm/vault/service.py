@@ -33,7 +33,7 @@ from realm.protocol import (
 )
 from realm.vault import champion
 from realm.vault.checkpoints import SIDECAR, TEMP_PREFIX, read_sidecar
-from realm.vault.merge import MERGED, plain_folder
+from realm.vault.merge import MERGED, adapter_bases, plain_folder
 from realm.vault.retention import delete_checkpoint_folder
 
 log = logging.getLogger("realm.trainer")
@@ -176,6 +176,8 @@ def delete_checkpoint(config: RealmConfig, home: Path, ledger, step: int):
     present = ledger.present()
     if present and present[-1].step == info.step:
         raise DeleteRefused(f"{info.name} is the latest checkpoint; the trainer resumes from it")
+    if info.step in adapter_bases(folder.parent):
+        raise DeleteRefused(f"{info.name} is the base of LoRA adapter checkpoints; delete those first")
     serving, _ = served_step(config, home)
     if serving == info.step:
         raise DeleteRefused(f"{info.name} is being served by the oracle; promote another checkpoint first")

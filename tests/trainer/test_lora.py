@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import msgspec
 import pytest
 import torch
 import yaml
@@ -18,8 +19,9 @@ from realm.home import Home
 from realm.model.lora import ADAPTER_CONFIG
 from realm.vault.checkpoints import complete_checkpoints, read_sidecar
 from realm.vault.ledger import Ledger
-from realm.vault.merge import MERGED
-from realm.vault.service import VaultService, export_checkpoint
+from realm.vault.merge import MERGED, adapter_bases
+from realm.vault.retention import prune
+from realm.vault.service import DeleteRefused, VaultService, delete_checkpoint, export_checkpoint
 from trainer import memory
 from trainer.checkpointer import Checkpointer
 from trainer.engine import Engine
@@ -130,6 +132,39 @@ def test_promote_and_export_merge_the_adapters_into_a_plain_model(tmp_path):
     assert "model.safetensors" in names and ADAPTER_CONFIG not in names  # what a remote oracle fetches
     served, _ = ModelStore(engine.config, home, fetcher=None).promote(str(info.step))
     assert torch.equal(_logits(served.model, ids), merged_logits)
+    ledger.close()
+
+
+def test_adapters_started_on_a_full_checkpoint_keep_it_as_their_base(tmp_path):
+    home = tmp_path / "home"
+    ledger = Ledger(Home(home).ensure().db)
+    full = Engine(fast_config(lr=1e-2, warmup_steps=1))
+    batch = _batch(full, tmp_path)
+    for _ in range(2):
+        full.train_step(batch)
+    base_info, base_folder = _save(full, home, ledger)
+    assert read_sidecar(base_folder)["adapter"] is False
+
+    engine = Engine(_config(), checkpoint=base_folder)
+    assert engine.step == 2
+    for _ in range(2):
+        engine.train_step(batch)
+    info, folder = _save(engine, home, ledger)
+    assert read_sidecar(folder)["base_checkpoint"] == str(base_folder)
+
+    assert adapter_bases(Home(home).checkpoints) == (base_info.step,)
+    settings = msgspec.structs.replace(engine.config.vault, keep_last=1, keep_best=0)
+    assert prune(ledger, settings, bases=(base_info.step,), everything_allowed=True) == []
+    with pytest.raises(DeleteRefused, match="base of LoRA adapter checkpoints"):
+        delete_checkpoint(engine.config, home, ledger, base_info.step)
+    exported = export_checkpoint(ledger, engine.config, str(info.step), tmp_path / "out")
+    ids = torch.tensor([batch[0].input_ids])
+    expected = _logits(engine.unwrapped.merge_and_unload(), ids)
+    assert torch.equal(_logits(AutoModelForCausalLM.from_pretrained(exported), ids), expected)
+
+    whole = Engine(fast_config(), checkpoint=folder)  # train.lora off: the adapters merged, all of it trains
+    assert whole.step == info.step and whole.sidecar_fields() == {"adapter": False}
+    assert torch.allclose(_logits(whole.unwrapped, ids), expected, atol=1e-5)
     ledger.close()
 
 
