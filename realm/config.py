@@ -96,7 +96,8 @@ class TrainConfig(_Section):
     # logs/trainer.log and logs/metrics.jsonl each rotate past this size to .1 ... .log_keep (0: never)
     log_max_mb: NonNegative = 50.0
     log_keep: AtLeast0 = 3
-    # auto: bf16 on a GPU that has it, fp16 with loss scaling on one that has not, fp32 on CPU
+    # auto: bf16 on a GPU that has it, fp16 with loss scaling on one that has not; on CPU bf16
+    # only where the CPU has native bf16 and a bf16 matmul measures faster, else fp32
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
     # recompute each layer's activations in the backward: much less memory for ~30 % more compute
     gradient_checkpointing: bool = False
