@@ -8,6 +8,7 @@ with comments, in ``configs/realm.yaml``). A wrong key, a wrong type or a missin
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import ipaddress
 import math
 import os
@@ -53,6 +54,23 @@ class ModelConfig(_Section):
         _check_device("device", self.device)
 
 
+class LoraSettings(_Section):
+    """``train.lora``: train low-rank adapters (peft's LoRA) on the listed linear modules, the rest frozen."""
+
+    r: Annotated[int, msgspec.Meta(ge=1)] = 16  # the adapters' rank
+    alpha: Annotated[float, msgspec.Meta(gt=0.0)] = 32.0  # the update is scaled by alpha / r
+    dropout: Annotated[float, msgspec.Meta(ge=0.0, lt=1.0)] = 0.0  # on the adapters' input
+    targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+    def __post_init__(self) -> None:
+        if not self.targets:
+            raise ValueError("`targets` must name at least one module (e.g. q_proj)")
+        if importlib.util.find_spec("peft") is None:
+            raise ValueError(
+                "LoRA needs the peft package: pip install 'realm-of-training[lora]' (or: pip install peft)"
+            )
+
+
 class TrainConfig(_Section):
     lr: float = 3e-3
     warmup_steps: int = 20
@@ -80,10 +98,13 @@ class TrainConfig(_Section):
     log_keep: AtLeast0 = 3
     # experiment trackers fed every metrics record: any accelerate tracker name (tensorboard, wandb, ...)
     log_with: list[str] = msgspec.field(default_factory=list)
-    # auto: bf16 on a GPU that has it, fp16 with loss scaling on one that has not, fp32 on CPU
+    # auto: bf16 on a GPU that has it, fp16 with loss scaling on one that has not; on CPU bf16
+    # only where the CPU has native bf16 and a bf16 matmul measures faster, else fp32
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
     # recompute each layer's activations in the backward: much less memory for ~30 % more compute
     gradient_checkpointing: bool = False
+    # LoRA adapters instead of a full fine-tune (null: off); promote and export merge them
+    lora: LoraSettings | None = None
 
     def __post_init__(self) -> None:
         for key in ("batch_size", "grad_accum", "max_length", "checkpoint_every", "val_every", "cosine_steps"):

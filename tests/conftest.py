@@ -32,7 +32,9 @@ def wait_for(condition, timeout: float = 30.0, interval: float = 0.02, what: str
 
 def fast_config(**train) -> RealmConfig:
     """Small batches and a short warmup: real training steps in tens of milliseconds."""
-    options = dict(batch_size=4, max_length=64, warmup_steps=5, checkpoint_every=1000, val_every=10, threads=1)
+    # fp32: auto would pick bf16 on a CPU with native bf16, and tests compare against fp32 references
+    options = dict(batch_size=4, max_length=64, warmup_steps=5, checkpoint_every=1000, val_every=10, threads=1,
+                   precision="fp32")  # fmt: skip
     options.update(train)
     # skill evals off: a test that wants them passes its own SkillsConfig (tests/skills)
     return RealmConfig(train=TrainConfig(**options), skills=SkillsConfig(enabled=False))

@@ -23,6 +23,7 @@ from realm.errors import RealmError
 from realm.protocol import CheckpointInfo, CheckpointsPruned, ErrorReply, Notice
 from realm.vault.champion import board
 from realm.vault.checkpoints import TEMP_PREFIX, complete_checkpoints, parse_step, read_sidecar, write_checkpoint
+from realm.vault.merge import adapter_bases
 from realm.vault.retention import prune
 from realm.vault.service import VaultService, served_step
 
@@ -108,7 +109,7 @@ class Checkpointer:
         config = self.config()
         ranked = [row.checkpoint.step for row in board(self.ledger, config.champion) if row.rank]  # [0]: the champion
         removed = prune(self.ledger, config.vault, ranked=ranked, in_use=self.in_use(),
-                        everything_allowed=everything_allowed)  # fmt: skip
+                        everything_allowed=everything_allowed, bases=adapter_bases(self.folder))  # fmt: skip
         if removed:
             steps = tuple(parse_step(name) for name in removed)
             self.emit(CheckpointsPruned(steps=steps, reason="disk full" if everything_allowed else "retention"))
@@ -138,6 +139,7 @@ class Checkpointer:
             if pause:
                 time.sleep(float(pause))
 
+        sidecar = {**sidecar, **self.engine.sidecar_fields()}  # an adapter checkpoint names its base
         return write_checkpoint(self.folder, self.engine.step, datetime.now(), save, sidecar)
 
 

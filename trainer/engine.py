@@ -8,6 +8,7 @@ everything a resume needs (weights, optimizer, scheduler, step, RNG).
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import logging
 import math
@@ -22,8 +23,10 @@ import torch
 import transformers
 
 from realm.config import ConfigError, RealmConfig
+from realm.model import lora
 from realm.model.chatml import IGNORE_INDEX, EncodedExample, encode_chat
 from realm.model.loading import count_parameters, load_model, resolve_device
+from realm.vault import merge
 from trainer import chunked_loss, memory, target_rows
 from trainer.packing import (
     ATTENTION,
@@ -35,7 +38,7 @@ from trainer.packing import (
     shifted_targets,
 )
 from trainer.quest_plan import shuffled
-from trainer.telemetry import FlopCount
+from trainer.telemetry import FlopCount, matmul_peak_flops
 
 log = logging.getLogger("realm.trainer")
 
@@ -68,15 +71,14 @@ class Engine:
         self.accelerator = make_accelerator(config)
         self.precision = resolve_precision(train.precision, resolve_device(config.model.device))
         torch.manual_seed(train.seed)
-        self.model, self.tokenizer = load_model(
-            _weights_config(config, self.precision), checkpoint=checkpoint, seed=train.seed
-        )
+        self.model, self.tokenizer, self.adapter_base = _load(config, self.precision, checkpoint)
         self.attention = choose_attention(self.model)
         self.grouped = self.attention == ATTENTION  # pads to group widths: our CPU attention's layout
         if train.gradient_checkpointing:
             enable_checkpointing(self.model)
         self.targets_only = target_rows.install(self.model)  # the last layer's MLP only where there is a target
         self.chunked = chunked_loss.install(self.model)  # the LM head and loss a chunk of rows at a time
+        self.model = _with_adapters(self.model, train.lora, checkpoint)
         self.device = next(self.model.parameters()).device
         self.memory = memory.for_engine(self.model, train, self.precision)
         log.info("memory estimate for a full-length micro-batch: %s", self.memory.line())
@@ -88,7 +90,7 @@ class Engine:
         self.micro_batch = train.batch_size  # halved on out-of-memory, for the rest of the run
         self.progress: dict | None = None  # the daemon's data position, restored from a checkpoint
         self.optimizer = torch.optim.AdamW(
-            self.model.parameters(),
+            [p for p in self.model.parameters() if p.requires_grad],  # with LoRA: the adapters alone
             lr=train.lr,
             weight_decay=train.weight_decay,
             fused=self.device.type in FUSED_ADAMW_DEVICES or None,  # one kernel per tensor, not ~10 ops
@@ -96,7 +98,9 @@ class Engine:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_schedule(train))
         self.model, self.optimizer = self.accelerator.prepare(self.model, self.optimizer)
         if checkpoint is not None and (checkpoint / TRAINING_STATE).exists():
-            self._restore(checkpoint / TRAINING_STATE)
+            # a switch between LoRA and a full fine-tune trains other parameters: a new optimizer
+            same_kind = lora.is_adapter(checkpoint) == (train.lora is not None)
+            self._restore(checkpoint / TRAINING_STATE, optimizer=same_kind)
 
     @property
     def pad_id(self) -> int:
@@ -306,6 +310,12 @@ class Engine:
         """No inf or nan in any weight: what a checkpoint must hold."""
         return all(bool(torch.isfinite(p).all()) for p in self.unwrapped.parameters())
 
+    def sidecar_fields(self) -> dict:
+        """What a checkpoint's sidecar says of its kind: adapters, and the base they apply to."""
+        if self.adapter_base is None:
+            return {"adapter": False}
+        return {"adapter": True, **self.adapter_base}
+
     def save(self, folder: Path) -> None:
         """Weights, tokenizer and the training state (optimizer, scheduler, RNG, data position)."""
         self.unwrapped.save_pretrained(folder, safe_serialization=True)
@@ -323,10 +333,13 @@ class Engine:
             folder / TRAINING_STATE,
         )
 
-    def _restore(self, path: Path) -> None:
+    def _restore(self, path: Path, optimizer: bool = True) -> None:
         state = torch.load(path, map_location="cpu", weights_only=True)
         self.step = int(state["step"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        if optimizer:
+            self.optimizer.load_state_dict(state["optimizer"])
+        else:
+            log.info("train.lora changed since %s: the optimizer starts afresh", path.parent.name)
         self.scheduler.load_state_dict(state["scheduler"])
         _set_rng_state(state["rng"])
         self.micro_batch = int(state.get("micro_batch") or self.micro_batch)
@@ -393,17 +406,50 @@ def make_accelerator(config: RealmConfig):
 PRECISIONS = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
+CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo: bf16 dot products in hardware
+CPU_BF16_MATMUL_GAIN = 1.5  # bf16 matmuls this much faster than fp32 before auto picks bf16 on CPU
+
+
 def resolve_precision(spec: str, device: torch.device) -> str:
     """``train.precision`` on ``device``: auto is bf16 on a GPU that has it, fp16 (with loss
-    scaling) on one that has not, and fp32 on CPU, where autocast gains nothing."""
+    scaling) on one that has not; on CPU bf16 only where the CPU has native bf16 and a bf16
+    matmul measured here is clearly faster than fp32's (``cpu_bf16_pays``), else fp32: emulated
+    bf16 autocast is slower than fp32 (bench/cpu_bf16.py)."""
     bf16_ok = device.type != "cuda" or torch.cuda.is_bf16_supported()
     if spec == "auto":
-        return "fp32" if device.type != "cuda" else "bf16" if bf16_ok else "fp16"
+        if device.type != "cuda":
+            return "bf16" if cpu_bf16_pays() else "fp32"
+        return "bf16" if bf16_ok else "fp16"
     if spec == "bf16" and not bf16_ok:
         raise ConfigError(
             f"train.precision: bf16 asked for, but {torch.cuda.get_device_name(device)} has no bfloat16; use fp16 or auto"
         )
     return spec
+
+
+def cpu_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether this CPU has bf16 instructions (AVX512-BF16 or AMX); unknown (not Linux) is no."""
+    try:
+        flags = set(cpuinfo.read_text(encoding="utf-8", errors="replace").split())
+    except OSError:
+        return False
+    return any(flag in flags for flag in CPU_BF16_FLAGS)
+
+
+@functools.cache
+def cpu_bf16_pays() -> bool:
+    """Native bf16, and bf16 matmuls measured (alternating with fp32, a few tenths of a second
+    once per process) at least ``CPU_BF16_MATMUL_GAIN`` times fp32's FLOP/s: the other ops of a
+    step gain less, so a small matmul gain would not carry a whole step."""
+    if not cpu_native_bf16():
+        return False
+    cpu = torch.device("cpu")
+    fp32 = bf16 = 0.0
+    for _ in range(2):
+        fp32 += matmul_peak_flops(cpu, torch.float32, seconds=0.05)
+        bf16 += matmul_peak_flops(cpu, torch.bfloat16, seconds=0.05)
+    log.info("CPU matmul: bf16 %.0f GFLOP/s, fp32 %.0f GFLOP/s", bf16 / 2e9, fp32 / 2e9)
+    return bf16 >= CPU_BF16_MATMUL_GAIN * fp32
 
 
 def _weights_config(config: RealmConfig, precision: str):
@@ -418,6 +464,40 @@ def _weights_config(config: RealmConfig, precision: str):
     if config.model.dtype == "auto":  # autocast computes in bf16/fp16 over float32 master weights
         return msgspec.structs.replace(config.model, dtype="float32")
     return config.model
+
+
+def _load(config: RealmConfig, precision: str, checkpoint: Path | None):
+    """(model, tokenizer, adapter base): the model to train, with an adapter checkpoint's base
+    loaded as its sidecar names it. The adapter base is what the sidecars of LoRA checkpoints
+    record (None for a full fine-tune)."""
+    weights = _weights_config(config, precision)
+    seed = config.train.seed
+    if lora.is_adapter(checkpoint):
+        name, base_checkpoint, seed = merge.base_of(checkpoint)
+        model, tokenizer = load_model(
+            msgspec.structs.replace(weights, name=name), checkpoint=base_checkpoint, seed=seed
+        )
+        base = {"base_model": name, "base_checkpoint": str(base_checkpoint) if base_checkpoint else None}
+    else:
+        model, tokenizer = load_model(weights, checkpoint=checkpoint, seed=seed)
+        base = {"base_model": config.model.name, "base_checkpoint": str(checkpoint) if checkpoint else None}
+    return model, tokenizer, {**base, "base_seed": seed} if config.train.lora is not None else None
+
+
+def _with_adapters(model: torch.nn.Module, settings, checkpoint: Path | None) -> torch.nn.Module:
+    """New adapters, or an adapter checkpoint's to train on; without ``train.lora`` an adapter
+    checkpoint is merged and the whole model trains."""
+    if lora.is_adapter(checkpoint):
+        if settings is None:
+            log.info("train.lora is off: merging %s's adapters and training the whole model", checkpoint.name)
+            return lora.merged(model, checkpoint).requires_grad_(True)  # peft froze the base
+        return lora.load(model, checkpoint, trainable=True)
+    if settings is None:
+        return model
+    model = lora.attach(model, settings)
+    trainable = lora.trainable_parameters(model)
+    log.info("LoRA r=%d on %s: %s trainable parameters", settings.r, ", ".join(settings.targets), f"{trainable:,}")
+    return model
 
 
 def _check_fits(need: memory.Estimate, device: torch.device, train) -> None:

@@ -4,7 +4,8 @@ Before the first step on a GPU the trainer compares this with the card and refus
 what to change, when it cannot fit. The parts (bytes):
 
 * weights, gradients: parameters x the master weights' size (4 for float32, 2 for bf16);
-* optimizer: AdamW's two moments, in the weights' dtype;
+* optimizer: AdamW's two moments, in the weights' dtype; with LoRA, gradients and moments
+  exist for the adapters' parameters alone (the base is frozen);
 * activations: what the backward keeps per token of a micro-batch. Without checkpointing a
   pre-norm decoder layer keeps about 34 bytes per hidden unit per token in 16-bit autocast
   (Korthikanti et al., "Reducing Activation Recomputation in Large Transformer Models", with
@@ -43,16 +44,18 @@ class Estimate(NamedTuple):
 
 
 def estimate(parameters: int, layers: int, hidden: int, vocabulary: int, *, tokens: int, master_bytes: int,
-             autocast_16bit: bool, checkpointing: bool) -> Estimate:  # fmt: skip
-    """Peak bytes of one training step over a micro-batch of ``tokens`` tokens."""
+             autocast_16bit: bool, checkpointing: bool, trainable: int | None = None) -> Estimate:  # fmt: skip
+    """Peak bytes of one training step over a micro-batch of ``tokens`` tokens; ``trainable``
+    parameters (default: all of them) have gradients and optimizer state."""
     weights = parameters * master_bytes
+    trained = (parameters if trainable is None else trainable) * master_bytes
     per_layer_token = ACTIVATION_BYTES * hidden * (1 if autocast_16bit else 2)
     if checkpointing:
         activations = tokens * hidden * 2 * layers + tokens * per_layer_token
     else:
         activations = tokens * per_layer_token * layers
     logits = 2 * 4 * min(CHUNK_ELEMENTS, tokens * vocabulary)
-    return Estimate(weights, weights, 2 * weights, activations, logits)
+    return Estimate(weights, trained, 2 * trained, activations, logits)
 
 
 def for_engine(model, train, precision: str) -> Estimate:
@@ -68,6 +71,7 @@ def for_engine(model, train, precision: str) -> Estimate:
         master_bytes=master,
         autocast_16bit=precision in ("bf16", "fp16"),
         checkpointing=train.gradient_checkpointing,
+        trainable=sum(p.numel() for p in model.parameters() if p.requires_grad),
     )
 
 
@@ -82,6 +86,8 @@ def refusal(need: Estimate, card_bytes: int, card: str, train) -> str:
         f"a smaller train.batch_size (now {train.batch_size}; raise train.grad_accum to keep the effective batch)"
     )
     hints.append(f"a shorter train.max_length (now {train.max_length})")
+    if train.lora is None:
+        hints.append("train.lora: {r: 16} (adapters: gradients and optimizer state for a small share of the weights)")
     hints.append("model.dtype: bfloat16 (pure bf16 weights and optimizer: half the memory, less precise updates)")
     return (
         f"training needs about {need.line()}, over {HEADROOM:.0%} of {card} ({card_bytes / GIB:.1f} GiB); "

@@ -177,7 +177,7 @@ class FlopCount:
     """Model FLOPs a training step needs: 6 per weight per token through the decoder, 6 per
     LM-head weight per target token (no other row needs logits), and causal attention per
     example. The embedding is a lookup, not a matmul: its weights count only as the LM head
-    where they are tied to it."""
+    where they are tied to it. A frozen weight (LoRA's base) needs no gradient of its own: 4."""
 
     def __init__(self, model: torch.nn.Module, max_length: int) -> None:
         self.max_length = max_length
@@ -186,13 +186,18 @@ class FlopCount:
         head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
         self.layers, self.width = config.num_hidden_layers, heads * head_dim
         embedding, head = model.get_input_embeddings().weight, model.get_output_embeddings().weight
-        tied = embedding.data_ptr() == head.data_ptr()
-        self.body = sum(p.numel() for p in model.parameters()) - embedding.numel() - (0 if tied else head.numel())
-        self.head = head.numel()
+        outside = {embedding.data_ptr(), head.data_ptr()}
+        self.body = sum(_per_weight(p) * p.numel() for p in model.parameters() if p.data_ptr() not in outside)
+        self.head = _per_weight(head) * head.numel()
 
     def step(self, batch) -> float:
         lengths = [min(len(ex.input_ids), self.max_length) for ex in batch]
         targets = sum(sum(label != IGNORE_INDEX for label in ex.labels[: self.max_length]) for ex in batch)
-        dense = 6.0 * self.body * sum(lengths) + 6.0 * self.head * targets
+        dense = float(self.body * sum(lengths) + self.head * targets)
         attention = 6.0 * self.layers * self.width * sum(n * n for n in lengths)  # QK and AV, causal half, fwd + 2x bwd
         return dense + attention
+
+
+def _per_weight(parameter: torch.Tensor) -> int:
+    """FLOPs per weight per token: forward 2, the input's gradient 2, the weight's own gradient 2."""
+    return 6 if parameter.requires_grad else 4

@@ -59,8 +59,10 @@ class ModelStore:
 
     def _load(self, info: CheckpointInfo, folder: Path, source: str) -> Served:
         from realm.model.loading import load_model
+        from realm.vault.merge import plain_folder
 
         oracle = self.config.oracle
+        folder = plain_folder(folder)  # adapters are served merged into their base
         if oracle.backend == "vllm":
             from realm.oracle.vllm_backend import load_served
 

@@ -47,14 +47,21 @@ def keep_set(
 
 
 def prune(
-    ledger, settings, *, ranked: list[int] = (), in_use: tuple[int, ...] = (), everything_allowed: bool = False
+    ledger,
+    settings,
+    *,
+    ranked: list[int] = (),
+    in_use: tuple[int, ...] = (),
+    everything_allowed: bool = False,
+    bases: tuple[int, ...] = (),
 ) -> list[str]:
     """Delete the checkpoints retention does not keep; return their names.
 
     ``ranked``: the champion board's steps, best first (its first is the champion).
     ``in_use``: steps something still reads (kept now, retention's again later).
     ``everything_allowed`` (a full disk) keeps only what must never go: the latest, the
-    champion and the pinned ones; a reader of a deleted one falls back on its own.
+    champion, the pinned ones and ``bases`` (full checkpoints that adapter checkpoints were
+    started on); a reader of a deleted one falls back on its own.
     """
     present = ledger.present()
     champion = ranked[0] if ranked else None
@@ -64,7 +71,7 @@ def prune(
             keep_last=1,
             keep_best=0,
             best_metric=settings.best_metric,
-            pinned=settings.pinned,
+            pinned=(*settings.pinned, *bases),
             champion=champion,
         )
     else:
@@ -73,7 +80,7 @@ def prune(
             keep_last=settings.keep_last,
             keep_best=settings.keep_best,
             best_metric=settings.best_metric,
-            pinned=(*settings.pinned, *in_use),
+            pinned=(*settings.pinned, *in_use, *bases),
             champion=champion,
             ranked=ranked,
         )

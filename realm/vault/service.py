@@ -32,7 +32,8 @@ from realm.protocol import (
     PromoteRequest,
 )
 from realm.vault import champion
-from realm.vault.checkpoints import SIDECAR, read_sidecar
+from realm.vault.checkpoints import SIDECAR, TEMP_PREFIX, read_sidecar
+from realm.vault.merge import MERGED, adapter_bases, plain_folder
 from realm.vault.retention import delete_checkpoint_folder
 
 log = logging.getLogger("realm.trainer")
@@ -58,6 +59,7 @@ class VaultService:
         self.role = role
         self._digests: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256
         self._manifests: dict[int, Manifest] = {}
+        self._shipped: dict[int, Path] = {}  # step -> the folder its manifest lists (an adapter's merge)
 
     def handle(self, request):
         if isinstance(request, PingRequest):
@@ -77,6 +79,7 @@ class VaultService:
 
             self.publisher.emit(CheckpointDeleted(step=info.step, name=info.name))
             self._manifests.pop(info.step, None)
+            self._shipped.pop(info.step, None)
             return Ack(message=f"deleted {info.name}")
         raise ValueError(f"unsupported request {type(request).__name__}")
 
@@ -87,6 +90,7 @@ class VaultService:
             info, folder = champion.resolve(self.ledger, ref, self.config.champion)
         except champion.UnknownCheckpoint as exc:
             return ErrorReply(message=str(exc))
+        folder = plain_folder(folder)  # an oracle serves a plain model: adapters merged into their base
         sidecar = read_sidecar(folder) or {}
         files = []
         everything = [path for path in sorted(folder.iterdir()) if path.is_file()]
@@ -96,6 +100,7 @@ class VaultService:
         manifest = Manifest(checkpoint=info, weights_sha256=str(sidecar.get("sha256", "")), files=tuple(files),
                             folder=str(folder), folder_bytes=sum(p.stat().st_size for p in everything))  # fmt: skip
         self._manifests[info.step] = manifest
+        self._shipped[info.step] = folder
         return manifest
 
     def chunk(self, request: ChunkRequest):
@@ -111,7 +116,7 @@ class VaultService:
             return ErrorReply(
                 message=f"bad chunk range: offset {request.offset}, size {request.size} of {entry.size} bytes"
             )
-        folder = self.ledger.path_of(request.step)
+        folder = self._shipped.get(request.step) if self.ledger.path_of(request.step) else None
         if folder is None:
             return ErrorReply(message=f"checkpoint {request.step} is no longer in the vault")
         size = min(request.size, self.config.bus.max_message_bytes - CHUNK_HEADROOM)
@@ -185,6 +190,8 @@ def delete_checkpoint(config: RealmConfig, home: Path, ledger, step: int):
     present = ledger.present()
     if present and present[-1].step == info.step:
         raise DeleteRefused(kept_reason(info.name, "latest"))
+    if info.step in adapter_bases(folder.parent):
+        raise DeleteRefused(f"{info.name} is the base of LoRA adapter checkpoints; delete those first")
     serving, _ = served_step(config, home)
     if serving == info.step:
         raise DeleteRefused(kept_reason(info.name, "served"))
@@ -194,8 +201,10 @@ def delete_checkpoint(config: RealmConfig, home: Path, ledger, step: int):
 
 
 def export_checkpoint(ledger, config: RealmConfig, ref: str, destination: Path) -> Path:
-    """Copy a checkpoint folder (sidecar included) into ``destination``; return the copy."""
+    """Copy a checkpoint folder (sidecar included) into ``destination``; return the copy. An
+    adapter checkpoint is exported merged into its base: a plain model any HF tool loads."""
     info, folder = champion.resolve(ledger, ref, config.champion)
+    folder = plain_folder(folder)
     if destination.exists() and not destination.is_dir():
         raise RealmError(f"{destination} is a file; export copies checkpoint {info.step} into a folder: name a folder")
     target = destination / info.name
@@ -204,7 +213,7 @@ def export_checkpoint(ledger, config: RealmConfig, ref: str, destination: Path) 
     destination.mkdir(parents=True, exist_ok=True)
     partial = destination / f".{info.name}.partial"
     shutil.rmtree(partial, ignore_errors=True)
-    shutil.copytree(folder, partial)
+    shutil.copytree(folder, partial, ignore=shutil.ignore_patterns(MERGED, TEMP_PREFIX + "*"))
     if not (partial / SIDECAR).exists():
         raise RealmError(f"{folder} has no {SIDECAR}; the export was not finished")
     os.rename(partial, target)
