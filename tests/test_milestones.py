@@ -9,7 +9,6 @@ from realm.protocol import (
     CheckpointInfo,
     CheckpointSaved,
     CheckpointScored,
-    Envelope,
     GoldSpent,
     Milestone,
     MilestoneReached,
@@ -129,10 +128,13 @@ def test_the_chronicle_owns_the_records_and_they_survive_a_restart(tmp_path):
 
 
 def test_a_milestone_is_toasted_with_what_it_means():
-    import collections
-
-    from realm.tui.news import drain, toasts
+    from realm.game.narration import policy
+    from realm.tui.news import ToastGate
 
     m = Milestone(kind="skill-level", text="bin reached level 2", time=1.0, step=50)
-    recent = collections.deque([Envelope(run="r", seq=1, time=1.0, event=MilestoneReached(milestone=m))])
-    assert [(t.title, t.text) for t in toasts(drain(recent))] == [("⚑ Milestone", "bin reached level 2")]
+    event = MilestoneReached(milestone=m)
+    assert policy(event).toast and policy(event).audience == "story"
+    gate = ToastGate()
+    gate.add(event)
+    toast = gate.due(10.0)
+    assert toast is not None and toast.text == "⚑ bin reached level 2"

@@ -129,7 +129,7 @@ def test_full_disk_retention_frees_room_and_the_save_succeeds(trainer_factory, t
     saved = [parse_step(p.name) for p in complete_checkpoints(tmp_path / "home" / "vault" / "checkpoints")]
     assert saved == [9, 12]  # 3 and 6 made room; 9 was the latest then, so it stayed
     assert [c.step for c in trainer.state.vault.checkpoints] == [9, 12]
-    assert any("disk full" in line.text for line in trainer.state.log)
+    assert any("disk full" in line.text for line in trainer.state.notices)
 
 
 def test_full_disk_with_nothing_to_free_pauses_training_with_the_reason(trainer_factory, tmp_path, monkeypatch):
@@ -137,7 +137,7 @@ def test_full_disk_with_nothing_to_free_pauses_training_with_the_reason(trainer_
     trainer = trainer_factory(_config(keep_last=3), home=tmp_path / "home").start()
     wait_for(lambda: trainer.state.battle.status == "paused", what="the disk-full pause")
     assert trainer.state.hero.steps == 3
-    assert any(line.level == "error" and "disk full" in line.text for line in trainer.state.log)
+    assert any(line.level == "error" and "disk full" in line.text for line in trainer.state.notices)
     assert not complete_checkpoints(tmp_path / "home" / "vault" / "checkpoints")
     checkpoints = tmp_path / "home" / "vault" / "checkpoints"
     assert not any(p.name.startswith(TEMP_PREFIX) for p in checkpoints.iterdir()), "the partial save is cleared"
@@ -158,4 +158,4 @@ def test_pruned_checkpoints_leave_the_vault_state():
         state = apply(state, CheckpointSaved(checkpoint=CheckpointInfo(step=step, name=f"c{step}", time=0.0)))
     state = apply(state, CheckpointsPruned(steps=(3, 6), reason="disk full"))
     assert [c.step for c in state.vault.checkpoints] == [9]
-    assert "disk full" in state.log[-1].text and "3, 6" in state.log[-1].text
+    assert "disk full" in state.notices[-1].text and "3, 6" in state.notices[-1].text

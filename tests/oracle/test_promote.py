@@ -66,7 +66,7 @@ def test_a_failed_load_keeps_the_old_model_serving_and_says_why(tmp_path, oracle
     assert "no checkpoint 77" in oracle.state.last_error
     text, end = oracle.client.chat(list(HELLO), Sampling(max_new_tokens=5))
     assert end.checkpoint.startswith("checkpoint-1-") and end.tokens == 5
-    assert any("could not load 2" in line.text for line in oracle.worker.publisher.state.log)
+    assert any("could not load 2" in line.text for line in oracle.worker.publisher.state.notices)
 
 
 def test_promoting_the_served_checkpoint_again_is_a_no_op(tmp_path, oracle_factory):
@@ -156,7 +156,7 @@ def test_auto_promote_sends_a_champion_only_when_it_beats_the_served_one_by_the_
 
     held_back = train(margin=1000.0)
     wait_for(
-        lambda: any("under champion.margin 1000" in line.text for line in held_back.daemon.publisher.state.log),
+        lambda: any("under champion.margin 1000" in line.text for line in held_back.daemon.publisher.state.notices),
         what="auto-promote to hold back a champion under the margin",
     )
     assert oracle.wait_serving(1).step == 1

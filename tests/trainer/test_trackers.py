@@ -123,7 +123,7 @@ def test_a_tracker_that_raises_while_logging_costs_one_notice_not_the_run(traine
     assert trainer.join() == 0
 
     assert trainer.daemon.engine.step == 6 and BrokenTracker.calls >= 6  # tried at every record, training went on
-    notices = [line.text for line in trainer.state.log if "tracker broken" in line.text]
+    notices = [line.text for line in trainer.state.notices if "tracker broken" in line.text]
     assert notices == [
         "tracker broken failed logging (the tracking server went away); training goes on, and its later failures are not reported"
     ]

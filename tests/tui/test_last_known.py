@@ -45,7 +45,8 @@ def write_home(root: Path) -> Path:
     chronicle = Chronicle(home.db)
     chronicle.unlock_new(RealmState(hero=HeroState(steps=1)), "old-run", T0 + 1)
     for seq in range(1, 6):
-        won = QuestFinished(result=QuestResult(name=f"idle-bin-L1-{seq:08d}.jsonl", outcome="done"))
+        result = QuestResult(name=f"idle-bin-L1-{seq:08d}.jsonl", outcome="done", steps=15, title="BIN L1 · 256 chats")
+        won = QuestFinished(result=result)
         chronicle.record(Envelope(run="old-run", seq=seq, time=T0 + 200 * seq, event=won), 200 * seq)
         chronicle.reach_milestones(won, 200 * seq, "old-run", T0 + 200 * seq)
     store = SkillStore(home.db)
@@ -69,7 +70,7 @@ def test_the_last_known_state_is_read_from_the_files_a_trainer_writes(tmp_path):
     assert [a.name for a in known.state.achievements] == ["First Blood"]
     assert [m.text for m in known.state.milestones] == ["3 quests won in a row", "5 quests won in a row"]
     assert known.time == T0 + 1200
-    assert [line.text for line in known.state.log][-1] == "quest idle-bin-L1-00000005.jsonl: done"
+    assert [line.text for line in known.state.log][-1] == "Victory: BIN L1 · 256 chats — 15 steps"
 
 
 def resumed_app(root: Path, now: float) -> RealmApp:
