@@ -315,14 +315,18 @@ class Answer:
         """The answer's text as it comes; ``self.end`` is set at the end. Cancels the chat when
         the stop filter fires or the HTTP client goes away."""
         reply = self.first
+        cancelled = False
         try:
             while True:
                 if isinstance(reply, ChatDelta):
                     text = self.stops.feed(reply.text)
                     if text:
                         yield text
-                    if self.stops.stopped:
+                    # once: deltas already on their way would each cancel again, and a second cancel of
+                    # a chat being cancelled is refused with an error that would end the answer
+                    if self.stops.stopped and not cancelled:
                         await self.link.send(self.sock, CancelRequest(id=self.id))
+                        cancelled = True
                 elif isinstance(reply, ChatEnd):
                     self.end = reply
                     tail = self.stops.flush()
