@@ -231,7 +231,7 @@ def read_quest(path: Path) -> Quest:
     try:
         _reject_whole_file_json(path, data.decode("utf-8"))
     except UnicodeDecodeError:
-        pass
+        pass  # not one JSON document: each line's bad bytes are reported with its number below
 
     problems: list[LineProblem] = []
     records: list[tuple[int, str, dict]] = []

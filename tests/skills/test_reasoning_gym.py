@@ -6,10 +6,8 @@ import random
 
 import pytest
 
-pytest.importorskip("reasoning_gym")
-
-from realm.skills import curriculum  # noqa: E402
-from realm.skills.registry import SKILLS_DIR, SkillConfigError, load_skill, load_skills  # noqa: E402
+from realm.skills import curriculum
+from realm.skills.registry import SKILLS_DIR, SkillConfigError, load_skill, load_skills
 
 EXAMPLE = SKILLS_DIR / "examples" / "arith.yaml"
 

@@ -10,6 +10,7 @@ import msgspec
 import pytest
 import yaml
 from conftest import fast_config
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from realm.cli.main import main
 from realm.config import SkillsConfig
@@ -17,9 +18,6 @@ from realm.metrics_history import read_records
 from realm.skills.history import EvalRow, SkillStore
 from realm.skills.registry import SKILLS_DIR
 from trainer.trackers import numbers
-
-pytest.importorskip("tensorboard")
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
 
 def _scalars(run_dir, tag: str) -> dict[int, float]:
