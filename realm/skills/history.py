@@ -55,13 +55,21 @@ class EvalRow(msgspec.Struct, frozen=True):
 
 
 class SkillStore:
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+    """The trainer's skill tables. ``readonly``: a reader beside a running trainer (the TUI's last
+    known state) that creates and migrates nothing; a table an older trainer never made raises
+    ``sqlite3.OperationalError``."""
+
+    def __init__(self, path: Path, readonly: bool = False) -> None:
+        if readonly:
+            self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False, timeout=30)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_SCHEMA)
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(skill_evals)")}
-        if "probe_items" not in columns:  # a vault written before the probe's size was kept
+        self._probe_items = "probe_items" if "probe_items" in columns or not readonly else "0"
+        if "probe_items" not in columns and not readonly:  # a vault written before the probe's size was kept
             self._db.execute("ALTER TABLE skill_evals ADD COLUMN probe_items INTEGER NOT NULL DEFAULT 0")
 
     def close(self) -> None:
@@ -110,8 +118,8 @@ class SkillStore:
 
     def _rows(self, where: str, args: tuple) -> list[EvalRow]:
         cursor = self._db.execute(
-            "SELECT skill, level, at_level, step, time, accuracy, probe, strata, items, probe_items FROM skill_evals "
-            + where,
+            "SELECT skill, level, at_level, step, time, accuracy, probe, strata, items, "
+            f"{self._probe_items} FROM skill_evals " + where,
             args,
         )
         return [

@@ -30,6 +30,7 @@ from realm.protocol import (
     SkillState,
     VaultState,
 )
+from realm.skills.history import SkillStore
 from realm.state import EMA_WEIGHT, LOG_LINES, SKILL_HISTORY
 from realm.vault.ledger import Ledger
 
@@ -116,9 +117,13 @@ def _from_db(path: Path, state: RealmState, skill_ids: tuple[str, ...]) -> tuple
         count = _rows(db, "SELECT COUNT(*) FROM milestones")
         spent = _rows(db, "SELECT COALESCE(SUM(price), 0) FROM purchases")
         journal = _rows(db, "SELECT time, kind, text FROM journal ORDER BY id DESC LIMIT ?", LOG_LINES)
-        skills = tuple(_skill(db, skill_id) for skill_id in skill_ids)
     finally:
         db.close()
+    store = SkillStore(path, readonly=True)
+    try:
+        skills = tuple(_skill(store, skill_id) for skill_id in skill_ids)
+    finally:
+        store.close()
     scored = [c.suite for c in checkpoints if c.suite is not None]
     hero = msgspec.structs.replace(
         state.hero,
@@ -142,16 +147,19 @@ def _from_db(path: Path, state: RealmState, skill_ids: tuple[str, ...]) -> tuple
     return state, max(newest, default=0.0)
 
 
-def _skill(db: sqlite3.Connection, skill_id: str) -> SkillState:
-    """A skill's level and its rounds' accuracies, as the trainer's skill store keeps them."""
-    level = _rows(db, "SELECT level FROM skill_levels WHERE skill = ?", skill_id)
-    at = level[0][0] if level else 1
-    rounds = _rows(
-        db, "SELECT level, at_level, step, accuracy, probe FROM skill_evals WHERE skill = ? ORDER BY id", skill_id
+def _skill(store: SkillStore, skill_id: str) -> SkillState:
+    """A skill's level and its rounds' accuracies, read through the trainer's skill store."""
+    try:
+        level, _ = store.level(skill_id)
+        current = store.rounds_at(skill_id, level)
+        history = store.history(skill_id, limit=SKILL_HISTORY)
+    except sqlite3.OperationalError:  # tables an older trainer never made
+        return SkillState(id=skill_id)
+    points = tuple(
+        SkillEvalPoint(level=r.level, step=r.step, accuracy=r.accuracy, probe=r.probe, probe_items=r.probe_items)
+        for r in history
     )
-    current = [r for r in rounds if r[0] == r[1] == at]
-    history = tuple(SkillEvalPoint(level=r[0], step=r[2], accuracy=r[3], probe=r[4]) for r in rounds[-SKILL_HISTORY:])
-    return SkillState(id=skill_id, level=at, accuracy=current[-1][3] if current else None, history=history)
+    return SkillState(id=skill_id, level=level, accuracy=current[-1].accuracy if current else None, history=points)
 
 
 def _rows(db: sqlite3.Connection, sql: str, *params) -> list[tuple]:

@@ -57,3 +57,24 @@ def test_the_store_keeps_the_probe_size_and_opens_a_vault_written_before_it(tmp_
     assert [(r.step, r.probe_items) for r in rows] == [(5, 0), (10, 40)]
     band = probe_band(rows, level=1)
     assert (band.items, band.rounds, band.accuracy) == (40, 1, 0.75)  # the old round's size is unknown: left out
+
+
+def test_a_read_only_store_reads_an_older_vault_without_changing_it(tmp_path):
+    db = tmp_path / "realm.db"
+    old = sqlite3.connect(db)
+    old.executescript(
+        "CREATE TABLE skill_levels (skill TEXT PRIMARY KEY, level INTEGER, since_step INTEGER, time REAL);"
+        "CREATE TABLE skill_evals (id INTEGER PRIMARY KEY AUTOINCREMENT, skill TEXT NOT NULL, level INTEGER NOT NULL,"
+        " at_level INTEGER NOT NULL, step INTEGER NOT NULL, time REAL NOT NULL, accuracy REAL NOT NULL, probe REAL,"
+        " strata TEXT NOT NULL DEFAULT '{}', items TEXT NOT NULL DEFAULT '[]');"
+        "INSERT INTO skill_levels VALUES ('bin', 2, 40, 0);"
+        "INSERT INTO skill_evals (skill, level, at_level, step, time, accuracy, probe) VALUES ('bin', 2, 2, 50, 0, 0.4, 0.5);"
+    )
+    old.commit()
+    old.close()
+    before = db.read_bytes()
+    reader = SkillStore(db, readonly=True)
+    assert reader.level("bin")[0] == 2
+    assert [(r.step, r.probe, r.probe_items) for r in reader.history("bin")] == [(50, 0.5, 0)]
+    reader.close()
+    assert db.read_bytes() == before  # no column added, no table made: the trainer migrates its own vault
