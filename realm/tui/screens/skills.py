@@ -9,6 +9,7 @@ only the skills in ``skills.mix``; the screen says which shipped skills are left
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from textual.app import ComposeResult
@@ -123,13 +124,19 @@ def mix_line(view: RealmView, skills: tuple[SkillState, ...]) -> str:
     line = f"In the mix (skills.mix): {shown}"
     if config_value(view, "skills.folder") not in ("null", ""):
         return line
-    left_out = [p.stem for p in skill_files(SKILLS_DIR) if p.stem not in {s.id for s in skills}]
+    left_out = [skill_id for skill_id in shipped_skill_ids() if skill_id not in {s.id for s in skills}]
     if left_out:
         line += (
-            f". Not in the mix, so not trained or shown: {', '.join(left_out)}; add to skills.mix in the config "
-            "file and restart the trainer"
+            f". Not in the mix, so not trained or shown: {', '.join(left_out)}; add to skills.mix in the Armory (8), "
+            'e.g. [bin, "sy:0.1"]'
         )
     return line
+
+
+@functools.cache
+def shipped_skill_ids() -> tuple[str, ...]:
+    """The shipped skills' ids: listed once, not on every repaint."""
+    return tuple(p.stem for p in skill_files(SKILLS_DIR))
 
 
 def skills_model(view: RealmView) -> SkillsModel:
