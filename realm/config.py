@@ -258,7 +258,7 @@ class OracleConfig(_Section):
     threads: AtLeast0 = 0  # torch CPU threads; 0 keeps torch's choice
     load_on_start: str = "latest"  # a ledger reference to serve at start ("" for none)
     max_batch: int = 8  # sessions decoded together in one batched step
-    max_new_tokens: int = 512  # the most tokens one request may ask for
+    max_new_tokens: int = 2048  # the most tokens one request may ask for (a BIN L30 eval answer needs ~1,000)
     max_prompt_tokens: int = 1024  # longer prompts are refused
     max_prompts: int = 512  # prompts (or chats) in one generate request
     max_request_tokens: int = 262144  # one generate request's prompt tokens plus max_new_tokens per prompt

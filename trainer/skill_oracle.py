@@ -60,7 +60,7 @@ class OracleRounds:
             self._failed(self.engine.step, "no checkpoint of this step could be saved for it")
             return False
         plans = self.rounds.plans(step)
-        requests = [(plan.chats(), plan.skill.eval.max_new_tokens) for plan in plans]
+        requests = [(plan.chats(), plan.budget(self.engine.tokenizer)) for plan in plans]
         self.pending = OracleRound(self.target, step, requests, self.config.eval_oracle_timeout_s).start()
         self._pending_plans = plans
         self._handoff_seconds = time.perf_counter() - started

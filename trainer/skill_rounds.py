@@ -16,7 +16,7 @@ from realm.model.greedy import generate
 from realm.protocol import SkillEvalItem, SkillEvaluated, SkillLevelUp
 from realm.skills import curriculum
 from realm.skills.base import Sample
-from realm.skills.grading import Verdict, accuracy, grade, should_level_up, strata
+from realm.skills.grading import Verdict, accuracy, answer_budget, grade, should_level_up, strata
 from realm.skills.history import EvalRow, SkillStore
 from realm.skills.registry import SkillConfig
 
@@ -38,6 +38,9 @@ class RoundPlan(NamedTuple):
 
     def chats(self) -> list[list[dict]]:
         return [curriculum.prompt_messages(self.skill, s) for s in self.samples]
+
+    def budget(self, tokenizer) -> int:
+        return answer_budget(self.skill, tokenizer, self.samples)
 
 
 class EvalRounds:
@@ -130,7 +133,7 @@ class EvalRounds:
             self.engine.unwrapped,
             self.engine.tokenizer,
             plan.chats(),
-            max_new_tokens=plan.skill.eval.max_new_tokens,
+            max_new_tokens=plan.budget(self.engine.tokenizer),
             batch_size=self.config.eval_batch_size,
         )
 

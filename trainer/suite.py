@@ -31,7 +31,7 @@ from realm.protocol import SuiteScore
 from realm.quests.formats import QuestFormatError
 from realm.quests.validate import check_for_training
 from realm.skills import curriculum
-from realm.skills.grading import accuracy, grade
+from realm.skills.grading import accuracy, answer_budget, grade
 from realm.skills.registry import SkillConfig
 
 log = logging.getLogger("realm.trainer")
@@ -147,7 +147,6 @@ def score(suite: Suite, engine, batch_size: int = 64) -> SuiteScore:
 def _answer(skill_set: SkillSet, engine, batch_size: int) -> list:
     skill = skill_set.skill
     prompts = [curriculum.prompt_messages(skill, sample) for sample in skill_set.samples]
-    answers = generate(
-        engine.unwrapped, engine.tokenizer, prompts, max_new_tokens=skill.eval.max_new_tokens, batch_size=batch_size
-    )
+    budget = answer_budget(skill, engine.tokenizer, skill_set.samples)
+    answers = generate(engine.unwrapped, engine.tokenizer, prompts, max_new_tokens=budget, batch_size=batch_size)
     return [grade(skill, sample, answer) for sample, answer in zip(skill_set.samples, answers)]

@@ -7,8 +7,10 @@ The trainer's eval rounds (answered locally or by an oracle), the evaluation sui
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 
+from realm.model.chatml import text_ids
 from realm.model.greedy import generate
 from realm.skills import curriculum
 from realm.skills.base import Sample
@@ -34,9 +36,22 @@ def grade(skill: SkillConfig, sample: Sample, response: str) -> Verdict:
     return Verdict(sample, response, result.correct, result.explanation)
 
 
+ANSWER_HEADROOM = 1.25  # a wrong answer may run longer than the right one and is still graded whole
+ANSWER_EXTRA_TOKENS = 16  # the stop token and an emoji-think wrapping
+
+
+def answer_budget(skill: SkillConfig, tokenizer, samples: list[Sample]) -> int:
+    """Tokens each greedy answer of ``samples`` may take: ``eval.max_new_tokens``, or more where the
+    longest expected answer needs it. An answer cut by the budget is graded wrong for the eval's
+    sake, not DIO's (BIN's column answers outgrow a fixed budget from L4 on)."""
+    longest = max((len(text_ids(tokenizer, s.answer)) for s in samples), default=0)
+    return max(skill.eval.max_new_tokens, math.ceil(longest * ANSWER_HEADROOM) + ANSWER_EXTRA_TOKENS)
+
+
 def evaluate(skill: SkillConfig, model, tokenizer, samples: list[Sample], batch_size: int = 64) -> list[Verdict]:
     prompts = [curriculum.prompt_messages(skill, s) for s in samples]
-    outputs = generate(model, tokenizer, prompts, max_new_tokens=skill.eval.max_new_tokens, batch_size=batch_size)
+    budget = answer_budget(skill, tokenizer, samples)
+    outputs = generate(model, tokenizer, prompts, max_new_tokens=budget, batch_size=batch_size)
     return [grade(skill, s, o) for s, o in zip(samples, outputs)]
 
 

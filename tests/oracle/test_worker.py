@@ -76,7 +76,7 @@ def test_bad_requests_get_clear_errors_and_the_oracle_keeps_serving(tmp_path, or
         client.chat(HELLO, Sampling(temperature=-1.0))
     with pytest.raises(OracleRefused, match="top_p must be in"):
         client.chat(HELLO, Sampling(top_p=0.0))
-    with pytest.raises(OracleRefused, match="max_new_tokens must be between 1 and 512"):
+    with pytest.raises(OracleRefused, match="max_new_tokens must be between 1 and 2048"):
         client.chat(HELLO, Sampling(max_new_tokens=100_000))
     with pytest.raises(OracleRefused, match="role 'wizard'"):
         client.chat([{"role": "wizard", "content": "hi"}])
