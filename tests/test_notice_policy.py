@@ -8,6 +8,7 @@ from realm.game.narration import (
     HOUSEKEEPING,
     STORY,
     STORY_TOAST,
+    TITLE_WIDTH,
     narrate,
     policy,
     quest_title,
@@ -82,7 +83,7 @@ def test_housekeeping_goes_to_the_notices_and_the_story_to_the_log():
     [
         ("idle-bin-L3-00001200.jsonl", "idle", "BIN L3 · Binary Alchemy drills"),
         ("idle-bin-L3-00001200-2.jsonl", "idle", "BIN L3 · Binary Alchemy drills"),
-        ("correction-sy-L2-00000400.jsonl", "correction", "Correction · SY level 2"),
+        ("correction-sy-L2-00000400.jsonl", "correction", "Correction · SY L2"),
         ("bin-L4-40x-12345678.jsonl", "generated", "BIN L4 · 40 chats of Binary Alchemy"),
         ("idle-00000007.jsonl", "idle", "Warm-up · adding small numbers"),
         ("idle-bin-L3-00001200.jsonl", "inbox", "idle-bin-L3-00001200.jsonl"),  # the player's name is theirs
@@ -93,11 +94,16 @@ def test_quest_titles_come_from_skill_level_and_kind(name, source, title):
     assert quest_title(QuestInfo(name=name, source=source), SKILLS) == title
 
 
-def test_the_trainers_titles_say_what_is_in_a_quest():
-    assert skill_quest_title("idle", [("BIN", 3, 128)]) == "BIN L3 · 128 chats"
-    assert skill_quest_title("idle", [("BIN", 3, 96), ("SY", 2, 32)]) == "BIN L3 ×96 · SY L2 ×32"
-    assert skill_quest_title("generated", [("BIN", 4, 1)]) == "BIN L4 · 1 chat asked for"
-    assert skill_quest_title("correction", [("SY", 2, 24)], wrong=6) == "Correction · SY level 2 · 6 missed"
+def test_the_trainers_titles_take_the_longest_description_that_fits():
+    forms = ("5-bit add, sub, logic, conversions and a great deal more", "5-bit, 8 ops", "5-bit")
+    assert skill_quest_title("idle", [("BIN", 4, 128, forms)]) == "BIN L4 · 5-bit, 8 ops"
+    assert skill_quest_title("generated", [("BIN", 4, 1, ("a" * 60,))]) == "BIN L4"  # nothing fits: the level
+    two = [("BIN", 3, 96, ("4-bit add, logic", "4-bit")), ("SY", 2, 32, ("4 words",))]
+    assert skill_quest_title("idle", two) == "BIN L3 4-bit ×96 · SY L2 4 words ×32"
+    assert skill_quest_title("correction", [("SY", 2, 24, ("4 words of 2 syllables", "4 words"))], wrong=6) == (
+        "Correction · SY L2 · 6 missed · 4 words"
+    )
+    assert all(len(skill_quest_title("idle", [("BIN", 30, 256, (f, "32-bit"))])) <= TITLE_WIDTH for f in forms)
     titled = QuestResult(name="idle-bin-L3-00001200.jsonl", outcome="done", source="idle", title="BIN L3 · 128 chats")
     assert quest_title(titled, SKILLS) == "BIN L3 · 128 chats"  # the lineage's title wins
 

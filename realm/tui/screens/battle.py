@@ -9,7 +9,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 from realm import gpu as nvml
-from realm.game.narration import quest_title
+from realm.game.narration import TITLE_WIDTH, quest_title
 from realm.protocol import BattleState, RealmState, SkillsState
 from realm.tui import format as fmt
 from realm.tui.screens.base import RealmScreen
@@ -19,7 +19,7 @@ from realm.tui.widgets.log_view import LogView
 from realm.tui.widgets.loss_chart import LossChart
 from realm.tui.widgets.meter import Meter
 
-QUEST_LABEL_WIDTH = 32
+QUEST_LABEL_WIDTH = TITLE_WIDTH  # a game quest's title whole; a longer file name is cut
 FLASH_S = 1.5
 STATUS_WORDS = {
     "starting": "✦ STARTING",
