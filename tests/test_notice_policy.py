@@ -125,3 +125,14 @@ def test_a_victory_says_rows_steps_and_the_loss_before_and_after():
     assert apply(state, done).log[-1].text == narrate(done, state)[1]
     started = narrate(QuestStarted(quest=quest, total_steps=3), state)
     assert started == ("info", "DIO enters battle: BIN L3 · Binary Alchemy drills — 120 rows (8 held out), 3 steps")
+
+
+def test_a_victory_with_the_trainers_measures_says_rows_trained_and_the_held_out_loss_before_and_after():
+    measured = QuestResult(
+        name="idle-bin-L3-00001200.jsonl", outcome="done", steps=14, source="idle", title="BIN L3 · 4-bit add",
+        examples_trained=224, val_loss_start=2.9134, val_loss_end=1.2041,
+    )  # fmt: skip
+    assert narrate(QuestFinished(result=measured), RealmState()) == (
+        "info",
+        "Victory: BIN L3 · 4-bit add — val 2.913→1.204, 224 rows, 14 steps",
+    )

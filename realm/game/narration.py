@@ -238,15 +238,22 @@ def _quest_finished(ev: QuestFinished, before: RealmState) -> Line:
 
 
 def _what_dio_did(result: QuestResult, before: RealmState) -> str:
-    """`` — 120 rows, 40 steps, loss 2.310→0.840``: the quest's rows, its steps, and its first and
-    last training loss when the state still holds every step of it."""
+    """`` — val 2.310→0.840, 224 rows, 14 steps``: the quest's held-out loss before its first step
+    and at its last look, the rows DIO trained and its steps, as the trainer measured them (most
+    telling first: a log row cuts a long line's end). Without the held-out loss (a quest too small
+    to hold examples out): the quest's first and last training loss, when the state still holds
+    every step of it; without rows trained, the quest's rows."""
     battle = before.battle
-    facts = []
     quest = battle.quest if battle.quest is not None and battle.quest.name == result.name else None
-    if quest is not None and quest.examples:
+    facts = []
+    if result.val_loss_start is not None and result.val_loss_end is not None:
+        facts.append(f"val {result.val_loss_start:.3f}→{result.val_loss_end:.3f}")
+    if result.examples_trained:
+        facts.append(counted(result.examples_trained, "row"))
+    elif quest is not None and quest.examples:
         facts.append(_rows(quest))
     facts.append(counted(result.steps, "step"))
-    if quest is not None and 0 < battle.quest_step <= len(battle.losses):
+    if not facts[0].startswith("val ") and quest is not None and 0 < battle.quest_step <= len(battle.losses):
         points = battle.losses[-battle.quest_step :]
         facts.append(f"loss {points[0][1]:.3f}→{points[-1][1]:.3f}")
     return " — " + ", ".join(facts)

@@ -165,3 +165,16 @@ def test_a_game_quests_detail_keeps_its_file_name_beside_its_title():
     assert facts_of(idle)[:2] == [("title", "BIN L1 · 2-4-bit add"), ("file", demo.IDLE_QUEST)]
     mine = QuestInfo(name="my.jsonl")
     assert [label for label, _ in facts_of(mine)][0] == "status"  # the box's title is the name already
+
+
+def test_a_won_quests_detail_has_the_trainers_measures():
+    from realm.protocol import QuestResult
+    from realm.tui.screens.quest_detail import facts_of
+
+    won = QuestResult(
+        name="my.jsonl", outcome="done", steps=14, examples_trained=224, val_loss_start=2.5, val_loss_end=1.25
+    )
+    facts = dict(facts_of(won))
+    assert facts["rows trained"] == "224 (every pass counted)"
+    assert facts["quest val"] == "2.5000 before → 1.2500 after (-1.2500)"
+    assert "quest val" not in dict(facts_of(QuestResult(name="old.jsonl", outcome="done", steps=3)))
