@@ -6,6 +6,7 @@ import pytest
 
 from realm.game.narration import (
     HOUSEKEEPING,
+    LOG_WIDTH,
     STORY,
     STORY_TOAST,
     TITLE_WIDTH,
@@ -120,11 +121,26 @@ def test_a_victory_says_rows_steps_and_the_loss_before_and_after():
     done = QuestFinished(result=QuestResult(name=quest.name, outcome="done", steps=3, source="idle"))
     assert narrate(done, state) == (
         "info",
-        "Victory: BIN L3 · Binary Alchemy drills — 120 rows (8 held out), 3 steps, loss 2.500→0.500",
+        "Victory: BIN L3 — 120 rows (8 held out), 3 steps, loss 2.500→0.500",  # the title cut to fit a log row
     )
     assert apply(state, done).log[-1].text == narrate(done, state)[1]
     started = narrate(QuestStarted(quest=quest, total_steps=3), state)
     assert started == ("info", "DIO enters battle: BIN L3 · Binary Alchemy drills — 120 rows (8 held out), 3 steps")
+
+
+def test_a_long_victory_keeps_its_numbers_and_drops_the_titles_words_after_the_skill_and_level():
+    def victory(title: str) -> str:
+        won = QuestResult(name="q.jsonl", outcome="done", steps=12, title=title, examples_trained=224,
+                          val_loss_start=1.2, val_loss_end=0.8)  # fmt: skip
+        return narrate(QuestFinished(result=won), RealmState())[1]
+
+    facts = " — val 1.200→0.800, 224 rows, 12 steps"
+    assert victory("BIN L4 · 5-bit add, sub, logic, conversions") == "Victory: BIN L4" + facts
+    assert victory("Correction · BIN L7 · 12 missed · 8-bit, 13 ops") == "Victory: Correction · BIN L7" + facts
+    assert victory("BIN L1 · 2-4-bit add") == "Victory: BIN L1 · 2-4-bit add" + facts  # it fits: all of it
+    mixed = "BIN L3 4-bit add, logic ×192 · SY L2 4 words ×64"  # no part is only a skill and level: kept whole
+    assert victory(mixed) == f"Victory: {mixed}{facts}"
+    assert all(len(victory(t)) <= LOG_WIDTH for t in ("BIN L10 · 11-bit, 17 ops, newest signed", "SY L50 · 12 words"))
 
 
 def test_a_victory_with_the_trainers_measures_says_rows_trained_and_the_held_out_loss_before_and_after():

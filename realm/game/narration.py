@@ -231,10 +231,25 @@ def _quest_finished(ev: QuestFinished, before: RealmState) -> Line:
     result = ev.result
     title = quest_title(result, before.skills)
     if result.outcome == "done":
-        return _info(f"Victory: {title}" + _what_dio_did(result, before))
+        return _info(_victory(title, _what_dio_did(result, before)))
     if result.outcome == "failed":
         return "warning", f"Defeat: {title}" + (f" ({result.reason})" if result.reason else "")
     return _info(f"Retreat: {title}" + (f" ({result.reason})" if result.reason else ""))
+
+
+LOG_WIDTH = 69  # a log row's text at 80 columns: the Battle log's and the Chronicle's inside, less the clock
+_SKILL_LEVEL = re.compile(r"^[A-Z][A-Z0-9_]* L\d+$")  # a game quest title's "BIN L4" part
+
+
+def _victory(title: str, facts: str) -> str:
+    """``Victory: TITLE — FACTS``; a game quest's title drops its words after the skill and level
+    (``BIN L4 · 5-bit add, ...`` becomes ``BIN L4``; DIO's entering line said them) while the
+    line is longer than a log row, so the numbers are not the part cut off."""
+    parts = title.split(" · ")
+    keep = next((i + 1 for i, part in enumerate(parts) if _SKILL_LEVEL.match(part)), len(parts))
+    while len(parts) > keep and len(f"Victory: {' · '.join(parts)}{facts}") > LOG_WIDTH:
+        parts.pop()
+    return f"Victory: {' · '.join(parts)}{facts}"
 
 
 def _what_dio_did(result: QuestResult, before: RealmState) -> str:
