@@ -79,7 +79,7 @@ def test_level_ups_checkpoints_and_the_first_champion():
     made, records = run(events)
     assert made == [
         ("skill-level", "bin reached level 2"),
-        ("checkpoints", "1 checkpoints kept"),
+        ("checkpoints", "1 checkpoint kept"),
         ("checkpoints", "5 checkpoints kept"),
         ("first-champion", "first champion crowned: step 3"),
     ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import msgspec
 from msgspec.structs import replace
 
+from realm.game.narration import counted
 from realm.protocol import (
     ChampionChanged,
     CheckpointSaved,
@@ -111,7 +112,7 @@ def _quest_finished(ev: QuestFinished, records: Records):
 
 def _checkpoint_saved(ev: CheckpointSaved, records: Records):
     kept = records.checkpoints + 1
-    made = [("checkpoints", f"{kept} checkpoints kept")] if _counts(kept, CHECKPOINT_COUNTS) else []
+    made = [("checkpoints", f"{counted(kept, 'checkpoint')} kept")] if _counts(kept, CHECKPOINT_COUNTS) else []
     return made, replace(records, checkpoints=kept)
 
 
