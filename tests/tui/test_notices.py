@@ -175,6 +175,6 @@ def test_a_won_quests_detail_has_the_trainers_measures():
         name="my.jsonl", outcome="done", steps=14, examples_trained=224, val_loss_start=2.5, val_loss_end=1.25
     )
     facts = dict(facts_of(won))
-    assert facts["rows trained"] == "224 (every pass counted)"
+    assert facts["trained"] == "224 rows (every pass counted)"
     assert facts["quest val"] == "2.5000 before → 1.2500 after (-1.2500)"
     assert "quest val" not in dict(facts_of(QuestResult(name="old.jsonl", outcome="done", steps=3)))

@@ -51,7 +51,7 @@ def finished_facts(r: QuestResult) -> list[tuple[str, str]]:
         ("steps", f"{r.steps:,}"),
     ]
     if r.examples_trained:
-        facts.append(("rows trained", f"{r.examples_trained:,} (every pass counted)"))
+        facts.append(("trained", f"{r.examples_trained:,} rows (every pass counted)"))
     if r.val_loss_start is not None and r.val_loss_end is not None:
         change = r.val_loss_end - r.val_loss_start
         facts.append(("quest val", f"{r.val_loss_start:.4f} before → {r.val_loss_end:.4f} after ({change:+.4f})"))
