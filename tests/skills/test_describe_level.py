@@ -55,3 +55,12 @@ def test_every_shipped_level_makes_a_title_that_fits_the_quest_board():
     assert skill_quest_title("idle", [("BIN", 4, 256, describe_level(BIN, 4, training=True))]) == (
         "BIN L4 · 5-bit add, sub, logic, conversions"
     )
+
+
+def test_a_family_without_words_for_its_levels_is_described_by_the_skills_name():
+    """The reasoning-gym bridge (the dev extra) has no ``describe``."""
+    from realm.skills.registry import SKILLS_DIR, load_skill
+
+    arith = load_skill(SKILLS_DIR / "examples" / "arith.yaml")
+    assert describe_level(arith, 1) == describe_level(arith, 10) == ("Mental Arithmetic",)
+    assert skill_quest_title("idle", [("ARI", 3, 64, describe_level(arith, 3))]) == "ARI L3 · Mental Arithmetic"
