@@ -67,6 +67,10 @@ class QuestResult(_Wire):
     time: float = 0.0
     source: str = "inbox"  # as QuestInfo.source
     title: str = ""  # as QuestInfo.title
+    examples_trained: int = 0  # rows trained, every pass counted (0: not reported)
+    val_loss_start: float | None = None  # the quest's held-out loss before its first step (None: no held-out
+    # examples, or resumed after a restart)
+    val_loss_end: float | None = None  # its held-out loss at its last look (before a val_after: train pass)
 
 
 class SuiteScore(_Wire):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from realm.game.hero import hero_stats
-from realm.game.milestones import LADDER, MEANINGS, Records, next_rank, rank, reached
+from realm.game.milestones import LADDER, MEANINGS, Records, is_streak_rung, next_rank, rank, reached
 from realm.protocol import (
     ChampionChanged,
     CheckpointInfo,
@@ -52,7 +52,14 @@ def test_a_streak_counts_quests_won_in_a_row_and_a_failure_ends_it():
     skipped = QuestFinished(result=QuestResult(name="s", outcome="skipped"))
     made, records = run([skipped, won()], records)
     assert made == [("streak", "3 quests won in a row")]
-    assert [text.split()[0] for _, text in run([won()] * 150)[0]] == ["3", "5", "10", "25", "50", "100", "150"]
+
+
+def test_the_streak_rungs_grow_rarer_as_the_streak_grows():
+    made = [int(text.split()[0]) for _, text in run([won()] * 10_000)[0]]
+    assert made == [3, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000]
+    assert [is_streak_rung(n) for n in (25_000, 50_000, 100_000, 150, 2_000, 75_000)] == [True] * 3 + [False] * 3
+    shown = next(words for kind, words in MEANINGS if kind == "streak")
+    assert shown.endswith(", ".join(map(str, made[:10])) + ", …")  # the Help and README ladder is the rule's
 
 
 def test_personal_bests_need_a_real_improvement():
@@ -72,7 +79,7 @@ def test_level_ups_checkpoints_and_the_first_champion():
     made, records = run(events)
     assert made == [
         ("skill-level", "bin reached level 2"),
-        ("checkpoints", "1 checkpoints kept"),
+        ("checkpoints", "1 checkpoint kept"),
         ("checkpoints", "5 checkpoints kept"),
         ("first-champion", "first champion crowned: step 3"),
     ]

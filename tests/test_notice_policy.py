@@ -6,8 +6,10 @@ import pytest
 
 from realm.game.narration import (
     HOUSEKEEPING,
+    LOG_WIDTH,
     STORY,
     STORY_TOAST,
+    TITLE_WIDTH,
     narrate,
     policy,
     quest_title,
@@ -82,7 +84,7 @@ def test_housekeeping_goes_to_the_notices_and_the_story_to_the_log():
     [
         ("idle-bin-L3-00001200.jsonl", "idle", "BIN L3 · Binary Alchemy drills"),
         ("idle-bin-L3-00001200-2.jsonl", "idle", "BIN L3 · Binary Alchemy drills"),
-        ("correction-sy-L2-00000400.jsonl", "correction", "Correction · SY level 2"),
+        ("correction-sy-L2-00000400.jsonl", "correction", "Correction · SY L2"),
         ("bin-L4-40x-12345678.jsonl", "generated", "BIN L4 · 40 chats of Binary Alchemy"),
         ("idle-00000007.jsonl", "idle", "Warm-up · adding small numbers"),
         ("idle-bin-L3-00001200.jsonl", "inbox", "idle-bin-L3-00001200.jsonl"),  # the player's name is theirs
@@ -93,11 +95,16 @@ def test_quest_titles_come_from_skill_level_and_kind(name, source, title):
     assert quest_title(QuestInfo(name=name, source=source), SKILLS) == title
 
 
-def test_the_trainers_titles_say_what_is_in_a_quest():
-    assert skill_quest_title("idle", [("BIN", 3, 128)]) == "BIN L3 · 128 chats"
-    assert skill_quest_title("idle", [("BIN", 3, 96), ("SY", 2, 32)]) == "BIN L3 ×96 · SY L2 ×32"
-    assert skill_quest_title("generated", [("BIN", 4, 1)]) == "BIN L4 · 1 chat asked for"
-    assert skill_quest_title("correction", [("SY", 2, 24)], wrong=6) == "Correction · SY level 2 · 6 missed"
+def test_the_trainers_titles_take_the_longest_description_that_fits():
+    forms = ("5-bit add, sub, logic, conversions and a great deal more", "5-bit, 8 ops", "5-bit")
+    assert skill_quest_title("idle", [("BIN", 4, 128, forms)]) == "BIN L4 · 5-bit, 8 ops"
+    assert skill_quest_title("generated", [("BIN", 4, 1, ("a" * 60,))]) == "BIN L4"  # nothing fits: the level
+    two = [("BIN", 3, 96, ("4-bit add, logic", "4-bit")), ("SY", 2, 32, ("4 words",))]
+    assert skill_quest_title("idle", two) == "BIN L3 4-bit ×96 · SY L2 4 words ×32"
+    assert skill_quest_title("correction", [("SY", 2, 24, ("4 words of 2 syllables", "4 words"))], wrong=6) == (
+        "Correction · SY L2 · 6 missed · 4 words"
+    )
+    assert all(len(skill_quest_title("idle", [("BIN", 30, 256, (f, "32-bit"))])) <= TITLE_WIDTH for f in forms)
     titled = QuestResult(name="idle-bin-L3-00001200.jsonl", outcome="done", source="idle", title="BIN L3 · 128 chats")
     assert quest_title(titled, SKILLS) == "BIN L3 · 128 chats"  # the lineage's title wins
 
@@ -114,8 +121,34 @@ def test_a_victory_says_rows_steps_and_the_loss_before_and_after():
     done = QuestFinished(result=QuestResult(name=quest.name, outcome="done", steps=3, source="idle"))
     assert narrate(done, state) == (
         "info",
-        "Victory: BIN L3 · Binary Alchemy drills — 120 rows (8 held out), 3 steps, loss 2.500→0.500",
+        "Victory: BIN L3 — 120 rows (8 held out), 3 steps, loss 2.500→0.500",  # the title cut to fit a log row
     )
     assert apply(state, done).log[-1].text == narrate(done, state)[1]
     started = narrate(QuestStarted(quest=quest, total_steps=3), state)
     assert started == ("info", "DIO enters battle: BIN L3 · Binary Alchemy drills — 120 rows (8 held out), 3 steps")
+
+
+def test_a_long_victory_keeps_its_numbers_and_drops_the_titles_words_after_the_skill_and_level():
+    def victory(title: str) -> str:
+        won = QuestResult(name="q.jsonl", outcome="done", steps=12, title=title, examples_trained=224,
+                          val_loss_start=1.2, val_loss_end=0.8)  # fmt: skip
+        return narrate(QuestFinished(result=won), RealmState())[1]
+
+    facts = " — val 1.200→0.800, 224 rows, 12 steps"
+    assert victory("BIN L4 · 5-bit add, sub, logic, conversions") == "Victory: BIN L4" + facts
+    assert victory("Correction · BIN L7 · 12 missed · 8-bit, 13 ops") == "Victory: Correction · BIN L7" + facts
+    assert victory("BIN L1 · 2-4-bit add") == "Victory: BIN L1 · 2-4-bit add" + facts  # it fits: all of it
+    mixed = "BIN L3 4-bit add, logic ×192 · SY L2 4 words ×64"  # no part is only a skill and level: kept whole
+    assert victory(mixed) == f"Victory: {mixed}{facts}"
+    assert all(len(victory(t)) <= LOG_WIDTH for t in ("BIN L10 · 11-bit, 17 ops, newest signed", "SY L50 · 12 words"))
+
+
+def test_a_victory_with_the_trainers_measures_says_rows_trained_and_the_held_out_loss_before_and_after():
+    measured = QuestResult(
+        name="idle-bin-L3-00001200.jsonl", outcome="done", steps=14, source="idle", title="BIN L3 · 4-bit add",
+        examples_trained=224, val_loss_start=2.9134, val_loss_end=1.2041,
+    )  # fmt: skip
+    assert narrate(QuestFinished(result=measured), RealmState()) == (
+        "info",
+        "Victory: BIN L3 · 4-bit add — val 2.913→1.204, 224 rows, 14 steps",
+    )

@@ -181,9 +181,12 @@ class QuestBoard:
         self.publisher.emit(QuestStarted(quest=quest, total_steps=total_steps))
         return quest
 
-    def finish(self, active: Path, steps: int) -> None:
+    def finish(
+        self, active: Path, steps: int, trained: int = 0, val: tuple[float | None, float | None] = (None, None)
+    ) -> None:
+        """The quest is won: ``trained`` rows in ``steps`` steps, its held-out loss ``val`` (before, after)."""
         self.queue.finish(active, "done")
-        self._finished(active.name, "done", steps=steps)
+        self._finished(active.name, "done", steps=steps, trained=trained, val=val)
 
     def skip(self, active: Path, done_steps: int, total: int) -> None:
         reason = f"skipped by request after {done_steps} of {total} steps"
@@ -196,7 +199,15 @@ class QuestBoard:
         log.warning("quest %s failed: %s", active.name, reason)
         self._finished(active.name, "failed", reason=reason)
 
-    def _finished(self, name: str, outcome: str, steps: int = 0, reason: str = "") -> None:
+    def _finished(
+        self,
+        name: str,
+        outcome: str,
+        steps: int = 0,
+        reason: str = "",
+        trained: int = 0,
+        val: tuple[float | None, float | None] = (None, None),
+    ) -> None:
         result = QuestResult(
             name=name,
             outcome=outcome,
@@ -205,6 +216,9 @@ class QuestBoard:
             time=time.time(),
             source=lineage.source(self.home, name),
             title=lineage.title(self.home, name),
+            examples_trained=trained,
+            val_loss_start=val[0],
+            val_loss_end=val[1],
         )
         self.publisher.emit(QuestFinished(result=result))
 

@@ -92,7 +92,7 @@ class SkillQuests:
         random.Random(f"idle-order:{step}").shuffle(examples)
         top = max(counts_per_skill, key=counts_per_skill.get)
         name = f"idle-{top}-L{meta_skills[top]['level']}-{step:08d}.jsonl"
-        parts = [(_short(self.skills[s]), meta_skills[s]["level"], fitted[s]) for s in sorted(fitted) if fitted[s]]
+        parts = [_part(self.skills[s], meta_skills[s]["level"], fitted[s]) for s in sorted(fitted) if fitted[s]]
         meta = {
             "kind": "idle",
             "source": "idle",
@@ -125,7 +125,7 @@ class SkillQuests:
         meta = {
             "kind": "asked",
             "source": "generated",
-            "title": skill_quest_title("generated", [(_short(skill), level, count)]),
+            "title": skill_quest_title("generated", [_part(skill, level, count)]),
             "skill": skill.id,
             "level": level,
             "generator": skill.generator,
@@ -159,7 +159,9 @@ class SkillQuests:
         meta = {
             "kind": "correction",
             "source": "correction",
-            "title": skill_quest_title("correction", [(_short(skill), level, len(examples))], wrong=len(wrong)),
+            "title": skill_quest_title(
+                "correction", [_part(skill, level, len(examples), training=False)], wrong=len(wrong)
+            ),
             "generator": CORRECTION_GENERATOR,
             "source_generator": skill.generator,
             "source_generator_version": skill.family.version,
@@ -202,6 +204,12 @@ def _rejections(generator: str, counts: dict[str, int]) -> list[LineageCount]:
         for key, value in counts.items()
         if key.startswith("rejected_")
     ]
+
+
+def _part(skill: SkillConfig, level: int, chats: int, training: bool = True) -> tuple[str, int, int, tuple[str, ...]]:
+    """A part of a quest's title (``skill_quest_title``): the skill, the level, its chats and what
+    they practise (the training draws' params, or the level's own for a correction's probe items)."""
+    return _short(skill), level, chats, curriculum.describe_level(skill, level, training=training)
 
 
 def _short(skill: SkillConfig) -> str:

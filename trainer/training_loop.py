@@ -199,6 +199,8 @@ class TrainingLoop:
         if plan.done:
             text = f"quest {active.name} continues where it stopped: {plan.done} of {plan.examples} examples trained"
             self.publisher.emit(Notice(level="info", text=text))
+        val_start = self._validate(val) if val and not plan.done else None  # what the victory compares with
+        val_end = val_start
         while not plan.finished:
             if not self.may_continue():
                 return  # left in active/: a restart continues it first, from its checkpointed position
@@ -206,17 +208,17 @@ class TrainingLoop:
             if not self._between_steps(active, plan.steps_done, plan.total_steps(per_step)):
                 return
             if val and plan.at_held_out_start():
-                self._validate(val)  # the last look at the held-out lines before they are trained
+                val_end = self._validate(val)  # the last look at the held-out lines before they are trained
             batch = plan.next_batch(per_step)
             plan.advance(len(batch))
             self._train_one(batch, plan, per_step, active.name)
             if val and not plan.in_held_out and self.engine.step % self.config.train.val_every == 0:
-                self._validate(val)
+                val_end = self._validate(val)
         if val and not plan.held_out:
-            self._validate(val)
+            val_end = self._validate(val)
         if quest.source not in OWN_SOURCES and self.engine.step != self.saved_step:
             self.save_checkpoint(quest=active.name)
-        self.board.finish(active, plan.steps_done)
+        self.board.finish(active, plan.steps_done, trained=plan.done, val=(val_start, val_end))
         self.progress.pop(active.name, None)
 
     def _per_step(self) -> int:
@@ -329,11 +331,12 @@ class TrainingLoop:
             self.controls.pause.set()  # before the status: a resume sent on seeing it must find the flag set
             self.publisher.emit(BattleChanged(status="paused", reason=reason))
 
-    def _validate(self, val) -> None:
+    def _validate(self, val) -> float:
         """Loss on the quest's held-out examples: a signal about this quest alone (DEF is the suite's)."""
         event = ValMetrics(step=self.engine.step, val_loss=self.engine.evaluate(val))
         self.publisher.emit(event)
         self.metrics_log.write({"kind": "val", "time": time.time(), **msgspec.structs.asdict(event)})
+        return event.val_loss
 
     def save_checkpoint(self, quest: str | None) -> None:
         """Save, record, prune. A full disk: retention frees room and the save is retried; if it

@@ -12,6 +12,7 @@ from __future__ import annotations
 import msgspec
 from msgspec.structs import replace
 
+from realm.game.narration import counted
 from realm.protocol import (
     ChampionChanged,
     CheckpointSaved,
@@ -24,14 +25,14 @@ from realm.protocol import (
 
 RECENT_MILESTONES = 20  # kept in the state for the Hero screen
 SUITE_GAIN = 0.01  # a new lowest suite loss counts when it beats the record by this share
-STREAKS = (3, 5, 10, 25, 50)  # quests won in a row that make a milestone; then every 50
+STREAKS = (3, 5)  # quests won in a row that make a milestone; then streak_rungs: 10, 25, 50, 100, 250, ...
 CHECKPOINT_COUNTS = (1, 5, 10, 25, 50)  # checkpoints kept that make a milestone; then every 50
 
 MEANINGS = (  # (kind, one line a player can read): README's Milestones section lists the same
     ("skill-level", "a skill rose a level: DIO passed its eval set at the old one"),
     ("best-suite-loss", f"the evaluation suite's loss fell to a new low (by {SUITE_GAIN:.0%} or more)"),
     ("best-accuracy", "a skill's eval accuracy at its level beat its best"),
-    ("streak", "quests won in a row without a failure: " + ", ".join(map(str, STREAKS)) + ", then every 50"),
+    ("streak", "quests won in a row without a failure: 3, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, …"),
     ("checkpoints", "checkpoints kept in the vault: " + ", ".join(map(str, CHECKPOINT_COUNTS)) + ", then every 50"),
     ("first-champion", "the first checkpoint crowned champion on the evaluation suite"),
 )
@@ -49,6 +50,20 @@ class Records(msgspec.Struct, frozen=True):
 
 def _counts(n: int, ladder: tuple[int, ...]) -> bool:
     return n in ladder or (n > ladder[-1] and n % 50 == 0)
+
+
+def is_streak_rung(streak: int) -> bool:
+    """Whether ``streak`` quests won in a row make a milestone: 3, 5, then 1, 2.5 and 5 times each
+    power of ten (10, 25, 50, 100, 250, ...). The game's idle quests end about once a minute, so
+    the rungs come every few minutes at first and grow rarer, never drowning the other milestones."""
+    if streak in STREAKS:
+        return True
+    power = 10
+    while power <= streak:
+        if streak in (power, power * 5 // 2, power * 5):
+            return True
+        power *= 10
+    return False
 
 
 def reached(event: Event, records: Records) -> tuple[list[tuple[str, str]], Records]:
@@ -91,13 +106,13 @@ def _quest_finished(ev: QuestFinished, records: Records):
     if outcome != "done":
         return [], records
     streak = records.streak + 1
-    made = [("streak", f"{streak} quests won in a row")] if _counts(streak, STREAKS) else []
+    made = [("streak", f"{streak} quests won in a row")] if is_streak_rung(streak) else []
     return made, replace(records, streak=streak)
 
 
 def _checkpoint_saved(ev: CheckpointSaved, records: Records):
     kept = records.checkpoints + 1
-    made = [("checkpoints", f"{kept} checkpoints kept")] if _counts(kept, CHECKPOINT_COUNTS) else []
+    made = [("checkpoints", f"{counted(kept, 'checkpoint')} kept")] if _counts(kept, CHECKPOINT_COUNTS) else []
     return made, replace(records, checkpoints=kept)
 
 

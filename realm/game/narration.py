@@ -129,23 +129,34 @@ _ASKED_NAME = re.compile(r"^(?P<skill>[a-z][a-z0-9_]*)-L(?P<level>\d+)-(?P<count
 _PLACEHOLDER_NAME = re.compile(r"^idle-\d+(-\d+)?\.jsonl$")
 
 
-def skill_quest_title(kind: str, parts: list[tuple[str, int, int]], wrong: int = 0) -> str:
-    """The title the trainer gives a quest it draws from skills, from what is in it: ``parts``
-    are (skill short name, level, chats). ``BIN L3 · 128 chats``, ``BIN L3 ×96 · SY L2 ×32``,
-    ``Correction · BIN level 3 · 6 missed``, ``BIN L4 · 40 chats asked for``."""
+TITLE_WIDTH = 46  # a quest title's most characters: the Quest board's quest column at 80x24
+
+
+def skill_quest_title(kind: str, parts: list[tuple[str, int, int, tuple[str, ...]]], wrong: int = 0) -> str:
+    """The title the trainer gives a quest it draws from skills, from what is in it: ``parts`` are
+    (skill short name, level, chats, what the level practises in words, longest first: the skill
+    layer's ``describe_level``). The longest description that keeps the title within
+    ``TITLE_WIDTH`` is used: ``BIN L4 · 5-bit add, sub, logic, conversions``, ``Correction · BIN
+    L4 · 6 missed · 5-bit, 8 ops``, ``BIN L3 ×96 · SY L2 ×32`` (two skills: their shares)."""
     if kind == "correction":
-        short, level, _ = parts[0]
-        return f"Correction · {short} level {level}" + (f" · {wrong} missed" if wrong else "")
+        short, level, _, forms = parts[0]
+        head = f"Correction · {short} L{level}" + (f" · {wrong} missed" if wrong else "")
+        return _fitted([f"{head} · {form}" for form in forms], head)
     if len(parts) == 1:
-        short, level, chats = parts[0]
-        return f"{short} L{level} · {counted(chats, 'chat')}" + (" asked for" if kind == "generated" else "")
-    return " · ".join(f"{short} L{level} ×{chats}" for short, level, chats in parts)
+        short, level, _, forms = parts[0]
+        return _fitted([f"{short} L{level} · {form}" for form in forms], f"{short} L{level}")
+    described = " · ".join(f"{short} L{level} {forms[-1]} ×{chats}" for short, level, chats, forms in parts)
+    return _fitted([described], " · ".join(f"{short} L{level} ×{chats}" for short, level, chats, _ in parts))
+
+
+def _fitted(candidates: list[str], fallback: str) -> str:
+    return next((text for text in candidates if len(text) <= TITLE_WIDTH), fallback)
 
 
 def quest_title(quest: QuestInfo | QuestResult, skills: SkillsState | None = None) -> str:
     """A quest's name for people: its lineage's title when the trainer gave one, else for the
     game's own quests one from the name's skill and level (``BIN L3 · Binary Alchemy drills``,
-    ``Correction · SY level 2``); the player's own by their file name. The file name stays in
+    ``Correction · SY L2``); the player's own by their file name. The file name stays in
     the quest's detail view."""
     if quest.title:
         return quest.title
@@ -158,7 +169,7 @@ def quest_title(quest: QuestInfo | QuestResult, skills: SkillsState | None = Non
     if found:
         skill, level = found["skill"], int(found["level"])
         if found["kind"] == "correction":
-            return f"Correction · {_short(skill, skills)} level {level}"
+            return f"Correction · {_short(skill, skills)} L{level}"
         return f"{_short(skill, skills)} L{level} · {_long(skill, skills)} drills"
     found = _ASKED_NAME.match(name)
     if found:
@@ -220,22 +231,44 @@ def _quest_finished(ev: QuestFinished, before: RealmState) -> Line:
     result = ev.result
     title = quest_title(result, before.skills)
     if result.outcome == "done":
-        return _info(f"Victory: {title}" + _what_dio_did(result, before))
+        return _info(_victory(title, _what_dio_did(result, before)))
     if result.outcome == "failed":
         return "warning", f"Defeat: {title}" + (f" ({result.reason})" if result.reason else "")
     return _info(f"Retreat: {title}" + (f" ({result.reason})" if result.reason else ""))
 
 
+LOG_WIDTH = 69  # a log row's text at 80 columns: the Battle log's and the Chronicle's inside, less the clock
+_SKILL_LEVEL = re.compile(r"^[A-Z][A-Z0-9_]* L\d+$")  # a game quest title's "BIN L4" part
+
+
+def _victory(title: str, facts: str) -> str:
+    """``Victory: TITLE — FACTS``; a game quest's title drops its words after the skill and level
+    (``BIN L4 · 5-bit add, ...`` becomes ``BIN L4``; DIO's entering line said them) while the
+    line is longer than a log row, so the numbers are not the part cut off."""
+    parts = title.split(" · ")
+    keep = next((i + 1 for i, part in enumerate(parts) if _SKILL_LEVEL.match(part)), len(parts))
+    while len(parts) > keep and len(f"Victory: {' · '.join(parts)}{facts}") > LOG_WIDTH:
+        parts.pop()
+    return f"Victory: {' · '.join(parts)}{facts}"
+
+
 def _what_dio_did(result: QuestResult, before: RealmState) -> str:
-    """`` — 120 rows, 40 steps, loss 2.310→0.840``: the quest's rows, its steps, and its first and
-    last training loss when the state still holds every step of it."""
+    """`` — val 2.310→0.840, 224 rows, 14 steps``: the quest's held-out loss before its first step
+    and at its last look, the rows DIO trained and its steps, as the trainer measured them (most
+    telling first: a log row cuts a long line's end). Without the held-out loss (a quest too small
+    to hold examples out): the quest's first and last training loss, when the state still holds
+    every step of it; without rows trained, the quest's rows."""
     battle = before.battle
-    facts = []
     quest = battle.quest if battle.quest is not None and battle.quest.name == result.name else None
-    if quest is not None and quest.examples:
+    facts = []
+    if result.val_loss_start is not None and result.val_loss_end is not None:
+        facts.append(f"val {result.val_loss_start:.3f}→{result.val_loss_end:.3f}")
+    if result.examples_trained:
+        facts.append(counted(result.examples_trained, "row"))
+    elif quest is not None and quest.examples:
         facts.append(_rows(quest))
     facts.append(counted(result.steps, "step"))
-    if quest is not None and 0 < battle.quest_step <= len(battle.losses):
+    if not facts[0].startswith("val ") and quest is not None and 0 < battle.quest_step <= len(battle.losses):
         points = battle.losses[-battle.quest_step :]
         facts.append(f"loss {points[0][1]:.3f}→{points[-1][1]:.3f}")
     return " — " + ", ".join(facts)

@@ -73,6 +73,19 @@ TIERS = ("brief", "columns", "work", "trace")
 _TIER_SUFFIX = {"brief": "", "columns": " (columns)", "work": " (show work)", "trace": " (full trace)"}
 _COLUMN_OPS = {"add": "+", "and": "&", "or": "|", "xor": "^"}
 _INFIX = {"add": "+", "sub": "-", "and": "AND", "or": "OR", "xor": "XOR", "mul": "*"}
+# the ops in words, grouped, in the order a level's description lists them
+OP_GROUPS = (
+    ("add", ("add",)),
+    ("sub", ("sub",)),
+    ("mul", ("mul",)),
+    ("signed", ("sadd", "ssub", "neg", "overflow")),
+    ("logic", ("and", "or", "xor", "not")),
+    ("shifts", ("shl", "shr")),
+    ("compare", ("cmp", "min", "max")),
+    ("wrap", ("wrap",)),
+    ("conversions", ("to_dec", "from_dec")),
+)
+_GROUP_OF = {op: group for group, ops in OP_GROUPS for op in ops}
 
 
 class BinFamily:
@@ -101,6 +114,24 @@ class BinFamily:
         tiers = params.get("tiers", ["brief"])
         if not tiers or any(t not in TIERS for t in tiers):
             raise ValueError(f"tiers: expected a non-empty list of {', '.join(TIERS)}, got {tiers!r}")
+
+    def describe(self, params: Mapping[str, Any]) -> tuple[str, ...]:
+        """What a level's ``params`` practise, longest first: ``5-bit add, sub, logic, conversions``,
+        ``8-bit, 13 ops, newest compare``, ``8-bit, 13 ops``, ``8-bit``; ``17-bit chains of 2 ops``."""
+        width = params["width"]
+        bits = f"{width[0]}-{width[1]}-bit" if isinstance(width, list) else f"{width}-bit"
+        lo, hi = params.get("chain", [1, 1])
+        if lo > 1:
+            return (f"{bits} chains of {lo if lo == hi else f'{lo}-{hi}'} ops", bits)
+        ops = params["ops"]
+        if set(ops) == set(OPS):
+            return (f"{bits}, all {len(OPS)} ops", bits)
+        groups = [group for group, members in OP_GROUPS if any(op in ops for op in members)]
+        listed = f"{bits} {', '.join(groups)}"
+        if len(groups) == 1:
+            return (listed,)
+        counted = f"{bits}, {len(ops)} ops"
+        return (listed, f"{counted}, newest {_GROUP_OF[ops[-1]]}", counted, bits)
 
     # -------------------------------------------------------------- generation
 

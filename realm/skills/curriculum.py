@@ -155,6 +155,16 @@ def eval_params(skill: SkillConfig, level: int) -> dict[str, Any]:
     return params
 
 
+def describe_level(skill: SkillConfig, level: int, *, training: bool = False) -> tuple[str, ...]:
+    """What DIO practises at ``level``, in words from the level's params, longest first (a screen
+    or a title takes the first that fits): ``5-bit add, sub, logic, conversions``, ...,
+    ``5-bit``. ``training`` describes the training draws (a level's ``train:`` widths). A family
+    without ``describe`` is described by the skill's name."""
+    params = training_params(skill, level) if training else eval_params(skill, level)
+    describe = getattr(skill.family, "describe", None)
+    return (describe(params) if describe is not None else ()) or (skill.name,)
+
+
 def chat(skill: SkillConfig, sample: Sample, answer: str | None = None) -> list[dict]:
     messages = [{"role": "system", "content": skill.prompt.system}] if skill.prompt.system else []
     messages.append({"role": "user", "content": sample.prompt})

@@ -59,6 +59,7 @@ HINT_TIERS: dict[str, int] = {
     "morphology": 3,
     "pattern": 4,
 }
+TIER_CLUES = {1: "definition clues", 2: "category clues", 3: "antonym/domain clues", 4: "pattern clues"}
 POS_NAMES = {"n": "a noun", "v": "a verb", "a": "an adjective", "r": "an adverb"}
 SUFFIX_MIN_WORDS = 40  # a last tile this many entries end with is a suffix a morphology hint may name
 PARAM_KEYS = ("words", "syllables", "zipf", "overlap", "herrings", "hints")
@@ -492,6 +493,22 @@ class SyllacrosticFamily:
 
     def check_params(self, params: Mapping[str, Any]) -> None:
         check_params(params)
+
+    def describe(self, params: Mapping[str, Any]) -> tuple[str, ...]:
+        """What a level's ``params`` practise, longest first: ``4 words of 2 syllables, definition
+        clues``, then without the clues, the red herrings, the syllables. The clues are named by
+        the tier that weighs most in ``hints``."""
+        lo, hi = params["syllables"]
+        words = f"{params['words']} words"
+        shaped = f"{words} of {lo if lo == hi else f'{lo}-{hi}'} syllables"
+        weights = Counter()
+        for kind, weight in params["hints"].items():
+            weights[HINT_TIERS[kind]] += weight
+        clues = TIER_CLUES[max(weights, key=lambda tier: (weights[tier], -tier))]
+        herrings = params.get("herrings", 0)
+        with_herrings = f", {herrings} red herring{'s' if herrings > 1 else ''}" if herrings else ""
+        forms = (f"{shaped}, {clues}{with_herrings}", f"{shaped}, {clues}", f"{shaped}{with_herrings}", shaped, words)
+        return tuple(dict.fromkeys(forms))
 
     def generate(self, params: Mapping[str, Any], rng: random.Random) -> Sample:
         """A puzzle with exactly one solution; ambiguous answers are redrawn until it has."""

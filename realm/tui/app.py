@@ -239,13 +239,14 @@ class RealmApp(App[None]):
             self.toasts.add(event, self.mirror.state.skills)
         screen = self.screen if isinstance(self.screen, RealmScreen) and self.screen.is_mounted else None
         reached = level_up(self._drained, self.mirror.state)
+        loss_before = self._drained.battle.loss
         self._drained = self.mirror.state
         if reached is not None:
             self.toasts.add_level(reached)
             if screen is not None:
                 screen.effect_level_up(reached)
         if news.losses and screen is not None:
-            screen.effect_hits(news.losses)
+            screen.effect_hits(news.losses, before=loss_before)
         toast = self.toasts.due(self.clock())
         if toast is not None:
             self.notify(toast.text, title=toast.title, severity=toast.severity, markup=False)

@@ -112,7 +112,7 @@ def session(steps: int = 250) -> list[Event]:
                 name="correction-bin-L1-00000000.jsonl",
                 examples=24,
                 source="correction",
-                title="Correction · BIN level 1 · 3 missed",
+                title="Correction · BIN L1 · 3 missed · 2-bit add",
             )
         ),
         QuestQueued(
@@ -121,7 +121,7 @@ def session(steps: int = 250) -> list[Event]:
                 examples=256,
                 priority="low",
                 source="idle",
-                title="BIN L1 ×192 · REV L2 ×64",
+                title="BIN L1 2-4-bit add ×192 · REV L2 ×64",
             )
         ),
         QuestFinished(
@@ -133,11 +133,11 @@ def session(steps: int = 250) -> list[Event]:
                 outcome="done",
                 steps=60,
                 source="generated",
-                title="BIN L1 · 40 chats asked for",
+                title="BIN L1 · 2-4-bit add",
             )
         ),
         QuestStarted(
-            quest=QuestInfo(name=IDLE_QUEST, examples=256, source="idle", title="BIN L1 · 256 chats"), total_steps=400
+            quest=QuestInfo(name=IDLE_QUEST, examples=256, source="idle", title="BIN L1 · 2-4-bit add"), total_steps=400
         ),
         Notice(level="warning", text=f"quest {IDLE_QUEST}: 115 exact duplicate(s) kept (the split folds them)"),
     ]

@@ -61,10 +61,12 @@ def test_idle_quests_come_from_the_skill_with_lineage_and_evals_run(trainer_fact
     meta = json.loads(sorted((home / "quests" / "lineage").glob("idle-bin-L1-*.meta.json"))[0].read_text())
     assert meta["skills"]["bin"]["generator"] == "bin" and meta["skills"]["bin"]["level"] == 1
     assert meta["examples"] == 24 and meta["seed"] and meta["source"] == "idle"
-    assert meta["title"] == "BIN L1 · 24 chats"  # what is in it, for people; the name stays in the detail
+    assert (
+        meta["title"] == "BIN L1 · 2-4-bit add"
+    )  # what DIO practises (bin.yaml L1 trains 2-4 bits); the name stays in the detail
     assert {r.source for r in state.board.recent if r.name.startswith("idle-bin-")} == {"idle"}
-    assert {r.title for r in state.board.recent if r.name.startswith("idle-bin-")} == {"BIN L1 · 24 chats"}
-    assert any(line.text.startswith("Victory: BIN L1 · 24 chats — ") for line in state.log)
+    assert {r.title for r in state.board.recent if r.name.startswith("idle-bin-")} == {"BIN L1 · 2-4-bit add"}
+    assert any(line.text.startswith("Victory: BIN L1 · 2-4-bit add — ") for line in state.log)
     counts = {(c.generator, c.validator): c.count for c in state.skills.lineage}
     assert counts[("bin@1.0.0", "")] >= 24
     # an untrained DIO gets probe items wrong: they come back as a high-priority correction quest
@@ -73,7 +75,7 @@ def test_idle_quests_come_from_the_skill_with_lineage_and_evals_run(trainer_fact
     correction_meta = json.loads((home / "quests" / "lineage" / f"{corrections[0].name}.meta.json").read_text())
     assert correction_meta["generator"] == "self_correction" and correction_meta["source_generator"] == "bin"
     assert correction_meta["source"] == "correction"
-    assert correction_meta["title"] == f"Correction · BIN level 1 · {correction_meta['wrong_items']} missed"
+    assert correction_meta["title"] == f"Correction · BIN L1 · {correction_meta['wrong_items']} missed · 2-bit add"
     store = SkillStore(home / "vault" / "realm.db")
     assert [r.step for r in store.rounds_at("bin", 1)] == [5, 10]
     store.close()
@@ -188,7 +190,7 @@ def test_a_quest_generated_on_request_is_queued_with_lineage_and_bad_asks_are_re
     )
     assert [r.source for r in trainer.state.board.recent if r.name == "bin-L2-12x-s1.jsonl"] == ["generated"]
     assert [r.title for r in trainer.state.board.recent if r.name == "bin-L2-12x-s1.jsonl"] == [
-        "BIN L2 · 12 chats asked for"
+        "BIN L2 · 2-5-bit add, logic"
     ]
     listing = {q.name: q.state for q in client.request(QuestListRequest()).quests}
     assert listing["bin-L2-12x-s1.jsonl"] == "done"

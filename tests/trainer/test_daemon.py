@@ -36,6 +36,23 @@ def test_trains_a_quest_and_loss_goes_down(trainer_factory, tmp_path):
     assert len(steps) == 60 and steps[-1]["gpu"] is None
 
 
+def test_a_victory_carries_the_rows_trained_and_the_held_out_loss_before_and_after(trainer_factory, tmp_path):
+    home = tmp_path / "home"
+    write_chat_quest(home / "quests" / "queued" / "normal" / "reverse.jsonl", n=200)
+    trainer = trainer_factory(fast_config(lr=3e-3, batch_size=8, val_every=1000), max_steps=40, home=home)
+    assert trainer.start().join() == 0
+
+    won = next(r for r in trainer.state.board.recent if r.name == "reverse.jsonl")
+    vals = [r for r in read_metrics(home / "logs" / "metrics.jsonl") if r["kind"] == "val"]
+    assert vals[0]["step"] == 0 and vals[0]["val_loss"] == won.val_loss_start  # measured before the first step
+    assert vals[1]["step"] == won.steps and vals[1]["val_loss"] == won.val_loss_end  # and after the last
+    assert won.val_loss_end < won.val_loss_start
+    assert (won.steps - 1) * 8 < won.examples_trained <= won.steps * 8 and won.examples_trained < 200  # some held out
+    victory = f"Victory: reverse.jsonl — val {won.val_loss_start:.3f}→{won.val_loss_end:.3f}, "
+    victory += f"{won.examples_trained} rows, {won.steps} steps"
+    assert victory in [line.text for line in trainer.state.log]
+
+
 def test_pause_takes_effect_within_one_step_and_resume_continues(trainer_factory):
     trainer = trainer_factory().start()
     wait_for(lambda: trainer.state.hero.steps >= 3, what="a few training steps")

@@ -140,7 +140,7 @@ async def test_notices_hold_the_housekeeping_the_story_leaves_out():
         chronicle = str(app.screen.query_one("#hero-log").render())
         assert "battle paused" in chronicle and "ledger:" not in chronicle  # the newest story, no notices
         story = " ".join(line.text for line in app.mirror.state.log)
-        assert "Victory: BIN L1 · 40 chats asked for — 60 steps" in story
+        assert "Victory: BIN L1 · 2-4-bit add — 60 steps" in story
         assert "duplicate" not in story and "saved checkpoint" not in story
         await pilot.press("0")
         await wait_for(pilot, lambda: "Notices · f: all" in str(app.screen.query_one("#notices-box").border_title))
@@ -161,7 +161,20 @@ def test_a_game_quests_detail_keeps_its_file_name_beside_its_title():
     from realm.protocol import QuestInfo
     from realm.tui.screens.quest_detail import facts_of
 
-    idle = QuestInfo(name=demo.IDLE_QUEST, source="idle", title="BIN L1 · 256 chats")
-    assert facts_of(idle)[:2] == [("title", "BIN L1 · 256 chats"), ("file", demo.IDLE_QUEST)]
+    idle = QuestInfo(name=demo.IDLE_QUEST, source="idle", title="BIN L1 · 2-4-bit add")
+    assert facts_of(idle)[:2] == [("title", "BIN L1 · 2-4-bit add"), ("file", demo.IDLE_QUEST)]
     mine = QuestInfo(name="my.jsonl")
     assert [label for label, _ in facts_of(mine)][0] == "status"  # the box's title is the name already
+
+
+def test_a_won_quests_detail_has_the_trainers_measures():
+    from realm.protocol import QuestResult
+    from realm.tui.screens.quest_detail import facts_of
+
+    won = QuestResult(
+        name="my.jsonl", outcome="done", steps=14, examples_trained=224, val_loss_start=2.5, val_loss_end=1.25
+    )
+    facts = dict(facts_of(won))
+    assert facts["trained"] == "224 rows (every pass counted)"
+    assert facts["quest val"] == "2.5000 before → 1.2500 after (-1.2500)"
+    assert "quest val" not in dict(facts_of(QuestResult(name="old.jsonl", outcome="done", steps=3)))

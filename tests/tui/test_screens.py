@@ -175,7 +175,11 @@ async def test_battle_effects_eta_damage_flash_and_toasts(endpoints, trainer):
         trainer.steps(1, 20)
         await wait_for(pilot, lambda: "ETA" in text(app, "#battle-state"), what="the ETA")
         await wait_for(pilot, lambda: app.screen.query_one(DamageFloats).floats, what="a damage number")
-        assert app.screen.query_one(DamageFloats).floats[-1][0] == f"-{3.0 / (1 + 20 / 50):.3f}"
+        number, _, fell = app.screen.query_one(DamageFloats).floats[-1]
+        loss = lambda step: 3.0 / (1 + step / 50)  # noqa: E731  (the fake trainer's losses)
+        # the loss change over the tick's steps: to step 20's loss from the step before the tick (or its first)
+        assert fell and number in {f"-{loss(k) - loss(20):.3f}" for k in range(1, 20)}
+        assert "loss change" in str(app.screen.query_one(DamageFloats).render())
 
         trainer.steps(21, 120)  # level 2 at step 100
         await wait_for(pilot, lambda: notes.any("level 2"), what="the level-up toast")

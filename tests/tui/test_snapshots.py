@@ -240,5 +240,28 @@ def test_battle_with_a_toast_over_the_log_not_the_chart(snap_compare):
     assert snap_compare(recorded_app(), run_before=flood, terminal_size=(80, 24))
 
 
+def test_battle_damage_number_and_a_measured_victory(snap_compare):
+    """Animations off: the newest tick's loss change stands beside the chart under its header; the
+    victory says the trainer's measures (held-out loss before and after, rows, steps)."""
+    from realm.protocol import QuestFinished, QuestResult
+    from realm.state import apply
+
+    app = recorded_app()
+    app.animation_level = "none"
+    result = QuestResult(
+        name="idle-bin-L1-00000136.jsonl", outcome="done", steps=14, time=demo.T0 + 150, source="idle",
+        title="BIN L1 · 2-4-bit add", examples_trained=224, val_loss_start=1.4212, val_loss_end=0.6194,
+    )  # fmt: skip
+    app.mirror.state = apply(app.mirror.state, QuestFinished(result=result), demo.T0 + 150)
+
+    async def hit(pilot):
+        await pilot.press("2")
+        await pilot.pause(0.2)
+        pilot.app.screen.effect_hits([0.5123, 0.4871], before=0.5302)
+        await pilot.pause(0.3)
+
+    assert snap_compare(app, run_before=hit, terminal_size=(80, 24))
+
+
 def test_notices_filtered_to_warnings(snap_compare):
     assert snap_compare(recorded_app(), press=["0", "wait:200", "f", "wait:300"], terminal_size=(80, 24))

@@ -6,6 +6,7 @@ import pytest
 
 from realm.game.milestones import rank
 from realm.tui import format as fmt
+from realm.tui.widgets.damage import change_text, loss_change
 from realm.tui.widgets.loss_chart import render_chart
 from realm.tui.widgets.meter import bar
 from realm.tui.widgets.portrait import SPRITES, PortraitError, load_tiers, portrait, tier
@@ -46,6 +47,13 @@ def test_chart_copes_with_one_point_and_flat_lines():
     assert len(render_chart([(5, 1.0)], [], width=20, height=4).plain.split("\n")) == 4
     assert len(render_chart([(1, 2.0), (2, 2.0)], [], width=20, height=4).plain.split("\n")) == 4
     assert len(render_chart([(10, 2.0), (3, 1.0)], [], width=20, height=4).plain.split("\n")) == 4
+
+
+def test_a_damage_number_is_the_loss_change_over_a_ticks_steps():
+    assert loss_change(2.0, [1.9, 1.5]) == pytest.approx(-0.5)  # from the last loss before the tick
+    assert loss_change(None, [2.0, 2.1, 2.25]) == pytest.approx(0.25)  # else from the tick's first
+    assert loss_change(None, [2.0]) is None  # one step and nothing before it: nothing to compare
+    assert [change_text(c) for c in (-0.5, 0.0123, -250.0)] == ["-0.500", "+0.012", "-250"]
 
 
 def test_bar_is_exactly_its_width():

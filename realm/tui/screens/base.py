@@ -44,8 +44,9 @@ class RealmScreen(Screen):
     def show_body(self, view: RealmView) -> None:
         pass
 
-    def effect_hits(self, losses: list[float]) -> None:
-        """Training steps landed since the last tick, with these losses."""
+    def effect_hits(self, losses: list[float], before: float | None = None) -> None:
+        """Training steps landed since the last tick, with these losses; ``before``: the loss
+        of the last step before them, when the state held one."""
 
     def effect_level_up(self, new_level: int) -> None:
         """DIO reached ``new_level`` since the last tick."""

@@ -9,17 +9,17 @@ from textual.content import Content
 from textual.widgets import Static
 
 from realm import gpu as nvml
-from realm.game.narration import quest_title
+from realm.game.narration import TITLE_WIDTH, quest_title
 from realm.protocol import BattleState, RealmState, SkillsState
 from realm.tui import format as fmt
 from realm.tui.screens.base import RealmScreen
 from realm.tui.view import RealmView
-from realm.tui.widgets.damage import DamageFloats
+from realm.tui.widgets.damage import DamageFloats, loss_change
 from realm.tui.widgets.log_view import LogView
 from realm.tui.widgets.loss_chart import LossChart
 from realm.tui.widgets.meter import Meter
 
-QUEST_LABEL_WIDTH = 32
+QUEST_LABEL_WIDTH = TITLE_WIDTH  # a game quest's title whole; a longer file name is cut
 FLASH_S = 1.5
 STATUS_WORDS = {
     "starting": "✦ STARTING",
@@ -59,8 +59,10 @@ class BattleScreen(RealmScreen):
         self.query_one(LogView).set_lines(view.state.log, self.app.bin_glyphs)
 
     # effects the app triggers from the events it drains
-    def effect_hits(self, losses: list[float]) -> None:
-        self.query_one(DamageFloats).hit(losses[-1])
+    def effect_hits(self, losses: list[float], before: float | None = None) -> None:
+        change = loss_change(before, losses)
+        if change is not None:
+            self.query_one(DamageFloats).hit(change)
 
     def effect_level_up(self, new_level: int) -> None:
         if self.app.animation_level == "none":
@@ -108,7 +110,7 @@ def state_line(step: int, battle: BattleState, readonly: bool, steps_per_s: floa
 
 
 def metrics_line(battle: BattleState, quest_val: float | None) -> Content:
-    """``quest_val``: the current quest's own held-out loss (none yet for a quest just begun;
+    """``quest_val``: the current quest's own held-out loss (none until its first measure, before its first step;
     the chart keeps the earlier quests' points)."""
     return Content.assemble(
         ("loss ", "$text-muted"), (fmt.loss(battle.loss), "bold"),

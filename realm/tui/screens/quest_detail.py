@@ -43,14 +43,19 @@ def queued_facts(q: QuestInfo) -> list[tuple[str, str]]:
 
 
 def finished_facts(r: QuestResult) -> list[tuple[str, str]]:
-    return [
+    facts = [
         *_names(r),
         ("status", r.outcome),
         ("finished", clock(r.time) if r.time else "unknown"),
         ("source", source_words(r.source)),
         ("steps", f"{r.steps:,}"),
-        ("reason", r.reason or "none given"),
     ]
+    if r.examples_trained:
+        facts.append(("trained", f"{r.examples_trained:,} rows (every pass counted)"))
+    if r.val_loss_start is not None and r.val_loss_end is not None:
+        change = r.val_loss_end - r.val_loss_start
+        facts.append(("quest val", f"{r.val_loss_start:.4f} before → {r.val_loss_end:.4f} after ({change:+.4f})"))
+    return [*facts, ("reason", r.reason or "none given")]
 
 
 def facts_of(quest: QuestInfo | QuestResult) -> list[tuple[str, str]]:
