@@ -381,10 +381,11 @@ class RealmApp(App[None]):
             return
         self.requests.send(request, verb)
 
-    def add_quest_file(self, path: Path) -> None:
-        """Read a quest file here and send its content (the trainer may run on another host)."""
+    def add_quest_file(self, path: Path, epochs: int = 0) -> None:
+        """Read a quest file here and send its content (the trainer may run on another host);
+        ``epochs`` 0: the trainer's ``quests.epochs``."""
         try:
-            request = quest_add_request(path, "normal", self._max_message_bytes())
+            request = quest_add_request(path, "normal", self._max_message_bytes(), epochs)
         except QuestFileError as exc:
             self.notify(str(exc), title="Quest not sent", severity="error", markup=False)
             return
