@@ -267,8 +267,8 @@ def main() -> None:
         f"    screens seen before  p50 {_pct(warm, 0.5):6.1f} ms  p99 {_pct(warm, 0.99):6.1f} ms  ({len(warm)} presses)"
     )
     print(
-        f"    first visits      {' '.join(f'{ms:.0f}' for ms in first)} ms  (Textual composes, mounts and lays out"
-        " a screen the first time it is shown)"
+        f"    first visits      {' '.join(f'{ms:.0f}' for ms in first)} ms  (a screen's first showing: the app"
+        " composes the screens ahead, after the first frame)"
     )
     print(f"  key→screen idle     p50 {p50i:6.1f} ms  p99 {p99i:6.1f} ms  ({len(idle)} presses)")
     print(

@@ -39,6 +39,18 @@ def quest_add_request(path: Path, priority: str, max_message_bytes: int, epochs:
     return request
 
 
+def epochs_count(text: str) -> int:
+    """A quest's own number of passes, as ``realm quest add --epochs`` and the TUI's Add dialog take
+    it: a whole number, at least 1; ValueError saying why not."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise ValueError(f"{value} is not at least 1")
+    return value
+
+
 def intake_check(path: Path, config: RealmConfig) -> QuestCheck | None:
     """The trainer's checks but the token length, before the file is sent: ``QuestFileError``
     naming the first bad line when the trainer would fail the file whole. None for a file that

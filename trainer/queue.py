@@ -91,13 +91,26 @@ class QuestQueue:
         return "-".join(path.relative_to(self.home.inbox).parts)
 
     def bring_up(self, path: Path) -> Path | None:
-        """Move an inbox subfolder's file to the inbox itself, under its flat name; None when
-        the file is no longer inside the inbox (a folder on its way was swapped for a link)."""
+        """Move an inbox subfolder's file to the inbox itself, under its flat name, and remove the
+        folders that left empty; None when the file is no longer inside the inbox (a folder on its
+        way was swapped for a link)."""
         if path.parent == self.home.inbox:
             return path
         if not path.parent.resolve().is_relative_to(self.home.inbox.resolve()):
             return None
-        return self.rename_in_inbox(path, self.flat_name(path))
+        flat = self.rename_in_inbox(path, self.flat_name(path))
+        self._remove_emptied(path.parent)
+        return flat
+
+    def _remove_emptied(self, folder: Path) -> None:
+        """``folder``, then each one above it below the inbox, while empty. ``rmdir`` refuses a folder
+        that holds anything, so one with a file still being copied in (or a hidden one) stays."""
+        while folder != self.home.inbox and folder.is_relative_to(self.home.inbox):
+            try:
+                folder.rmdir()
+            except OSError:  # not empty, or taken away meanwhile
+                return
+            folder = folder.parent
 
     def admit(self, path: Path, priority: str = "normal") -> Path:
         """Inbox -> queued, under a name no other quest has."""

@@ -14,7 +14,7 @@ from rich.text import Text
 from realm.cli.common import EXIT_FAIL, EXIT_OK, UsageError, common_options, load_context, trainer_client
 from realm.model.chatml import IGNORE_INDEX, EncodedExample
 from realm.protocol import QuestListRequest, QuestRemoveRequest, QuestRetryRequest
-from realm.quest_files import intake_check, quest_add_request, skipped_note
+from realm.quest_files import epochs_count, intake_check, quest_add_request, skipped_note
 from realm.quests.check import QuestCheck, check_quest, histogram, loss_runs, summary_lines
 from realm.quests.formats import QuestFormatError, encode_example
 
@@ -179,12 +179,9 @@ def render_loss(runs: list[tuple[str, bool]]) -> Text:
 
 def at_least_one(text: str) -> int:
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not at least 1")
-    return value
+        return epochs_count(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def cmd_quest_list(args) -> int:

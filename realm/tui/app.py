@@ -57,6 +57,7 @@ from realm.tui.trainer_requests import TrainerRequests
 from realm.tui.view import LinkStats, RealmView, StepRate
 
 REPAINT_S = 0.1
+PREPARE_EVERY_S = 0.05  # after the first frame, the screens not shown yet are made ready one at a time
 TRAINER_GONE_TOAST_S = 3600.0  # a trainer that died stays on screen until dismissed
 
 
@@ -144,6 +145,16 @@ class RealmApp(App[None]):
             self.oracles.follow(self)
         self.set_interval(REPAINT_S, self._tick)
         self._repaint()
+        self.call_after_refresh(self._prepare_a_screen)  # the first frame first
+
+    def _prepare_a_screen(self) -> None:
+        """Compose, mount and lay out the next screen never shown, off screen, so its first visit
+        costs what a return does (Textual does this on a mode's first switch: 80-110 ms a screen).
+        One a timer tick, so a key pressed meanwhile waits for one screen at most."""
+        waiting = [mode for mode in self.MODES if mode not in self._screen_stacks]
+        if waiting and self.is_running:
+            self._init_mode(waiting[0])  # Textual's own setup of a mode's screen, without switching to it
+            self.set_timer(PREPARE_EVERY_S, self._prepare_a_screen)
 
     def on_unmount(self) -> None:
         self.away.remember(self._last_event_time, force=True)
@@ -382,10 +393,11 @@ class RealmApp(App[None]):
             return
         self.requests.send(request, verb)
 
-    def add_quest_file(self, path: Path) -> None:
-        """Read a quest file here and send its content (the trainer may run on another host)."""
+    def add_quest_file(self, path: Path, epochs: int = 0) -> None:
+        """Read a quest file here and send its content (the trainer may run on another host);
+        ``epochs`` 0: the trainer's ``quests.epochs``."""
         try:
-            request = quest_add_request(path, "normal", self._max_message_bytes())
+            request = quest_add_request(path, "normal", self._max_message_bytes(), epochs)
         except QuestFileError as exc:
             self.notify(str(exc), title="Quest not sent", severity="error", markup=False)
             return

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from difflib import SequenceMatcher
 
 MISSING = "—"
 
 BIN_GLYPHS = ("circled", "ascii")  # config `tui.bin_glyphs`
 _CIRCLED_TO_ASCII = str.maketrans({"\u24ea": "0", "\u2460": "1"})  # BIN's ⓪ ① (realm/skills/bin.py)
+_ASCII_TO_CIRCLED = str.maketrans({"0": "\u24ea", "1": "\u2460"})
 
 
 def count(n: int) -> str:
@@ -75,6 +77,25 @@ def bin_text(text: str, glyphs: str) -> str:
     """BIN's circled digits as the player chose to see them: ``ascii`` draws ⓪ ① as 0 1 (fonts without
     U+24EA show boxes, and some terminals draw them two cells wide); ``circled`` leaves what DIO saw."""
     return text.translate(_CIRCLED_TO_ASCII) if glyphs == "ascii" else text
+
+
+def bin_typed(typed: str, shown_from: str, glyphs: str) -> str:
+    """What the player typed, starting from ``shown_from`` drawn with ``bin_text``, in DIO's notation
+    again: the characters kept from it are the original ones, and 0 1 typed over its circled digits
+    are circled (``bin_text`` maps one character to one, so the drawn text lines up with the original)."""
+    shown = bin_text(shown_from, glyphs)
+    if shown == shown_from:
+        return typed
+    parts = []
+    for tag, i1, i2, j1, j2 in SequenceMatcher(None, shown, typed, autojunk=False).get_opcodes():
+        kept, new = shown_from[i1:i2], typed[j1:j2]
+        if tag == "equal":
+            parts.append(kept)
+        elif tag == "replace" and not kept.strip("\u24ea\u2460") and not new.strip("01"):
+            parts.append(new.translate(_ASCII_TO_CIRCLED))  # a binary digit changed: still a circled one
+        else:
+            parts.append(new)
+    return "".join(parts)
 
 
 def gpu_name(gpu) -> str:

@@ -148,3 +148,27 @@ def test_inbox_subfolders_are_flattened_into_names_and_links_out_and_hidden_fold
         f"inbox: sub/dir/link.jsonl is not taken as a quest: it is {link}; it stays where it is",
         f"inbox: sub/escape is not taken as a quest: it is {link}; it stays where it is",
     ]
+
+
+def test_a_subfolder_the_trainer_emptied_is_removed_and_one_still_holding_anything_stays(board):
+    inbox = board.home.inbox
+    for where in ("done/deep/a.jsonl", "done/b.jsonl", "busy/c.jsonl", "hidden/d.jsonl"):
+        (inbox / where).parent.mkdir(parents=True, exist_ok=True)
+        drop(board, where, lines(20))
+    (inbox / "busy" / "copying.jsonl").write_text(lines(5))  # being written: not settled, not taken
+    (inbox / "hidden" / ".DS_Store").write_bytes(b"\0")
+    (inbox / "empty").mkdir()  # never held a quest: not the trainer's to remove
+    board.take_inbox()
+
+    queued = sorted(entry.name for entry in board.queue.listing())
+    assert queued == ["busy-c.jsonl", "done-b.jsonl", "done-deep-a.jsonl", "hidden-d.jsonl"]
+    assert sorted(p.name for p in inbox.iterdir()) == ["busy", "empty", "hidden"]  # done/deep and done: gone
+    assert [p.name for p in (inbox / "busy").iterdir()] == ["copying.jsonl"]
+
+
+def test_the_inbox_itself_stays_when_its_last_subfolder_goes(board):
+    (board.home.inbox / "only").mkdir()
+    drop(board, "only/one.jsonl", lines(20))
+    board.take_inbox()
+    assert [entry.name for entry in board.queue.listing()] == ["only-one.jsonl"]
+    assert board.home.inbox.is_dir() and not any(board.home.inbox.iterdir())

@@ -218,3 +218,30 @@ async def test_a_trainer_process_that_exits_is_announced_with_its_log(endpoints,
         assert notes.any(str(log))
         await pilot.pause(0.3)
         assert sum("exited with code" in m for m in notes.messages) == 1  # said once, not every tick
+
+
+async def test_the_screens_not_shown_yet_are_made_ready_after_the_first_frame(endpoints):
+    """A screen's first visit costs what a return does: each one is composed and mounted once the
+    first frame is out (the first frame waits for none of them)."""
+    app = make_app(endpoints)
+    made_before_the_first_frame: list[str] = []
+    display = app._display
+
+    def first_display(screen, renderable) -> None:
+        if not made_before_the_first_frame:
+            made_before_the_first_frame.extend(m for m in app.MODES if ready(m))
+        display(screen, renderable)
+
+    def ready(mode: str) -> bool:
+        try:
+            return app.get_screen_stack(mode)[0].is_mounted
+        except (KeyError, IndexError):
+            return False
+
+    app._display = first_display
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: all(ready(m) for m in app.MODES), what="every screen made ready")
+        quests = app.get_screen_stack("quests")[0]
+        assert made_before_the_first_frame == ["hero"] and app.screen.SCREEN_NAME == "1 Hero"
+        await pilot.press("4")
+        assert app.screen is quests and "4 Quests" in text(app, "#status")

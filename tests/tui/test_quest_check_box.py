@@ -44,6 +44,29 @@ async def test_a_mixed_file_shows_its_summary_and_enter_queues_it(endpoints, tra
             what="the add request",
         )
         assert not isinstance(app.screen, QuestCheckBox)
+        assert added(trainer)[0].epochs == 0  # left blank: the trainer's quests.epochs
+
+
+def added(trainer) -> list[QuestAddRequest]:
+    return [r for r in trainer.control_requests() if isinstance(r, QuestAddRequest)]
+
+
+async def test_the_epochs_box_sends_the_quest_s_own_passes_and_refuses_what_the_cli_refuses(
+    endpoints, trainer, tmp_path
+):
+    notes = Notes()
+    async with playing(endpoints, trainer, notes=notes) as (app, pilot):
+        box = await add_through_the_dialog(app, pilot, mixed(tmp_path))
+        assert "1 (quests.epochs)" in box.query_one("#quest-check-epochs").placeholder
+        for typed, refusal in (("0", "epochs: 0 is not at least 1"), ("two", "epochs: 'two' is not a whole number")):
+            box.query_one("#quest-check-epochs").value = typed
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: notes.any(refusal), what=refusal)  # noqa: B023
+            assert app.screen is box and not added(trainer)
+        box.query_one("#quest-check-epochs").value = ""
+        await pilot.press("3", "enter")  # typed into the box, which has the focus
+        await wait_for(pilot, lambda: added(trainer), what="the add request")
+        assert (added(trainer)[0].name, added(trainer)[0].epochs) == ("mixed.jsonl", 3)
 
 
 async def test_a_file_the_trainer_would_fail_is_not_queued(endpoints, trainer, tmp_path):

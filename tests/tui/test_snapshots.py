@@ -138,6 +138,7 @@ def test_add_quest_check_box(snap_compare, tmp_path):
             await pilot.pause(0.1)
             if isinstance(pilot.app.screen, QuestCheckBox) and pilot.app.screen.refusal is not None:
                 break
+        pilot.app.screen.query_one("#quest-check-epochs").cursor_blink = False  # the same frame however long it took
         await pilot.pause(0.3)
 
     assert snap_compare(recorded_app(), run_before=check, terminal_size=(80, 24))

@@ -15,7 +15,7 @@ from textual.suggester import Suggester
 from textual.widgets import Input, Select, Static
 
 from realm.protocol import MAX_GENERATED_CHATS, QuestGenerateRequest, SkillState
-from realm.quest_files import check_command
+from realm.quest_files import check_command, epochs_count
 from realm.quests.check import QuestCheck, summary_lines
 from realm.quests.formats import QuestFormatError
 from realm.tui.actions import bindings_for
@@ -83,9 +83,10 @@ class AskPath(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class QuestCheckBox(ModalScreen[bool]):
-    """A quest file's offline check (``realm quest check``'s summary) before it is queued:
-    ``enter`` queues it (True), ``esc`` cancels. A file the trainer would fail whole is not queued."""
+class QuestCheckBox(ModalScreen[int | None]):
+    """A quest file's offline check (``realm quest check``'s summary) before it is queued, and its
+    epochs: ``enter`` queues it (answers the epochs, 0 for the trainer's ``quests.epochs``), ``esc``
+    cancels (None). A file the trainer would fail whole is not queued."""
 
     BINDINGS = bindings_for("quest_check")
 
@@ -98,9 +99,13 @@ class QuestCheckBox(ModalScreen[bool]):
         with Vertical(classes="modal-box", id="quest-check-box"):
             yield Static(Content.styled(f"Add {self.path.name}?", "bold $accent"))
             yield Static(Content(f"checking {self.path.name} as the trainer would…"), id="quest-check-summary")
+            yield Input(id="quest-check-epochs")
             yield Static(Content.styled("enter queues it · esc cancels", "$text-muted"), id="quest-check-hint")
 
     def on_mount(self) -> None:
+        epochs = self.query_one("#quest-check-epochs", Input)
+        epochs.border_title = "epochs"
+        epochs.placeholder = f"{self.app.announced_config().quests.epochs} (quests.epochs); more trains its lines again"
         self.run_worker(self._check, thread=True, exclusive=True, group="quest-check")
 
     def _check(self) -> None:
@@ -127,10 +132,14 @@ class QuestCheckBox(ModalScreen[bool]):
         elif self.refusal:
             self.notify(f"{self.path.name} is not queued: {self.refusal}", severity="error", markup=False)
         else:
-            self.dismiss(True)
+            typed = self.query_one("#quest-check-epochs", Input).value.strip()
+            try:
+                self.dismiss(epochs_count(typed) if typed else 0)
+            except ValueError as exc:
+                self.notify(f"epochs: {exc}", severity="error", markup=False)
 
     def action_cancel(self) -> None:
-        self.dismiss(False)
+        self.dismiss(None)
 
 
 class AskGenerate(ModalScreen[QuestGenerateRequest | None]):

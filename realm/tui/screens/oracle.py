@@ -29,7 +29,7 @@ from textual.worker import get_current_worker
 from realm.protocol import ChatEnd, OracleState, Sampling
 from realm.tui import format as fmt
 from realm.tui.actions import bindings_for
-from realm.tui.format import bin_text
+from realm.tui.format import bin_text, bin_typed
 from realm.tui.oracle_follow import FOLLOW_WORDS
 from realm.tui.oracles import NO_ORACLE_HINT, OracleNode
 from realm.tui.screens.base import RealmScreen
@@ -179,6 +179,7 @@ class OracleScreen(RealmScreen):
         self._options: tuple = ()
         self._suggestions: tuple[tuple[str, str], ...] = ()
         self._tried = -1  # the suggestion ctrl+t put in the box last
+        self._from_suggestion = ""  # its prompt as DIO saw it, while the box holds it (drawn per tui.bin_glyphs)
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="oracle-missing", classes="missing")
@@ -239,6 +240,7 @@ class OracleScreen(RealmScreen):
         if reason or link is None:
             self.notify(f"not sent: {reason}", severity="warning", markup=False)
             return
+        text = bin_typed(text, self._from_suggestion, self.app.bin_glyphs) if self._from_suggestion else text
         event.input.value = ""
         log = self.query_one(ChatLog)
         log.add_message("you", bin_text(text, self.app.bin_glyphs))
@@ -320,9 +322,14 @@ class OracleScreen(RealmScreen):
             return
         self._tried = (self._tried + 1) % len(self._suggestions)
         box = self.query_one("#oracle-input", Input)
-        box.value = self._suggestions[self._tried][1]
+        self._from_suggestion = self._suggestions[self._tried][1]
+        box.value = bin_text(self._from_suggestion, self.app.bin_glyphs)
         if not box.disabled:
             box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if not event.input.value:  # emptied (or sent): what the player types next is theirs alone
+            self._from_suggestion = ""
 
     def action_cycle_follow(self) -> None:
         self.app.cycle_follow()

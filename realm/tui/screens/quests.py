@@ -206,12 +206,12 @@ class QuestsScreen(RealmScreen):
         if path:
             chosen = Path(path).expanduser()
             self.app.push_screen(
-                QuestCheckBox(chosen, self.app.check_quest_file), lambda queue: self._queue(chosen, queue)
+                QuestCheckBox(chosen, self.app.check_quest_file), lambda epochs: self._queue(chosen, epochs)
             )
 
-    def _queue(self, path: Path, queue: bool | None) -> None:
-        if queue:
-            self.app.add_quest_file(path)
+    def _queue(self, path: Path, epochs: int | None) -> None:
+        if epochs is not None:
+            self.app.add_quest_file(path, epochs)
 
     def action_generate_quest(self) -> None:
         if self.last_view is None:
