@@ -25,6 +25,7 @@ SOURCE = Path("/usr/share/fonts/truetype/noto/NotoSansSymbols-Regular.ttf")
 TARGET = Path(__file__).resolve().with_name("enclosed-alphanumerics.woff2")
 BLOCK = range(0x2460, 0x2500)
 CELL_EM = 0.6  # Roboto Mono's advance width (1229 of 2048 units)
+TALL = 1.4  # drawn taller than wide: a circle fitted to the cell is ~9 px at 16 px text, too small to tell ⓪ from ①
 FAMILY = "Realm Enclosed Alphanumerics"  # a modified font takes a name of its own (OFL)
 
 
@@ -42,7 +43,8 @@ def subset_block(source: Path) -> TTFont:
 
 
 def fit_to_cell(font: TTFont) -> None:
-    """Scale each glyph to fit CELL_EM wide, centred in the cell and about its old vertical centre."""
+    """Scale each glyph to fit CELL_EM wide (and up to TALL times that tall), centred in the cell and
+    about its old vertical centre."""
     cell = round(CELL_EM * font["head"].unitsPerEm)
     glyphs, outlines = font["glyf"], font.getGlyphSet()
     for name in font.getGlyphOrder():
@@ -54,9 +56,10 @@ def fit_to_cell(font: TTFont) -> None:
         x0, y0, x1, y1 = bounds.bounds
         scale = min(1.0, cell * 0.95 / (x1 - x0))
         dx = (cell - (x1 - x0) * scale) / 2 - x0 * scale
-        dy = (y0 + y1) / 2 * (1 - scale)
+        tall = min(1.0, scale * TALL)
+        dy = (y0 + y1) / 2 * (1 - tall)
         pen = TTGlyphPen(outlines)
-        outlines[name].draw(TransformPen(pen, (scale, 0, 0, scale, dx, dy)))
+        outlines[name].draw(TransformPen(pen, (scale, 0, 0, tall, dx, dy)))
         glyphs[name] = pen.glyph()
         glyphs[name].recalcBounds(glyphs)
         font["hmtx"][name] = (cell, glyphs[name].xMin)
