@@ -9,8 +9,8 @@ The per-level parameters come from ``configs/skills/bin.yaml``:
   circled digits: the prompt starts with a key (``key: ▲=0 ●=1``) and every operand and
   binary answer uses those two symbols, so DIO learns the structure, not the glyphs.
 * ``tiers``: output tiers drawn uniformly: ``brief`` (the answer alone), ``columns`` (for
-  add and the bitwise ops: one line per column, rightmost first, ``a+b+carry=carry bit``,
-  then the answer; other ops answer brief), ``work`` (the
+  add, sub and the bitwise ops: one line per column, rightmost first, ``a+b+carry=carry bit``
+  or ``a-b-borrow=borrow bit``, then the answer; other ops answer brief), ``work`` (the
   decimal steps, then the answer) and ``trace`` (each operand in decimal, every step,
   then the answer). The prompt asks for the tier: nothing, ``(columns)``, ``(show work)``,
   ``(full trace)``.
@@ -71,7 +71,7 @@ OPS = (
 )
 TIERS = ("brief", "columns", "work", "trace")
 _TIER_SUFFIX = {"brief": "", "columns": " (columns)", "work": " (show work)", "trace": " (full trace)"}
-_COLUMN_OPS = {"add": "+", "and": "&", "or": "|", "xor": "^"}
+_COLUMN_OPS = {"add": "+", "sub": "-", "and": "&", "or": "|", "xor": "^"}
 _INFIX = {"add": "+", "sub": "-", "and": "AND", "or": "OR", "xor": "XOR", "mul": "*"}
 # the ops in words, grouped, in the order a level's description lists them
 OP_GROUPS = (
@@ -90,7 +90,7 @@ _GROUP_OF = {op: group for group, ops in OP_GROUPS for op in ops}
 
 class BinFamily:
     id = "bin"
-    version = "1.0.0"
+    version = "1.1.0"
 
     # -------------------------------------------------------------- parameters
 
@@ -208,7 +208,8 @@ class BinFamily:
 
 
 def _columns(problem: "_Problem", zero: str, one: str) -> list[str]:
-    """Column by column, rightmost first: ``a+b+carry=carry,bit`` for add, ``a&b=r`` etc."""
+    """Column by column, rightmost first: ``a+b+carry=carry,bit`` for add, ``a-b-borrow=borrow,bit``
+    for sub, ``a&b=r`` etc."""
     (a, width), (b, _) = problem.operands
     glyph = (zero, one)
     symbol = _COLUMN_OPS[problem.op]
@@ -219,6 +220,10 @@ def _columns(problem: "_Problem", zero: str, one: str) -> list[str]:
             total = x + y + carry
             lines.append(f"{glyph[x]}+{glyph[y]}+{glyph[carry]}={glyph[total >> 1]}{glyph[total & 1]}")
             carry = total >> 1
+        elif problem.op == "sub":
+            diff = x - y - carry
+            lines.append(f"{glyph[x]}-{glyph[y]}-{glyph[carry]}={glyph[int(diff < 0)]}{glyph[diff & 1]}")
+            carry = int(diff < 0)
         else:
             r = {"and": x & y, "or": x | y, "xor": x ^ y}[problem.op]
             lines.append(f"{glyph[x]}{symbol}{glyph[y]}={glyph[r]}")
