@@ -122,8 +122,10 @@ def test_the_chronicle_owns_the_records_and_they_survive_a_restart(tmp_path):
     assert [m.text for m in chronicle.reach_milestones(scored(20, 1.0), 20, "r2", 9.0)] == [
         "new lowest suite loss 1.000 (was 2.000)"
     ]
+    level_up = SkillLevelUp(skill="bin", level=5, step=30, reason="3 evals >= 80%")
+    assert [m.text for m in chronicle.reach_milestones(level_up, 30, "r2", 9.5)] == ["bin reached level 5"]
     count, recent = chronicle.milestones()
-    assert count == 3 and [m.step for m in recent] == [10, 12, 20]
+    assert count == 4 and [m.step for m in recent] == [10, 12, 20, 30]
     assert Chronicle.entry_for(MilestoneReached(milestone=recent[0])) == (
         "milestone",
         "milestone: 3 quests won in a row",

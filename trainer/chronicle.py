@@ -223,13 +223,12 @@ class Chronicle:
         """The milestones ``event`` makes against the records, recorded with the records after it."""
         with self._lock:
             made, records = reached(event, self._records)
-            if records == self._records:
-                return []
-            self._records = records
-            self._write(
-                "INSERT OR REPLACE INTO records (key, value) VALUES ('milestones', ?)",
-                (msgspec.json.encode(records).decode(),),
-            )
+            if records != self._records:  # a skill level-up is a milestone that moves no record
+                self._records = records
+                self._write(
+                    "INSERT OR REPLACE INTO records (key, value) VALUES ('milestones', ?)",
+                    (msgspec.json.encode(records).decode(),),
+                )
             milestones = [Milestone(kind=kind, text=text, time=now, step=step) for kind, text in made]
             for m in milestones:
                 self._write(
