@@ -44,6 +44,7 @@ POLL_S = 0.2  # how often an idle or paused trainer looks at its inbox and flags
 RESTING = "the queue is empty; idle skill quests are off for this model (idle.enabled: true turns them on)"
 INBOX_EVERY_S = 2.0  # how often a battle looks at the inbox between its steps
 NONFINITE_PAUSE_AFTER = 3  # steps in a row with an inf/nan loss before training pauses
+OWN_FAILURES_TO_PAUSE = 3  # the game's own quests failing whole in a row before training pauses
 
 
 class Controls:
@@ -90,6 +91,7 @@ class TrainingLoop:
         self._skip_name: str | None = None  # the active quest a skip request asked to end
         self._inbox_checked = 0.0
         self._nonfinite_in_a_row = 0
+        self._own_failed_in_a_row = 0  # the game's own quests that failed whole, since one was fought
         self._split_line = ""  # how the active quest's examples were divided
 
     @property
@@ -190,7 +192,9 @@ class TrainingLoop:
     def _battle(self, path: Path, priority: str) -> None:
         taken = self.board.take(path, self.engine.tokenizer)
         if taken is None:
+            self._own_quest_failed(path.name)
             return
+        self._own_failed_in_a_row = 0
         active, examples = taken
         plan, val = self._plan(active, examples)
         quest = self.board.start(
@@ -322,6 +326,19 @@ class TrainingLoop:
         log.warning(text)
         self.publisher.emit(Notice(level="warning", text=text))
         self.metrics_log.write({"kind": kind, "quest": quest, "time": time.time(), "step": self.engine.step, **numbers})
+
+    def _own_quest_failed(self, name: str) -> None:
+        """An empty queue makes the next idle quest at once, so one that fails whole each time would
+        spin forever without a step: pause after OWN_FAILURES_TO_PAUSE in a row, saying why."""
+        if lineage.source(self.home, name) not in OWN_SOURCES:
+            return
+        self._own_failed_in_a_row += 1
+        if self._own_failed_in_a_row >= OWN_FAILURES_TO_PAUSE:
+            self._own_failed_in_a_row = 0
+            self.pause_for(
+                f"the game's own quests failed {OWN_FAILURES_TO_PAUSE} times in a row (the last: {name}); "
+                "the reasons are in quests/failed/. Resume to try again"
+            )
 
     def pause_for(self, reason: str) -> None:
         """Pause training with ``reason`` in the battle status (on top of the log)."""

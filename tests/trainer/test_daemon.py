@@ -145,3 +145,24 @@ def test_requests_to_a_stopped_trainer_fail_fast(trainer_factory):
 def test_the_trainer_never_imports_textual():
     code = "import sys, trainer.daemon, trainer.engine, realm.cli.main; assert 'textual' not in sys.modules, 'textual'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_idle_quests_that_fail_whole_pause_the_trainer_instead_of_spinning(trainer_factory):
+    """An empty queue makes the next idle quest at once: one that fails whole every time (here every
+    example is longer than train.max_length) must not spin without a step. The trainer pauses, says
+    why, and a resume tries again."""
+    from trainer.training_loop import OWN_FAILURES_TO_PAUSE
+
+    config = fast_config(max_length=4)
+    trainer = trainer_factory(config).start()
+    wait_for(lambda: trainer.state.battle.status == "paused", what="the pause")
+    reason = trainer.state.battle.reason
+    assert f"the game's own quests failed {OWN_FAILURES_TO_PAUSE} times in a row" in reason
+    assert "quests/failed/" in reason and "Resume to try again" in reason
+    failed = sorted((trainer.home / "quests" / "failed").glob("idle-*.jsonl"))
+    assert len(failed) == OWN_FAILURES_TO_PAUSE and trainer.state.hero.steps == 0
+    assert "longer than train.max_length" in (failed[0].parent / f"{failed[0].name}.reason.txt").read_text()
+    trainer.client.request(ResumeRequest())
+    failed_now = lambda: len(list((trainer.home / "quests" / "failed").glob("idle-*.jsonl")))  # noqa: E731
+    wait_for(lambda: failed_now() == 2 * OWN_FAILURES_TO_PAUSE, what="three more tries")
+    wait_for(lambda: trainer.state.battle.status == "paused", what="the second pause")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import time
 
 import pytest
@@ -11,7 +12,10 @@ import pytest
 from realm.bus import Publisher
 from realm.config import RealmConfig
 from realm.home import Home
+from realm.model.loading import load_tokenizer
 from realm.protocol import QuestAddRequest, QuestMoveRequest, QuestRetryRequest
+from realm.skills import curriculum
+from realm.skills.registry import get_skill
 from realm.state import every_line
 from trainer import lineage
 from trainer.quest_board import QuestBoard
@@ -172,3 +176,24 @@ def test_the_inbox_itself_stays_when_its_last_subfolder_goes(board):
     board.take_inbox()
     assert [entry.name for entry in board.queue.listing()] == ["only-one.jsonl"]
     assert board.home.inbox.is_dir() and not any(board.home.inbox.iterdir())
+
+
+def test_a_skill_quest_may_answer_with_a_word_of_its_prompt_but_a_file_people_bring_may_not(board):
+    """BIN L7's min and max answer one of their operands, 8 symbols long: the leakage rule flagged
+    14 % of an idle quest and every L7 idle quest failed whole. A skill's answers passed its grader."""
+    skill = get_skill("bin")
+    params = {**curriculum.training_params(skill, 7), "ops": ["min", "max"]}
+    rng = random.Random(7)
+    samples = [skill.family.generate(params, rng) for _ in range(40)]
+    text = "".join(json.dumps({"messages": curriculum.chat(skill, s, s.answer)}) + "\n" for s in samples)
+    tokenizer = load_tokenizer(RealmConfig().model.name)
+
+    idle = lineage.write_quest(board.home, board.home.queued("low"), "idle-bin-L7-1.jsonl", text, {"source": "idle"})
+    taken = board.take(idle, tokenizer)
+    assert taken is not None and len(taken[1]) == len(samples)
+
+    brought = board.home.queued("low") / "mine.jsonl"
+    brought.write_text(text, encoding="utf-8")
+    assert board.take(brought, tokenizer) is None
+    [result] = [r for r in board.publisher.state.board.recent if r.name == "mine.jsonl"]
+    assert result.outcome == "failed" and "answer leakage" in result.reason
