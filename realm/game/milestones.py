@@ -54,7 +54,7 @@ def _counts(n: int, ladder: tuple[int, ...]) -> bool:
 
 def is_streak_rung(streak: int) -> bool:
     """Whether ``streak`` quests won in a row make a milestone: 3, 5, then 1, 2.5 and 5 times each
-    power of ten (10, 25, 50, 100, 250, ...). The game's idle quests end about once a minute, so
+    power of ten (10, 25, 50, 100, 250, ...). The game's idle quests end every few seconds, so
     the rungs come every few minutes at first and grow rarer, never drowning the other milestones."""
     if streak in STREAKS:
         return True
