@@ -39,17 +39,25 @@ def test_the_band_pools_the_last_rounds_at_the_level_and_narrows_with_items():
     assert probe_band([SkillEvalPoint(level=2, step=1, accuracy=0.5, probe=0.5)], level=2) is None  # size unknown
 
 
-def test_the_store_keeps_the_probe_size_and_opens_a_vault_written_before_it(tmp_path):
+def old_vault(tmp_path, sql: str):
+    """A vault written before the probe's size was kept: skill_evals without probe_items, then ``sql``."""
     db = tmp_path / "realm.db"
     old = sqlite3.connect(db)
     old.executescript(
         "CREATE TABLE skill_evals (id INTEGER PRIMARY KEY AUTOINCREMENT, skill TEXT NOT NULL, level INTEGER NOT NULL,"
         " at_level INTEGER NOT NULL, step INTEGER NOT NULL, time REAL NOT NULL, accuracy REAL NOT NULL, probe REAL,"
-        " strata TEXT NOT NULL DEFAULT '{}', items TEXT NOT NULL DEFAULT '[]');"
-        "INSERT INTO skill_evals (skill, level, at_level, step, time, accuracy, probe) VALUES ('bin', 1, 1, 5, 0, 0.4, 0.5);"
+        " strata TEXT NOT NULL DEFAULT '{}', items TEXT NOT NULL DEFAULT '[]');" + sql
     )
     old.commit()
     old.close()
+    return db
+
+
+def test_the_store_keeps_the_probe_size_and_opens_a_vault_written_before_it(tmp_path):
+    db = old_vault(
+        tmp_path,
+        "INSERT INTO skill_evals (skill, level, at_level, step, time, accuracy, probe) VALUES ('bin', 1, 1, 5, 0, 0.4, 0.5);",
+    )
     store = SkillStore(db)
     store.record(EvalRow("bin", 1, 1, 10, 0.0, 0.6, 0.75, {}, [], 40))
     rows = store.rounds_at("bin", 1)
@@ -60,18 +68,12 @@ def test_the_store_keeps_the_probe_size_and_opens_a_vault_written_before_it(tmp_
 
 
 def test_a_read_only_store_reads_an_older_vault_without_changing_it(tmp_path):
-    db = tmp_path / "realm.db"
-    old = sqlite3.connect(db)
-    old.executescript(
+    db = old_vault(
+        tmp_path,
         "CREATE TABLE skill_levels (skill TEXT PRIMARY KEY, level INTEGER, since_step INTEGER, time REAL);"
-        "CREATE TABLE skill_evals (id INTEGER PRIMARY KEY AUTOINCREMENT, skill TEXT NOT NULL, level INTEGER NOT NULL,"
-        " at_level INTEGER NOT NULL, step INTEGER NOT NULL, time REAL NOT NULL, accuracy REAL NOT NULL, probe REAL,"
-        " strata TEXT NOT NULL DEFAULT '{}', items TEXT NOT NULL DEFAULT '[]');"
         "INSERT INTO skill_levels VALUES ('bin', 2, 40, 0);"
-        "INSERT INTO skill_evals (skill, level, at_level, step, time, accuracy, probe) VALUES ('bin', 2, 2, 50, 0, 0.4, 0.5);"
+        "INSERT INTO skill_evals (skill, level, at_level, step, time, accuracy, probe) VALUES ('bin', 2, 2, 50, 0, 0.4, 0.5);",
     )
-    old.commit()
-    old.close()
     before = db.read_bytes()
     reader = SkillStore(db, readonly=True)
     assert reader.level("bin")[0] == 2
