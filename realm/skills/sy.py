@@ -489,7 +489,7 @@ def _prompt(tiles: Sequence[str], clues: Sequence[tuple[int, str]], herrings: in
 
 class SyllacrosticFamily:
     id = "sy"
-    version = "1.0.0"
+    version = "1.1.0"
 
     def check_params(self, params: Mapping[str, Any]) -> None:
         check_params(params)
@@ -499,7 +499,7 @@ class SyllacrosticFamily:
         clues``, then without the clues, the red herrings, the syllables. The clues are named by
         the tier that weighs most in ``hints``."""
         lo, hi = params["syllables"]
-        words = f"{params['words']} words"
+        words = f"{params['words']} word{'s' if params['words'] > 1 else ''}"
         shaped = f"{words} of {lo if lo == hi else f'{lo}-{hi}'} syllables"
         weights = Counter()
         for kind, weight in params["hints"].items():

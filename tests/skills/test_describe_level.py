@@ -36,7 +36,8 @@ def test_the_ops_a_bin_description_names_are_the_ones_its_samples_use(level):
 
 
 def test_sy_levels_say_words_syllables_clues_and_herrings_of_sy_yaml():
-    assert describe_level(SY, 1)[0] == "4 words of 2 syllables, definition clues"
+    assert describe_level(SY, 1)[0] == "1 word of 2 syllables, pattern clues"
+    assert describe_level(SY, 4)[0] == "4 words of 2 syllables, definition clues"
     assert describe_level(SY, 10)[0] == "5 words of 2-3 syllables, category clues, 1 red herring"
     assert describe_level(SY, 50)[0] == "12 words of 3-5 syllables, pattern clues, 6 red herrings"
     sample = SY.family.generate(eval_params(SY, 10), random.Random(3))

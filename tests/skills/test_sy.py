@@ -36,7 +36,10 @@ SEEDS = range(3)
 # Frozen puzzles: (level, seed) -> sha256 of prompt + answer. A change of generation must bump
 # SyllacrosticFamily.version and add its checksum here; the same version must keep its puzzles.
 FROZEN_CASES = [(1, 0), (9, 1), (17, 2), (26, 3), (33, 4), (42, 5), (50, 6)]
-FROZEN = {"1.0.0": "84ff3302ae9d6a0f857dad739f4a5337661ba85c20b15ddfb59fca14ea2092cd"}
+FROZEN = {
+    "1.0.0": "84ff3302ae9d6a0f857dad739f4a5337661ba85c20b15ddfb59fca14ea2092cd",
+    "1.1.0": "c7ad95f1da2beb887d39b84d6fab644f9d5430b764ea0f2adcef77829ccbb12e",
+}
 
 
 def make(level: int, seed: int) -> Sample:
@@ -218,7 +221,8 @@ def test_frozen_puzzles_keep_their_checksum():
 
 
 def test_difficulty_rises_with_level(samples):
-    bands = [range(1, 6), range(10, 15), range(20, 25), range(30, 35), range(40, 45), range(46, 51)]
+    # L1-L3 are the warm-up (test_the_warm_up_joins_tiles_before_it_asks_for_words): the ladder's trend starts at L4
+    bands = [range(4, 9), range(10, 15), range(20, 25), range(30, 35), range(40, 45), range(46, 51)]
 
     def band_mean(band: range, key) -> float:
         return mean(key(samples[(level, seed)].meta) for level in band for seed in SEEDS)
@@ -235,10 +239,21 @@ def test_difficulty_rises_with_level(samples):
         assert all((b > a) if rising else (b < a) for a, b in pairs), values
     assert band_mean(range(1, 10), lambda m: m["herrings"]) == 0
     assert band_mean(range(1, 11), lambda m: m["shared_tiles"]) < band_mean(range(41, 51), lambda m: m["shared_tiles"])
-    # level 1 asks for definitions and synonyms; a word with neither usable falls back to a weaker tier
-    level_one = [k for m in (samples[(1, s)].meta for s in SEEDS) for k in m["hints"]]
-    assert sum(k in ("definition", "synonym") for k in level_one) >= 0.75 * len(level_one)
+    # level 4 asks for definitions and synonyms; a word with neither usable falls back to a weaker tier
+    level_four = [k for m in (samples[(4, s)].meta for s in SEEDS) for k in m["hints"]]
+    assert sum(k in ("definition", "synonym") for k in level_four) >= 0.75 * len(level_four)
     assert {k for m in (samples[(50, s)].meta for s in SEEDS) for k in m["hints"]} == {"pattern"}
+
+
+def test_the_warm_up_joins_tiles_before_it_asks_for_words(samples):
+    """L1 is one word of two tiles whose clue names its first letter: joining, not knowing words."""
+    assert [samples[(level, 0)].meta["words"] for level in (1, 2, 3, 4)] == [1, 2, 3, 4]
+    for seed in SEEDS:
+        first = samples[(1, seed)]
+        (answer,) = answers_of(first)
+        assert first.meta["hints"] == ["pattern"] and len(first.meta["tiles"]) == 2
+        assert f"starts with {answer[0]}, {len(answer)} letters" in first.prompt
+        assert answer.startswith(first.meta["tiles"][0]) or answer.startswith(first.meta["tiles"][1])
 
 
 # ----------------------------------------------------------------------------- grader
@@ -364,11 +379,17 @@ def test_build_helpers_read_wordnet_lines_and_split_words(tmp_path):
     assert trie[""] == "c" and trie["car"] == "$t" and trie["cart"] == "$"
 
 
-def test_the_readme_shows_a_real_level_one_puzzle():
-    sample = make(1, 0)
+def test_the_readme_shows_real_puzzles_of_levels_one_and_four():
     readme = (ROOT / "README.md").read_text()
-    assert sample.prompt in readme, "README's SY example is stale: paste make(1, 0).prompt"
-    assert ", ".join(f'"{a}"' for a in answers_of(sample)) in readme.replace("\n", " ")
+    four = make(4, 0)
+    assert four.prompt in readme, "README's SY example is stale: paste make(4, 0).prompt"
+    assert ", ".join(f'"{a}"' for a in answers_of(four)) in readme.replace("\n", " ")
+    one = make(1, 0)
+    (tiles,) = [line for line in one.prompt.splitlines() if line.startswith("Tiles: ")]
+    (clue,) = [line.split(") ", 1)[1] for line in one.prompt.splitlines() if line.startswith("1. ")]
+    assert f"`{tiles}` / `{clue}`: `{answers_of(one)[0]}`" in readme.replace("\n", " "), (
+        "README's SY L1 example is stale"
+    )
 
 
 def brute_force_solutions(tiles: list[str], clues: list[sy.Clue]) -> set[tuple[str, ...]]:
