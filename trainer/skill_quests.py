@@ -20,7 +20,7 @@ from realm.skills.registry import SkillConfig
 from trainer import lineage
 
 CORRECTION_GENERATOR = "self_correction"
-CORRECTION_REPEATS = 4  # each wrong probe item appears this many times in its correction quest
+CORRECTION_REPEATS = 4  # problems of its kind a correction quest practises for each wrong probe item
 
 
 class SkillQuests:
@@ -46,6 +46,14 @@ class SkillQuests:
         self.skills = skills
         self.mix = mix
         self.drawers = {s: curriculum.Drawer(skills[s]) for s in mix}
+        self._idle_step, self._idle_redraws = -1, 0
+
+    def _idle_draw(self, step: int) -> str:
+        """The idle quest's seed: its step, plus a count when an earlier one at this step made no
+        step (it failed whole), so the next quest is a new draw and not the same failing one."""
+        self._idle_redraws = self._idle_redraws + 1 if step == self._idle_step else 0
+        self._idle_step = step
+        return f"{step}" if not self._idle_redraws else f"{step}.{self._idle_redraws}"
 
     def write_idle_quest(self, folder: Path, n: int) -> Path | None:
         """An idle quest drawn from the mix at each skill's level, with its lineage sidecar.
@@ -55,7 +63,8 @@ class SkillQuests:
         None when no example fits.
         """
         step = self.engine.step
-        rng = random.Random(f"idle:{step}")
+        draw = self._idle_draw(step)
+        rng = random.Random(f"idle:{draw}")
         skill_ids = list(self.mix)
         counts_per_skill: Counter[str] = Counter(rng.choices(skill_ids, weights=[self.mix[s] for s in skill_ids], k=n))
         examples: list[dict] = []
@@ -65,7 +74,7 @@ class SkillQuests:
         for skill_id, count in sorted(counts_per_skill.items()):
             skill = self.skills[skill_id]
             level, _ = self.store.level(skill_id)
-            batch = curriculum.training_examples(skill, level, count, seed=f"{step}", drawer=self.drawers[skill_id])
+            batch = curriculum.training_examples(skill, level, count, seed=draw, drawer=self.drawers[skill_id])
             fitting = self._fitting(batch.examples)
             fitted[skill_id] = len(fitting)
             examples += fitting
@@ -89,15 +98,16 @@ class SkillQuests:
                 "raise it for skill quests. Using the placeholder idle quest"
             )
             return None
-        random.Random(f"idle-order:{step}").shuffle(examples)
+        random.Random(f"idle-order:{draw}").shuffle(examples)
         top = max(counts_per_skill, key=counts_per_skill.get)
-        name = f"idle-{top}-L{meta_skills[top]['level']}-{step:08d}.jsonl"
+        redraw = f"-{self._idle_redraws}" if self._idle_redraws else ""
+        name = f"idle-{top}-L{meta_skills[top]['level']}-{step:08d}{redraw}.jsonl"
         parts = [_part(self.skills[s], meta_skills[s]["level"], fitted[s]) for s in sorted(fitted) if fitted[s]]
         meta = {
             "kind": "idle",
             "source": "idle",
             "title": skill_quest_title("idle", parts),
-            "seed": f"idle:{step}",
+            "seed": f"idle:{draw}",
             "step": step,
             "examples": len(examples),
             "skills": meta_skills,
@@ -140,21 +150,27 @@ class SkillQuests:
         return name, _jsonl(batch.examples).encode(), meta
 
     def correction_quest(self, skill: SkillConfig, level: int, step: int, wrong: list[Verdict]) -> int:
-        """The round's wrong probe items, each ``CORRECTION_REPEATS`` times, as a high-priority
-        quest; the number of items it holds. Items longer than ``train.max_length`` are left out
-        (counted as ``too_long``), so the quest never fails on length."""
+        """A high-priority quest practising what the round's probe got wrong: for each wrong item,
+        ``CORRECTION_REPEATS`` other problems of its level and stratum; the number of chats it
+        holds. Never the probe items themselves: they are the probe's share of the problems, which
+        stays untrained so the next probe measures DIO on problems it has not seen. Chats longer
+        than ``train.max_length`` are left out (counted as ``too_long``), so it never fails on length."""
         if not wrong or not self.config.corrections:
             return 0
-        items = [{"messages": curriculum.chat(skill, v.sample, v.sample.answer)} for v in wrong]
-        fitting = self._fitting(items)
-        if len(fitting) < len(items):
+        rng = random.Random(f"correction:{skill.id}:{step}")
+        drawer = self.drawers.get(skill.id) or curriculum.Drawer(skill)
+        items = [
+            {"messages": curriculum.chat(skill, practice, practice.answer)}
+            for v in wrong
+            for practice in (curriculum.sibling(skill, v.sample, level, rng, drawer) for _ in range(CORRECTION_REPEATS))
+        ]
+        examples = self._fitting(items)
+        if len(examples) < len(items):
             self._count_lineage(
-                [LineageCount(generator=CORRECTION_GENERATOR, validator="too_long", count=len(items) - len(fitting))]
+                [LineageCount(generator=CORRECTION_GENERATOR, validator="too_long", count=len(items) - len(examples))]
             )
-        if not fitting:
+        if not examples:
             return 0
-        examples = fitting * CORRECTION_REPEATS
-        random.Random(f"correction:{skill.id}:{step}").shuffle(examples)
         name = f"correction-{skill.id}-L{level}-{step:08d}.jsonl"
         meta = {
             "kind": "correction",
@@ -168,14 +184,14 @@ class SkillQuests:
             "skill": skill.id,
             "level": level,
             "step": step,
-            "seed": f"probe:{skill.id}:{level}:{step}",
+            "seed": f"correction:{skill.id}:{step}",
             "examples": len(examples),
-            "wrong_items": len(fitting),
+            "wrong_items": len(wrong),
             "repeats": CORRECTION_REPEATS,
         }
         self._write_quest(self.home.queued("high"), name, examples, meta)
         self._count_lineage([LineageCount(generator=CORRECTION_GENERATOR, validator="", count=len(examples))])
-        return len(fitting)
+        return len(wrong)
 
     def _fitting(self, examples: list[dict]) -> list[dict]:
         limit = self.engine.config.train.max_length

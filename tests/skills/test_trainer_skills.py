@@ -202,14 +202,16 @@ def test_a_quest_generated_on_request_is_queued_with_lineage_and_bad_asks_are_re
 def test_a_correction_quest_leaves_out_items_longer_than_max_length_and_never_fails_on_length(
     trainer_factory, tmp_path
 ):
-    """SY's puzzles run from under to over 256 tokens at L1, so an untrained DIO's wrong probe
-    items include both: only the fitting ones are trained, and the quest is not failed."""
+    """SY's L1 puzzles run from under to over 110 tokens, so an untrained DIO's correction quest
+    draws both: only the fitting ones are trained, and the quest is not failed."""
     folder = tmp_path / "skills"
     folder.mkdir()
     raw = yaml.safe_load((SKILLS_DIR / "sy.yaml").read_text(encoding="utf-8"))
     raw["eval"].update(probe_size=12, max_new_tokens=4)
     (folder / "sy.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     config = skills_config(folder, mix=["sy"], eval_every=2, eval_next_level=False)
+    limit = 110  # SY L1 puzzles take 100-120 tokens
+    config = msgspec.structs.replace(config, train=msgspec.structs.replace(config.train, max_length=limit))
     trainer = trainer_factory(config, max_steps=6).start()
     assert trainer.join() == 0
     home = tmp_path / "home"
@@ -220,6 +222,27 @@ def test_a_correction_quest_leaves_out_items_longer_than_max_length_and_never_fa
     assert corrections
     for quest in corrections:
         lines = [json.loads(line)["messages"] for line in quest.read_text(encoding="utf-8").splitlines()]
-        assert lines and all(len(encode_chat(tokenizer, m, 10_000).input_ids) <= 256 for m in lines)
+        assert lines and all(len(encode_chat(tokenizer, m, 10_000).input_ids) <= limit for m in lines)
     failed = [r for r in trainer.state.board.recent if r.name.startswith("correction-") and r.outcome == "failed"]
     assert not failed, failed
+
+
+def test_an_idle_quest_made_again_at_the_same_step_is_a_new_draw(tmp_path):
+    """The loop makes another idle quest at the same step only when the last one made no step (it
+    failed whole): that one must be drawn afresh, not the same failing quest again."""
+    from realm.home import Home
+    from trainer import lineage
+    from trainer.engine import Engine
+    from trainer.skills import SkillRunner
+
+    config = skills_config(skill_folder(tmp_path))
+    home = Home(tmp_path / "home").ensure()
+    runner = SkillRunner(config, home, Engine(config), emit=lambda event: None)
+    runner.start()
+    folder = home.queued("low")
+    first, again = (runner.write_idle_quest(folder, 24) for _ in range(2))
+    assert first.name != again.name and first.read_text() != again.read_text()
+    runner.engine.step += 1
+    later = runner.write_idle_quest(folder, 24)
+    assert later.name == "idle-bin-L1-00000001.jsonl"
+    assert [lineage.read(home, path.name)["seed"] for path in (first, again, later)] == ["idle:0", "idle:0.1", "idle:1"]
