@@ -20,7 +20,7 @@ from realm.skills.registry import SkillConfig
 from trainer import lineage
 
 CORRECTION_GENERATOR = "self_correction"
-CORRECTION_REPEATS = 4  # problems of its kind a correction quest practises for each wrong probe item
+CORRECTION_REPEATS = 4  # each wrong probe item appears this many times in its correction quest
 
 
 class SkillQuests:
@@ -150,27 +150,21 @@ class SkillQuests:
         return name, _jsonl(batch.examples).encode(), meta
 
     def correction_quest(self, skill: SkillConfig, level: int, step: int, wrong: list[Verdict]) -> int:
-        """A high-priority quest practising what the round's probe got wrong: for each wrong item,
-        ``CORRECTION_REPEATS`` other problems of its level and stratum; the number of chats it
-        holds. Never the probe items themselves: they are the probe's share of the problems, which
-        stays untrained so the next probe measures DIO on problems it has not seen. Chats longer
-        than ``train.max_length`` are left out (counted as ``too_long``), so it never fails on length."""
+        """The round's wrong probe items, each ``CORRECTION_REPEATS`` times, as a high-priority
+        quest; the number of items it holds. Items longer than ``train.max_length`` are left out
+        (counted as ``too_long``), so the quest never fails on length."""
         if not wrong or not self.config.corrections:
             return 0
-        rng = random.Random(f"correction:{skill.id}:{step}")
-        drawer = self.drawers.get(skill.id) or curriculum.Drawer(skill)
-        items = [
-            {"messages": curriculum.chat(skill, practice, practice.answer)}
-            for v in wrong
-            for practice in (curriculum.sibling(skill, v.sample, level, rng, drawer) for _ in range(CORRECTION_REPEATS))
-        ]
-        examples = self._fitting(items)
-        if len(examples) < len(items):
+        items = [{"messages": curriculum.chat(skill, v.sample, v.sample.answer)} for v in wrong]
+        fitting = self._fitting(items)
+        if len(fitting) < len(items):
             self._count_lineage(
-                [LineageCount(generator=CORRECTION_GENERATOR, validator="too_long", count=len(items) - len(examples))]
+                [LineageCount(generator=CORRECTION_GENERATOR, validator="too_long", count=len(items) - len(fitting))]
             )
-        if not examples:
+        if not fitting:
             return 0
+        examples = fitting * CORRECTION_REPEATS
+        random.Random(f"correction:{skill.id}:{step}").shuffle(examples)
         name = f"correction-{skill.id}-L{level}-{step:08d}.jsonl"
         meta = {
             "kind": "correction",
@@ -184,14 +178,14 @@ class SkillQuests:
             "skill": skill.id,
             "level": level,
             "step": step,
-            "seed": f"correction:{skill.id}:{step}",
+            "seed": f"probe:{skill.id}:{level}:{step}",
             "examples": len(examples),
-            "wrong_items": len(wrong),
+            "wrong_items": len(fitting),
             "repeats": CORRECTION_REPEATS,
         }
         self._write_quest(self.home.queued("high"), name, examples, meta)
         self._count_lineage([LineageCount(generator=CORRECTION_GENERATOR, validator="", count=len(examples))])
-        return len(wrong)
+        return len(fitting)
 
     def _fitting(self, examples: list[dict]) -> list[dict]:
         limit = self.engine.config.train.max_length

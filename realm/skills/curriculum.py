@@ -4,10 +4,7 @@
   ``eval.seed``); the same on every machine and every run (a checksum test keeps them).
 * ``eval_keys``: the canonical keys of every eval item of a skill, at every level. Training
   samples and probes never use a problem whose key is in there.
-* ``probe``: fresh items for an eval round, stratified by ``eval.stratify``, from the probe's
-  share of the problems (``probe_only``), which training never draws: a probe item is a problem
-  DIO has never trained on, as a frozen item is, even where a level has few problems.
-* ``sibling``: a problem training may use in place of a probe item (correction quests).
+* ``probe``: fresh items for an eval round, stratified by ``eval.stratify``.
 * ``training_examples``: the chats of an idle quest, with a share from lower levels, the
   discrimination and emoji-think profiles, and counts for the quest's lineage.
 """
@@ -16,7 +13,6 @@ from __future__ import annotations
 
 import random
 import unicodedata
-import zlib
 from collections import Counter, defaultdict
 from typing import Any
 
@@ -27,7 +23,6 @@ from realm.skills.profiles import discrimination_chat, emoji_think, uses_emoji
 from realm.skills.registry import SkillConfig
 
 MAX_ATTEMPTS = 200  # draws per wanted sample before a generator is declared unable to comply
-PROBE_SHARE = 4  # one problem in this many, by its canonical key, is kept for probes
 
 
 class GeneratorExhausted(RuntimeError):
@@ -103,45 +98,26 @@ def _skill_fingerprint(skill: SkillConfig) -> str:
     return msgspec.json.encode(what).decode()
 
 
-def probe_only(key: str) -> bool:
-    """Whether the problem with canonical ``key`` is kept for probes, never trained on.
-
-    Without it a probe measures recall wherever a level has few problems: SY L1 has about 370
-    words and BIN L1's 2-bit sums are 16, so within minutes every fresh draw is a problem DIO
-    trained on (SY L1's probe read 95 % while DIO spelled 1 of the 5 unseen frozen words).
-    """
-    return zlib.crc32(key.encode("utf-8")) % PROBE_SHARE == 0
-
-
 class Drawer:
-    """Draws samples of one skill that are never eval items, counting what it rejected: for
-    training (never a probe's problem), or with ``for_probes`` only the probe's problems."""
+    """Draws samples of one skill that are never eval items, counting what it rejected."""
 
-    def __init__(self, skill: SkillConfig, for_probes: bool = False) -> None:
+    def __init__(self, skill: SkillConfig) -> None:
         self.skill = skill
-        self.for_probes = for_probes
         self.excluded = eval_keys(skill)
         self.rejected: Counter[str] = Counter()  # validator name -> rejections
 
     def draw(self, level: int, rng: random.Random, params: dict[str, Any] | None = None) -> Sample:
         params = params or eval_params(self.skill, level)
         family = self.skill.family
-        other_side = None  # a level too small to have problems on both sides uses one of the other's
         for _ in range(MAX_ATTEMPTS):
             sample = family.generate(params, rng)
-            key = canonical_key(self.skill, sample)
-            if key in self.excluded:
+            if canonical_key(self.skill, sample) in self.excluded:
                 self.rejected["eval_overlap"] += 1
                 continue
             if family.grade(sample, sample.answer).score != 1.0:
                 self.rejected["self_grade"] += 1
                 continue
-            if probe_only(key) != self.for_probes:
-                other_side = other_side or sample
-                continue
             return sample
-        if other_side is not None:
-            return other_side
         raise GeneratorExhausted(
             f"{self.skill.id} L{level}: {MAX_ATTEMPTS} draws in a row were eval items or failed their own grade"
         )
@@ -151,11 +127,11 @@ def probe(skill: SkillConfig, level: int, size: int, seed: Any) -> list[Sample]:
     """``size`` fresh items, drawn equally (round-robin) from each value of ``eval.stratify``."""
     if size <= 0:
         return []
-    drawer = Drawer(skill, for_probes=True)
+    drawer = Drawer(skill)
     rng = random.Random(f"probe:{skill.id}:{level}:{seed}")
     params = eval_params(skill, level)
     buckets: dict[Any, list[Sample]] = defaultdict(list)
-    for _ in range(size * 4):
+    for _ in range(size * 8):
         sample = drawer.draw(level, rng, params)
         buckets[sample.meta.get(skill.eval.stratify)].append(sample)
     chosen: list[Sample] = []
@@ -165,18 +141,6 @@ def probe(skill: SkillConfig, level: int, size: int, seed: Any) -> list[Sample]:
             if buckets[stratum] and len(chosen) < size:
                 chosen.append(buckets[stratum].pop(0))
     return chosen
-
-
-def sibling(skill: SkillConfig, sample: Sample, level: int, rng: random.Random, drawer: Drawer) -> Sample:
-    """A problem training may use in place of the probe item ``sample``: the same level and, where
-    one turns up, the same stratum (BIN's op, SY's clue kind)."""
-    stratum = sample.meta.get(skill.eval.stratify)
-    params = eval_params(skill, level)
-    for _ in range(MAX_ATTEMPTS):
-        candidate = drawer.draw(level, rng, params)
-        if candidate.meta.get(skill.eval.stratify) == stratum:
-            break
-    return candidate
 
 
 def training_params(skill: SkillConfig, level: int) -> dict[str, Any]:

@@ -202,8 +202,8 @@ def test_a_quest_generated_on_request_is_queued_with_lineage_and_bad_asks_are_re
 def test_a_correction_quest_leaves_out_items_longer_than_max_length_and_never_fails_on_length(
     trainer_factory, tmp_path
 ):
-    """SY's L1 puzzles run from under to over 110 tokens, so an untrained DIO's correction quest
-    draws both: only the fitting ones are trained, and the quest is not failed."""
+    """SY's L1 puzzles run from under to over 110 tokens, so an untrained DIO's wrong probe items
+    include both: only the fitting ones are trained, and the quest is not failed."""
     folder = tmp_path / "skills"
     folder.mkdir()
     raw = yaml.safe_load((SKILLS_DIR / "sy.yaml").read_text(encoding="utf-8"))
