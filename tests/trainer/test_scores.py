@@ -282,7 +282,7 @@ def test_a_bad_validation_file_is_left_out_with_its_reason_and_the_rest_is_score
 def test_the_default_suite_is_the_skills_held_out_items_scored_by_loss_and_accuracy(tmp_path, trainer_factory):
     home = tmp_path / "home"
     config = msgspec.structs.replace(
-        fast_config(), skills=SkillsConfig(eval_every=1000), suite=SuiteConfig(skill_levels=2)
+        fast_config(), skills=SkillsConfig(mix=["bin"], eval_every=1000), suite=SuiteConfig(skill_levels=2)
     )
     trainer = trainer_factory(config, max_steps=3, home=home).start()
     assert trainer.join(timeout=180) == 0

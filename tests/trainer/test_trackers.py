@@ -144,7 +144,9 @@ def _passing_bin_skill(tmp_path):
     raw["eval"].update(probe_size=6, max_new_tokens=6)
     raw["progression"].update(threshold=0.0, probe_threshold=0.0, stratum_floor=0.0)
     (folder / "bin.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
-    skills = SkillsConfig(enabled=True, folder=str(folder), eval_every=3, max_eval_share=0.0, corrections=False)
+    skills = SkillsConfig(
+        enabled=True, folder=str(folder), mix=["bin"], eval_every=3, max_eval_share=0.0, corrections=False
+    )
     config = fast_config(max_length=256, log_with=["tensorboard"])
     return msgspec.structs.replace(config, skills=skills, idle=msgspec.structs.replace(config.idle, examples=24))
 

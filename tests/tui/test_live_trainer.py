@@ -101,7 +101,7 @@ async def test_g_on_the_quest_board_generates_a_quest_from_a_skill_at_a_level(tr
     folder = tmp_path / "skills"  # bin alone: loading every shipped skill takes a while
     folder.mkdir()
     shutil.copy(SKILLS_DIR / "bin.yaml", folder / "bin.yaml")
-    skills = SkillsConfig(enabled=True, folder=str(folder), eval_every=1000, max_eval_share=0.0)
+    skills = SkillsConfig(enabled=True, folder=str(folder), mix=["bin"], eval_every=1000, max_eval_share=0.0)
     trainer = trainer_factory(msgspec.structs.replace(fast_config(max_length=256), skills=skills)).start()
     trainer.client.request(PauseRequest())  # DIO rests: the quest stays queued, and the CPU stays free
     notes = Notes()
