@@ -17,7 +17,7 @@ from realm.protocol import GAME_SOURCES
 
 SOURCES = ("inbox", "idle", "correction", "generated")
 OWN_SOURCES = GAME_SOURCES  # the game's own quests: not worth a line or a checkpoint each
-SKILL_SOURCES = ("idle", "correction", "generated")  # drawn from a skill: every answer passed its grader
+SKILL_SOURCES = (*GAME_SOURCES, "generated")  # drawn from a skill: every answer passed its grader
 
 
 def meta_path(home: Home, name: str) -> Path:
