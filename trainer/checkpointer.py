@@ -2,7 +2,8 @@
 
 A full disk shows up in many shapes: ``OSError`` ENOSPC from our own writes, ``RuntimeError``
 from torch.save's C++ stream, ``sqlite3.OperationalError`` from the ledger. So a failed write is
-classified by the free space left, not by its type: less than a checkpoint needs means full.
+classified by its error code where it has one (ENOSPC, EDQUOT, SQLITE_FULL) and otherwise by the
+free space left: less than a checkpoint needs means full.
 Before a save, too little free space makes retention free what it may; a save that fails on a
 full disk anyway is retried once after retention, and then raises ``DiskFull`` with the reason.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -34,6 +36,12 @@ BYTES_PER_PARAMETER = 12  # before the first save: fp32 weights and Adam's two f
 # Test hook: seconds to sleep inside a checkpoint save (weights written, not yet published), so
 # a test can SIGKILL the trainer mid-save deterministically. Unset in normal use.
 SAVE_PAUSE_ENV = "REALM_TEST_SAVE_PAUSE_S"
+
+
+def _full_by_code(exc: BaseException) -> bool:
+    if isinstance(exc, OSError):
+        return exc.errno in DISK_FULL_ERRNOS
+    return isinstance(exc, sqlite3.OperationalError) and exc.sqlite_errorcode == sqlite3.SQLITE_FULL
 
 
 class DiskFull(RealmError):
@@ -68,8 +76,9 @@ class Checkpointer:
         return self.free_bytes() >= self.needed_bytes()
 
     def disk_full(self, exc: BaseException) -> bool:
-        """Whether the write that raised ``exc`` met a full disk."""
-        return (isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS) or not self.room_for_save()
+        """Whether the write that raised ``exc`` met a full disk. The codes count even when the
+        space is back by now: a ledger row refused after the weights filled the disk frees them again."""
+        return _full_by_code(exc) or not self.room_for_save()
 
     def space(self) -> str:
         free, needed = self.free_bytes() / MB, self.needed_bytes() / MB

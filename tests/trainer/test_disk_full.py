@@ -12,17 +12,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import fast_config, fill, wait_for, write_chat_quest
 
 from realm.bus import RealmClient, TrainerUnreachable
 from realm.config import RealmConfig, VaultConfig, endpoints
+from realm.home import Home
 from realm.protocol import Envelope, JournalRequest, Notice, StopRequest
 from realm.state import every_line
 from realm.vault.checkpoints import TEMP_PREFIX, complete_checkpoints, parse_step, read_sidecar, weights_sha256
 from realm.vault.ledger import Ledger
 from realm.vault.retention import DOOMED_PREFIX
+from trainer.checkpointer import Checkpointer, DiskFull
 from trainer.chronicle import Chronicle
+from trainer.engine import Engine
 from trainer.telemetry import MetricsLog
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,6 +77,35 @@ def test_journal_rows_wait_out_a_full_disk_and_land_in_order(small_disk):
     chronicle.close()
     with sqlite3.connect(disk / "realm.db") as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_a_ledger_too_full_for_the_row_is_a_full_disk_even_once_the_unrecorded_weights_are_gone(tmp_path):
+    # SQLite refuses to grow past max_page_count with the same SQLITE_FULL a full disk gives; the
+    # disk itself has room, as it has once the weights of the unrecorded checkpoint are discarded
+    home = Home(tmp_path / "home").ensure()
+    ledger = Ledger(home.root / "realm.db")
+    engine = Engine(fast_config())
+    checkpointer = Checkpointer(home.checkpoints, ledger, engine, lambda event: None,
+                                config=lambda: engine.config, in_use=lambda: ())  # fmt: skip
+    sidecar = {"time": 1.7e9, "train_loss": 1.0, "val_loss": None, "quest": None}
+    checkpointer.save(sidecar)
+    pages = ledger._db.execute("PRAGMA page_count").fetchone()[0]
+    ledger._db.execute(f"PRAGMA max_page_count = {pages}")
+    with pytest.raises(sqlite3.OperationalError):  # rows no reader counts, until the table's last page is taken
+        for pad in range(-1, -1000, -1):
+            ledger._db.execute(
+                "INSERT INTO checkpoints (step, name, path, time, status) VALUES (?, '', '', 0, 'pad')", (pad,)
+            )
+    engine.step += 1
+
+    with pytest.raises(DiskFull, match=r"^disk full: checkpoint at step 1 not saved \(database or disk is full\)"):
+        checkpointer.save(sidecar)
+    assert [parse_step(folder.name) for folder in complete_checkpoints(home.checkpoints)] == [0]
+    assert not [p for p in home.checkpoints.iterdir() if p.name.startswith(TEMP_PREFIX)]
+
+    ledger._db.execute("PRAGMA max_page_count = 1000000")
+    assert checkpointer.save(sidecar).step == 1
+    ledger.close()
 
 
 # ---------------------------------------------------------------------------- a real trainer
