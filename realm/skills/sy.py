@@ -1,6 +1,6 @@
 """SY — Word Weaving: syllacrostic puzzles from the committed lexicon.
 
-A puzzle is a bank of syllable tiles and numbered clues, each with its syllable count. Every
+A puzzle is a bank of syllable tiles (``[CAP] [TAIN]``) and numbered clues, each with its syllable count. Every
 answer is built from tiles; every tile is used exactly once except the red herrings. The
 level's params (``configs/skills/sy.yaml``) set six dimensions:
 
@@ -474,13 +474,21 @@ def _draw_herrings(count: int, words: Sequence[Entry], params: Mapping[str, Any]
     raise RuntimeError(f"sy: found no {count} red-herring tiles for params {dict(params)}")
 
 
+def tile_bank(tiles: Sequence[str]) -> str:
+    """``[CAP] [TAIN]``: a bracket before each tile starts its letters as a word of their own, so a
+    byte-level BPE tokenizer splits them as it splits them inside the answer (DIO-nano's: 96 % of
+    L1-L6 answers, against 33 % after a space, which also turns the first letter into another
+    token); joining tiles is then copying tokens."""
+    return " ".join(f"[{tile}]" for tile in tiles)
+
+
 def _prompt(tiles: Sequence[str], clues: Sequence[tuple[int, str]], herrings: int) -> str:
     rule = "use every tile once"
     if herrings:
         rule += f", except {herrings} red herring{'s' if herrings > 1 else ''}"
     lines = [
         f"Syllacrostic: join the syllable tiles into the answers to the clues; {rule}.",
-        "Tiles: " + " ".join(tiles),
+        "Tiles: " + tile_bank(tiles),
         *(f"{i}. ({n} syllables) {text}" for i, (n, text) in enumerate(clues, 1)),
         'Answer as JSON {"answers": [...]}, upper case, in clue order.',
     ]
@@ -489,7 +497,7 @@ def _prompt(tiles: Sequence[str], clues: Sequence[tuple[int, str]], herrings: in
 
 class SyllacrosticFamily:
     id = "sy"
-    version = "1.1.0"
+    version = "1.2.0"
 
     def check_params(self, params: Mapping[str, Any]) -> None:
         check_params(params)

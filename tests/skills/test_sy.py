@@ -39,6 +39,7 @@ FROZEN_CASES = [(1, 0), (9, 1), (17, 2), (26, 3), (33, 4), (42, 5), (50, 6)]
 FROZEN = {
     "1.0.0": "84ff3302ae9d6a0f857dad739f4a5337661ba85c20b15ddfb59fca14ea2092cd",
     "1.1.0": "c7ad95f1da2beb887d39b84d6fab644f9d5430b764ea0f2adcef77829ccbb12e",
+    "1.2.0": "3e584c7a619e5883c209f0ca56bb5684523640616631dcbe487d9d7636189d6c",
 }
 
 
@@ -134,7 +135,7 @@ def test_every_tile_is_used_exactly_once_except_the_herrings(samples):
         assert not set(herrings) & set(answer_tiles), "a herring is also an answer's tile"
         for answer in answers_of(sample):
             assert "".join(lex.by_word[answer.lower()].tiles).upper() == answer
-        assert "Tiles: " + " ".join(meta["tiles"]) in sample.prompt
+        assert "Tiles: " + " ".join(f"[{t}]" for t in meta["tiles"]) in sample.prompt
 
 
 def test_the_prompt_shows_each_clue_with_its_syllable_count_and_never_the_answer(samples):
