@@ -10,7 +10,9 @@ The per-level parameters come from ``configs/skills/bin.yaml``:
   binary answer uses those two symbols, so DIO learns the structure, not the glyphs.
 * ``tiers``: output tiers drawn uniformly: ``brief`` (the answer alone), ``columns`` (for
   add, sub and the bitwise ops: one line per column, rightmost first, ``a+b+carry=carry bit``
-  or ``a-b-borrow=borrow bit``, then the answer; other ops answer brief), ``work`` (the
+  or ``a-b-borrow=borrow bit``; for the conversions one line per bit, doubling from the left
+  for to_dec, ``5*2+⓪=10``, halving for from_dec, ``10=5*2+⓪``; then the answer; other ops
+  answer brief), ``work`` (the
   decimal steps, then the answer) and ``trace`` (each operand in decimal, every step,
   then the answer). The prompt asks for the tier: nothing, ``(columns)``, ``(show work)``,
   ``(full trace)``.
@@ -90,7 +92,7 @@ _GROUP_OF = {op: group for group, ops in OP_GROUPS for op in ops}
 
 class BinFamily:
     id = "bin"
-    version = "1.1.0"
+    version = "1.2.0"
 
     # -------------------------------------------------------------- parameters
 
@@ -158,6 +160,8 @@ class BinFamily:
         lines: list[str] = []
         if tier == "columns" and problem.op in _COLUMN_OPS:
             lines += _columns(problem, zero, one)
+        elif tier == "columns" and problem.op in ("to_dec", "from_dec"):
+            lines += _doublings(problem, zero, one)
         if tier == "trace":
             lines += [f"{bits(v, w)} = {v}" for v, w in problem.operands]
         if tier in ("work", "trace"):
@@ -228,6 +232,21 @@ def _columns(problem: "_Problem", zero: str, one: str) -> list[str]:
             r = {"and": x & y, "or": x | y, "xor": x ^ y}[problem.op]
             lines.append(f"{glyph[x]}{symbol}{glyph[y]}={glyph[r]}")
     return lines
+
+
+def _doublings(problem: "_Problem", zero: str, one: str) -> list[str]:
+    """A conversion one bit a line. to_dec reads the bits from the left, doubling the value so far
+    and adding the bit: ``5*2+⓪=10``; from_dec states the same facts backwards, halving, one line a
+    bit of the width: ``10=5*2+⓪``, so the answer is the bits of the lines read from the last one up."""
+    glyph = (zero, one)
+    if problem.op == "to_dec":
+        (a, width), value, lines = problem.operands[0], 0, []
+        for i in reversed(range(width)):
+            bit = (a >> i) & 1
+            lines.append(f"{value}*2+{glyph[bit]}={value * 2 + bit}")
+            value = value * 2 + bit
+        return lines
+    return [f"{n}={n >> 1}*2+{glyph[n & 1]}" for n in (problem.value >> i for i in range(problem.rwidth))]
 
 
 def _last_line(text: str) -> str:

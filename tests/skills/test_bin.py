@@ -192,3 +192,33 @@ def test_the_columns_tier_adds_column_by_column_with_carries():
             assert out == (ONE if total >= 2 else ZERO) + (ONE if total % 2 else ZERO)
             carry, bits = out[0], [out[1], *bits]
         assert final == carry + "".join(bits) and BIN.grade(s, s.answer).correct
+
+
+@pytest.mark.parametrize("op", ["to_dec", "from_dec"])
+def test_the_columns_tier_converts_one_bit_a_line(op):
+    rng = random.Random(0)
+    for width in (3, 5, 8):
+        for _ in range(30):
+            s = BIN.generate({"width": width, "ops": [op], "tiers": ["columns"], "symbol_share": 0.5}, rng)
+            *lines, final = s.answer.splitlines()
+            zero, one, value = s.meta["zero"], s.meta["one"], s.meta["value"]
+            bit = {zero: 0, one: 1}
+            assert len(lines) == width
+            facts = []  # (half, bit, whole): whole = half*2 + bit
+            for line in lines:
+                if op == "to_dec":
+                    left, whole = line.split("=")
+                    half, glyph = left.split("*2+")
+                else:
+                    whole, right = line.split("=")
+                    half, glyph = right.split("*2+")
+                facts.append((int(half), bit[glyph], int(whole)))
+                assert int(whole) == int(half) * 2 + bit[glyph], line
+            bits = [b for _, b, _ in facts]
+            if op == "to_dec":  # doubling from the left: each line starts from the last one's value
+                assert [h for h, _, _ in facts] == [0] + [w for _, _, w in facts[:-1]] and facts[-1][2] == value
+                assert "".join((zero, one)[b] for b in bits) in s.prompt and final == str(value)
+            else:  # halving from the number down, the bits read from the last line up
+                assert facts[0][2] == value and [w for _, _, w in facts[1:]] == [h for h, _, _ in facts[:-1]]
+                assert final == "".join((zero, one)[b] for b in reversed(bits))
+            assert BIN.grade(s, s.answer).correct
