@@ -182,10 +182,13 @@ def load_skill(path: str | os.PathLike) -> SkillConfig:
     check = getattr(fam, "check_params", None)
     if check is not None:
         for level in range(1, skill.max_level + 1):
-            try:
-                check(skill.params(level))
-            except (ValueError, TypeError, KeyError) as exc:
-                raise SkillConfigError(f"{path.name}: levels.{level}: {exc}") from None
+            params = skill.params(level)
+            train = params.pop("train", None) or {}
+            for where, checked in ((f"levels.{level}", params), (f"levels.{level}.train", {**params, **train})):
+                try:
+                    check(checked)
+                except (ValueError, TypeError, KeyError) as exc:
+                    raise SkillConfigError(f"{path.name}: {where}: {exc}") from None
     return skill
 
 
