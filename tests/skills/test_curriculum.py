@@ -76,6 +76,10 @@ def _write(path, text):
             "bin.yaml: levels.2: ops: unknown operation 'pow'",
         ),
         (
+            "id: bin\nname: B\ngenerator: bin\nmax_level: 2\nlevels: {1: {width: 2, ops: [add], train: {width: [2, 99]}}}\n",
+            "bin.yaml: levels.1.train: width: expected an integer 2..64 or [lo, hi], got [2, 99]",
+        ),
+        (
             "id: bin\nname: B\ngenerator: nosuch\nmax_level: 2\nlevels: {1: {}}\n",
             "bin.yaml: generator: no skill family 'nosuch'",
         ),
