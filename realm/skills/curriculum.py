@@ -146,7 +146,8 @@ def probe(skill: SkillConfig, level: int, size: int, seed: Any) -> list[Sample]:
 def training_params(skill: SkillConfig, level: int) -> dict[str, Any]:
     """A level's params for training draws: its ``train:`` sub-table overrides the rest."""
     params = skill.params(level)
-    return {**params, **(params.pop("train", None) or {})}
+    train = params.pop("train", None) or {}
+    return {**params, **train}
 
 
 def eval_params(skill: SkillConfig, level: int) -> dict[str, Any]:

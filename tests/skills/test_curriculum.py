@@ -25,6 +25,7 @@ from realm.skills.profiles import (
     uses_emoji,
 )
 from realm.skills.registry import SKILLS_DIR, SkillConfigError, get_skill, level_table, load_skill, load_skills
+from realm.skills.sy import lexicon as sy_lexicon
 
 BIN = get_skill("bin")
 # Changing the generator, bin.yaml's levels or its eval seed changes the frozen sets; if that
@@ -165,6 +166,21 @@ def test_training_examples_mix_lower_levels_and_count_for_lineage():
     assert 40 <= lower <= 130  # lower_level_share 0.2
     assert batch.counts["direct"] == 400
     assert all(e["messages"][-1]["role"] == "assistant" for e in batch.examples)
+
+
+def test_a_levels_train_table_widens_its_training_draws_only():
+    sy = get_skill("sy")
+    wide, own = curriculum.training_params(sy, 1), curriculum.eval_params(sy, 1)
+    assert "train" not in wide and "train" not in own
+    assert wide["zipf"][0] < own["zipf"][0] and {k: v for k, v in wide.items() if k != "zipf"} == {
+        k: v for k, v in own.items() if k != "zipf"
+    }
+    batch = curriculum.training_examples(sy, 1, 200, seed=1)
+    answers = {json.loads(e["messages"][-1]["content"])["answers"][0] for e in batch.examples}
+    lex = sy_lexicon()
+    assert any(lex.by_word[a.lower()].zipf < own["zipf"][0] for a in answers), "no draw from the wider window"
+    probed = [s.meta["answers"][0] for s in curriculum.probe(sy, 1, 50, seed=2)]
+    assert all(lex.by_word[a.lower()].zipf >= own["zipf"][0] for a in probed), "the probe left the level's window"
 
 
 # ------------------------------------------------------------------ profiles
