@@ -14,25 +14,27 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run_trainer(home: Path, config: Path | None, minutes: float, max_steps: int | None = None) -> float:
     """``realm trainer`` from scratch in ``home`` for ``minutes`` (or until ``max_steps``), stopped with SIGTERM;
-    the wall seconds it ran."""
+    the wall seconds it ran. Its output goes to ``trainer.log`` beside ``home``; a trainer that fails
+    stops the benchmark with the log's last line, rather than leaving a run of 0 steps to explain."""
     command = [sys.executable, "-m", "realm.cli", "trainer", "--home", str(home)]
     if config:
         command += ["--config", str(config)]
     if max_steps:
         command += ["--max-steps", str(max_steps)]
+    log = home.parent / "trainer.log"
     started = time.monotonic()
-    process = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        process.wait(timeout=minutes * 60)
-    except subprocess.TimeoutExpired:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=300)
+    with open(log, "wb") as output:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=output, stderr=subprocess.STDOUT
+        )
+        try:
+            process.wait(timeout=minutes * 60)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=300)
+    if process.returncode not in (0, -signal.SIGTERM):
+        lines = log.read_text(encoding="utf-8", errors="replace").strip().splitlines() or ["(no output)"]
+        raise SystemExit(f"the trainer exited with code {process.returncode}: {lines[-1]} (all of it: {log})")
     return time.monotonic() - started
 
 

@@ -50,3 +50,15 @@ def test_a_missing_config_is_one_line_and_exit_2(tmp_path):
     result = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and "nope.yaml" in result.stderr
+
+
+def test_a_trainer_that_fails_stops_the_benchmark_with_its_reason(tmp_path):
+    config = tmp_path / "missing-model.yaml"
+    config.write_text(yaml.safe_dump({"model": {"name": str(tmp_path / "no-model")}}), encoding="utf-8")
+    out = tmp_path / "out"
+    command = [sys.executable, str(ROOT / "bench" / "learning.py"), "--config", str(config), "--minutes", "5",
+               "--out", str(out)]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=280, cwd=ROOT)
+    assert result.returncode == 1
+    assert f"the trainer exited with code 2: realm: {tmp_path / 'no-model'}: no such folder" in result.stderr
+    assert f"(all of it: {out / 'trainer.log'})" in result.stderr
