@@ -145,15 +145,12 @@ def probe(skill: SkillConfig, level: int, size: int, seed: Any) -> list[Sample]:
 
 def training_params(skill: SkillConfig, level: int) -> dict[str, Any]:
     """A level's params for training draws: its ``train:`` sub-table overrides the rest."""
-    params = skill.params(level)
-    train = params.pop("train", None) or {}
-    return {**params, **train}
+    return skill.eval_and_training_params(level)[1]
 
 
 def eval_params(skill: SkillConfig, level: int) -> dict[str, Any]:
-    params = skill.params(level)
-    params.pop("train", None)
-    return params
+    """A level's params for eval draws (the frozen set, the probe): without its ``train:`` sub-table."""
+    return skill.eval_and_training_params(level)[0]
 
 
 def describe_level(skill: SkillConfig, level: int, *, training: bool = False) -> tuple[str, ...]:

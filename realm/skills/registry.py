@@ -124,6 +124,13 @@ class SkillConfig(_Section):
             raise ValueError(f"skill {self.id!r} has levels 1..{self.max_level}, not {level}")
         return level_table(self.levels, self.max_level, self.interpolate)[level - 1]
 
+    def eval_and_training_params(self, level: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A level's params for eval draws, and for training draws: its ``train:`` sub-table
+        overrides the rest for training only."""
+        params = self.params(level)
+        train = params.pop("train", None) or {}
+        return params, {**params, **train}
+
 
 def level_table(levels: dict[int, dict[str, Any]], max_level: int, interpolate: list[str]) -> list[dict[str, Any]]:
     """Every level's params: listed keys replace, unlisted levels inherit, ``interpolate`` keys blend."""
@@ -182,9 +189,8 @@ def load_skill(path: str | os.PathLike) -> SkillConfig:
     check = getattr(fam, "check_params", None)
     if check is not None:
         for level in range(1, skill.max_level + 1):
-            params = skill.params(level)
-            train = params.pop("train", None) or {}
-            for where, checked in ((f"levels.{level}", params), (f"levels.{level}.train", {**params, **train})):
+            both = zip((f"levels.{level}", f"levels.{level}.train"), skill.eval_and_training_params(level))
+            for where, checked in both:
                 try:
                     check(checked)
                 except (ValueError, TypeError, KeyError) as exc:
