@@ -191,7 +191,7 @@ class SkillsConfig(_Section):
     enabled: bool = True  # skill evals and skill idle quests; false: the skeleton's placeholder idle quest
     folder: str | None = None  # skill YAML folder; None: the shipped configs/skills
     mix: list[str] = msgspec.field(
-        default_factory=lambda: ["bin", "sy:0.25"]
+        default_factory=lambda: ["bin"]
     )  # "id" or "id:weight"; the first is the active skill (ACC)
     eval_every: int = 50  # optimizer steps between eval rounds (stretched by max_eval_share)
     max_eval_share: float = 0.1  # evals may take at most this share of training time; 0 disables the stretch
