@@ -127,14 +127,17 @@ def lexicon() -> Lexicon:
 
 
 def level_params(level: int, path: Path = CONFIG_PATH) -> dict[str, Any]:
-    """Level ``level``'s params from sy.yaml: listed keys replace, unlisted levels inherit.
+    """Level ``level``'s eval params from sy.yaml (without its ``train:`` table): listed keys
+    replace, unlisted levels inherit.
 
     The skills registry reads the same table for the game; this is for tests and benches.
     """
     table = _level_table(path)
     if not 1 <= level <= len(table):
         raise ValueError(f"sy has levels 1..{len(table)}, not {level}")
-    return json.loads(json.dumps(table[level - 1]))  # a deep copy the caller may change
+    params = json.loads(json.dumps(table[level - 1]))  # a deep copy the caller may change
+    params.pop("train", None)
+    return params
 
 
 @cache
