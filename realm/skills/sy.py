@@ -127,29 +127,17 @@ def lexicon() -> Lexicon:
 
 
 def level_params(level: int, path: Path = CONFIG_PATH) -> dict[str, Any]:
-    """Level ``level``'s eval params from sy.yaml (without its ``train:`` table): listed keys
-    replace, unlisted levels inherit.
-
-    The skills registry reads the same table for the game; this is for tests and benches.
-    """
-    table = _level_table(path)
-    if not 1 <= level <= len(table):
-        raise ValueError(f"sy has levels 1..{len(table)}, not {level}")
-    params = json.loads(json.dumps(table[level - 1]))  # a deep copy the caller may change
-    params.pop("train", None)
-    return params
+    """Level ``level``'s eval params (without its ``train:`` table) as the skills registry reads
+    them for the game; for tests and benches."""
+    params = _skill(path).eval_and_training_params(level)[0]
+    return json.loads(json.dumps(params))  # a deep copy the caller may change
 
 
 @cache
-def _level_table(path: Path) -> list[dict[str, Any]]:
-    import yaml
+def _skill(path: Path):
+    from realm.skills.registry import load_skill  # the registry knows the families, this one among them
 
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    table, params = [], {}
-    for level in range(1, int(raw["max_level"]) + 1):
-        params = {**params, **raw["levels"].get(level, {})}
-        table.append(params)
-    return table
+    return load_skill(path)
 
 
 def check_params(params: Mapping[str, Any]) -> None:

@@ -71,7 +71,7 @@ def test_the_family_is_registered_under_its_id():
 
 
 def test_sy_yaml_lists_every_level_in_full():
-    """So the skills registry's inheritance and interpolation read the same table as level_params."""
+    """Every level lists all six params, so a reader of sy.yaml needs no inheritance rule."""
     import yaml
 
     raw = yaml.safe_load((ROOT / "configs" / "skills" / "sy.yaml").read_text())
