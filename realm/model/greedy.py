@@ -8,6 +8,7 @@ same token boundaries it was trained on.
 
 from __future__ import annotations
 
+import functools
 import inspect
 
 import torch
@@ -72,9 +73,9 @@ def _greedy(model, batch: list[list[int]], max_new_tokens: int, stop_id: int, pa
         attention[row, width - len(ids) :] = 1
     input_ids, attention = input_ids.to(device), attention.to(device)
     positions = (attention.cumsum(-1) - 1).clamp(min=0)
-    cache_kw = _cache_keyword(model)
+    cache_kw = cache_keyword(type(model))
     out = model(input_ids=input_ids, attention_mask=attention, position_ids=positions, use_cache=True, logits_to_keep=1)
-    past = _cache_of(out)
+    past = cache_of(out)
     next_ids = out.logits[:, -1].argmax(-1)
     produced: list[list[int]] = [[] for _ in batch]
     done = torch.zeros(len(batch), dtype=torch.bool, device=device)
@@ -98,17 +99,19 @@ def _greedy(model, batch: list[list[int]], max_new_tokens: int, stop_id: int, pa
             use_cache=True,
             **{cache_kw: past},
         )
-        past = _cache_of(out)
+        past = cache_of(out)
         next_ids = out.logits[:, -1].argmax(-1)
     return produced
 
 
-def _cache_keyword(model) -> str:
-    """transformers 5.x names the KV cache ``cache``; earlier releases ``past_key_values``."""
-    params = inspect.signature(model.forward).parameters
+@functools.cache
+def cache_keyword(model_type: type) -> str:
+    """transformers 5.x names the KV cache ``cache`` (the old ``past_key_values`` warns, then goes).
+    The class's forward is read, not the instance's: the trainer's loss wraps the instance's."""
+    params = inspect.signature(model_type.forward).parameters
     return "cache" if "cache" in params else "past_key_values"
 
 
-def _cache_of(out):
+def cache_of(out):
     cache = getattr(out, "cache", None)
     return cache if cache is not None else out.past_key_values

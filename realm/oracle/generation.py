@@ -13,7 +13,6 @@ the old model while new ones start on the new.
 from __future__ import annotations
 
 import collections
-import inspect
 import logging
 import math
 import threading
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 import torch
 from transformers import DynamicCache
 
+from realm.model.greedy import cache_keyword, cache_of
 from realm.protocol import Sampling
 
 log = logging.getLogger("realm.oracle")
@@ -175,21 +175,9 @@ class _Step:
 
 
 def _forward(model, *, cache: DynamicCache, **inputs) -> "_Step":
-    # transformers 5 renamed ``past_key_values`` to ``cache`` (the old name warns, then goes)
-    cache_kw = _cache_keyword(type(model))
-    out = model(**inputs, **{cache_kw: cache}, use_cache=True)
-    grown = getattr(out, "cache", None) or out.past_key_values
+    out = model(**inputs, **{cache_keyword(type(model)): cache}, use_cache=True)
+    grown = cache_of(out)
     return _Step(out.logits[:, -1, :], grown)
-
-
-_CACHE_KEYWORDS: dict[type, str] = {}
-
-
-def _cache_keyword(model_type: type) -> str:
-    if model_type not in _CACHE_KEYWORDS:
-        params = inspect.signature(model_type.forward).parameters
-        _CACHE_KEYWORDS[model_type] = "cache" if "cache" in params else "past_key_values"
-    return _CACHE_KEYWORDS[model_type]
 
 
 def _left_pad(tensor: torch.Tensor, width: int) -> torch.Tensor:
