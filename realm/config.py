@@ -193,6 +193,9 @@ class SkillsConfig(_Section):
     mix: list[str] = msgspec.field(
         default_factory=lambda: ["bin"]
     )  # "id" or "id:weight"; the first is the active skill (ACC)
+    unlock_level: int = (
+        2  # a skill after the first joins training when the one before it reaches this level; 1: all at once
+    )
     eval_every: int = 50  # optimizer steps between eval rounds (stretched by max_eval_share)
     max_eval_share: float = 0.1  # evals may take at most this share of training time; 0 disables the stretch
     eval_next_level: bool = True  # also score the next level's frozen set (a preview)
@@ -207,6 +210,8 @@ class SkillsConfig(_Section):
             raise ValueError("`eval_every` and `eval_batch_size` must be at least 1")
         if self.eval_oracle_timeout_s <= 0:
             raise ValueError("`eval_oracle_timeout_s` must be positive")
+        if self.unlock_level < 1:
+            raise ValueError("`unlock_level` must be at least 1 (1: every skill in the mix trains from the start)")
         if not 0.0 <= self.max_eval_share < 1.0:
             raise ValueError("`max_eval_share` must be in [0, 1)")
         for entry in self.mix:

@@ -181,7 +181,9 @@ class SkillState(_Wire):
     accuracy: float | None = None  # the latest eval accuracy at the current level
     history: tuple[SkillEvalPoint, ...] = ()  # the last SKILL_HISTORY rounds, every level
     last_items: tuple[SkillEvalItem, ...] = ()  # the latest round's frozen items at the current level
-    next_eval_step: int = 0
+    next_eval_step: int = 0  # 0: none scheduled (a locked skill is not evaluated)
+    waits_for: str = ""  # a locked skill: the skill before it in the mix, whose level unlocks it; "": it plays
+    waits_level: int = 0  # the level ``waits_for`` must reach
 
 
 class LineageCount(_Wire):
@@ -253,7 +255,7 @@ class Achievement(_Wire):
 
 
 class Milestone(_Wire):
-    kind: str  # skill-level | best-suite-loss | best-accuracy | streak | checkpoints | first-champion
+    kind: str  # skill-level | skill-unlock | best-suite-loss | best-accuracy | streak | checkpoints | first-champion
     text: str  # one line a player can read
     time: float
     step: int = 0
@@ -412,6 +414,13 @@ class SkillLevelUp(_Event, tag="skill_level_up"):
     reason: str = ""
 
 
+class SkillUnlocked(_Event, tag="skill_unlocked"):
+    skill: str  # joins the training and the eval rounds from this step
+    after: str  # the skill before it in the mix
+    level: int  # the level ``after`` reached (skills.unlock_level)
+    step: int
+
+
 class LineageCounted(_Event, tag="lineage_counted"):
     counts: tuple[LineageCount, ...]  # increments to add
 
@@ -497,6 +506,7 @@ Event = Union[
     SkillsLoaded,
     SkillEvaluated,
     SkillLevelUp,
+    SkillUnlocked,
     LineageCounted,
     OracleStarted,
     OracleLoading,

@@ -50,6 +50,7 @@ from realm.protocol import (
     SkillLevelUp,
     SkillsLoaded,
     SkillState,
+    SkillUnlocked,
     StepMetrics,
     TrainerStarted,
     ValMetrics,
@@ -271,6 +272,10 @@ def _skill_level_up(state: RealmState, ev: SkillLevelUp, time: float) -> RealmSt
     return _with_skill(state, ev.skill, lambda s: replace(s, level=ev.level, accuracy=None, last_items=()))
 
 
+def _skill_unlocked(state: RealmState, ev: SkillUnlocked, time: float) -> RealmState:
+    return _with_skill(state, ev.skill, lambda s: replace(s, waits_for="", waits_level=0))
+
+
 def _lineage_counted(state: RealmState, ev: LineageCounted, time: float) -> RealmState:
     totals = {(c.generator, c.validator): c.count for c in state.skills.lineage}
     for c in ev.counts:
@@ -362,6 +367,7 @@ _HANDLERS = {
     SkillsLoaded: _skills_loaded,
     SkillEvaluated: _skill_evaluated,
     SkillLevelUp: _skill_level_up,
+    SkillUnlocked: _skill_unlocked,
     LineageCounted: _lineage_counted,
     OracleStarted: _oracle_started,
     OracleLoading: _oracle_loading,

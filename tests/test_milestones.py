@@ -92,7 +92,7 @@ def test_the_ladder_is_keyed_on_milestones_reached_and_every_kind_has_a_meaning(
     )
     assert next_rank(3) == (5, "Knight of the Loss") and next_rank(LADDER[0][0]) is None
     assert {kind for kind, _ in MEANINGS} == {
-        "skill-level", "best-suite-loss", "best-accuracy", "streak", "checkpoints", "first-champion"
+        "skill-level", "skill-unlock", "best-suite-loss", "best-accuracy", "streak", "checkpoints", "first-champion"
     }  # fmt: skip
 
 

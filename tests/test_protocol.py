@@ -183,6 +183,7 @@ EVENTS += [
         corrections=3,
     ),
     protocol.SkillLevelUp(skill="bin", level=3, step=150, reason="3 evals >= 80%"),
+    protocol.SkillUnlocked(skill="sy", after="bin", level=2, step=160),
     protocol.LineageCounted(counts=(protocol.LineageCount(generator="bin@1.0.0", validator="eval_overlap", count=2),)),
 ]
 

@@ -233,7 +233,7 @@ class Daemon:
         return all([self.metrics_log.flush(), self.chronicle.flush()])  # a list: both are tried
 
     def _skills_in_mix(self) -> list:
-        return [self.skill_runner.skills[s] for s in self.skill_runner.mix] if self.skill_runner else []
+        return self.skill_runner.skills_in_mix() if self.skill_runner else []
 
     def _announce(self, latest: Path | None, notes: list[str]) -> None:
         info = TrainerInfo(

@@ -13,7 +13,16 @@ import logging
 from pathlib import Path
 
 from realm.config import ConfigError, RealmConfig, SkillsConfig
-from realm.protocol import LineageCount, Notice, SkillEvalItem, SkillEvalPoint, SkillsLoaded, SkillsState, SkillState
+from realm.protocol import (
+    LineageCount,
+    Notice,
+    SkillEvalItem,
+    SkillEvalPoint,
+    SkillsLoaded,
+    SkillsState,
+    SkillState,
+    SkillUnlocked,
+)
 from realm.skills import curriculum
 from realm.skills.history import SkillStore
 from realm.skills.registry import SkillConfig, load_skills, mix_problem
@@ -40,6 +49,26 @@ def _mix_problem(config: SkillsConfig, skills: dict[str, SkillConfig]) -> str:
     return mix_problem(config, skills)
 
 
+def playing_mix(weights: dict[str, float], level_of, has_played, unlock_level: int):
+    """The skills of ``weights`` that train now, and for each locked one what it waits for:
+    (the skill before it in the mix, the level that one must reach).
+
+    The first skill plays from the start. Each later one joins once the skill before it plays
+    and has reached ``unlock_level``, so a new hero's first level-up comes from one skill
+    alone. A skill that has played before (eval rounds on record) keeps playing: progress is
+    never locked away by a later edit of the mix or of the level."""
+    playing: dict[str, float] = {}
+    locked: dict[str, tuple[str, int]] = {}
+    before = None
+    for skill, weight in weights.items():
+        if before is None or has_played(skill) or (before in playing and level_of(before) >= unlock_level):
+            playing[skill] = weight
+        else:
+            locked[skill] = (before, unlock_level)
+        before = skill
+    return playing, locked
+
+
 class SkillRunner:
     """``save_checkpoint()`` (the daemon's) returns the step of a checkpoint holding the current
     weights, saving one when needed, or None; oracle rounds (``skills.eval_on``) name it."""
@@ -52,7 +81,8 @@ class SkillRunner:
         self.engine = engine
         self.emit = emit
         self.skills: dict[str, SkillConfig] = {}
-        self.mix: dict[str, float] = {}
+        self.mix: dict[str, float] = {}  # the skills that train and are evaluated now
+        self.locked: dict[str, tuple[str, int]] = {}  # the mix's other skills: what each waits for
         self.store = SkillStore(home.db)
         # built by start, once the skills are loaded
         self.rounds: EvalRounds | None = None
@@ -66,7 +96,7 @@ class SkillRunner:
         problem = _mix_problem(self.config, self.skills)
         if problem:
             raise ValueError(problem)
-        self.mix = {s: w for s, w in self.config.weights().items() if w > 0}
+        self._apply_mix()
         self.quests = SkillQuests(
             self.config, self.home, self.engine, self.store, self.emit, self.notice, self.skills, self.mix
         )
@@ -84,12 +114,44 @@ class SkillRunner:
         """A live ``skills.mix``: the next eval round and idle quest use it. The dict is the one
         the quest writer and the eval rounds hold, so it changes in place."""
         self.config = self.quests.config = self.rounds.config = config
-        self.mix.clear()
-        self.mix.update({s: w for s, w in config.weights().items() if w > 0})
-        for skill_id in self.mix:
-            if skill_id not in self.quests.drawers:
-                self.quests.drawers[skill_id] = curriculum.Drawer(self.skills[skill_id])
+        self._apply_mix()
         self.emit(SkillsLoaded(skills=self._loaded_state()))
+
+    def _configured(self) -> dict[str, float]:
+        return {s: w for s, w in self.config.weights().items() if w > 0}
+
+    def _apply_mix(self) -> list[str]:
+        """Sets ``mix`` (in place: the quest writer and the eval rounds hold it) and ``locked``
+        from the config and the levels on record; returns the skills that joined."""
+        playing, self.locked = playing_mix(
+            self._configured(),
+            lambda s: self.store.level(s)[0],
+            lambda s: bool(self.store.history(s, limit=1)),
+            self.config.unlock_level,
+        )
+        joined = [s for s in playing if s not in self.mix]
+        self.mix.clear()
+        self.mix.update(playing)
+        if self.quests is not None:
+            for skill_id in joined:
+                self.quests.drawers.setdefault(skill_id, curriculum.Drawer(self.skills[skill_id]))
+        return joined
+
+    def skills_in_mix(self) -> list[SkillConfig]:
+        """Every skill the mix names, locked ones too: the evaluation suite holds their frozen
+        items from the start, so a skill joining does not change what the suite measures."""
+        return [self.skills[s] for s in self._configured()]
+
+    def _unlock(self) -> None:
+        """After a round: the locked skills whose wait is over join, each with its event."""
+        waits = dict(self.locked)
+        joined = self._apply_mix()
+        for skill_id in joined:
+            after, level = waits.get(skill_id, ("", 0))
+            self.emit(SkillUnlocked(skill=skill_id, after=after, level=level, step=self.engine.step))
+            log.info("skill %s joins the training: %s reached L%d", skill_id, after, level)
+        if joined:
+            self.emit(SkillsLoaded(skills=self._loaded_state()))
 
     @property
     def active(self) -> str:
@@ -97,8 +159,9 @@ class SkillRunner:
 
     def _loaded_state(self) -> SkillsState:
         states = []
-        for skill_id in self.mix:
+        for skill_id in self._configured():
             skill = self.skills[skill_id]
+            waits_for, waits_level = self.locked.get(skill_id, ("", 0))
             level, _ = self.store.level(skill_id)
             history = self.store.history(skill_id)
             current = [r for r in history if r.level == level and r.at_level == level]
@@ -119,7 +182,9 @@ class SkillRunner:
                         for r in history
                     ),
                     last_items=tuple(SkillEvalItem(**item) for item in (current[-1].items if current else [])),
-                    next_eval_step=self.rounds.next_eval_step,
+                    next_eval_step=0 if waits_for else self.rounds.next_eval_step,
+                    waits_for=waits_for,
+                    waits_level=waits_level,
                 )
             )
         lineage = tuple(LineageCount(generator=g, validator=v, count=n) for g, v, n in self.store.lineage())
@@ -140,12 +205,16 @@ class SkillRunner:
         pending = self.on_oracle.pending
         if pending is not None and pending.done.is_set() and not pending.error:
             self._guarded(self.on_oracle.collect)
+            self._guarded(self._unlock)
 
     def _collect_or_start(self) -> None:
+        scheduled = self.rounds.next_eval_step
         if self.on_oracle.pending is not None:
             self.on_oracle.collect()
         if self.mix and self.on_oracle.pending is None and self.engine.step >= self.rounds.next_eval_step:
             self.eval_round()
+        if self.locked and self.rounds.next_eval_step != scheduled:  # a round closed: a level may have risen
+            self._unlock()
 
     def _guarded(self, work) -> None:
         try:

@@ -21,6 +21,7 @@ from realm.protocol import (
     QuestFinished,
     SkillEvaluated,
     SkillLevelUp,
+    SkillUnlocked,
 )
 
 RECENT_MILESTONES = 20  # kept in the state for the Hero screen
@@ -30,6 +31,7 @@ CHECKPOINT_COUNTS = (1, 5, 10, 25, 50)  # checkpoints kept that make a milestone
 
 MEANINGS = (  # (kind, one line a player can read): README's Milestones section lists the same
     ("skill-level", "a skill rose a level: DIO passed its eval set at the old one"),
+    ("skill-unlock", "a skill joined DIO's training: the skill before it in the mix reached skills.unlock_level"),
     ("best-suite-loss", f"the evaluation suite's loss fell to a new low (by {SUITE_GAIN:.0%} or more)"),
     ("best-accuracy", "a skill's eval accuracy at its level beat its best"),
     ("streak", "quests won in a row without a failure: 3, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, …"),
@@ -74,6 +76,10 @@ def reached(event: Event, records: Records) -> tuple[list[tuple[str, str]], Reco
 
 def _skill_level_up(ev: SkillLevelUp, records: Records):
     return [("skill-level", f"{ev.skill} reached level {ev.level}")], records
+
+
+def _skill_unlocked(ev: SkillUnlocked, records: Records):
+    return [("skill-unlock", f"{ev.skill} joined the training: {ev.after} reached level {ev.level}")], records
 
 
 def _checkpoint_scored(ev: CheckpointScored, records: Records):
@@ -124,6 +130,7 @@ def _champion_changed(ev: ChampionChanged, records: Records):
 
 _RULES = {
     SkillLevelUp: _skill_level_up,
+    SkillUnlocked: _skill_unlocked,
     CheckpointScored: _checkpoint_scored,
     SkillEvaluated: _skill_evaluated,
     QuestFinished: _quest_finished,

@@ -47,6 +47,7 @@ from realm.protocol import (
     SkillLevelUp,
     SkillsLoaded,
     SkillsState,
+    SkillUnlocked,
     SuiteScore,
     TrainerStarted,
 )
@@ -94,6 +95,7 @@ _POLICY: dict[type, Policy | Callable[..., Policy]] = {
     ChampionChanged: STORY_TOAST,
     SkillEvaluated: STORY,
     SkillLevelUp: STORY_TOAST,
+    SkillUnlocked: STORY,  # its milestone is the toast
     AchievementUnlocked: STORY_TOAST,
     MilestoneReached: STORY_TOAST,
     GoldSpent: STORY,  # the player's own purchase
@@ -313,6 +315,7 @@ _WORDS: dict[type, Callable[..., Line | None]] = {
     ),
     SkillEvaluated: _skill_evaluated,
     SkillLevelUp: lambda ev: _info(f"skill {ev.skill} rises to L{ev.level}" + (f" ({ev.reason})" if ev.reason else "")),
+    SkillUnlocked: lambda ev: _info(f"skill {ev.skill} joins DIO's training: {ev.after} reached L{ev.level}"),
     OracleStarted: lambda ev: _info(f"oracle {ev.info.node} awakens on {ev.info.device}"),
     OracleLoading: lambda ev: _info(f"oracle: loading {ev.ref}"),
     OracleLoaded: lambda ev: _info(

@@ -145,6 +145,74 @@ def test_no_level_up_while_the_rule_fails(trainer_factory, tmp_path):
     assert SkillStore(home / "vault" / "realm.db").level("bin") == (1, 0)
 
 
+def test_playing_mix_holds_each_later_skill_until_the_one_before_reaches_the_unlock_level():
+    from trainer.skills import playing_mix
+
+    weights = {"bin": 1.0, "sy": 0.5, "qa": 0.25}
+    levels = {"bin": 1, "sy": 1, "qa": 1}
+    played: set[str] = set()
+
+    def mix(unlock_level=2):
+        return playing_mix(weights, levels.__getitem__, played.__contains__, unlock_level)
+
+    assert mix() == ({"bin": 1.0}, {"sy": ("bin", 2), "qa": ("sy", 2)})
+    assert mix(unlock_level=1) == (weights, {})
+    levels["bin"] = 2
+    assert mix() == ({"bin": 1.0, "sy": 0.5}, {"qa": ("sy", 2)})
+    levels["sy"] = 3
+    assert mix() == (weights, {})
+    levels.update(bin=1, sy=1)
+    played.add("qa")  # eval rounds on record: it keeps playing whatever the levels before it
+    assert mix() == ({"bin": 1.0, "qa": 0.25}, {"sy": ("bin", 2)})
+
+
+def _sy_too(folder: Path) -> Path:
+    """Adds the shipped sy.yaml with a small probe to ``folder``."""
+    raw = yaml.safe_load((SKILLS_DIR / "sy.yaml").read_text(encoding="utf-8"))
+    raw["eval"].update(probe_size=4, max_new_tokens=4)
+    (folder / "sy.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return folder
+
+
+def test_a_locked_skill_is_neither_trained_nor_evaluated_until_it_joins(trainer_factory, tmp_path):
+    folder = _sy_too(skill_folder(tmp_path))
+    trainer = trainer_factory(skills_config(folder, mix=["bin", "sy"], eval_every=3), max_steps=6).start()
+    assert trainer.join() == 0
+    bin_, sy = trainer.state.skills.skills
+    assert (sy.id, sy.waits_for, sy.waits_level, sy.next_eval_step, sy.history) == ("sy", "bin", 2, 0, ())
+    assert (bin_.waits_for, [p.step for p in bin_.history if p.level == 1]) == ("", [3, 6])
+    home = tmp_path / "home"
+    assert sorted((home / "quests" / "lineage").glob("idle-bin-*.meta.json"))
+    assert not sorted((home / "quests" / "lineage").glob("idle-sy-*.meta.json"))
+    assert SkillStore(home / "vault" / "realm.db").history("sy") == []
+
+
+def test_a_locked_skill_joins_when_the_one_before_levels_up_and_stays_after_a_restart(trainer_factory, tmp_path):
+    """BIN's rule passes any score and two passing rounds are on record, so its third round (step
+    3) lifts it to L2; SY joins then and its first eval round is the next one (step 6)."""
+    home = tmp_path / "home"
+    (home / "vault").mkdir(parents=True)
+    _seed_rounds(home / "vault" / "realm.db", [1.0, 1.0])
+    folder = _sy_too(skill_folder(tmp_path, threshold=0.0, probe_threshold=0.0, stratum_floor=0.0))
+    config = skills_config(folder, mix=["bin", "sy"], eval_every=3, corrections=False)
+    trainer = trainer_factory(config, max_steps=6, home=home).start()
+    assert trainer.join() == 0
+    bin_, sy = trainer.state.skills.skills
+    assert bin_.level == 2 and (sy.waits_for, sy.level) == ("", 1)
+    assert [p.step for p in sy.history if p.level == 1] == [6]
+    texts = [line.text for line in every_line(trainer.state)]
+    assert "skill sy joins DIO's training: bin reached L2" in texts, texts
+    assert [m.text for m in trainer.state.milestones if m.kind == "skill-unlock"] == [
+        "sy joined the training: bin reached level 2"
+    ]
+    # a restart with a stricter unlock level keeps SY playing: it has eval rounds on record
+    _clear_queue(home)
+    stricter = skills_config(folder, mix=["bin", "sy"], eval_every=1000, unlock_level=5)
+    again = trainer_factory(stricter, max_steps=1, home=home).start()
+    assert again.join() == 0
+    assert [s.waits_for for s in again.state.skills.skills] == ["", ""]
+
+
 def test_a_bad_skill_yaml_disables_skills_with_a_notice_and_training_goes_on(trainer_factory, tmp_path):
     folder = tmp_path / "skills"
     folder.mkdir()

@@ -348,3 +348,24 @@ def test_a_skill_row_gives_the_pooled_probe_with_its_band():
     assert "  L2  probe 70% (61-77%, 120 items in 3 rounds)" in text.splitlines()
     unsized = tuple(SkillEvalPoint(level=2, step=50, accuracy=0.6, probe=0.5) for _ in range(3))
     assert "probe" not in skill_row_text(skill_row(SkillState(id="bin", level=2, history=unsized), 0, "")).plain
+
+
+def test_a_locked_skill_says_what_it_waits_for_until_it_joins():
+    from realm.protocol import SkillsLoaded, SkillsState, SkillState, SkillUnlocked
+    from realm.tui.screens.skills import skill_row_text, skills_model
+
+    skills = (
+        SkillState(id="bin", short_name="BIN", level=1, next_eval_step=50),
+        SkillState(id="sy", short_name="SY", level=1, waits_for="bin", waits_level=2),
+    )
+    state = apply(RealmState(), SkillsLoaded(skills=SkillsState(active="bin", skills=skills)))
+
+    def sy_text(state):
+        return skill_row_text(skills_model(RealmView(state, True, "e")).rows[1]).plain
+
+    text = sy_text(state)
+    assert "  locked: joins the training when BIN reaches L2 (skills.unlock_level)" in text.splitlines()
+    assert "none until it joins" in text and "no eval yet" not in text
+    joined = apply(state, SkillUnlocked(skill="sy", after="bin", level=2, step=900))
+    assert [(s.waits_for, s.waits_level) for s in joined.skills.skills] == [("", 0), ("", 0)]
+    assert "locked" not in sy_text(joined) and "no eval yet" in sy_text(joined)

@@ -70,6 +70,7 @@ class SkillRow:
     next_eval: str
     active: bool = False  # the skill behind the hero's ACC
     probe: str = ""  # the last rounds' fresh probes at its level, pooled, with a 95 % band; "" before any
+    waits: str = ""  # a locked skill: when it joins the training; "" when it plays
 
 
 @dataclass(frozen=True)
@@ -89,8 +90,15 @@ def trends(skill: SkillState) -> tuple[LevelTrend, ...]:
     return tuple(LevelTrend(lvl, tuple(points)) for lvl, points in sorted(by_level.items()))
 
 
-def skill_row(skill: SkillState, step: int, active: str) -> SkillRow:
-    if not skill.next_eval_step:
+def skill_row(skill: SkillState, step: int, active: str, names: dict[str, str] | None = None) -> SkillRow:
+    """``names``: the short name of each skill in the mix, for a locked skill's wait."""
+    waits = ""
+    if skill.waits_for:
+        waiting_on = (names or {}).get(skill.waits_for, skill.waits_for.upper())
+        waits = f"joins the training when {waiting_on} reaches L{skill.waits_level}"
+    if waits:
+        next_eval = "none until it joins"
+    elif not skill.next_eval_step:
         next_eval = "not scheduled"
     elif skill.next_eval_step <= step:
         next_eval = f"due (step {skill.next_eval_step:,})"
@@ -99,7 +107,7 @@ def skill_row(skill: SkillState, step: int, active: str) -> SkillRow:
     band = probe_band(skill.history, skill.level)
     return SkillRow(icon=skill.icon or "◆", name=skill.name or skill.id, short_name=short(skill), level=skill.level,
                     max_level=skill.max_level, trends=trends(skill), next_eval=next_eval,
-                    active=skill.id == active, probe=band_text(band) if band else "")  # fmt: skip
+                    active=skill.id == active, probe=band_text(band) if band else "", waits=waits)  # fmt: skip
 
 
 def short(skill: SkillState) -> str:
@@ -155,7 +163,8 @@ def skills_model(view: RealmView) -> SkillsModel:
     idle_done = sum(1 for r in state.board.recent if r.outcome == "done" and r.source == "idle")
     step = state.hero.steps
     skills = state.skills.skills
-    rows = tuple(skill_row(s, step, state.skills.active) for s in skills)
+    names = {s.id: short(s) for s in skills}
+    rows = tuple(skill_row(s, step, state.skills.active, names) for s in skills)
     items = tuple(row for s in skills for row in item_rows(s))
     return SkillsModel(rows=rows, items=items, empty=None if rows else NO_SKILLS, training_on=training_on,
                        idle_quests_done=idle_done, mix=mix_line(view, skills))  # fmt: skip
@@ -197,7 +206,9 @@ def skill_row_text(row: SkillRow) -> Content:
             row.next_eval,
         )  # fmt: skip
     ]
-    if not row.trends:
+    if row.waits:
+        lines.append(Content.styled(f"  locked: {row.waits} (skills.unlock_level)", "$text-muted"))
+    elif not row.trends:
         lines.append(Content.styled("  no eval yet", "$text-muted"))
     if row.probe:
         lines.append(Content.styled(f"  L{row.level:<3}{row.probe}", "$text-muted"))
