@@ -1,10 +1,12 @@
 """How fast DIO learns: minutes and steps to each level of each skill in the mix, on a real run from scratch.
 
     python bench/learning.py [--config FILE] [--minutes M] [--seed N] [--out DIR] [--max-steps S]
+                             [--start-level SKILL=N ...]
 
 Runs the real trainer headless (``realm trainer``, the shipped defaults unless a config is given) from
 scratch for M minutes with the seed N, stops it, then reads its metrics log and skill store. It writes
-``DIR/rounds.csv`` (one row per eval round: minute, step, skill, level, frozen accuracy, probe accuracy)
+``DIR/rounds.csv`` (one row per eval round: minute, step, skill, level, frozen accuracy, probe accuracy,
+the probe's accuracy per operation)
 and prints a table (skill, level, step, minutes at which the level was reached), a text plot of the
 probe and frozen accuracy of the active skill, steps/s and the machine's load at start and end, since
 the machine is shared. It is the measure for every change to DIO's learning.
@@ -30,7 +32,7 @@ from realm.skills.history import SkillStore  # noqa: E402
 from realm.tui.widgets.loss_chart import render_chart  # noqa: E402
 from trainer.telemetry import read_metrics  # noqa: E402
 
-COLUMNS = ("minute", "step", "skill", "level", "frozen_acc", "probe_acc")
+COLUMNS = ("minute", "step", "skill", "level", "frozen_acc", "probe_acc", "probe_by_op")
 
 
 def _options(argv=None):
@@ -39,6 +41,13 @@ def _options(argv=None):
     parser.add_argument("--minutes", type=float, default=6.0, help="how long to train (default 6)")
     parser.add_argument("--seed", type=int, default=0, help="train.seed for data order and initialisation (default 0)")
     parser.add_argument("--max-steps", type=int, default=None, help="stop after this many steps if sooner")
+    parser.add_argument(
+        "--start-level",
+        action="append",
+        default=[],
+        metavar="SKILL=N",
+        help="start SKILL at level N (an untrained DIO there): a wall measured without the climb to it; repeatable",
+    )
     parser.add_argument(
         "--out", type=Path, default=None, help="where rounds.csv and the run's home go (default: a temp folder)"
     )
@@ -71,18 +80,31 @@ def eval_rounds(home: Path, skills: list[str], start: float) -> list[dict]:
             "level": r.level,
             "frozen_acc": round(r.accuracy, 3),
             "probe_acc": round(r.probe, 3) if r.probe is not None else "",
+            "probe_by_op": " ".join(f"{op}:{share:.2f}" for op, share in sorted(r.strata.items())),
         }
         for r in rounds
     ]
 
 
+def start_levels(specs: list[str], skills: list[str]) -> dict[str, int]:
+    """``["bin=7"]`` as ``{"bin": 7}``; a ValueError names a spec that is not SKILL=N of the mix."""
+    levels = {}
+    for spec in specs:
+        skill, _, level = spec.partition("=")
+        if skill not in skills or not level.isdigit() or int(level) < 1:
+            raise ValueError(f"--start-level {spec!r}: give SKILL=N with a skill of the mix ({', '.join(skills)})")
+        levels[skill] = int(level)
+    return levels
+
+
 def level_ups(rounds: list[dict]) -> list[dict]:
-    """Per skill, level 1 at step 0, then each level at the round that earned it: the last one at the level below."""
+    """Per skill, its first round's level at step 0, then each level at the round that earned it: the
+    last one at the level below."""
     out, last = [], {}
     for row in rounds:
         before = last.get(row["skill"])
         if before is None:
-            out.append({"skill": row["skill"], "level": 1, "step": 0, "minute": 0.0})
+            out.append({"skill": row["skill"], "level": row["level"], "step": 0, "minute": 0.0})
         elif row["level"] > before["level"]:
             out.append(
                 {"skill": row["skill"], "level": row["level"], "step": before["step"], "minute": before["minute"]}
@@ -116,8 +138,19 @@ def main(argv=None) -> int:
         print(f"bench/learning.py: {exc}", file=sys.stderr)
         return 2
     skills = list(config.skills.weights())
+    try:
+        levels = start_levels(options.start_level, skills)
+    except ValueError as exc:
+        print(f"bench/learning.py: {exc}", file=sys.stderr)
+        return 2
+    if levels:
+        store = SkillStore(home / "vault" / "realm.db")
+        for skill, level in levels.items():
+            store.set_level(skill, level, 0)
+        store.close()
     load_before = os.getloadavg()
-    print(f"training {skills} from scratch, seed {options.seed}, {options.minutes:g} min, in {home}")
+    starting = ", ".join(f"{skill} at L{level}" for skill, level in levels.items()) or "from scratch"
+    print(f"training {skills} {starting}, seed {options.seed}, {options.minutes:g} min, in {home}")
     seconds = run_trainer(home, config_path, options.minutes, options.max_steps)
     load_after = os.getloadavg()
     metrics = home / "logs" / "metrics.jsonl"

@@ -62,3 +62,27 @@ def test_a_trainer_that_fails_stops_the_benchmark_with_its_reason(tmp_path):
     assert result.returncode == 1
     assert f"the trainer exited with code 2: realm: {tmp_path / 'no-model'}: no such folder" in result.stderr
     assert f"(all of it: {out / 'trainer.log'})" in result.stderr
+
+
+def test_a_run_can_start_a_skill_at_a_level_and_a_bad_start_is_one_line(tmp_path):
+    out = tmp_path / "out"
+    command = [sys.executable, str(ROOT / "bench" / "learning.py"), "--config", str(tiny_config(tmp_path)),
+               "--minutes", "3", "--max-steps", "6", "--start-level", "bin=3", "--out", str(out)]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=240, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert "training ['bin'] bin at L3, seed 0" in result.stdout
+    with open(out / "rounds.csv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows and {r["level"] for r in rows} == {"3"}
+    assert {op.split(":")[0] for op in rows[0]["probe_by_op"].split()} <= {
+        "add",
+        "and",
+        "or",
+        "xor",
+        "to_dec",
+        "from_dec",
+    }
+    assert "     bin      3       0     0.00" in result.stdout
+    bad = subprocess.run([*command[:-4], "--start-level", "sy=2"], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == "bench/learning.py: --start-level 'sy=2': give SKILL=N with a skill of the mix (bin)"
