@@ -159,6 +159,16 @@ def test_skills_with_the_default_mix_says_sy_is_left_out(snap_compare):
     assert snap_compare(with_real_skills((BIN,)), press=["3", "wait:300"], terminal_size=(80, 24))
 
 
+def test_skills_of_a_new_hero_with_sy_locked_until_bin_reaches_l2(snap_compare):
+    from msgspec.structs import replace
+
+    from tests.tui.skill_scenes import BIN, SY
+
+    new_bin = replace(BIN, level=1)
+    locked_sy = replace(SY, level=1, waits_for="bin", waits_level=2)
+    assert snap_compare(with_real_skills((new_bin, locked_sy)), press=["3", "wait:300"], terminal_size=(80, 24))
+
+
 def test_skills_with_bin_and_sy_at_120x40(snap_compare):
     from tests.tui.skill_scenes import BIN, SY
 
