@@ -11,8 +11,9 @@ The per-level parameters come from ``configs/skills/bin.yaml``:
 * ``tiers``: output tiers drawn uniformly: ``brief`` (the answer alone), ``columns`` (for
   add, sub and the bitwise ops: one line per column, rightmost first, ``a+b+carry=carry bit``
   or ``a-b-borrow=borrow bit``; for the conversions one line per bit, doubling from the left
-  for to_dec, ``5*2+⓪=10``, halving for from_dec, ``10=5*2+⓪``; then the answer; other ops
-  answer brief), ``work`` (the
+  for to_dec, ``5*2+⓪=10``, halving for from_dec, ``10=5*2+⓪``; for compare, min and max one line
+  per bit from the left up to the first that differs, ``①=①``, ``⓪<①``; for the shifts by k, k
+  numbered shifts by one, ``1: ⓪①①⓪``; then the answer; other ops answer brief), ``work`` (the
   decimal steps, then the answer) and ``trace`` (each operand in decimal, every step,
   then the answer). The prompt asks for the tier: nothing, ``(columns)``, ``(show work)``,
   ``(full trace)``.
@@ -39,7 +40,7 @@ from __future__ import annotations
 import random
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from realm.skills.base import Grade, Sample, register
@@ -92,7 +93,7 @@ _GROUP_OF = {op: group for group, ops in OP_GROUPS for op in ops}
 
 class BinFamily:
     id = "bin"
-    version = "1.2.0"
+    version = "1.3.0"
 
     # -------------------------------------------------------------- parameters
 
@@ -162,6 +163,10 @@ class BinFamily:
             lines += _columns(problem, zero, one)
         elif tier == "columns" and problem.op in ("to_dec", "from_dec"):
             lines += _doublings(problem, zero, one)
+        elif tier == "columns" and problem.op in ("cmp", "min", "max"):
+            lines += _bit_comparisons(problem, zero, one)
+        elif tier == "columns" and problem.op in ("shl", "shr"):
+            lines += _single_shifts(problem, zero, one)
         if tier == "trace":
             lines += [f"{bits(v, w)} = {v}" for v, w in problem.operands]
         if tier in ("work", "trace"):
@@ -249,6 +254,32 @@ def _doublings(problem: "_Problem", zero: str, one: str) -> list[str]:
     return [f"{n}={n >> 1}*2+{glyph[n & 1]}" for n in (problem.value >> i for i in range(problem.rwidth))]
 
 
+def _bit_comparisons(problem: "_Problem", zero: str, one: str) -> list[str]:
+    """A comparison bit by bit from the left, one line a bit up to the first that differs:
+    ``①=①``, ``⓪<①``; every bit when the operands are equal. That bit decides compare, min and max."""
+    (a, width), (b, _) = problem.operands
+    glyph = (zero, one)
+    lines = []
+    for i in reversed(range(width)):
+        x, y = (a >> i) & 1, (b >> i) & 1
+        lines.append(f"{glyph[x]}{'=<>'[(x > y) * 2 + (x < y)]}{glyph[y]}")
+        if x != y:
+            break
+    return lines
+
+
+def _single_shifts(problem: "_Problem", zero: str, one: str) -> list[str]:
+    """A shift by k as k shifts by one, each line numbered: ``1: ⓪①①⓪``; the last line before the
+    answer is the answer, so no step moves a bit by more than one place."""
+    (a, width), k = problem.operands[0], problem.amount
+    mask = (1 << width) - 1
+    lines, value = [], a
+    for i in range(1, k + 1):
+        value = (value << 1) & mask if problem.op == "shl" else value >> 1
+        lines.append(f"{i}: {_bits(value, width, zero, one)}")
+    return lines
+
+
 def _last_line(text: str) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return lines[-1] if lines else ""
@@ -288,6 +319,7 @@ class _Problem:
     steps: list[str]  # the worked steps, in decimal
     operands: list[tuple[int, int]]  # (value, width) for each {i}
     key: str  # the canonical key: the problem whatever its notation and tier
+    amount: int = 0  # a shift's places
 
 
 def _problem(op, text, kind, value, rwidth, steps, operands, width, key=None) -> _Problem:
@@ -344,7 +376,8 @@ def _shift(op: str):
         text = "{0} " + symbol + f" {k} ="
         step = f"{a} {'*' if op == 'shl' else '//'} {1 << k} = {a * (1 << k) if op == 'shl' else value}"
         steps = [step] + ([f"keep {width} bits: {value}"] if op == "shl" else [])
-        return _problem(op, text, "bits", value, width, steps, [(a, width)], width)
+        key = f"{op}|w{width}|{a}|{k}"  # the places too: a << 1 and a << 2 are two problems
+        return replace(_problem(op, text, "bits", value, width, steps, [(a, width)], width, key), amount=k)
 
     return build
 

@@ -222,3 +222,60 @@ def test_the_columns_tier_converts_one_bit_a_line(op):
                 assert facts[0][2] == value and [w for _, _, w in facts[1:]] == [h for h, _, _ in facts[:-1]]
                 assert final == "".join((zero, one)[b] for b in reversed(bits))
             assert BIN.grade(s, s.answer).correct
+
+
+def glyphs(value: int, width: int, zero: str, one: str) -> str:
+    return "".join(one if bit == "1" else zero for bit in format(value, f"0{width}b"))
+
+
+@pytest.mark.parametrize("op", ["cmp", "min", "max"])
+def test_the_columns_tier_compares_bit_by_bit_from_the_left_up_to_the_first_difference(op):
+    rng = random.Random(0)
+    for width in (3, 8):
+        for _ in range(40):
+            s = BIN.generate({"width": width, "ops": [op], "tiers": ["columns"], "symbol_share": 0.5}, rng)
+            *lines, final = s.answer.splitlines()
+            zero, one = s.meta["zero"], s.meta["one"]
+            a, b = (glyphs(int(v), width, zero, one) for v in s.meta["key"].split("|")[-1].split(","))
+            verdicts = [line[1] for line in lines]
+            assert [line[0] + line[2] for line in lines] == [x + y for x, y in zip(a, b)][: len(lines)]
+            assert set(verdicts[:-1]) <= {"="} and (verdicts[-1] != "=" or len(lines) == width)
+            for line in lines:
+                x, y = (line[0] == one), (line[2] == one)
+                assert line[1] == ("<" if x < y else ">" if x > y else "=") and {line[0], line[2]} <= {zero, one}
+            decided = verdicts[-1]
+            if op == "cmp":
+                assert final == decided
+            else:
+                assert final == (a if (decided in "<=") == (op == "min") else b)
+            assert BIN.grade(s, s.answer).correct
+
+
+@pytest.mark.parametrize("op", ["shl", "shr"])
+def test_the_columns_tier_shifts_one_place_a_line(op):
+    rng = random.Random(0)
+    for width in (3, 8):
+        for _ in range(40):
+            s = BIN.generate({"width": width, "ops": [op], "tiers": ["columns"], "symbol_share": 0.5}, rng)
+            *lines, final = s.answer.splitlines()
+            zero = s.meta["zero"]
+            operand, places = (int(v) for v in s.meta["key"].split("|")[2:])
+            operand = glyphs(operand, width, zero, s.meta["one"])
+            assert s.prompt.endswith(f" {places} = (columns)")
+            assert [line.split(": ")[0] for line in lines] == [str(i) for i in range(1, places + 1)]
+            before = operand
+            for line in lines:
+                after = line.split(": ")[1]
+                assert after == (before[1:] + zero if op == "shl" else zero + before[:-1]), (s.prompt, s.answer)
+                before = after
+            assert final == before and BIN.grade(s, s.answer).correct
+
+
+def test_shifts_of_one_operand_by_other_places_are_other_problems():
+    rng = random.Random(0)
+    samples = [BIN.generate({"width": 6, "ops": ["shl"]}, rng) for _ in range(400)]
+    by_key: dict[str, set[str]] = {}
+    for s in samples:
+        by_key.setdefault(BIN.canonical_key(s), set()).add(s.prompt)
+    assert all(len(prompts) == 1 for prompts in by_key.values())
+    assert len({s.prompt.split(" <<")[0] for s in samples}) < len(by_key)  # some operand was shifted by two amounts
