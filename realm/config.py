@@ -191,7 +191,7 @@ class SkillsConfig(_Section):
     enabled: bool = True  # skill evals and skill idle quests; false: the skeleton's placeholder idle quest
     folder: str | None = None  # skill YAML folder; None: the shipped configs/skills
     mix: list[str] = msgspec.field(
-        default_factory=lambda: ["bin"]
+        default_factory=lambda: ["bin", "sy"]
     )  # "id" or "id:weight"; the first is the active skill (ACC)
     unlock_level: int = (
         2  # a skill after the first joins training when the one before it reaches this level; 1: all at once

@@ -34,7 +34,7 @@ def flat(words: str) -> str:
 
 async def test_skills_enter_shows_the_whole_eval_item_and_the_mix_is_said(endpoints, trainer):
     async with playing(endpoints, trainer) as (app, pilot):
-        trainer.announce_config()  # the defaults: skills.mix [bin], the shipped folder
+        trainer.announce_config()  # the defaults: the shipped skills folder; the trainer announces BIN alone
         trainer.publisher.emit(SkillsLoaded(skills=SkillsState(active="bin", skills=(BIN,))))
         for event in rounds(BIN, BIN_ITEMS, 3):
             trainer.publisher.emit(event)

@@ -152,8 +152,8 @@ def with_real_skills(mix):
     return app
 
 
-def test_skills_with_the_default_mix_says_sy_is_left_out(snap_compare):
-    """Real BIN items (multi-line answers) at 80x24; SY is not in the default skills.mix and the screen says so."""
+def test_skills_with_bin_alone_says_sy_is_left_out(snap_compare):
+    """Real BIN items (multi-line answers) at 80x24; with skills.mix [bin] the screen says SY is left out."""
     from tests.tui.skill_scenes import BIN
 
     assert snap_compare(with_real_skills((BIN,)), press=["3", "wait:300"], terminal_size=(80, 24))
