@@ -193,9 +193,7 @@ class SkillsConfig(_Section):
     mix: list[str] = msgspec.field(
         default_factory=lambda: ["bin", "sy"]
     )  # "id" or "id:weight"; the first is the active skill (ACC)
-    unlock_level: int = (
-        2  # a skill after the first joins training when the one before it reaches this level; 1: all at once
-    )
+    unlock_level: int = 2  # a later skill joins when the one before it reaches this level; 1: all at once
     eval_every: int = 50  # optimizer steps between eval rounds (stretched by max_eval_share)
     max_eval_share: float = 0.1  # evals may take at most this share of training time; 0 disables the stretch
     eval_next_level: bool = True  # also score the next level's frozen set (a preview)

@@ -30,14 +30,20 @@ def tiny_config(tmp_path: Path) -> Path:
     return path
 
 
-def test_a_short_run_writes_rounds_and_prints_the_table(tmp_path):
+def tiny_run(tmp_path: Path, *options: str) -> tuple[subprocess.CompletedProcess, list[dict]]:
+    """bench/learning.py for at most 3 minutes on the tiny config, and the rows of its rounds.csv."""
     out = tmp_path / "out"
     command = [sys.executable, str(ROOT / "bench" / "learning.py"), "--config", str(tiny_config(tmp_path)),
-               "--minutes", "3", "--max-steps", "12", "--seed", "3", "--out", str(out)]  # fmt: skip
+               "--minutes", "3", *options, "--out", str(out)]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=240, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     with open(out / "rounds.csv", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
+        return result, list(csv.DictReader(handle))
+
+
+def test_a_short_run_writes_rounds_and_prints_the_table(tmp_path):
+    result, rows = tiny_run(tmp_path, "--max-steps", "12", "--seed", "3")
+    out = tmp_path / "out"
     assert rows and {r["skill"] for r in rows} == {"bin"}
     assert [int(r["step"]) for r in rows] == sorted(int(r["step"]) for r in rows)
     assert "steps/s" in result.stdout and "load (1 min) at start" in result.stdout
@@ -65,24 +71,14 @@ def test_a_trainer_that_fails_stops_the_benchmark_with_its_reason(tmp_path):
 
 
 def test_a_run_can_start_a_skill_at_a_level_and_a_bad_start_is_one_line(tmp_path):
-    out = tmp_path / "out"
-    command = [sys.executable, str(ROOT / "bench" / "learning.py"), "--config", str(tiny_config(tmp_path)),
-               "--minutes", "3", "--max-steps", "6", "--start-level", "bin=3", "--out", str(out)]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, timeout=240, cwd=ROOT)
-    assert result.returncode == 0, result.stderr
+    result, rows = tiny_run(tmp_path, "--max-steps", "6", "--start-level", "bin=3")
     assert "training ['bin'] bin at L3, seed 0" in result.stdout
-    with open(out / "rounds.csv", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
     assert rows and {r["level"] for r in rows} == {"3"}
-    assert {op.split(":")[0] for op in rows[0]["probe_by_op"].split()} <= {
-        "add",
-        "and",
-        "or",
-        "xor",
-        "to_dec",
-        "from_dec",
-    }
+    level_3_ops = {"add", "and", "or", "xor", "to_dec", "from_dec"}
+    assert {op.split(":")[0] for op in rows[0]["probe_by_op"].split()} <= level_3_ops
     assert "     bin      3       0     0.00" in result.stdout
-    bad = subprocess.run([*command[:-4], "--start-level", "sy=2"], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    command = [sys.executable, str(ROOT / "bench" / "learning.py"), "--config", str(tmp_path / "tiny.yaml"),
+               "--start-level", "sy=2", "--out", str(tmp_path / "bad")]  # fmt: skip
+    bad = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert bad.returncode == 2
     assert bad.stderr.strip() == "bench/learning.py: --start-level 'sy=2': give SKILL=N with a skill of the mix (bin)"

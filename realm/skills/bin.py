@@ -262,7 +262,8 @@ def _bit_comparisons(problem: "_Problem", zero: str, one: str) -> list[str]:
     lines = []
     for i in reversed(range(width)):
         x, y = (a >> i) & 1, (b >> i) & 1
-        lines.append(f"{glyph[x]}{'=<>'[(x > y) * 2 + (x < y)]}{glyph[y]}")
+        relation = "<" if x < y else ">" if x > y else "="
+        lines.append(f"{glyph[x]}{relation}{glyph[y]}")
         if x != y:
             break
     return lines
