@@ -23,7 +23,13 @@ def tiny_config(tmp_path: Path) -> Path:
     (folder / "bin.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
     config = {
         "train": {"batch_size": 4, "warmup_steps": 5, "checkpoint_every": 1000, "val_every": 10, "threads": 1},
-        "skills": {"folder": str(folder), "eval_every": 5, "max_eval_share": 0.0, "eval_batch_size": 32},
+        "skills": {
+            "folder": str(folder),
+            "mix": ["bin"],
+            "eval_every": 5,
+            "max_eval_share": 0.0,
+            "eval_batch_size": 32,
+        },
     }
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")

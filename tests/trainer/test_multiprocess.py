@@ -47,6 +47,11 @@ def test_two_cpu_processes_train_the_same_steps_as_one(tmp_path):
 
     one = run()
     assert two["processes"] == 2 and one["processes"] == 1
-    assert two["losses"] == pytest.approx(one["losses"], rel=1e-5)
-    assert two["weights_sum"] == pytest.approx(one["weights_sum"], rel=1e-5, abs=1e-4)
-    assert two["weights_abs"] == pytest.approx(one["weights_abs"], rel=1e-5)
+    # The first loss is the same batch on the same weights: a shard or averaging mistake shows
+    # there at once. After AdamW steps, float sums taken in another order (one process's
+    # micro-batches against two processes' all-reduce) move coordinates whose gradient is near
+    # zero by up to lr, since Adam divides by sqrt(v): 1e-4 in the loss on some CPUs.
+    assert two["losses"][0] == pytest.approx(one["losses"][0], rel=1e-5)
+    assert two["losses"] == pytest.approx(one["losses"], rel=1e-3)
+    assert two["weights_sum"] == pytest.approx(one["weights_sum"], rel=1e-3)
+    assert two["weights_abs"] == pytest.approx(one["weights_abs"], rel=1e-3)

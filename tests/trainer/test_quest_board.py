@@ -179,10 +179,11 @@ def test_the_inbox_itself_stays_when_its_last_subfolder_goes(board):
 
 
 def test_a_skill_quest_may_answer_with_a_word_of_its_prompt_but_a_file_people_bring_may_not(board):
-    """BIN L7's min and max answer one of their operands, 8 symbols long: the leakage rule flagged
-    14 % of an idle quest and every L7 idle quest failed whole. A skill's answers passed its grader."""
+    """BIN L7's min and max answered in one shot (the brief tier) are one of their operands, 8
+    symbols long: the leakage rule flagged 14 % of an idle quest and every L7 idle quest failed
+    whole. A skill's answers passed its grader."""
     skill = get_skill("bin")
-    params = {**curriculum.training_params(skill, 7), "ops": ["min", "max"]}
+    params = {**curriculum.training_params(skill, 7), "ops": ["min", "max"], "tiers": ["brief"]}
     rng = random.Random(7)
     samples = [skill.family.generate(params, rng) for _ in range(40)]
     text = "".join(json.dumps({"messages": curriculum.chat(skill, s, s.answer)}) + "\n" for s in samples)
