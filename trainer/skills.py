@@ -144,6 +144,8 @@ class SkillRunner:
 
     def _unlock(self) -> None:
         """After a round: the locked skills whose wait is over join, each with its event."""
+        if not self.locked:
+            return
         waits = dict(self.locked)
         joined = self._apply_mix()
         for skill_id in joined:
@@ -213,7 +215,7 @@ class SkillRunner:
             self.on_oracle.collect()
         if self.mix and self.on_oracle.pending is None and self.engine.step >= self.rounds.next_eval_step:
             self.eval_round()
-        if self.locked and self.rounds.next_eval_step != scheduled:  # a round closed: a level may have risen
+        if self.rounds.next_eval_step != scheduled:  # a round closed: a level may have risen
             self._unlock()
 
     def _guarded(self, work) -> None:
