@@ -12,8 +12,9 @@ The per-level parameters come from ``configs/skills/bin.yaml``:
   add, sub and the bitwise ops: one line per column, rightmost first, ``a+b+carry=carry bit``
   or ``a-b-borrow=borrow bit``; for the conversions one line per bit, doubling from the left
   for to_dec, ``5*2+⓪=10``, halving for from_dec, ``10=5*2+⓪``; for compare, min and max one line
-  per bit from the left up to the first that differs, ``①=①``, ``⓪<①``; for the shifts by k, k
-  numbered shifts by one, ``1: ⓪①①⓪``; then the answer; other ops answer brief), ``work`` (the
+  per bit from the left up to the first that differs, ``①=①``, ``⓪<①``, and for min and max then
+  the winner, ``min is the first``, and its bits a column from the right, ``⓪,①:⓪``; for the
+  shifts by k, k numbered shifts by one, ``1: ⓪①①⓪``; then the answer; other ops answer brief), ``work`` (the
   decimal steps, then the answer) and ``trace`` (each operand in decimal, every step,
   then the answer). The prompt asks for the tier: nothing, ``(columns)``, ``(show work)``,
   ``(full trace)``.
@@ -93,7 +94,7 @@ _GROUP_OF = {op: group for group, ops in OP_GROUPS for op in ops}
 
 class BinFamily:
     id = "bin"
-    version = "1.3.0"
+    version = "1.4.0"
 
     # -------------------------------------------------------------- parameters
 
@@ -163,8 +164,10 @@ class BinFamily:
             lines += _columns(problem, zero, one)
         elif tier == "columns" and problem.op in ("to_dec", "from_dec"):
             lines += _doublings(problem, zero, one)
-        elif tier == "columns" and problem.op in ("cmp", "min", "max"):
+        elif tier == "columns" and problem.op == "cmp":
             lines += _bit_comparisons(problem, zero, one)
+        elif tier == "columns" and problem.op in ("min", "max"):
+            lines += _bit_comparisons(problem, zero, one) + _bit_picks(problem, zero, one)
         elif tier == "columns" and problem.op in ("shl", "shr"):
             lines += _single_shifts(problem, zero, one)
         if tier == "trace":
@@ -266,6 +269,20 @@ def _bit_comparisons(problem: "_Problem", zero: str, one: str) -> list[str]:
         lines.append(f"{glyph[x]}{relation}{glyph[y]}")
         if x != y:
             break
+    return lines
+
+
+def _bit_picks(problem: "_Problem", zero: str, one: str) -> list[str]:
+    """min and max after the comparison: which operand wins (``min is the first``), then the pair of
+    bits and the winner's bit a column, rightmost first: ``⓪,①:⓪``. The answer is those bits read
+    from the last line up, as for and/or, so no line copies a whole operand."""
+    (a, width), (b, _) = problem.operands
+    glyph = (zero, one)
+    first = (a <= b) == (problem.op == "min")
+    lines = [f"{problem.op} is the {'first' if first else 'second'}"]
+    for i in range(width):
+        x, y = (a >> i) & 1, (b >> i) & 1
+        lines.append(f"{glyph[x]},{glyph[y]}:{glyph[x if first else y]}")
     return lines
 
 

@@ -235,6 +235,8 @@ def test_the_columns_tier_compares_bit_by_bit_from_the_left_up_to_the_first_diff
         for _ in range(40):
             s = BIN.generate({"width": width, "ops": [op], "tiers": ["columns"], "symbol_share": 0.5}, rng)
             *lines, final = s.answer.splitlines()
+            if op != "cmp":
+                lines = lines[: -width - 1]
             zero, one = s.meta["zero"], s.meta["one"]
             a, b = (glyphs(int(v), width, zero, one) for v in s.meta["key"].split("|")[-1].split(","))
             verdicts = [line[1] for line in lines]
@@ -248,6 +250,23 @@ def test_the_columns_tier_compares_bit_by_bit_from_the_left_up_to_the_first_diff
                 assert final == decided
             else:
                 assert final == (a if (decided in "<=") == (op == "min") else b)
+            assert BIN.grade(s, s.answer).correct
+
+
+@pytest.mark.parametrize("op", ["min", "max"])
+def test_min_and_max_name_the_winner_then_pick_its_bits_a_column_from_the_right(op):
+    rng = random.Random(1)
+    for width in (3, 8):
+        for _ in range(40):
+            s = BIN.generate({"width": width, "ops": [op], "tiers": ["columns"], "symbol_share": 0.5}, rng)
+            winner, *picks, final = s.answer.splitlines()[-width - 2 :]
+            zero, one = s.meta["zero"], s.meta["one"]
+            a, b = (int(v) for v in s.meta["key"].split("|")[-1].split(","))
+            first = (a <= b) == (op == "min")
+            assert winner == f"{op} is the {'first' if first else 'second'}"
+            a, b = glyphs(a, width, zero, one), glyphs(b, width, zero, one)
+            assert picks == [f"{x},{y}:{x if first else y}" for x, y in zip(a[::-1], b[::-1])]
+            assert final == "".join(pick[-1] for pick in reversed(picks)) == (a if first else b)
             assert BIN.grade(s, s.answer).correct
 
 
