@@ -231,7 +231,8 @@ def mix_problem(config, skills: dict[str, SkillConfig]) -> str:
         return ""
     return (
         f"skills.mix: {unknown[0]!r} is not a skill in {config.folder or 'configs/skills'}; "
-        f"known: {', '.join(sorted(skills)) or 'none'}"
+        f"known: {', '.join(sorted(skills)) or 'none'}; "
+        f"name only those in skills.mix (default [{', '.join(type(config)().mix)}])"
     )
 
 
