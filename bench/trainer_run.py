@@ -12,10 +12,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+class _Stopped(Exception):
+    """The benchmark itself was told to stop (SIGTERM)."""
+
+
+def _stop(signum, frame):
+    raise _Stopped
+
+
 def run_trainer(home: Path, config: Path | None, minutes: float, max_steps: int | None = None) -> float:
-    """``realm trainer`` from scratch in ``home`` for ``minutes`` (or until ``max_steps``), stopped with SIGTERM;
-    the wall seconds it ran. Its output goes to ``trainer.log`` beside ``home``; a trainer that fails
-    stops the benchmark with the log's last line, rather than leaving a run of 0 steps to explain."""
+    """``realm trainer`` in ``home`` (from scratch, or on from what the home holds) for ``minutes`` (or
+    until ``max_steps``), stopped with SIGTERM; the wall seconds it ran. A benchmark stopped early (SIGTERM,
+    Ctrl-C) stops the trainer the same way and reports what ran, rather than leaving it training.
+    The trainer's output goes to ``trainer.log`` beside ``home``; a trainer that fails stops the
+    benchmark with the log's last line, rather than leaving a run of 0 steps to explain."""
     command = [sys.executable, "-m", "realm.cli", "trainer", "--home", str(home)]
     if config:
         command += ["--config", str(config)]
@@ -27,9 +37,14 @@ def run_trainer(home: Path, config: Path | None, minutes: float, max_steps: int 
         process = subprocess.Popen(
             command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=output, stderr=subprocess.STDOUT
         )
+        previous = signal.signal(signal.SIGTERM, _stop)
         try:
             process.wait(timeout=minutes * 60)
-        except subprocess.TimeoutExpired:
+        except (subprocess.TimeoutExpired, _Stopped, KeyboardInterrupt):
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        if process.poll() is None:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=300)
     if process.returncode not in (0, -signal.SIGTERM):

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import csv
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -88,3 +91,32 @@ def test_a_run_can_start_a_skill_at_a_level_and_a_bad_start_is_one_line(tmp_path
     bad = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert bad.returncode == 2
     assert bad.stderr.strip() == "bench/learning.py: --start-level 'sy=2': give SKILL=N with a skill of the mix (bin)"
+
+
+def test_a_benchmark_told_to_stop_stops_its_trainer_and_reports_what_ran(tmp_path):
+    out = tmp_path / "out"
+    command = [sys.executable, str(ROOT / "bench" / "learning.py"), "--config", str(tiny_config(tmp_path)),
+               "--minutes", "10", "--out", str(out)]  # fmt: skip
+    bench = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    rounds = out / "home" / "logs" / "metrics.jsonl"
+    deadline = time.monotonic() + 180
+    while b'"kind": "skill"' not in (rounds.read_bytes() if rounds.exists() else b""):
+        assert bench.poll() is None and time.monotonic() < deadline, "the run never reached an eval round"
+        time.sleep(0.5)
+    trainer = int((out / "home" / "run" / "trainer.lock").read_text(encoding="utf-8"))
+    bench.send_signal(signal.SIGTERM)
+    stdout, stderr = bench.communicate(timeout=120)
+    outlived = _alive(trainer)
+    if outlived:
+        os.kill(trainer, signal.SIGKILL)
+    assert not outlived, "the trainer outlived its benchmark"
+    assert bench.returncode == 0, stderr
+    assert "ran " in stdout and (out / "rounds.csv").exists()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
