@@ -9,7 +9,7 @@ The per-level parameters come from ``configs/skills/bin.yaml``:
   circled digits: the prompt starts with a key (``key: ▲=0 ●=1``) and every operand and
   binary answer uses those two symbols, so DIO learns the structure, not the glyphs.
 * ``tiers``: output tiers drawn uniformly: ``brief`` (the answer alone), ``columns`` (for
-  add, sub and the bitwise ops: one line per column, rightmost first, ``a+b+carry=carry bit``
+  add, wrap, sub and the bitwise ops: one line per column, rightmost first, ``a+b+carry=carry bit``
   or ``a-b-borrow=borrow bit``; for the conversions one line per bit, doubling from the left
   for to_dec, ``5*2+⓪=10``, halving for from_dec, ``10=5*2+⓪``; for compare, min and max one line
   per bit from the left up to the first that differs, ``①=①``, ``⓪<①``, and for min and max then
@@ -75,7 +75,7 @@ OPS = (
 )
 TIERS = ("brief", "columns", "work", "trace")
 _TIER_SUFFIX = {"brief": "", "columns": " (columns)", "work": " (show work)", "trace": " (full trace)"}
-_COLUMN_OPS = {"add": "+", "sub": "-", "and": "&", "or": "|", "xor": "^"}
+_COLUMN_OPS = {"add": "+", "wrap": "+", "sub": "-", "and": "&", "or": "|", "xor": "^"}
 _INFIX = {"add": "+", "sub": "-", "and": "AND", "or": "OR", "xor": "XOR", "mul": "*"}
 # the ops in words, grouped, in the order a level's description lists them
 OP_GROUPS = (
@@ -94,7 +94,7 @@ _GROUP_OF = {op: group for group, ops in OP_GROUPS for op in ops}
 
 class BinFamily:
     id = "bin"
-    version = "1.4.0"
+    version = "1.5.0"
 
     # -------------------------------------------------------------- parameters
 
@@ -220,15 +220,15 @@ class BinFamily:
 
 
 def _columns(problem: "_Problem", zero: str, one: str) -> list[str]:
-    """Column by column, rightmost first: ``a+b+carry=carry,bit`` for add, ``a-b-borrow=borrow,bit``
-    for sub, ``a&b=r`` etc."""
+    """Column by column, rightmost first: ``a+b+carry=carry,bit`` for add and wrap (whose answer drops
+    the last carry), ``a-b-borrow=borrow,bit`` for sub, ``a&b=r`` etc."""
     (a, width), (b, _) = problem.operands
     glyph = (zero, one)
     symbol = _COLUMN_OPS[problem.op]
     lines, carry = [], 0
     for i in range(width):
         x, y = (a >> i) & 1, (b >> i) & 1
-        if problem.op == "add":
+        if problem.op in ("add", "wrap"):
             total = x + y + carry
             lines.append(f"{glyph[x]}+{glyph[y]}+{glyph[carry]}={glyph[total >> 1]}{glyph[total & 1]}")
             carry = total >> 1

@@ -177,10 +177,11 @@ def test_check_params_names_the_problem():
         BIN.check_params({"width": 4, "ops": ["add"], "tiers": ["verbose"]})
 
 
-def test_the_columns_tier_adds_column_by_column_with_carries():
+@pytest.mark.parametrize("op", ["add", "wrap"])
+def test_the_columns_tier_adds_column_by_column_with_carries(op):
     rng = random.Random(0)
     for _ in range(50):
-        s = BIN.generate({"width": 4, "ops": ["add"], "tiers": ["columns"]}, rng)
+        s = BIN.generate({"width": 4, "ops": [op], "tiers": ["columns"]}, rng)
         *columns, final = s.answer.splitlines()
         assert s.prompt.endswith("(columns)") and len(columns) == 4
         carry = ZERO
@@ -191,7 +192,7 @@ def test_the_columns_tier_adds_column_by_column_with_carries():
             total = sum(ch == ONE for ch in (a, b, c))
             assert out == (ONE if total >= 2 else ZERO) + (ONE if total % 2 else ZERO)
             carry, bits = out[0], [out[1], *bits]
-        assert final == carry + "".join(bits) and BIN.grade(s, s.answer).correct
+        assert final == (carry if op == "add" else "") + "".join(bits) and BIN.grade(s, s.answer).correct
 
 
 @pytest.mark.parametrize("op", ["to_dec", "from_dec"])
