@@ -10,6 +10,9 @@ the probe's accuracy per operation)
 and prints a table (skill, level, step, minutes at which the level was reached), a text plot of the
 probe and frozen accuracy of the active skill, steps/s and the machine's load at start and end, since
 the machine is shared. It is the measure for every change to DIO's learning.
+
+An ``--out`` that already holds a run goes on from where that run stopped (minutes count from its
+first step), so one climb can be forked: copy the folder and go on with two versions of the code.
 """
 
 from __future__ import annotations
@@ -149,11 +152,14 @@ def main(argv=None) -> int:
             store.set_level(skill, level, 0)
         store.close()
     load_before = os.getloadavg()
-    starting = ", ".join(f"{skill} at L{level}" for skill, level in levels.items()) or "from scratch"
+    metrics = home / "logs" / "metrics.jsonl"
+    earlier = [r for r in read_metrics(metrics) if r["kind"] == "step"] if metrics.exists() else []
+    starting = ", ".join(f"{skill} at L{level}" for skill, level in levels.items()) or (
+        f"on from step {earlier[-1]['step']} of the run already in --out" if earlier else "from scratch"
+    )
     print(f"training {skills} {starting}, seed {options.seed}, {options.minutes:g} min, in {home}")
     seconds = run_trainer(home, config_path, options.minutes, options.max_steps)
     load_after = os.getloadavg()
-    metrics = home / "logs" / "metrics.jsonl"
     steps = [r for r in read_metrics(metrics) if r["kind"] == "step"] if metrics.exists() else []
     start = training_start(steps)
     rounds = eval_rounds(home, skills, start) if steps else []
@@ -161,10 +167,11 @@ def main(argv=None) -> int:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rounds)
-    last_step = steps[-1]["step"] if steps else 0
-    wall = steps[-1]["time"] - start if steps else 0.0
+    ours = steps[len(earlier) :]
+    done = ours[-1]["step"] - (earlier[-1]["step"] if earlier else 0) if ours else 0
+    wall = ours[-1]["time"] - training_start(ours) if ours else 0.0
     print(
-        f"ran {seconds / 60:.1f} min: {last_step} steps, {last_step / max(wall, 1e-9):.2f} steps/s; "
+        f"ran {seconds / 60:.1f} min: {done} steps, {done / max(wall, 1e-9):.2f} steps/s; "
         f"load (1 min) at start {load_before[0]:.2f}, at end {load_after[0]:.2f}"
     )
     print(f"{'skill':>8} {'level':>6} {'step':>7} {'minutes':>8}")

@@ -60,6 +60,16 @@ def test_a_short_run_writes_rounds_and_prints_the_table(tmp_path):
     assert yaml.safe_load((out / "config.yaml").read_text(encoding="utf-8"))["train"]["seed"] == 3
 
 
+def test_a_run_goes_on_from_the_run_already_in_its_folder(tmp_path):
+    tiny_run(tmp_path, "--max-steps", "6")
+    command = [sys.executable, str(ROOT / "bench" / "learning.py"), "--config", str(tmp_path / "tiny.yaml"),
+               "--minutes", "3", "--max-steps", "10", "--out", str(tmp_path / "out")]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=240, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert "training ['bin'] on from step 6 of the run already in --out, seed 0" in result.stdout
+    assert " min: 10 steps, " in result.stdout  # this run's steps; the table's minutes count from step 1
+
+
 def test_a_missing_config_is_one_line_and_exit_2(tmp_path):
     command = [sys.executable, str(ROOT / "bench" / "learning.py"), "--config", str(tmp_path / "nope.yaml")]
     result = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=ROOT)
