@@ -95,10 +95,13 @@ def test_config_set_refuses_with_the_armory_rules_and_saves_nothing(tmp_path, ca
             "train.grad_accum: cannot change while the trainer runs; set it in the config file and restart",
         ),  # fmt: skip
         (["train.batch_size", "0"], "train.batch_size: must be at least 1"),
-        (["skills.mix", "[bin, zz]"], (
-            "skills.mix: 'zz' is not a skill in configs/skills; known: bin, sy; "
-            "name only those in skills.mix (default [bin, sy])"
-        )),
+        (
+            ["skills.mix", "[bin, zz]"],
+            (
+                "skills.mix: 'zz' is not a skill in configs/skills; known: bin, sy; "
+                "name only those in skills.mix (default [bin, sy])"
+            ),
+        ),
         (
             ["train.max_length", "128"],
             "train.max_length is a critical key (safety rule): the change needs an explicit confirmation",

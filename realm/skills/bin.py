@@ -14,9 +14,9 @@ The per-level parameters come from ``configs/skills/bin.yaml``:
   for to_dec, ``5*2+⓪=10``, halving for from_dec, ``10=5*2+⓪``; for compare, min and max one line
   per bit from the left up to the first that differs, ``①=①``, ``⓪<①``, and for min and max then
   the winner, ``min is the first``, and its bits a column from the right, ``⓪,①:⓪``; for the
-  shifts by k, k numbered shifts by one, ``1: ⓪①①⓪``; then the answer; other ops answer brief), ``work`` (the
-  decimal steps, then the answer) and ``trace`` (each operand in decimal, every step,
-  then the answer). The prompt asks for the tier: nothing, ``(columns)``, ``(show work)``,
+  shifts by k, k numbered shifts by one, ``1: ⓪①①⓪``; then the answer; other ops answer brief),
+  ``work`` (the decimal steps, then the answer) and ``trace`` (each operand in decimal, every
+  step, then the answer). The prompt asks for the tier: nothing, ``(columns)``, ``(show work)``,
   ``(full trace)``.
 
 Canonical form (what the grader accepts, exactly):
