@@ -111,8 +111,11 @@ def test_two_ranks_train_in_lockstep_with_rank_0_alone_on_the_bus_and_the_vault(
     home, config_file, config, log, ranks = _two_ranks_on_a_quest(tmp_path)
     try:
 
+        seen = []
+
         def steps() -> int:
             state = _snapshot(home, config)
+            seen.append(state)
             return state.hero.steps if state else 0
 
         wait_for(
@@ -122,8 +125,10 @@ def test_two_ranks_train_in_lockstep_with_rank_0_alone_on_the_bus_and_the_vault(
             what="two ranks to train 6 steps",
         )
         assert ranks.process.poll() is None, log.read_text()[-3000:]
-        state = ranks.status()
-        assert state["trainer"]["pid"] != ranks.process.pid and state["battle"]["quest"]["name"] == "q.jsonl"
+        # read from the snapshot that saw the 6 steps: on a loaded machine the quest may be over by
+        # the time `realm status` (a new process) answers
+        assert seen[-1].battle.quest is not None and seen[-1].battle.quest.name == "q.jsonl"
+        assert ranks.status()["trainer"]["pid"] != ranks.process.pid
 
         assert "pausing" in ranks.cli("pause")
         wait_for(lambda: _snapshot(home, config).battle.status == "paused", timeout=60, what="paused")
