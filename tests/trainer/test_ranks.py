@@ -7,6 +7,7 @@ from rank 0's checkpoint."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -83,10 +84,28 @@ class TwoRanks:
             self.kill()
 
     def kill(self) -> None:
-        """A failed test leaves nothing behind: the launcher and its ranks share one session."""
+        """A failed test leaves nothing behind: the launcher's session, then any rank still running on
+        this home (the launcher may start its ranks in sessions of their own)."""
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+        for pid in _pids_running_on(self.home):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _pids_running_on(home: Path) -> list[int]:
+    """Processes (other than this one) whose command line names ``home``."""
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            words = cmdline.read_bytes().split(b"\0")
+        except OSError:  # gone meanwhile
+            continue
+        pid = int(cmdline.parent.name)
+        if pid != os.getpid() and str(home).encode() in words:
+            pids.append(pid)
+    return pids
 
 
 def _snapshot(home: Path, config):
@@ -110,7 +129,6 @@ def _two_ranks_on_a_quest(tmp_path):
 def test_two_ranks_train_in_lockstep_with_rank_0_alone_on_the_bus_and_the_vault(tmp_path):
     home, config_file, config, log, ranks = _two_ranks_on_a_quest(tmp_path)
     try:
-
         seen = []
 
         def steps() -> int:
