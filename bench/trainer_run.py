@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -39,9 +40,8 @@ def run_trainer(home: Path, config: Path | None, minutes: float, max_steps: int 
         )
         previous = signal.signal(signal.SIGTERM, _stop)
         try:
-            process.wait(timeout=minutes * 60)
-        except (subprocess.TimeoutExpired, _Stopped, KeyboardInterrupt):
-            pass
+            with contextlib.suppress(subprocess.TimeoutExpired, _Stopped, KeyboardInterrupt):
+                process.wait(timeout=minutes * 60)
         finally:
             signal.signal(signal.SIGTERM, previous)
         if process.poll() is None:

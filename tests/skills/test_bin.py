@@ -229,66 +229,65 @@ def glyphs(value: int, width: int, zero: str, one: str) -> str:
     return "".join(one if bit == "1" else zero for bit in format(value, f"0{width}b"))
 
 
-@pytest.mark.parametrize("op", ["cmp", "min", "max"])
-def test_the_columns_tier_compares_bit_by_bit_from_the_left_up_to_the_first_difference(op):
-    rng = random.Random(0)
+def columns_samples(op: str, seed: int):
+    """(width, sample) for 40 columns-tier samples of ``op`` at 3 and at 8 bits, half in symbol languages."""
+    rng = random.Random(seed)
     for width in (3, 8):
         for _ in range(40):
-            s = BIN.generate({"width": width, "ops": [op], "tiers": ["columns"], "symbol_share": 0.5}, rng)
-            *lines, final = s.answer.splitlines()
-            if op != "cmp":
-                lines = lines[: -width - 1]
-            zero, one = s.meta["zero"], s.meta["one"]
-            a, b = (glyphs(int(v), width, zero, one) for v in s.meta["key"].split("|")[-1].split(","))
-            verdicts = [line[1] for line in lines]
-            assert [line[0] + line[2] for line in lines] == [x + y for x, y in zip(a, b)][: len(lines)]
-            assert set(verdicts[:-1]) <= {"="} and (verdicts[-1] != "=" or len(lines) == width)
-            for line in lines:
-                x, y = (line[0] == one), (line[2] == one)
-                assert line[1] == ("<" if x < y else ">" if x > y else "=") and {line[0], line[2]} <= {zero, one}
-            decided = verdicts[-1]
-            if op == "cmp":
-                assert final == decided
-            else:
-                assert final == (a if (decided in "<=") == (op == "min") else b)
-            assert BIN.grade(s, s.answer).correct
+            yield width, BIN.generate({"width": width, "ops": [op], "tiers": ["columns"], "symbol_share": 0.5}, rng)
+
+
+@pytest.mark.parametrize("op", ["cmp", "min", "max"])
+def test_the_columns_tier_compares_bit_by_bit_from_the_left_up_to_the_first_difference(op):
+    for width, s in columns_samples(op, seed=0):
+        *lines, final = s.answer.splitlines()
+        if op != "cmp":
+            lines = lines[: -width - 1]
+        zero, one = s.meta["zero"], s.meta["one"]
+        a, b = (glyphs(int(v), width, zero, one) for v in s.meta["key"].split("|")[-1].split(","))
+        verdicts = [line[1] for line in lines]
+        assert [line[0] + line[2] for line in lines] == [x + y for x, y in zip(a, b)][: len(lines)]
+        assert set(verdicts[:-1]) <= {"="} and (verdicts[-1] != "=" or len(lines) == width)
+        for line in lines:
+            x, y = (line[0] == one), (line[2] == one)
+            assert line[1] == ("<" if x < y else ">" if x > y else "=") and {line[0], line[2]} <= {zero, one}
+        decided = verdicts[-1]
+        if op == "cmp":
+            assert final == decided
+        else:
+            assert final == (a if (decided in "<=") == (op == "min") else b)
+        assert BIN.grade(s, s.answer).correct
 
 
 @pytest.mark.parametrize("op", ["min", "max"])
 def test_min_and_max_name_the_winner_then_pick_its_bits_a_column_from_the_right(op):
-    rng = random.Random(1)
-    for width in (3, 8):
-        for _ in range(40):
-            s = BIN.generate({"width": width, "ops": [op], "tiers": ["columns"], "symbol_share": 0.5}, rng)
-            winner, *picks, final = s.answer.splitlines()[-width - 2 :]
-            zero, one = s.meta["zero"], s.meta["one"]
-            a, b = (int(v) for v in s.meta["key"].split("|")[-1].split(","))
-            first = (a <= b) == (op == "min")
-            assert winner == f"{op} is the {'first' if first else 'second'}"
-            a, b = glyphs(a, width, zero, one), glyphs(b, width, zero, one)
-            assert picks == [f"{x},{y}:{x if first else y}" for x, y in zip(a[::-1], b[::-1])]
-            assert final == "".join(pick[-1] for pick in reversed(picks)) == (a if first else b)
-            assert BIN.grade(s, s.answer).correct
+    for width, s in columns_samples(op, seed=1):
+        winner, *picks, final = s.answer.splitlines()[-width - 2 :]
+        zero, one = s.meta["zero"], s.meta["one"]
+        a, b = (int(v) for v in s.meta["key"].split("|")[-1].split(","))
+        first = (a <= b) == (op == "min")
+        assert winner == f"{op} is the {'first' if first else 'second'}"
+        a, b = glyphs(a, width, zero, one), glyphs(b, width, zero, one)
+        assert picks == [f"{x},{y}:{x if first else y}" for x, y in zip(a[::-1], b[::-1])]
+        assert final == "".join(pick[-1] for pick in reversed(picks)) == (a if first else b)
+        assert BIN.grade(s, s.answer).correct
 
 
 @pytest.mark.parametrize("op", ["shl", "shr"])
 def test_the_columns_tier_shifts_one_place_a_line(op):
-    rng = random.Random(0)
-    for width in (3, 8):
-        for _ in range(40):
-            s = BIN.generate({"width": width, "ops": [op], "tiers": ["columns"], "symbol_share": 0.5}, rng)
-            *lines, final = s.answer.splitlines()
-            zero = s.meta["zero"]
-            operand, places = (int(v) for v in s.meta["key"].split("|")[2:])
-            operand = glyphs(operand, width, zero, s.meta["one"])
-            assert s.prompt.endswith(f" {places} = (columns)")
-            assert [line.split(": ")[0] for line in lines] == [str(i) for i in range(1, places + 1)]
-            before = operand
-            for line in lines:
-                after = line.split(": ")[1]
-                assert after == (before[1:] + zero if op == "shl" else zero + before[:-1]), (s.prompt, s.answer)
-                before = after
-            assert final == before and BIN.grade(s, s.answer).correct
+    for width, s in columns_samples(op, seed=0):
+        *lines, final = s.answer.splitlines()
+        zero = s.meta["zero"]
+        operand, places = (int(v) for v in s.meta["key"].split("|")[2:])
+        operand = glyphs(operand, width, zero, s.meta["one"])
+        assert s.prompt.endswith(f" {places} = (columns)")
+        assert [line.split(": ")[0] for line in lines] == [str(i) for i in range(1, places + 1)]
+        before = operand
+        for line in lines:
+            after = line.split(": ")[1]
+            assert after == (before[1:] + zero if op == "shl" else zero + before[:-1]), (s.prompt, s.answer)
+            before = after
+        assert final == before and BIN.grade(s, s.answer).correct
 
 
 def test_shifts_of_one_operand_by_other_places_are_other_problems():
