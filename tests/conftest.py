@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -134,12 +135,12 @@ def small_disk(tmp_path):
 
 
 def fill(folder: Path, name: str = "filler", leave_mb: int = 0) -> Path:
-    """Write ``folder/name`` until the disk is full, or all but ``leave_mb`` MB of it (or of
-    what was free)."""
-    spare = _zeros(folder / f".{name}.spare", limit=leave_mb << 20)
-    path = _zeros(folder / name)
-    spare.unlink()
-    return path
+    """Write ``folder/name`` until the disk is full, or until ``leave_mb`` MB are left (nothing
+    when less was free). With ``leave_mb`` the disk is never full on the way, so a writer beside
+    the test meets the space left, not a moment of none."""
+    if not leave_mb:
+        return _zeros(folder / name)
+    return _zeros(folder / name, limit=max(0, shutil.disk_usage(folder).free - (leave_mb << 20)))
 
 
 def _zeros(path: Path, limit: int | None = None) -> Path:

@@ -45,7 +45,12 @@ def _full_by_code(exc: BaseException) -> bool:
 
 
 class DiskFull(RealmError):
-    """A checkpoint could not be saved, even after retention freed what it may."""
+    """A checkpoint could not be saved, even after retention freed what it may. ``watch``: the disk
+    was short of space when the save failed, so space coming back ends the pause."""
+
+    def __init__(self, reason: str, watch: bool) -> None:
+        super().__init__(reason)
+        self.watch = watch
 
 
 class Checkpointer:
@@ -54,6 +59,7 @@ class Checkpointer:
     def __init__(self, folder: Path, ledger, engine, emit, *, config: Callable[[], RealmConfig],
                  in_use: Callable[[], tuple[int, ...]]) -> None:  # fmt: skip
         self.folder = folder
+        self._short = False  # the last failed attempt met a disk short of space
         self.ledger = ledger
         self.engine = engine
         self.emit = emit
@@ -84,11 +90,10 @@ class Checkpointer:
         free, needed = self.free_bytes() / MB, self.needed_bytes() / MB
         return f"{free:.1f} MB free in {self.folder}, a checkpoint needs {needed:.1f} MB"
 
-    def reason(self, what: str, exc: BaseException, freed: list[str]) -> str:
-        """The one line a user reads: what failed, how full the disk is, what to do."""
-        then = "training resumes by itself (or run `realm resume`)"
-        if self.room_for_save():  # full by the error alone (a quota, no inodes left): nothing to watch
-            then = "then run `realm resume`"
+    def reason(self, what: str, exc: BaseException, freed: list[str], watch: bool) -> str:
+        """The one line a user reads: what failed, how full the disk is, what to do. ``watch``: the
+        free space shows when it ends; not so for a disk full by the error alone (a quota, no inodes)."""
+        then = "training resumes by itself (or run `realm resume`)" if watch else "then run `realm resume`"
         return (
             f"disk full: {what} ({first_line(exc)}); {self.space()}; retention freed {len(freed)} "
             f"checkpoint(s). Free some space there: {then}"
@@ -105,7 +110,8 @@ class Checkpointer:
             freed += more
             outcome = self._attempt(sidecar)
         if isinstance(outcome, Exception):
-            raise DiskFull(self.reason(f"checkpoint at step {self.engine.step} not saved", outcome, freed)) from outcome
+            what = f"checkpoint at step {self.engine.step} not saved"
+            raise DiskFull(self.reason(what, outcome, freed, self._short), self._short) from outcome
         return outcome
 
     def make_room(self) -> list[str]:
@@ -126,11 +132,13 @@ class Checkpointer:
 
     def _attempt(self, sidecar: dict) -> CheckpointInfo | Exception:
         """The saved checkpoint, or the error of a write a full disk refused (others raise)."""
+        self._short = False
         try:
             return self._write_and_record(sidecar)
         except Exception as exc:
             if not self.disk_full(exc):
                 raise
+            self._short = self._short or not self.room_for_save()
             return exc
 
     def _write_and_record(self, sidecar: dict) -> CheckpointInfo:
@@ -138,12 +146,17 @@ class Checkpointer:
         try:
             return self.ledger.record(folder, read_sidecar(folder))
         except BaseException:
+            self._short = not self.room_for_save()  # measured before the discard frees the space again
             _discard(folder)  # an unrecorded checkpoint: the retry writes it again
             raise
 
     def _write(self, sidecar: dict) -> Path:
         def save(folder: Path) -> None:
-            self.engine.save(folder)
+            try:
+                self.engine.save(folder)
+            except BaseException:
+                self._short = not self.room_for_save()  # measured before the half-written folder goes
+                raise
             pause = os.environ.get(SAVE_PAUSE_ENV)
             if pause:
                 time.sleep(float(pause))

@@ -47,7 +47,8 @@ class DiskWatch:
         freed = self.checkpointer.prune(everything_allowed=True)
         if self.flush() and self.checkpointer.room_for_save():
             return
-        self.pause(self.checkpointer.reason(f"could not write the {what}", exc, freed))
+        watch = not self.checkpointer.room_for_save()
+        self.pause(self.checkpointer.reason(f"could not write the {what}", exc, freed, watch), watch)
 
     def _warn(self, what: str, exc: Exception) -> None:
         if what in self._warned:
@@ -60,14 +61,16 @@ class DiskWatch:
         log.warning(text)
         self.emit(Notice(level="warning", text=text))
 
-    def pause(self, reason: str) -> None:
+    def pause(self, reason: str, watch: bool) -> None:
+        """Pause for a full disk; ``watch``: the disk is short of space, so space coming back
+        ends the pause."""
         log.error(reason)
         self.emit(Notice(level="error", text=reason))
         if self.controls.stop.is_set():
             return
         # a pause the user asked for stays theirs to end, and so does one the free space cannot
         # show the end of (a full quota)
-        if not self.controls.pause.is_set() and not self.checkpointer.room_for_save():
+        if watch and not self.controls.pause.is_set():
             self.paused = True
         self.controls.pause.set()  # before the status: a resume sent on seeing it must find the flag set
         self.emit(BattleChanged(status="paused", reason=reason))

@@ -372,7 +372,7 @@ class TrainingLoop:
             info = self.checkpointer.save(_sidecar(self.publisher.state, quest, self.config.model.name))
         except DiskFull as exc:
             self.disk.save_owed = True
-            self.disk.pause(str(exc))
+            self.disk.pause(str(exc), exc.watch)
             return
         self.saved_step = self.engine.step
         log.info("saved %s", info.name)

@@ -19,7 +19,16 @@ from conftest import fast_config, fill, wait_for, write_chat_quest
 from realm.bus import RealmClient, TrainerUnreachable
 from realm.config import RealmConfig, VaultConfig, endpoints
 from realm.home import Home
-from realm.protocol import Envelope, JournalRequest, Notice, StopRequest
+from realm.protocol import (
+    DeleteCheckpointRequest,
+    Envelope,
+    ErrorReply,
+    JournalRequest,
+    Notice,
+    PauseRequest,
+    ResumeRequest,
+    StopRequest,
+)
 from realm.state import every_line
 from realm.vault.checkpoints import TEMP_PREFIX, complete_checkpoints, parse_step, read_sidecar, weights_sha256
 from realm.vault.ledger import Ledger
@@ -79,32 +88,68 @@ def test_journal_rows_wait_out_a_full_disk_and_land_in_order(small_disk):
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
-def test_a_ledger_too_full_for_the_row_is_a_full_disk_even_once_the_unrecorded_weights_are_gone(tmp_path):
-    # SQLite refuses to grow past max_page_count with the same SQLITE_FULL a full disk gives; the
-    # disk itself has room, as it has once the weights of the unrecorded checkpoint are discarded
-    home = Home(tmp_path / "home").ensure()
+def _checkpointer(home: Home) -> tuple[Checkpointer, Ledger, Engine]:
     ledger = Ledger(home.root / "realm.db")
     engine = Engine(fast_config())
     checkpointer = Checkpointer(home.checkpoints, ledger, engine, lambda event: None,
                                 config=lambda: engine.config, in_use=lambda: ())  # fmt: skip
-    sidecar = {"time": 1.7e9, "train_loss": 1.0, "val_loss": None, "quest": None}
-    checkpointer.save(sidecar)
+    return checkpointer, ledger, engine
+
+
+def _refuse_new_rows(ledger: Ledger) -> None:
+    """SQLite refuses to grow past max_page_count with the SQLITE_FULL a full disk gives: pad the
+    ledger's pages until a row no longer fits (pad rows no reader counts)."""
     pages = ledger._db.execute("PRAGMA page_count").fetchone()[0]
     ledger._db.execute(f"PRAGMA max_page_count = {pages}")
-    with pytest.raises(sqlite3.OperationalError):  # rows no reader counts, until the table's last page is taken
+    with pytest.raises(sqlite3.OperationalError):
         for pad in range(-1, -1000, -1):
             ledger._db.execute(
                 "INSERT INTO checkpoints (step, name, path, time, status) VALUES (?, '', '', 0, 'pad')", (pad,)
             )
+
+
+SIDECAR = {"time": 1.7e9, "train_loss": 1.0, "val_loss": None, "quest": None}
+
+
+def test_a_ledger_too_full_for_the_row_is_a_full_disk_even_once_the_unrecorded_weights_are_gone(tmp_path):
+    # the disk itself has room, as it has once the weights of the unrecorded checkpoint are
+    # discarded: full by the error alone, like a quota, so the user resumes
+    home = Home(tmp_path / "home").ensure()
+    checkpointer, ledger, engine = _checkpointer(home)
+    checkpointer.save(SIDECAR)
+    _refuse_new_rows(ledger)
     engine.step += 1
 
-    with pytest.raises(DiskFull, match=r"^disk full: checkpoint at step 1 not saved \(database or disk is full\)"):
-        checkpointer.save(sidecar)
+    with pytest.raises(
+        DiskFull, match=r"^disk full: checkpoint at step 1 not saved \(database or disk is full\)"
+    ) as refused:
+        checkpointer.save(SIDECAR)
+    assert not refused.value.watch and str(refused.value).endswith("then run `realm resume`")
     assert [parse_step(folder.name) for folder in complete_checkpoints(home.checkpoints)] == [0]
     assert not [p for p in home.checkpoints.iterdir() if p.name.startswith(TEMP_PREFIX)]
 
     ledger._db.execute("PRAGMA max_page_count = 1000000")
-    assert checkpointer.save(sidecar).step == 1
+    assert checkpointer.save(SIDECAR).step == 1
+    ledger.close()
+
+
+def test_a_save_whose_weights_filled_the_disk_watches_the_space_though_discarding_them_freed_it(small_disk):
+    # the weights fit, then the row is refused: the disk was full, so the pause ends by itself once
+    # a save fits, even though discarding the weights made room again (a race CI met: a filler took
+    # the space between the weights and the row)
+    disk = small_disk(30)
+    home = Home(disk / "home").ensure()
+    checkpointer, ledger, engine = _checkpointer(home)
+    checkpointer.save(SIDECAR)
+    _refuse_new_rows(ledger)
+    filler = fill(disk, leave_mb=-(-checkpointer.needed_bytes() // 2**20))
+    engine.step += 1
+
+    with pytest.raises(DiskFull) as refused:
+        checkpointer.save(SIDECAR)
+    assert refused.value.watch and "training resumes by itself" in str(refused.value)
+    assert checkpointer.room_for_save(), "discarding the refused weights made room again"
+    filler.unlink()
     ledger.close()
 
 
@@ -150,26 +195,44 @@ def _assert_nothing_torn(home: Path) -> None:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
-def _fill_until_paused(disk: Path, client: RealmClient, trainer: subprocess.Popen, log: Path, leave_mb: int):
-    """Fill the disk, again whenever retention made room, until the trainer pauses; return its
-    state then and the filler files."""
+def _fill_until_paused(disk: Path, client: RealmClient, trainer: subprocess.Popen, log: Path):
+    """Fill the disk to the last byte, again whenever retention made room, until the trainer
+    pauses; return its state then and the filler files."""
     fillers: list[Path] = []
 
     def paused():
         state = _state(client, trainer, log)
         if state and state.battle.status == "paused":
             return state
-        fillers.append(fill(disk, f"filler{len(fillers)}", leave_mb=leave_mb))
+        fillers.append(fill(disk, f"filler{len(fillers)}"))
         return None
 
     return wait_for(paused, timeout=120, interval=0.5, what="the disk-full pause"), fillers
 
 
+def _pause_empty_the_vault_and_fill(home: Path, disk: Path, client: RealmClient, trainer: subprocess.Popen,
+                                    log: Path, leave_mb: int) -> list[Path]:  # fmt: skip
+    """While paused, delete every checkpoint but the latest and the champion (what retention on a
+    full disk keeps), fill all but ``leave_mb`` MB and resume: the next save finds nothing to
+    free, and no write of the trainer's raced the filler. Returns the filler."""
+    client.request(PauseRequest())
+    wait_for(lambda: (s := _state(client, trainer, log)) and s.battle.status == "paused", what="the pause")
+    for step in _checkpoint_steps(home)[:-1]:
+        reply = client.request(DeleteCheckpointRequest(step=step))
+        assert not isinstance(reply, ErrorReply) or "champion" in reply.message, reply.message
+    filler = fill(disk, leave_mb=leave_mb)
+    client.request(ResumeRequest())
+    return [filler]
+
+
 def _free_and_wait_for_training(fillers: list[Path], client: RealmClient, trainer: subprocess.Popen, log: Path):
     for filler in fillers:
         filler.unlink()
-    return wait_for(lambda: (s := _state(client, trainer, log)) and s.battle.status == "training" and s,
-                    timeout=60, what="training to resume by itself")  # fmt: skip
+    try:
+        return wait_for(lambda: (s := _state(client, trainer, log)) and s.battle.status == "training" and s,
+                        timeout=60, what="training to resume by itself")  # fmt: skip
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; the trainer's log ends: {log.read_text()[-3000:]}") from None
 
 
 def test_a_full_disk_pauses_the_trainer_which_resumes_by_itself_when_space_is_back(small_disk, tmp_path):
@@ -187,7 +250,7 @@ def test_a_full_disk_pauses_the_trainer_which_resumes_by_itself_when_space_is_ba
         _alive(trainer, log)
 
         # 1. full to the last byte: the metrics log, the journal or a save fails first
-        paused, fillers = _fill_until_paused(disk, client, trainer, log, leave_mb=0)
+        paused, fillers = _fill_until_paused(disk, client, trainer, log)
         first_reason = paused.battle.reason
         assert first_reason.startswith("disk full: ") and "realm resume" in first_reason
         status = subprocess.run([sys.executable, "-m", "realm.cli", "status", "--home", str(home), "--config", str(config)],
@@ -199,7 +262,9 @@ def test_a_full_disk_pauses_the_trainer_which_resumes_by_itself_when_space_is_ba
         assert any("disk has room again" in line.text for line in every_line(resumed))
 
         # 2. all but 4 MB: the lines fit, a checkpoint (11 MB) does not; torch.save fails its own way
-        paused, fillers = _fill_until_paused(disk, client, trainer, log, leave_mb=4)
+        fillers = _pause_empty_the_vault_and_fill(home, disk, client, trainer, log, leave_mb=4)
+        paused = wait_for(lambda: (s := _state(client, trainer, log)) and s.battle.status == "paused" and s.battle.reason and s,
+                          timeout=120, what="the refused save")  # fmt: skip
         assert paused.battle.reason.startswith(f"disk full: checkpoint at step {paused.hero.steps} not saved")
         _assert_nothing_torn(home)
         _free_and_wait_for_training(fillers, client, trainer, log)
