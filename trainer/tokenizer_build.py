@@ -7,8 +7,8 @@ and ChatML-shaped chat turns. Pre-tokenization follows Qwen2/3: every digit (cir
 is a token of its own, which is what arithmetic skills want.
 
 Special tokens: ``<|endoftext|>`` (pad), ``<|im_start|>``, ``<|im_end|>`` (eos); ``<think>`` and
-``</think>`` are ordinary added tokens (as in Qwen3, so decoding keeps them). The chat template
-is plain ChatML with no ``<think>`` injection.
+``</think>`` are ordinary added tokens (as in Qwen3, so decoding keeps them), and so are the 16
+glyphs of BIN's symbol languages. The chat template is plain ChatML with no ``<think>`` injection.
 
 The same code gives the same files byte for byte on every run; the shipped files in
 ``assets/dio-nano`` are this module's output and a test checks that they still are.
@@ -27,12 +27,15 @@ from pathlib import Path
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
 from realm.model.chatml import CHATML_TEMPLATE, IM_END, IM_START
+from realm.skills.bin import SYMBOLS
 
 VOCAB_SIZE = 1024  # total, the added tokens included
 SEED = 20251125
 PAD = "<|endoftext|>"
 SPECIAL_TOKENS = [PAD, IM_START, IM_END]
-ADDED_TOKENS = ["<think>", "</think>"]
+# BIN's symbol-language glyphs are tokens of their own: as bytes each is three tokens sharing
+# their lead bytes, so reading a symbol through the key took matching three-token groups
+ADDED_TOKENS = ["<think>", "</think>", *SYMBOLS]
 MODEL_MAX_LENGTH = 2048
 
 # Qwen2/Qwen3's split pattern: contractions, words (with one leading non-letter), single digits,

@@ -21,6 +21,7 @@ from realm.model.loading import (
     resolve_device,
     resolve_dtype,
 )
+from realm.skills.bin import SYMBOLS
 from trainer import tokenizer_build
 from trainer.data import collate
 
@@ -86,9 +87,12 @@ def test_builtin_tokenizer_shape(tokenizer):
         assert tokenizer.convert_ids_to_tokens(ids[0]) == token
     assert tokenizer.pad_token == "<|endoftext|>"
     assert tokenizer.eos_token == "<|im_end|>"
-    # circled bits are one token each, so binary arithmetic sees every digit
+    # circled bits are one token each, so binary arithmetic sees every digit; so are the symbol
+    # languages' glyphs, whatever stands beside them
     for digit in "⓪①":
         assert len(tokenizer(digit, add_special_tokens=False)["input_ids"]) == 1
+    count = lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])  # noqa: E731
+    assert count(SYMBOLS) == len(SYMBOLS) and count(f"NOT {SYMBOLS}=") == count("NOT ") + len(SYMBOLS) + 1
     # <think> is an ordinary added token (as in Qwen3): decoding keeps it, skip_special drops ChatML
     ids = tokenizer("<|im_start|><think>x</think><|im_end|>", add_special_tokens=False)["input_ids"]
     assert tokenizer.decode(ids, skip_special_tokens=True) == "<think>x</think>"
