@@ -261,19 +261,21 @@ class QuestQueue:
     # ------------------------------------------------------------------ the listing
 
     def listing(self) -> list[QuestEntry]:
-        """Every quest on disk: queued in training order, then active, done, skipped, failed, removed."""
-        entries = [
-            _entry(self.home, path, "queued", priority=priority, position=index)
-            for index, (priority, path) in enumerate(self.queued())
-        ]
-        for state, folder in (
-            ("active", self.home.active),
-            ("done", self.home.done),
-            ("skipped", self.home.skipped),
-            ("failed", self.home.failed),
-            ("removed", self.home.removed),
-        ):
-            entries += [_entry(self.home, path, state) for path in sorted(_quest_files(folder), key=_age_key)]
+        """Every quest on disk: queued in training order, then active, done, skipped, failed, removed.
+        Read under the lock the moves hold: a quest moved between two folders' reads is listed once."""
+        with self.lock:
+            entries = [
+                _entry(self.home, path, "queued", priority=priority, position=index)
+                for index, (priority, path) in enumerate(self.queued())
+            ]
+            for state, folder in (
+                ("active", self.home.active),
+                ("done", self.home.done),
+                ("skipped", self.home.skipped),
+                ("failed", self.home.failed),
+                ("removed", self.home.removed),
+            ):
+                entries += [_entry(self.home, path, state) for path in sorted(_quest_files(folder), key=_age_key)]
         return entries
 
 

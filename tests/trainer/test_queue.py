@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 
 import pytest
@@ -117,6 +118,19 @@ def test_the_listing_shows_every_quest_where_it_is(queue):
     assert entries["n"].quarantine == "quests/quarantine/n.quarantine.jsonl"
     assert entries["n"].bytes == len('{"text": "t"}\n')
     assert queue.completed_count() == 1
+
+
+def test_the_listing_shows_a_quest_once_while_the_training_thread_moves_it(queue):
+    # the control thread lists while the training thread starts and finishes quests: folder by
+    # folder, a quest moved between two folders' reads was listed in both (CI saw a bought quest twice)
+    paths = [queue.admit(_drop(queue, f"q{i}.jsonl")) for i in range(40)]
+    mover = threading.Thread(target=lambda: [queue.finish(queue.activate(path), "done") for path in paths])
+    mover.start()
+    listings = []
+    while mover.is_alive():
+        listings.append([entry.name for entry in queue.listing()])
+    mover.join()
+    assert listings and all(len(names) == len(set(names)) == 40 for names in listings)
 
 
 def test_a_file_name_that_is_not_utf8_gets_a_name_the_bus_can_carry(queue):
