@@ -14,9 +14,7 @@ The per-level parameters come from ``configs/skills/bin.yaml``:
   for to_dec, ``5*2+⓪=10``, halving for from_dec, ``10=5*2+⓪``; for compare, min and max one line
   per bit from the left up to the first that differs, ``①=①``, ``⓪<①``, and for min and max then
   the winner, ``min is the first``, and its bits a column from the right, ``⓪,①:⓪``; for the
-  shifts by k, k numbered shifts by one, ``1: ⓪①①⓪``; then the answer; other ops answer brief;
-  the lines are always in circled digits: a problem in a symbol language is first restated in
-  them and its binary result written in them before the answer in its own symbols),
+  shifts by k, k numbered shifts by one, ``1: ⓪①①⓪``; then the answer; other ops answer brief),
   ``work`` (the decimal steps, then the answer) and ``trace`` (each operand in decimal, every
   step, then the answer). The prompt asks for the tier: nothing, ``(columns)``, ``(show work)``,
   ``(full trace)``.
@@ -96,7 +94,7 @@ _GROUP_OF = {op: group for group, ops in OP_GROUPS for op in ops}
 
 class BinFamily:
     id = "bin"
-    version = "1.6.0"
+    version = "1.5.0"
 
     # -------------------------------------------------------------- parameters
 
@@ -162,8 +160,16 @@ class BinFamily:
         prompt += _TIER_SUFFIX[tier]
         final = bits(value, rwidth) if kind == "bits" else str(value)
         lines: list[str] = []
-        if tier == "columns":
-            lines += _column_work(problem, symbolic)
+        if tier == "columns" and problem.op in _COLUMN_OPS:
+            lines += _columns(problem, zero, one)
+        elif tier == "columns" and problem.op in ("to_dec", "from_dec"):
+            lines += _doublings(problem, zero, one)
+        elif tier == "columns" and problem.op == "cmp":
+            lines += _bit_comparisons(problem, zero, one)
+        elif tier == "columns" and problem.op in ("min", "max"):
+            lines += _bit_comparisons(problem, zero, one) + _bit_picks(problem, zero, one)
+        elif tier == "columns" and problem.op in ("shl", "shr"):
+            lines += _single_shifts(problem, zero, one)
         if tier == "trace":
             lines += [f"{bits(v, w)} = {v}" for v, w in problem.operands]
         if tier in ("work", "trace"):
@@ -213,32 +219,11 @@ class BinFamily:
         return Grade(score=0.0, correct=False, explanation=_explain(sample, expected, got))
 
 
-def _column_work(problem: "_Problem", symbolic: bool) -> list[str]:
-    """The columns tier's lines before the answer, always in circled digits: a problem in a symbol
-    language is first restated in circled digits, and its binary result is written in them before
-    the answer in the prompt's symbols, so the work is the one circled problems train and the key
-    is only read to translate, bit for bit."""
-    lines = [problem.text.format(*(_bits(v, w, ZERO, ONE) for v, w in problem.operands))] if symbolic else []
-    if problem.op in _COLUMN_OPS:
-        lines += _columns(problem)
-    elif problem.op in ("to_dec", "from_dec"):
-        lines += _doublings(problem)
-    elif problem.op == "cmp":
-        lines += _bit_comparisons(problem)
-    elif problem.op in ("min", "max"):
-        lines += _bit_comparisons(problem) + _bit_picks(problem)
-    elif problem.op in ("shl", "shr"):
-        lines += _single_shifts(problem)
-    if symbolic and problem.kind == "bits":
-        lines.append(_bits(problem.value, problem.rwidth, ZERO, ONE))
-    return lines
-
-
-def _columns(problem: "_Problem") -> list[str]:
+def _columns(problem: "_Problem", zero: str, one: str) -> list[str]:
     """Column by column, rightmost first: ``a+b+carry=carry,bit`` for add and wrap (whose answer drops
     the last carry), ``a-b-borrow=borrow,bit`` for sub, ``a&b=r`` etc."""
     (a, width), (b, _) = problem.operands
-    glyph = (ZERO, ONE)
+    glyph = (zero, one)
     symbol = _COLUMN_OPS[problem.op]
     lines, carry = [], 0
     for i in range(width):
@@ -257,11 +242,11 @@ def _columns(problem: "_Problem") -> list[str]:
     return lines
 
 
-def _doublings(problem: "_Problem") -> list[str]:
+def _doublings(problem: "_Problem", zero: str, one: str) -> list[str]:
     """A conversion one bit a line. to_dec reads the bits from the left, doubling the value so far
     and adding the bit: ``5*2+⓪=10``; from_dec states the same facts backwards, halving, one line a
     bit of the width: ``10=5*2+⓪``, so the answer is the bits of the lines read from the last one up."""
-    glyph = (ZERO, ONE)
+    glyph = (zero, one)
     if problem.op == "to_dec":
         (a, width), value, lines = problem.operands[0], 0, []
         for i in reversed(range(width)):
@@ -272,11 +257,11 @@ def _doublings(problem: "_Problem") -> list[str]:
     return [f"{n}={n >> 1}*2+{glyph[n & 1]}" for n in (problem.value >> i for i in range(problem.rwidth))]
 
 
-def _bit_comparisons(problem: "_Problem") -> list[str]:
+def _bit_comparisons(problem: "_Problem", zero: str, one: str) -> list[str]:
     """A comparison bit by bit from the left, one line a bit up to the first that differs:
     ``①=①``, ``⓪<①``; every bit when the operands are equal. That bit decides compare, min and max."""
     (a, width), (b, _) = problem.operands
-    glyph = (ZERO, ONE)
+    glyph = (zero, one)
     lines = []
     for i in reversed(range(width)):
         x, y = (a >> i) & 1, (b >> i) & 1
@@ -287,12 +272,12 @@ def _bit_comparisons(problem: "_Problem") -> list[str]:
     return lines
 
 
-def _bit_picks(problem: "_Problem") -> list[str]:
+def _bit_picks(problem: "_Problem", zero: str, one: str) -> list[str]:
     """min and max after the comparison: which operand wins (``min is the first``), then the pair of
     bits and the winner's bit a column, rightmost first: ``⓪,①:⓪``. The answer is those bits read
     from the last line up, as for and/or, so no line copies a whole operand."""
     (a, width), (b, _) = problem.operands
-    glyph = (ZERO, ONE)
+    glyph = (zero, one)
     first = (a <= b) == (problem.op == "min")
     lines = [f"{problem.op} is the {'first' if first else 'second'}"]
     for i in range(width):
@@ -301,7 +286,7 @@ def _bit_picks(problem: "_Problem") -> list[str]:
     return lines
 
 
-def _single_shifts(problem: "_Problem") -> list[str]:
+def _single_shifts(problem: "_Problem", zero: str, one: str) -> list[str]:
     """A shift by k as k shifts by one, each line numbered: ``1: ⓪①①⓪``; the last line before the
     answer is the answer, so no step moves a bit by more than one place."""
     (a, width), k = problem.operands[0], problem.amount
@@ -309,7 +294,7 @@ def _single_shifts(problem: "_Problem") -> list[str]:
     lines, value = [], a
     for i in range(1, k + 1):
         value = (value << 1) & mask if problem.op == "shl" else value >> 1
-        lines.append(f"{i}: {_bits(value, width, ZERO, ONE)}")
+        lines.append(f"{i}: {_bits(value, width, zero, one)}")
     return lines
 
 
