@@ -135,7 +135,7 @@ def test_a_ledger_too_full_for_the_row_is_a_full_disk_even_once_the_unrecorded_w
 
 def test_a_save_whose_weights_filled_the_disk_watches_the_space_though_discarding_them_freed_it(small_disk):
     # the weights fit, then the row is refused: the disk was full, so the pause ends by itself once
-    # a save fits, even though discarding the weights made room again (a race CI met: a filler took
+    # a save fits, even though discarding the weights made room again (as when another writer takes
     # the space between the weights and the row)
     disk = small_disk(30)
     home = Home(disk / "home").ensure()

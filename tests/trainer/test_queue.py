@@ -122,7 +122,7 @@ def test_the_listing_shows_every_quest_where_it_is(queue):
 
 def test_the_listing_shows_a_quest_once_while_the_training_thread_moves_it(queue):
     # the control thread lists while the training thread starts and finishes quests: folder by
-    # folder, a quest moved between two folders' reads was listed in both (CI saw a bought quest twice)
+    # folder, a quest moved between two folders' reads would be listed in both
     paths = [queue.admit(_drop(queue, f"q{i}.jsonl")) for i in range(40)]
     mover = threading.Thread(target=lambda: [queue.finish(queue.activate(path), "done") for path in paths])
     mover.start()
