@@ -54,6 +54,22 @@ def test_reconcile_registers_orphans_removes_partials_and_marks_missing(vault):
     assert ledger.reconcile(root) == (0, 0)  # idempotent
 
 
+def test_a_failed_write_is_looked_at_before_its_half_written_folder_is_removed(tmp_path):
+    seen: list[list[str]] = []
+
+    def save(folder: Path) -> None:
+        (folder / "model.safetensors").write_bytes(b"weights")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def before_discard() -> None:
+        seen.append([p.name for folder in tmp_path.iterdir() for p in folder.iterdir()])
+
+    with pytest.raises(OSError):
+        write_checkpoint(tmp_path, 7, datetime(2026, 1, 1), save, {"time": 1.0}, before_discard)
+    assert seen == [["model.safetensors"]]
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_ledger_queries_latest_best_and_list(vault):
     root, ledger = vault
     for step, val in ((1, 2.0), (2, 1.0), (3, None), (4, 1.5)):

@@ -138,7 +138,7 @@ class Checkpointer:
         except Exception as exc:
             if not self.disk_full(exc):
                 raise
-            self._short = self._short or not self.room_for_save()
+            self._short = self._short or not self.room_for_save()  # when nothing was discarded
             return exc
 
     def _write_and_record(self, sidecar: dict) -> CheckpointInfo:
@@ -146,23 +146,24 @@ class Checkpointer:
         try:
             return self.ledger.record(folder, read_sidecar(folder))
         except BaseException:
-            self._short = not self.room_for_save()  # measured before the discard frees the space again
+            self._note_space()
             _discard(folder)  # an unrecorded checkpoint: the retry writes it again
             raise
 
+    def _note_space(self) -> None:
+        """Before a failed save's files are discarded: whether the disk is short of space. After
+        the discard it may show room again though the save filled it."""
+        self._short = not self.room_for_save()
+
     def _write(self, sidecar: dict) -> Path:
         def save(folder: Path) -> None:
-            try:
-                self.engine.save(folder)
-            except BaseException:
-                self._short = not self.room_for_save()  # measured before the half-written folder goes
-                raise
+            self.engine.save(folder)
             pause = os.environ.get(SAVE_PAUSE_ENV)
             if pause:
                 time.sleep(float(pause))
 
         sidecar = {**sidecar, **self.engine.sidecar_fields()}  # an adapter checkpoint names its base
-        return write_checkpoint(self.folder, self.engine.step, datetime.now(), save, sidecar)
+        return write_checkpoint(self.folder, self.engine.step, datetime.now(), save, sidecar, self._note_space)
 
 
 class AutoPromoter:

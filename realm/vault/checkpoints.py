@@ -60,9 +60,16 @@ def weights_sha256(folder: Path) -> str:
 
 
 def write_checkpoint(
-    checkpoints_dir: Path, step: int, when: datetime, save: Callable[[Path], None], sidecar: dict
+    checkpoints_dir: Path,
+    step: int,
+    when: datetime,
+    save: Callable[[Path], None],
+    sidecar: dict,
+    before_discard: Callable[[], None] = lambda: None,
 ) -> Path:
-    """Run ``save(tmp_folder)``, add the sidecar, and publish the folder atomically."""
+    """Run ``save(tmp_folder)``, add the sidecar, and publish the folder atomically. On a failure
+    the half-written folder is removed, after ``before_discard()`` (to look at the disk as the
+    failure left it)."""
     checkpoints_dir.mkdir(parents=True, exist_ok=True)
     name = canonical_name(step, when)
     final = checkpoints_dir / name
@@ -80,6 +87,7 @@ def write_checkpoint(
         os.rename(tmp, final)
         fsync_dir(checkpoints_dir)
     except BaseException:
+        before_discard()
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
