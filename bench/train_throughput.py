@@ -1,8 +1,10 @@
 """Training throughput: this engine against stock HF ``Trainer``, side by side in one run.
 
     python bench/train_throughput.py [--examples N] [--batch B] [--threads T] [--hidden H] [--rounds R]
+                                     [--precision fp32|bf16]
 
-The same model (DIO-nano, the same initial weights, fp32), the same data (skill-like chats of
+The same model (DIO-nano, the same initial weights, float32 weights; fp32 math, or bf16 autocast for
+every contender with ``--precision bf16``: HF's ``bf16=True``), the same data (skill-like chats of
 30-300 tokens, assistant-only loss), the same examples per optimizer step and the same steps (one
 pass over the data), AdamW at the same learning rate and clipping, through:
 
@@ -81,7 +83,13 @@ def make_config(args) -> RealmConfig:
     return RealmConfig(
         model=ModelConfig(device="cpu", dtype="float32"),
         train=TrainConfig(
-            lr=LR, warmup_steps=1, batch_size=args.batch, grad_accum=1, max_length=320, threads=args.threads
+            lr=LR,
+            warmup_steps=1,
+            batch_size=args.batch,
+            grad_accum=1,
+            max_length=320,
+            threads=args.threads,
+            precision=args.precision,
         ),
     )
 
@@ -236,6 +244,7 @@ class HFRun:
             save_strategy="no",
             report_to="none",
             use_cpu=True,
+            bf16=self.args.precision == "bf16",
             disable_tqdm=True,
             dataloader_num_workers=0,
             remove_unused_columns=False,
@@ -283,6 +292,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads for every run")
     parser.add_argument("--hidden", type=int, default=128, help="model width (128 = DIO-nano; 256 = the probe's)")
     parser.add_argument(
+        "--precision",
+        choices=("fp32", "bf16"),
+        default="fp32",
+        help="fp32, or bf16 autocast over float32 weights for every contender (default fp32)",
+    )
+    parser.add_argument(
         "--rounds",
         type=int,
         default=4,
@@ -298,7 +313,7 @@ def main() -> None:
     lengths = sorted(len(ex.input_ids) for ex in examples)
     print(
         f"data: {len(examples)} chats, {sum(lengths)} tokens, lengths {lengths[0]}-{lengths[-1]} "
-        f"(median {lengths[len(lengths) // 2]}); {args.batch} examples/step; threads {args.threads}; "
+        f"(median {lengths[len(lengths) // 2]}); {args.batch} examples/step; threads {args.threads}; {args.precision}; "
         f"model {tokenizer_engine.parameters / 1e6:.2f}M params (hidden {args.hidden}); {args.rounds} rounds; "
         f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
     )

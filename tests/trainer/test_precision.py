@@ -13,7 +13,7 @@ from realm.config import ConfigError, ModelConfig
 from realm.protocol import PauseRequest, ResumeRequest
 from realm.state import every_line
 from trainer import engine as engine_module
-from trainer.engine import Engine, resolve_precision
+from trainer.engine import Engine, PrecisionTrial, resolve_precision
 
 BF16_TOLERANCE = 0.2  # nats: the gap of 20-step mean losses, bf16 autocast against fp32
 WORDS = ["apple", "river", "stone", "cloud"]
@@ -29,23 +29,55 @@ def _inf_gradients(engine: Engine):
     return weight.register_hook(lambda grad: torch.full_like(grad, float("inf")))
 
 
-def test_precision_auto_on_cpu_is_bf16_only_with_native_bf16_that_measures_faster(monkeypatch, tmp_path):
+def test_precision_auto_is_fp32_on_cpu_and_native_bf16_is_read_from_the_cpu_flags(tmp_path):
     cpu = torch.device("cpu")
-    assert [resolve_precision(p, cpu) for p in ("bf16", "fp16", "fp32")] == ["bf16", "fp16", "fp32"]
+    assert [resolve_precision(p, cpu) for p in ("auto", "bf16", "fp16", "fp32")] == ["fp32", "bf16", "fp16", "fp32"]
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("flags\t\t: fpu sse2 avx2 avx512f avx512bw\n")
     assert not engine_module.cpu_native_bf16(cpuinfo)
     cpuinfo.write_text("flags\t\t: fpu sse2 avx2 avx512f avx512_bf16 amx_tile\n")
     assert engine_module.cpu_native_bf16(cpuinfo)
 
-    speeds = {torch.float32: 60e9, torch.bfloat16: 150e9}  # what the issue measured on a 2-core AVX512-BF16 CPU
-    monkeypatch.setattr(engine_module, "matmul_peak_flops", lambda device, dtype, seconds: speeds[dtype])
-    for native, bf16_speed, expected in [(False, 150e9, "fp32"), (True, 150e9, "bf16"), (True, 70e9, "fp32")]:
-        engine_module.cpu_bf16_pays.cache_clear()
-        monkeypatch.setattr(engine_module, "cpu_native_bf16", lambda native=native: native)
-        speeds[torch.bfloat16] = bf16_speed
-        assert resolve_precision("auto", cpu) == expected, (native, bf16_speed)
-    engine_module.cpu_bf16_pays.cache_clear()
+
+@pytest.mark.parametrize(("bf16_seconds", "kept"), [(0.8, "bf16"), (0.95, "fp32"), (1.2, "fp32")])
+def test_a_precision_trial_alternates_and_keeps_bf16_only_when_clearly_faster(bf16_seconds, kept):
+    trial = PrecisionTrial(steps=6, gain=1.1)
+    tried, choices = [], []
+    for _ in range(6):
+        precision = trial.next()
+        tried.append(precision)
+        choices.append(trial.record(precision, {"fp32": 1.0, "bf16": bf16_seconds}[precision]))
+    assert tried == ["fp32", "bf16"] * 3
+    assert choices == [None] * 5 + [kept]
+    assert f"{1.0 / bf16_seconds:.2f}x fp32's speed" in trial.verdict()
+
+
+def test_auto_on_a_native_bf16_cpu_trains_its_first_steps_in_both_and_keeps_one(monkeypatch, caplog):
+    monkeypatch.setattr(engine_module, "cpu_native_bf16", lambda: True)
+    engine = Engine(fast_config(precision="auto"))
+    assert engine.precision == "fp32" and engine.precision_trial is not None
+    batches = engine.batches(engine.encode(_chats()), "order")
+    used = []
+    with caplog.at_level("INFO", logger="realm.trainer"):
+        for step in range(engine_module.CPU_TRIAL_STEPS + 4):
+            engine.train_step(batches[step % len(batches)])
+            used.append(engine.precision)
+    trial, after = used[: engine_module.CPU_TRIAL_STEPS - 1], used[engine_module.CPU_TRIAL_STEPS - 1 :]
+    assert trial == ["fp32", "bf16"] * (len(trial) // 2) + ["fp32"] * (len(trial) % 2)
+    assert engine.precision_trial is None and len(set(after)) == 1 and after[0] in ("fp32", "bf16")
+    assert engine.step == engine_module.CPU_TRIAL_STEPS + 4  # every trial step trained
+    assert [r.getMessage().split(" (")[0] for r in caplog.records if "CPU precision" in r.getMessage()] == [
+        f"CPU precision: {after[0]}"
+    ]
+
+
+def test_auto_without_native_bf16_and_an_explicit_precision_run_no_trial(monkeypatch):
+    monkeypatch.setattr(engine_module, "cpu_native_bf16", lambda: False)
+    assert Engine(fast_config(precision="auto")).precision_trial is None
+    monkeypatch.setattr(engine_module, "cpu_native_bf16", lambda: True)
+    for precision in ("fp32", "bf16"):
+        engine = Engine(fast_config(precision=precision))
+        assert engine.precision == precision and engine.precision_trial is None
 
 
 @pytest.mark.timeout(1200)  # 400 real steps; CPUs without native bf16 emulate it at about half fp32's speed
