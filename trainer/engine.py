@@ -80,8 +80,10 @@ class Engine:
         self.chunked = chunked_loss.install(self.model)  # the LM head and loss a chunk of rows at a time
         self.model = _with_adapters(self.model, train.lora, checkpoint)
         self.device = next(self.model.parameters()).device
+        # one process only: ranks that settled apart would not run the same arithmetic
+        one_process = self.accelerator.num_processes == 1
         native_bf16 = train.precision == "auto" and self.device.type == "cpu" and cpu_native_bf16()
-        self.precision_trial = PrecisionTrial() if native_bf16 else None
+        self.precision_trial = PrecisionTrial() if native_bf16 and one_process else None
         self.memory = memory.for_engine(self.model, train, self.precision)
         log.info("memory estimate for a full-length micro-batch: %s", self.memory.line())
         _check_fits(self.memory, self.device, train)
@@ -205,16 +207,11 @@ class Engine:
         return self.scaler.get_scale() < scale
 
     def _settle_precision(self, seconds_per_token: float) -> None:
-        """Record a trial step; once the trial has its steps, keep the faster precision (every
-        process takes the main process's choice, so all of them run the same arithmetic)."""
+        """Record a trial step; once the trial has its steps, keep the faster precision."""
         trial = self.precision_trial
         choice = trial.record(self.precision, seconds_per_token)
         if choice is None:
             return
-        if self.accelerator.num_processes > 1:
-            from accelerate.utils import broadcast_object_list
-
-            choice = broadcast_object_list([choice])[0]
         self.precision, self.precision_trial = choice, None
         log.info("CPU precision: %s (%s)", choice, trial.verdict())
 
