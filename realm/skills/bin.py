@@ -5,9 +5,12 @@ The per-level parameters come from ``configs/skills/bin.yaml``:
 * ``width``: operand width in bits.
 * ``ops``: the operations a sample may use (drawn uniformly); see ``OPS``.
 * ``chain``: ``[lo, hi]`` — from L16 a sample is a chain of ``lo..hi`` operations.
-* ``symbol_share``: the share of samples written in a random symbol language instead of
-  circled digits: the prompt starts with a key (``key: ▲=0 ●=1``) and every operand and
-  binary answer uses those two symbols, so DIO learns the structure, not the glyphs.
+* ``symbol_share``: the share of samples written in a symbol language instead of circled
+  digits: one of 8 glyphs that always mean 0 and one of 8 that always mean 1 (64 languages); the
+  prompt starts with its key (``key: ▲=0 ●=1``) and every operand and binary answer uses those two
+  glyphs, so DIO works one structure in 65 notations. A glyph never changes its value: reading a
+  key that assigns values afresh each problem is an induction circuit (match a glyph to its copy in
+  the key, take the value after it) that DIO-nano did not form in 15,000 steps of that task alone.
 * ``tiers``: output tiers drawn uniformly: ``brief`` (the answer alone), ``columns`` (for
   add, wrap, sub and the bitwise ops: one line per column, rightmost first, ``a+b+carry=carry bit``
   or ``a-b-borrow=borrow bit``; for the conversions one line per bit, doubling from the left
@@ -47,9 +50,11 @@ from typing import Any
 from realm.skills.base import Grade, Sample, register
 
 ZERO, ONE = "\u24ea", "\u2460"  # ⓪ ①
-# Symbol pairs for the symbol languages: NFKC-stable, single characters, none a digit or an
-# operator character. Tests check that NFKC leaves each one alone.
+# The symbol languages' glyphs: NFKC-stable, single characters, none a digit or an operator
+# character (tests check that NFKC leaves each one alone). Each is one token of DIO-nano's tokenizer,
+# added in this order.
 SYMBOLS = "▲●■◆★○△□◇♠♣♥♦☀☂♪"
+ZERO_GLYPHS, ONE_GLYPHS = SYMBOLS[0::2], SYMBOLS[1::2]  # ▲■★△◇♣♦☂ always 0, ●◆○□♠♥☀♪ always 1
 
 CHAIN_OPS = ("add", "sub", "and", "or", "xor")
 OPS = (
@@ -94,7 +99,7 @@ _GROUP_OF = {op: group for group, ops in OP_GROUPS for op in ops}
 
 class BinFamily:
     id = "bin"
-    version = "1.5.0"
+    version = "1.7.0"
 
     # -------------------------------------------------------------- parameters
 
@@ -146,7 +151,7 @@ class BinFamily:
         lo, hi = params.get("chain", [1, 1])
         tier = rng.choice(params.get("tiers", ["brief"]))
         symbolic = rng.random() < params.get("symbol_share", 0.0)
-        zero, one = rng.sample(SYMBOLS, 2) if symbolic else (ZERO, ONE)
+        zero, one = (rng.choice(ZERO_GLYPHS), rng.choice(ONE_GLYPHS)) if symbolic else (ZERO, ONE)
         length = rng.randint(lo, hi)
         if length > 1:
             problem = _chain(rng, width, length)
