@@ -16,6 +16,7 @@ from realm.skills.grading import answer_budget, evaluate
 from realm.skills.registry import load_skills
 
 SKILLS = load_skills()
+SAMPLES_A_LEVEL = 30  # training draws vary in width, op and tier: a long one must be met
 
 
 @pytest.mark.parametrize("skill_id", sorted(SKILLS))
@@ -25,9 +26,9 @@ def test_every_level_of_a_shipped_skill_fits_the_default_max_length(skill_id):
     tokenizer = load_tokenizer(RealmConfig().model.name)
     rng = random.Random(skill_id)
     longest = {}
-    for level in sorted({1, *range(5, skill.max_level + 1, 5), skill.max_level}):
+    for level in range(1, skill.max_level + 1):
         params = curriculum.training_params(skill, level)
-        samples = [skill.family.generate(params, rng) for _ in range(3)]
+        samples = [skill.family.generate(params, rng) for _ in range(SAMPLES_A_LEVEL)]
         longest[level] = max(
             len(encode_chat(tokenizer, curriculum.chat(skill, s, s.answer), limit + 1).input_ids) for s in samples
         )
