@@ -117,6 +117,24 @@ async def test_vault_sorts_and_filters(endpoints, trainer):
         assert "5 Vault" in text(app, "#status")
 
 
+async def test_the_vault_keeps_the_selected_checkpoint_when_a_new_one_is_saved(endpoints, trainer):
+    def saved(step: int) -> CheckpointSaved:
+        return CheckpointSaved(checkpoint=CheckpointInfo(step=step, name=f"checkpoint-{step}", time=1.7e9 + step))
+
+    async with playing(endpoints, trainer) as (app, pilot):
+        for step in (100, 200, 300):
+            trainer.publisher.emit(saved(step))
+        await pilot.press("5")
+        table = lambda: app.screen.query_one(DataTable)  # noqa: E731
+        await wait_for(pilot, lambda: table().row_count == 3, what="three checkpoints")
+        await pilot.press("down", "down")
+        assert app.screen.selected_checkpoint().step == 100
+        trainer.publisher.emit(saved(400))  # a new top row, and the latest mark moves
+        await wait_for(pilot, lambda: table().row_count == 4, what="the new checkpoint")
+        assert app.screen.selected_checkpoint().step == 100
+        assert table().cursor_row == 3
+
+
 async def test_armory_edits_a_safe_key_and_confirms_a_critical_one(endpoints, trainer):
     notes = Notes()
     async with playing(endpoints, trainer, notes=notes) as (app, pilot):

@@ -185,11 +185,15 @@ class VaultScreen(RealmScreen):
             empty.update(Content.styled(model.empty, "$text-muted"))
         self.set_row("#vault-champion", Content.styled(model.champion, "$text-muted"))
         if (model.rows, model.marks) != (self._rows, self._marks):
+            selected = self.selected_checkpoint()  # a new save or mark must not move it: P promotes it
             self._rows, self._marks = model.rows, model.marks
             table = self.query_one(DataTable)
             table.clear()
             for c in model.rows:
                 table.add_row(*row_cells(c, model.marks), key=str(c.step))
+            steps = [c.step for c in model.rows]
+            if selected is not None and selected.step in steps:
+                table.move_cursor(row=steps.index(selected.step), animate=False)
 
     def _redraw(self) -> None:
         if self._view is not None:
