@@ -98,8 +98,8 @@ class TrainConfig(_Section):
     log_keep: AtLeast0 = 3
     # experiment trackers fed every metrics record: any accelerate tracker name (tensorboard, wandb, ...)
     log_with: list[str] = msgspec.field(default_factory=list)
-    # auto: bf16 on a GPU that has it, fp16 with loss scaling on one that has not; on CPU bf16
-    # only where the CPU has native bf16 and a bf16 matmul measures faster, else fp32
+    # auto: bf16 on a GPU that has it, fp16 with loss scaling on one that has not; on CPU fp32, or
+    # where the CPU has native bf16 whichever of the two ran the first 20 steps faster
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
     # recompute each layer's activations in the backward: much less memory for ~30 % more compute
     gradient_checkpointing: bool = False
@@ -110,6 +110,9 @@ class TrainConfig(_Section):
         for key in ("batch_size", "grad_accum", "max_length", "checkpoint_every", "val_every", "cosine_steps"):
             if getattr(self, key) < 1:
                 raise ValueError(f"`{key}` must be at least 1")
+        for key in ("warmup_steps", "val_examples"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"`{key}` must be at least 0")
         if self.lr <= 0:
             raise ValueError("`lr` must be positive")
 

@@ -130,6 +130,16 @@ def test_a_trainer_with_an_unusable_setting_exits_2_naming_the_key(tmp_path):
     assert not list((tmp_path / "home").glob("checkpoints/checkpoint-*"))  # nothing trained, nothing saved
 
 
+def test_a_max_steps_below_one_is_refused_before_anything_starts(tmp_path):
+    for command in ("play", "trainer"):
+        for steps in ("-3", "0", "ten"):
+            extra = ("--headless",) if command == "play" else ()
+            result = realm(command, *extra, "--max-steps", steps, "--home", str(tmp_path / "home"))
+            assert result.returncode == 2, result.stderr
+            assert f"expected a number of steps, 1 or more; got '{steps}'" in result.stderr
+    assert not (tmp_path / "home").exists()
+
+
 def test_a_bad_key_binding_stops_play_and_tui_before_anything_starts(tmp_path):
     config = write_config(tmp_path / "keys.yaml", tui={"keys": {"battle.paws": "p"}})
     for command in ("tui", "play"):

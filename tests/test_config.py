@@ -175,6 +175,7 @@ def test_invalid_enum_value_names_key(tmp_path):
         ("bus:\n  heartbeat_s: 0\n", "bus.heartbeat_s: must be positive"),
         ("bus:\n  timeout_s: -1.0\n", "bus.timeout_s: must be positive"),
         ("bus:\n  retries: -1\n", "bus.retries: must be at least 0"),
+        ("train:\n  warmup_steps: -5\n", "train.warmup_steps: must be at least 0"),
         ("bus:\n  max_message_bytes: 0\n", "bus.max_message_bytes: must be at least 1"),
         ("tui:\n  chat_max_new_tokens: 0\n", "tui.chat_max_new_tokens: must be at least 1"),
         ("skills:\n  unlock_level: 0\n", "skills.unlock_level: must be at least 1 (1: every skill in the mix"),

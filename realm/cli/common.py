@@ -40,6 +40,14 @@ def checkpoint_reference(ref: str, label: str = "STEP") -> str:
         raise UsageError(f"{label} {exc}") from None
 
 
+def step_count(text: str) -> int:
+    """argparse type for a number of optimizer steps: a whole number, at least 1."""
+    steps = int(text) if text.strip().lstrip("+").isdigit() else 0
+    if steps < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of steps, 1 or more; got {text!r}")
+    return steps
+
+
 def common_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--home", metavar="DIR", help="data root (default: $REALM_HOME or ./realm-home)")
     parser.add_argument("--config", metavar="FILE", help="config file (default: $REALM_CONFIG or HOME/realm.yaml)")

@@ -18,6 +18,7 @@ from realm.cli.common import (
     load_context,
     setup_file_logging,
     setup_logging,
+    step_count,
     trainer_client,
 )
 from realm.cli.oracle import start_oracle, stop_oracle
@@ -35,11 +36,15 @@ STOP_WAIT_S = 120  # a stop checkpoints first; a big model needs a while to save
 def add_parsers(sub) -> None:
     play = common_options(sub.add_parser("play", help="trainer + TUI on this machine, embedded defaults"))
     play.add_argument("--headless", action="store_true", help="no TUI: train in the foreground")
-    play.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimizer steps (with a checkpoint)")
+    play.add_argument(
+        "--max-steps", type=step_count, metavar="N", help="stop after N optimizer steps (with a checkpoint)"
+    )
     play.set_defaults(func=cmd_play)
 
     trainer = common_options(sub.add_parser("trainer", help="the headless trainer (what systemd runs)"))
-    trainer.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimizer steps (with a checkpoint)")
+    trainer.add_argument(
+        "--max-steps", type=step_count, metavar="N", help="stop after N optimizer steps (with a checkpoint)"
+    )
     trainer.add_argument(
         "--log-file",
         metavar="FILE",
