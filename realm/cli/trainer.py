@@ -181,7 +181,7 @@ def format_status(snapshot) -> str:
     lines = [
         f"DIO  Lv {stats.level}  XP {stats.xp} ({stats.xp_into_level}/{stats.xp_for_level})  "
         f"ATK {num(stats.atk)}  DEF {num(stats.defense)}  ACC {num(stats.acc, '{:.0%}')}  Gold {stats.gold}",
-        "  ATK = 1/train loss · DEF = 1/suite loss (held-out, same for every checkpoint) · ACC = eval accuracy",
+        "  ATK 1/smoothed train loss · DEF 1/suite loss (held-out) · ACC eval accuracy",
     ]
     quest = f"{battle.quest.name} {battle.quest_step}/{battle.quest_total}" if battle.quest else "none"
     if battle.quest and battle.quest_epochs:
