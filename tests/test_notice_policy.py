@@ -138,9 +138,11 @@ def test_a_long_victory_keeps_its_numbers_and_drops_the_titles_words_after_the_s
     assert victory("BIN L4 · 5-bit add, sub, logic, conversions") == "Victory: BIN L4" + facts
     assert victory("Correction · BIN L7 · 12 missed · 8-bit, 13 ops") == "Victory: Correction · BIN L7" + facts
     assert victory("BIN L1 · 2-4-bit add") == "Victory: BIN L1 · 2-4-bit add" + facts  # it fits: all of it
-    mixed = "BIN L3 4-bit add, logic ×192 · SY L2 4 words ×64"  # no part is only a skill and level: kept whole
-    assert victory(mixed) == f"Victory: {mixed}{facts}"
-    assert all(len(victory(t)) <= LOG_WIDTH for t in ("BIN L10 · 11-bit, 17 ops, newest signed", "SY L50 · 12 words"))
+    mixed = "BIN L3 4-bit add, logic ×192 · SY L2 4 words ×64"  # each part keeps its skill, level and rows
+    assert victory(mixed) == f"Victory: BIN L3 ×192 · SY L2{facts}"
+    assert victory("BIN L3 add ×9 · SY L1 ×8") == f"Victory: BIN L3 ×9 · SY L1 ×8{facts}"
+    long_titles = ("BIN L10 · 11-bit, 17 ops, newest signed", "SY L50 · 12 words", mixed)
+    assert all(len(victory(t)) <= LOG_WIDTH for t in long_titles)
 
 
 def test_a_victory_with_the_trainers_measures_says_rows_trained_and_the_held_out_loss_before_and_after():

@@ -241,17 +241,28 @@ def _quest_finished(ev: QuestFinished, before: RealmState) -> Line:
 
 LOG_WIDTH = 69  # a log row's text at 80 columns: the Battle log's and the Chronicle's inside, less the clock
 _SKILL_LEVEL = re.compile(r"^[A-Z][A-Z0-9_]* L\d+$")  # a game quest title's "BIN L4" part
+# a mixed quest's part, "BIN L3 4-bit add, logic ×192": its skill and level, its words, its rows
+_MIXED_PART = re.compile(r"^([A-Z][A-Z0-9_]* L\d+)(?: [^×].*?)?( ×[\d,]+)?$")
 
 
 def _victory(title: str, facts: str) -> str:
-    """``Victory: TITLE — FACTS``; a game quest's title drops its words after the skill and level
-    (``BIN L4 · 5-bit add, ...`` becomes ``BIN L4``; DIO's entering line said them) while the
-    line is longer than a log row, so the numbers are not the part cut off."""
+    """``Victory: TITLE — FACTS``; while the line is longer than a log row, a game quest's title
+    drops its words after the skill and level (``BIN L4 · 5-bit add, ...`` becomes ``BIN L4``; DIO's
+    entering line said them), a mixed quest's parts theirs (``BIN L3 4-bit add ×192 · SY L2 4 words
+    ×64`` becomes ``BIN L3 ×192 · SY L2 ×64``, then ``BIN L3 · SY L2``), so the quest's own numbers
+    are not the part cut off."""
     parts = title.split(" · ")
+    line = lambda: f"Victory: {' · '.join(parts)}{facts}"  # noqa: E731
     keep = next((i + 1 for i, part in enumerate(parts) if _SKILL_LEVEL.match(part)), len(parts))
-    while len(parts) > keep and len(f"Victory: {' · '.join(parts)}{facts}") > LOG_WIDTH:
+    while len(parts) > keep and len(line()) > LOG_WIDTH:
         parts.pop()
-    return f"Victory: {' · '.join(parts)}{facts}"
+    for shorter in (lambda m: m.group(1) + (m.group(2) or ""), lambda m: m.group(1)):  # then the rows too
+        for i in reversed(range(len(parts))):
+            if len(line()) <= LOG_WIDTH:
+                return line()
+            if mixed := _MIXED_PART.match(parts[i]):
+                parts[i] = shorter(mixed)
+    return line()
 
 
 def _what_dio_did(result: QuestResult, before: RealmState) -> str:
