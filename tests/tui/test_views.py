@@ -322,6 +322,17 @@ def test_the_eval_table_shows_what_tells_items_apart():
     assert prompt_gist("3 in binary, 5 bits = (columns)") == "3 in binary, 5 bits = (columns)"
 
 
+def test_a_wrong_eval_answer_is_shown_from_where_it_leaves_the_expected_one():
+    from realm.tui.screens.skills import from_difference
+
+    said, expected = "0*2+1=1\n1*2+0=2\n2*2+1=5\n5*2+1=11\n11", "0*2+1=1\n1*2+0=2\n2*2+1=5\n5*2+0=10\n10"
+    assert from_difference(said, expected, 16) == ("…5*2+1=11 11", "…5*2+0=10 10")
+    long_word = '{"answers": ["RIVER", "STONE", "CLOUD"]}', '{"answers": ["RIVER", "STONE", "CLOWN"]}'
+    assert from_difference(*long_word, 16) == ('…"CLOUD"]}', '…"CLOWN"]}')
+    assert from_difference("1*2+0=2 9", "1*2+0=2 8", 16) == ("1*2+0=2 9", "1*2+0=2 8")  # it shows already
+    assert from_difference("", "42", 16) == ("", "42")
+
+
 def test_a_quest_of_several_epochs_says_which_pass_it_is_on():
     from realm.protocol import QuestInfo, QuestStarted, StepMetrics
     from realm.tui.screens.battle import quest_meter

@@ -31,6 +31,7 @@ NO_SKILLS = "no skill loaded: the trainer announces its skills (skills.enabled) 
 SPARK = "▁▂▃▄▅▆▇█"  # 0 % to 100 %, the same scale on every line
 SPARK_POINTS = 24  # the newest rounds a sparkline shows
 ITEM_COLUMNS = ("", "skill", "prompt", "DIO's answer", "expected")
+DIFFERENCE_CONTEXT = 4  # characters shown before where a wrong answer leaves the expected one
 ITEM_FIXED = 1 + 5 + 2 * len(ITEM_COLUMNS) + 2 + 2  # mark, skill, cell padding, border, scrollbar
 
 
@@ -228,12 +229,29 @@ def prompt_gist(prompt: str) -> str:
     return " ".join(lines[1:]) if len(lines) > 1 else prompt
 
 
+def from_difference(said: str, expected: str, width: int) -> tuple[str, str]:
+    """A wrong answer and the expected one, flattened; when they part beyond what a ``width`` cell
+    shows, both start at the word where they part (``…`` marks what is dropped): long worked answers
+    share their first lines, and cells that showed only those made a wrong row look right."""
+    said, expected = " ".join(said.split()), " ".join(expected.split())
+    same = next((i for i, (a, b) in enumerate(zip(said, expected)) if a != b), min(len(said), len(expected)))
+    if same < width - DIFFERENCE_CONTEXT:
+        return said, expected
+    start = expected.rfind(" ", 0, same) + 1  # the shared prefix: the same word start in both
+    if start == 0 or same - start > width // 2:
+        start = same - DIFFERENCE_CONTEXT
+    return "…" + said[start:], "…" + expected[start:]
+
+
 def item_cells(row: EvalItemRow, glyphs: str, widths: tuple[int, ...]) -> tuple[Content, ...]:
     right = row.item.correct
-    texts = (row.skill, prompt_gist(row.item.prompt), row.item.response or "(nothing)", row.item.expected)
+    said, expected = bin_text(row.item.response, glyphs) or "(nothing)", bin_text(row.item.expected, glyphs)
+    if not right:
+        said, expected = from_difference(said, expected, widths[3])
+    texts = (row.skill, prompt_gist(row.item.prompt), said, expected)
     return (
         Content.styled("✓", "$success") if right else Content.styled("✗", "bold $error"),
-        *(Content(clip(bin_text(t, glyphs), w)) for t, w in zip(texts, widths[1:])),
+        *(Content(clip(t, w)) for t, w in zip(texts, widths[1:])),
     )
 
 
