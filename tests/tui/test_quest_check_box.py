@@ -90,3 +90,16 @@ async def test_the_length_is_measured_against_the_trainers_announced_max_length(
         box = await add_through_the_dialog(app, pilot, too_long(tmp_path, words=40))
         assert "train.max_length 64: 1 over" in summary(box)
         assert "21 lines: 20 ok, 1 rejected" in summary(box)
+
+
+async def test_a_path_that_is_not_a_file_is_refused_at_once(endpoints, trainer, tmp_path):
+    notes = Notes()
+    async with playing(endpoints, trainer, notes=notes) as (app, pilot):
+        for path, why in ((tmp_path / "nonexistent.jsonl", "not found"), (tmp_path, "is a folder, not a quest file")):
+            await pilot.press("4", "a")
+            await wait_for(pilot, lambda: app.screen.query("#ask-path"), what="the path box")
+            app.screen.query_one("#ask-path").value = str(path)
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: notes.any(f"{path}: {why}; nothing queued"), what="the refusal")  # noqa: B023
+            assert not isinstance(app.screen, QuestCheckBox)
+        assert not [r for r in trainer.control_requests() if isinstance(r, QuestAddRequest)]

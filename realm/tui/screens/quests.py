@@ -205,6 +205,10 @@ class QuestsScreen(RealmScreen):
     def _add(self, path: str | None) -> None:
         if path:
             chosen = Path(path).expanduser()
+            if not chosen.is_file():
+                missing = "is a folder, not a quest file" if chosen.is_dir() else "not found"
+                self.notify(f"{chosen}: {missing}; nothing queued", severity="error", markup=False)
+                return
             self.app.push_screen(
                 QuestCheckBox(chosen, self.app.check_quest_file), lambda epochs: self._queue(chosen, epochs)
             )
