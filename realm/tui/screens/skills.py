@@ -80,7 +80,7 @@ class SkillsModel:
     items: tuple[EvalItemRow, ...]  # the last round's items of every skill
     empty: str | None  # why there is no row
     training_on: str  # what DIO trains on now
-    idle_quests_done: int
+    idle_quests_done: str  # of the board's recent quests, which say how many they are
     mix: str  # which skills the trainer trains and evaluates, and which are left out
 
 
@@ -161,7 +161,9 @@ def skills_model(view: RealmView) -> SkillsModel:
         training_on = f"a quest drawn from a skill on request ({quest.name})"
     else:
         training_on = f"your quest ({quest.name})"
-    idle_done = sum(1 for r in state.board.recent if r.outcome == "done" and r.source == "idle")
+    recent = state.board.recent
+    won = sum(1 for r in recent if r.outcome == "done" and r.source == "idle")
+    idle_done = f"{won} of the last {counted(len(recent), 'quest')}" if recent else "none yet"
     step = state.hero.steps
     skills = state.skills.skills
     names = {s.id: short(s) for s in skills}
@@ -322,8 +324,8 @@ class SkillsScreen(RealmScreen):
                 ("Training on ", "$text-muted"),
                 model.training_on,
                 "\n",
-                ("Idle quests won (recent) ", "$text-muted"),
-                str(model.idle_quests_done),
+                ("Idle quests won ", "$text-muted"),
+                model.idle_quests_done,
                 "\n",
                 (model.mix, "$text-muted"),
             )  # fmt: skip
