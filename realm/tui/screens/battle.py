@@ -109,6 +109,11 @@ def state_line(step: int, battle: BattleState, readonly: bool, steps_per_s: floa
     return Content.assemble(*parts)
 
 
+def live_rate(battle: BattleState, value: float) -> str:
+    """A throughput while DIO trains; paused or resting, the last step's rate is not a rate now."""
+    return fmt.rate(value) if battle.status == "training" else fmt.MISSING
+
+
 def metrics_line(battle: BattleState, quest_val: float | None) -> Content:
     """``quest_val``: the current quest's own held-out loss (none until its first measure, before its first step;
     the chart keeps the earlier quests' points)."""
@@ -117,8 +122,8 @@ def metrics_line(battle: BattleState, quest_val: float | None) -> Content:
         ("  quest val ", "$text-muted"), fmt.loss(quest_val),
         ("  lr ", "$text-muted"), fmt.sci(battle.lr),
         ("  grad ", "$text-muted"), f"{battle.grad_norm:.3f}",
-        ("  tok/s ", "$text-muted"), fmt.rate(battle.tokens_per_s),
-        ("  ex/s ", "$text-muted"), fmt.rate(battle.examples_per_s),
+        ("  tok/s ", "$text-muted"), live_rate(battle, battle.tokens_per_s),
+        ("  ex/s ", "$text-muted"), live_rate(battle, battle.examples_per_s),
     )  # fmt: skip
 
 
@@ -131,7 +136,7 @@ def trainer_gpu_rows(state: RealmState) -> tuple[tuple[str, str], ...]:
     if not trainer.device.startswith("cuda"):
         return (
             ("gpu", f"none: trains on {trainer.device.split(':')[0].upper()}"),
-            ("tok/s", fmt.rate(battle.tokens_per_s)),
+            ("tok/s", live_rate(battle, battle.tokens_per_s)),
         )
     if battle.gpu is None:
         memory = f" · {battle.gpu_memory_mb / 1024:.1f} GiB used" if battle.gpu_memory_mb is not None else ""

@@ -250,7 +250,7 @@ def item_cells(row: EvalItemRow, glyphs: str, widths: tuple[int, ...]) -> tuple[
     said, expected = bin_text(row.item.response, glyphs) or "(nothing)", bin_text(row.item.expected, glyphs)
     if not right:
         said, expected = from_difference(said, expected, widths[3])
-    texts = (row.skill, prompt_gist(row.item.prompt), said, expected)
+    texts = (row.skill, bin_text(prompt_gist(row.item.prompt), glyphs), said, expected)
     return (
         Content.styled("✓", "$success") if right else Content.styled("✗", "bold $error"),
         *(Content(clip(t, w)) for t, w in zip(texts, widths[1:])),
