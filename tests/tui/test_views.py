@@ -380,3 +380,11 @@ def test_a_locked_skill_says_what_it_waits_for_until_it_joins():
     joined = apply(state, SkillUnlocked(skill="sy", after="bin", level=2, step=900))
     assert [(s.waits_for, s.waits_level) for s in joined.skills.skills] == [("", 0), ("", 0)]
     assert "locked" not in sy_text(joined) and "no eval yet" in sy_text(joined)
+
+
+def test_the_oracle_status_says_idle_with_what_it_served_rather_than_zero_rates():
+    from realm.protocol import OracleState
+    from realm.tui.screens.oracle import load_text
+
+    assert load_text(OracleState(served=2)) == "idle · 2 served"
+    assert load_text(OracleState(tokens_per_s=96.4, active=1, queued=2, served=2)) == "96 tok/s · 1+2 chats"

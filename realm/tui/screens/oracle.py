@@ -99,11 +99,16 @@ def oracle_model(view: RealmView) -> OracleModel:
         return OracleModel(oracle.unreachable, status, checkpoints, nodes)
     o = oracle.state
     dot = (" · ", "$text-muted")
-    status = Content.assemble(
-        oracle.name, dot, serving_text(o), dot, f"{o.tokens_per_s:,.0f} tok/s",
-        dot, f"{o.active}+{o.queued} chats", dot, gpu_text(o),
-    )  # fmt: skip
+    status = Content.assemble(oracle.name, dot, serving_text(o), dot, load_text(o), dot, gpu_text(o))
     return OracleModel(None, status, checkpoints, nodes)
+
+
+def load_text(o) -> str:
+    """What the oracle does now: its rate over the last seconds and its chats answering+waiting, or
+    idle (a rate of 0 and 0+0 chats read like nothing ever served), with what it has served."""
+    if o.active or o.queued or o.tokens_per_s:
+        return f"{o.tokens_per_s:,.0f} tok/s · {o.active}+{o.queued} chats"
+    return f"idle · {o.served:,} served"
 
 
 @dataclass
