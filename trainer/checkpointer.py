@@ -64,7 +64,7 @@ class Checkpointer:
         self.engine = engine
         self.emit = emit
         self.config = config  # the live config: the Armory may change retention between saves
-        self.in_use = in_use  # steps an oracle eval round still reads
+        self.in_use = in_use  # steps an oracle eval round still reads, and the one the oracle serves
 
     # ------------------------------------------------------------------ free space
 

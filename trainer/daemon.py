@@ -17,10 +17,10 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from realm.bus import ControlServer, Later
+from realm.bus import ControlServer, Later, socket_file
 from realm.config import RealmConfig, endpoints, profile_of
 from realm.home import Home, HomeBusy, hold_lock
-from realm.hosts import serve_setup
+from realm.hosts import connect_oracle, serve_setup
 from realm.protocol import (
     AchievementsRestored,
     Ack,
@@ -46,7 +46,7 @@ from realm.protocol import (
 from realm.vault.checkpoints import complete_checkpoints, remove_partials
 from realm.vault.ledger import Ledger
 from realm.vault.retention import finish_interrupted_deletes
-from realm.vault.service import VAULT_REQUESTS, VaultService
+from realm.vault.service import VAULT_REQUESTS, VaultService, served_step
 from trainer.checkpointer import AutoPromoter, Checkpointer
 from trainer.chronicle import Chronicle, JournaledPublisher
 from trainer.disk_watch import DiskWatch
@@ -211,6 +211,23 @@ class Daemon:
         if self.publisher is not None:
             self.publisher.emit(Notice(level="warning", text=text))
 
+    def _checkpoints_in_use(self) -> tuple[int, ...]:
+        """What retention keeps for now: the checkpoint an oracle eval round reads and the one the
+        oracle serves (a delete refuses it too; deleted, the Oracle would name a checkpoint the
+        Vault no longer has). Asked at each save where an oracle may listen: not when this home's
+        oracle socket does not exist."""
+        rounds = self.skill_runner.checkpoints_in_use() if self.skill_runner else ()
+        _, control, _ = connect_oracle(self.config, self.home.root)
+        path = socket_file(control)
+        if path is not None and not path.exists():
+            return rounds
+        try:
+            serving, _ = served_step(self.config, self.home.root)
+        except Exception as exc:  # a save must not fail on the oracle: without an answer nothing more is kept
+            log.warning("retention could not ask the oracle what it serves: %s", exc)
+            serving = None
+        return (*rounds, serving) if serving is not None else rounds
+
     def _training_loop(self) -> TrainingLoop:
         emit, config = self.publisher.emit, lambda: self.config
         checkpointer = Checkpointer(
@@ -219,7 +236,7 @@ class Daemon:
             self.engine,
             emit,
             config=config,
-            in_use=lambda: self.skill_runner.checkpoints_in_use() if self.skill_runner else (),
+            in_use=self._checkpoints_in_use,
         )
         self.disk = DiskWatch(checkpointer, self.controls, emit, self._flush_waiting_writes)
         scorer = SuiteScorer(

@@ -3,7 +3,8 @@
 Kept, always: the latest (the resume point), the last ``keep_last``, the best ``keep_best``
 by ``best_metric`` (``score``: the champion board's order), the champion and every pinned step. When only one checkpoint exists it is
 the latest, so the only one is never deleted either. A checkpoint in use (an oracle eval round
-reading it) is kept too, except when the disk is full. Everything else may go.
+reading it, or the one the oracle serves) is kept too, except when the disk is full. Everything
+else may go.
 """
 
 from __future__ import annotations

@@ -94,6 +94,24 @@ def test_the_trainer_forwards_promote_and_resolves_the_champion(tmp_path, oracle
         trainer.client.request(PromoteRequest(ref="55"))
 
 
+def test_retention_keeps_the_checkpoint_the_oracle_serves(tmp_path, oracle_factory, trainer_factory):
+    import msgspec
+
+    from realm.config import VaultConfig
+
+    home = tmp_path / "home"
+    for step in (1, 2, 3):
+        add_checkpoint(home, step)
+    oracle = oracle_factory(oracle_config(load_on_start="1"), home=home)
+    oracle.wait_serving(1)
+    config = msgspec.structs.replace(fast_config(checkpoint_every=2), vault=VaultConfig(keep_last=1, keep_best=0))
+    trainer = trainer_factory(config, home=home).start()
+    wait_for(lambda: trainer.state.hero.steps >= 8, timeout=120, what="saves that apply retention")
+    trainer.stop()
+    kept = {int(folder.name.split("-")[1]) for folder in (home / "vault" / "checkpoints").glob("checkpoint-*")}
+    assert 1 in kept and 2 not in kept, kept  # served: kept; neither served nor among the newest: gone
+
+
 def test_promote_and_chat_from_the_command_line_and_the_served_checkpoint_is_kept(tmp_path, oracle_factory):
     import json
     import subprocess
