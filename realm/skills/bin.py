@@ -10,7 +10,7 @@ The per-level parameters come from ``configs/skills/bin.yaml``:
   prompt starts with its key (``key: ▲=0 ●=1``) and every operand and binary answer uses those two
   glyphs, so DIO works one structure in 65 notations. A glyph never changes its value: reading a
   key that assigns values afresh each problem is an induction circuit (match a glyph to its copy in
-  the key, take the value after it) that DIO-nano did not form in 15,000 steps of that task alone.
+  the key, take the value after it) that DIO-nano did not form in 15,500 steps of that task alone.
 * ``tiers``: output tiers drawn uniformly: ``brief`` (the answer alone), ``columns`` (for
   add, wrap, sub and the bitwise ops: one line per column, rightmost first, ``a+b+carry=carry bit``
   or ``a-b-borrow=borrow bit``; for the conversions one line per bit, doubling from the left

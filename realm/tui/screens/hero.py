@@ -21,9 +21,8 @@ from realm.tui.widgets.meter import Meter
 from realm.tui.widgets.portrait import Portrait
 
 ACHIEVEMENTS_SHOWN = 4
-STAT_KEY = Content.styled(
-    "ATK 1/smoothed train loss · DEF 1/suite loss · ACC eval right", "$text-muted"
-)  # Help says more
+# Help says more
+STAT_KEY = Content.styled("ATK 1/smoothed train loss · DEF 1/suite loss · ACC eval right", "$text-muted")
 
 
 class HeroScreen(RealmScreen):
