@@ -8,6 +8,7 @@ import pytest
 from conftest import fast_config, write_chat_quest
 from textual.widgets import DataTable, Input
 
+from realm.protocol import PauseRequest
 from realm.tui.app import RealmApp
 from realm.tui.format import bin_text
 from realm.tui.screens.ask import AskPath, Confirm
@@ -136,9 +137,12 @@ async def test_the_skills_screen_shows_bin_after_an_eval_round(trainer_factory, 
         assert re.search(r"steps? [\d,–]+ · \d+ evals?", rows()), "the sparkline's steps and rounds"
         assert app.screen.query_one("#skills-items", DataTable).row_count == len(skill.last_items) > 0
         assert not app.screen.query_one("#skills-empty").display
+        trainer.client.request(PauseRequest())  # no newer round may replace the items between here and enter
+        await wait_for(pilot, lambda: app.mirror.state.battle.status == "paused", what="the pause")
+        item = app.mirror.state.skills.skills[0].last_items[0]
+        await wait_for(pilot, lambda: app.screen.selected_item().item == item, what="the last round's items drawn")
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, FactSheet), what="the item's detail")
-        item = skill.last_items[0]
         assert app.screen.fact("DIO said") == (bin_text(item.response, app.bin_glyphs) or "(nothing)")
         assert app.screen.fact("expected") == bin_text(item.expected, app.bin_glyphs)
     trainer.stop()

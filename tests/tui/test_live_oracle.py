@@ -109,10 +109,14 @@ async def test_a_question_streams_dio_s_answer_into_the_chat_and_ctrl_y_copies_i
         assert "no NVIDIA GPU" in panel() or "GPU " in panel()  # pynvml's answer, whichever this machine has
 
 
+LONG_ANSWER = 1500  # tokens: DIO-nano's positions are 2,048, prompt included
+
+
 async def test_ctrl_x_stops_a_long_answer_and_quitting_drops_one(tmp_path, endpoints, oracle_factory):
     oracle = serving_step_5(tmp_path, oracle_factory)
     stream = Stream()
-    app = oracle_app(endpoints, oracle, chat_max_new_tokens=500)
+    # long enough that neither answer can end before ctrl+x or the quit reaches the oracle
+    app = oracle_app(endpoints, oracle, chat_max_new_tokens=LONG_ANSWER)
     async with app.run_test(size=(80, 24), message_hook=stream) as pilot:
         await pilot.press("6")
         assert app.why_disabled("stop_generation") == NOT_GENERATING
@@ -122,7 +126,7 @@ async def test_ctrl_x_stops_a_long_answer_and_quitting_drops_one(tmp_path, endpo
         await pilot.press("ctrl+x")
         await wait_for(pilot, lambda: stream.finished, timeout=60, what="the cancelled end")
         end = stream.finished[0].end
-        assert end is not None and end.reason == "cancelled" and end.tokens < 500
+        assert end is not None and end.reason == "cancelled" and end.tokens < LONG_ANSWER
         await wait_for(pilot, lambda: transcript(app)[-1].startswith("oracle: cancelled"), what="the note")
         chunks_before = len(stream.chunks)
         assert app.why_disabled("stop_generation") == NOT_GENERATING
