@@ -191,6 +191,8 @@ def test_status_pause_resume_stop_against_a_running_trainer(tmp_path):
         wait_for(lambda: status()["state"]["battle"]["status"] == "paused", what="paused")
         human = realm("status", *common)
         assert human.returncode == 0 and "battle: paused" in human.stdout and "DIO  Lv 1" in human.stdout
+        assert "tok/s" not in human.stdout, "paused, the last step's rate is not a rate now"
+        assert max(map(len, human.stdout.splitlines())) <= 80, human.stdout
         for form in ((), ("--json",)):  # `realm status | head`
             gone = realm_to_a_reader_gone("status", *form, *common)
             assert (gone.returncode, gone.stderr) == (141, "")

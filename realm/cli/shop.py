@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 import uuid
 
 from realm.bus import TrainerUnreachable
@@ -31,7 +32,11 @@ def add_parsers(sub) -> None:
 
 def cmd_list(args) -> int:
     for item in ITEMS:
-        print(f"{item.id:<6} {item.price:>5,} gold  {item.what}")
+        print(
+            textwrap.fill(
+                item.what, width=80, initial_indent=f"{item.id:<6} {item.price:>5,} gold  ", subsequent_indent=" " * 19
+            )
+        )
     try:
         state = trainer_client(args).request(SnapshotRequest()).state
     except TrainerUnreachable as exc:

@@ -179,14 +179,16 @@ def format_status(snapshot) -> str:
         return "-" if value is None else fmt.format(value)
 
     lines = [
-        f"DIO  Lv {stats.level}  XP {stats.xp} ({stats.xp_into_level}/{stats.xp_for_level})  "
-        f"ATK {num(stats.atk)}  DEF {num(stats.defense)}  ACC {num(stats.acc, '{:.0%}')}  Gold {stats.gold}",
+        f"DIO  Lv {stats.level}  XP {stats.xp:,} ({stats.xp_into_level:,}/{stats.xp_for_level:,})  "
+        f"ATK {num(stats.atk)}  DEF {num(stats.defense)}  ACC {num(stats.acc, '{:.0%}')}  Gold {stats.gold:,}",
         "  ATK 1/smoothed train loss · DEF 1/suite loss (held-out) · ACC eval accuracy",
     ]
     quest = f"{battle.quest.name} {battle.quest_step}/{battle.quest_total}" if battle.quest else "none"
     if battle.quest and battle.quest_epochs:
         quest += f" (epoch {battle.quest_epoch}/{battle.quest_epochs})"
-    lines.append(f"battle: {battle.status}  quest: {quest}  loss {num(battle.loss)}  {battle.tokens_per_s:,.0f} tok/s")
+    rate = f"  {battle.tokens_per_s:,.0f} tok/s" if battle.status == "training" else ""  # paused: not a rate now
+    lines.append(f"battle: {battle.status}  loss {num(battle.loss)}{rate}")
+    lines.append(f"quest: {quest}")
     if battle.reason:
         lines.append(f"why {battle.status}: {battle.reason}")
     lines.append(f"queue: {len(state.board.queued)} quest(s) waiting")
@@ -198,9 +200,8 @@ def format_status(snapshot) -> str:
     if state.trainer:
         t = state.trainer
         profile = f", profile {t.profile}" if t.profile else ""
-        lines.append(
-            f"trainer: {t.model} on {t.device}, {t.parameters / 1e6:.2f}M params{profile}, pid {t.pid}, run {snapshot.run}"
-        )
+        lines.append(f"trainer: {t.model} on {t.device}, {t.parameters / 1e6:.2f}M params{profile}")
+        lines.append(f"  pid {t.pid}, run {snapshot.run}")
     return "\n".join(lines)
 
 

@@ -86,6 +86,7 @@ def test_gold_buys_a_real_quest_and_a_real_eval_round_and_is_spent_once(trainer_
     capsys.readouterr()
     assert cli_main(["shop", "list", "--home", str(home)]) == 0
     listed = capsys.readouterr().out
+    assert max(map(len, listed.splitlines())) <= 80, listed
     assert "quest    300 gold" in listed and f"gold: {gold % 200} (100 a quest won, {spent:,} spent)" in listed
     assert cli_main(["shop", "buy", "eval", "--home", str(home)]) == 1
     assert capsys.readouterr().err == f"realm: shop: eval costs 200 gold; DIO has {gold % 200} (100 a quest won)\n"
