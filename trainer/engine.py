@@ -211,6 +211,8 @@ class Engine:
         trial = self.precision_trial
         choice = trial.record(self.precision, seconds_per_token)
         if choice is None:
+            # between trial steps (an eval, a save) the arithmetic is fp32's, not the last step's
+            self.precision = "fp32"
             return
         self.precision, self.precision_trial = choice, None
         log.info("CPU precision: %s (%s)", choice, trial.verdict())

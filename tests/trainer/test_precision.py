@@ -57,13 +57,17 @@ def test_auto_on_a_native_bf16_cpu_trains_its_first_steps_in_both_and_keeps_one(
     engine = Engine(fast_config(precision="auto"))
     assert engine.precision == "fp32" and engine.precision_trial is not None
     batches = engine.batches(engine.encode(_chats()), "order")
-    used = []
+    used, between = [], []  # the precision each step trained in; the one an eval between steps gets
+    accumulate = engine._accumulate
+    engine._accumulate = lambda *args, **kwargs: used.append(engine.precision) or accumulate(*args, **kwargs)
     with caplog.at_level("INFO", logger="realm.trainer"):
         for step in range(engine_module.CPU_TRIAL_STEPS + 4):
             engine.train_step(batches[step % len(batches)])
-            used.append(engine.precision)
-    trial, after = used[: engine_module.CPU_TRIAL_STEPS - 1], used[engine_module.CPU_TRIAL_STEPS - 1 :]
-    assert trial == ["fp32", "bf16"] * (len(trial) // 2) + ["fp32"] * (len(trial) % 2)
+            between.append(engine.precision)
+    trial, after = used[: engine_module.CPU_TRIAL_STEPS], used[engine_module.CPU_TRIAL_STEPS :]
+    assert trial == ["fp32", "bf16"] * (engine_module.CPU_TRIAL_STEPS // 2)
+    assert between[: engine_module.CPU_TRIAL_STEPS - 1] == ["fp32"] * (engine_module.CPU_TRIAL_STEPS - 1)
+    assert between[engine_module.CPU_TRIAL_STEPS - 1 :] == [after[0]] * 5
     assert engine.precision_trial is None and len(set(after)) == 1 and after[0] in ("fp32", "bf16")
     assert engine.step == engine_module.CPU_TRIAL_STEPS + 4  # every trial step trained
     assert [r.getMessage().split(" (")[0] for r in caplog.records if "CPU precision" in r.getMessage()] == [
