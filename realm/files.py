@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from pathlib import Path
 
 from realm.errors import RealmError
@@ -15,6 +17,12 @@ class UnreadableFile(RealmError):
         self.path = path
         self.reason = reason
         super().__init__(f"{path}: {reason}")
+
+
+class FileTooBig(UnreadableFile):
+    def __init__(self, path: Path, size: int, max_bytes: int) -> None:
+        self.size = size
+        super().__init__(path, f"{size:,} bytes, more than the {max_bytes:,} allowed")
 
 
 def atomic_write(path: Path, data: str | bytes, *, private: bool = False) -> Path:
@@ -37,9 +45,17 @@ def atomic_write(path: Path, data: str | bytes, *, private: bool = False) -> Pat
     return path
 
 
-def read_bytes(path: Path) -> bytes:
-    """``path``'s bytes; ``UnreadableFile`` when there are none to read."""
+def read_bytes(path: Path, max_bytes: int | None = None) -> bytes:
+    """``path``'s bytes; ``UnreadableFile`` when there are none to read: a regular file only (a
+    device such as /dev/zero never ends, a pipe blocks until someone writes), of at most
+    ``max_bytes`` when given."""
     try:
+        if not stat.S_ISREG((info := path.stat()).st_mode):
+            if stat.S_ISDIR(info.st_mode):
+                raise IsADirectoryError(errno.EISDIR, "is a folder")
+            raise UnreadableFile(path, "not a regular file (a device, pipe or socket): give a file")
+        if max_bytes is not None and info.st_size > max_bytes:
+            raise FileTooBig(path, info.st_size, max_bytes)
         return path.read_bytes()
     except OSError as exc:
         raise UnreadableFile(path, unreadable(exc)) from None

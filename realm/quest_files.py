@@ -9,6 +9,7 @@ from pathlib import Path
 
 from realm.config import RealmConfig
 from realm.errors import RealmError
+from realm.files import FileTooBig, UnreadableFile, read_bytes
 from realm.protocol import QuestAddRequest, encode
 from realm.quests.check import QuestCheck, check_quest
 from realm.quests.formats import QuestFormatError
@@ -21,22 +22,24 @@ class QuestFileError(RealmError):
 def quest_add_request(path: Path, priority: str, max_message_bytes: int, epochs: int = 0) -> QuestAddRequest:
     """Read a quest file into one QuestAddRequest, or raise QuestFileError saying why it cannot be sent."""
     try:
-        content = path.read_bytes()
-    except FileNotFoundError:
-        raise QuestFileError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise QuestFileError(f"{path}: is a folder, not a quest file") from None
-    except OSError as exc:
-        raise QuestFileError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+        content = read_bytes(path, max_bytes=max_message_bytes)
+    except FileTooBig as exc:
+        raise QuestFileError(_too_big(path, exc.size, max_message_bytes)) from None
+    except UnreadableFile as exc:
+        raise QuestFileError(str(exc)) from None
     request = QuestAddRequest(
         name=path.name, content=content, priority=priority, request_id=uuid.uuid4().hex, epochs=epochs
     )
     if len(encode(request)) > max_message_bytes:
-        raise QuestFileError(
-            f"{path} is {len(content):,} bytes; one bus message carries at most {max_message_bytes:,} "
-            "(bus.max_message_bytes): copy the file into the trainer's HOME/inbox/ instead"
-        )
+        raise QuestFileError(_too_big(path, len(content), max_message_bytes))
     return request
+
+
+def _too_big(path: Path, size: int, max_message_bytes: int) -> str:
+    return (
+        f"{path} is {size:,} bytes; one bus message carries at most {max_message_bytes:,} "
+        "(bus.max_message_bytes): copy the file into the trainer's HOME/inbox/ instead"
+    )
 
 
 def epochs_count(text: str) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import msgspec
 from conftest import fast_config
@@ -72,6 +73,17 @@ def test_quest_add_refuses_files_the_bus_cannot_carry_and_missing_files(tmp_path
     assert "one bus message carries at most 4,096" in result.stderr and "HOME/inbox/" in result.stderr
     missing = realm("quest", "add", str(tmp_path / "nope.jsonl"), "--home", str(tmp_path / "h"))
     assert missing.returncode == 1 and "nope.jsonl: file not found" in missing.stderr
+
+
+def test_quest_add_and_check_refuse_a_device_or_a_pipe_at_once(tmp_path):
+    """/dev/zero never ends and a pipe waits for a writer: both were read until memory ran out or forever."""
+    pipe = tmp_path / "pipe.jsonl"
+    os.mkfifo(pipe)
+    for path in ("/dev/zero", str(pipe)):
+        for command in ("add", "check"):
+            result = realm("quest", command, path, "--home", str(tmp_path / "h"), timeout=60)
+            assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+            assert f"{path}: not a regular file (a device, pipe or socket): give a file" in result.stderr, result.stderr
 
 
 def test_help_lists_the_quest_commands():

@@ -96,6 +96,9 @@ class QuestBoard:
                 verdict = check_intake(path, self.config.quests)
             except QuestFormatError as exc:
                 return self._refuse(path, str(exc)), None, str(exc)
+            except Exception as exc:  # one file must not stop the trainer, nor stop it again at each start
+                reason = _unchecked(path, exc)
+                return self._refuse(path, reason), None, reason
             quarantine = write_quarantine(self.home.quarantine, path.name, verdict)
             if not verdict.accepted:
                 reason = f"{path.name}: {verdict.refused}" + _see(quarantine, self.home)
@@ -162,7 +165,9 @@ class QuestBoard:
             return active, self._prepare(active, tokenizer)
         except QuestFormatError as exc:
             self.fail(active, str(exc))
-            return None
+        except Exception as exc:  # an active quest that stops the trainer stops it at each start too
+            self.fail(active, _unchecked(active, exc))
+        return None
 
     def start(
         self, active: Path, priority: str, examples: int, held_out: int, total_steps: int, split: str, epochs: int = 1
@@ -353,6 +358,12 @@ def _named(handler: Callable[..., Reply]) -> Callable[..., Reply]:
             return ErrorReply(message=str(exc))
 
     return handle
+
+
+def _unchecked(path: Path, exc: Exception) -> str:
+    """A check that failed in a way no rule foresaw: the file fails, the trainer goes on."""
+    log.exception("checking quest %s failed", path.name)
+    return f"{path.name}: could not be checked ({type(exc).__name__}: {exc}); a bug in realm: please report it"
 
 
 def _see(quarantine: Path | None, home: Home) -> str:

@@ -306,10 +306,17 @@ def _decode_line(number: int, raw: bytes) -> tuple[str, LineProblem | None]:
 def _parse_record(number: int, text: str, last_unterminated: bool) -> tuple[dict | None, LineProblem | None]:
     try:
         record = json.loads(text)
+    except RecursionError:
+        return None, LineProblem(number, "JSON nested too deep to read (thousands of [ or { inside each other)", text)
     except ValueError as exc:
-        detail = f"{exc.msg}, column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+        # the one other ValueError json.loads raises: an integer past Python's digit limit
+        detail = f"{exc.msg}, column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else "a number too long"
         hint = "; the last line has no newline and looks cut off" if last_unterminated else ""
         return None, LineProblem(number, f"not valid JSON ({detail}){hint}", text)
+    if "\\u" in text and not _encodable(record):
+        return None, LineProblem(
+            number, "a \\u escape of half a UTF-16 pair (such as \\ud800), which is not text", text
+        )
     if isinstance(record, list):
         return None, LineProblem(
             number, "expected JSONL (one JSON object per line), got a JSON array on this line", text
@@ -317,6 +324,16 @@ def _parse_record(number: int, text: str, last_unterminated: bool) -> tuple[dict
     if not isinstance(record, dict):
         return None, LineProblem(number, f"expected a JSON object, got {_json_type(record)}", text)
     return record, None
+
+
+def _encodable(record: dict | list | str | object) -> bool:
+    """No lone surrogate in a parsed record: JSON's ``\\ud800`` decodes to one, which no UTF-8
+    tokenizer or file can take."""
+    try:
+        json.dumps(record, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _refuse_whole_file(path: Path, problems: list[LineProblem]) -> None:

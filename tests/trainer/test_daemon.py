@@ -15,6 +15,7 @@ from realm.bus import TrainerUnreachable
 from realm.protocol import Ack, PauseRequest, ResumeRequest, StopRequest
 from realm.vault.checkpoints import complete_checkpoints, parse_step, read_sidecar
 from realm.vault.ledger import Ledger
+from trainer import quest_board
 from trainer.daemon import TrainerBusy
 from trainer.telemetry import read_metrics
 
@@ -104,6 +105,8 @@ def test_bad_quest_is_moved_aside_with_a_reason_and_training_goes_on(trainer_fac
     inbox.mkdir(parents=True)
     (inbox / "broken.jsonl").write_text('{"messages": [{"role": "user", "content": "hi"}]}\nnot json\n')
     (inbox / "array.jsonl").write_text('[{"messages": []}]\n')
+    (inbox / "deep.jsonl").write_text("[" * 100_000 + "\n")  # each of these two stopped the trainer at every start
+    (inbox / "lone.jsonl").write_text('{"prompt": "\\ud800", "completion": "x"}\n' * 5)
     write_chat_quest(inbox / "good.jsonl", n=40)
     old = time.time() - 10  # older than the inbox's settle time
     for path in inbox.iterdir():
@@ -113,7 +116,9 @@ def test_bad_quest_is_moved_aside_with_a_reason_and_training_goes_on(trainer_fac
     assert trainer.join() == 0
 
     failed = home / "quests" / "failed"
-    assert sorted(p.name for p in failed.glob("*.jsonl")) == ["array.jsonl", "broken.jsonl"]
+    assert sorted(p.name for p in failed.glob("*.jsonl")) == ["array.jsonl", "broken.jsonl", "deep.jsonl", "lone.jsonl"]
+    assert "nested too deep" in (failed / "deep.jsonl.reason.txt").read_text()
+    assert "half a UTF-16 pair" in (failed / "lone.jsonl.reason.txt").read_text()
     reason = (failed / "broken.jsonl.reason.txt").read_text()
     assert "line 2: not valid JSON" in reason and "1 of 2 lines (50%) are bad" in reason
     quarantined = (home / "quests" / "quarantine" / "broken.jsonl.quarantine.jsonl").read_text()
@@ -166,3 +171,38 @@ def test_idle_quests_that_fail_whole_pause_the_trainer_instead_of_spinning(train
     failed_now = lambda: len(list((trainer.home / "quests" / "failed").glob("idle-*.jsonl")))  # noqa: E731
     wait_for(lambda: failed_now() == 2 * OWN_FAILURES_TO_PAUSE, what="three more tries")
     wait_for(lambda: trainer.state.battle.status == "paused", what="the second pause")
+
+
+def test_a_check_that_breaks_fails_its_quest_and_training_goes_on(trainer_factory, tmp_path, monkeypatch):
+    """A fault no rule foresaw, at intake or before the battle, fails that one file (a file that
+    stopped the trainer would stop it again at each start) and says it is ours to fix."""
+    home = tmp_path / "home"
+    inbox = home / "inbox"
+    inbox.mkdir(parents=True)
+    for name in ("at-intake.jsonl", "before-battle.jsonl", "good.jsonl"):
+        write_chat_quest(inbox / name, n=40)
+    old = time.time() - 10
+    for path in inbox.iterdir():
+        os.utime(path, (old, old))
+
+    def breaks(real, name):
+        def check(path, *args, **kwargs):
+            if path.name == name:
+                raise RuntimeError("an unforeseen fault")
+            return real(path, *args, **kwargs)
+
+        return check
+
+    monkeypatch.setattr(quest_board, "check_intake", breaks(quest_board.check_intake, "at-intake.jsonl"))
+    monkeypatch.setattr(
+        quest_board, "check_for_training", breaks(quest_board.check_for_training, "before-battle.jsonl")
+    )
+    trainer = trainer_factory(fast_config(), max_steps=15, home=home).start()
+    assert trainer.join() == 0
+
+    failed = home / "quests" / "failed"
+    for name in ("at-intake.jsonl", "before-battle.jsonl"):
+        reason = (failed / f"{name}.reason.txt").read_text()
+        assert "could not be checked (RuntimeError: an unforeseen fault); a bug in realm" in reason, reason
+    assert {r.name: r.outcome for r in trainer.state.board.recent}["good.jsonl"] == "done"
+    assert trainer.state.hero.steps == 15

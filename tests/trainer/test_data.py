@@ -75,6 +75,21 @@ def test_invalid_json_names_the_line_and_the_rest_is_read(tmp_path):
     assert quest.examples == [CHAT, CHAT] and quest.lines == [1, 4]
 
 
+def test_hostile_lines_are_refused_with_our_reason_and_the_rest_is_read(tmp_path):
+    deep = "[" * 100_000  # past the JSON decoder's recursion limit
+    lone = '{"prompt": "\\ud800", "completion": "x"}'  # JSON's escape of half a UTF-16 pair
+    pair = _line([{"role": "user", "content": "\U0001f409"}, {"role": "assistant", "content": "ok"}])
+    huge = '{"n": ' + "9" * 5_000 + "}"  # past Python's digit limit for an int
+    path = _write(tmp_path, "\n".join([_line(), deep, lone, huge, pair.replace("\U0001f409", "\\ud83d\\ude09")]) + "\n")
+    quest = read_quest(path)
+    assert _problems(path) == [
+        (2, "JSON nested too deep to read (thousands of [ or { inside each other)"),
+        (3, "a \\u escape of half a UTF-16 pair (such as \\ud800), which is not text"),
+        (4, "not valid JSON (a number too long)"),
+    ]
+    assert quest.lines == [1, 5] and quest.examples[1][0]["content"] == "\U0001f609"  # a whole pair is text
+
+
 def test_json_array_file(tmp_path):
     pretty = json.dumps([{"messages": CHAT}, {"messages": CHAT}], indent=2)
     error = _error(_write(tmp_path, pretty))
