@@ -33,7 +33,7 @@ def wait_for(condition, timeout: float = 30.0, interval: float = 0.02, what: str
 
 def fast_config(**train) -> RealmConfig:
     """Small batches and a short warmup: real training steps in tens of milliseconds."""
-    # fp32: auto would pick bf16 on a CPU with native bf16, and tests compare against fp32 references
+    # fp32: auto would try bf16 for its first steps on a CPU with native bf16, and tests compare against fp32
     options = dict(batch_size=4, max_length=64, warmup_steps=5, checkpoint_every=1000, val_every=10, threads=1,
                    precision="fp32")  # fmt: skip
     options.update(train)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from realm.bus import ControlServer, Later, socket_file
 from realm.config import RealmConfig, endpoints, profile_of
+from realm.errors import SetupError
 from realm.home import Home, HomeBusy, hold_lock
 from realm.hosts import connect_oracle, serve_setup
 from realm.protocol import (
@@ -43,7 +44,7 @@ from realm.protocol import (
     TrainerInfo,
     TrainerStarted,
 )
-from realm.vault.checkpoints import complete_checkpoints, remove_partials
+from realm.vault.checkpoints import complete_checkpoints, read_sidecar, remove_partials
 from realm.vault.ledger import Ledger
 from realm.vault.retention import finish_interrupted_deletes
 from realm.vault.service import VAULT_REQUESTS, VaultService, served_step
@@ -127,6 +128,7 @@ class Daemon:
         check_trackers(self.config.train.log_with)
         notes = self._open_vault()
         latest = (complete_checkpoints(self.home.checkpoints) or [None])[-1]
+        check_same_model(latest, self.config.model.name)
         self._load_engine(latest)
         requeued = self.queue.requeue_active()
         notes += [f"quest {path.name} was interrupted; it is back at the front of the queue" for path in requeued]
@@ -410,6 +412,17 @@ class Daemon:
         if self._vault is None:
             self._vault = VaultService(self.config, self.home.root, self.ledger, self.publisher)
         return self._vault
+
+
+def check_same_model(latest: Path | None, name: str) -> None:
+    """A vault goes on training only as the model its checkpoints are: with another ``model.name``
+    the run would load the vault's weights and train them under the other name and its profile."""
+    saved = (read_sidecar(latest) or {}).get("model") if latest is not None else None
+    if saved and saved != name:
+        raise SetupError(
+            f"model.name is {name}, but this home's vault holds {saved} (latest {latest.name}): "
+            f"set model.name: {saved} to go on training it, or give {name} a home of its own (--home DIR)"
+        )
 
 
 def examples_trained(progress: dict, train) -> dict[str, int]:

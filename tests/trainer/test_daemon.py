@@ -8,10 +8,13 @@ import subprocess
 import sys
 import time
 
+import msgspec
 import pytest
 from conftest import fast_config, wait_for, write_chat_quest
 
 from realm.bus import TrainerUnreachable
+from realm.config import ModelConfig
+from realm.errors import SetupError
 from realm.protocol import Ack, PauseRequest, ResumeRequest, StopRequest
 from realm.vault.checkpoints import complete_checkpoints, parse_step, read_sidecar
 from realm.vault.ledger import Ledger
@@ -97,6 +100,17 @@ def test_stop_saves_a_checkpoint_and_a_restart_resumes_from_it(trainer_factory, 
     assert second.daemon.start_step == 12
     assert second.state.hero.steps == 17
     assert [c.step for c in second.state.vault.checkpoints] == [12, 17]
+
+    # a typo in model.name: the run loaded the vault's weights and trained them under the typo's name and profile
+    typo = msgspec.structs.replace(fast_config(), model=ModelConfig(name="/nonexistent/model"))
+    with pytest.raises(SetupError) as refused:
+        trainer_factory(typo, max_steps=5, home=home).start()
+    latest = complete_checkpoints(home / "vault" / "checkpoints")[-1].name
+    assert str(refused.value) == (
+        f"model.name is /nonexistent/model, but this home's vault holds builtin:dio-nano (latest {latest}): "
+        "set model.name: builtin:dio-nano to go on training it, or give /nonexistent/model a home of its own (--home DIR)"
+    )
+    assert [parse_step(c.name) for c in complete_checkpoints(home / "vault" / "checkpoints")] == [12, 17]
 
 
 def test_bad_quest_is_moved_aside_with_a_reason_and_training_goes_on(trainer_factory, tmp_path):
