@@ -115,6 +115,9 @@ class TrainConfig(_Section):
                 raise ValueError(f"`{key}` must be at least 0")
         if self.lr <= 0:
             raise ValueError("`lr` must be positive")
+        # AdamW moves a weight by about lr a step: past 1 the first step ruins every weight (inf: not finite, below)
+        if 1 < self.lr < math.inf:
+            raise ValueError("`lr` must be at most 1 (AdamW moves each weight by about lr a step)")
 
 
 class IdleConfig(_Section):

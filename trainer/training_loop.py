@@ -15,6 +15,7 @@ from pathlib import Path
 
 import msgspec
 
+from realm.game.narration import counted
 from realm.protocol import (
     Ack,
     BattleChanged,
@@ -205,6 +206,7 @@ class TrainingLoop:
             self.publisher.emit(Notice(level="info", text=text))
         val_start = self._validate(val) if val and not plan.done else None  # what the victory compares with
         val_end = val_start
+        step_at_start = self.engine.step
         while not plan.finished:
             if not self.may_continue():
                 return  # left in active/: a restart continues it first, from its checkpointed position
@@ -220,6 +222,12 @@ class TrainingLoop:
                 val_end = self._validate(val)
         if val and not plan.held_out:
             val_end = self._validate(val)
+        if self.engine.step == step_at_start and plan.steps_done:  # every step of it skipped: nothing was won
+            self.board.fail(
+                active, f"none of its {counted(plan.steps_done, 'step')} changed the weights (each skipped)"
+            )
+            self.progress.pop(active.name, None)
+            return
         if quest.source not in OWN_SOURCES and self.engine.step != self.saved_step:
             self.save_checkpoint(quest=active.name)
         self.board.finish(active, plan.steps_done, trained=plan.done, val=(val_start, val_end))
@@ -317,9 +325,19 @@ class TrainingLoop:
         self._step_not_taken("nonfinite", quest, text, loss=result.loss, grad_norm=result.grad_norm)
         if self._nonfinite_in_a_row >= NONFINITE_PAUSE_AFTER:
             self._nonfinite_in_a_row = 0  # a resume gets as many tries again
+            if self.engine.weights_finite():
+                advice = "Lower train.lr or check the quest, then resume"
+            else:  # a resume would only skip more steps: the weights must come back from a checkpoint
+                back = (
+                    f"the last checkpoint (step {self.saved_step})" if self.saved_step >= 0 else "the model as it began"
+                )
+                advice = (
+                    "The weights hold inf/nan now (a step ruined them, as too high a train.lr does): lower "
+                    f"train.lr, then stop and start the trainer to go on from {back}"
+                )
             self.pause_for(
                 f"the loss or gradients were not finite for {NONFINITE_PAUSE_AFTER} steps in a row (last at {quest} step "
-                f"{index}); training paused at step {self.engine.step}. Lower train.lr or check the quest, then resume"
+                f"{index}); training paused at step {self.engine.step}. {advice}"
             )
 
     def _step_not_taken(self, kind: str, quest: str, text: str, **numbers: float) -> None:

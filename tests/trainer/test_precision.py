@@ -10,7 +10,7 @@ import torch
 from conftest import fast_config, wait_for, write_chat_quest
 
 from realm.config import ConfigError, ModelConfig
-from realm.protocol import PauseRequest, ResumeRequest
+from realm.protocol import Ack, PauseRequest, ResumeRequest, SkipRequest
 from realm.state import every_line
 from trainer import engine as engine_module
 from trainer.engine import Engine, PrecisionTrial, resolve_precision
@@ -268,5 +268,43 @@ def test_weights_that_hold_nan_are_never_saved(trainer_factory, tmp_path):
     with torch.no_grad():  # as a finite loss with a huge learning rate would leave them
         trainer.daemon.engine.unwrapped.get_input_embeddings().weight[0, 0] = float("inf")
     trainer.stop()  # the stop saves a checkpoint of the steps since the last one: not of these weights
-    assert not list((home / "checkpoints").glob("checkpoint-*"))
+    assert not list((home / "vault" / "checkpoints").glob("checkpoint-*"))
     assert any("not saved: the weights hold inf/nan" in line.text for line in every_line(trainer.state))
+
+
+def test_ruined_weights_pause_with_the_way_back_and_quests_of_skipped_steps_win_nothing(trainer_factory, tmp_path):
+    """A finite loss under a huge lr leaves inf weights: every later step is skipped, so a resume
+    cannot help, and a quest none of whose steps changed the weights is no victory (nor gold)."""
+    from trainer.training_loop import NONFINITE_PAUSE_AFTER
+
+    home = tmp_path / "home"
+    queued = home / "quests" / "queued" / "normal"
+    write_chat_quest(queued / "big.jsonl", n=400)
+    trainer = trainer_factory(fast_config(val_examples=0), home=home).start()
+    wait_for(lambda: trainer.state.hero.steps >= 1, timeout=120, what="a first step")
+    trainer.client.request(PauseRequest())
+    wait_for(lambda: trainer.state.battle.status == "paused", timeout=60, what="the pause")
+    won = trainer.state.hero.quests_completed
+    with torch.no_grad():
+        trainer.daemon.engine.unwrapped.get_input_embeddings().weight.fill_(float("inf"))
+    tiny = [f"tiny-{i}.jsonl" for i in range(NONFINITE_PAUSE_AFTER)]
+    for name in tiny:  # one step each
+        write_chat_quest(queued / name, n=4)
+    assert isinstance(trainer.client.request(SkipRequest()), Ack)
+    trainer.client.request(ResumeRequest())
+    reason = wait_for(
+        lambda: [line.text for line in every_line(trainer.state) if "battle paused: the loss" in line.text],
+        timeout=60,
+        what="the pause for ruined weights",
+    )
+    assert reason[0].endswith(
+        "The weights hold inf/nan now (a step ruined them, as too high a train.lr does): lower train.lr, "
+        "then stop and start the trainer to go on from the model as it began"
+    ), reason
+    wait_for(lambda: {r.name for r in trainer.state.board.recent} >= set(tiny), timeout=60, what="the tiny quests")
+    outcomes = {r.name: (r.outcome, r.reason) for r in trainer.state.board.recent}
+    assert [outcomes[name] for name in tiny] == [
+        ("failed", "none of its 1 step changed the weights (each skipped)")
+    ] * len(tiny)
+    assert trainer.state.hero.quests_completed == won
+    trainer.stop()
