@@ -29,6 +29,8 @@ from realm.protocol import (
     SnapshotRequest,
 )
 
+SILENCE_CHECK_S = 5.0  # a chat silent this long pings its oracle
+
 
 class OracleUnreachable(RealmError, ConnectionError):
     """Nothing answered at the oracle's endpoint in time."""
@@ -96,7 +98,7 @@ class OracleClient(LazyPirateClient):
         with self._socket() as sock:
             sock.send_multipart([b"", protocol.encode(request)])
             while True:
-                reply = self._next(sock, wait_s)
+                reply = self._next(sock, wait_s, lambda: self._still_there(len(pieces)))
                 if isinstance(reply, ChatDelta) and reply.id == request.id:
                     pieces.append(reply.text)
                     if on_delta:
@@ -105,6 +107,16 @@ class OracleClient(LazyPirateClient):
                     if reply.reason == "error":
                         raise OracleRefused(f"the oracle failed this chat: {reply.message}")
                     return "".join(pieces), reply
+
+    def _still_there(self, pieces: int) -> None:
+        """A chat's silence: the oracle's I/O thread answers a ping while it loads or generates."""
+        try:
+            self.ping()
+        except OracleUnreachable:
+            raise OracleUnreachable(
+                f"the oracle at {self.endpoint} stopped answering mid-chat ({pieces} piece(s) of the answer "
+                "came); is `realm oracle` still running?"
+            ) from None
 
     def generate(
         self,
@@ -149,10 +161,16 @@ class OracleClient(LazyPirateClient):
     def cancel(self, request_id: str):
         return self.request(CancelRequest(id=request_id))
 
-    def _next(self, sock: zmq.Socket, wait_s: float):
+    def _next(self, sock: zmq.Socket, wait_s: float, still_there: Callable[[], None] | None = None):
+        """The next frame within ``wait_s``; every ``SILENCE_CHECK_S`` of silence ``still_there``
+        may raise first (a killed oracle never sends the rest)."""
         started = time.monotonic()
-        if not sock.poll(int(wait_s * 1000), zmq.POLLIN):
-            raise self._unreachable(time.monotonic() - started)
+        while not sock.poll(int(min(SILENCE_CHECK_S, wait_s) * 1000), zmq.POLLIN):
+            waited = time.monotonic() - started
+            if waited >= wait_s:
+                raise self._unreachable(waited)
+            if still_there is not None:
+                still_there()
         reply = protocol.decode_oracle_reply(sock.recv_multipart()[-1])
         if isinstance(reply, ErrorReply):
             raise OracleRefused(reply.message)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from conftest import wait_for
 
 from realm.cli.oracle import start_oracle, stop_oracle
 from realm.config import RealmConfig, oracle_endpoints
 from realm.oracle.client import OracleClient, OracleUnreachable
+from realm.protocol import Sampling
 from tests.oracle.conftest import add_checkpoint
 
 
@@ -63,3 +65,36 @@ def test_a_load_still_fetching_from_a_gone_trainer_does_not_keep_a_stopped_oracl
         stop_oracle(process, timeout_s=30)  # kills it (returncode -9) if it did not stop by then
     assert process.returncode == 0
     assert "oracle stopped" in (home / "logs" / "oracle.log").read_text()
+
+
+def test_a_chat_whose_oracle_is_killed_mid_answer_ends_with_what_happened(tmp_path):
+    """A killed oracle sends no end frame: the chat waited out its whole 120 s and then said no
+    oracle had answered. Its silences ping the oracle now."""
+    import signal
+
+    home = tmp_path / "home"
+    add_checkpoint(home, 3)  # untrained weights: a long answer
+    config = tmp_path / "oracle.yaml"
+    config.write_text("oracle:\n  threads: 1\n")
+    process = start_oracle(home, config)
+    try:
+        client = OracleClient(oracle_endpoints(RealmConfig(), home)[1], timeout_s=1.0, retries=0)
+
+        def serving():
+            try:
+                return client.snapshot().state.oracle.serving
+            except OracleUnreachable:
+                return None
+
+        wait_for(serving, timeout=120, interval=0.2, what="the oracle process to serve")
+
+        def kill(_text: str) -> None:
+            if process.poll() is None:
+                process.send_signal(signal.SIGKILL)
+
+        with pytest.raises(OracleUnreachable) as gone:
+            client.chat([{"role": "user", "content": "hi"}], Sampling(max_new_tokens=2048), on_delta=kill)
+    finally:
+        stop_oracle(process)
+    assert f"the oracle at {client.endpoint} stopped answering mid-chat (" in str(gone.value)
+    assert str(gone.value).endswith("is `realm oracle` still running?")
