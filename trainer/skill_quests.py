@@ -12,7 +12,7 @@ from pathlib import Path
 from realm.config import SkillsConfig
 from realm.game.narration import skill_quest_title
 from realm.model.chatml import encode_chat
-from realm.protocol import MAX_GENERATED_CHATS, LineageCount, LineageCounted
+from realm.protocol import MAX_GENERATED_CHATS, LineageCount, LineageCounted, QuestInfo, QuestQueued
 from realm.skills import curriculum
 from realm.skills.grading import Verdict
 from realm.skills.history import SkillStore
@@ -183,7 +183,11 @@ class SkillQuests:
             "wrong_items": len(fitting),
             "repeats": CORRECTION_REPEATS,
         }
-        self._write_quest(self.home.queued("high"), name, examples, meta)
+        path = self._write_quest(self.home.queued("high"), name, examples, meta)
+        info = QuestInfo(
+            name=path.name, examples=len(examples), priority="high", source="correction", title=meta["title"]
+        )
+        self.emit(QuestQueued(quest=info))  # the board lists it until its battle begins
         self._count_lineage([LineageCount(generator=CORRECTION_GENERATOR, validator="", count=len(examples))])
         return len(fitting)
 

@@ -72,6 +72,8 @@ def test_idle_quests_come_from_the_skill_with_lineage_and_evals_run(trainer_fact
     # an untrained DIO gets probe items wrong: they come back as a high-priority correction quest
     corrections = list((home / "quests").rglob("correction-bin-L1-*.jsonl"))
     assert corrections
+    waiting = sorted(p.name for p in (home / "quests" / "queued" / "high").glob("correction-*.jsonl"))
+    assert waiting and [q.name for q in state.board.queued if q.source == "correction"] == waiting  # on the board
     correction_meta = json.loads((home / "quests" / "lineage" / f"{corrections[0].name}.meta.json").read_text())
     assert correction_meta["generator"] == "self_correction" and correction_meta["source_generator"] == "bin"
     assert correction_meta["source"] == "correction"
