@@ -8,7 +8,7 @@ import json
 import msgspec
 import pytest
 from quest_files_fixtures import all_bad, good, malformed, mixed, too_long, unknown_format
-from test_cli import realm, write_config
+from test_cli import realm, realm_to_a_reader_gone, write_config
 
 from realm.config import QuestsConfig, RealmConfig, TrainConfig
 from realm.model.chatml import IGNORE_INDEX
@@ -115,6 +115,11 @@ def test_quest_check_command_text_json_show_and_exit_codes(tmp_path):
     assert f"token lengths against train.max_length {DEFAULT_MAX_LENGTH}:" in out
     assert "line 31 as the trainer trains it:" in out and "carry loss" in out
     assert "<|im_start|>user\nhi<|im_end|>\n<|im_start|>asistant\nhello<|im_end|>" in out
+
+    gone = realm_to_a_reader_gone("quest", "check", str(path), *home)  # `realm quest check FILE | head -0`
+    assert (gone.returncode, gone.stderr) == (141, ""), (
+        "a reader gone early, as for every command; not 1: lines rejected"
+    )
 
     ok = realm("quest", "check", str(good(tmp_path)), "--json", "--show", "1", *home)
     assert ok.returncode == 0, ok.stderr

@@ -144,8 +144,15 @@ def check_document(check: QuestCheck, shown: tuple[int, EncodedExample] | None, 
     return document
 
 
+class _PipeConsole(Console):
+    """A reader gone early (``| head``) ends the command as every other command's: exit 141, not Rich's 1."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError
+
+
 def print_check(check: QuestCheck, shown: tuple[int, EncodedExample] | None, tokenizer) -> None:
-    console = Console(highlight=False, soft_wrap=True)
+    console = _PipeConsole(highlight=False, soft_wrap=True)
     for line in summary_lines(check):
         console.print(Text(line))
     console.print(Text("\nlines:"))
