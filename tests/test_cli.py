@@ -127,7 +127,7 @@ def test_a_trainer_with_an_unusable_setting_exits_2_naming_the_key(tmp_path):
         said = expected if text == mix[0] else f"realm: bad config: {config}: {expected}"
         assert said in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
-    assert not list((tmp_path / "home").glob("checkpoints/checkpoint-*"))  # nothing trained, nothing saved
+    assert not list((tmp_path / "home").glob("vault/checkpoints/checkpoint-*"))  # nothing trained, nothing saved
 
 
 def test_a_max_steps_below_one_is_refused_before_anything_starts(tmp_path):
@@ -138,6 +138,11 @@ def test_a_max_steps_below_one_is_refused_before_anything_starts(tmp_path):
             assert result.returncode == 2, result.stderr
             assert f"expected a number of steps, 1 or more; got '{steps}'" in result.stderr
     assert not (tmp_path / "home").exists()
+
+
+def test_a_port_outside_1_to_65535_is_refused():
+    result = realm("tui", "--serve", "--port", "99999")  # listened on 99999 mod 65536 and printed 99999
+    assert result.returncode == 2 and "expected a port, 1 to 65535; got '99999'" in result.stderr, result.stderr
 
 
 def test_a_bad_key_binding_stops_play_and_tui_before_anything_starts(tmp_path):

@@ -48,6 +48,14 @@ def step_count(text: str) -> int:
     return steps
 
 
+def port_number(text: str) -> int:
+    """argparse type for a TCP port: 1 to 65535 (the OS took 99999 as 99999 mod 65536)."""
+    port = int(text) if text.strip().isdigit() else 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port, 1 to 65535; got {text!r}")
+    return port
+
+
 def common_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--home", metavar="DIR", help="data root (default: $REALM_HOME or ./realm-home)")
     parser.add_argument("--config", metavar="FILE", help="config file (default: $REALM_CONFIG or HOME/realm.yaml)")

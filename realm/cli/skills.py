@@ -157,7 +157,7 @@ def cmd_eval(args) -> int:
     home, config, _ = load_context(args)
     skill = _skill(config, args.skill)
     store = _store(home)
-    level = args.level or (store.level(skill.id)[0] if store else 1)
+    level = args.level if args.level is not None else (store.level(skill.id)[0] if store else 1)
     if store:
         store.close()
     if not 1 <= level <= skill.max_level:

@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from realm.cli.common import EXIT_OK, CommandError, common_options, load_context
+from realm.cli.common import EXIT_OK, CommandError, common_options, load_context, port_number
 from realm.hosts import trainer_endpoints
 from realm.resources import shipped
 from realm.security import client_setup
@@ -26,7 +26,7 @@ def add_parsers(sub) -> None:
     tui.add_argument("--readonly", action="store_true", help="show everything, send no command")
     tui.add_argument("--serve", action="store_true", help="serve the app to a browser (textual-serve)")
     tui.add_argument("--host", default="localhost", help="with --serve: the address to listen on")
-    tui.add_argument("--port", type=int, default=8000, help="with --serve: the port to listen on")
+    tui.add_argument("--port", type=port_number, default=8000, help="with --serve: the port to listen on")
     tui.add_argument("--keys", action="store_true", help="list the binding ids the config's tui.keys can rebind")
     tui.set_defaults(func=cmd_tui)
 

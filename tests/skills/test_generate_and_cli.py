@@ -143,6 +143,9 @@ def test_skills_eval_and_stats_read_the_realm(capsys, tmp_path, trained):
             capsys, "skills", "eval", "bin", "--checkpoint", ref, "--level", "30", "--json", "--home", str(home)
         )
         assert code == 0 and json.loads(out)["checkpoint"] == folder.name, ref
+    for level in ("0", "31"):  # 0 evaluated the level reached instead
+        code, out, err = run(capsys, "skills", "eval", "bin", "--level", level, "--home", str(home))
+        assert (code, out) == (1, "") and f"skill 'bin' has levels 1..30, not {level}" in err, level
     code, out, err = run(capsys, "skills", "eval", "bin", "--checkpoint", "999", "--home", str(home))
     assert code == 1 and "no checkpoint 999" in err
     for bad in ("best", "../etc"):

@@ -68,7 +68,7 @@ def test_an_unknown_tracker_is_one_line_and_exit_2_before_anything_starts(tmp_pa
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert "train.log_with: no tracker 'tensorbord'; known: " in err[0] and "tensorboard" in err[0]
-    assert not (home / "checkpoints").exists() or not any((home / "checkpoints").iterdir())
+    assert not list(home.glob("vault/checkpoints/checkpoint-*"))
 
 
 def test_a_tracker_whose_package_is_missing_says_what_to_install(tmp_path, capsys, monkeypatch):
