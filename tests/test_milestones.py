@@ -44,14 +44,16 @@ def run(events, records: Records = Records()) -> tuple[list[tuple[str, str]], Re
     return made, records
 
 
-def test_a_streak_counts_quests_won_in_a_row_and_a_failure_ends_it():
-    made, records = run([won()] * 5)
-    assert made == [("streak", "3 quests won in a row"), ("streak", "5 quests won in a row")]
+def test_a_streak_counts_quests_won_in_a_row_a_failure_ends_it_and_only_a_longest_streak_counts():
+    made, records = run([won()] * 3)
+    assert made == [("streak", "3 quests won in a row")]
     made, records = run([lost(), won(), won()], records)
     assert made == [] and records.streak == 2
     skipped = QuestFinished(result=QuestResult(name="s", outcome="skipped"))
     made, records = run([skipped, won()], records)
-    assert made == [("streak", "3 quests won in a row")]
+    assert made == [] and records.streak == 3  # 3 again after a failure: no milestone a failed quest can farm
+    made, records = run([won()] * 2, records)
+    assert made == [("streak", "5 quests won in a row")] and records.best_streak == 5
 
 
 def test_the_streak_rungs_grow_rarer_as_the_streak_grows():
@@ -79,8 +81,8 @@ def test_level_ups_checkpoints_and_the_first_champion():
     made, records = run(events)
     assert made == [
         ("skill-level", "bin reached level 2"),
-        ("checkpoints", "1 checkpoint kept"),
-        ("checkpoints", "5 checkpoints kept"),
+        ("checkpoints", "1 checkpoint saved"),
+        ("checkpoints", "5 checkpoints saved"),
         ("first-champion", "first champion crowned: step 3"),
     ]
     assert run([ChampionChanged(step=None)])[0] == []

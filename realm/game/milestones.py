@@ -1,7 +1,7 @@
 """Milestones: DIO's repeatable moments of progress, read from real events.
 
 ``reached(event, records)`` says which milestones an event makes, given the records so far
-(personal bests, the quest streak, checkpoints kept, whether a champion was ever crowned), and
+(personal bests, the quest streak and the longest, checkpoints saved, whether a champion was ever crowned), and
 returns the records after it. It is pure; the trainer's chronicle owns the records (SQLite,
 so they survive restarts), calls it for every event it emits, and announces each milestone
 with a ``MilestoneReached`` event. The title ladder is keyed on how many milestones DIO reached.
@@ -27,15 +27,15 @@ from realm.protocol import (
 RECENT_MILESTONES = 20  # kept in the state for the Hero screen
 SUITE_GAIN = 0.01  # a new lowest suite loss counts when it beats the record by this share
 STREAKS = (3, 5)  # quests won in a row that make a milestone; then streak_rungs: 10, 25, 50, 100, 250, ...
-CHECKPOINT_COUNTS = (1, 5, 10, 25, 50)  # checkpoints kept that make a milestone; then every 50
+CHECKPOINT_COUNTS = (1, 5, 10, 25, 50)  # checkpoints saved that make a milestone; then every 50
 
 MEANINGS = (  # (kind, one line a player can read): README's Milestones section lists the same
     ("skill-level", "a skill rose a level: DIO passed its eval set at the old one"),
     ("skill-unlock", "a skill joined DIO's training: the skill before it in the mix reached skills.unlock_level"),
     ("best-suite-loss", f"the evaluation suite's loss fell to a new low (by {SUITE_GAIN:.0%} or more)"),
     ("best-accuracy", "a skill's eval accuracy at its level beat its best"),
-    ("streak", "quests won in a row without a failure: 3, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, …"),
-    ("checkpoints", "checkpoints kept in the vault: " + ", ".join(map(str, CHECKPOINT_COUNTS)) + ", then every 50"),
+    ("streak", "the longest run yet of quests won without a failure: 3, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, …"),
+    ("checkpoints", "checkpoints saved to the vault: " + ", ".join(map(str, CHECKPOINT_COUNTS)) + ", then every 50"),
     ("first-champion", "the first checkpoint crowned champion on the evaluation suite"),
 )
 
@@ -46,6 +46,7 @@ class Records(msgspec.Struct, frozen=True):
     best_suite_loss: float | None = None
     best_accuracy: dict[str, float] = {}  # "skill@level" -> best frozen-set accuracy
     streak: int = 0  # quests won in a row
+    best_streak: int = 0  # the longest streak ever: a rung counts once, not again after each failure
     checkpoints: int = 0  # checkpoints saved ever
     champion: bool = False  # a champion was ever crowned
 
@@ -112,13 +113,14 @@ def _quest_finished(ev: QuestFinished, records: Records):
     if outcome != "done":
         return [], records
     streak = records.streak + 1
-    made = [("streak", f"{streak} quests won in a row")] if is_streak_rung(streak) else []
-    return made, replace(records, streak=streak)
+    longest = streak > records.best_streak
+    made = [("streak", f"{streak} quests won in a row")] if longest and is_streak_rung(streak) else []
+    return made, replace(records, streak=streak, best_streak=max(streak, records.best_streak))
 
 
 def _checkpoint_saved(ev: CheckpointSaved, records: Records):
     kept = records.checkpoints + 1
-    made = [("checkpoints", f"{counted(kept, 'checkpoint')} kept")] if _counts(kept, CHECKPOINT_COUNTS) else []
+    made = [("checkpoints", f"{counted(kept, 'checkpoint')} saved")] if _counts(kept, CHECKPOINT_COUNTS) else []
     return made, replace(records, checkpoints=kept)
 
 
