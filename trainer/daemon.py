@@ -131,7 +131,8 @@ class Daemon:
         check_same_model(latest, self.config.model.name)
         self._load_engine(latest)
         requeued = self.queue.requeue_active()
-        notes += [f"quest {path.name} was interrupted; it is back at the front of the queue" for path in requeued]
+        # a stop mid-quest is how a quest pauses across runs: news, not a warning
+        resumed = [f"quest {path.name} was interrupted; it is back at the front of the queue" for path in requeued]
         pub, control = endpoints(self.config, self.home.root)
         secure = serve_setup(self.config, self.home.root, [pub, control])  # CURVE beyond loopback
         self.chronicle = Chronicle(
@@ -153,7 +154,7 @@ class Daemon:
             socket_setup=secure,
         ).start()
         self._install_signal_handlers()
-        self._announce(latest, notes)
+        self._announce(latest, notes, resumed)
         log.info("trainer up: step %d, control at %s, events at %s", self.engine.step, control, pub)
         self.notifier.ready(f"step {self.engine.step}")
 
@@ -254,7 +255,7 @@ class Daemon:
     def _skills_in_mix(self) -> list:
         return self.skill_runner.skills_in_mix() if self.skill_runner else []
 
-    def _announce(self, latest: Path | None, notes: list[str]) -> None:
+    def _announce(self, latest: Path | None, notes: list[str], resumed: list[str]) -> None:
         info = TrainerInfo(
             model=self.config.model.name,
             device=str(self.engine.device),
@@ -285,6 +286,8 @@ class Daemon:
         self.loop.board.announce_queue()
         if self.lockstep.world > 1:
             text = f"training on {self.lockstep.world} processes: each optimizer step is shared between them"
+            self.publisher.emit(Notice(level="info", text=text))
+        for text in resumed:
             self.publisher.emit(Notice(level="info", text=text))
         for text in notes:
             self.publisher.emit(Notice(level="warning", text=text))

@@ -16,6 +16,7 @@ from realm.bus import TrainerUnreachable
 from realm.config import ModelConfig
 from realm.errors import SetupError
 from realm.protocol import Ack, PauseRequest, ResumeRequest, StopRequest
+from realm.state import every_line
 from realm.vault.checkpoints import complete_checkpoints, parse_step, read_sidecar
 from realm.vault.ledger import Ledger
 from trainer import quest_board
@@ -220,3 +221,13 @@ def test_a_check_that_breaks_fails_its_quest_and_training_goes_on(trainer_factor
         assert "could not be checked (RuntimeError: an unforeseen fault); a bug in realm" in reason, reason
     assert {r.name: r.outcome for r in trainer.state.board.recent}["good.jsonl"] == "done"
     assert trainer.state.hero.steps == 15
+
+
+def test_a_quest_cut_by_a_stop_goes_on_first_after_a_restart_said_as_news(trainer_factory, tmp_path):
+    home = tmp_path / "home"
+    write_chat_quest(home / "quests" / "queued" / "normal" / "long.jsonl", n=400)
+    assert trainer_factory(max_steps=3, home=home).start().join() == 0
+    second = trainer_factory(max_steps=1, home=home).start()
+    assert second.join() == 0
+    said = [(line.level, line.text) for line in every_line(second.state) if "was interrupted" in line.text]
+    assert said == [("info", "quest long.jsonl was interrupted; it is back at the front of the queue")]

@@ -22,7 +22,7 @@ from realm.tui.widgets.portrait import Portrait
 
 ACHIEVEMENTS_SHOWN = 4
 # Help says more
-STAT_KEY = Content.styled("ATK 1/smoothed train loss · DEF 1/suite loss · ACC eval right", "$text-muted")
+STAT_KEY = Content.styled("ATK 1/smoothed loss · DEF 1/suite loss · ACC eval right", "$text-muted")  # one row at 80
 
 
 class HeroScreen(RealmScreen):
