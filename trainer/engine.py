@@ -20,7 +20,6 @@ from typing import NamedTuple
 import msgspec
 import numpy as np
 import torch
-import transformers
 
 from realm.config import ConfigError, RealmConfig
 from realm.model import lora
@@ -65,7 +64,6 @@ class Engine:
     def __init__(self, config: RealmConfig, checkpoint: Path | None = None) -> None:
         self.config = config
         train = config.train
-        transformers.utils.logging.disable_progress_bar()  # the daemon's log is not a terminal
         if train.threads:
             torch.set_num_threads(train.threads)
         self.accelerator = make_accelerator(config)

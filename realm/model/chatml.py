@@ -86,7 +86,8 @@ def encode_text(tokenizer, text: str, max_length: int) -> EncodedExample:
 
 def text_ids(tokenizer, text: str) -> list[int]:
     """``text`` as ordinary text: special tokens written in it are not matched."""
-    return tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+    # verbose=False: a text past the tokenizer's own model_max_length is no fault here (train.max_length rules)
+    return tokenizer(text, add_special_tokens=False, split_special_tokens=True, verbose=False)["input_ids"]
 
 
 def _markers(tokenizer) -> tuple[list[int], list[int], list[int]]:

@@ -181,6 +181,7 @@ def load_model(model_cfg, *, checkpoint: Path | None = None, seed: int = 0):
     weights drawn under ``seed`` (without touching the global RNG), and any other name is
     loaded with ``from_pretrained``.
     """
+    transformers.utils.logging.disable_progress_bar()  # no terminal: the trainer's and oracle's logs, a CLI's one line
     device = resolve_device(model_cfg.device)
     dtype = resolve_dtype(model_cfg.dtype, device)
     name = model_cfg.name

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from realm.config import ModelConfig
-from realm.model.chatml import CHATML_TEMPLATE, encode_chat, render_chatml
+from realm.model.chatml import CHATML_TEMPLATE, encode_chat, render_chatml, text_ids
 from realm.model.loading import (
     ASSETS,
     DIO_NANO,
@@ -216,6 +216,21 @@ def test_saved_model_loads_back_through_the_hf_path(nano, tmp_path):
     restored, _ = load_model(ModelConfig(device="cpu"), checkpoint=tmp_path)
     with torch.no_grad():
         assert torch.allclose(model(input_ids=ids).logits, restored(input_ids=ids).logits, atol=1e-6)
+
+
+def test_loading_and_long_texts_write_nothing_to_the_terminal(nano, tmp_path, capfd):
+    """A CLI's output and the daemons' logs are ours: no library progress bar, no library warning
+    for a text past the tokenizer's own model_max_length (train.max_length is the limit)."""
+    import transformers
+
+    model, tokenizer = nano
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    transformers.utils.logging.enable_progress_bar()  # as a fresh process has it
+    capfd.readouterr()
+    _, loaded_tokenizer = load_model(ModelConfig(name=str(tmp_path), device="cpu"))
+    assert len(text_ids(loaded_tokenizer, "word " * 3000)) > loaded_tokenizer.model_max_length
+    assert capfd.readouterr() == ("", "")
 
 
 def test_checkpoint_without_tokenizer_uses_the_configured_one(nano, tmp_path):
