@@ -13,6 +13,7 @@ import ipaddress
 import math
 import os
 import re
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -491,6 +492,19 @@ def _section_type(key: str) -> type | None:
     return struct
 
 
+_ENUM = re.compile(r"^Invalid enum value (?P<value>.+)$")
+
+
+def _choices(key: str) -> tuple[str, ...]:
+    """The values a Literal setting takes (``train.schedule``: constant, cosine); () for any other key."""
+    section, _, name = key.rpartition(".")
+    struct = _section_type(section)
+    field = next((f for f in msgspec.structs.fields(struct) if f.name == name), None) if struct else None
+    if field is None or typing.get_origin(field.type) is not Literal:
+        return ()
+    return tuple(str(choice) for choice in typing.get_args(field.type))
+
+
 _KINDS = {
     "int": "a whole number",
     "float": "a number",
@@ -534,6 +548,10 @@ def _explain(exc: msgspec.ValidationError) -> str:
         if valid:
             text += f"; valid {kind}s{' in `' + key + '`' if key else ''}: {', '.join(valid)}"
         return text
+    enum = _ENUM.match(what)
+    choices = _choices(key) if enum else ()
+    if choices:
+        return f"{key}: must be {', '.join(choices[:-1])} or {choices[-1]}, not {enum['value']}"
     rule = _FIELD_RULE.match(what)
     if rule:  # a __post_init__ constraint: "`batch_size` must be at least 1" at `$.train`
         return f"{key + '.' if key else ''}{rule['field']}: {rule['rule']}"

@@ -171,6 +171,7 @@ def test_invalid_enum_value_names_key(tmp_path):
         ("train:\n  batch_size: 0\n", "train.batch_size: must be at least 1"),
         ("train:\n  grad_accum: -1\n", "train.grad_accum: must be at least 1"),
         ("train:\n  lr: 0\n", "train.lr: must be positive"),
+        ("train:\n  schedule: linear\n", "train.schedule: must be constant or cosine, not 'linear'"),
         ("train:\n  lr: 10\n", "train.lr: must be at most 1 (AdamW moves each weight by about lr a step)"),
         ("game:\n  steps_per_level: 0\n", "game.steps_per_level: must be at least 1"),
         ("bus:\n  heartbeat_s: 0\n", "bus.heartbeat_s: must be positive"),

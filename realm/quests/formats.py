@@ -220,6 +220,8 @@ def read_quest(path: Path) -> Quest:
     data = _read_bytes(path)
     if b"\x00" in data[:BINARY_SNIFF_BYTES]:
         line = data[: data.index(b"\x00")].count(b"\n") + 1
+        if _utf16(data):
+            raise QuestFormatError(path, None, "UTF-16 text (a NUL byte beside each letter): save the file as UTF-8")
         raise QuestFormatError(path, line, "binary data (a NUL byte): expected a UTF-8 JSONL text file")
     data = data.removeprefix(b"\xef\xbb\xbf")
     raw_lines = data.split(b"\n")
@@ -286,6 +288,14 @@ def _normalised(
         except _Reject as exc:
             problems.append(LineProblem(number, str(exc), text))
     return examples, lines
+
+
+def _utf16(data: bytes) -> bool:
+    """A byte order mark of UTF-16, or the NUL half of each ASCII letter at every other byte."""
+    head = data[:64]
+    return head[:2] in (b"\xff\xfe", b"\xfe\xff") or (
+        len(head) >= 8 and max(head[0::2].count(0), head[1::2].count(0)) * 2 >= len(head) - 1
+    )
 
 
 def _read_bytes(path: Path) -> bytes:

@@ -77,6 +77,8 @@ def bad_input_corpus() -> dict[str, tuple[bytes, str | None]]:
         "array.jsonl": (json.dumps([chat(1), chat(2)], indent=2).encode(), "got a JSON array"),
         "latin1.jsonl": ('{"text": "caf\xe9"}\n{"text": "na\xefve"}\n'.encode("latin-1"), "not UTF-8 text (byte 0xe9"),
         "picture.png": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00", "binary data"),
+        "utf16.jsonl": (jsonl([chat(1), chat(2)]).decode().encode("utf-16"), "UTF-16 text (a NUL byte beside"),
+        "utf16be.jsonl": (jsonl([chat(1)]).decode().encode("utf-16-be"), "save the file as UTF-8"),
         "unknown.jsonl": (jsonl([{"question": "q", "answer": "a"}]), "no known quest format"),
         "mixed.jsonl": (
             jsonl([chat(i) for i in range(5)] + [{"instruction": f"say {i}", "output": f"{i}"} for i in range(5)]),
