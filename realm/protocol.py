@@ -301,6 +301,7 @@ class TrainerStarted(_Event, tag="trainer_started"):
     milestones: int = 0  # reached ever, from the chronicle
     recent_milestones: tuple[Milestone, ...] = ()
     gold_spent: int = 0  # from the chronicle's purchases
+    recent_quests: tuple[QuestResult, ...] = ()  # the newest quests that ended, in earlier runs too (from disk)
 
 
 class BattleChanged(_Event, tag="battle_changed"):

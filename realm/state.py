@@ -115,6 +115,7 @@ def _trainer_started(state: RealmState, ev: TrainerStarted, time: float) -> Real
         battle=BattleState(status="starting"),
         vault=VaultState(checkpoints=ev.checkpoints, champion=ev.champion),
         milestones=ev.recent_milestones[-RECENT_MILESTONES:],
+        board=replace(state.board, recent=ev.recent_quests[-RECENT_QUESTS:]),
     )
 
 

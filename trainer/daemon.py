@@ -34,6 +34,7 @@ from realm.protocol import (
     PauseRequest,
     QuestAddRequest,
     QuestGenerateRequest,
+    QuestResult,
     RealmState,
     Reply,
     Request,
@@ -44,10 +45,12 @@ from realm.protocol import (
     TrainerInfo,
     TrainerStarted,
 )
+from realm.state import RECENT_QUESTS
 from realm.vault.checkpoints import complete_checkpoints, read_sidecar, remove_partials
 from realm.vault.ledger import Ledger
 from realm.vault.retention import finish_interrupted_deletes
 from realm.vault.service import VAULT_REQUESTS, VaultService, served_step
+from trainer import lineage
 from trainer.checkpointer import AutoPromoter, Checkpointer
 from trainer.chronicle import Chronicle, JournaledPublisher
 from trainer.disk_watch import DiskWatch
@@ -276,6 +279,7 @@ class Daemon:
                 milestones=milestones,
                 recent_milestones=recent,
                 gold_spent=self.chronicle.gold_spent(),
+                recent_quests=self._ended_quests(),
             )
         )
         self._start_skills()
@@ -291,6 +295,23 @@ class Daemon:
             self.publisher.emit(Notice(level="info", text=text))
         for text in notes:
             self.publisher.emit(Notice(level="warning", text=text))
+
+    def _ended_quests(self) -> tuple[QuestResult, ...]:
+        """The newest quests that ended, as their folders hold them, so the board can retry a quest
+        that failed in an earlier run (steps and losses are not on disk: 0 and None)."""
+        ended = [e for e in self.queue.listing() if e.state in ("done", "skipped", "failed")]
+        ended.sort(key=lambda entry: entry.time)
+        return tuple(
+            QuestResult(
+                name=e.name,
+                outcome=e.state,
+                reason=e.reason,
+                time=e.time,
+                source=lineage.source(self.home, e.name),
+                title=lineage.title(self.home, e.name),
+            )
+            for e in ended[-RECENT_QUESTS:]
+        )
 
     def _start_skills(self) -> None:
         if not self.config.skills.enabled:

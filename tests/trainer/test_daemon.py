@@ -231,3 +231,24 @@ def test_a_quest_cut_by_a_stop_goes_on_first_after_a_restart_said_as_news(traine
     assert second.join() == 0
     said = [(line.level, line.text) for line in every_line(second.state) if "was interrupted" in line.text]
     assert said == [("info", "quest long.jsonl was interrupted; it is back at the front of the queue")]
+
+
+def test_a_restarted_trainer_lists_the_quests_that_ended_in_earlier_runs(trainer_factory, tmp_path):
+    """So the board can retry a quest that failed before the restart (it showed this run's alone)."""
+    home = tmp_path / "home"
+    inbox = home / "inbox"
+    inbox.mkdir(parents=True)
+    (inbox / "broken.jsonl").write_text("not json\n")
+    write_chat_quest(inbox / "good.jsonl", n=8)
+    old = time.time() - 10
+    for path in inbox.iterdir():
+        os.utime(path, (old, old))
+    assert trainer_factory(max_steps=6, home=home).start().join() == 0
+
+    second = trainer_factory(max_steps=1, home=home).start()
+    wait_for(lambda: second.state.trainer is not None, what="TrainerStarted")
+    ended = {r.name: r for r in second.state.board.recent}
+    assert ended["broken.jsonl"].outcome == "failed" and "line 1: not valid JSON" in ended["broken.jsonl"].reason
+    assert ended["good.jsonl"].outcome == "done" and ended["good.jsonl"].source == "inbox"
+    assert second.state.hero.quests_completed == 1  # listed, not won again
+    assert second.join() == 0

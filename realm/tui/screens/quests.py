@@ -85,7 +85,7 @@ def queued_cells(q: QuestInfo, skills: SkillsState | None = None) -> tuple[Text 
 
 
 def finished_cells(r: QuestResult, skills: SkillsState | None = None) -> tuple[Text | str, ...]:
-    why = r.reason or counted(r.steps, "step")
+    why = r.reason or (counted(r.steps, "step") if r.steps else "")  # 0: ended in an earlier run (not on disk)
     outcome = Text(r.outcome, OUTCOME_STYLE.get(r.outcome, ""))
     return fmt.clock(r.time) if r.time else "", outcome, quest_title(r, skills), why
 
