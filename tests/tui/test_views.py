@@ -148,6 +148,18 @@ def test_oracle_and_watchtower_models_read_the_oracle_s_telemetry():
     picked = RealmView(RealmState(), True, "e", oracles=view.oracles, oracle_index=1)
     assert "tcp://h:1" in oracle_model(picked).missing
     assert "realm oracle" in oracle_model(RealmView(RealmState(), True, "e")).missing
+
+
+def test_the_watchtower_says_why_nothing_is_served_and_calls_only_a_failed_load_a_failure():
+    from realm.protocol import OracleLoadFailed
+    from realm.state import apply
+
+    waiting = apply(RealmState(), OracleLoadFailed(ref="latest", reason="nothing to serve yet: the vault is empty"))
+    view = RealmView(RealmState(), True, "e", oracles=(OracleView("local", "ipc://o", True, state=waiting.oracle),))
+    assert dict(watchtower_model(view).oracles)["serving"] == "nothing to serve yet: the vault is empty"
+    served = apply(RealmState(oracle=oracle_state()), OracleLoadFailed(ref="9", reason="no checkpoint 9"))
+    view = RealmView(RealmState(), True, "e", oracles=(OracleView("local", "ipc://o", True, state=served.oracle),))
+    assert dict(watchtower_model(view).oracles)["serving"].endswith(" (failed: no checkpoint 9)")
     from realm.protocol import GpuInfo, OracleState
     from realm.tui.screens.oracle import gpu_text
 

@@ -74,7 +74,7 @@ def oracle_rows(oracle: OracleView) -> tuple[tuple[str, str], ...]:
     device = o.info.device if o.info else fmt.MISSING
     return (
         ("node", f"{oracle.name} · {device} · heard {fmt.ago(oracle.heard_s_ago)}"),
-        ("serving", serving_text(o) + (f" (failed: {o.last_error})" if o.last_error else "")),
+        ("serving", _serving(o)),
         ("speed", f"{o.tokens_per_s:,.0f} tok/s · {o.served:,} served"),
         ("queue", f"{o.active} answering · {o.queued} waiting"),
         ("gpu", gpu_text(o)),
@@ -108,3 +108,11 @@ class WatchtowerScreen(RealmScreen):
         self.query_one("#watch-oracles", Static).update(pairs_text(model.oracles, NODE_LABEL))
         self.query_one("#watch-link", Static).update(pairs_text(model.link))
         self.query_one(LogView).set_lines(every_line(view.state), self.app.bin_glyphs)
+
+
+def _serving(o) -> str:
+    """What the node serves; with nothing served, why not (the start-up load's wait on an empty
+    vault is no failure), else a failed load beside what still serves."""
+    if o.last_error and o.serving is None and not o.loading:
+        return o.last_error
+    return serving_text(o) + (f" (failed: {o.last_error})" if o.last_error else "")
