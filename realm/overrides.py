@@ -45,12 +45,10 @@ SAFE = {
     "skills.mix": "skills and weights (bin:2) for eval rounds and idle quests; the first is the active skill",
 }
 # Keys the seed's safety rules protect: a change needs an explicit confirmation.
+# model.name and model.tokenizer are not here: the trainer cannot swap its model while it runs
 CRITICAL = {
     "train.max_length": "tokens per example; applies to the next quest's encoding",
-    "model.name": "the model DIO is; a change needs a trainer restart",
-    "model.tokenizer": "the tokenizer; a change needs a trainer restart",
 }
-NEEDS_RESTART = {"model.name", "model.tokenizer"}
 
 
 class ArmoryRefused(ValueError):
@@ -85,11 +83,6 @@ def propose(config: RealmConfig, key: str, value_text: str, confirm: bool) -> Re
         raise ArmoryRefused(f"{key}: cannot change while the trainer runs; set it in the config file and restart")
     if key in CRITICAL and not confirm:
         raise ArmoryRefused(f"{key} is a critical key (safety rule): the change needs an explicit confirmation")
-    if key in NEEDS_RESTART:
-        raise ArmoryRefused(
-            f"{key}: confirmed, but the trainer cannot swap its model while running; "
-            "set it in the config file and restart the trainer"
-        )
     try:
         value = yaml.load(value_text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:

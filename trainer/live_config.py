@@ -3,7 +3,7 @@
 A ``ConfigUpdateRequest`` names one dotted key and a YAML value. ``propose`` checks it
 against the same msgspec rules as a config file, refuses keys that cannot change while the
 trainer runs, and demands ``confirm`` for the critical keys of the seed's safety rules
-(model name, max_length). An accepted change is applied by the training thread between
+(max_length; the model is read at start-up). An accepted change is applied by the training thread between
 optimizer steps (``apply_to_engine``), never in the middle of one; it is saved at once in
 ``HOME/overrides.yaml`` (realm/overrides.py), so a restart keeps it.
 """

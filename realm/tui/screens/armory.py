@@ -3,8 +3,8 @@
 ``armory_model`` reads the state's config fields (the trainer announces them, marking those
 HOME/overrides.yaml sets: "•override", a live change a restart keeps). ``e`` (or
 enter) edits the selected key; the trainer validates the value and applies it between steps
-or refuses with a reason, which comes back as a toast. A critical key (model, max_length,
-the seed's safety rules) asks for an explicit ``y`` first.
+or refuses with a reason, which comes back as a toast. A critical key (max_length, the
+seed's safety rules) asks for an explicit ``y`` first; the model is read at start-up.
 """
 
 from __future__ import annotations
