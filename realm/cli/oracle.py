@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+import threading
 import uuid
 from pathlib import Path
 
@@ -88,6 +89,45 @@ def start_oracle(home: Path, config_path: Path | None) -> subprocess.Popen:
         command += ["--config", str(config_path)]
     with open(home / "logs" / "oracle.log", "ab") as log_file:
         return subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+
+class OracleKeeper:
+    """``realm play``'s oracle, started again when it dies (a crash or a kill: an exit other than
+    0, at most ``MAX_RESTARTS`` times), as systemd's Restart=on-failure keeps a standalone one."""
+
+    MAX_RESTARTS = 3
+
+    def __init__(self, home: Path, config_path: Path | None, check_s: float = 2.0) -> None:
+        self.home, self.config_path, self.check_s = home, config_path, check_s
+        self.process = start_oracle(home, config_path)
+        self.restarts = 0
+        self._stopping = threading.Event()
+        self._watcher = threading.Thread(target=self._watch, name="oracle-keeper", daemon=True)
+        self._watcher.start()
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(self.check_s):
+            code = self.process.poll()
+            if code in (None, 0) or self.restarts >= self.MAX_RESTARTS:
+                continue
+            self.restarts += 1
+            with open(self.home / "logs" / "oracle.log", "a", encoding="utf-8") as log_file:
+                log_file.write(
+                    f"realm play: the oracle exited with code {code}; starting it again "
+                    f"({self.restarts} of {self.MAX_RESTARTS} restarts)\n"
+                )
+            self.process = start_oracle(self.home, self.config_path)
+
+    def wind_down(self) -> None:
+        """Stop watching and send SIGTERM: it finishes its chats while the trainer saves."""
+        self._stopping.set()
+        self._watcher.join()
+        if self.process.poll() is None:
+            self.process.terminate()
+
+    def stop(self) -> None:
+        self.wind_down()
+        stop_oracle(self.process)
 
 
 def stop_oracle(process: subprocess.Popen | None, timeout_s: float = 30.0) -> None:

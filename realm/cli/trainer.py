@@ -21,7 +21,7 @@ from realm.cli.common import (
     step_count,
     trainer_client,
 )
-from realm.cli.oracle import start_oracle, stop_oracle
+from realm.cli.oracle import OracleKeeper
 from realm.cli.tui import checked_keymap, trainer_link
 from realm.config import endpoints, resolve_home
 from realm.game.hero import hero_stats
@@ -91,14 +91,15 @@ def cmd_play(args) -> int:
     if playing:
         raise UsageError(f"a trainer (pid {playing}) already plays on {home}; `realm tui --home {home}` joins it")
     # the inference worker beside the trainer; an oracle already serving this HOME is used as it is
-    oracle = None if lock_holder(paths.oracle_lock) else start_oracle(home, config_path)
+    oracle = None if lock_holder(paths.oracle_lock) else OracleKeeper(home, config_path)
     try:
         return _play(args, home, config, config_path, keymap, oracle)
     finally:
-        stop_oracle(oracle)
+        if oracle is not None:
+            oracle.stop()
 
 
-def _play(args, home, config, config_path, keymap: dict[str, str], oracle: subprocess.Popen | None) -> int:
+def _play(args, home, config, config_path, keymap: dict[str, str], oracle: OracleKeeper | None) -> int:
     if args.headless:
         return cmd_trainer(args)
     from realm.tui.app import TrainerProcess, run_tui  # Textual: only when the TUI runs
@@ -131,8 +132,8 @@ def _play(args, home, config, config_path, keymap: dict[str, str], oracle: subpr
             skills=skill_mix(config),
         )
     finally:
-        if oracle is not None and oracle.poll() is None:
-            oracle.terminate()  # SIGTERM: the oracle winds down while the trainer saves its checkpoint
+        if oracle is not None:
+            oracle.wind_down()  # the oracle winds down while the trainer saves its checkpoint
         _stop_trainer(trainer, args)
     print(f"DIO rests. Trainer log: {log_path}")
     return EXIT_OK

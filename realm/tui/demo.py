@@ -48,7 +48,9 @@ STEPS_PER_LEVEL = 100
 IDLE_QUEST = "idle-bin-L1-00000000.jsonl"  # named as trainer/skill_quests.py names them
 LONG_QUEST = "reverse-words-from-the-whole-of-moby-dick-chapters-one-to-ten.jsonl"
 CONFIG = (
-    ConfigField(key="model.name", value="builtin:dio-nano", kind="fixed", help="set in the config file; read at start-up"),
+    ConfigField(
+        key="model.name", value="builtin:dio-nano", kind="fixed", help="set in the config file; read at start-up"
+    ),
     ConfigField(key="train.lr", value="0.002", kind="safe", help="AdamW learning rate", overridden=True),
     ConfigField(key="train.max_length", value="256", kind="critical", help="tokens per example"),
     ConfigField(key="train.batch_size", value="16", kind="safe", help="examples per micro-batch"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import wait_for
 
-from realm.cli.oracle import start_oracle, stop_oracle
+from realm.cli.oracle import OracleKeeper, start_oracle, stop_oracle
 from realm.config import RealmConfig, oracle_endpoints
 from realm.oracle.client import OracleClient, OracleUnreachable
 from realm.protocol import Sampling
@@ -98,3 +98,31 @@ def test_a_chat_whose_oracle_is_killed_mid_answer_ends_with_what_happened(tmp_pa
         stop_oracle(process)
     assert f"the oracle at {client.endpoint} stopped answering mid-chat (" in str(gone.value)
     assert str(gone.value).endswith("is `realm oracle` still running?")
+
+
+def test_play_starts_its_oracle_again_after_a_kill_and_not_after_a_clean_exit(tmp_path):
+    import signal
+
+    home = tmp_path / "home"
+    add_checkpoint(home, 3)
+    config = tmp_path / "oracle.yaml"
+    config.write_text("oracle:\n  threads: 1\n")
+    keeper = OracleKeeper(home, config, check_s=0.2)
+    client = OracleClient(oracle_endpoints(RealmConfig(), home)[1], timeout_s=1.0, retries=0)
+
+    def serving_pid():
+        try:
+            return client.snapshot().state.oracle.serving and client.snapshot().state.oracle.info.pid
+        except OracleUnreachable:
+            return None
+
+    try:
+        killed = wait_for(serving_pid, timeout=120, interval=0.2, what="the oracle to serve")
+        keeper.process.send_signal(signal.SIGKILL)
+        wait_for(lambda: serving_pid() not in (None, killed), timeout=120, interval=0.2, what="a new oracle")
+        assert keeper.restarts == 1
+    finally:
+        keeper.stop()
+    assert keeper.process.returncode == 0 and keeper.restarts == 1  # a stop is no death to restart from
+    log = (home / "logs" / "oracle.log").read_text()
+    assert f"realm play: the oracle exited with code {-signal.SIGKILL}; starting it again (1 of 3 restarts)" in log
