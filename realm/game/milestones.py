@@ -1,8 +1,8 @@
 """Milestones: DIO's repeatable moments of progress, read from real events.
 
 ``reached(event, records)`` says which milestones an event makes, given the records so far
-(personal bests, the quest streak and the longest, checkpoints saved, whether a champion was ever crowned), and
-returns the records after it. It is pure; the trainer's chronicle owns the records (SQLite,
+(personal bests, the quest streak and the longest, checkpoints saved, whether a champion was
+ever crowned), and returns the records after it. It is pure; the trainer's chronicle owns the records (SQLite,
 so they survive restarts), calls it for every event it emits, and announces each milestone
 with a ``MilestoneReached`` event. The title ladder is keyed on how many milestones DIO reached.
 """
@@ -119,9 +119,9 @@ def _quest_finished(ev: QuestFinished, records: Records):
 
 
 def _checkpoint_saved(ev: CheckpointSaved, records: Records):
-    kept = records.checkpoints + 1
-    made = [("checkpoints", f"{counted(kept, 'checkpoint')} saved")] if _counts(kept, CHECKPOINT_COUNTS) else []
-    return made, replace(records, checkpoints=kept)
+    saved = records.checkpoints + 1
+    made = [("checkpoints", f"{counted(saved, 'checkpoint')} saved")] if _counts(saved, CHECKPOINT_COUNTS) else []
+    return made, replace(records, checkpoints=saved)
 
 
 def _champion_changed(ev: ChampionChanged, records: Records):

@@ -336,7 +336,7 @@ def _parse_record(number: int, text: str, last_unterminated: bool) -> tuple[dict
     return record, None
 
 
-def _encodable(record: dict | list | str | object) -> bool:
+def _encodable(record: object) -> bool:
     """No lone surrogate in a parsed record: JSON's ``\\ud800`` decodes to one, which no UTF-8
     tokenizer or file can take."""
     try:

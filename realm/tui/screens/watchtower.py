@@ -15,6 +15,7 @@ from textual.containers import Horizontal
 from textual.content import Content
 from textual.widgets import Static
 
+from realm.protocol import OracleState
 from realm.state import every_line
 from realm.tui import format as fmt
 from realm.tui.oracles import OracleView
@@ -110,7 +111,7 @@ class WatchtowerScreen(RealmScreen):
         self.query_one(LogView).set_lines(every_line(view.state), self.app.bin_glyphs)
 
 
-def _serving(o) -> str:
+def _serving(o: OracleState) -> str:
     """What the node serves; with nothing served, why not (the start-up load's wait on an empty
     vault is no failure), else a failed load beside what still serves."""
     if o.last_error and o.serving is None and not o.loading:
