@@ -123,6 +123,7 @@ async def test_vault_detail_delete_refused_up_front_and_a_real_delete(endpoints,
         facts = dict(app.screen.facts)
         assert facts["marks"] == "• the latest" and facts["step"] == "300"
         assert facts["lineage"].startswith("100 steps after " + app.mirror.state.vault.checkpoints[1].name)
+        assert facts["lineage"].endswith("; saved during reverse.jsonl")  # the quest at the save, not all it trained on
         every = sum(p.stat().st_size for p in folders[300].iterdir())
         shipped = every - (folders[300] / "training_state.pt").stat().st_size  # the optimizer state stays home
         assert facts["size"] == f"{size_text(every)} in all; {size_text(shipped)} shipped to an oracle"

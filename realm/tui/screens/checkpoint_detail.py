@@ -42,14 +42,13 @@ def quest_words(name: str | None, view: RealmView) -> str:
 
 
 def lineage(ckpt: CheckpointInfo, view: RealmView) -> str:
+    """Its parent in the vault and the quest it was saved in (the steps between may span many)."""
+    during = f"saved during {ckpt.quest}" if ckpt.quest else "saved between quests"
     before = [c for c in view.state.vault.checkpoints if c.step < ckpt.step]
     if not before:
-        return f"the oldest checkpoint in the vault; trained on {ckpt.quest or 'no quest'}"
+        return f"the oldest checkpoint in the vault; {during}"
     parent = max(before, key=lambda c: c.step)
-    return (
-        f"{counted(ckpt.step - parent.step, 'step')} after {parent.name} (step {parent.step:,}); "
-        f"trained on {ckpt.quest or 'no quest'}"
-    )
+    return f"{counted(ckpt.step - parent.step, 'step')} after {parent.name} (step {parent.step:,}); {during}"
 
 
 def state_facts(ckpt: CheckpointInfo, view: RealmView, marks) -> list[tuple[str, str]]:
