@@ -103,3 +103,21 @@ async def test_a_path_that_is_not_a_file_is_refused_at_once(endpoints, trainer, 
             await wait_for(pilot, lambda: notes.any(f"{path}: {why}; nothing queued"), what="the refusal")  # noqa: B023
             assert not isinstance(app.screen, QuestCheckBox)
         assert not [r for r in trainer.control_requests() if isinstance(r, QuestAddRequest)]
+
+
+async def test_a_check_that_breaks_refuses_the_file_and_the_game_goes_on(endpoints, trainer, tmp_path, monkeypatch):
+    """A fault no rule foresaw in the offline check (one stopped the whole app, and `realm play` with it)."""
+    path = mixed(tmp_path)
+    async with playing(endpoints, trainer) as (app, pilot):
+
+        def breaks(checked):
+            raise RuntimeError("an unforeseen fault")
+
+        monkeypatch.setattr(app, "check_quest_file", breaks)
+        box = await add_through_the_dialog(app, pilot, path)
+        assert (
+            box.refusal == "could not be checked (RuntimeError: an unforeseen fault); a bug in realm: please report it"
+        )
+        await pilot.press("enter")  # refused: nothing is sent
+        await pilot.press("escape")
+        assert app.is_running and not added(trainer)

@@ -115,6 +115,10 @@ class QuestCheckBox(ModalScreen[int | None]):
             why = (f"line {exc.line}: " if exc.line is not None else "") + exc.reason
             self.app.call_from_thread(self._show, [f"{self.path.name}: {why}"], why)
             return
+        except Exception as exc:  # a fault no rule foresaw: this file is refused, the game goes on
+            why = f"could not be checked ({type(exc).__name__}: {exc}); a bug in realm: please report it"
+            self.app.call_from_thread(self._show, [f"{self.path.name}: {why}"], why)
+            return
         lines = summary_lines(check) + ([note] if note else [])
         self.app.call_from_thread(self._show, lines, check.refused)
 
