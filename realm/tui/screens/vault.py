@@ -27,7 +27,8 @@ from realm.tui.screens.checkpoint_detail import CheckpointDetail
 from realm.tui.view import RealmView
 from realm.vault.service import kept_reason
 
-COLUMNS = ("", "step", "suite loss", "suite acc", "train", "quest val", "saved", "name", "quest")
+# the name last: step and saved already say it, and at 80 columns the quest is what the row can still show
+COLUMNS = ("", "step", "suite loss", "suite acc", "train", "quest val", "saved", "quest", "name")
 SORTS = ("step", "suite", "train", "saved")  # what `s` cycles through
 MARKS_NOTE = "★ champion ▶ served • latest · sort: {sort} · ⏎ detail · suite: held-out set"
 
@@ -141,8 +142,8 @@ def row_cells(c: CheckpointInfo, marks: "Marks") -> tuple[str, ...]:
         fmt.loss(c.train_loss),
         fmt.loss(c.val_loss),
         fmt.clock(c.time),
-        c.name,
         c.quest or "—",
+        c.name,
     )
 
 
