@@ -12,22 +12,35 @@ from realm.protocol import Sampling
 from tests.oracle.conftest import add_checkpoint
 
 
-def test_play_starts_an_oracle_process_that_serves_and_stops_cleanly(tmp_path):
+def _home_with_a_checkpoint(tmp_path):
+    """(home, config file): one untrained checkpoint (long answers) and a one-thread oracle."""
     home = tmp_path / "home"
     add_checkpoint(home, 3)
     config = tmp_path / "oracle.yaml"
     config.write_text("oracle:\n  threads: 1\n")
+    return home, config
+
+
+def _client(home) -> OracleClient:
+    return OracleClient(oracle_endpoints(RealmConfig(), home)[1], timeout_s=1.0, retries=0)
+
+
+def _serving(client: OracleClient):
+    """What the oracle serves, with the oracle's own state; None while none answers."""
+    try:
+        oracle = client.snapshot().state.oracle
+    except OracleUnreachable:
+        return None
+    return oracle if oracle.serving else None
+
+
+def test_play_starts_an_oracle_process_that_serves_and_stops_cleanly(tmp_path):
+    home, config = _home_with_a_checkpoint(tmp_path)
     process = start_oracle(home, config)
     try:
-        client = OracleClient(oracle_endpoints(RealmConfig(), home)[1], timeout_s=1.0, retries=0)
-
-        def serving():
-            try:
-                return client.snapshot().state.oracle.serving
-            except OracleUnreachable:
-                return None
-
-        assert wait_for(serving, timeout=120, interval=0.2, what="the oracle process to serve").step == 3
+        client = _client(home)
+        oracle = wait_for(lambda: _serving(client), timeout=120, interval=0.2, what="the oracle process to serve")
+        assert oracle.serving.step == 3
     finally:
         stop_oracle(process)
     assert process.returncode == 0
@@ -72,21 +85,11 @@ def test_a_chat_whose_oracle_is_killed_mid_answer_ends_with_what_happened(tmp_pa
     oracle had answered. Its silences ping the oracle now."""
     import signal
 
-    home = tmp_path / "home"
-    add_checkpoint(home, 3)  # untrained weights: a long answer
-    config = tmp_path / "oracle.yaml"
-    config.write_text("oracle:\n  threads: 1\n")
+    home, config = _home_with_a_checkpoint(tmp_path)
     process = start_oracle(home, config)
     try:
-        client = OracleClient(oracle_endpoints(RealmConfig(), home)[1], timeout_s=1.0, retries=0)
-
-        def serving():
-            try:
-                return client.snapshot().state.oracle.serving
-            except OracleUnreachable:
-                return None
-
-        wait_for(serving, timeout=120, interval=0.2, what="the oracle process to serve")
+        client = _client(home)
+        wait_for(lambda: _serving(client), timeout=120, interval=0.2, what="the oracle process to serve")
 
         def kill(_text: str) -> None:
             if process.poll() is None:
@@ -103,18 +106,13 @@ def test_a_chat_whose_oracle_is_killed_mid_answer_ends_with_what_happened(tmp_pa
 def test_play_starts_its_oracle_again_after_a_kill_and_not_after_a_clean_exit(tmp_path):
     import signal
 
-    home = tmp_path / "home"
-    add_checkpoint(home, 3)
-    config = tmp_path / "oracle.yaml"
-    config.write_text("oracle:\n  threads: 1\n")
+    home, config = _home_with_a_checkpoint(tmp_path)
     keeper = OracleKeeper(home, config, check_s=0.2)
-    client = OracleClient(oracle_endpoints(RealmConfig(), home)[1], timeout_s=1.0, retries=0)
+    client = _client(home)
 
     def serving_pid():
-        try:
-            return client.snapshot().state.oracle.serving and client.snapshot().state.oracle.info.pid
-        except OracleUnreachable:
-            return None
+        oracle = _serving(client)
+        return oracle.info.pid if oracle else None
 
     try:
         killed = wait_for(serving_pid, timeout=120, interval=0.2, what="the oracle to serve")
