@@ -3,9 +3,9 @@
 A ``ConfigUpdateRequest`` names one dotted key and a YAML value. ``propose`` checks it
 against the same msgspec rules as a config file, refuses keys that cannot change while the
 trainer runs, and demands ``confirm`` for the critical keys of the seed's safety rules
-(max_length; the model is read at start-up). An accepted change is applied by the training thread between
-optimizer steps (``apply_to_engine``), never in the middle of one; it is saved at once in
-``HOME/overrides.yaml`` (realm/overrides.py), so a restart keeps it.
+(max_length; the model is read at start-up). An accepted change is applied by the training
+thread between optimizer steps (``apply_to_engine``), never in the middle of one; it is saved
+at once in ``HOME/overrides.yaml`` (realm/overrides.py), so a restart keeps it.
 """
 
 from __future__ import annotations
